@@ -1,0 +1,152 @@
+//! Quotes: what a request will cost, computed from the catalogue before anything is sent.
+//!
+//! A quote lists each item's credits, the total, and the dollar estimate at the configured
+//! price per credit. Its `token` binds the request's fingerprint, the total and the price:
+//! `--approve TOKEN` is accepted only for the very request that was quoted, so an agent cannot
+//! approve one request and send another.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{Catalogue, MediaKind, ProviderId};
+use crate::money::{CreditPrice, Credits, Usd};
+use crate::spec::{JobSpec, SpecError};
+
+/// One priced item of a quote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct QuoteLine {
+    pub index: usize,
+    pub kind: MediaKind,
+    pub model: String,
+    pub detail: String,
+    pub prompt: String,
+    pub credits: Credits,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd: Option<Usd>,
+}
+
+/// The price of a request, with the token that approves exactly this request.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Quote {
+    pub provider: ProviderId,
+    pub model: String,
+    pub items: Vec<QuoteLine>,
+    pub credits: Credits,
+    /// `None` when no dollar price per credit is known for the provider.
+    pub usd: Option<Usd>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usd_per_credit: Option<f64>,
+    pub fingerprint: String,
+    pub token: String,
+    /// Notes the user should read before approving (price caveats).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Quote {
+    /// Prices `spec` from the catalogue. The spec must already be validated.
+    pub fn compute(
+        spec: &JobSpec,
+        catalogue: &Catalogue,
+        price: Option<CreditPrice>,
+    ) -> Result<Quote, SpecError> {
+        let mut items = Vec::new();
+        let mut notes = Vec::new();
+        for (index, item) in spec.items.iter().enumerate() {
+            let model = catalogue.resolve(spec.provider, Some(item.kind()), item.model())?;
+            let duration = match item {
+                crate::spec::Item::Video(v) => Some(v.duration_seconds),
+                crate::spec::Item::Image(i) => {
+                    if i.fast || i.uhd {
+                        let note = "the fast/uhd flags may change the price; the catalogue price is quoted".to_owned();
+                        if !notes.contains(&note) {
+                            notes.push(note);
+                        }
+                    }
+                    None
+                }
+            };
+            let credits = model.item_credits(duration).ok_or_else(|| SpecError::Duration {
+                model: model.id.clone(),
+                duration: duration.unwrap_or_default(),
+                allowed: model.durations().iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+            })?;
+            items.push(QuoteLine {
+                index,
+                kind: item.kind(),
+                model: model.id.clone(),
+                detail: item.detail(),
+                prompt: item.prompt().to_owned(),
+                credits,
+                usd: price.map(|p| p.usd(credits)),
+            });
+        }
+        let credits: Credits = items.iter().map(|l| l.credits).sum();
+        let fingerprint = spec.fingerprint();
+        let token = token_for(&fingerprint, credits, price);
+        Ok(Quote {
+            provider: spec.provider,
+            model: spec.model().to_owned(),
+            items,
+            credits,
+            usd: price.map(|p| p.usd(credits)),
+            usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1_000_000.0),
+            fingerprint,
+            token,
+            notes,
+        })
+    }
+}
+
+/// The approval token for a request fingerprint at a total and price.
+pub fn token_for(fingerprint: &str, credits: Credits, price: Option<CreditPrice>) -> String {
+    let mut h = Sha256::new();
+    h.update(b"conjure-approval-v1\0");
+    h.update(fingerprint.as_bytes());
+    h.update(credits.tenths().to_le_bytes());
+    h.update(price.map_or(0, CreditPrice::micros_per_credit).to_le_bytes());
+    let digest = hex::encode(h.finalize());
+    format!("cq_{}", &digest[..24])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{ImageFormat, ImageItem, Item};
+
+    fn spec(count: usize) -> JobSpec {
+        let item = Item::Image(ImageItem {
+            model: "gpt-image-2".into(),
+            prompt: "a red fox".into(),
+            aspect_ratio: "1:1".into(),
+            format: ImageFormat::Png,
+            inputs: vec![],
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        });
+        JobSpec { provider: ProviderId::Katana, items: vec![item; count] }
+    }
+
+    #[test]
+    fn quote_sums_items_and_prices_dollars() {
+        let q =
+            Quote::compute(&spec(3), Catalogue::bundled(), Some(CreditPrice::KATANA_REFERENCE)).unwrap();
+        assert_eq!(q.credits, Credits::whole(42));
+        assert_eq!(q.usd.unwrap().to_string(), "$0.2184");
+        assert_eq!(q.items.len(), 3);
+        assert!(q.token.starts_with("cq_"));
+    }
+
+    #[test]
+    fn token_binds_request_and_price() {
+        let c = Catalogue::bundled();
+        let p = Some(CreditPrice::KATANA_REFERENCE);
+        let a = Quote::compute(&spec(1), c, p).unwrap();
+        let b = Quote::compute(&spec(2), c, p).unwrap();
+        let cheaper = Quote::compute(&spec(1), c, Some("0.0047".parse().unwrap())).unwrap();
+        assert_ne!(a.token, b.token);
+        assert_ne!(a.token, cheaper.token);
+        assert_eq!(a.token, Quote::compute(&spec(1), c, p).unwrap().token);
+    }
+}

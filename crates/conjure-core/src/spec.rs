@@ -1,0 +1,540 @@
+//! What the user asked for, provider-neutral and normalised: a [`JobSpec`] of one or more items.
+//!
+//! One spec is one paid call: Katana takes several items in one envelope (there is no `n`
+//! field), so `--count 3` is three items. Inputs are already resolved to URLs or data URLs
+//! (reading files is the caller's IO). [`validate`] checks an item against its catalogue entry
+//! before anything is quoted or sent: aspect, duration, reference counts, required images and
+//! the video `custom_rules`. Provider-specific shapes (ImaginePro buttons, URL-only inputs) are
+//! the provider's `build` step's business and are refused there as `Unsupported`.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::catalogue::{Catalogue, MAX_AUDIO_INPUTS, MediaKind, Model, ProviderId, VideoRule};
+
+/// An input file or URL, resolved so that it can go on the wire.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaInput {
+    /// An `https://` URL, passed through.
+    Url { url: String },
+    /// A local file (or inline data) carried as a `data:` URL.
+    Data {
+        /// Where it came from, for display only (a path).
+        source: String,
+        mime: String,
+        /// Base64 of the bytes (standard alphabet, padded).
+        base64: String,
+        /// Hex sha256 of the bytes, for display and provenance.
+        sha256: String,
+    },
+}
+
+impl MediaInput {
+    /// What goes in the request body.
+    pub fn wire_value(&self) -> String {
+        match self {
+            MediaInput::Url { url } => url.clone(),
+            MediaInput::Data { mime, base64, .. } => format!("data:{mime};base64,{base64}"),
+        }
+    }
+
+    /// A short human description (never the data itself).
+    pub fn describe(&self) -> String {
+        match self {
+            MediaInput::Url { url } => url.clone(),
+            MediaInput::Data { source, mime, base64, sha256 } => {
+                let bytes = base64.len() / 4 * 3;
+                let short = sha256.get(..12).unwrap_or(sha256);
+                format!("{source} ({mime}, {bytes} bytes, sha256 {short})")
+            }
+        }
+    }
+
+    pub fn mime(&self) -> Option<&str> {
+        match self {
+            MediaInput::Url { .. } => None,
+            MediaInput::Data { mime, .. } => Some(mime),
+        }
+    }
+}
+
+impl fmt::Debug for MediaInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+/// Image output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    #[default]
+    Png,
+    Jpeg,
+    Webp,
+}
+
+impl ImageFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Jpeg => "jpeg",
+            ImageFormat::Webp => "webp",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ImageFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "png" => Some(ImageFormat::Png),
+            "jpeg" | "jpg" => Some(ImageFormat::Jpeg),
+            "webp" => Some(ImageFormat::Webp),
+            _ => None,
+        }
+    }
+}
+
+/// One image to generate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageItem {
+    pub model: String,
+    pub prompt: String,
+    pub aspect_ratio: String,
+    pub format: ImageFormat,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<MediaInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub negative_prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fast: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uhd: bool,
+}
+
+/// An input video clip for models that take `video_list`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoClipInput {
+    pub input: MediaInput,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<f64>,
+}
+
+/// One video to generate.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VideoItem {
+    pub model: String,
+    pub prompt: String,
+    pub duration_seconds: u32,
+    pub aspect_ratio: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_frame: Option<MediaInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_frame: Option<MediaInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<MediaInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audio: Vec<MediaInput>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub videos: Vec<VideoClipInput>,
+}
+
+/// One unit of a paid call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Item {
+    Image(ImageItem),
+    Video(VideoItem),
+}
+
+impl Item {
+    pub fn kind(&self) -> MediaKind {
+        match self {
+            Item::Image(_) => MediaKind::Image,
+            Item::Video(_) => MediaKind::Video,
+        }
+    }
+
+    pub fn model(&self) -> &str {
+        match self {
+            Item::Image(i) => &i.model,
+            Item::Video(v) => &v.model,
+        }
+    }
+
+    pub fn prompt(&self) -> &str {
+        match self {
+            Item::Image(i) => &i.prompt,
+            Item::Video(v) => &v.prompt,
+        }
+    }
+
+    /// One line of what this item is, for quotes and summaries.
+    pub fn detail(&self) -> String {
+        match self {
+            Item::Image(i) => {
+                let mut d = format!("image {} {}", i.aspect_ratio, i.format.as_str());
+                if !i.inputs.is_empty() {
+                    d.push_str(&format!(", {} input image(s)", i.inputs.len()));
+                }
+                if i.fast {
+                    d.push_str(", fast");
+                }
+                if i.uhd {
+                    d.push_str(", uhd");
+                }
+                d
+            }
+            Item::Video(v) => {
+                let mut d = format!("video {} s {}", v.duration_seconds, v.aspect_ratio);
+                if v.first_frame.is_some() {
+                    d.push_str(", first frame");
+                }
+                if v.last_frame.is_some() {
+                    d.push_str(", last frame");
+                }
+                if !v.references.is_empty() {
+                    d.push_str(&format!(", {} reference image(s)", v.references.len()));
+                }
+                if !v.audio.is_empty() {
+                    d.push_str(&format!(", {} audio input(s)", v.audio.len()));
+                }
+                if !v.videos.is_empty() {
+                    d.push_str(&format!(", {} input video(s)", v.videos.len()));
+                }
+                d
+            }
+        }
+    }
+
+    /// Every input this item carries, for display.
+    pub fn inputs(&self) -> Vec<(&'static str, &MediaInput)> {
+        match self {
+            Item::Image(i) => i.inputs.iter().map(|m| ("input image", m)).collect(),
+            Item::Video(v) => v
+                .first_frame
+                .iter()
+                .map(|m| ("first frame", m))
+                .chain(v.last_frame.iter().map(|m| ("last frame", m)))
+                .chain(v.references.iter().map(|m| ("reference image", m)))
+                .chain(v.audio.iter().map(|m| ("audio", m)))
+                .chain(v.videos.iter().map(|c| ("input video", &c.input)))
+                .collect(),
+        }
+    }
+}
+
+/// A whole request: one provider, one paid call, one or more items.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub provider: ProviderId,
+    pub items: Vec<Item>,
+}
+
+impl JobSpec {
+    /// Video if any item is video (it sets the polling deadline), else image.
+    pub fn kind(&self) -> MediaKind {
+        if self.items.iter().any(|i| i.kind() == MediaKind::Video) {
+            MediaKind::Video
+        } else {
+            MediaKind::Image
+        }
+    }
+
+    /// The model of the first item: jobs are listed under it.
+    pub fn model(&self) -> &str {
+        self.items.first().map_or("", Item::model)
+    }
+
+    pub fn prompt(&self) -> &str {
+        self.items.first().map_or("", Item::prompt)
+    }
+
+    /// A stable hash of the normalised request, used for duplicate detection and approval.
+    pub fn fingerprint(&self) -> String {
+        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(b"conjure-jobspec-v1\0");
+        h.update(&canonical);
+        hex::encode(h.finalize())
+    }
+}
+
+/// A request the catalogue says cannot succeed. Nothing is sent.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SpecError {
+    #[error("{0}")]
+    Catalogue(#[from] crate::catalogue::CatalogueError),
+    #[error("The prompt is empty")]
+    EmptyPrompt,
+    #[error("The request has no items")]
+    NoItems,
+    #[error("Model `{model}` does not offer aspect `{aspect}`; allowed: {allowed}")]
+    Aspect { model: String, aspect: String, allowed: String },
+    #[error("Model `{model}` does not offer a duration of {duration} s; allowed: {allowed}")]
+    Duration { model: String, duration: u32, allowed: String },
+    #[error("Model `{model}` takes at most {max} {what}, got {got}")]
+    TooMany { model: String, what: &'static str, max: u32, got: usize },
+    #[error("Model `{model}` requires {what}")]
+    Requires { model: String, what: &'static str },
+    #[error("Model `{model}` does not take {what}")]
+    NotSupported { model: String, what: &'static str },
+    #[error("Model `{model}`: {rule}")]
+    Rule { model: String, rule: &'static str },
+    #[error("`{url}` is not allowed: inputs must be https:// URLs or local files")]
+    InsecureUrl { url: String },
+    #[error("Model `{model}` is a {kind} model; use `conjure {kind}`")]
+    KindMismatch { model: String, kind: MediaKind },
+}
+
+impl SpecError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            SpecError::Catalogue(_) => Some("list models with `conjure models`".to_owned()),
+            SpecError::Aspect { .. } | SpecError::Duration { .. } => {
+                Some("pick one of the allowed values, or see `conjure models`".to_owned())
+            }
+            SpecError::InsecureUrl { .. } => {
+                Some("use the https:// form of the URL, or download the file and pass its path".to_owned())
+            }
+            _ => None,
+        }
+    }
+}
+
+fn check_url(input: &MediaInput) -> Result<(), SpecError> {
+    if let MediaInput::Url { url } = input {
+        let lower = url.to_ascii_lowercase();
+        if !lower.starts_with("https://") {
+            return Err(SpecError::InsecureUrl { url: url.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn check_aspect(model: &Model, aspect: &str) -> Result<(), SpecError> {
+    if aspect == "auto" || model.aspects.iter().any(|a| a == aspect) {
+        return Ok(());
+    }
+    Err(SpecError::Aspect {
+        model: model.id.clone(),
+        aspect: aspect.to_owned(),
+        allowed: model.aspects.join(", "),
+    })
+}
+
+fn check_count(model: &Model, what: &'static str, max: u32, got: usize) -> Result<(), SpecError> {
+    if got > max as usize {
+        return Err(SpecError::TooMany { model: model.id.clone(), what, max, got });
+    }
+    Ok(())
+}
+
+/// Checks every item against the catalogue. Item models must already be canonical.
+pub fn validate(spec: &JobSpec, catalogue: &Catalogue) -> Result<(), SpecError> {
+    if spec.items.is_empty() {
+        return Err(SpecError::NoItems);
+    }
+    for item in &spec.items {
+        let model = catalogue.resolve(spec.provider, Some(item.kind()), item.model())?;
+        validate_item(item, model)?;
+    }
+    Ok(())
+}
+
+/// Checks one item against its model.
+pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
+    if item.prompt().trim().is_empty() {
+        return Err(SpecError::EmptyPrompt);
+    }
+    if model.kind != item.kind() {
+        return Err(SpecError::KindMismatch { model: model.id.clone(), kind: model.kind });
+    }
+    for (_, input) in item.inputs() {
+        check_url(input)?;
+    }
+    match item {
+        Item::Image(i) => validate_image(i, model),
+        Item::Video(v) => validate_video(v, model),
+    }
+}
+
+fn validate_image(i: &ImageItem, model: &Model) -> Result<(), SpecError> {
+    check_aspect(model, &i.aspect_ratio)?;
+    if model.requires_image && i.inputs.is_empty() {
+        return Err(SpecError::Requires { model: model.id.clone(), what: "an input image (`--ref`)" });
+    }
+    if !i.inputs.is_empty() && model.max_refs == 0 {
+        return Err(SpecError::NotSupported {
+            model: model.id.clone(),
+            what: "input images (it is text-to-image only)",
+        });
+    }
+    check_count(model, "input images", model.max_refs, i.inputs.len())
+}
+
+fn validate_video(v: &VideoItem, model: &Model) -> Result<(), SpecError> {
+    let rule = |rule: &'static str| Err(SpecError::Rule { model: model.id.clone(), rule });
+    check_aspect(model, &v.aspect_ratio)?;
+    let durations = model.durations();
+    if !durations.contains(&v.duration_seconds) {
+        return Err(SpecError::Duration {
+            model: model.id.clone(),
+            duration: v.duration_seconds,
+            allowed: durations.iter().map(|d| format!("{d}")).collect::<Vec<_>>().join(", "),
+        });
+    }
+    let ff = v.first_frame.is_some();
+    let lf = v.last_frame.is_some();
+    let refs = v.references.len();
+    let audio = v.audio.len();
+    if ff && !model.first_frame {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "a first frame" });
+    }
+    if lf && !model.last_frame {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "a last frame" });
+    }
+    if model.requires_image && !ff {
+        return Err(SpecError::Requires { model: model.id.clone(), what: "a first frame (`--first-frame`)" });
+    }
+    if refs > 0 && model.max_refs == 0 {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "reference images" });
+    }
+    check_count(model, "reference images", model.max_refs, refs)?;
+    if audio > 0 && !model.audio_input {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "audio inputs" });
+    }
+    check_count(model, "audio inputs", MAX_AUDIO_INPUTS, audio)?;
+    if !v.videos.is_empty() && !model.video_input {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "input videos" });
+    }
+    for r in &model.rules {
+        match r {
+            VideoRule::LfNeedsFf if lf && !ff => {
+                return rule("a last frame is allowed only together with a first frame");
+            }
+            VideoRule::ReferenceNoFfOrLf if refs > 0 && (ff || lf) => {
+                return rule("reference images cannot be combined with a first or last frame");
+            }
+            VideoRule::ReferenceFfOnly if refs > 0 && lf => {
+                return rule("reference images can be combined with a first frame, not a last frame");
+            }
+            VideoRule::AudioNeedsReferenceImage if audio > 0 && refs == 0 => {
+                return rule("audio inputs need at least one reference image (`--ref`)");
+            }
+            VideoRule::AudioFfOnly if audio > 0 && (lf || refs > 0) => {
+                return rule("audio can be combined only with a first frame");
+            }
+            VideoRule::AudioOrFflfExclusive if audio > 0 && (ff || lf) => {
+                return rule("audio cannot be combined with a first or last frame");
+            }
+            VideoRule::VideoRequired if v.videos.is_empty() => {
+                return rule("at least one input video is required");
+            }
+            VideoRule::VideoOffsetAllowed => {}
+            _ => {}
+        }
+    }
+    if !model.has_rule(VideoRule::VideoOffsetAllowed)
+        && v.videos.iter().any(|c| c.start.is_some() || c.end.is_some())
+    {
+        return rule("input-video start/end offsets are not allowed on this model");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(u: &str) -> MediaInput {
+        MediaInput::Url { url: u.to_owned() }
+    }
+
+    fn image(model: &str) -> ImageItem {
+        ImageItem {
+            model: model.to_owned(),
+            prompt: "a cat".to_owned(),
+            aspect_ratio: "1:1".to_owned(),
+            format: ImageFormat::Png,
+            inputs: vec![],
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        }
+    }
+
+    fn video(model: &str, duration: u32) -> VideoItem {
+        VideoItem {
+            model: model.to_owned(),
+            prompt: "waves".to_owned(),
+            duration_seconds: duration,
+            aspect_ratio: "16:9".to_owned(),
+            first_frame: None,
+            last_frame: None,
+            references: vec![],
+            audio: vec![],
+            videos: vec![],
+        }
+    }
+
+    fn check(item: Item) -> Result<(), SpecError> {
+        validate(&JobSpec { provider: ProviderId::Katana, items: vec![item] }, Catalogue::bundled())
+    }
+
+    #[test]
+    fn image_rules() {
+        assert!(check(Item::Image(image("gpt-image-2"))).is_ok());
+        let mut bad = image("gpt-image-2");
+        bad.aspect_ratio = "5:2".into();
+        assert!(matches!(check(Item::Image(bad)), Err(SpecError::Aspect { .. })));
+        assert!(matches!(check(Item::Image(image("nano-banana"))), Err(SpecError::Requires { .. })));
+        let mut refs = image("gen");
+        refs.inputs.push(url("https://x/a.png"));
+        assert!(matches!(check(Item::Image(refs)), Err(SpecError::NotSupported { .. })));
+        let mut many = image("flux-2-pro");
+        many.inputs = (0..5).map(|i| url(&format!("https://x/{i}.png"))).collect();
+        assert!(matches!(check(Item::Image(many)), Err(SpecError::TooMany { max: 4, got: 5, .. })));
+        let mut insecure = image("flux-2-pro");
+        insecure.inputs.push(url("http://x/a.png"));
+        assert!(matches!(check(Item::Image(insecure)), Err(SpecError::InsecureUrl { .. })));
+    }
+
+    #[test]
+    fn video_rules() {
+        assert!(check(Item::Video(video("seedance-2-0-fast", 5))).is_ok());
+        assert!(matches!(
+            check(Item::Video(video("seedance-2-0-fast", 7))),
+            Err(SpecError::Duration { .. })
+        ));
+        let mut lf_only = video("kling-3-0-kling30", 5);
+        lf_only.last_frame = Some(url("https://x/l.png"));
+        assert!(matches!(check(Item::Video(lf_only)), Err(SpecError::Rule { .. })));
+        let mut refs_ff = video("seedance-2-0", 5);
+        refs_ff.first_frame = Some(url("https://x/f.png"));
+        refs_ff.references.push(url("https://x/r.png"));
+        assert!(matches!(check(Item::Video(refs_ff)), Err(SpecError::Rule { .. })));
+        let mut audio = video("kling-3-0-kling30", 5);
+        audio.audio.push(url("https://x/a.mp3"));
+        assert!(matches!(check(Item::Video(audio)), Err(SpecError::NotSupported { .. })));
+        let mut audio_no_ref = video("seedance-2-0", 5);
+        audio_no_ref.audio.push(url("https://x/a.mp3"));
+        assert!(matches!(check(Item::Video(audio_no_ref)), Err(SpecError::Rule { .. })));
+        assert!(matches!(check(Item::Video(video("seedance-pro", 5))), Err(SpecError::Requires { .. })));
+    }
+
+    #[test]
+    fn fingerprint_is_stable_and_sensitive() {
+        let a = JobSpec { provider: ProviderId::Katana, items: vec![Item::Image(image("gen"))] };
+        let mut b = a.clone();
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        if let Item::Image(i) = &mut b.items[0] {
+            i.prompt.push('!');
+        }
+        assert_ne!(a.fingerprint(), b.fingerprint());
+    }
+}

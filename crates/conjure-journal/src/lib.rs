@@ -1,0 +1,1 @@
+//! conjure-journal
