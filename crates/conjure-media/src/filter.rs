@@ -1,0 +1,452 @@
+//! Building blocks for filtergraphs and encoder arguments.
+//!
+//! Key terms: a *filter value* is one option value inside a filter (`fontfile=...`), escaped
+//! for both levels of ffmpeg's filtergraph syntax by [`escape_value`]. [`Encoding`] turns the
+//! user's codec choice into encoder arguments that follow the spec's R2 profile for MP4.
+//! Nothing here runs ffmpeg.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Ffmpeg, MediaError};
+
+/// The font used when none is given (Debian/Ubuntu package `fonts-dejavu-core`).
+pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// Escapes a string for use as one filter option value inside a `-filter_complex` graph.
+///
+/// ffmpeg parses twice: the graph parser (which treats `\ ' [ ] , ;` specially) and then the
+/// filter's option parser (which treats `\ ' :` specially). The value is single-quoted for the
+/// inner level (a quote becomes `'\''`) and the result is backslash-escaped for the outer level.
+pub fn escape_value(value: &str) -> String {
+    let mut inner = String::with_capacity(value.len() + 2);
+    inner.push('\'');
+    for c in value.chars() {
+        if c == '\'' {
+            inner.push_str("'\\''");
+        } else {
+            inner.push(c);
+        }
+    }
+    inner.push('\'');
+    let mut outer = String::with_capacity(inner.len() + 8);
+    for c in inner.chars() {
+        if matches!(c, '\\' | '\'' | '[' | ']' | ',' | ';') {
+            outer.push('\\');
+        }
+        outer.push(c);
+    }
+    outer
+}
+
+/// Escapes a path as a filter value.
+pub fn escape_path(path: &Path) -> String {
+    escape_value(&path.to_string_lossy())
+}
+
+/// Formats seconds for ffmpeg with enough digits to stay frame-exact.
+pub fn secs(v: f64) -> String {
+    let s = format!("{v:.6}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s.is_empty() || s == "-" { "0".into() } else { s.to_string() }
+}
+
+/// Rounds down to an even number, at least 2 (R4: yuv420p needs even sizes).
+pub fn even(v: f64) -> u32 {
+    let v = v.max(2.0) as u32;
+    (v - v % 2).max(2)
+}
+
+/// Parses `#rrggbb`, `rrggbb` or an ffmpeg colour name into ffmpeg's `0xRRGGBB` / name form.
+pub fn color(value: &str) -> Option<String> {
+    let (base, alpha) = match value.split_once('@') {
+        Some((b, a)) => (b, Some(a.parse::<f64>().ok().filter(|a| (0.0..=1.0).contains(a))?)),
+        None => (value, None),
+    };
+    let hex = base.strip_prefix('#').or_else(|| base.strip_prefix("0x")).unwrap_or(base);
+    let core = if hex.len() == 6 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        format!("0x{}", hex.to_ascii_uppercase())
+    } else if !base.starts_with('#')
+        && base.chars().all(|c| c.is_ascii_alphabetic())
+        && NAMED.contains(&base.to_ascii_lowercase().as_str())
+    {
+        base.to_ascii_lowercase()
+    } else {
+        return None;
+    };
+    Some(match alpha {
+        Some(a) => format!("{core}@{}", secs(a)),
+        None => core,
+    })
+}
+
+const NAMED: &[&str] = &[
+    "black", "white", "red", "green", "blue", "yellow", "cyan", "magenta", "gray", "grey",
+    "orange", "purple", "pink", "brown", "navy", "teal", "silver", "gold",
+];
+
+/// How a source is fitted into the output canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fit {
+    /// Scale to fit inside, bars on the sides (letterbox/pillarbox).
+    #[default]
+    Contain,
+    /// Scale to fill, cropping the overflow (centred).
+    Cover,
+    /// Fit inside over a blurred, zoomed copy of itself (the social-media look).
+    Blur,
+    /// Scale to the exact size, distorting.
+    Stretch,
+}
+
+/// A filter chain (`a,b,c` without labels) fitting the current stream into `w`x`h`.
+///
+/// For [`Fit::Blur`] the chain needs a split, so it is returned with `[in]`/`[out]` handled by
+/// the caller through [`fit_graph`].
+pub fn fit_graph(
+    input: &str,
+    output: &str,
+    fit: Fit,
+    w: u32,
+    h: u32,
+    pad_color: &str,
+    tag: &str,
+) -> String {
+    match fit {
+        Fit::Contain => format!(
+            "[{input}]scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={pad_color},setsar=1[{output}]"
+        ),
+        Fit::Cover => format!(
+            "[{input}]scale={w}:{h}:force_original_aspect_ratio=increase:force_divisible_by=2,crop={w}:{h},setsar=1[{output}]"
+        ),
+        Fit::Stretch => format!("[{input}]scale={w}:{h},setsar=1[{output}]"),
+        Fit::Blur => format!(
+            "[{input}]split=2[{tag}bg][{tag}fg];[{tag}bg]scale={w}:{h}:force_original_aspect_ratio=increase:force_divisible_by=2,crop={w}:{h},gblur=sigma=20,eq=brightness=-0.08[{tag}bgb];[{tag}fg]scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2[{tag}fgs];[{tag}bgb][{tag}fgs]overlay=(W-w)/2:(H-h)/2,setsar=1[{output}]"
+        ),
+    }
+}
+
+/// Output video codec of a timeline or conversion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// H.264 High, yuv420p (R2); the default and the only one allowed for delivery.
+    #[default]
+    H264,
+    /// H.265/HEVC (libx265), tagged `hvc1` for Apple players.
+    H265,
+    /// VP9 (libvpx-vp9) with Opus audio, for WebM.
+    Vp9,
+    /// AV1 (SVT-AV1 or libaom) with Opus audio, for WebM/MKV.
+    Av1,
+}
+
+/// Hardware encoder families, used only when asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hardware {
+    /// NVIDIA NVENC.
+    Nvenc,
+    /// Intel Quick Sync.
+    Qsv,
+    /// VAAPI (`/dev/dri/renderD128`).
+    Vaapi,
+}
+
+/// Encoder settings for one output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoding {
+    /// Video codec.
+    pub codec: Codec,
+    /// Encoder preset (x264/x265 names; mapped for the others).
+    pub preset: Option<String>,
+    /// Constant quality.
+    pub crf: Option<u8>,
+    /// Audio bitrate, e.g. `192k`.
+    pub audio_bitrate: Option<String>,
+    /// Hardware encoder family, if asked for.
+    pub hardware: Option<Hardware>,
+}
+
+impl Default for Encoding {
+    fn default() -> Self {
+        Self { codec: Codec::H264, preset: None, crf: None, audio_bitrate: None, hardware: None }
+    }
+}
+
+/// The containers conjure writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// `.mp4`
+    Mp4,
+    /// `.mov`
+    Mov,
+    /// `.mkv`
+    Mkv,
+    /// `.webm`
+    Webm,
+}
+
+impl Container {
+    /// The container for an output path, by extension.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "mp4" | "m4v" => Some(Self::Mp4),
+            "mov" => Some(Self::Mov),
+            "mkv" => Some(Self::Mkv),
+            "webm" => Some(Self::Webm),
+            _ => None,
+        }
+    }
+
+    /// Whether `codec` may be written into this container.
+    pub fn allows(self, codec: Codec) -> bool {
+        match self {
+            Self::Mp4 | Self::Mov => matches!(codec, Codec::H264 | Codec::H265),
+            Self::Mkv => true,
+            Self::Webm => matches!(codec, Codec::Vp9 | Codec::Av1),
+        }
+    }
+}
+
+fn h264_level(w: u32, h: u32, fps: f64) -> &'static str {
+    let rate = f64::from(w) * f64::from(h) * fps;
+    if rate <= 1920.0 * 1080.0 * 30.5 && w * h <= 2_228_224 {
+        "4.0"
+    } else if rate <= 1920.0 * 1080.0 * 60.5 && w * h <= 2_228_224 {
+        "4.2"
+    } else {
+        "5.1"
+    }
+}
+
+impl Encoding {
+    /// Video encoder arguments for a `w`x`h` output at `fps`, checking the encoder exists.
+    pub fn video_args(
+        &self,
+        ff: &Ffmpeg,
+        w: u32,
+        h: u32,
+        fps: f64,
+    ) -> Result<Vec<String>, MediaError> {
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_string()));
+        let crf = self.crf.map(|c| c.to_string());
+        if let Some(hw) = self.hardware {
+            let name = match (hw, self.codec) {
+                (Hardware::Nvenc, Codec::H264) => "h264_nvenc",
+                (Hardware::Nvenc, Codec::H265) => "hevc_nvenc",
+                (Hardware::Qsv, Codec::H264) => "h264_qsv",
+                (Hardware::Qsv, Codec::H265) => "hevc_qsv",
+                (Hardware::Vaapi, Codec::H264) => "h264_vaapi",
+                (Hardware::Vaapi, Codec::H265) => "hevc_vaapi",
+                (_, c) => {
+                    return Err(MediaError::option(
+                        "hardware",
+                        format!("hardware encoding supports `h264` and `h265`, not `{c:?}`"),
+                    ));
+                }
+            };
+            ff.require_encoder(name, "hardware encoding")?;
+            push(&["-c:v", name]);
+            match hw {
+                Hardware::Nvenc => {
+                    let cq = crf.unwrap_or_else(|| {
+                        if self.codec == Codec::H264 { "23".into() } else { "28".into() }
+                    });
+                    push(&["-preset", "p4", "-rc", "vbr", "-cq", &cq, "-pix_fmt", "yuv420p"]);
+                }
+                Hardware::Qsv => {
+                    let q = crf.unwrap_or_else(|| "23".into());
+                    push(&["-preset", "medium", "-global_quality", &q, "-pix_fmt", "nv12"]);
+                }
+                Hardware::Vaapi => {
+                    push(&["-vaapi_device", "/dev/dri/renderD128", "-vf", "format=nv12,hwupload"]);
+                }
+            }
+            if self.codec == Codec::H264 {
+                push(&["-profile:v", "high"]);
+            }
+            return Ok(a);
+        }
+        match self.codec {
+            Codec::H264 => {
+                ff.require_encoder("libx264", "H.264 output")?;
+                let preset = self.preset.clone().unwrap_or_else(|| "medium".into());
+                let crf = crf.unwrap_or_else(|| "18".into());
+                push(&["-c:v", "libx264", "-preset", &preset, "-crf", &crf]);
+                push(&[
+                    "-profile:v",
+                    "high",
+                    "-level:v",
+                    h264_level(w, h, fps),
+                    "-pix_fmt",
+                    "yuv420p",
+                ]);
+                // x264 signals the lowest profile its tools need; the 8x8 transform (on in every
+                // preset but ultrafast) makes it High, as R2 asks, even at ultrafast.
+                push(&["-x264-params", "8x8dct=1"]);
+            }
+            Codec::H265 => {
+                ff.require_encoder("libx265", "H.265 output")?;
+                let preset = self.preset.clone().unwrap_or_else(|| "medium".into());
+                let crf = crf.unwrap_or_else(|| "24".into());
+                push(&[
+                    "-c:v", "libx265", "-preset", &preset, "-crf", &crf, "-pix_fmt", "yuv420p",
+                    "-tag:v", "hvc1",
+                ]);
+                push(&["-x265-params", "log-level=error"]);
+            }
+            Codec::Vp9 => {
+                ff.require_encoder("libvpx-vp9", "VP9 output")?;
+                let crf = crf.unwrap_or_else(|| "32".into());
+                let speed = match self.preset.as_deref() {
+                    Some("ultrafast" | "superfast" | "veryfast") => "8",
+                    Some("faster" | "fast") => "5",
+                    Some("slow" | "slower" | "veryslow") => "1",
+                    _ => "4",
+                };
+                push(&[
+                    "-c:v",
+                    "libvpx-vp9",
+                    "-crf",
+                    &crf,
+                    "-b:v",
+                    "0",
+                    "-row-mt",
+                    "1",
+                    "-deadline",
+                    "good",
+                ]);
+                push(&["-cpu-used", speed, "-pix_fmt", "yuv420p"]);
+            }
+            Codec::Av1 => {
+                let crf = crf.unwrap_or_else(|| "35".into());
+                if ff.capabilities().encoders.contains("libsvtav1") {
+                    let preset = match self.preset.as_deref() {
+                        Some("ultrafast" | "superfast" | "veryfast") => "12",
+                        Some("faster" | "fast") => "10",
+                        Some("slow" | "slower" | "veryslow") => "4",
+                        _ => "8",
+                    };
+                    push(&[
+                        "-c:v",
+                        "libsvtav1",
+                        "-preset",
+                        preset,
+                        "-crf",
+                        &crf,
+                        "-pix_fmt",
+                        "yuv420p",
+                    ]);
+                } else {
+                    ff.require_encoder("libaom-av1", "AV1 output")?;
+                    push(&[
+                        "-c:v",
+                        "libaom-av1",
+                        "-crf",
+                        &crf,
+                        "-b:v",
+                        "0",
+                        "-cpu-used",
+                        "6",
+                        "-row-mt",
+                        "1",
+                    ]);
+                    push(&["-pix_fmt", "yuv420p"]);
+                }
+            }
+        }
+        Ok(a)
+    }
+
+    /// Audio encoder arguments: AAC 44.1 kHz stereo for MP4-family outputs, Opus for WebM.
+    pub fn audio_args(&self, container: Container) -> Vec<String> {
+        let opus = container == Container::Webm
+            || (container == Container::Mkv && matches!(self.codec, Codec::Vp9 | Codec::Av1));
+        let mut a = Vec::new();
+        if opus {
+            let br = self.audio_bitrate.clone().unwrap_or_else(|| "128k".into());
+            a.extend(
+                ["-c:a", "libopus", "-b:a", &br, "-ar", "48000", "-ac", "2"].map(String::from),
+            );
+        } else {
+            let br = self.audio_bitrate.clone().unwrap_or_else(|| "192k".into());
+            a.extend(["-c:a", "aac", "-b:a", &br, "-ar", "44100", "-ac", "2"].map(String::from));
+        }
+        a
+    }
+
+    /// Sample rate the audio encoder will use.
+    pub fn audio_rate(&self, container: Container) -> u32 {
+        if self.audio_args(container).iter().any(|a| a == "libopus") { 48000 } else { 44100 }
+    }
+}
+
+/// Container-level flags: faststart for the MP4 family (R2).
+pub fn container_args(container: Container) -> Vec<String> {
+    match container {
+        Container::Mp4 | Container::Mov => vec!["-movflags".into(), "+faststart".into()],
+        _ => Vec::new(),
+    }
+}
+
+/// An `atempo` chain for any positive speed (each instance accepts 0.5..=2).
+pub fn atempo_chain(speed: f64) -> String {
+    let mut parts = Vec::new();
+    let mut s = speed;
+    while s > 2.0 {
+        parts.push("atempo=2".to_string());
+        s /= 2.0;
+    }
+    while s < 0.5 {
+        parts.push("atempo=0.5".to_string());
+        s /= 0.5;
+    }
+    if (s - 1.0).abs() > 1e-9 || parts.is_empty() {
+        let mut t = String::new();
+        let _ = write!(t, "atempo={}", secs(s));
+        parts.push(t);
+    }
+    parts.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_both_levels() {
+        assert_eq!(escape_value("a"), "\\'a\\'");
+        assert_eq!(escape_value("a:b"), "\\'a:b\\'");
+        assert_eq!(escape_value("it's"), "\\'it\\'\\\\\\'\\'s\\'");
+        assert_eq!(escape_value("[x],y;"), "\\'\\[x\\]\\,y\\;\\'");
+    }
+
+    #[test]
+    fn formats_seconds_and_even_sizes() {
+        assert_eq!(secs(1.5), "1.5");
+        assert_eq!(secs(2.0), "2");
+        assert_eq!(secs(1.0 / 3.0), "0.333333");
+        assert_eq!(even(91.0), 90);
+        assert_eq!(even(1.0), 2);
+    }
+
+    #[test]
+    fn parses_colours() {
+        assert_eq!(color("#ff0000").as_deref(), Some("0xFF0000"));
+        assert_eq!(color("white@0.5").as_deref(), Some("white@0.5"));
+        assert_eq!(color("#12345"), None);
+        assert_eq!(color("not a colour"), None);
+    }
+
+    #[test]
+    fn builds_atempo_chains() {
+        assert_eq!(atempo_chain(4.0), "atempo=2,atempo=2");
+        assert_eq!(atempo_chain(0.25), "atempo=0.5,atempo=0.5");
+        assert_eq!(atempo_chain(1.5), "atempo=1.5");
+    }
+}

@@ -1,0 +1,28 @@
+//! conjure-media: local post-production with ffmpeg, and image steps without it.
+//!
+//! - [`Ffmpeg`] locates ffmpeg/ffprobe once and runs argument vectors (never a shell).
+//! - [`Timeline`] is the edit format; [`render`] compiles it into parallel, frame-exact segments
+//!   joined by stream copy.
+//! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...).
+//! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
+//!
+//! This crate knows nothing about providers, credits or the journal; the CLI records the
+//! commands a [`RenderReport`] lists.
+
+mod error;
+pub mod filter;
+pub mod image_ops;
+pub mod ops;
+pub mod probe;
+pub mod progress;
+mod render;
+pub mod timeline;
+mod tools;
+
+pub use error::{MediaError, TimelineError};
+pub use filter::{Codec, Container, Encoding, Fit, Hardware};
+pub use probe::{AudioInfo, MediaInfo, VideoInfo};
+pub use progress::{Progress, ProgressParser, ProgressSnapshot, parse_progress};
+pub use render::{CommandRecord, RenderOptions, RenderReport, plan_summary, render};
+pub use timeline::Timeline;
+pub use tools::{Capabilities, Ffmpeg, Invocation, parse_capabilities};

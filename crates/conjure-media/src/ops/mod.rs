@@ -1,0 +1,1 @@
+//! Single-step operations.

@@ -1,0 +1,1247 @@
+//! Rendering a [`Timeline`]: probe, plan, run segments in parallel, join by stream copy.
+//!
+//! Key terms:
+//! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
+//!   last `T` frames of one clip with the first `T` of the next, so the output has
+//!   `sum(L) - sum(T)` frames exactly.
+//! - *segment*: one ffmpeg run producing an exact number of frames of the output: a clip *body*
+//!   (or a chunk of a long one) or a *transition* (two inputs through `xfade`). Each run has at most
+//!   a few inputs, so memory does not grow with the number of clips, and segments run in
+//!   parallel. All segments share one encoder setting, so the concat demuxer joins them with `-c copy`.
+//! - *audio pass*: the whole soundtrack (clip sound or silence, `acrossfade` at transitions, music
+//!   mixed) rendered as one audio-only run beside the segments; audio is cheap to hold.
+//!
+//! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
+//! by stream copy directly. What this module does not do: decide whether an output format is
+//! allowed for delivery (the CLI's policy) or retry a failed ffmpeg run (R7).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use serde::Serialize;
+
+use crate::filter::{
+    Container, Encoding, atempo_chain, container_args, escape_path, escape_value, even, fit_graph,
+    secs,
+};
+use crate::probe::MediaInfo;
+use crate::progress::{Progress, ProgressSnapshot};
+use crate::timeline::{Clip, Motion, Position, Scroll, Timeline, overlay_anchor, text_anchor};
+use crate::tools::Invocation;
+use crate::{Ffmpeg, MediaError, TimelineError};
+
+/// Options for [`render`].
+#[derive(Clone, Copy, Default)]
+pub struct RenderOptions<'a> {
+    /// Called from worker threads as work completes.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Parallel ffmpeg runs; 0 means one per CPU.
+    pub jobs: usize,
+    /// Longest clip body rendered as one segment, in seconds (0 means 10).
+    pub max_segment_seconds: f64,
+    /// Keep the working folder (for debugging); its path is in the report.
+    pub keep_temp: bool,
+}
+
+impl std::fmt::Debug for RenderOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderOptions")
+            .field("jobs", &self.jobs)
+            .field("max_segment_seconds", &self.max_segment_seconds)
+            .field("keep_temp", &self.keep_temp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One ffmpeg command that ran, for reports and the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandRecord {
+    /// What the step did.
+    pub step: String,
+    /// The exact arguments after `ffmpeg`.
+    pub args: Vec<String>,
+}
+
+impl From<&Invocation> for CommandRecord {
+    fn from(inv: &Invocation) -> Self {
+        Self { step: inv.step.clone(), args: inv.display_args() }
+    }
+}
+
+/// What a render produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderReport {
+    /// The written file.
+    pub output: PathBuf,
+    /// Output length in seconds (frames / fps).
+    pub duration: f64,
+    /// Output video frames.
+    pub frames: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Whether the output has an audio track.
+    pub audio: bool,
+    /// True when nothing was re-encoded (hard-cut join of matching inputs).
+    pub stream_copy: bool,
+    /// Video segments rendered (0 for a pure stream copy).
+    pub segments: usize,
+    /// Every ffmpeg command that ran, in plan order.
+    pub commands: Vec<CommandRecord>,
+    /// The working folder, when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// An exact frame rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    pub num: u32,
+    pub den: u32,
+}
+
+impl Rate {
+    pub(crate) fn from_f64(fps: f64) -> Self {
+        if (fps - fps.round()).abs() < 1e-6 {
+            return Self { num: fps.round() as u32, den: 1 };
+        }
+        let ntsc = fps * 1.001;
+        if (ntsc - ntsc.round()).abs() < 0.005 {
+            return Self { num: ntsc.round() as u32 * 1000, den: 1001 };
+        }
+        Self { num: (fps * 1000.0).round() as u32, den: 1000 }
+    }
+
+    pub(crate) fn value(self) -> f64 {
+        f64::from(self.num) / f64::from(self.den)
+    }
+
+    pub(crate) fn frames(self, seconds: f64) -> u64 {
+        (seconds * self.value()).round().max(0.0) as u64
+    }
+
+    pub(crate) fn seconds(self, frames: u64) -> f64 {
+        frames as f64 * f64::from(self.den) / f64::from(self.num)
+    }
+
+    pub(crate) fn expr(self) -> String {
+        if self.den == 1 { self.num.to_string() } else { format!("{}/{}", self.num, self.den) }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Video { path: PathBuf, info: MediaInfo },
+    Image { path: PathBuf },
+    Color { color: String },
+}
+
+#[derive(Debug, Clone)]
+struct PlannedClip {
+    clip: Clip,
+    source: Source,
+    /// Source second where the clip starts (videos).
+    from: f64,
+    /// Timeline frames.
+    frames: u64,
+    /// Whether the clip contributes its own sound.
+    audio: bool,
+}
+
+#[derive(Debug)]
+struct Plan {
+    width: u32,
+    height: u32,
+    rate: Rate,
+    clips: Vec<PlannedClip>,
+    /// Transition frames after clip `i` (0 for a cut) and its xfade name.
+    transitions: Vec<(u64, String)>,
+    total_frames: u64,
+    container: Container,
+    encoding: Encoding,
+}
+
+impl Plan {
+    fn clip_start(&self, i: usize) -> u64 {
+        (0..i).map(|k| self.clips[k].frames - self.transitions[k].0).sum()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum SegmentKind {
+    Body { clip: usize, start: u64 },
+    Transition { left: usize },
+}
+
+#[derive(Debug, Clone)]
+struct Segment {
+    kind: SegmentKind,
+    out_start: u64,
+    frames: u64,
+}
+
+fn tl_err(path: String, message: String) -> MediaError {
+    MediaError::Timeline(TimelineError::new(path, message))
+}
+
+fn probe_clip_source(ff: &Ffmpeg, path: &Path, json_path: &str) -> Result<MediaInfo, MediaError> {
+    match ff.probe(path) {
+        Ok(info) => Ok(info),
+        Err(MediaError::MissingInput { path }) => Err(tl_err(
+            json_path.to_string(),
+            format!("the file `{}` does not exist", path.display()),
+        )),
+        Err(MediaError::NotMedia { path, detail }) => Err(tl_err(
+            json_path.to_string(),
+            format!(
+                "`{}` is not a video, image or audio file ffmpeg can read ({detail})",
+                path.display()
+            ),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
+    tl.validate()?;
+    let out = &tl.output;
+    let container = Container::from_path(&out.path).unwrap_or(Container::Mp4);
+    // Probe each source once.
+    let mut infos = Vec::with_capacity(tl.clips.len());
+    for (i, c) in tl.clips.iter().enumerate() {
+        infos.push(match &c.src {
+            Some(src) => Some(probe_clip_source(ff, src, &format!("clips[{i}].src"))?),
+            None => None,
+        });
+    }
+    let first_visual = infos.iter().flatten().find_map(|i| i.video.clone());
+    let rate = match (
+        out.fps,
+        infos.iter().flatten().find_map(|i| i.video.clone().filter(|v| !v.still)),
+    ) {
+        (Some(f), _) => Rate::from_f64(f),
+        (None, Some(v)) if v.fps_num > 0 && v.fps_den > 0 && v.fps() <= 120.0 => {
+            Rate { num: v.fps_num, den: v.fps_den }
+        }
+        _ => Rate { num: 30, den: 1 },
+    };
+    let (width, height) = match (out.width, out.height, &first_visual) {
+        (Some(w), Some(h), _) => (w, h),
+        (Some(w), None, Some(v)) => {
+            (w, even(f64::from(w) * f64::from(v.height) / f64::from(v.width.max(1))))
+        }
+        (None, Some(h), Some(v)) => {
+            (even(f64::from(h) * f64::from(v.width) / f64::from(v.height.max(1))), h)
+        }
+        (None, None, Some(v)) => (even(f64::from(v.width)), even(f64::from(v.height))),
+        (w, h, None) => (w.unwrap_or(1280), h.unwrap_or(720)),
+    };
+    let mut clips = Vec::with_capacity(tl.clips.len());
+    for (i, (c, info)) in tl.clips.iter().zip(infos).enumerate() {
+        let p = |f: &str| format!("clips[{i}].{f}");
+        let planned = match (info, &c.color) {
+            (None, Some(color)) => PlannedClip {
+                clip: c.clone(),
+                source: Source::Color {
+                    color: crate::filter::color(color).unwrap_or_else(|| "black".into()),
+                },
+                from: 0.0,
+                frames: rate.frames(c.duration.unwrap_or(1.0)),
+                audio: false,
+            },
+            (Some(info), _) => {
+                let path = info.path.clone();
+                let Some(video) = info.video.clone() else {
+                    return Err(tl_err(
+                        p("src"),
+                        format!(
+                            "`{}` has no picture; put audio files under `audio`",
+                            path.display()
+                        ),
+                    ));
+                };
+                if video.still {
+                    if c.from.is_some() || c.to.is_some() {
+                        return Err(tl_err(
+                            p(if c.from.is_some() { "from" } else { "to" }),
+                            "an image has no `from`/`to`; use `duration`".into(),
+                        ));
+                    }
+                    PlannedClip {
+                        clip: c.clone(),
+                        source: Source::Image { path },
+                        from: 0.0,
+                        frames: rate.frames(c.duration.unwrap_or(3.0)),
+                        audio: false,
+                    }
+                } else {
+                    let len = info.video_duration();
+                    let from = c.from.unwrap_or(0.0);
+                    let slack = 0.5 / video.fps().max(1.0);
+                    if from >= len - slack {
+                        return Err(tl_err(
+                            p("from"),
+                            format!(
+                                "`from` ({from}) is at or beyond the end of `{}` ({}s)",
+                                path.display(),
+                                secs(len)
+                            ),
+                        ));
+                    }
+                    let to = match (c.to, c.duration) {
+                        (Some(t), _) => {
+                            if t > len + slack {
+                                return Err(tl_err(
+                                    p("to"),
+                                    format!(
+                                        "`to` ({t}) is beyond the end of `{}`; the source is {}s long",
+                                        path.display(),
+                                        secs(len)
+                                    ),
+                                ));
+                            }
+                            t.min(len)
+                        }
+                        (None, Some(d)) => {
+                            let t = from + d * c.speed;
+                            if t > len + slack {
+                                return Err(tl_err(
+                                    p("duration"),
+                                    format!(
+                                        "`duration` ({d}s) runs past the end of `{}`; at most {}s from `from` at this speed",
+                                        path.display(),
+                                        secs((len - from) / c.speed)
+                                    ),
+                                ));
+                            }
+                            t.min(len)
+                        }
+                        (None, None) => len,
+                    };
+                    let frames = rate.frames((to - from) / c.speed);
+                    if frames == 0 {
+                        return Err(tl_err(p("to"), "the clip is shorter than one frame".into()));
+                    }
+                    PlannedClip {
+                        clip: c.clone(),
+                        source: Source::Video { path, info: info.clone() },
+                        from,
+                        frames,
+                        audio: c.keep_audio && info.audio.is_some(),
+                    }
+                }
+            }
+            (None, None) => {
+                return Err(tl_err(format!("clips[{i}]"), "a clip needs `src` or `color`".into()));
+            }
+        };
+        clips.push(planned);
+    }
+    let caps = ff.capabilities();
+    let mut transitions = Vec::with_capacity(clips.len());
+    for (i, c) in tl.clips.iter().enumerate() {
+        let t = tl.transition_seconds(i);
+        if t > 0.0 {
+            let kind = c.transition.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+            if !caps.transitions.is_empty() && !caps.transitions.contains(&kind) {
+                return Err(tl_err(
+                    format!("clips[{i}].transition.type"),
+                    format!("your ffmpeg ({}) does not know the transition `{kind}`", caps.version),
+                ));
+            }
+            transitions.push((rate.frames(t).max(1), kind));
+        } else {
+            transitions.push((0, String::new()));
+        }
+    }
+    for i in 0..clips.len() {
+        let tin = if i > 0 { transitions[i - 1].0 } else { 0 };
+        let tout = transitions[i].0;
+        if tin + tout > clips[i].frames {
+            let at = if tout > 0 { i } else { i - 1 };
+            return Err(tl_err(
+                format!("clips[{at}].transition.duration"),
+                format!(
+                    "transitions need {}s of clip {i}, which is only {}s long; shorten the transition or lengthen the clip",
+                    secs(rate.seconds(tin + tout)),
+                    secs(rate.seconds(clips[i].frames))
+                ),
+            ));
+        }
+    }
+    let total_frames =
+        clips.iter().map(|c| c.frames).sum::<u64>() - transitions.iter().map(|t| t.0).sum::<u64>();
+    if ff.capabilities().filters.contains("xfade") || transitions.iter().all(|t| t.0 == 0) {
+    } else {
+        ff.require_filter("xfade", "transitions")?;
+    }
+    if !tl.texts.is_empty() {
+        ff.require_filter("drawtext", "captions (`texts`)")?;
+        for (i, t) in tl.texts.iter().enumerate() {
+            let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
+            if !font.is_file() {
+                return Err(tl_err(
+                    format!("texts[{i}].font"),
+                    format!(
+                        "the font `{}` does not exist; install `fonts-dejavu-core` or give a .ttf path",
+                        font.display()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(s) = &tl.subtitles {
+        if !s.path.is_file() {
+            return Err(tl_err(
+                "subtitles.path".into(),
+                format!("the file `{}` does not exist", s.path.display()),
+            ));
+        }
+        if s.burn {
+            ff.require_filter("subtitles", "burned-in subtitles (libass)")?;
+        }
+    }
+    for (i, a) in tl.audio.iter().enumerate() {
+        let info = probe_clip_source(ff, &a.src, &format!("audio[{i}].src"))?;
+        if info.audio.is_none() {
+            return Err(tl_err(
+                format!("audio[{i}].src"),
+                format!("`{}` has no sound", a.src.display()),
+            ));
+        }
+    }
+    for (i, o) in tl.overlays.iter().enumerate() {
+        probe_clip_source(ff, &o.src, &format!("overlays[{i}].src"))?;
+    }
+    let encoding = Encoding {
+        codec: out.codec,
+        preset: out.preset.clone(),
+        crf: out.crf,
+        audio_bitrate: out.audio_bitrate.clone(),
+        hardware: out.hardware,
+    };
+    Ok(Plan { width, height, rate, clips, transitions, total_frames, container, encoding })
+}
+
+fn segments(plan: &Plan, max_frames: u64) -> Vec<Segment> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    for (i, c) in plan.clips.iter().enumerate() {
+        let tin = if i > 0 { plan.transitions[i - 1].0 } else { 0 };
+        let tout = plan.transitions[i].0;
+        let body = c.frames - tin - tout;
+        // Split long bodies into near-equal chunks so two cores share one long clip.
+        let chunks = body.div_ceil(max_frames.max(1)).max(1);
+        let mut start = tin;
+        for k in 0..chunks {
+            let len = body / chunks + u64::from(k < body % chunks);
+            if len > 0 {
+                out.push(Segment {
+                    kind: SegmentKind::Body { clip: i, start },
+                    out_start: pos,
+                    frames: len,
+                });
+                pos += len;
+                start += len;
+            }
+        }
+        if tout > 0 {
+            out.push(Segment {
+                kind: SegmentKind::Transition { left: i },
+                out_start: pos,
+                frames: tout,
+            });
+            pos += tout;
+        }
+    }
+    out
+}
+
+/// Adds inputs and a filter chain producing frames `[a, a+n)` of clip `ci` as `[{label}]`,
+/// timestamps from 0.
+fn clip_chain(
+    plan: &Plan,
+    ci: usize,
+    a: u64,
+    n: u64,
+    inv: &mut Invocation,
+    inputs: &mut usize,
+    label: &str,
+) -> String {
+    let pc = &plan.clips[ci];
+    let c = &pc.clip;
+    let (w, h, rate) = (plan.width, plan.height, plan.rate);
+    let fit = c.fit;
+    let mut g = String::new();
+    let raw = format!("{label}raw");
+    match &pc.source {
+        Source::Video { path, .. } => {
+            let first = if c.reverse { pc.frames - a - n } else { a };
+            let start = pc.from + rate.seconds(first) * c.speed;
+            let read = rate.seconds(n + 3) * c.speed;
+            inv.args(["-ss", &secs(start), "-t", &secs(read), "-i"]).arg(path.as_os_str());
+            let k = *inputs;
+            *inputs += 1;
+            let mut pre = String::new();
+            if let Some(r) = c.crop {
+                let _ = write!(pre, "crop={}:{}:{}:{},", r.width, r.height, r.x, r.y);
+            }
+            if (c.speed - 1.0).abs() > 1e-9 {
+                let _ = write!(pre, "setpts=(PTS-STARTPTS)/{},", secs(c.speed));
+            } else {
+                pre.push_str("setpts=PTS-STARTPTS,");
+            }
+            let _ = write!(g, "[{k}:v]{pre}fps={}[{label}pre];", rate.expr());
+            g.push_str(&fit_graph(&format!("{label}pre"), &raw, fit, w, h, "black", label));
+            g.push(';');
+        }
+        Source::Image { path } => {
+            inv.arg("-i").arg(path.as_os_str());
+            let k = *inputs;
+            *inputs += 1;
+            let crop = c
+                .crop
+                .map(|r| format!("crop={}:{}:{}:{},", r.width, r.height, r.x, r.y))
+                .unwrap_or_default();
+            let _ = write!(g, "[{k}:v]{crop}format=yuv420p[{label}img];");
+            if c.motion == Motion::None {
+                g.push_str(&fit_graph(
+                    &format!("{label}img"),
+                    &format!("{label}fit"),
+                    fit,
+                    w,
+                    h,
+                    "black",
+                    label,
+                ));
+                let _ = write!(
+                    g,
+                    ";[{label}fit]loop=loop={}:size=1,setpts=N*{}/{}/TB[{raw}];",
+                    n.saturating_sub(1),
+                    rate.den,
+                    rate.num
+                );
+            } else {
+                // Work at twice the size so zoompan's integer offsets do not jitter.
+                g.push_str(&fit_graph(
+                    &format!("{label}img"),
+                    &format!("{label}fit"),
+                    fit,
+                    w * 2,
+                    h * 2,
+                    "black",
+                    label,
+                ));
+                let total = pc.frames.max(1) as f64;
+                let prog = format!("((on+{a})/{})", secs(total));
+                let (z, x, y) = match c.motion {
+                    Motion::ZoomIn => (
+                        format!("1+0.2*{prog}"),
+                        "iw/2-(iw/zoom/2)".to_string(),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::ZoomOut => (
+                        format!("1.2-0.2*{prog}"),
+                        "iw/2-(iw/zoom/2)".to_string(),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::PanLeft => (
+                        "1.2".to_string(),
+                        format!("(iw-iw/zoom)*(1-{prog})"),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::PanRight | Motion::None => (
+                        "1.2".to_string(),
+                        format!("(iw-iw/zoom)*{prog}"),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                };
+                let _ = write!(
+                    g,
+                    ";[{label}fit]zoompan=z={}:x={}:y={}:d={n}:s={w}x{h}:fps={},setsar=1,setpts=N*{}/{}/TB[{raw}];",
+                    escape_value(&z),
+                    escape_value(&x),
+                    escape_value(&y),
+                    rate.expr(),
+                    rate.den,
+                    rate.num
+                );
+            }
+        }
+        Source::Color { color } => {
+            let _ = write!(g, "color=c={color}:s={w}x{h}:r={},setsar=1[{raw}];", rate.expr());
+        }
+    }
+    // Effects, exact length, then fades in clip-local time.
+    let mut post = String::new();
+    if c.greyscale {
+        post.push_str("hue=s=0,");
+    }
+    if let Some(eq) = c.eq {
+        let _ = write!(
+            post,
+            "eq=brightness={}:contrast={}:saturation={}:gamma={},",
+            secs(eq.brightness),
+            secs(eq.contrast),
+            secs(eq.saturation),
+            secs(eq.gamma)
+        );
+    }
+    let _ = write!(post, "tpad=stop_mode=clone:stop={n},trim=end_frame={n},");
+    if c.reverse && matches!(pc.source, Source::Video { .. }) {
+        post.push_str("reverse,");
+    }
+    let fade_in = c.fade_in.filter(|f| *f > 0.0);
+    let fade_out = c.fade_out.filter(|f| *f > 0.0);
+    if fade_in.is_some() || fade_out.is_some() {
+        let _ = write!(post, "setpts=PTS-STARTPTS+{}/TB,", secs(rate.seconds(a)));
+        if let Some(f) = fade_in {
+            let _ = write!(post, "fade=t=in:st=0:d={},", secs(f));
+        }
+        if let Some(f) = fade_out {
+            let total = rate.seconds(pc.frames);
+            let _ = write!(post, "fade=t=out:st={}:d={},", secs((total - f).max(0.0)), secs(f));
+        }
+    }
+    post.push_str("setpts=PTS-STARTPTS,format=yuv420p");
+    match c.blur {
+        Some(b) if b.region.is_some() => {
+            let r = b.region.unwrap_or(crate::timeline::Rect { x: 0, y: 0, width: 2, height: 2 });
+            let _ = write!(
+                g,
+                "[{raw}]{post},split=2[{label}b0][{label}b1];[{label}b1]crop={}:{}:{}:{},gblur=sigma={}[{label}b2];[{label}b0][{label}b2]overlay={}:{}[{label}]",
+                r.width,
+                r.height,
+                r.x,
+                r.y,
+                secs(b.sigma),
+                r.x,
+                r.y
+            );
+        }
+        Some(b) => {
+            let _ = write!(g, "[{raw}]{post},gblur=sigma={}[{label}]", secs(b.sigma));
+        }
+        None => {
+            let _ = write!(g, "[{raw}]{post}[{label}]");
+        }
+    }
+    g
+}
+
+struct SegmentContext<'a> {
+    tl: &'a Timeline,
+    plan: &'a Plan,
+    work: &'a Path,
+}
+
+/// Filters applied in output time: captions, overlays, burned subtitles.
+fn output_time_filters(
+    cx: &SegmentContext<'_>,
+    seg: &Segment,
+    input: &str,
+    inv: &mut Invocation,
+    inputs: &mut usize,
+) -> Result<String, MediaError> {
+    let plan = cx.plan;
+    let rate = plan.rate;
+    let s0 = rate.seconds(seg.out_start);
+    let s1 = rate.seconds(seg.out_start + seg.frames);
+    let total = rate.seconds(plan.total_frames);
+    let mut g = String::new();
+    let mut cur = input.to_string();
+    let mut step = 0;
+    let next = |g: &mut String, body: &str, cur: &mut String, step: &mut usize| {
+        *step += 1;
+        let lbl = format!("o{step}");
+        let _ = write!(g, "[{cur}]{body}[{lbl}];");
+        *cur = lbl;
+    };
+    next(&mut g, &format!("setpts=PTS-STARTPTS+{}/TB", secs(s0)), &mut cur, &mut step);
+    for (i, ov) in cx.tl.overlays.iter().enumerate() {
+        let end = ov.end.unwrap_or(total);
+        if ov.start >= s1 || end <= s0 {
+            continue;
+        }
+        let info_still = matches!(
+            ov.src.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("png" | "jpg" | "jpeg" | "webp" | "bmp")
+        );
+        let k = *inputs;
+        *inputs += 1;
+        let ow = even(f64::from(plan.width) * ov.width);
+        if info_still {
+            inv.arg("-i").arg(ov.src.as_os_str());
+            let _ = write!(g, "[{k}:v]scale={ow}:-2,format=rgba[ov{i}];");
+        } else {
+            let skip = (s0 - ov.start).max(0.0);
+            inv.args(["-ss", &secs(skip), "-i"]).arg(ov.src.as_os_str());
+            let _ = write!(
+                g,
+                "[{k}:v]fps={},scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB[ov{i}];",
+                rate.expr(),
+                secs(s0.max(ov.start))
+            );
+        }
+        let (x, y) = overlay_anchor(&ov.position, ov.margin).unwrap_or(("0".into(), "0".into()));
+        let enable = escape_value(&format!("between(t,{},{})", secs(ov.start), secs(end)));
+        let eof = if info_still { "repeat" } else { "pass" };
+        step += 1;
+        let lbl = format!("o{step}");
+        let _ = write!(
+            g,
+            "[{cur}][ov{i}]overlay=x={}:y={}:enable={enable}:eof_action={eof}[{lbl}];",
+            escape_value(&x),
+            escape_value(&y)
+        );
+        cur = lbl;
+    }
+    for (i, t) in cx.tl.texts.iter().enumerate() {
+        let end = t.end.unwrap_or(total);
+        if t.start >= s1 || end <= s0 {
+            continue;
+        }
+        let file = cx.work.join(format!("text{i}.txt"));
+        if !file.exists() {
+            std::fs::write(&file, t.text.as_bytes())
+                .map_err(|e| MediaError::io(format!("writing `{}`", file.display()), e))?;
+        }
+        let size = t.size.unwrap_or_else(|| (plan.height / 16).max(8));
+        let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
+        let colour =
+            t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
+        let (mut x, mut y) = match &t.position {
+            Position::Named(n) => {
+                text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into()))
+            }
+            Position::Xy([x, y]) => (secs(*x), secs(*y)),
+        };
+        let dur = (end - t.start).max(0.001);
+        match t.scroll {
+            Some(Scroll::Left) => x = format!("w-(t-{})*(w+text_w)/{}", secs(t.start), secs(dur)),
+            Some(Scroll::Up) => y = format!("h-(t-{})*(h+text_h)/{}", secs(t.start), secs(dur)),
+            None => {}
+        }
+        let mut body = format!(
+            "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={size}:fontcolor={colour}:x={}:y={}:enable={}",
+            escape_path(&font),
+            escape_path(&file),
+            escape_value(&x),
+            escape_value(&y),
+            escape_value(&format!("between(t,{},{})", secs(t.start), secs(end)))
+        );
+        if t.r#box {
+            let _ = write!(body, ":box=1:boxcolor=black@0.5:boxborderw={}", (size / 4).max(2));
+        } else {
+            let _ = write!(body, ":borderw={}:bordercolor=black@0.6", (size / 16).max(1));
+        }
+        next(&mut g, &body, &mut cur, &mut step);
+    }
+    if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
+        next(&mut g, &format!("subtitles=filename={}", escape_path(&s.path)), &mut cur, &mut step);
+    }
+    let _ = write!(g, "[{cur}]setpts=PTS-STARTPTS,format=yuv420p[v]");
+    Ok(g)
+}
+
+fn segment_invocation(
+    cx: &SegmentContext<'_>,
+    idx: usize,
+    count: usize,
+    seg: &Segment,
+    out: &Path,
+    ff: &Ffmpeg,
+) -> Result<Invocation, MediaError> {
+    let plan = cx.plan;
+    let mut inputs = 0;
+    let (what, mut g) = match seg.kind {
+        SegmentKind::Body { clip, start } => {
+            let mut inv = Invocation::new("");
+            let g = clip_chain(plan, clip, start, seg.frames, &mut inv, &mut inputs, "c");
+            ((format!("clip {clip} body"), inv), g)
+        }
+        SegmentKind::Transition { left } => {
+            let mut inv = Invocation::new("");
+            let l = &plan.clips[left];
+            let (n, kind) = &plan.transitions[left];
+            let mut g = clip_chain(plan, left, l.frames - n, *n, &mut inv, &mut inputs, "a");
+            g.push(';');
+            g.push_str(&clip_chain(plan, left + 1, 0, *n, &mut inv, &mut inputs, "b"));
+            let _ = write!(
+                g,
+                ";[a][b]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[c]",
+                secs(plan.rate.seconds(*n))
+            );
+            ((format!("transition {left}->{} ({kind})", left + 1), inv), g)
+        }
+    };
+    let (what, mut inv) = what;
+    inv.step = format!("segment {}/{count}: {what}", idx + 1);
+    g.push(';');
+    g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs)?);
+    inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames.to_string()]);
+    inv.args(plan.encoding.video_args(ff, plan.width, plan.height, plan.rate.value())?);
+    inv.args(["-r", &plan.rate.expr(), "-f", "mp4"]).arg(out.as_os_str());
+    Ok(inv)
+}
+
+fn audio_invocation(tl: &Timeline, plan: &Plan, out: &Path) -> Option<Invocation> {
+    let any_clip_audio = plan.clips.iter().any(|c| c.audio);
+    if !any_clip_audio && tl.audio.is_empty() {
+        return None;
+    }
+    let rate_hz = plan.encoding.audio_rate(plan.container);
+    let per_sample = f64::from(rate_hz);
+    let samples = |frames: u64| (plan.rate.seconds(frames) * per_sample).round() as u64;
+    let mut inv = Invocation::new("soundtrack (clip audio, transitions, music)");
+    let mut g = String::new();
+    let mut k = 0;
+    let fmt = format!("aresample={rate_hz},aformat=sample_fmts=fltp:channel_layouts=stereo");
+    for (i, pc) in plan.clips.iter().enumerate() {
+        let c = &pc.clip;
+        let n = samples(pc.frames);
+        if let (true, Source::Video { path, .. }) = (pc.audio, &pc.source) {
+            let span = plan.rate.seconds(pc.frames) * c.speed;
+            inv.args(["-ss", &secs(pc.from), "-t", &secs(span), "-i"]).arg(path.as_os_str());
+            let mut chain = format!("[{k}:a]{fmt},asetpts=PTS-STARTPTS");
+            k += 1;
+            if c.reverse {
+                chain.push_str(",areverse");
+            }
+            if (c.speed - 1.0).abs() > 1e-9 {
+                chain.push(',');
+                chain.push_str(&atempo_chain(c.speed));
+            }
+            if (c.volume - 1.0).abs() > 1e-9 {
+                let _ = write!(chain, ",volume={}", secs(c.volume));
+            }
+            let _ = write!(chain, ",apad=whole_len={n},atrim=end_sample={n}");
+            if let Some(f) = c.fade_in.filter(|f| *f > 0.0) {
+                let _ = write!(chain, ",afade=t=in:st=0:d={}", secs(f));
+            }
+            if let Some(f) = c.fade_out.filter(|f| *f > 0.0) {
+                let total = plan.rate.seconds(pc.frames);
+                let _ =
+                    write!(chain, ",afade=t=out:st={}:d={}", secs((total - f).max(0.0)), secs(f));
+            }
+            let _ = write!(g, "{chain}[a{i}];");
+        } else {
+            let _ = write!(g, "anullsrc=r={rate_hz}:cl=stereo,atrim=end_sample={n}[a{i}];");
+        }
+    }
+    let mut cur = "a0".to_string();
+    for i in 1..plan.clips.len() {
+        let t = plan.transitions[i - 1].0;
+        let lbl = format!("j{i}");
+        if t > 0 {
+            let _ = write!(g, "[{cur}][a{i}]acrossfade=ns={}:c1=tri:c2=tri[{lbl}];", samples(t));
+        } else {
+            let _ = write!(g, "[{cur}][a{i}]concat=n=2:v=0:a=1[{lbl}];");
+        }
+        cur = lbl;
+    }
+    let total_samples = samples(plan.total_frames);
+    let total = plan.rate.seconds(plan.total_frames);
+    if !tl.audio.is_empty() {
+        let mut mix = vec![cur.clone()];
+        for (i, a) in tl.audio.iter().enumerate() {
+            if a.start >= total {
+                continue;
+            }
+            if a.looped {
+                inv.args(["-stream_loop", "-1"]);
+            }
+            inv.arg("-i").arg(a.src.as_os_str());
+            let len = total - a.start;
+            let mut chain =
+                format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
+            k += 1;
+            if (a.volume - 1.0).abs() > 1e-9 {
+                let _ = write!(chain, ",volume={}", secs(a.volume));
+            }
+            if a.fade_in > 0.0 {
+                let _ = write!(chain, ",afade=t=in:st=0:d={}", secs(a.fade_in));
+            }
+            if a.fade_out > 0.0 {
+                let _ = write!(
+                    chain,
+                    ",afade=t=out:st={}:d={}",
+                    secs((len - a.fade_out).max(0.0)),
+                    secs(a.fade_out)
+                );
+            }
+            if a.start > 0.0 {
+                let _ = write!(chain, ",adelay=delays={}:all=1", (a.start * 1000.0).round() as u64);
+            }
+            let _ = write!(g, "{chain}[m{i}];");
+            mix.push(format!("m{i}"));
+        }
+        if mix.len() > 1 {
+            let labels: String = mix.iter().map(|l| format!("[{l}]")).collect();
+            let _ = write!(
+                g,
+                "{labels}amix=inputs={}:duration=first:dropout_transition=0:normalize=0[mixed];",
+                mix.len()
+            );
+            cur = "mixed".into();
+        }
+    }
+    let _ =
+        write!(g, "[{cur}]apad=whole_len={total_samples},atrim=end_sample={total_samples}[aout]");
+    inv.args(["-filter_complex", &g, "-map", "[aout]", "-vn"]);
+    inv.args(plan.encoding.audio_args(plan.container));
+    inv.args(["-f", "matroska"]).arg(out.as_os_str());
+    Some(inv)
+}
+
+/// Runs invocations on `jobs` threads, reporting aggregated progress; stops at the first error.
+pub(crate) fn run_parallel(
+    ff: &Ffmpeg,
+    invs: &[(Invocation, u64)],
+    jobs: usize,
+    total_frames: u64,
+    total_seconds: f64,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+) -> Result<(), MediaError> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let done_frames: Mutex<Vec<u64>> = Mutex::new(vec![0; invs.len()]);
+    let steps_done = AtomicUsize::new(0);
+    let first_error: Mutex<Option<(usize, MediaError)>> = Mutex::new(None);
+    let report = |steps: usize, frames: &[u64]| {
+        if let Some(cb) = progress {
+            let f: u64 = frames.iter().sum();
+            cb(Progress {
+                frames_done: f.min(total_frames),
+                frames_total: total_frames,
+                seconds_done: if total_frames > 0 {
+                    total_seconds * f as f64 / total_frames as f64
+                } else {
+                    0.0
+                },
+                seconds_total: total_seconds,
+                steps_done: steps,
+                steps_total: invs.len(),
+            });
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, invs.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    if failed.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some((inv, frames)) = invs.get(i) else { break };
+                    let on = |snap: &ProgressSnapshot| {
+                        if let (Some(f), Ok(mut all)) = (snap.frame, done_frames.lock()) {
+                            all[i] = f.min(*frames);
+                            report(steps_done.load(Ordering::SeqCst), &all);
+                        }
+                    };
+                    let result = ff.run(inv, Some(&on));
+                    match result {
+                        Ok(()) => {
+                            let steps = steps_done.fetch_add(1, Ordering::SeqCst) + 1;
+                            if let Ok(mut all) = done_frames.lock() {
+                                all[i] = *frames;
+                                report(steps, &all);
+                            }
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::SeqCst);
+                            if let Ok(mut slot) = first_error.lock()
+                                && slot.as_ref().is_none_or(|(j, _)| i < *j)
+                            {
+                                *slot = Some((i, e));
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    match first_error.into_inner().ok().flatten() {
+        Some((_, e)) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// A sibling temporary name for `out`, so a failed run never leaves a half-written file there.
+pub(crate) fn partial_path(out: &Path) -> PathBuf {
+    let name =
+        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+pub(crate) fn muxer_for(container: Container) -> &'static str {
+    match container {
+        Container::Mp4 => "mp4",
+        Container::Mov => "mov",
+        Container::Mkv => "matroska",
+        Container::Webm => "webm",
+    }
+}
+
+pub(crate) fn finish(partial: &Path, out: &Path) -> Result<(), MediaError> {
+    std::fs::rename(partial, out)
+        .map_err(|e| MediaError::io(format!("moving the result to `{}`", out.display()), e))
+}
+
+pub(crate) fn concat_list(work: &Path, files: &[PathBuf]) -> Result<PathBuf, MediaError> {
+    let mut list = String::new();
+    for f in files {
+        let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
+        // The concat demuxer's own quoting: single quotes, a quote written as '\''.
+        let _ = writeln!(list, "file '{}'", abs.to_string_lossy().replace('\'', "'\\''"));
+    }
+    let path = work.join("concat.txt");
+    std::fs::write(&path, list)
+        .map_err(|e| MediaError::io(format!("writing `{}`", path.display()), e))?;
+    Ok(path)
+}
+
+/// True when `info` is already what a hard-cut copy join into `plan`'s output needs.
+fn copy_compatible(plan: &Plan, tl: &Timeline) -> bool {
+    if !tl.texts.is_empty()
+        || !tl.audio.is_empty()
+        || !tl.overlays.is_empty()
+        || tl.subtitles.as_ref().is_some_and(|s| s.burn)
+    {
+        return false;
+    }
+    if plan.encoding.codec != crate::filter::Codec::H264
+        || plan.encoding.hardware.is_some()
+        || plan.container == Container::Webm
+    {
+        return false;
+    }
+    if plan.transitions.iter().any(|t| t.0 > 0) {
+        return false;
+    }
+    let mut audio_shape = None;
+    for pc in &plan.clips {
+        let c = &pc.clip;
+        let Source::Video { info, .. } = &pc.source else { return false };
+        let untouched = c.from.is_none_or(|f| f == 0.0)
+            && c.to.is_none()
+            && c.duration.is_none()
+            && (c.speed - 1.0).abs() < 1e-9
+            && (c.volume - 1.0).abs() < 1e-9
+            && c.keep_audio
+            && c.fade_in.is_none()
+            && c.fade_out.is_none()
+            && !c.reverse
+            && !c.greyscale
+            && c.eq.is_none()
+            && c.blur.is_none()
+            && c.crop.is_none();
+        let Some(v) = &info.video else { return false };
+        let video_ok = v.codec == "h264"
+            && v.pix_fmt.as_deref() == Some("yuv420p")
+            && v.profile.as_deref().is_some_and(|p| {
+                p.contains("High") || p.contains("Main") || p.contains("Baseline")
+            })
+            && v.width == plan.width
+            && v.height == plan.height
+            && v.fps_num * plan.rate.den == plan.rate.num * v.fps_den;
+        let shape = info.audio.as_ref().map(|a| (a.codec.clone(), a.sample_rate, a.channels));
+        let audio_ok =
+            shape.as_ref().is_none_or(|(c, r, ch)| c == "aac" && *r == 44100 && *ch == 2);
+        if !(untouched && video_ok && audio_ok) {
+            return false;
+        }
+        match &audio_shape {
+            None => audio_shape = Some(shape),
+            Some(s) if *s != shape => return false,
+            Some(_) => {}
+        }
+    }
+    true
+}
+
+/// Renders a timeline to its output file.
+pub fn render(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    opts: &RenderOptions<'_>,
+) -> Result<RenderReport, MediaError> {
+    let plan = build_plan(ff, tl)?;
+    let out = tl.output.path.clone();
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
+    }
+    let work = tempfile::Builder::new()
+        .prefix("conjure-render-")
+        .tempdir()
+        .map_err(|e| MediaError::io("creating a working folder", e))?;
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        opts.jobs
+    };
+    let total_seconds = plan.rate.seconds(plan.total_frames);
+    let partial = partial_path(&out);
+    let mut commands = Vec::new();
+    let has_audio;
+    let stream_copy;
+    let mut segment_count = 0;
+    if copy_compatible(&plan, tl) {
+        let files: Vec<PathBuf> = plan
+            .clips
+            .iter()
+            .filter_map(|c| match &c.source {
+                Source::Video { path, .. } => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        has_audio = plan.clips.iter().any(|c| c.audio);
+        let list = concat_list(work.path(), &files)?;
+        let mut inv = Invocation::new("join by stream copy");
+        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(list.as_os_str());
+        inv.args(["-map", "0:v:0"]);
+        if has_audio {
+            inv.args(["-map", "0:a:0"]);
+        }
+        inv.args(["-c", "copy"]);
+        inv.args(container_args(plan.container));
+        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        run_parallel(
+            ff,
+            &[(inv.clone(), plan.total_frames)],
+            1,
+            plan.total_frames,
+            total_seconds,
+            opts.progress,
+        )?;
+        commands.push(CommandRecord::from(&inv));
+        stream_copy = true;
+    } else {
+        let max_frames = plan
+            .rate
+            .frames(if opts.max_segment_seconds > 0.0 { opts.max_segment_seconds } else { 10.0 })
+            .max(1);
+        let segs = segments(&plan, max_frames);
+        segment_count = segs.len();
+        let cx = SegmentContext { tl, plan: &plan, work: work.path() };
+        let mut invs = Vec::new();
+        let audio_file = work.path().join("audio.mka");
+        // The soundtrack goes first so it overlaps with the video work instead of trailing it.
+        let audio = audio_invocation(tl, &plan, &audio_file);
+        has_audio = audio.is_some();
+        if let Some(a) = audio {
+            invs.push((a, 0));
+        }
+        let mut files = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            let file = work.path().join(format!("seg{i:05}.mp4"));
+            invs.push((segment_invocation(&cx, i, segs.len(), s, &file, ff)?, s.frames));
+            files.push(file);
+        }
+        run_parallel(ff, &invs, jobs, plan.total_frames, total_seconds, opts.progress)?;
+        commands.extend(invs.iter().map(|(i, _)| CommandRecord::from(i)));
+        let list = concat_list(work.path(), &files)?;
+        let mut inv = Invocation::new("join segments by stream copy");
+        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(list.as_os_str());
+        let mut next_input = 1;
+        if has_audio {
+            inv.arg("-i").arg(audio_file.as_os_str());
+            next_input += 1;
+        }
+        let soft_subs = tl.subtitles.as_ref().filter(|s| !s.burn);
+        if let Some(s) = soft_subs {
+            inv.arg("-i").arg(s.path.as_os_str());
+        }
+        inv.args(["-map", "0:v:0"]);
+        if has_audio {
+            inv.args(["-map", "1:a:0"]);
+        }
+        inv.args(["-c", "copy"]);
+        if soft_subs.is_some() {
+            inv.args(["-map", &format!("{next_input}:s:0")]);
+            let codec = match plan.container {
+                Container::Mp4 | Container::Mov => "mov_text",
+                Container::Webm => "webvtt",
+                Container::Mkv => "srt",
+            };
+            inv.args(["-c:s", codec]);
+        }
+        inv.args(container_args(plan.container));
+        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        ff.run(&inv, None)?;
+        commands.push(CommandRecord::from(&inv));
+        stream_copy = false;
+    }
+    finish(&partial, &out)?;
+    let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
+    Ok(RenderReport {
+        output: out,
+        duration: total_seconds,
+        frames: plan.total_frames,
+        width: plan.width,
+        height: plan.height,
+        fps: plan.rate.value(),
+        audio: has_audio,
+        stream_copy,
+        segments: segment_count,
+        commands,
+        temp_dir,
+    })
+}
+
+/// Plans a timeline without running anything: output frames and segment count.
+pub fn plan_summary(ff: &Ffmpeg, tl: &Timeline) -> Result<(u64, f64, usize), MediaError> {
+    let plan = build_plan(ff, tl)?;
+    let max_frames = plan.rate.frames(10.0).max(1);
+    Ok((plan.total_frames, plan.rate.value(), segments(&plan, max_frames).len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_exact() {
+        assert_eq!(Rate::from_f64(30.0), Rate { num: 30, den: 1 });
+        assert_eq!(Rate::from_f64(29.97), Rate { num: 30000, den: 1001 });
+        assert_eq!(Rate::from_f64(12.5), Rate { num: 12500, den: 1000 });
+        assert_eq!(Rate { num: 30, den: 1 }.frames(0.5), 15);
+    }
+
+    #[test]
+    fn segments_cover_every_frame_once() {
+        let clip = |frames| PlannedClip {
+            clip: Clip::default(),
+            source: Source::Color { color: "black".into() },
+            from: 0.0,
+            frames,
+            audio: false,
+        };
+        let plan = Plan {
+            width: 16,
+            height: 16,
+            rate: Rate { num: 30, den: 1 },
+            clips: vec![clip(120), clip(120), clip(45)],
+            transitions: vec![(15, "fade".into()), (0, String::new()), (0, String::new())],
+            total_frames: 270,
+            container: Container::Mp4,
+            encoding: Encoding::default(),
+        };
+        let segs = segments(&plan, 50);
+        let mut pos = 0;
+        for s in &segs {
+            assert_eq!(s.out_start, pos);
+            pos += s.frames;
+        }
+        assert_eq!(pos, 270);
+        assert_eq!(plan.clip_start(2), 225);
+        assert!(segs.iter().any(|s| matches!(s.kind, SegmentKind::Transition { left: 0 })));
+    }
+}
