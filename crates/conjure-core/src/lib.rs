@@ -11,6 +11,7 @@ pub mod money;
 pub mod policy;
 pub mod provider;
 pub mod quote;
+pub mod runner;
 pub mod spec;
 pub mod store;
 
