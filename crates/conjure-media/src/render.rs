@@ -167,6 +167,7 @@ struct Plan {
 }
 
 impl Plan {
+    #[cfg(test)]
     fn clip_start(&self, i: usize) -> u64 {
         (0..i).map(|k| self.clips[k].frames - self.transitions[k].0).sum()
     }
@@ -640,6 +641,41 @@ struct SegmentContext<'a> {
     work: &'a Path,
 }
 
+/// A `drawtext` filter for caption `t` whose text is in `file`, on a frame `height` pixels high,
+/// in an output `total` seconds long. Times are output seconds (the frame's pts).
+pub(crate) fn drawtext(t: &crate::timeline::Text, file: &Path, height: u32, total: f64) -> String {
+    let end = t.end.unwrap_or(total);
+    let size = t.size.unwrap_or_else(|| (height / 16).max(8));
+    let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
+    let colour = t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
+    let (mut x, mut y) = match &t.position {
+        Position::Named(n) => text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into())),
+        Position::Xy([x, y]) => (secs(*x), secs(*y)),
+    };
+    let dur = (end - t.start).max(0.001);
+    match t.scroll {
+        Some(Scroll::Left) => x = format!("w-(t-{})*(w+text_w)/{}", secs(t.start), secs(dur)),
+        Some(Scroll::Up) => y = format!("h-(t-{})*(h+text_h)/{}", secs(t.start), secs(dur)),
+        None => {}
+    }
+    // The text goes through a file with expansion off, so quotes, colons, `%` and any script
+    // reach the frame literally; only the font path and expressions need filter escaping.
+    let mut body = format!(
+        "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={size}:fontcolor={colour}:x={}:y={}:enable={}",
+        escape_path(&font),
+        escape_path(file),
+        escape_value(&x),
+        escape_value(&y),
+        escape_value(&format!("between(t,{},{})", secs(t.start), secs(end)))
+    );
+    if t.r#box {
+        let _ = write!(body, ":box=1:boxcolor=black@0.5:boxborderw={}", (size / 4).max(2));
+    } else {
+        let _ = write!(body, ":borderw={}:bordercolor=black@0.6", (size / 16).max(1));
+    }
+    body
+}
+
 /// Filters applied in output time: captions, overlays, burned subtitles.
 fn output_time_filters(
     cx: &SegmentContext<'_>,
@@ -711,35 +747,7 @@ fn output_time_filters(
             std::fs::write(&file, t.text.as_bytes())
                 .map_err(|e| MediaError::io(format!("writing `{}`", file.display()), e))?;
         }
-        let size = t.size.unwrap_or_else(|| (plan.height / 16).max(8));
-        let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
-        let colour =
-            t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
-        let (mut x, mut y) = match &t.position {
-            Position::Named(n) => {
-                text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into()))
-            }
-            Position::Xy([x, y]) => (secs(*x), secs(*y)),
-        };
-        let dur = (end - t.start).max(0.001);
-        match t.scroll {
-            Some(Scroll::Left) => x = format!("w-(t-{})*(w+text_w)/{}", secs(t.start), secs(dur)),
-            Some(Scroll::Up) => y = format!("h-(t-{})*(h+text_h)/{}", secs(t.start), secs(dur)),
-            None => {}
-        }
-        let mut body = format!(
-            "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={size}:fontcolor={colour}:x={}:y={}:enable={}",
-            escape_path(&font),
-            escape_path(&file),
-            escape_value(&x),
-            escape_value(&y),
-            escape_value(&format!("between(t,{},{})", secs(t.start), secs(end)))
-        );
-        if t.r#box {
-            let _ = write!(body, ":box=1:boxcolor=black@0.5:boxborderw={}", (size / 4).max(2));
-        } else {
-            let _ = write!(body, ":borderw={}:bordercolor=black@0.6", (size / 16).max(1));
-        }
+        let body = drawtext(t, &file, plan.height, total);
         next(&mut g, &body, &mut cur, &mut step);
     }
     if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
