@@ -31,7 +31,10 @@ fn open(path: &Path) -> Result<DynamicImage, MediaError> {
     if !path.exists() {
         return Err(MediaError::MissingInput { path: path.to_path_buf() });
     }
-    image::open(path).map_err(|e| MediaError::Image { context: format!("reading `{}`", path.display()), source: e })
+    image::open(path).map_err(|e| MediaError::Image {
+        context: format!("reading `{}`", path.display()),
+        source: e,
+    })
 }
 
 fn format_for(path: &Path) -> Result<ImageFormat, MediaError> {
@@ -39,7 +42,10 @@ fn format_for(path: &Path) -> Result<ImageFormat, MediaError> {
         Some("png") => Ok(ImageFormat::Png),
         Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
         Some("webp") => Ok(ImageFormat::WebP),
-        _ => Err(MediaError::option("output", format!("`{}` must end in .png, .jpg or .webp", path.display()))),
+        _ => Err(MediaError::option(
+            "output",
+            format!("`{}` must end in .png, .jpg or .webp", path.display()),
+        )),
     }
 }
 
@@ -47,17 +53,23 @@ fn format_for(path: &Path) -> Result<ImageFormat, MediaError> {
 fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageReport, MediaError> {
     let format = format_for(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
     }
     let ctx = || format!("writing `{}`", path.display());
     let file = std::fs::File::create(path).map_err(|e| MediaError::io(ctx(), e))?;
     let mut w = BufWriter::new(file);
     let result = match format {
         ImageFormat::Jpeg => {
-            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut w, quality.unwrap_or(90).clamp(1, 100));
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(
+                &mut w,
+                quality.unwrap_or(90).clamp(1, 100),
+            );
             DynamicImage::ImageRgb8(img.to_rgb8()).write_with_encoder(enc)
         }
-        ImageFormat::WebP => DynamicImage::ImageRgba8(img.to_rgba8()).write_to(&mut w, ImageFormat::WebP),
+        ImageFormat::WebP => {
+            DynamicImage::ImageRgba8(img.to_rgba8()).write_to(&mut w, ImageFormat::WebP)
+        }
         _ => img.write_to(&mut w, format),
     };
     result.map_err(|e| MediaError::Image { context: ctx(), source: e })?;
@@ -66,17 +78,26 @@ fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageRep
 
 /// Resamples `src` to exactly `w`x`h` (Lanczos3), optionally taking only the centred part
 /// with aspect `w:h` first (cover).
-fn resample(src: &DynamicImage, w: u32, h: u32, cover: bool, path: &Path) -> Result<DynamicImage, MediaError> {
+fn resample(
+    src: &DynamicImage,
+    w: u32,
+    h: u32,
+    cover: bool,
+    path: &Path,
+) -> Result<DynamicImage, MediaError> {
     let rgba = src.to_rgba8();
     let (sw, sh) = rgba.dimensions();
-    let src_img = FirImage::from_vec_u8(sw, sh, rgba.into_raw(), PixelType::U8x4)
-        .map_err(|e| MediaError::option("input", format!("unusable pixel buffer in `{}`: {e}", path.display())))?;
+    let src_img = FirImage::from_vec_u8(sw, sh, rgba.into_raw(), PixelType::U8x4).map_err(|e| {
+        MediaError::option("input", format!("unusable pixel buffer in `{}`: {e}", path.display()))
+    })?;
     let mut dst = FirImage::new(w.max(1), h.max(1), PixelType::U8x4);
     let mut opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
     if cover {
         opts = opts.fit_into_destination(Some((0.5, 0.5)));
     }
-    Resizer::new().resize(&src_img, &mut dst, &opts).map_err(|e| MediaError::Resize { path: path.to_path_buf(), source: e })?;
+    Resizer::new()
+        .resize(&src_img, &mut dst, &opts)
+        .map_err(|e| MediaError::Resize { path: path.to_path_buf(), source: e })?;
     let out = RgbaImage::from_raw(dst.width(), dst.height(), dst.into_vec())
         .ok_or_else(|| MediaError::option("input", "resized buffer has the wrong size"))?;
     Ok(DynamicImage::ImageRgba8(out))
@@ -118,12 +139,19 @@ pub fn resize(o: &ImageResizeOptions) -> Result<ImageReport, MediaError> {
                 (w, h, false)
             }
         },
-        (Some(w), None) => (w, ((f64::from(w) * f64::from(sh) / f64::from(sw)).round() as u32).max(1), false),
-        (None, Some(h)) => (((f64::from(h) * f64::from(sw) / f64::from(sh)).round() as u32).max(1), h, false),
+        (Some(w), None) => {
+            (w, ((f64::from(w) * f64::from(sh) / f64::from(sw)).round() as u32).max(1), false)
+        }
+        (None, Some(h)) => {
+            (((f64::from(h) * f64::from(sw) / f64::from(sh)).round() as u32).max(1), h, false)
+        }
         (None, None) => return Err(MediaError::option("width", "give a width, a height or both")),
     };
     if w == 0 || h == 0 || w > 16_384 || h > 16_384 {
-        return Err(MediaError::option("width", format!("{w}x{h} is not allowed; use 1 to 16384 pixels a side")));
+        return Err(MediaError::option(
+            "width",
+            format!("{w}x{h} is not allowed; use 1 to 16384 pixels a side"),
+        ));
     }
     let out = resample(&img, w, h, cover, &o.input)?;
     save(&out, &o.output, o.quality)
@@ -214,11 +242,14 @@ pub fn sheet(o: &ImageSheetOptions) -> Result<ImageReport, MediaError> {
     let tw = o.tile_width.unwrap_or(256).clamp(8, 4096);
     let gap = o.gap.unwrap_or(8).min(256);
     let bg = match &o.background {
-        Some(c) => parse_hex(c).ok_or_else(|| MediaError::option("background", format!("`{c}` is not `#rrggbb`")))?,
+        Some(c) => parse_hex(c)
+            .ok_or_else(|| MediaError::option("background", format!("`{c}` is not `#rrggbb`")))?,
         None => [24, 24, 24],
     };
     let first = open(&o.inputs[0])?;
-    let th = ((f64::from(tw) * f64::from(first.height()) / f64::from(first.width().max(1))).round() as u32).max(1);
+    let th = ((f64::from(tw) * f64::from(first.height()) / f64::from(first.width().max(1))).round()
+        as u32)
+        .max(1);
     let (sw, sh) = (cols * tw + (cols + 1) * gap, rows * th + (rows + 1) * gap);
     let mut canvas = RgbaImage::from_pixel(sw, sh, Rgba([bg[0], bg[1], bg[2], 255]));
     for (i, path) in o.inputs.iter().enumerate() {

@@ -647,9 +647,12 @@ pub(crate) fn drawtext(t: &crate::timeline::Text, file: &Path, height: u32, tota
     let end = t.end.unwrap_or(total);
     let size = t.size.unwrap_or_else(|| (height / 16).max(8));
     let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
-    let colour = t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
+    let colour =
+        t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
     let (mut x, mut y) = match &t.position {
-        Position::Named(n) => text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into())),
+        Position::Named(n) => {
+            text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into()))
+        }
         Position::Xy([x, y]) => (secs(*x), secs(*y)),
     };
     let dur = (end - t.start).max(0.001);

@@ -29,7 +29,10 @@ pub fn audio_replace(ff: &Ffmpeg, o: &AudioReplaceOptions) -> Result<OpReport, M
     let info = probe_video(ff, &o.input)?;
     let a = ff.probe(&o.audio)?;
     if a.audio.is_none() {
-        return Err(MediaError::BadInput { path: o.audio.clone(), problem: "has no audio stream".into() });
+        return Err(MediaError::BadInput {
+            path: o.audio.clone(),
+            problem: "has no audio stream".into(),
+        });
     }
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let len = info.video_duration();
@@ -39,7 +42,16 @@ pub fn audio_replace(ff: &Ffmpeg, o: &AudioReplaceOptions) -> Result<OpReport, M
         inv.args(["-stream_loop", "-1"]);
     }
     inv.arg("-i").arg(o.audio.as_os_str());
-    inv.args(["-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-af", &format!("atrim=duration={}", secs(len))]);
+    inv.args([
+        "-map",
+        "0:v:0",
+        "-map",
+        "1:a:0",
+        "-c:v",
+        "copy",
+        "-af",
+        &format!("atrim=duration={}", secs(len)),
+    ]);
     inv.args(Encoding::default().audio_args(container));
     inv.arg("-shortest");
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
@@ -60,18 +72,33 @@ pub struct AudioIoOptions {
 pub fn audio_extract(ff: &Ffmpeg, o: &AudioIoOptions) -> Result<OpReport, MediaError> {
     let info = ff.probe(&o.input)?;
     let Some(a) = info.audio.as_ref() else {
-        return Err(MediaError::BadInput { path: o.input.clone(), problem: "has no audio stream to extract".into() });
+        return Err(MediaError::BadInput {
+            path: o.input.clone(),
+            problem: "has no audio stream to extract".into(),
+        });
     };
-    let ext = o.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let ext = o
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     let (codec, muxer): (&[&str], &str) = match ext.as_str() {
-        "m4a" | "aac" if a.codec == "aac" => (&["-c:a", "copy"], if ext == "aac" { "adts" } else { "ipod" }),
+        "m4a" | "aac" if a.codec == "aac" => {
+            (&["-c:a", "copy"], if ext == "aac" { "adts" } else { "ipod" })
+        }
         "m4a" => (&["-c:a", "aac", "-b:a", "192k"], "ipod"),
         "aac" => (&["-c:a", "aac", "-b:a", "192k"], "adts"),
         "mp3" => (&["-c:a", "libmp3lame", "-q:a", "2"], "mp3"),
         "wav" => (&["-c:a", "pcm_s16le"], "wav"),
         "opus" | "ogg" => (&["-c:a", "libopus", "-b:a", "128k"], "ogg"),
         "flac" => (&["-c:a", "flac"], "flac"),
-        _ => return Err(MediaError::option("output", "the extension must be .m4a, .aac, .mp3, .wav, .opus or .flac")),
+        _ => {
+            return Err(MediaError::option(
+                "output",
+                "the extension must be .m4a, .aac, .mp3, .wav, .opus or .flac",
+            ));
+        }
     };
     let copy = codec.contains(&"copy");
     let mut inv = Invocation::new("audio extract");
@@ -127,7 +154,13 @@ pub struct LoudnormOptions {
 
 impl Default for LoudnormOptions {
     fn default() -> Self {
-        Self { input: PathBuf::new(), output: PathBuf::new(), integrated: -16.0, true_peak: -1.5, range: 11.0 }
+        Self {
+            input: PathBuf::new(),
+            output: PathBuf::new(),
+            integrated: -16.0,
+            true_peak: -1.5,
+            range: 11.0,
+        }
     }
 }
 
@@ -136,7 +169,12 @@ pub fn loudnorm(ff: &Ffmpeg, o: &LoudnormOptions) -> Result<OpReport, MediaError
     check_range("integrated", o.integrated, -70.0, -5.0)?;
     check_range("true_peak", o.true_peak, -9.0, 0.0)?;
     check_range("range", o.range, 1.0, 50.0)?;
-    let af = format!("loudnorm=I={}:TP={}:LRA={},aresample=44100", secs(o.integrated), secs(o.true_peak), secs(o.range));
+    let af = format!(
+        "loudnorm=I={}:TP={}:LRA={},aresample=44100",
+        secs(o.integrated),
+        secs(o.true_peak),
+        secs(o.range)
+    );
     audio_only_filter(ff, "loudness normalise", &o.input, &o.output, &af)
 }
 
@@ -160,7 +198,10 @@ pub fn audio_mix(ff: &Ffmpeg, o: &AudioMixOptions) -> Result<OpReport, MediaErro
     let info = probe_video(ff, &o.input)?;
     let m = ff.probe(&o.music)?;
     if m.audio.is_none() {
-        return Err(MediaError::BadInput { path: o.music.clone(), problem: "has no audio stream".into() });
+        return Err(MediaError::BadInput {
+            path: o.music.clone(),
+            problem: "has no audio stream".into(),
+        });
     }
     check_range("music_volume", o.music_volume, 0.0, 10.0)?;
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
@@ -234,5 +275,11 @@ pub struct AudioDelayOptions {
 pub fn audio_delay(ff: &Ffmpeg, o: &AudioDelayOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let len = secs(info.video_duration());
-    audio_only_filter(ff, "audio delay", &o.input, &o.output, &format!("adelay=delays={}:all=1,atrim=duration={len}", o.millis))
+    audio_only_filter(
+        ff,
+        "audio delay",
+        &o.input,
+        &o.output,
+        &format!("adelay=delays={}:all=1,atrim=duration={len}", o.millis),
+    )
 }

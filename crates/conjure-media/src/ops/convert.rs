@@ -29,26 +29,40 @@ pub struct ConvertOptions {
 /// (e.g. an R2 MOV to MP4).
 pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
-    let ext = o.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    let ext = o
+        .output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
     if ext == "gif" {
         return gif(ff, o, info.audio.is_some());
     }
-    let container = Container::from_path(&o.output)
-        .ok_or_else(|| MediaError::option("output", "the extension must be .mp4, .mov, .mkv, .webm or .gif"))?;
+    let container = Container::from_path(&o.output).ok_or_else(|| {
+        MediaError::option("output", "the extension must be .mp4, .mov, .mkv, .webm or .gif")
+    })?;
     let mut enc = o.encoding.clone();
-    enc.codec = o.codec.unwrap_or(if container == Container::Webm { Codec::Vp9 } else { Codec::H264 });
+    enc.codec =
+        o.codec.unwrap_or(if container == Container::Webm { Codec::Vp9 } else { Codec::H264 });
     if !container.allows(enc.codec) {
         return Err(MediaError::option(
             "codec",
-            format!("`{:?}` cannot go into `.{ext}`; AV1 and VP9 belong in .webm or .mkv (not .mp4), H.264/H.265 in .mp4/.mov/.mkv", enc.codec),
+            format!(
+                "`{:?}` cannot go into `.{ext}`; AV1 and VP9 belong in .webm or .mkv (not .mp4), H.264/H.265 in .mp4/.mov/.mkv",
+                enc.codec
+            ),
         ));
     }
     let v = info.video.as_ref().map_or((2, 2, 30.0), |v| (v.width, v.height, v.fps()));
     let video_matches = info.video.as_ref().is_some_and(|v| {
-        enc.codec == Codec::H264 && v.codec == "h264" && v.pix_fmt.as_deref() == Some("yuv420p") && enc.hardware.is_none()
+        enc.codec == Codec::H264
+            && v.codec == "h264"
+            && v.pix_fmt.as_deref() == Some("yuv420p")
+            && enc.hardware.is_none()
     });
     let opus = enc.audio_args(container).iter().any(|a| a == "libopus");
-    let audio_matches = info.audio.as_ref().is_none_or(|a| if opus { a.codec == "opus" } else { a.codec == "aac" });
+    let audio_matches =
+        info.audio.as_ref().is_none_or(|a| if opus { a.codec == "opus" } else { a.codec == "aac" });
     let mut inv = Invocation::new(format!("convert to .{ext}"));
     inv.arg("-i").arg(o.input.as_os_str());
     inv.args(["-map", "0:v:0"]);
@@ -70,7 +84,9 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
     let mut r = OpReport::single(&o.output, copy, &inv);
     if !matches!(container, Container::Mp4) || enc.codec != Codec::H264 {
-        r = r.note("this format is outside the delivery list (MP4 H.264 + AAC, GIF); fine for local use");
+        r = r.note(
+            "this format is outside the delivery list (MP4 H.264 + AAC, GIF); fine for local use",
+        );
     }
     Ok(r)
 }

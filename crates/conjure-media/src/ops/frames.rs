@@ -35,7 +35,10 @@ pub fn thumbnail(ff: &Ffmpeg, o: &ThumbnailOptions) -> Result<OpReport, MediaErr
     let info = probe_video(ff, &o.input)?;
     let len = info.video_duration();
     if !(o.at >= 0.0 && (o.at < len || info.is_still())) {
-        return Err(MediaError::option("at", format!("`{}` is outside the video, which is {}s long", o.at, secs(len))));
+        return Err(MediaError::option(
+            "at",
+            format!("`{}` is outside the video, which is {}s long", o.at, secs(len)),
+        ));
     }
     let codec = image_muxer_args(&o.output)?;
     let mut inv = Invocation::new("thumbnail");
@@ -67,7 +70,8 @@ pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
     let ext = o.format.clone().unwrap_or_else(|| "png".into()).to_ascii_lowercase();
     let pattern = o.output_dir.join(format!("frame_%05d.{ext}"));
     let codec = image_muxer_args(&pattern)?;
-    std::fs::create_dir_all(&o.output_dir).map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
+    std::fs::create_dir_all(&o.output_dir)
+        .map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
     let mut inv = Invocation::new("frames");
     inv.arg("-i").arg(o.input.as_os_str());
     match (o.every, o.range) {
@@ -77,14 +81,24 @@ pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
         }
         (None, Some((a, b))) => {
             if b < a {
-                return Err(MediaError::option("range", "the last frame must not come before the first"));
+                return Err(MediaError::option(
+                    "range",
+                    "the last frame must not come before the first",
+                ));
             }
             // `-fps_mode vfr` keeps ffmpeg from duplicating frames to fill the gaps (the skill's
             // `-vsync vff` is not a valid value).
-            inv.args(["-vf", &format!("select={}", crate::filter::escape_value(&format!("between(n,{a},{b})"))), "-fps_mode", "vfr"]);
+            inv.args([
+                "-vf",
+                &format!("select={}", crate::filter::escape_value(&format!("between(n,{a},{b})"))),
+                "-fps_mode",
+                "vfr",
+            ]);
         }
         (None, None) => {}
-        (Some(_), Some(_)) => return Err(MediaError::option("every", "give either an interval or a range")),
+        (Some(_), Some(_)) => {
+            return Err(MediaError::option("every", "give either an interval or a range"));
+        }
     }
     inv.args(codec);
     inv.args(["-f", "image2"]).arg(pattern.as_os_str());
@@ -125,7 +139,11 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
     let len = info.video_duration().max(0.04);
     let codec = image_muxer_args(&o.output)?;
     let rate = f64::from(c * r) / len;
-    let vf = format!("fps={},scale={}:-2,tile={c}x{r}:padding=4:margin=4", secs(rate), crate::filter::even(f64::from(tw)));
+    let vf = format!(
+        "fps={},scale={}:-2,tile={c}x{r}:padding=4:margin=4",
+        secs(rate),
+        crate::filter::even(f64::from(tw))
+    );
     let mut inv = Invocation::new("contact sheet");
     inv.arg("-i").arg(o.input.as_os_str());
     inv.args(["-vf", &vf, "-frames:v", "1", "-update", "1"]);
@@ -157,12 +175,16 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"]).arg(o.pattern.as_os_str());
     inv.args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p"]);
     inv.args(o.encoding.video_args(ff, 1920, 1080, fps)?);
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output).map_err(|e| match e {
-        MediaError::Ffmpeg { stderr_tail, .. } if stderr_tail.contains("No such file") || stderr_tail.contains("Could find no file") => {
-            MediaError::MissingInput { path: o.pattern.clone() }
-        }
-        other => other,
-    })?;
+    let inv =
+        run_to(ff, inv, Some(container), muxer_for(container), &o.output).map_err(|e| match e {
+            MediaError::Ffmpeg { stderr_tail, .. }
+                if stderr_tail.contains("No such file")
+                    || stderr_tail.contains("Could find no file") =>
+            {
+                MediaError::MissingInput { path: o.pattern.clone() }
+            }
+            other => other,
+        })?;
     Ok(OpReport::single(&o.output, false, &inv))
 }
 
@@ -241,5 +263,10 @@ pub fn slideshow(ff: &Ffmpeg, o: &SlideshowOptions) -> Result<OpReport, MediaErr
         MediaError::Timeline(t) => MediaError::option(t.path.replace("clips", "images"), t.message),
         other => other,
     })?;
-    Ok(OpReport { outputs: vec![r.output], stream_copy: false, notes: Vec::new(), commands: r.commands })
+    Ok(OpReport {
+        outputs: vec![r.output],
+        stream_copy: false,
+        notes: Vec::new(),
+        commands: r.commands,
+    })
 }

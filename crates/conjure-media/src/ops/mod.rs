@@ -46,7 +46,12 @@ pub struct OpReport {
 
 impl OpReport {
     fn single(output: &Path, stream_copy: bool, inv: &Invocation) -> Self {
-        Self { outputs: vec![output.to_path_buf()], stream_copy, notes: Vec::new(), commands: vec![inv.into()] }
+        Self {
+            outputs: vec![output.to_path_buf()],
+            stream_copy,
+            notes: Vec::new(),
+            commands: vec![inv.into()],
+        }
     }
 
     fn note(mut self, note: impl Into<String>) -> Self {
@@ -70,12 +75,19 @@ pub enum AudioPick {
 
 pub(crate) fn video_container(output: &Path, enc: &Encoding) -> Result<Container, MediaError> {
     let c = Container::from_path(output).ok_or_else(|| {
-        MediaError::option("output", format!("`{}` needs an extension of .mp4, .mov, .mkv or .webm", output.display()))
+        MediaError::option(
+            "output",
+            format!("`{}` needs an extension of .mp4, .mov, .mkv or .webm", output.display()),
+        )
     })?;
     if !c.allows(enc.codec) {
         return Err(MediaError::option(
             "codec",
-            format!("`{:?}` cannot be written to `{}`; use .mkv or .webm for VP9/AV1, .mp4 for H.264/H.265", enc.codec, output.display()),
+            format!(
+                "`{:?}` cannot be written to `{}`; use .mkv or .webm for VP9/AV1, .mp4 for H.264/H.265",
+                enc.codec,
+                output.display()
+            ),
         ));
     }
     Ok(c)
@@ -84,14 +96,24 @@ pub(crate) fn video_container(output: &Path, enc: &Encoding) -> Result<Container
 pub(crate) fn probe_video(ff: &Ffmpeg, input: &Path) -> Result<MediaInfo, MediaError> {
     let info = ff.probe(input)?;
     if info.video.is_none() {
-        return Err(MediaError::BadInput { path: input.to_path_buf(), problem: "has no video stream".into() });
+        return Err(MediaError::BadInput {
+            path: input.to_path_buf(),
+            problem: "has no video stream".into(),
+        });
     }
     Ok(info)
 }
 
-pub(crate) fn run_to(ff: &Ffmpeg, mut inv: Invocation, container: Option<Container>, muxer: &str, output: &Path) -> Result<Invocation, MediaError> {
+pub(crate) fn run_to(
+    ff: &Ffmpeg,
+    mut inv: Invocation,
+    container: Option<Container>,
+    muxer: &str,
+    output: &Path,
+) -> Result<Invocation, MediaError> {
     if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
+        std::fs::create_dir_all(parent)
+            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
     }
     if let Some(c) = container {
         inv.args(container_args(c));
@@ -119,7 +141,8 @@ pub(crate) fn reencode(
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let mut inv = Invocation::new(step);
     inv.arg("-i").arg(input.as_os_str());
-    let vf = if vf.is_empty() { "format=yuv420p".to_string() } else { format!("{vf},format=yuv420p") };
+    let vf =
+        if vf.is_empty() { "format=yuv420p".to_string() } else { format!("{vf},format=yuv420p") };
     inv.args(["-map", "0:v:0", "-vf", &vf]);
     inv.args(enc.video_args(ff, v.0, v.1, v.2)?);
     if info.audio.is_some() {
@@ -134,10 +157,19 @@ pub(crate) fn reencode(
 }
 
 /// Keeps the video as it is and re-encodes only the audio through `af`.
-pub(crate) fn audio_only_filter(ff: &Ffmpeg, step: &str, input: &Path, output: &Path, af: &str) -> Result<OpReport, MediaError> {
+pub(crate) fn audio_only_filter(
+    ff: &Ffmpeg,
+    step: &str,
+    input: &Path,
+    output: &Path,
+    af: &str,
+) -> Result<OpReport, MediaError> {
     let info = ff.probe(input)?;
     if info.audio.is_none() {
-        return Err(MediaError::BadInput { path: input.to_path_buf(), problem: "has no audio stream to change".into() });
+        return Err(MediaError::BadInput {
+            path: input.to_path_buf(),
+            problem: "has no audio stream to change".into(),
+        });
     }
     let container = Container::from_path(output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new(step);

@@ -5,9 +5,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{AudioPick, OpReport, check_range, probe_video, reencode, run_to, video_container};
-use crate::filter::{Container, Encoding, Fit, atempo_chain, escape_path, escape_value, even, fit_graph, secs};
+use crate::filter::{
+    Container, Encoding, Fit, atempo_chain, escape_path, escape_value, even, fit_graph, secs,
+};
 use crate::render::{RenderOptions, muxer_for};
-use crate::timeline::{Clip, ColorAdjust, Output, Rect, Text, Timeline, Transition, overlay_anchor};
+use crate::timeline::{
+    Clip, ColorAdjust, Output, Rect, Text, Timeline, Transition, overlay_anchor,
+};
 use crate::tools::Invocation;
 use crate::{Ffmpeg, MediaError};
 
@@ -37,19 +41,30 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
     let fps = info.video.as_ref().map_or(30.0, crate::VideoInfo::fps);
     let slack = 0.5 / fps.max(1.0);
     if !(o.start.is_finite() && o.start >= 0.0 && o.start < len) {
-        return Err(MediaError::option("start", format!("`{}` is outside the source, which is {}s long", o.start, secs(len))));
+        return Err(MediaError::option(
+            "start",
+            format!("`{}` is outside the source, which is {}s long", o.start, secs(len)),
+        ));
     }
     let end = match (o.end, o.duration) {
-        (Some(_), Some(_)) => return Err(MediaError::option("end", "give either an end or a duration, not both")),
+        (Some(_), Some(_)) => {
+            return Err(MediaError::option("end", "give either an end or a duration, not both"));
+        }
         (Some(e), None) => e,
         (None, Some(d)) => o.start + d,
         (None, None) => len,
     };
     if end <= o.start {
-        return Err(MediaError::option("end", format!("`{end}` must be after the start ({})", o.start)));
+        return Err(MediaError::option(
+            "end",
+            format!("`{end}` must be after the start ({})", o.start),
+        ));
     }
     if end > len + slack {
-        return Err(MediaError::option("end", format!("`{end}` is beyond the end of the source ({}s)", secs(len))));
+        return Err(MediaError::option(
+            "end",
+            format!("`{end}` is beyond the end of the source ({}s)", secs(len)),
+        ));
     }
     let end = end.min(len);
     let dur = end - o.start;
@@ -71,9 +86,21 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new("trim (keyframe copy)");
     inv.args(["-ss", &secs(o.start), "-i"]).arg(o.input.as_os_str());
-    inv.args(["-t", &secs(dur), "-map", "0:v:0", "-map", "0:a?", "-c", "copy", "-avoid_negative_ts", "make_zero"]);
+    inv.args([
+        "-t",
+        &secs(dur),
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a?",
+        "-c",
+        "copy",
+        "-avoid_negative_ts",
+        "make_zero",
+    ]);
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
-    Ok(OpReport::single(&o.output, true, &inv).note("cut on keyframes; use exact for a frame-accurate cut"))
+    Ok(OpReport::single(&o.output, true, &inv)
+        .note("cut on keyframes; use exact for a frame-accurate cut"))
 }
 
 /// Options for [`join`] and [`crossfade`].
@@ -139,7 +166,12 @@ fn join_timeline(o: &JoinOptions) -> Timeline {
 }
 
 fn timeline_report(r: &crate::RenderReport) -> OpReport {
-    OpReport { outputs: vec![r.output.clone()], stream_copy: r.stream_copy, notes: Vec::new(), commands: r.commands.clone() }
+    OpReport {
+        outputs: vec![r.output.clone()],
+        stream_copy: r.stream_copy,
+        notes: Vec::new(),
+        commands: r.commands.clone(),
+    }
 }
 
 fn render_op(ff: &Ffmpeg, tl: &Timeline) -> Result<OpReport, MediaError> {
@@ -192,11 +224,23 @@ pub struct SplitOptions {
 pub fn split(ff: &Ffmpeg, o: &SplitOptions) -> Result<OpReport, MediaError> {
     probe_video(ff, &o.input)?;
     check_range("segment_seconds", o.segment_seconds, 0.1, 86_400.0)?;
-    std::fs::create_dir_all(&o.output_dir).map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
+    std::fs::create_dir_all(&o.output_dir)
+        .map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
     let ext = o.input.extension().and_then(|e| e.to_str()).unwrap_or("mp4").to_string();
     let mut inv = Invocation::new("split (segment copy)");
     inv.arg("-i").arg(o.input.as_os_str());
-    inv.args(["-map", "0:v:0", "-map", "0:a?", "-c", "copy", "-f", "segment", "-segment_time", &secs(o.segment_seconds)]);
+    inv.args([
+        "-map",
+        "0:v:0",
+        "-map",
+        "0:a?",
+        "-c",
+        "copy",
+        "-f",
+        "segment",
+        "-segment_time",
+        &secs(o.segment_seconds),
+    ]);
     inv.args(["-reset_timestamps", "1"]);
     inv.arg(o.output_dir.join(format!("part_%03d.{ext}")).as_os_str());
     ff.run(&inv, None)?;
@@ -207,7 +251,12 @@ pub fn split(ff: &Ffmpeg, o: &SplitOptions) -> Result<OpReport, MediaError> {
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("part_")))
         .collect();
     outputs.sort();
-    Ok(OpReport { outputs, stream_copy: true, notes: vec!["parts start on keyframes".into()], commands: vec![(&inv).into()] })
+    Ok(OpReport {
+        outputs,
+        stream_copy: true,
+        notes: vec!["parts start on keyframes".into()],
+        commands: vec![(&inv).into()],
+    })
 }
 
 /// An aspect ratio `w:h`.
@@ -222,9 +271,17 @@ pub struct Aspect {
 impl Aspect {
     /// Parses `16:9`, `9/16` or `1`.
     pub fn parse(s: &str) -> Result<Self, MediaError> {
-        let bad = || MediaError::option("aspect", format!("`{s}` is not an aspect ratio; write e.g. `9:16`, `1:1`, `4:5`"));
+        let bad = || {
+            MediaError::option(
+                "aspect",
+                format!("`{s}` is not an aspect ratio; write e.g. `9:16`, `1:1`, `4:5`"),
+            )
+        };
         let (a, b) = s.split_once([':', '/', 'x']).unwrap_or((s, "1"));
-        let (w, h) = (a.trim().parse::<u32>().map_err(|_| bad())?, b.trim().parse::<u32>().map_err(|_| bad())?);
+        let (w, h) = (
+            a.trim().parse::<u32>().map_err(|_| bad())?,
+            b.trim().parse::<u32>().map_err(|_| bad())?,
+        );
         if w == 0 || h == 0 {
             return Err(bad());
         }
@@ -258,7 +315,13 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
     let (w, h, x, y) = match (o.rect, o.aspect) {
         (Some(r), None) => {
             if r.x + r.width > iw || r.y + r.height > ih || r.width < 2 || r.height < 2 {
-                return Err(MediaError::option("rect", format!("{}x{}+{}+{} does not fit inside the {iw}x{ih} source", r.width, r.height, r.x, r.y)));
+                return Err(MediaError::option(
+                    "rect",
+                    format!(
+                        "{}x{}+{}+{} does not fit inside the {iw}x{ih} source",
+                        r.width, r.height, r.x, r.y
+                    ),
+                ));
             }
             (r.width - r.width % 2, r.height - r.height % 2, r.x, r.y)
         }
@@ -272,7 +335,15 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
         }
         _ => return Err(MediaError::option("rect", "give either a region or an aspect")),
     };
-    reencode(ff, "crop", &o.input, &o.output, &o.encoding, &format!("crop={w}:{h}:{x}:{y},setsar=1"), "")
+    reencode(
+        ff,
+        "crop",
+        &o.input,
+        &o.output,
+        &o.encoding,
+        &format!("crop={w}:{h}:{x}:{y},setsar=1"),
+        "",
+    )
 }
 
 /// Options for [`resize`].
@@ -297,16 +368,28 @@ pub struct ResizeOptions {
 /// Changes the resolution: into a box (contain/cover/blur/stretch), to one side, or by a factor.
 pub fn resize(ff: &Ffmpeg, o: &ResizeOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
-    let (iw, ih) = info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
+    let (iw, ih) =
+        info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
     let vf = match (o.width, o.height, o.scale) {
-        (Some(w), Some(h), None) => fit_graph("0:v", "out", o.fit, even(f64::from(w)), even(f64::from(h)), "black", "r"),
-        (Some(w), None, None) => format!("scale={}:{}", even(f64::from(w)), even(f64::from(w) * ih / iw)),
-        (None, Some(h), None) => format!("scale={}:{}", even(f64::from(h) * iw / ih), even(f64::from(h))),
+        (Some(w), Some(h), None) => {
+            fit_graph("0:v", "out", o.fit, even(f64::from(w)), even(f64::from(h)), "black", "r")
+        }
+        (Some(w), None, None) => {
+            format!("scale={}:{}", even(f64::from(w)), even(f64::from(w) * ih / iw))
+        }
+        (None, Some(h), None) => {
+            format!("scale={}:{}", even(f64::from(h) * iw / ih), even(f64::from(h)))
+        }
         (None, None, Some(f)) => {
             check_range("scale", f, 0.01, 16.0)?;
             format!("scale={}:{}", even(iw * f), even(ih * f))
         }
-        _ => return Err(MediaError::option("width", "give a width, a height, both, or a scale factor")),
+        _ => {
+            return Err(MediaError::option(
+                "width",
+                "give a width, a height, both, or a scale factor",
+            ));
+        }
     };
     if vf.starts_with('[') {
         return graph_op(ff, "resize", &o.input, &o.output, &o.encoding, &vf, "out");
@@ -315,13 +398,26 @@ pub fn resize(ff: &Ffmpeg, o: &ResizeOptions) -> Result<OpReport, MediaError> {
 }
 
 /// Runs a `-filter_complex` graph from `[0:v]` to `[{out}]`, keeping the audio (R1).
-fn graph_op(ff: &Ffmpeg, step: &str, input: &Path, output: &Path, enc: &Encoding, graph: &str, out: &str) -> Result<OpReport, MediaError> {
+fn graph_op(
+    ff: &Ffmpeg,
+    step: &str,
+    input: &Path,
+    output: &Path,
+    enc: &Encoding,
+    graph: &str,
+    out: &str,
+) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, input)?;
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let mut inv = Invocation::new(step);
     inv.arg("-i").arg(input.as_os_str());
-    inv.args(["-filter_complex", &format!("{graph};[{out}]format=yuv420p[vout]"), "-map", "[vout]"]);
+    inv.args([
+        "-filter_complex",
+        &format!("{graph};[{out}]format=yuv420p[vout]"),
+        "-map",
+        "[vout]",
+    ]);
     inv.args(enc.video_args(ff, v.0, v.1, v.2)?);
     if info.audio.is_some() {
         inv.args(["-map", "0:a:0"]);
@@ -350,12 +446,21 @@ pub struct PadOptions {
 /// skill's `pad=ih*4/3` sample that fails on wide input).
 pub fn pad(ff: &Ffmpeg, o: &PadOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
-    let a = o.aspect.ok_or_else(|| MediaError::option("aspect", "give the aspect to pad to, e.g. `4:3`"))?;
-    let (iw, ih) = info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
-    let (w, h) = if iw / ih > a.ratio() { (even(iw), even((iw / a.ratio()).ceil() + 1.0)) } else { (even((ih * a.ratio()).ceil() + 1.0), even(ih)) };
+    let a = o
+        .aspect
+        .ok_or_else(|| MediaError::option("aspect", "give the aspect to pad to, e.g. `4:3`"))?;
+    let (iw, ih) =
+        info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
+    let (w, h) = if iw / ih > a.ratio() {
+        (even(iw), even((iw / a.ratio()).ceil() + 1.0))
+    } else {
+        (even((ih * a.ratio()).ceil() + 1.0), even(ih))
+    };
     let colour = crate::filter::color(o.color.as_deref().unwrap_or("black"))
         .ok_or_else(|| MediaError::option("color", "write `#rrggbb` or a colour name"))?;
-    let vf = format!("scale=trunc(iw/2)*2:trunc(ih/2)*2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={colour},setsar=1");
+    let vf = format!(
+        "scale=trunc(iw/2)*2:trunc(ih/2)*2,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2:color={colour},setsar=1"
+    );
     reencode(ff, "pad", &o.input, &o.output, &o.encoding, &vf, "")
 }
 
@@ -379,7 +484,9 @@ pub struct ReframeOptions {
 /// Converts to another aspect at the source's scale: cover, contain or blurred background.
 pub fn reframe(ff: &Ffmpeg, o: &ReframeOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
-    let a = o.aspect.ok_or_else(|| MediaError::option("aspect", "give the target aspect, e.g. `9:16`"))?;
+    let a = o
+        .aspect
+        .ok_or_else(|| MediaError::option("aspect", "give the target aspect, e.g. `9:16`"))?;
     let ih = info.video.as_ref().map_or(2.0, |v| f64::from(v.height));
     let h = even(o.height.map_or(ih, f64::from));
     let w = even(f64::from(h) * a.ratio());
@@ -437,7 +544,14 @@ pub struct SpeedOptions {
 /// Speeds up or slows down picture and sound (pitch kept).
 pub fn speed(ff: &Ffmpeg, o: &SpeedOptions) -> Result<OpReport, MediaError> {
     check_range("factor", o.factor, 0.25, 4.0)?;
-    let vf = format!("setpts=PTS/{}", secs(o.factor));
+    let info = probe_video(ff, &o.input)?;
+    let fps = info.video.as_ref().map_or(30.0, crate::VideoInfo::fps);
+    // Resample to the source rate so the result stays constant-rate with `len / factor` frames.
+    let vf = format!(
+        "setpts=(PTS-STARTPTS)/{},fps={}",
+        secs(o.factor),
+        crate::render::Rate::from_f64(fps).expr()
+    );
     reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &atempo_chain(o.factor))
 }
 
@@ -516,12 +630,26 @@ pub struct BlurOptions {
 pub fn blur(ff: &Ffmpeg, o: &BlurOptions) -> Result<OpReport, MediaError> {
     check_range("sigma", o.sigma, 0.1, 100.0)?;
     match o.region {
-        None => reencode(ff, "blur", &o.input, &o.output, &o.encoding, &format!("gblur=sigma={}", secs(o.sigma)), ""),
+        None => reencode(
+            ff,
+            "blur",
+            &o.input,
+            &o.output,
+            &o.encoding,
+            &format!("gblur=sigma={}", secs(o.sigma)),
+            "",
+        ),
         Some(r) => {
             let info = probe_video(ff, &o.input)?;
             let (iw, ih) = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
             if r.x + r.width > iw || r.y + r.height > ih {
-                return Err(MediaError::option("region", format!("{}x{}+{}+{} does not fit inside the {iw}x{ih} source", r.width, r.height, r.x, r.y)));
+                return Err(MediaError::option(
+                    "region",
+                    format!(
+                        "{}x{}+{}+{} does not fit inside the {iw}x{ih} source",
+                        r.width, r.height, r.x, r.y
+                    ),
+                ));
             }
             let g = format!(
                 "[0:v]split=2[m][c];[c]crop={}:{}:{}:{},gblur=sigma={}[b];[m][b]overlay={}:{}[out]",
@@ -557,7 +685,13 @@ pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let tl = Timeline {
         output: Output { path: o.output.clone(), ..Output::default() },
-        clips: vec![Clip { color: Some("black".into()), duration: Some(1.0), speed: 1.0, volume: 1.0, ..Clip::default() }],
+        clips: vec![Clip {
+            color: Some("black".into()),
+            duration: Some(1.0),
+            speed: 1.0,
+            volume: 1.0,
+            ..Clip::default()
+        }],
         texts: vec![o.text.clone()],
         audio: Vec::new(),
         overlays: Vec::new(),
@@ -566,11 +700,18 @@ pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
     tl.validate().map_err(|e| MediaError::option(e.path.replace("texts[0].", ""), e.message))?;
     let font = o.text.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
     if !font.is_file() {
-        return Err(MediaError::option("font", format!("`{}` does not exist; install `fonts-dejavu-core` or give a .ttf file", font.display())));
+        return Err(MediaError::option(
+            "font",
+            format!(
+                "`{}` does not exist; install `fonts-dejavu-core` or give a .ttf file",
+                font.display()
+            ),
+        ));
     }
     let work = tempfile::tempdir().map_err(|e| MediaError::io("creating a working folder", e))?;
     let file = work.path().join("text.txt");
-    std::fs::write(&file, o.text.text.as_bytes()).map_err(|e| MediaError::io("writing the caption file", e))?;
+    std::fs::write(&file, o.text.text.as_bytes())
+        .map_err(|e| MediaError::io("writing the caption file", e))?;
     let h = info.video.as_ref().map_or(720, |v| v.height);
     let vf = crate::render::drawtext(&o.text, &file, h, info.video_duration());
     reencode(ff, "text", &o.input, &o.output, &o.encoding, &vf, "")
@@ -625,15 +766,24 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
     let container = video_container(&o.output, &o.encoding)?;
     check_range("width", o.width, 0.01, 1.0)?;
     let (iw, ih, fps) = info.video.as_ref().map_or((2, 2, 30.0), |v| (v.width, v.height, v.fps()));
-    let (x, y) = overlay_anchor(&o.position, o.margin)
-        .ok_or_else(|| MediaError::option("position", "use top-left, top-right, bottom-left, bottom-right, center or `x,y`"))?;
+    let (x, y) = overlay_anchor(&o.position, o.margin).ok_or_else(|| {
+        MediaError::option(
+            "position",
+            "use top-left, top-right, bottom-left, bottom-right, center or `x,y`",
+        )
+    })?;
     let ow = even(f64::from(iw) * o.width);
     let end = o.end.unwrap_or(info.video_duration());
     let still = top.is_still();
-    let mut inv = Invocation::new(if still { "overlay (logo)" } else { "overlay (picture-in-picture)" });
+    let mut inv =
+        Invocation::new(if still { "overlay (logo)" } else { "overlay (picture-in-picture)" });
     inv.arg("-i").arg(o.input.as_os_str());
     inv.arg("-i").arg(o.overlay.as_os_str());
-    let prep = if still { format!("scale={ow}:-2,format=rgba") } else { format!("scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB", secs(o.start)) };
+    let prep = if still {
+        format!("scale={ow}:-2,format=rgba")
+    } else {
+        format!("scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB", secs(o.start))
+    };
     let mut g = format!(
         "[1:v]{prep}[ov];[0:v][ov]overlay=x={}:y={}:enable={}:eof_action={},format=yuv420p[vout]",
         escape_value(&x),
@@ -641,7 +791,8 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
         escape_value(&format!("between(t,{},{})", secs(o.start), secs(end))),
         if still { "repeat" } else { "pass" }
     );
-    let audio_map = audio_pick(&mut g, o.audio, info.audio.is_some(), top.audio.is_some() && !still)?;
+    let audio_map =
+        audio_pick(&mut g, o.audio, info.audio.is_some(), top.audio.is_some() && !still)?;
     inv.args(["-filter_complex", &g, "-map", "[vout]"]);
     inv.args(o.encoding.video_args(ff, iw, ih, fps)?);
     if let Some(m) = audio_map {
@@ -653,7 +804,12 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
 }
 
 /// Adds the audio part of a two-input graph and returns what to map.
-fn audio_pick(g: &mut String, pick: AudioPick, first: bool, second: bool) -> Result<Option<String>, MediaError> {
+fn audio_pick(
+    g: &mut String,
+    pick: AudioPick,
+    first: bool,
+    second: bool,
+) -> Result<Option<String>, MediaError> {
     Ok(match pick {
         AudioPick::First => first.then(|| "0:a:0".to_string()),
         AudioPick::Second => {
@@ -664,7 +820,10 @@ fn audio_pick(g: &mut String, pick: AudioPick, first: bool, second: bool) -> Res
         }
         AudioPick::Mix => match (first, second) {
             (true, true) => {
-                let _ = write!(g, ";[0:a][1:a]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]");
+                let _ = write!(
+                    g,
+                    ";[0:a][1:a]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]"
+                );
                 Some("[aout]".into())
             }
             (true, false) => Some("0:a:0".into()),
@@ -746,7 +905,15 @@ pub fn subtitles(ff: &Ffmpeg, o: &SubtitleOptions) -> Result<OpReport, MediaErro
     }
     if o.burn {
         ff.require_filter("subtitles", "burned-in subtitles (libass)")?;
-        return reencode(ff, "subtitles (burn-in)", &o.input, &o.output, &o.encoding, &format!("subtitles=filename={}", escape_path(&o.subtitles)), "");
+        return reencode(
+            ff,
+            "subtitles (burn-in)",
+            &o.input,
+            &o.output,
+            &o.encoding,
+            &format!("subtitles=filename={}", escape_path(&o.subtitles)),
+            "",
+        );
     }
     let info = probe_video(ff, &o.input)?;
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);

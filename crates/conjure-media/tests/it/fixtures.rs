@@ -91,6 +91,24 @@ pub fn clip_b() -> PathBuf {
     make("b.mp4", &a)
 }
 
+/// 160x90, 30 fps, 2 s, a keyframe every 10 frames (for splitting by copy).
+pub fn clip_gop() -> PathBuf {
+    let a = with_r2(vec![
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=s=160x90:r=30:d=2",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2:r=44100",
+        "-shortest",
+        "-g",
+        "10",
+    ]);
+    make("gop.mp4", &a)
+}
+
 /// 160x90, 30 fps, 1 s, no audio.
 pub fn clip_silent() -> PathBuf {
     make(
@@ -221,10 +239,27 @@ pub fn luma_at(p: &Path, t: f64) -> f64 {
 
 /// A signalstats value of the frame at `t`.
 pub fn stat_at(p: &Path, t: f64, key: &str) -> f64 {
+    stat_in(p, t, "null", key)
+}
+
+/// Mean luma of a region (`crop=w:h:x:y`) of the frame at `t`.
+pub fn luma_in(p: &Path, t: f64, crop: &str) -> f64 {
+    stat_in(p, t, crop, "YAVG")
+}
+
+fn stat_in(p: &Path, t: f64, pre: &str, key: &str) -> f64 {
     let out = Command::new(ff().ffmpeg_path())
         .args(["-hide_banner", "-v", "error", "-ss", &t.to_string(), "-i"])
         .arg(p)
-        .args(["-frames:v", "1", "-vf", "signalstats,metadata=print:file=-", "-f", "null", "-"])
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            &format!("{pre},signalstats,metadata=print:file=-"),
+            "-f",
+            "null",
+            "-",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

@@ -40,3 +40,176 @@ fn crossfade_edit_is_frame_exact_with_audio() {
     let a = audio_seconds(&out);
     assert!((a - 3.2).abs() < 0.05, "audio {a}s vs video 3.2s");
 }
+
+#[test]
+fn hard_cut_join_of_matching_clips_is_stream_copy() {
+    let d = tmp();
+    let out = d.path().join("j.mp4");
+    let t = tl(
+        json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": clip_b()}, {"src": clip_a()}]}),
+    );
+    let r = render(ff(), &t, &opts()).unwrap();
+    assert!(r.stream_copy);
+    assert_eq!(r.segments, 0);
+    assert!(
+        r.commands.iter().all(|c| !c.args.iter().any(|a| a == "libx264")),
+        "no encoder may run"
+    );
+    assert_eq!(frames(&out), 180);
+    assert!((audio_seconds(&out) - 6.0).abs() < 0.1);
+    assert_faststart(&out);
+}
+
+#[test]
+fn stills_colours_motion_music_and_effects() {
+    let d = tmp();
+    let out = d.path().join("s.mp4");
+    let t = tl(json!({
+        "output": {"path": out, "width": 160, "height": 90, "fps": 25, "preset": "ultrafast"},
+        "clips": [
+            {"color": "#ff0000", "duration": 0.4, "transition": {"type": "fadeblack", "duration": 0.2}},
+            {"src": image_png(), "duration": 1.0, "motion": "zoom-in", "fit": "cover"},
+            {"src": image_jpg(), "duration": 0.6, "fit": "blur", "motion": "pan-left"},
+            {"src": clip_a(), "from": 0.2, "to": 1.4, "speed": 2.0, "reverse": true, "greyscale": true, "fade_in": 0.2, "volume": 0.5},
+            {"src": clip_b(), "duration": 0.8, "eq": {"brightness": 0.2}, "blur": {"sigma": 4, "region": {"x": 0, "y": 0, "width": 40, "height": 40}}, "crop": {"x": 0, "y": 0, "width": 80, "height": 90}, "keep_audio": false, "fade_out": 0.3}
+        ],
+        "audio": [{"src": music(), "start": 0.5, "volume": 0.4, "fade_in": 0.2, "fade_out": 0.5, "loop": true}]
+    }));
+    let r = render(
+        ff(),
+        &t,
+        &RenderOptions { jobs: 2, max_segment_seconds: 0.5, ..RenderOptions::default() },
+    )
+    .unwrap();
+    // 10 + 25 + 15 + 15 + 20 frames minus 5 of transition.
+    assert_eq!(r.frames, 80);
+    assert_eq!(frames(&out), 80);
+    let info = probe(&out);
+    let v = info.video.as_ref().unwrap();
+    assert_eq!((v.width, v.height, v.fps_num, v.fps_den), (160, 90, 25, 1));
+    assert!((audio_seconds(&out) - 3.2).abs() < 0.05);
+    // The colour clip is red: high V (Cr) at the start.
+    assert!(stat_at(&out, 0.0, "VAVG") > 200.0);
+    // The greyscale clip has no saturation.
+    assert!(stat_at(&out, 1.9, "SATAVG") < 3.0);
+    assert!(mean_volume(&out) > -60.0, "music is mixed in");
+}
+
+#[test]
+fn overlays_and_subtitles_in_a_timeline() {
+    let d = tmp();
+    let out = d.path().join("o.mkv");
+    let t = tl(json!({
+        "output": {"path": out, "preset": "ultrafast"},
+        "clips": [{"src": clip_silent()}, {"src": clip_silent(), "fit": "stretch"}],
+        "overlays": [{"src": image_png(), "position": "top-left", "width": 0.5, "margin": 0, "end": 1.5}],
+        "subtitles": {"path": srt(), "burn": false}
+    }));
+    let r = render(ff(), &t, &opts()).unwrap();
+    assert!(!r.stream_copy);
+    assert_eq!(frames(&out), 60);
+    let info = probe(&out);
+    assert_eq!(info.subtitle_streams, 1);
+    assert!(info.audio.is_none(), "no clip has sound and there is no music");
+    let region = "crop=40:20:0:0";
+    assert!(
+        (luma_in(&out, 0.5, region) - luma_in(&out, 1.8, region)).abs() > 5.0,
+        "logo gone after its end"
+    );
+}
+
+#[test]
+fn yaml_file_with_relative_paths_and_progress() {
+    let d = tmp();
+    std::fs::copy(clip_a(), d.path().join("a.mp4")).unwrap();
+    let spec = d.path().join("edit.yaml");
+    std::fs::write(&spec, "output:\n  path: out/edit.mp4\n  preset: ultrafast\nclips:\n  - src: a.mp4\n    to: 1\n    transition: {type: circleopen, duration: 0.5}\n  - src: a.mp4\n    from: 1\ntexts:\n  - text: \"Title: 'one'\"\n    position: top\n    end: 1\n    scroll: left\n").unwrap();
+    let t = Timeline::from_path(&spec).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let cb = |p: conjure_media::Progress| seen.lock().unwrap().push(p);
+    let r = render(
+        ff(),
+        &t,
+        &RenderOptions { progress: Some(&cb), jobs: 2, ..RenderOptions::default() },
+    )
+    .unwrap();
+    assert_eq!(r.output, d.path().join("out/edit.mp4"));
+    assert_eq!(frames(&r.output), 45);
+    let seen = seen.into_inner().unwrap();
+    let last = seen.last().expect("progress reported");
+    assert_eq!((last.frames_done, last.frames_total), (45, 45));
+    assert_eq!(last.steps_done, last.steps_total);
+    assert!((last.fraction() - 1.0).abs() < 1e-9);
+}
+
+fn render_err(v: serde_json::Value) -> MediaError {
+    let t = tl(v);
+    render(ff(), &t, &opts()).unwrap_err()
+}
+
+fn path_of(e: &MediaError) -> String {
+    match e {
+        MediaError::Timeline(t) => t.path.clone(),
+        other => panic!("expected a timeline error, got {other}"),
+    }
+}
+
+#[test]
+fn bad_timelines_point_at_the_json_path() {
+    let d = tmp();
+    let out = d.path().join("x.mp4");
+    let e = render_err(
+        json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": d.path().join("missing.mp4")}]}),
+    );
+    assert_eq!(path_of(&e), "clips[1].src");
+    assert!(e.to_string().contains("does not exist"), "{e}");
+    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": not_media()}]}));
+    assert_eq!(path_of(&e), "clips[0].src");
+    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": clip_a(), "to": 9}]}));
+    assert_eq!(path_of(&e), "clips[0].to");
+    assert!(e.to_string().contains("beyond the end"), "{e}");
+    let e = render_err(
+        json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "fade", "duration": 1.5}}, {"src": clip_silent()}]}),
+    );
+    assert_eq!(path_of(&e), "clips[0].transition.duration");
+    let e = render_err(
+        json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "teleport"}}, {"src": clip_b()}]}),
+    );
+    assert_eq!(path_of(&e), "clips[0].transition.type");
+    assert!(e.to_string().contains("fade"), "says what is allowed: {e}");
+    let e = render_err(
+        json!({"output": {"path": out, "width": 161, "height": 91}, "clips": [{"src": clip_a()}]}),
+    );
+    assert_eq!(path_of(&e), "output.width");
+    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": music()}]}));
+    assert_eq!(path_of(&e), "clips[0].src");
+    let e = render_err(
+        json!({"output": {"path": out}, "clips": [{"src": clip_a()}], "audio": [{"src": clip_silent()}]}),
+    );
+    assert_eq!(path_of(&e), "audio[0].src");
+    let e = Timeline::parse(
+        &json!({"output": {"path": out}, "clips": [{"src": "a.mp4", "speed": "fast"}]}).to_string(),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(path_of(&e), "clips[0].speed");
+    let e = Timeline::parse(
+        &json!({"output": {"path": out}, "clips": [{"src": "a.mp4", "colour": "red"}]}).to_string(),
+        false,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("colour"), "{e}");
+}
+
+#[test]
+fn odd_sized_sources_become_even() {
+    let d = tmp();
+    let out = d.path().join("odd.mp4");
+    let t =
+        tl(json!({"output": {"path": out, "preset": "ultrafast"}, "clips": [{"src": clip_odd()}]}));
+    let r = render(ff(), &t, &opts()).unwrap();
+    assert_eq!((r.width, r.height), (160, 90));
+    assert_eq!(frames(&out), 25);
+    assert_r2(&probe(&out));
+    assert!((audio_seconds(&out) - 1.0).abs() < 0.05);
+}
