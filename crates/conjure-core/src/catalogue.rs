@@ -254,7 +254,10 @@ fn suggest(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         String::new()
     } else {
-        format!("; did you mean {}?", suggestions.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "))
+        format!(
+            "; did you mean {}?",
+            suggestions.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+        )
     }
 }
 
@@ -287,10 +290,10 @@ impl Catalogue {
                 header_seen = true;
                 continue;
             }
-            models.push(parse_katana_row(line).map_err(|reason| CatalogueError::Malformed {
-                line: line_no,
-                reason,
-            })?);
+            models.push(
+                parse_katana_row(line)
+                    .map_err(|reason| CatalogueError::Malformed { line: line_no, reason })?,
+            );
         }
         Ok(Catalogue { models })
     }
@@ -438,9 +441,9 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
     }
 
     let requires_image = has("requires_image");
-    let mut max_refs: u32 = dash_none(max_refs).map_or(Ok(0), str::parse).map_err(|_| {
-        format!("model `{id}`: bad max_refs `{max_refs}`")
-    })?;
+    let mut max_refs: u32 = dash_none(max_refs)
+        .map_or(Ok(0), str::parse)
+        .map_err(|_| format!("model `{id}`: bad max_refs `{max_refs}`"))?;
     if kind == MediaKind::Image && requires_image {
         // Required input but a cap of 0 in the snapshot: allow one image (spec, open question 18).
         max_refs = max_refs.max(1);
@@ -470,7 +473,9 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         max_refs,
         creator: dash_none(creator).map(str::to_owned),
         requires_image,
-        accepts_edit_input: has("edit") || requires_image || (kind == MediaKind::Video && max_refs > 0),
+        accepts_edit_input: has("edit")
+            || requires_image
+            || (kind == MediaKind::Video && max_refs > 0),
         first_frame: has("ff"),
         last_frame: has("lf"),
         audio_input: has("ain"),

@@ -110,11 +110,8 @@ fn parse_decimal(input: &str, scale: u32) -> Result<i64, MoneyError> {
     if frac.len() > scale as usize {
         return Err(err("too many decimal places"));
     }
-    let int_value: i64 = if int.is_empty() {
-        0
-    } else {
-        int.parse().map_err(|_| err("the number is too large"))?
-    };
+    let int_value: i64 =
+        if int.is_empty() { 0 } else { int.parse().map_err(|_| err("the number is too large"))? };
     let mut frac_value: i64 = if frac.is_empty() { 0 } else { frac.parse().unwrap_or(0) };
     frac_value *= 10_i64.pow(scale - frac.len() as u32);
     let value = int_value

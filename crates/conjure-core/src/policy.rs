@@ -114,14 +114,20 @@ pub enum PollVerdict {
 
 /// Classifies a failed poll. Polls are free, so transient failures are retried until the
 /// job's deadline; auth and not-found are not transient.
-pub fn after_poll_error(policy: &PollPolicy, err: &ProviderError, elapsed: Duration) -> PollVerdict {
+pub fn after_poll_error(
+    policy: &PollPolicy,
+    err: &ProviderError,
+    elapsed: Duration,
+) -> PollVerdict {
     match err {
         ProviderError::RateLimited { retry_after, .. } => {
             PollVerdict::RetryAfter(policy.retry_after(*retry_after))
         }
         ProviderError::Remote { .. }
         | ProviderError::Protocol { .. }
-        | ProviderError::Transport { .. } => PollVerdict::RetryAfter(policy.next_delay(elapsed, None)),
+        | ProviderError::Transport { .. } => {
+            PollVerdict::RetryAfter(policy.next_delay(elapsed, None))
+        }
         ProviderError::Auth { .. }
         | ProviderError::Rejected { .. }
         | ProviderError::NotFound { .. }
@@ -185,7 +191,10 @@ mod tests {
             retry_after: Some(Duration::from_secs(3)),
             message: String::new(),
         };
-        assert_eq!(after_poll_error(&p, &rl, Duration::ZERO), PollVerdict::RetryAfter(Duration::from_secs(3)));
+        assert_eq!(
+            after_poll_error(&p, &rl, Duration::ZERO),
+            PollVerdict::RetryAfter(Duration::from_secs(3))
+        );
         let auth = ProviderError::Auth { status: 401, message: String::new() };
         assert_eq!(after_poll_error(&p, &auth, Duration::ZERO), PollVerdict::Stop);
         let five = ProviderError::Remote { status: 502, message: String::new() };

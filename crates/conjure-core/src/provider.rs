@@ -169,8 +169,10 @@ pub trait Provider: Send + Sync {
     ) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
 
     /// Reads a job's state. Free; policy may call it again after an error.
-    fn poll(&self, request_id: &str)
-    -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
+    fn poll(
+        &self,
+        request_id: &str,
+    ) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
 
     /// Streams `url` (`https:`, loopback `http:`, or `data:`) into `dest` (a temp file the
     /// caller renames into place).

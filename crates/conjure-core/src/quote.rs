@@ -69,7 +69,12 @@ impl Quote {
             let credits = model.item_credits(duration).ok_or_else(|| SpecError::Duration {
                 model: model.id.clone(),
                 duration: duration.unwrap_or_default(),
-                allowed: model.durations().iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+                allowed: model
+                    .durations()
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             })?;
             items.push(QuoteLine {
                 index,
@@ -130,8 +135,8 @@ mod tests {
 
     #[test]
     fn quote_sums_items_and_prices_dollars() {
-        let q =
-            Quote::compute(&spec(3), Catalogue::bundled(), Some(CreditPrice::KATANA_REFERENCE)).unwrap();
+        let q = Quote::compute(&spec(3), Catalogue::bundled(), Some(CreditPrice::KATANA_REFERENCE))
+            .unwrap();
         assert_eq!(q.credits, Credits::whole(42));
         assert_eq!(q.usd.unwrap().to_string(), "$0.2184");
         assert_eq!(q.items.len(), 3);

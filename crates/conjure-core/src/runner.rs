@@ -15,7 +15,9 @@ use serde::Serialize;
 use crate::job::JobState;
 use crate::money::Credits;
 use crate::policy::{PollPolicy, PollVerdict, SubmitVerdict, after_poll_error, after_submit_error};
-use crate::provider::{Asset, Provider, ProviderError, RemoteError, RemoteStatus, Snapshot, WireRequest};
+use crate::provider::{
+    Asset, Provider, ProviderError, RemoteError, RemoteStatus, Snapshot, WireRequest,
+};
 use crate::quote::Quote;
 use crate::spec::JobSpec;
 use crate::store::{JobRecord, JobStore, NewJob, OutputRecord, StoreError};
@@ -37,7 +39,9 @@ pub enum RunError {
     #[error("{error}")]
     Refused { job: String, error: ProviderError },
     /// The POST's outcome is unknown: it may have been charged.
-    #[error("The outcome of job `{job}` is unknown ({error}); it may have been charged up to {quoted} credits and was not sent again")]
+    #[error(
+        "The outcome of job `{job}` is unknown ({error}); it may have been charged up to {quoted} credits and was not sent again"
+    )]
     Unknown { job: String, error: ProviderError, quoted: Credits },
     /// The provider ran the job and reports failure (or rejection).
     #[error("Job `{job}` {state}: {}", summarize(errors))]
@@ -104,7 +108,11 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             RemoteStatus::Rejected => {
                 let note = summarize(&snapshot.errors);
                 self.store.transition(&id, JobState::Rejected, Some(&note))?;
-                Err(RunError::Failed { job: id, state: JobState::Rejected, errors: snapshot.errors })
+                Err(RunError::Failed {
+                    job: id,
+                    state: JobState::Rejected,
+                    errors: snapshot.errors,
+                })
             }
             RemoteStatus::Failed => {
                 let note = summarize(&snapshot.errors);
@@ -172,7 +180,12 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
                 Ok(snapshot) => {
                     self.record(&job.id, &snapshot)?;
                     let progress = snapshot.progress;
-                    (self.observer)(Event::Polled { job: &job.id, status: &snapshot.status, progress, elapsed });
+                    (self.observer)(Event::Polled {
+                        job: &job.id,
+                        status: &snapshot.status,
+                        progress,
+                        elapsed,
+                    });
                     if snapshot.status.is_terminal() {
                         return self.finish(&job.id, snapshot);
                     }
@@ -187,6 +200,27 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
                 },
             }
         }
+    }
+
+    /// One free poll: records the answer and moves the state (used by `status` and `fetch`).
+    pub async fn poll_once(&self, id: &str) -> Result<JobRecord, RunError> {
+        let job = self.store.get(id)?;
+        let Some(request_id) = job.request_id.clone() else {
+            return Err(RunError::WrongState { job: job.id, state: job.state, action: "poll" });
+        };
+        let snapshot = self
+            .provider
+            .poll(&request_id)
+            .await
+            .map_err(|error| RunError::PollStopped { job: job.id.clone(), error })?;
+        self.record(&job.id, &snapshot)?;
+        if !job.state.is_pollable() {
+            return Ok(self.store.get(id)?);
+        }
+        if snapshot.status.is_terminal() {
+            return self.finish(&job.id, snapshot);
+        }
+        Ok(self.store.transition(&job.id, JobState::Processing, None)?)
     }
 
     fn finish(&self, id: &str, snapshot: Snapshot) -> Result<JobRecord, RunError> {
@@ -206,11 +240,13 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         if !matches!(job.state, JobState::Completed | JobState::Partial) {
             return Err(RunError::WrongState { job: job.id, state: job.state, action: "download" });
         }
-        let snapshot: Snapshot = job
-            .last_snapshot
-            .clone()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| RunError::Download { job: job.id.clone(), message: "no provider answer is recorded".into() })?;
+        let snapshot: Snapshot =
+            job.last_snapshot.clone().and_then(|v| serde_json::from_value(v).ok()).ok_or_else(
+                || RunError::Download {
+                    job: job.id.clone(),
+                    message: "no provider answer is recorded".into(),
+                },
+            )?;
         std::fs::create_dir_all(out_dir).map_err(|e| RunError::Download {
             job: job.id.clone(),
             message: format!("cannot create `{}`: {e}", out_dir.display()),

@@ -298,9 +298,10 @@ impl SpecError {
             SpecError::Aspect { .. } | SpecError::Duration { .. } => {
                 Some("pick one of the allowed values, or see `conjure models`".to_owned())
             }
-            SpecError::InsecureUrl { .. } => {
-                Some("use the https:// form of the URL, or download the file and pass its path".to_owned())
-            }
+            SpecError::InsecureUrl { .. } => Some(
+                "use the https:// form of the URL, or download the file and pass its path"
+                    .to_owned(),
+            ),
             _ => None,
         }
     }
@@ -366,7 +367,10 @@ pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
 fn validate_image(i: &ImageItem, model: &Model) -> Result<(), SpecError> {
     check_aspect(model, &i.aspect_ratio)?;
     if model.requires_image && i.inputs.is_empty() {
-        return Err(SpecError::Requires { model: model.id.clone(), what: "an input image (`--ref`)" });
+        return Err(SpecError::Requires {
+            model: model.id.clone(),
+            what: "an input image (`--ref`)",
+        });
     }
     if !i.inputs.is_empty() && model.max_refs == 0 {
         return Err(SpecError::NotSupported {
@@ -399,7 +403,10 @@ fn validate_video(v: &VideoItem, model: &Model) -> Result<(), SpecError> {
         return Err(SpecError::NotSupported { model: model.id.clone(), what: "a last frame" });
     }
     if model.requires_image && !ff {
-        return Err(SpecError::Requires { model: model.id.clone(), what: "a first frame (`--first-frame`)" });
+        return Err(SpecError::Requires {
+            model: model.id.clone(),
+            what: "a first frame (`--first-frame`)",
+        });
     }
     if refs > 0 && model.max_refs == 0 {
         return Err(SpecError::NotSupported { model: model.id.clone(), what: "reference images" });
@@ -421,7 +428,9 @@ fn validate_video(v: &VideoItem, model: &Model) -> Result<(), SpecError> {
                 return rule("reference images cannot be combined with a first or last frame");
             }
             VideoRule::ReferenceFfOnly if refs > 0 && lf => {
-                return rule("reference images can be combined with a first frame, not a last frame");
+                return rule(
+                    "reference images can be combined with a first frame, not a last frame",
+                );
             }
             VideoRule::AudioNeedsReferenceImage if audio > 0 && refs == 0 => {
                 return rule("audio inputs need at least one reference image (`--ref`)");
@@ -492,7 +501,10 @@ mod tests {
         let mut bad = image("gpt-image-2");
         bad.aspect_ratio = "5:2".into();
         assert!(matches!(check(Item::Image(bad)), Err(SpecError::Aspect { .. })));
-        assert!(matches!(check(Item::Image(image("nano-banana"))), Err(SpecError::Requires { .. })));
+        assert!(matches!(
+            check(Item::Image(image("nano-banana"))),
+            Err(SpecError::Requires { .. })
+        ));
         let mut refs = image("gen");
         refs.inputs.push(url("https://x/a.png"));
         assert!(matches!(check(Item::Image(refs)), Err(SpecError::NotSupported { .. })));
@@ -524,7 +536,10 @@ mod tests {
         let mut audio_no_ref = video("seedance-2-0", 5);
         audio_no_ref.audio.push(url("https://x/a.mp3"));
         assert!(matches!(check(Item::Video(audio_no_ref)), Err(SpecError::Rule { .. })));
-        assert!(matches!(check(Item::Video(video("seedance-pro", 5))), Err(SpecError::Requires { .. })));
+        assert!(matches!(
+            check(Item::Video(video("seedance-pro", 5))),
+            Err(SpecError::Requires { .. })
+        ));
     }
 
     #[test]

@@ -91,7 +91,12 @@ pub trait JobStore: Send + Sync {
 
     /// Moves a job to `to` through the state machine, atomically with reading the current
     /// state, and records `note` (shown as the job's error/note when not empty).
-    fn transition(&self, id: &str, to: JobState, note: Option<&str>) -> Result<JobRecord, StoreError>;
+    fn transition(
+        &self,
+        id: &str,
+        to: JobState,
+        note: Option<&str>,
+    ) -> Result<JobRecord, StoreError>;
 
     fn set_request_id(&self, id: &str, request_id: &str) -> Result<(), StoreError>;
 
@@ -108,7 +113,11 @@ pub trait JobStore: Send + Sync {
     fn get(&self, id: &str) -> Result<JobRecord, StoreError>;
 
     /// The newest job with this fingerprint created at or after `since_ms` (unix ms), if any.
-    fn find_fingerprint(&self, fingerprint: &str, since_ms: i64) -> Result<Option<JobRecord>, StoreError>;
+    fn find_fingerprint(
+        &self,
+        fingerprint: &str,
+        since_ms: i64,
+    ) -> Result<Option<JobRecord>, StoreError>;
 
     /// Jobs, newest first; only pending ones (see [`JobState::is_pending`]) when asked.
     fn list(&self, pending_only: bool, limit: usize) -> Result<Vec<JobRecord>, StoreError>;

@@ -1,1 +1,54 @@
-fn main() {}
+//! The `conjure` binary: parse, resolve settings, run one command, map the outcome to the
+//! documented exit code.
+
+mod cli;
+mod commands;
+mod error;
+mod inputs;
+mod output;
+mod settings;
+
+use clap::Parser as _;
+
+fn main() {
+    commands::report::init_local_offset();
+    let cli = cli::Cli::parse();
+    let out = output::Output::new(cli.global.json);
+    init_logging(cli.global.verbose);
+    let code = match run(cli, out) {
+        Ok(()) => error::Exit::Ok,
+        Err(err) => {
+            if !err.is_silent() {
+                out.error(&err);
+            }
+            err.exit
+        }
+    };
+    std::process::exit(code as i32);
+}
+
+fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
+    let settings = settings::Settings::resolve().map_err(error::classify)?;
+    let ctx = commands::Ctx { settings, out };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            error::CliError::new(error::Exit::Other, format!("Cannot start the runtime: {e}"))
+        })?;
+    runtime.block_on(commands::dispatch(&ctx, cli.command)).map_err(error::classify)
+}
+
+fn init_logging(verbose: u8) {
+    let level = match (verbose, std::env::var("CONJURE_LOG").ok().as_deref()) {
+        (0, Some("debug")) | (2.., _) => tracing::Level::DEBUG,
+        (0, Some("info")) | (1, _) => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

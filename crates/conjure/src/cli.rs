@@ -1,0 +1,75 @@
+//! The command line as clap types, and nothing else: raw flags, no validation.
+//!
+//! Each subcommand's arguments live in its own file under `commands/` (the doc comment of an
+//! `XArgs` struct is its help text); this file only assembles them. Resolving flags, the
+//! environment and the config file into one validated settings value is `settings.rs`'s job.
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::commands;
+
+/// Generate images and video through paid APIs, safely: every paid call is quoted and approved
+/// first, sent once, journalled, and delivered to disk.
+#[derive(Debug, Parser)]
+#[command(name = "conjure", version, propagate_version = true, disable_help_subcommand = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON object on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// More logging on stderr (-v info, -vv debug). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    Image(commands::image::ImageArgs),
+    Video(commands::video::VideoArgs),
+    Submit(commands::submit::SubmitArgs),
+    Quote(commands::quote::QuoteArgs),
+    Status(commands::status::StatusArgs),
+    Wait(commands::wait::WaitArgs),
+    Fetch(commands::fetch::FetchArgs),
+    Jobs(commands::jobs::JobsArgs),
+    Retry(commands::retry::RetryArgs),
+    Models(commands::models::ModelsArgs),
+    Balance(commands::balance::BalanceArgs),
+    Auth(commands::auth::AuthArgs),
+    Sandbox(commands::sandbox::SandboxArgs),
+    Demo(commands::demo::DemoArgs),
+}
+
+/// How a paid command is approved and bounded. Shared by image, video, submit and retry.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PayArgs {
+    /// Send the request quoted with this token (from a `confirmation_required` answer).
+    #[arg(long, value_name = "TOKEN")]
+    pub approve: Option<String>,
+    /// Approve without a token (for scripts); still bound by --max-cost and the budget.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Refuse to send if the quote is above this: dollars (`0.50`, `$0.50`) or credits (`120cr`).
+    #[arg(long, value_name = "LIMIT")]
+    pub max_cost: Option<String>,
+    /// Send even though the same request was sent in the last 24 hours.
+    #[arg(long)]
+    pub again: bool,
+    /// Show the quote and the exact request body; send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Submit and return at once with the job id; collect it later with `conjure wait`.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Directory for downloaded outputs (default: the current directory).
+    #[arg(long, short = 'o', value_name = "DIR")]
+    pub out: Option<std::path::PathBuf>,
+}

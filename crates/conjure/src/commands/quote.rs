@@ -1,0 +1,34 @@
+//! `conjure quote`: the price and the exact request body of an image, video or submit command,
+//! without sending anything (the same as `--dry-run` on those commands).
+
+use clap::{Args, Subcommand};
+
+use crate::commands::{Ctx, image, pay, submit, video};
+
+/// Show what a request would cost and the exact body that would be sent; sends nothing and
+/// needs no credentials.
+#[derive(Debug, Args)]
+pub struct QuoteArgs {
+    #[command(subcommand)]
+    pub what: QuoteWhat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuoteWhat {
+    /// Quote `conjure image` with the same arguments.
+    Image(image::ImageArgs),
+    /// Quote `conjure video` with the same arguments.
+    Video(video::VideoArgs),
+    /// Quote `conjure submit` with the same arguments.
+    Submit(submit::SubmitArgs),
+}
+
+pub async fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
+    let (spec, mut pay_args) = match args.what {
+        QuoteWhat::Image(a) => (a.spec()?, a.pay),
+        QuoteWhat::Video(a) => (a.spec()?, a.pay),
+        QuoteWhat::Submit(a) => (a.spec()?, a.pay),
+    };
+    pay_args.dry_run = true;
+    pay::run_and_report(ctx, &spec, &pay_args, None).await
+}

@@ -1,0 +1,114 @@
+//! `conjure sandbox serve`: the offline server that speaks Katana's wire API with labelled
+//! placeholder media, for trying conjure without credentials and for testing clients.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Subcommand};
+use conjure_core::Credits;
+use conjure_sandbox::{ApiKey, Faults, SandboxConfig};
+use serde_json::json;
+
+use crate::commands::Ctx;
+use crate::error::CliError;
+
+/// Run the offline sandbox server.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    #[command(subcommand)]
+    pub command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the Katana API on a local address until interrupted.
+    Serve(ServeArgs),
+}
+
+/// Serve the Katana wire API locally. Point conjure at it with
+/// CONJURE_KATANA_BASE_URL=http://ADDR and the printed key and secret.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (loopback only by default; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    pub addr: SocketAddr,
+    /// API key the sandbox accepts.
+    #[arg(long, default_value = "sandbox-key")]
+    pub key: String,
+    /// Starting balance of that key, in credits.
+    #[arg(long, default_value = "10000")]
+    pub balance: String,
+    /// Milliseconds of latency added to every request.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Polls answered `processing` before a job completes.
+    #[arg(long, default_value_t = 1)]
+    pub steps: u32,
+    /// Fraction of items that fail (0.0-1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Answer the first N polls of each job with 429 and Retry-After.
+    #[arg(long, default_value_t = 0)]
+    pub rate_limit_polls: u32,
+    /// Seconds announced in Retry-After.
+    #[arg(long, default_value_t = 1)]
+    pub retry_after: u32,
+    /// Answer 500 to submits after accepting and charging them.
+    #[arg(long)]
+    pub submit_500: bool,
+    /// Drop the connection after accepting and charging a submit.
+    #[arg(long)]
+    pub drop_after_accept: bool,
+    /// Jobs never leave `processing`.
+    #[arg(long)]
+    pub stale: bool,
+    /// `poll_after_seconds` to announce (`null` for none).
+    #[arg(long, default_value = "1")]
+    pub poll_after: String,
+}
+
+impl ServeArgs {
+    fn config(&self) -> Result<SandboxConfig, CliError> {
+        let balance: Credits =
+            self.balance.parse().map_err(|e| CliError::usage(format!("--balance: {e}")))?;
+        let mut faults = Faults {
+            latency_ms: self.latency_ms,
+            processing_steps: self.steps,
+            rate_limit_polls: self.rate_limit_polls,
+            retry_after_secs: self.retry_after,
+            submit_500: self.submit_500,
+            drop_after_accept: self.drop_after_accept,
+            stale: self.stale,
+            ..Faults::default()
+        };
+        faults
+            .parse_flag("fail-rate", Some(&self.fail_rate.to_string()))
+            .and_then(|()| faults.parse_flag("poll-after", Some(&self.poll_after)))
+            .map_err(|e| CliError::usage(e.to_string()))?;
+        let secret = conjure_sandbox::DEMO_SECRET.to_owned();
+        Ok(SandboxConfig {
+            addr: self.addr,
+            keys: vec![ApiKey { key: self.key.clone(), secret, balance }],
+            faults,
+            ..SandboxConfig::default()
+        })
+    }
+}
+
+pub async fn run(ctx: &Ctx, args: SandboxArgs) -> anyhow::Result<()> {
+    let SandboxCommand::Serve(serve) = args.command;
+    let config = serve.config()?;
+    let key = serve.key.clone();
+    let sandbox = conjure_sandbox::start(config).await?;
+    let url = sandbox.base_url();
+    if ctx.out.json {
+        ctx.out.json_value(&json!({ "status": "serving", "base_url": url, "api_key": key }));
+    } else {
+        ctx.out.line(format!("export CONJURE_KATANA_BASE_URL={url}"));
+        ctx.out.line(format!("export KATANA_API_KEY={key}"));
+        ctx.out.line(format!("export KATANA_API_SECRET={}", conjure_sandbox::DEMO_SECRET));
+        ctx.out.note("conjure sandbox: placeholder media, no real charges. Ctrl-C stops it.");
+    }
+    tokio::signal::ctrl_c().await?;
+    sandbox.shutdown().await;
+    Ok(())
+}

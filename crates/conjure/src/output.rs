@@ -1,0 +1,160 @@
+//! Everything conjure prints. stdout is data (one JSON object per command with `--json`, or the
+//! human result); stderr is for people (quotes, progress, summaries, hints).
+//!
+//! This is the only module allowed to write to stdout. A closed stdout (a broken pipe) ends
+//! the process quietly with exit 0. Request bodies are shown through [`redact_body`], which
+//! shortens inline data so a quote stays readable; credentials are never part of a body.
+
+#![expect(clippy::print_stdout, reason = "the one module that writes to stdout")]
+
+use std::io::{IsTerminal, Write};
+
+use conjure_core::quote::Quote;
+use conjure_core::{CreditPrice, Credits, WireRequest};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::CliError;
+
+/// Where and how to print.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub json: bool,
+    /// Colour on stderr: a terminal and no `NO_COLOR`.
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(json: bool) -> Output {
+        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Output { json, color }
+    }
+
+    fn write_stdout(text: &str) {
+        let mut out = std::io::stdout().lock();
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }
+
+    /// The command's JSON result (only in `--json` mode).
+    pub fn json_value(&self, value: &impl Serialize) {
+        let text = serde_json::to_string(value).unwrap_or_else(|e| {
+            json!({"status":"error","error":{"kind":"error","message":e.to_string()}}).to_string()
+        });
+        Output::write_stdout(&format!("{text}\n"));
+    }
+
+    /// A line of human-readable result on stdout.
+    pub fn line(&self, text: impl AsRef<str>) {
+        Output::write_stdout(&format!("{}\n", text.as_ref()));
+    }
+
+    /// A message for people, on stderr.
+    pub fn note(&self, text: impl AsRef<str>) {
+        eprintln!("{}", text.as_ref());
+    }
+
+    pub fn warn(&self, text: impl AsRef<str>) {
+        if self.color {
+            eprintln!("\x1b[33mwarning:\x1b[0m {}", text.as_ref());
+        } else {
+            eprintln!("warning: {}", text.as_ref());
+        }
+    }
+
+    /// Prints an error: JSON on stdout in `--json` mode, and always a human line on stderr.
+    pub fn error(&self, err: &CliError) {
+        if self.json {
+            let mut body = json!({
+                "status": "error",
+                "error": { "kind": err.exit.kind(), "message": err.message, "hint": err.hint },
+            });
+            if let Some(job) = &err.job_id {
+                body["job_id"] = json!(job);
+            }
+            self.json_value(&body);
+        }
+        if self.color {
+            eprintln!("\x1b[31merror:\x1b[0m {}", err.message);
+        } else {
+            eprintln!("error: {}", err.message);
+        }
+        if let Some(hint) = &err.hint {
+            eprintln!("hint: {hint}");
+        }
+    }
+
+    /// The quote, for a person deciding whether to pay (stderr).
+    pub fn quote(&self, quote: &Quote, price: Option<CreditPrice>) {
+        let mut text = format!("Quote: {} · {}\n", quote.provider, quote.model);
+        for line in &quote.items {
+            text.push_str(&format!(
+                "  {}. {} {}  {} credits{}\n     prompt: {}\n",
+                line.index + 1,
+                line.model,
+                line.detail,
+                line.credits,
+                line.usd.map(|u| format!(" ≈ {u}")).unwrap_or_default(),
+                serde_json::to_string(&line.prompt).unwrap_or_default(),
+            ));
+        }
+        text.push_str(&format!("  Total: {} credits", quote.credits));
+        if let (Some(usd), Some(p)) = (quote.usd, price) {
+            text.push_str(&format!(" ≈ {usd} (at {p} per credit)"));
+        }
+        text.push('\n');
+        for note in &quote.notes {
+            text.push_str(&format!("  note: {note}\n"));
+        }
+        eprint!("{text}");
+    }
+}
+
+/// The request body with inline data shortened (`data:image/png;base64,…<1234 bytes>`).
+pub fn redact_body(body: &Value) -> Value {
+    match body {
+        Value::String(s) if s.starts_with("data:") => {
+            let (head, data) = s.split_once(',').unwrap_or((s.as_str(), ""));
+            Value::String(format!("{head},…<{} bytes>", data.len() / 4 * 3))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(redact_body).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_body(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The wire request as shown by `quote` and `--dry-run`.
+pub fn request_view(wire: &WireRequest, base_url: &str) -> Value {
+    json!({
+        "method": wire.method,
+        "url": format!("{}{}", base_url.trim_end_matches('/'), wire.path),
+        "headers": { "X-API-Key": "****", "X-API-Secret": "****", "Content-Type": "application/json" },
+        "body": redact_body(&wire.body),
+    })
+}
+
+/// Credits and dollars as one short phrase.
+pub fn cost_phrase(credits: Credits, price: Option<CreditPrice>) -> String {
+    match price {
+        Some(p) => format!("{credits} credits ≈ {}", p.usd(credits)),
+        None => format!("{credits} credits"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_urls_are_shortened() {
+        let body = json!({"requests":[{"image_urls":["data:image/png;base64,AAAABBBB", "https://x/y.png"]}]});
+        let r = redact_body(&body);
+        assert_eq!(r["requests"][0]["image_urls"][0], "data:image/png;base64,…<6 bytes>");
+        assert_eq!(r["requests"][0]["image_urls"][1], "https://x/y.png");
+    }
+}
