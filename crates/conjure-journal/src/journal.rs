@@ -245,14 +245,17 @@ impl Journal {
         let note = note.filter(|n| !n.trim().is_empty());
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let from: String = tx
-            .query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        let (from, updated_at): (String, i64) = tx
+            .query_row("SELECT state, updated_at FROM jobs WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .ok_or_else(|| JournalError::NotFound(id.to_owned()))?;
         let from = parse_state(id, &from)?;
         // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
         from.transition(to)?;
-        let now = now_ms();
+        // A wall clock stepped back (NTP) must not make the trail run backwards.
+        let now = now_ms().max(updated_at);
         tx.execute(
             "UPDATE jobs SET state = ?2, updated_at = ?3, error = coalesce(?4, error) \
              WHERE id = ?1",
@@ -285,7 +288,7 @@ impl Journal {
             None => {}
         }
         tx.execute(
-            "UPDATE jobs SET request_id = ?2, updated_at = ?3 WHERE id = ?1",
+            "UPDATE jobs SET request_id = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
             params![id, request_id, now_ms()],
         )?;
         tx.commit()?;
@@ -303,7 +306,8 @@ impl Journal {
         // A poll that does not report credits keeps the last reported figure.
         let changed = conn.execute(
             "UPDATE jobs SET last_snapshot_json = ?2, \
-                 credits_spent_tenths = coalesce(?3, credits_spent_tenths), updated_at = ?4 \
+                 credits_spent_tenths = coalesce(?3, credits_spent_tenths), \
+                 updated_at = max(updated_at, ?4) \
              WHERE id = ?1",
             params![id, snapshot, credits_spent.map(Credits::tenths), now_ms()],
         )?;
@@ -341,7 +345,10 @@ impl Journal {
                 output.expires_at,
             ],
         )?;
-        tx.execute("UPDATE jobs SET updated_at = ?2 WHERE id = ?1", params![id, now_ms()])?;
+        tx.execute(
+            "UPDATE jobs SET updated_at = max(updated_at, ?2) WHERE id = ?1",
+            params![id, now_ms()],
+        )?;
         tx.commit()?;
         Ok(())
     }

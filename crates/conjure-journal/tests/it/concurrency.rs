@@ -1,0 +1,81 @@
+//! Two conjure processes on one journal: modelled as two threads with two connections.
+
+use std::sync::Barrier;
+
+use conjure_core::{JobState, JobStore, StoreError};
+use conjure_journal::Journal;
+
+use crate::support::{create, journal};
+
+const PER_THREAD: usize = 25;
+
+#[test]
+fn concurrent_transitions_do_not_lose_updates() {
+    let f = journal();
+    let job = create(&f.journal, "polled from two places");
+    f.journal.transition(&job.id, JobState::Submitting, None).unwrap();
+    f.journal.transition(&job.id, JobState::Submitted, None).unwrap();
+
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let own = Journal::open(&f.path).unwrap();
+                barrier.wait();
+                for _ in 0..PER_THREAD {
+                    own.transition(&job.id, JobState::Processing, Some("poll")).unwrap();
+                }
+            });
+        }
+    });
+
+    let events = f.journal.events(&job.id).unwrap();
+    // created + submitting + submitted + every processing step from both threads.
+    assert_eq!(events.len(), 3 + 2 * PER_THREAD);
+    // Each step read the state the previous one wrote: the trail is an unbroken chain.
+    for pair in events.windows(2) {
+        assert_eq!(pair[0].to, pair[1].from.unwrap());
+    }
+}
+
+#[test]
+fn only_one_of_two_racing_submits_wins() {
+    let f = journal();
+    let job = create(&f.journal, "sent once");
+    f.journal.transition(&job.id, JobState::Submitting, None).unwrap();
+
+    let barrier = Barrier::new(2);
+    let results: Vec<Result<_, StoreError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    let own = Journal::open(&f.path).unwrap();
+                    barrier.wait();
+                    own.transition(&job.id, JobState::Submitted, None).map(|r| r.state)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::Illegal(_)))).count();
+    assert_eq!((won, refused), (1, 1), "{results:?}");
+    assert_eq!(f.journal.events(&job.id).unwrap().len(), 3);
+}
+
+#[test]
+fn one_journal_is_shared_between_threads() {
+    let f = journal();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let journal = &f.journal;
+            s.spawn(move || {
+                for i in 0..5 {
+                    create(journal, &format!("thread {t} job {i}"));
+                }
+            });
+        }
+    });
+    assert_eq!(f.journal.list(false, 100).unwrap().len(), 20);
+}
