@@ -1,1 +1,208 @@
-//! conjure-sandbox
+//! The offline Katana sandbox: a real HTTP server that speaks the Katana wire contract for image
+//! and video generation, with labelled placeholder media, per-key credit balances and fault
+//! injection.
+//!
+//! conjure's integration tests and `conjure demo` point a real client at [`Sandbox::base_url`].
+//! The sandbox validates submissions against the bundled catalogue, charges the catalogue price
+//! exactly (in tenths of a credit), completes jobs after a configurable number of polls and
+//! serves deterministic placeholder pictures (the `image` crate) and videos (ffmpeg) from
+//! `/assets/…`. [`Faults`] makes it misbehave in the ways a client must survive without paying
+//! twice. It does not speak ImaginePro or the text endpoints, and it keeps nothing on disk but
+//! cached videos in its media directory.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), conjure_sandbox::SandboxError> {
+//! let sandbox = conjure_sandbox::start(conjure_sandbox::SandboxConfig::default()).await?;
+//! println!("{}", sandbox.base_url());
+//! sandbox.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod auth;
+mod conn;
+mod envelope;
+mod error;
+mod faults;
+mod media;
+mod models;
+mod server;
+mod state;
+mod submit;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conjure_core::catalogue::Catalogue;
+use conjure_core::money::Credits;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use error::SandboxError;
+pub use faults::{FAULT_FLAGS, Faults};
+pub use server::FAIL_MARKER;
+pub use state::Stats;
+
+use conn::{ConnHandle, KillableListener};
+use media::MediaStore;
+use state::{AppState, Counters};
+
+/// The key of [`SandboxConfig::default`].
+pub const DEMO_KEY: &str = "sandbox-key";
+/// The secret of [`SandboxConfig::default`].
+pub const DEMO_SECRET: &str = "sandbox-secret";
+/// The starting balance of [`SandboxConfig::default`], in whole credits.
+pub const DEMO_BALANCE: i64 = 10_000;
+
+/// One API key the sandbox accepts, with its starting balance.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub key: String,
+    pub secret: String,
+    pub balance: Credits,
+}
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>, secret: impl Into<String>, balance: Credits) -> ApiKey {
+        ApiKey { key: key.into(), secret: secret.into(), balance }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("key", &self.key)
+            .field("secret", &"****")
+            .field("balance", &self.balance)
+            .finish()
+    }
+}
+
+/// How to run a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Where to listen; port 0 picks a free port. Default `127.0.0.1:0`.
+    pub addr: SocketAddr,
+    /// Accepted keys and their starting balances. A key listed twice keeps its first entry.
+    pub keys: Vec<ApiKey>,
+    pub faults: Faults,
+    /// Where encoded videos are cached; `None` uses a temporary directory removed on shutdown.
+    pub media_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    /// Loopback on a free port, one demo key with 10 000 credits, no faults.
+    fn default() -> Self {
+        SandboxConfig {
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            keys: vec![ApiKey::new(DEMO_KEY, DEMO_SECRET, Credits::whole(DEMO_BALANCE))],
+            faults: Faults::default(),
+            media_dir: None,
+        }
+    }
+}
+
+/// A running sandbox. Dropping it stops the server as well; [`Sandbox::shutdown`] also waits.
+#[derive(Debug)]
+pub struct Sandbox {
+    addr: SocketAddr,
+    state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+/// Binds, spawns the server on the current tokio runtime and returns at once.
+pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| SandboxError::Bind { addr: config.addr, source })?;
+    let addr =
+        listener.local_addr().map_err(|source| SandboxError::Bind { addr: config.addr, source })?;
+    let media = MediaStore::new(config.media_dir.as_deref())?;
+    let mut balances = BTreeMap::new();
+    let mut keys = Vec::new();
+    for k in config.keys {
+        if !balances.contains_key(&k.key) {
+            balances.insert(k.key.clone(), k.balance);
+            keys.push((k.key, k.secret));
+        }
+    }
+    let state = Arc::new(AppState {
+        catalogue: Catalogue::bundled(),
+        keys,
+        balances: Mutex::new(balances),
+        jobs: Mutex::new(HashMap::new()),
+        faults: Mutex::new(config.faults),
+        counters: Counters::default(),
+        base_url: format!("http://{addr}"),
+        media,
+    });
+    let app =
+        server::router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnHandle>();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serve = axum::serve(KillableListener(listener), app).with_graceful_shutdown(async move {
+        // A dropped sender also stops the server.
+        let _ = stopped.await;
+    });
+    let task = tokio::spawn(async move {
+        if let Err(e) = serve.await {
+            tracing::warn!("the sandbox server stopped: {e}");
+        }
+    });
+    tracing::debug!(%addr, "sandbox listening");
+    Ok(Sandbox { addr, state, stop: Some(stop), task: Some(task) })
+}
+
+impl Sandbox {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.state.base_url.clone()
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.state.stats()
+    }
+
+    /// The current balance of `key`, or `None` for an unknown key.
+    pub fn balance(&self, key: &str) -> Option<Credits> {
+        self.state.balance(key)
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.state.faults()
+    }
+
+    /// Replaces the faults. Jobs already accepted keep the faults they were accepted under;
+    /// latency and `poll_after_seconds` apply to every later request.
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.set_faults(faults);
+    }
+
+    /// Stops accepting connections and waits (up to 5 s) for open ones to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! Fault injection: the misbehaviours the sandbox can be told to show, and how to set them
+//! from command-line style flags.
+//!
+//! Each fault mirrors something the real service does (or may do) and that conjure must survive
+//! without spending money twice: slow answers, jobs that take several polls, failed items,
+//! rate-limited polls, a paid submit whose answer is a 500 or never arrives, and jobs stuck in
+//! `processing`. Faults are plain data; the server reads the current set on every request, and a
+//! job captures the faults that apply to it (failures, staleness) when it is accepted.
+//!
+//! Flag names match `conjure sandbox serve`: `latency-ms`, `steps`, `fail-rate`, `seed`,
+//! `rate-limit-polls`, `retry-after`, `submit-500`, `drop-after-accept`, `stale`, `poll-after`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::SandboxError;
+
+/// The faults to inject. `Faults::default()` is a well-behaved service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Faults {
+    /// Milliseconds added before answering every request (assets included).
+    pub latency_ms: u64,
+    /// Polls of a job answered `processing` before it completes. 0 completes on the first poll.
+    pub processing_steps: u32,
+    /// Fraction (0.0–1.0) of submitted items that fail, decided per item from `seed`.
+    pub fail_rate: f64,
+    /// Seed of the failure draw; the same seed and submission order fail the same items.
+    pub seed: u64,
+    /// The first K polls of every job answer `429` with `Retry-After`.
+    pub rate_limit_polls: u32,
+    /// Seconds announced in `Retry-After` on injected 429s.
+    pub retry_after_secs: u32,
+    /// Answer `500` to a submit after the job was accepted and charged (the ambiguous outcome).
+    pub submit_500: bool,
+    /// Close the connection without an answer after the job was accepted and charged.
+    pub drop_after_accept: bool,
+    /// Accepted jobs never leave `processing` (the provider's stale-status bug).
+    pub stale: bool,
+    /// `poll_after_seconds` in every envelope; `None` sends `null`.
+    pub poll_after_secs: Option<u32>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            processing_steps: 1,
+            fail_rate: 0.0,
+            seed: 0,
+            rate_limit_polls: 0,
+            retry_after_secs: 1,
+            submit_500: false,
+            drop_after_accept: false,
+            stale: false,
+            poll_after_secs: Some(1),
+        }
+    }
+}
+
+/// Every flag [`Faults::parse_flag`] accepts, for help texts and error messages.
+pub const FAULT_FLAGS: &[&str] = &[
+    "latency-ms",
+    "steps",
+    "fail-rate",
+    "seed",
+    "rate-limit-polls",
+    "retry-after",
+    "submit-500",
+    "drop-after-accept",
+    "stale",
+    "poll-after",
+];
+
+impl Faults {
+    /// Sets one fault from a flag name (with or without leading `--`, `_` or `-` alike) and its
+    /// value. Boolean faults take no value or `true`/`false`; `poll-after` takes a number of
+    /// seconds or `null`/`none`.
+    pub fn parse_flag(&mut self, flag: &str, value: Option<&str>) -> Result<(), SandboxError> {
+        let name = flag.trim_start_matches('-').replace('_', "-").to_ascii_lowercase();
+        let fault = |reason: String| SandboxError::Fault { flag: name.clone(), reason };
+        let need = || {
+            value
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| fault("a value is required".into()))
+        };
+        let number =
+            |v: &str| v.parse::<u64>().map_err(|_| fault(format!("`{v}` is not a whole number")));
+        let small =
+            |v: &str| v.parse::<u32>().map_err(|_| fault(format!("`{v}` is not a whole number")));
+        let flag_value = || match value.map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+            None | Some("" | "true" | "yes" | "1" | "on") => Ok(true),
+            Some("false" | "no" | "0" | "off") => Ok(false),
+            Some(other) => Err(fault(format!("`{other}` is not true or false"))),
+        };
+        match name.as_str() {
+            "latency-ms" | "latency" => self.latency_ms = number(need()?)?,
+            "steps" | "processing-steps" => self.processing_steps = small(need()?)?,
+            "fail-rate" => {
+                let v = need()?;
+                let rate: f64 = v.parse().map_err(|_| fault(format!("`{v}` is not a number")))?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(fault(format!("`{v}` is outside 0.0–1.0")));
+                }
+                self.fail_rate = rate;
+            }
+            "seed" => self.seed = number(need()?)?,
+            "rate-limit-polls" => self.rate_limit_polls = small(need()?)?,
+            "retry-after" => self.retry_after_secs = small(need()?)?,
+            "submit-500" => self.submit_500 = flag_value()?,
+            "drop-after-accept" => self.drop_after_accept = flag_value()?,
+            "stale" => self.stale = flag_value()?,
+            "poll-after" => {
+                let v = need()?;
+                self.poll_after_secs = match v.to_ascii_lowercase().as_str() {
+                    "null" | "none" => None,
+                    _ => Some(small(v)?),
+                };
+            }
+            _ => {
+                return Err(fault(format!("unknown fault; known: {}", FAULT_FLAGS.join(", "))));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the `ordinal`-th item accepted by this sandbox (0-based) fails.
+    ///
+    /// A hash of the seed and the ordinal is compared with the rate, so a run is repeatable and
+    /// the failed fraction approaches `fail_rate` over many items.
+    pub fn item_fails(&self, ordinal: u64) -> bool {
+        if self.fail_rate <= 0.0 {
+            return false;
+        }
+        if self.fail_rate >= 1.0 {
+            return true;
+        }
+        let draw = splitmix64(self.seed ^ splitmix64(ordinal));
+        // 53 bits give an exact f64 in [0, 1).
+        let unit = (draw >> 11) as f64 / (1_u64 << 53) as f64;
+        unit < self.fail_rate
+    }
+}
+
+/// A compact list form, e.g. `steps=3,fail-rate=0.5,stale`: the same flags as
+/// [`Faults::parse_flag`], separated by commas, values after `=`.
+impl FromStr for Faults {
+    type Err = SandboxError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut faults = Faults::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (flag, value) = match part.split_once('=') {
+                Some((f, v)) => (f, Some(v)),
+                None => (part, None),
+            };
+            faults.parse_flag(flag, value)?;
+        }
+        Ok(faults)
+    }
+}
+
+impl fmt::Display for Faults {
+    /// The compact list form of every setting that differs from the default.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = Faults::default();
+        let mut parts: Vec<String> = Vec::new();
+        if self.latency_ms != d.latency_ms {
+            parts.push(format!("latency-ms={}", self.latency_ms));
+        }
+        if self.processing_steps != d.processing_steps {
+            parts.push(format!("steps={}", self.processing_steps));
+        }
+        if self.fail_rate.to_bits() != d.fail_rate.to_bits() {
+            parts.push(format!("fail-rate={}", self.fail_rate));
+        }
+        if self.seed != d.seed {
+            parts.push(format!("seed={}", self.seed));
+        }
+        if self.rate_limit_polls != d.rate_limit_polls {
+            parts.push(format!("rate-limit-polls={}", self.rate_limit_polls));
+        }
+        if self.retry_after_secs != d.retry_after_secs {
+            parts.push(format!("retry-after={}", self.retry_after_secs));
+        }
+        if self.submit_500 {
+            parts.push("submit-500".to_owned());
+        }
+        if self.drop_after_accept {
+            parts.push("drop-after-accept".to_owned());
+        }
+        if self.stale {
+            parts.push("stale".to_owned());
+        }
+        if self.poll_after_secs != d.poll_after_secs {
+            match self.poll_after_secs {
+                Some(s) => parts.push(format!("poll-after={s}")),
+                None => parts.push("poll-after=null".to_owned()),
+            }
+        }
+        if parts.is_empty() { f.write_str("none") } else { f.write_str(&parts.join(",")) }
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_parse() {
+        let mut f = Faults::default();
+        f.parse_flag("--latency-ms", Some("250")).unwrap();
+        f.parse_flag("steps", Some("3")).unwrap();
+        f.parse_flag("fail_rate", Some("0.25")).unwrap();
+        f.parse_flag("--submit-500", None).unwrap();
+        f.parse_flag("stale", Some("false")).unwrap();
+        f.parse_flag("poll-after", Some("null")).unwrap();
+        assert_eq!(f.latency_ms, 250);
+        assert_eq!(f.processing_steps, 3);
+        assert!((f.fail_rate - 0.25).abs() < f64::EPSILON);
+        assert!(f.submit_500);
+        assert!(!f.stale);
+        assert_eq!(f.poll_after_secs, None);
+    }
+
+    #[test]
+    fn bad_flags_are_errors() {
+        let mut f = Faults::default();
+        assert!(f.parse_flag("fail-rate", Some("1.5")).is_err());
+        assert!(f.parse_flag("steps", None).is_err());
+        assert!(f.parse_flag("steps", Some("x")).is_err());
+        assert!(f.parse_flag("stale", Some("maybe")).is_err());
+        let err = f.parse_flag("bogus", None).unwrap_err().to_string();
+        assert!(err.contains("unknown fault"), "{err}");
+    }
+
+    #[test]
+    fn compact_form_round_trips() {
+        let f: Faults = "steps=0, fail-rate=1, rate-limit-polls=2, retry-after=5, drop-after-accept, poll-after=none"
+            .parse()
+            .unwrap();
+        assert_eq!(f.to_string().parse::<Faults>().unwrap(), f);
+        assert_eq!(Faults::default().to_string(), "none");
+    }
+
+    #[test]
+    fn failure_draw_is_repeatable_and_close_to_the_rate() {
+        let f = Faults { fail_rate: 0.3, seed: 7, ..Faults::default() };
+        let failed = (0..10_000).filter(|&i| f.item_fails(i)).count();
+        assert!((2_700..3_300).contains(&failed), "{failed}");
+        assert_eq!(f.item_fails(42), f.item_fails(42));
+        assert!(!Faults::default().item_fails(0));
+        assert!(Faults { fail_rate: 1.0, ..Faults::default() }.item_fails(3));
+    }
+}

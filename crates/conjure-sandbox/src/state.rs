@@ -1,0 +1,228 @@
+//! The sandbox's memory: keys and balances, accepted jobs, counters and the current faults.
+//!
+//! Money moves in exactly two places: [`AppState::charge`] takes the whole price of a
+//! submission or nothing, and [`AppState::advance`] refunds failed items when their job
+//! completes. Locks are short and never held across an await; when both are needed, `jobs` is
+//! taken before `balances`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use conjure_core::catalogue::Catalogue;
+use conjure_core::money::Credits;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::faults::Faults;
+use crate::media::MediaStore;
+use crate::submit::PlannedItem;
+
+/// Counters and balances, as served by `GET /_sandbox/stats`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Submissions accepted and charged (including those answered with an injected 500 or a
+    /// dropped connection).
+    pub submissions_accepted: u64,
+    /// Every `POST /v1/generation-requests` that reached the server, whatever its outcome.
+    pub submit_posts_received: u64,
+    /// Every `GET /v1/generation-requests/{id}`, including injected 429s and 404s.
+    pub polls: u64,
+    /// Asset downloads answered with 200.
+    pub downloads: u64,
+    /// Balance per key, as the decimal string `/v1/me/balance` returns.
+    pub balances: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub submissions_accepted: AtomicU64,
+    pub submit_posts_received: AtomicU64,
+    pub polls: AtomicU64,
+    pub downloads: AtomicU64,
+    /// Items accepted so far: the ordinal for the failure draw.
+    pub items: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// One accepted item and what became of it.
+#[derive(Clone, Debug)]
+pub(crate) struct JobItem {
+    pub plan: PlannedItem,
+    /// Decided at acceptance from the failure rate (or the `sandbox:fail` prompt marker).
+    pub fails: bool,
+}
+
+/// Where a job is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Processing,
+    Done { completed_at: OffsetDateTime },
+}
+
+/// An accepted submission.
+#[derive(Clone, Debug)]
+pub(crate) struct Job {
+    pub id: String,
+    /// The key that submitted it; other keys get 404.
+    pub owner: String,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+    pub items: Vec<JobItem>,
+    /// Faults as they were when the job was accepted.
+    pub faults: Faults,
+    /// Polls answered 429 so far.
+    pub rate_limited: u32,
+    /// Polls answered with the envelope so far.
+    pub polls: u32,
+    pub phase: Phase,
+}
+
+/// What a poll should answer.
+pub(crate) enum PollOutcome {
+    NotFound,
+    RateLimited { retry_after: u32 },
+    Envelope(Box<Job>),
+}
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub catalogue: &'static Catalogue,
+    /// `(key, secret)` pairs.
+    pub keys: Vec<(String, String)>,
+    pub balances: Mutex<BTreeMap<String, Credits>>,
+    pub jobs: Mutex<HashMap<String, Job>>,
+    pub faults: Mutex<Faults>,
+    pub counters: Counters,
+    pub base_url: String,
+    pub media: MediaStore,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `credits` as the balance endpoint writes it: always one decimal (`"20814.0"`).
+pub(crate) fn credits_string(credits: Credits) -> String {
+    let tenths = credits.tenths();
+    let sign = if tenths < 0 { "-" } else { "" };
+    let abs = tenths.unsigned_abs();
+    format!("{sign}{}.{}", abs / 10, abs % 10)
+}
+
+impl AppState {
+    pub(crate) fn faults(&self) -> Faults {
+        lock(&self.faults).clone()
+    }
+
+    pub(crate) fn set_faults(&self, faults: Faults) {
+        *lock(&self.faults) = faults;
+    }
+
+    /// The key name when `key`/`secret` match a configured key.
+    pub(crate) fn authenticate(&self, key: &str, secret: &str) -> bool {
+        self.keys.iter().any(|(k, s)| k == key && constant_time_eq(s.as_bytes(), secret.as_bytes()))
+    }
+
+    pub(crate) fn balance(&self, key: &str) -> Option<Credits> {
+        lock(&self.balances).get(key).copied()
+    }
+
+    /// Takes `amount` from `key`'s balance, or nothing when it does not cover it.
+    pub(crate) fn charge(&self, key: &str, amount: Credits) -> bool {
+        let mut balances = lock(&self.balances);
+        match balances.get_mut(key) {
+            Some(balance) if *balance >= amount => {
+                *balance = *balance - amount;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn insert_job(&self, job: Job) {
+        lock(&self.jobs).insert(job.id.clone(), job);
+    }
+
+    /// A snapshot of a completed job, for asset downloads (no auth: URLs are "signed").
+    pub(crate) fn completed_job(&self, id: &str) -> Option<Job> {
+        lock(&self.jobs).get(id).filter(|j| matches!(j.phase, Phase::Done { .. })).cloned()
+    }
+
+    /// Answers one poll by `key`: rate limiting first, then the processing steps, then
+    /// completion (refunding failed items once).
+    pub(crate) fn advance(&self, id: &str, key: &str, now: OffsetDateTime) -> PollOutcome {
+        let mut jobs = lock(&self.jobs);
+        let Some(job) = jobs.get_mut(id).filter(|j| j.owner == key) else {
+            return PollOutcome::NotFound;
+        };
+        if job.rate_limited < job.faults.rate_limit_polls {
+            job.rate_limited += 1;
+            return PollOutcome::RateLimited { retry_after: job.faults.retry_after_secs };
+        }
+        job.polls += 1;
+        if job.phase == Phase::Processing
+            && !job.faults.stale
+            && job.polls > job.faults.processing_steps
+        {
+            job.phase = Phase::Done { completed_at: now };
+            job.updated_at = now;
+            let refund: Credits =
+                job.items.iter().filter(|i| i.fails).map(|i| i.plan.credits).sum();
+            if refund > Credits::ZERO {
+                let mut balances = lock(&self.balances);
+                if let Some(balance) = balances.get_mut(&job.owner) {
+                    *balance += refund;
+                }
+            }
+        }
+        PollOutcome::Envelope(Box::new(job.clone()))
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            submissions_accepted: c.submissions_accepted.load(Ordering::Relaxed),
+            submit_posts_received: c.submit_posts_received.load(Ordering::Relaxed),
+            polls: c.polls.load(Ordering::Relaxed),
+            downloads: c.downloads.load(Ordering::Relaxed),
+            balances: lock(&self.balances)
+                .iter()
+                .map(|(k, v)| (k.clone(), credits_string(*v)))
+                .collect(),
+        }
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn balance_strings_keep_one_decimal() {
+        assert_eq!(credits_string(Credits::whole(20_814)), "20814.0");
+        assert_eq!(credits_string(Credits::from_tenths(12_345)), "1234.5");
+        assert_eq!(credits_string(Credits::ZERO), "0.0");
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}
