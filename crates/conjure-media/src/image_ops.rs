@@ -231,6 +231,10 @@ fn parse_hex(c: &str) -> Option<[u8; 3]> {
 }
 
 /// Tiles many images into one, each fitted inside its cell and centred.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+)]
 pub fn sheet(o: &ImageSheetOptions) -> Result<ImageReport, MediaError> {
     if o.inputs.is_empty() {
         return Err(MediaError::option("inputs", "give at least one image"));

@@ -136,7 +136,7 @@ impl Rate {
 
 #[derive(Debug, Clone)]
 enum Source {
-    Video { path: PathBuf, info: MediaInfo },
+    Video { path: PathBuf, info: Box<MediaInfo> },
     Image { path: PathBuf },
     Color { color: String },
 }
@@ -330,7 +330,7 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
                     }
                     PlannedClip {
                         clip: c.clone(),
-                        source: Source::Video { path, info: info.clone() },
+                        source: Source::Video { path, info: Box::new(info.clone()) },
                         from,
                         frames,
                         audio: c.keep_audio && info.audio.is_some(),
@@ -465,6 +465,10 @@ fn segments(plan: &Plan, max_frames: u64) -> Vec<Segment> {
 
 /// Adds inputs and a filter chain producing frames `[a, a+n)` of clip `ci` as `[{label}]`,
 /// timestamps from 0.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+)]
 fn clip_chain(
     plan: &Plan,
     ci: usize,
@@ -893,7 +897,10 @@ fn audio_invocation(tl: &Timeline, plan: &Plan, out: &Path) -> Option<Invocation
             mix.push(format!("m{i}"));
         }
         if mix.len() > 1 {
-            let labels: String = mix.iter().map(|l| format!("[{l}]")).collect();
+            let labels = mix.iter().fold(String::new(), |mut acc, l| {
+                let _ = write!(acc, "[{l}]");
+                acc
+            });
             let _ = write!(
                 g,
                 "{labels}amix=inputs={}:duration=first:dropout_transition=0:normalize=0[mixed];",
@@ -986,8 +993,7 @@ pub(crate) fn run_parallel(
 
 /// A sibling temporary name for `out`, so a failed run never leaves a half-written file there.
 pub(crate) fn partial_path(out: &Path) -> PathBuf {
-    let name =
-        out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let name = out.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
     out.with_file_name(format!(".{name}.partial"))
 }
 

@@ -510,7 +510,7 @@ impl Timeline {
         }
         for (name, v) in [("width", o.width), ("height", o.height)] {
             if let Some(v) = v
-                && (v < 16 || v > 8192 || v % 2 != 0)
+                && (!(16..=8192).contains(&v) || v % 2 != 0)
             {
                 return Err(err(
                     format!("output.{name}"),

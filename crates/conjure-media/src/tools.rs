@@ -35,7 +35,7 @@ pub struct Capabilities {
 /// A resolved ffmpeg + ffprobe pair.
 #[derive(Debug)]
 pub struct Ffmpeg {
-    ffmpeg: PathBuf,
+    program: PathBuf,
     ffprobe: PathBuf,
     caps: OnceLock<Capabilities>,
 }
@@ -100,12 +100,12 @@ impl Ffmpeg {
 
     /// Uses the given absolute paths without checking them.
     pub fn with_paths(ffmpeg: PathBuf, ffprobe: PathBuf) -> Self {
-        Self { ffmpeg, ffprobe, caps: OnceLock::new() }
+        Self { program: ffmpeg, ffprobe, caps: OnceLock::new() }
     }
 
     /// The resolved ffmpeg path.
     pub fn ffmpeg_path(&self) -> &Path {
-        &self.ffmpeg
+        &self.program
     }
 
     /// The resolved ffprobe path.
@@ -117,7 +117,7 @@ impl Ffmpeg {
     pub fn capabilities(&self) -> &Capabilities {
         self.caps.get_or_init(|| {
             let out = |args: &[&str]| {
-                Command::new(&self.ffmpeg)
+                Command::new(&self.program)
                     .args(args)
                     .stdin(Stdio::null())
                     .stderr(Stdio::null())
@@ -197,13 +197,13 @@ impl Ffmpeg {
         inv: &Invocation,
         on_progress: Option<&(dyn Fn(&ProgressSnapshot) + Sync)>,
     ) -> Result<(), MediaError> {
-        let mut cmd = Command::new(&self.ffmpeg);
+        let mut cmd = Command::new(&self.program);
         cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]);
         cmd.args(["-progress", "pipe:1"]);
         cmd.args(&inv.args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().map_err(|e| {
-            MediaError::io(format!("starting `{}` for `{}`", self.ffmpeg.display(), inv.step), e)
+            MediaError::io(format!("starting `{}` for `{}`", self.program.display(), inv.step), e)
         })?;
         let stderr = child.stderr.take();
         let stdout = child.stdout.take();

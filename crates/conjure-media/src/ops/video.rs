@@ -270,6 +270,10 @@ pub struct Aspect {
 
 impl Aspect {
     /// Parses `16:9`, `9/16` or `1`.
+    #[expect(
+        clippy::many_single_char_names,
+        reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+    )]
     pub fn parse(s: &str) -> Result<Self, MediaError> {
         let bad = || {
             MediaError::option(
@@ -309,6 +313,10 @@ pub struct CropOptions {
 }
 
 /// Crops a region, or the largest centred rectangle of an aspect (even sizes).
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+)]
 pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let (iw, ih) = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
@@ -854,6 +862,10 @@ pub struct SideBySideOptions {
 
 /// Places two videos next to each other (each fitted into half of the frame), ending with the
 /// shorter one.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+)]
 pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, MediaError> {
     let l = probe_video(ff, &o.left)?;
     let r = probe_video(ff, &o.right)?;

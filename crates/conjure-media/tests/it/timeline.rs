@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::*;
 
-fn tl(v: serde_json::Value) -> Timeline {
+fn tl(v: &serde_json::Value) -> Timeline {
     Timeline::parse(&v.to_string(), false).unwrap()
 }
 
@@ -17,7 +17,7 @@ fn opts() -> RenderOptions<'static> {
 fn crossfade_edit_is_frame_exact_with_audio() {
     let d = tmp();
     let out = d.path().join("x.mp4");
-    let t = tl(json!({
+    let t = tl(&json!({
         "output": {"path": out, "preset": "ultrafast"},
         "clips": [
             {"src": clip_a(), "transition": {"type": "fade", "duration": 0.5}},
@@ -46,7 +46,7 @@ fn hard_cut_join_of_matching_clips_is_stream_copy() {
     let d = tmp();
     let out = d.path().join("j.mp4");
     let t = tl(
-        json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": clip_b()}, {"src": clip_a()}]}),
+        &json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": clip_b()}, {"src": clip_a()}]}),
     );
     let r = render(ff(), &t, &opts()).unwrap();
     assert!(r.stream_copy);
@@ -64,7 +64,7 @@ fn hard_cut_join_of_matching_clips_is_stream_copy() {
 fn stills_colours_motion_music_and_effects() {
     let d = tmp();
     let out = d.path().join("s.mp4");
-    let t = tl(json!({
+    let t = tl(&json!({
         "output": {"path": out, "width": 160, "height": 90, "fps": 25, "preset": "ultrafast"},
         "clips": [
             {"color": "#ff0000", "duration": 0.4, "transition": {"type": "fadeblack", "duration": 0.2}},
@@ -99,7 +99,7 @@ fn stills_colours_motion_music_and_effects() {
 fn overlays_and_subtitles_in_a_timeline() {
     let d = tmp();
     let out = d.path().join("o.mkv");
-    let t = tl(json!({
+    let t = tl(&json!({
         "output": {"path": out, "preset": "ultrafast"},
         "clips": [{"src": clip_silent()}, {"src": clip_silent(), "fit": "stretch"}],
         "overlays": [{"src": image_png(), "position": "top-left", "width": 0.5, "margin": 0, "end": 1.5}],
@@ -142,7 +142,7 @@ fn yaml_file_with_relative_paths_and_progress() {
     assert!((last.fraction() - 1.0).abs() < 1e-9);
 }
 
-fn render_err(v: serde_json::Value) -> MediaError {
+fn render_err(v: &serde_json::Value) -> MediaError {
     let t = tl(v);
     render(ff(), &t, &opts()).unwrap_err()
 }
@@ -159,32 +159,32 @@ fn bad_timelines_point_at_the_json_path() {
     let d = tmp();
     let out = d.path().join("x.mp4");
     let e = render_err(
-        json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": d.path().join("missing.mp4")}]}),
+        &json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": d.path().join("missing.mp4")}]}),
     );
     assert_eq!(path_of(&e), "clips[1].src");
     assert!(e.to_string().contains("does not exist"), "{e}");
-    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": not_media()}]}));
+    let e = render_err(&json!({"output": {"path": out}, "clips": [{"src": not_media()}]}));
     assert_eq!(path_of(&e), "clips[0].src");
-    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": clip_a(), "to": 9}]}));
+    let e = render_err(&json!({"output": {"path": out}, "clips": [{"src": clip_a(), "to": 9}]}));
     assert_eq!(path_of(&e), "clips[0].to");
     assert!(e.to_string().contains("beyond the end"), "{e}");
     let e = render_err(
-        json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "fade", "duration": 1.5}}, {"src": clip_silent()}]}),
+        &json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "fade", "duration": 1.5}}, {"src": clip_silent()}]}),
     );
     assert_eq!(path_of(&e), "clips[0].transition.duration");
     let e = render_err(
-        json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "teleport"}}, {"src": clip_b()}]}),
+        &json!({"output": {"path": out}, "clips": [{"src": clip_a(), "transition": {"type": "teleport"}}, {"src": clip_b()}]}),
     );
     assert_eq!(path_of(&e), "clips[0].transition.type");
     assert!(e.to_string().contains("fade"), "says what is allowed: {e}");
     let e = render_err(
-        json!({"output": {"path": out, "width": 161, "height": 91}, "clips": [{"src": clip_a()}]}),
+        &json!({"output": {"path": out, "width": 161, "height": 91}, "clips": [{"src": clip_a()}]}),
     );
     assert_eq!(path_of(&e), "output.width");
-    let e = render_err(json!({"output": {"path": out}, "clips": [{"src": music()}]}));
+    let e = render_err(&json!({"output": {"path": out}, "clips": [{"src": music()}]}));
     assert_eq!(path_of(&e), "clips[0].src");
     let e = render_err(
-        json!({"output": {"path": out}, "clips": [{"src": clip_a()}], "audio": [{"src": clip_silent()}]}),
+        &json!({"output": {"path": out}, "clips": [{"src": clip_a()}], "audio": [{"src": clip_silent()}]}),
     );
     assert_eq!(path_of(&e), "audio[0].src");
     let e = Timeline::parse(
@@ -205,8 +205,9 @@ fn bad_timelines_point_at_the_json_path() {
 fn odd_sized_sources_become_even() {
     let d = tmp();
     let out = d.path().join("odd.mp4");
-    let t =
-        tl(json!({"output": {"path": out, "preset": "ultrafast"}, "clips": [{"src": clip_odd()}]}));
+    let t = tl(
+        &json!({"output": {"path": out, "preset": "ultrafast"}, "clips": [{"src": clip_odd()}]}),
+    );
     let r = render(ff(), &t, &opts()).unwrap();
     assert_eq!((r.width, r.height), (160, 90));
     assert_eq!(frames(&out), 25);
