@@ -262,7 +262,7 @@ pub fn parse_capabilities(
                 let mut parts = l.split_whitespace();
                 let flags = parts.next()?;
                 let name = parts.next()?;
-                (flags.len() == flag_len && !flags.contains('=')).then(|| name.to_string())
+                (flags.len() == flag_len && name != "=").then(|| name.to_string())
             })
             .collect()
     };
