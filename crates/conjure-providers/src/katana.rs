@@ -339,9 +339,10 @@ impl Provider for Katana {
     }
 
     async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
-        if request_id.trim().is_empty() {
+        // `.` and `..` would be resolved as path segments, polling some other resource.
+        if matches!(request_id.trim(), "" | "." | "..") {
             return Err(ProviderError::Unsupported {
-                message: "The request id is empty".to_owned(),
+                message: format!("`{request_id}` is not a request id"),
             });
         }
         let url = self.url(&format!("{POLL_PATH}{}", path_segment(request_id)))?;
@@ -702,4 +703,391 @@ pub fn parse_balance(value: &Value) -> Result<Credits, ProviderError> {
     };
     raw.parse::<Credits>()
         .map_err(|e| protocol(format!("The balance `{raw}` cannot be read exactly: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conjure_core::spec::{ImageFormat, MediaInput, VideoClipInput};
+
+    fn url(u: &str) -> MediaInput {
+        MediaInput::Url { url: u.to_owned() }
+    }
+
+    fn data(mime: &str, b64: &str) -> MediaInput {
+        MediaInput::Data {
+            source: "local.png".to_owned(),
+            mime: mime.to_owned(),
+            base64: b64.to_owned(),
+            sha256: "00".repeat(32),
+        }
+    }
+
+    fn image(model: &str) -> ImageItem {
+        ImageItem {
+            model: model.to_owned(),
+            prompt: "a red fox".to_owned(),
+            aspect_ratio: "1:1".to_owned(),
+            format: ImageFormat::Png,
+            inputs: vec![],
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        }
+    }
+
+    fn video() -> VideoItem {
+        VideoItem {
+            model: "seedance-2-0-fast".to_owned(),
+            prompt: "waves".to_owned(),
+            duration_seconds: 5,
+            aspect_ratio: "16:9".to_owned(),
+            first_frame: None,
+            last_frame: None,
+            references: vec![],
+            audio: vec![],
+            videos: vec![],
+        }
+    }
+
+    fn spec(items: Vec<Item>) -> JobSpec {
+        JobSpec { provider: ProviderId::Katana, items }
+    }
+
+    #[test]
+    fn plain_image_always_sends_aspect_and_format() {
+        let w = build_request(&spec(vec![Item::Image(image("gpt-image-2"))])).unwrap();
+        assert_eq!(w.method, "POST");
+        assert_eq!(w.path, "/v1/generation-requests?wait=false");
+        assert_eq!(
+            w.body,
+            json!({"requests":[{"id":"item-0","type":"image","model":"gpt-image-2",
+                "prompt":"a red fox","aspect_ratio":"1:1","output_format":"png"}]})
+        );
+    }
+
+    #[test]
+    fn image_with_refs_negative_and_fast() {
+        let mut i = image("nano-banana-2");
+        i.inputs = vec![url("https://x.test/a.png"), data("image/png", "iVBORw==")];
+        i.negative_prompt = Some("blurry".to_owned());
+        i.fast = true;
+        i.format = ImageFormat::Webp;
+        let mut second = image("gen");
+        second.uhd = true;
+        second.negative_prompt = Some("  ".to_owned());
+        let w = build_request(&spec(vec![Item::Image(i), Item::Image(second)])).unwrap();
+        assert_eq!(
+            w.body,
+            json!({"requests":[
+                {"id":"item-0","type":"image","model":"nano-banana-2","prompt":"a red fox",
+                 "aspect_ratio":"1:1","output_format":"webp",
+                 "image_urls":["https://x.test/a.png","data:image/png;base64,iVBORw=="],
+                 "negative_prompt":"blurry","is_fast":true},
+                {"id":"item-1","type":"image","model":"gen","prompt":"a red fox",
+                 "aspect_ratio":"1:1","output_format":"png","is_uhd":true}
+            ]})
+        );
+        let text = w.body.to_string();
+        for banned in ["reference_assets", "\"output\"", "\"n\"", "is_uhd\":false"] {
+            assert!(!text.contains(banned), "{banned} in {text}");
+        }
+    }
+
+    #[test]
+    fn video_with_frames_refs_audio_and_clips() {
+        let mut v = video();
+        v.first_frame = Some(url("https://x.test/ff.png"));
+        v.last_frame = Some(data("image/jpeg", "/9j/"));
+        v.references = vec![url("https://x.test/r1.png"), url("https://x.test/r2.png")];
+        v.audio = vec![url("https://x.test/a.mp3")];
+        v.videos = vec![
+            VideoClipInput { input: url("https://x.test/v.mp4"), start: Some(1.5), end: Some(4.0) },
+            VideoClipInput { input: url("https://x.test/w.mp4"), start: None, end: None },
+        ];
+        let w = build_request(&spec(vec![Item::Video(v)])).unwrap();
+        assert_eq!(
+            w.body,
+            json!({"requests":[{"id":"item-0","type":"video","model":"seedance-2-0-fast",
+            "prompt":"waves","duration_seconds":5,"aspect_ratio":"16:9",
+            "video_image_data":{
+                "first_frame_image_url":"https://x.test/ff.png",
+                "last_frame_image_url":"data:image/jpeg;base64,/9j/",
+                "reference_image_urls":["https://x.test/r1.png","https://x.test/r2.png"],
+                "audio_input_urls":["https://x.test/a.mp3"],
+                "video_list":[{"url":"https://x.test/v.mp4","start":1.5,"ends":4.0},
+                              {"url":"https://x.test/w.mp4"}]
+            }}]})
+        );
+    }
+
+    #[test]
+    fn empty_video_image_data_is_omitted() {
+        let w = build_request(&spec(vec![Item::Video(video())])).unwrap();
+        assert_eq!(
+            w.body,
+            json!({"requests":[{"id":"item-0","type":"video","model":"seedance-2-0-fast",
+                "prompt":"waves","duration_seconds":5,"aspect_ratio":"16:9"}]})
+        );
+    }
+
+    #[test]
+    fn other_provider_or_no_items_is_unsupported() {
+        let s = JobSpec { provider: ProviderId::ImaginePro, items: vec![] };
+        assert!(matches!(build_request(&s), Err(ProviderError::Unsupported { .. })));
+        assert!(matches!(build_request(&spec(vec![])), Err(ProviderError::Unsupported { .. })));
+    }
+
+    fn completed() -> Value {
+        json!({
+            "request_id": "req_123",
+            "status": "completed",
+            "poll_after_seconds": null,
+            "requests": [{"id":"item-0","type":"image","model":"gpt-image-2","width":512,"height":512}],
+            "responses": [{
+                "id": "item-0",
+                "status": "completed",
+                "metadata": {"credits_spent": 38.5, "model": "gpt-image-2"},
+                "output_assets": [{
+                    "kind": "image", "mime_type": "image/png",
+                    "original_data_url": "https://k.imgnai.com/full.png?sig=1",
+                    "url": "https://k.imgnai.com/small.jpg?sig=2",
+                    "width": 1024, "height": 1536,
+                    "expires_at": "2026-08-04T10:00:00Z"
+                }]
+            }]
+        })
+    }
+
+    #[test]
+    fn completed_envelope() {
+        let s = parse_envelope(&completed()).unwrap();
+        assert_eq!(s.request_id.as_deref(), Some("req_123"));
+        assert_eq!(s.status, RemoteStatus::Completed);
+        assert_eq!(s.poll_after_seconds, None);
+        assert_eq!(s.credits_spent, Some(Credits::from_tenths(385)));
+        assert_eq!(s.model.as_deref(), Some("gpt-image-2"));
+        assert!(s.errors.is_empty());
+        assert_eq!(
+            s.assets,
+            vec![Asset {
+                item: 0,
+                kind: "image".to_owned(),
+                mime: "image/png".to_owned(),
+                url: "https://k.imgnai.com/full.png?sig=1".to_owned(),
+                fallback_url: Some("https://k.imgnai.com/small.jpg?sig=2".to_owned()),
+                width: Some(1024),
+                height: Some(1536),
+                duration_seconds: None,
+                expires_at: Some("2026-08-04T10:00:00Z".to_owned()),
+            }]
+        );
+    }
+
+    #[test]
+    fn missing_original_data_url_falls_back_to_url() {
+        let mut v = completed();
+        v["responses"][0]["output_assets"][0].as_object_mut().unwrap().remove("original_data_url");
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.assets[0].url, "https://k.imgnai.com/small.jpg?sig=2");
+        assert_eq!(s.assets[0].fallback_url, None);
+        // Dimensions never come from the requests[] echo.
+        v["responses"][0]["output_assets"][0].as_object_mut().unwrap().remove("width");
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.assets[0].width, None);
+    }
+
+    #[test]
+    fn completed_without_assets_is_a_failure() {
+        let mut v = completed();
+        v["responses"][0]["output_assets"] = json!([]);
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.status, RemoteStatus::Failed);
+        assert_eq!(s.errors.len(), 1);
+        assert!(s.errors[0].message.contains("no output"), "{:?}", s.errors);
+    }
+
+    #[test]
+    fn partial_failure_with_one_asset_and_id_matching() {
+        let v = json!({
+            "request_id": "r", "status": "partial_failure",
+            "requests": [{"id":"item-0","model":"gen"},{"id":"item-1","model":"gen"}],
+            "responses": [
+                {"id":"item-1","status":"failed","metadata":{"credits_spent":0},
+                 "error":{"code":"content_blocked","message":"blocked","retryable":false}},
+                {"id":"item-0","status":"completed","metadata":{"credits_spent":"14.0"},
+                 "output_assets":[{"kind":"image","mime_type":"image/png","original_data_url":"https://a/0.png"}]}
+            ]
+        });
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.status, RemoteStatus::Partial);
+        assert_eq!(s.assets.len(), 1);
+        assert_eq!(s.assets[0].item, 0);
+        assert_eq!(
+            s.errors,
+            vec![RemoteError {
+                item: Some(1),
+                code: Some("content_blocked".to_owned()),
+                message: "blocked".to_owned(),
+                retryable: Some(false)
+            }]
+        );
+        assert_eq!(s.credits_spent, Some(Credits::whole(14)));
+
+        let mut none = v.clone();
+        none["responses"][1]["output_assets"] = json!([]);
+        assert_eq!(parse_envelope(&none).unwrap().status, RemoteStatus::Failed);
+    }
+
+    #[test]
+    fn responses_without_ids_match_by_index() {
+        let v = json!({"request_id":"r","status":"completed","responses":[
+            {"output_assets":[{"url":"https://a/0.png"}]},
+            {"output_assets":[{"url":"https://a/1.png","mime_type":"image/webp"}]}
+        ]});
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.assets.iter().map(|a| a.item).collect::<Vec<_>>(), vec![0, 1]);
+        assert_eq!(s.assets[1].kind, "image");
+        assert_eq!(s.credits_spent, None);
+    }
+
+    #[test]
+    fn failed_with_bare_string_error_and_top_level_error() {
+        let v = json!({"request_id":"r","status":"failed",
+            "error":"upstream_error",
+            "responses":[{"status":"failed","error":"generation_timed_out"}]});
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.status, RemoteStatus::Failed);
+        let messages: Vec<_> = s.errors.iter().map(|e| (e.item, e.message.as_str())).collect();
+        assert_eq!(messages, vec![(Some(0), "generation_timed_out"), (None, "upstream_error")]);
+    }
+
+    #[test]
+    fn timed_out_error_object_keeps_code_and_retryable() {
+        let v = json!({"request_id":"r","status":"failed","responses":[{"status":"failed",
+            "error":{"code":"generation_timed_out","message":"timed out","retryable":true,
+                     "details":{"timeout_seconds":600}}}]});
+        let e = &parse_envelope(&v).unwrap().errors[0];
+        assert_eq!(e.code.as_deref(), Some("generation_timed_out"));
+        assert_eq!(e.retryable, Some(true));
+    }
+
+    #[test]
+    fn rejected_without_reason_gets_one() {
+        let v = json!({"request_id":"r","status":"rejected"});
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.status, RemoteStatus::Rejected);
+        assert_eq!(s.errors.len(), 1);
+        let v = json!({"status":"rejected","error":{"message":"prompt violates policy"}});
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.errors[0].message, "prompt violates policy");
+        assert_eq!(s.request_id, None);
+    }
+
+    #[test]
+    fn unknown_and_queued_statuses_are_not_terminal() {
+        for (text, expected) in [
+            ("processing", RemoteStatus::Processing),
+            ("queued", RemoteStatus::Queued),
+            ("warming_up", RemoteStatus::Other("warming_up".to_owned())),
+        ] {
+            let s = parse_envelope(&json!({"request_id":"r","status":text,"poll_after_seconds":4}))
+                .unwrap();
+            assert_eq!(s.status, expected);
+            assert!(!s.status.is_terminal());
+            assert_eq!(s.poll_after_seconds, Some(4.0));
+        }
+    }
+
+    #[test]
+    fn legacy_model_echo_reports_canonical_name() {
+        // Sent the legacy key `gpt2image`; the answer names the canonical one.
+        let mut v = completed();
+        v["requests"][0]["model"] = json!("gpt2image");
+        v["responses"][0]["metadata"]["model"] = json!("gpt-image-2");
+        assert_eq!(parse_envelope(&v).unwrap().model.as_deref(), Some("gpt-image-2"));
+        // No metadata model: the requests[] echo is used.
+        v["responses"][0]["metadata"].as_object_mut().unwrap().remove("model");
+        v["requests"][0]["model"] = json!("pink-image");
+        assert_eq!(parse_envelope(&v).unwrap().model.as_deref(), Some("pink-image"));
+    }
+
+    #[test]
+    fn video_asset_duration_and_credit_sum() {
+        let v = json!({"request_id":"r","status":"completed","responses":[
+            {"id":"item-0","metadata":{"credits_spent":0.1},"output_assets":[{"kind":"video","mime_type":"video/mp4",
+              "original_data_url":"https://a/v.mp4","url":"https://a/v.mp4","duration_seconds":5.04,
+              "width":1280,"height":720}]},
+            {"id":"item-1","metadata":{"credits_spent":0.2},"output_assets":[{"url":"https://a/w.mp4"}]}
+        ]});
+        let s = parse_envelope(&v).unwrap();
+        assert_eq!(s.assets[0].duration_seconds, Some(5.04));
+        assert_eq!(s.assets[0].fallback_url, None);
+        assert_eq!(s.credits_spent, Some(Credits::from_tenths(3)));
+    }
+
+    #[test]
+    fn malformed_envelopes_are_protocol_errors() {
+        for v in
+            [json!([]), json!({"request_id":"r"}), json!({"status":"completed","responses":{}})]
+        {
+            assert!(matches!(parse_envelope(&v), Err(ProviderError::Protocol { .. })), "{v}");
+        }
+    }
+
+    #[test]
+    fn balance_is_exact() {
+        assert_eq!(
+            parse_balance(&json!({"credits":"20814.0"})).unwrap(),
+            Credits::from_tenths(208_140)
+        );
+        assert_eq!(
+            parse_balance(&json!({"credits":"1234.5"})).unwrap(),
+            Credits::from_tenths(12_345)
+        );
+        assert_eq!(parse_balance(&json!({"credits":200.0})).unwrap(), Credits::whole(200));
+        assert!(matches!(
+            parse_balance(&json!({"credits":"12.34"})),
+            Err(ProviderError::Protocol { .. })
+        ));
+        assert!(matches!(parse_balance(&json!({})), Err(ProviderError::Protocol { .. })));
+    }
+
+    #[test]
+    fn base_url_rules() {
+        let n = |u: &str| normalize_base_url(u).map(|u| u.to_string());
+        assert_eq!(n("https://kat.imgnai.com").unwrap(), "https://kat.imgnai.com/");
+        assert_eq!(n("http://devkat.imgnai.com/").unwrap(), "https://devkat.imgnai.com/");
+        assert_eq!(n("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/");
+        assert_eq!(n("http://[::1]:9/").unwrap(), "http://[::1]:9/");
+        assert_eq!(n("http://localhost:9/prefix/").unwrap(), "http://localhost:9/prefix");
+        assert!(n("ftp://x").is_err());
+        assert!(n("https://u:p@x").is_err());
+        assert!(n("https://x/?a=1").is_err());
+        assert!(n("nonsense").is_err());
+        let e = normalize_base_url("https://user:hunter2@x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(base_url_from_env(|_| None), DEFAULT_BASE_URL);
+        assert_eq!(
+            base_url_from_env(|_| Some("http://127.0.0.1:1".to_owned())),
+            "http://127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn data_urls_decode() {
+        let (bytes, mime) = decode_data_url("data:image/png;base64,aGVsbG8=").unwrap();
+        assert_eq!(bytes, b"hello");
+        assert_eq!(mime.as_deref(), Some("image/png"));
+        assert_eq!(decode_data_url("data:;base64,aGVsbG8").unwrap().0, b"hello");
+        assert_eq!(decode_data_url("data:text/plain,a%20b").unwrap().0, b"a b");
+        assert!(decode_data_url("data:image/png;base64,@@@").is_err());
+        assert!(decode_data_url("data:nocomma").is_err());
+    }
+
+    #[test]
+    fn poll_ids_are_path_escaped() {
+        assert_eq!(path_segment("req_1-a.b~"), "req_1-a.b~");
+        assert_eq!(path_segment("../x?y"), "..%2Fx%3Fy");
+    }
 }
