@@ -251,6 +251,8 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             job: job.id.clone(),
             message: format!("cannot create `{}`: {e}", out_dir.display()),
         })?;
+        // Absolute paths in results: agents read them from other working directories.
+        let out_dir = &std::fs::canonicalize(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
         let mut delivered = Vec::new();
         for (n, asset) in snapshot.assets.iter().enumerate() {
             let output = self.deliver_one(&job, &snapshot, n, asset, out_dir).await?;

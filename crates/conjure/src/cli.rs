@@ -46,6 +46,8 @@ pub enum Command {
     Auth(commands::auth::AuthArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),
+    Edit(commands::edit::EditArgs),
+    Media(commands::media::MediaArgs),
 }
 
 /// How a paid command is approved and bounded. Shared by image, video, submit and retry.

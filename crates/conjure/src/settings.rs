@@ -231,8 +231,6 @@ mod tests {
         let s = Settings::from_env(
             env(&[("CONJURE_CONFIG_DIR", d), ("CONJURE_KATANA_BASE_URL", "http://127.0.0.1:9")]),
             false,
-            0,
-            false,
         )
         .unwrap();
         assert_eq!(s.katana_base_url, "http://127.0.0.1:9");

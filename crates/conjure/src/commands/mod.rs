@@ -7,9 +7,11 @@
 pub mod auth;
 pub mod balance;
 pub mod demo;
+pub mod edit;
 pub mod fetch;
 pub mod image;
 pub mod jobs;
+pub mod media;
 pub mod models;
 pub mod pay;
 pub mod quote;
@@ -90,5 +92,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Auth(args) => auth::run(ctx, args),
         Command::Sandbox(args) => sandbox::run(ctx, args).await,
         Command::Demo(args) => demo::run(ctx, args).await,
+        Command::Edit(args) => edit::run(ctx, &args),
+        Command::Media(args) => media::run(ctx, args),
     }
 }

@@ -1,0 +1,143 @@
+//! `conjure edit`: render a timeline file (JSON or YAML) with conjure-media.
+//!
+//! The engine does the work; this file reads the spec, draws a progress bar on a terminal, and
+//! prints the report. Media errors map to exit 2 when the input is at fault (a timeline path is
+//! named) and exit 1 when ffmpeg itself failed (its stderr tail is shown).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use clap::Args;
+use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
+
+use crate::commands::Ctx;
+use crate::error::{CliError, Exit};
+
+/// Render an edit: clips, transitions, captions and music from a timeline file
+/// (docs/timeline.md). Local work: costs no credits.
+#[derive(Debug, Args)]
+pub struct EditArgs {
+    /// The timeline: a `.json`, `.yaml` or `.yml` file.
+    pub spec: PathBuf,
+    /// Write here instead of the spec's `output.path`.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Parallel ffmpeg processes (default: one per CPU).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+    /// Check the timeline and its sources without rendering.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Maps a media error to the CLI's exit codes and hints.
+pub fn media_error(e: MediaError) -> CliError {
+    let hint = e.hint();
+    let exit = match &e {
+        MediaError::Timeline(_)
+        | MediaError::TimelineSyntax { .. }
+        | MediaError::InvalidOption { .. }
+        | MediaError::MissingInput { .. }
+        | MediaError::NotMedia { .. }
+        | MediaError::BadInput { .. } => Exit::Usage,
+        _ => Exit::Other,
+    };
+    let err = CliError::new(exit, e.to_string());
+    match hint {
+        Some(h) => err.hint(h),
+        None => err,
+    }
+}
+
+/// Locates ffmpeg or fails with the install hint.
+pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
+    Ffmpeg::locate().map_err(media_error)
+}
+
+/// A one-line progress bar on stderr, only when stderr is a terminal and output is human.
+pub struct Bar {
+    enabled: bool,
+    last: Mutex<u32>,
+}
+
+impl Bar {
+    pub fn new(ctx: &Ctx) -> Self {
+        Self {
+            enabled: !ctx.out.json && std::io::stderr().is_terminal(),
+            last: Mutex::new(u32::MAX),
+        }
+    }
+
+    pub fn update(&self, p: &Progress) {
+        if !self.enabled {
+            return;
+        }
+        let pct = (p.fraction() * 100.0).round() as u32;
+        let Ok(mut last) = self.last.lock() else { return };
+        if *last == pct {
+            return;
+        }
+        *last = pct;
+        let filled = (pct / 4) as usize;
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {pct:>3}% {}/{} frames",
+            "#".repeat(filled),
+            ".".repeat(25 - filled),
+            p.frames_done,
+            p.frames_total
+        );
+        let _ = err.flush();
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r{:60}\r", "");
+            let _ = err.flush();
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
+    let mut timeline = Timeline::from_path(&args.spec).map_err(media_error)?;
+    if let Some(out) = &args.output {
+        timeline.output.path.clone_from(out);
+    }
+    timeline.validate().map_err(|e| media_error(e.into()))?;
+    let ff = ffmpeg()?;
+    if args.check {
+        let (frames, fps, segments) =
+            conjure_media::plan_summary(&ff, &timeline).map_err(media_error)?;
+        if ctx.out.json {
+            ctx.out.json_value(&serde_json::json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
+        } else {
+            ctx.out.line(format!("ok: {frames} frames at {fps} fps in {segments} segments"));
+        }
+        return Ok(());
+    }
+    let bar = Bar::new(ctx);
+    let cb = |p: Progress| bar.update(&p);
+    let opts = RenderOptions { progress: Some(&cb), jobs: args.jobs, ..RenderOptions::default() };
+    let report = conjure_media::render(&ff, &timeline, &opts);
+    bar.finish();
+    let report = report.map_err(media_error)?;
+    if ctx.out.json {
+        ctx.out.json_value(&serde_json::json!({"status": "ok", "edit": report}));
+    } else {
+        ctx.out.line(report.output.display().to_string());
+        ctx.out.note(format!(
+            "{} frames, {:.3}s, {}x{} at {} fps{}{}",
+            report.frames,
+            report.duration,
+            report.width,
+            report.height,
+            report.fps,
+            if report.audio { ", with sound" } else { ", silent" },
+            if report.stream_copy { ", joined by stream copy (no re-encode)" } else { "" }
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Snapshots of what people and agents read: every command's `--help`, and the human and JSON
+//! forms of quotes, listings and errors. Temp paths and ids are filtered out.
+
+use crate::{ctx, sandbox};
+
+const COMMANDS: &[&[&str]] = &[
+    &[],
+    &["image"],
+    &["video"],
+    &["submit"],
+    &["quote"],
+    &["quote", "image"],
+    &["status"],
+    &["wait"],
+    &["fetch"],
+    &["jobs"],
+    &["retry"],
+    &["models"],
+    &["balance"],
+    &["auth"],
+    &["sandbox"],
+    &["sandbox", "serve"],
+    &["demo"],
+];
+
+#[test]
+fn help_of_every_command() {
+    let t = ctx();
+    for cmd in COMMANDS {
+        let mut args: Vec<&str> = cmd.to_vec();
+        args.push("--help");
+        let run = t.run(&args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        let name =
+            if cmd.is_empty() { "help".to_owned() } else { format!("help-{}", cmd.join("-")) };
+        insta::assert_snapshot!(name, run.stdout);
+    }
+}
+
+fn filtered(text: &str, t: &conjure_test::TestContext) -> String {
+    let root = t.root.path().display().to_string();
+    let mut out = text.replace(&root, "[TMP]");
+    if let Ok(base) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.sandbox().base_url()))
+    {
+        out = out.replace(&base, "[SANDBOX]");
+    }
+    let mut cleaned = String::new();
+    for word in out.split_inclusive(|c: char| {
+        c.is_whitespace() || c == '"' || c == '/' || c == '-' || c == ')'
+    }) {
+        let core = word.trim_end_matches(|c: char| {
+            c.is_whitespace() || c == '"' || c == '/' || c == '-' || c == ')'
+        });
+        let tail = &word[core.len()..];
+        if core.starts_with("j_") && core.len() == 12 {
+            cleaned.push_str("[JOB]");
+        } else if core.starts_with("req_") {
+            cleaned.push_str("[REQ]");
+        } else {
+            cleaned.push_str(core);
+        }
+        cleaned.push_str(tail);
+    }
+    cleaned
+}
+
+#[test]
+fn quote_human_and_json() {
+    let t = ctx();
+    let human =
+        t.run(&["quote", "video", "waves at dusk", "--model", "seedance-hd", "--duration", "10"]);
+    assert_eq!(human.code, 0, "{human:?}");
+    insta::assert_snapshot!(
+        "quote-video-human",
+        format!("stdout:\n{}\nstderr:\n{}", human.stdout, human.stderr)
+    );
+    let json =
+        t.run(&["--json", "image", "a \"quoted\" fox: 100%", "--count", "2", "--model", "pink"]);
+    assert_eq!(json.code, 3);
+    insta::assert_snapshot!("confirmation-required-json", json.stdout);
+}
+
+#[test]
+fn models_human_listing() {
+    let t = ctx();
+    let run = t.run(&["models", "--type", "video"]);
+    assert_eq!(run.code, 0);
+    insta::assert_snapshot!("models-video", run.stdout);
+}
+
+#[test]
+fn error_human_and_json() {
+    let t = ctx();
+    let human = t.run(&["image", "x", "--model", "nope"]);
+    insta::assert_snapshot!(
+        "error-unknown-model-human",
+        format!("code {}\nstdout:\n{}\nstderr:\n{}", human.code, human.stdout, human.stderr)
+    );
+    let json = t.run(&["--json", "video", "x", "--model", "kling", "--duration", "7"]);
+    insta::assert_snapshot!("error-duration-json", format!("code {}\n{}", json.code, json.stdout));
+}
+
+#[test]
+fn result_human_and_json() {
+    let t = sandbox();
+    let json = t.run(&["--json", "image", "a fox", "--model", "gen", "--yes"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    let mut v = json.json();
+    v["elapsed_seconds"] = serde_json::json!(0.0);
+    v["outputs"][0]["expires_at"] = serde_json::json!("[EXPIRES]");
+    insta::assert_snapshot!(
+        "result-json",
+        filtered(&serde_json::to_string_pretty(&v).unwrap(), &t)
+    );
+    let human = t.run(&["image", "an owl", "--model", "gen", "--yes"]);
+    assert_eq!(human.code, 0, "{human:?}");
+    let stderr: String = human
+        .stderr
+        .lines()
+        .map(|l| {
+            if l.starts_with("Summary:") {
+                l.rsplit_once(" · ").map_or(l, |(a, _)| a).rsplit_once(" · ").map_or(l, |(a, _)| a)
+            } else {
+                l
+            }
+        })
+        .filter(|l| !l.starts_with("Provider links expire"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    insta::assert_snapshot!(
+        "result-human",
+        filtered(&format!("stdout:\n{}\nstderr:\n{stderr}", human.stdout), &t)
+    );
+}

@@ -1,0 +1,23 @@
+//! End-to-end tests of the `conjure` binary: the real binary, a real sandbox server or a
+//! recording fake on 127.0.0.1, a real SQLite journal. No network.
+
+mod cli;
+mod exit_codes;
+mod faults;
+mod paid;
+mod recording;
+mod secrets;
+
+use conjure_test::{Faults, TestContext};
+
+pub fn ctx() -> TestContext {
+    TestContext::new(env!("CARGO_BIN_EXE_conjure"))
+}
+
+pub fn sandbox() -> TestContext {
+    ctx().with_sandbox(Faults::default())
+}
+
+pub fn sandbox_with(faults: Faults) -> TestContext {
+    ctx().with_sandbox(faults)
+}
