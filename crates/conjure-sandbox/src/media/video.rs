@@ -181,6 +181,38 @@ fn is_executable(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    /// The fallback for hosts without the DejaVu font: a label picture overlaid on the pattern.
+    #[tokio::test]
+    async fn overlay_fallback_encodes() {
+        let Some(path) = find_on_path("ffmpeg") else { return };
+        let ffmpeg = Ffmpeg { path, drawtext: OnceCell::new_with(Some(false)) };
+        let label = crate::media::image::Placeholder {
+            model: "ltx-2-3",
+            prompt: "overlay",
+            note: None,
+            width: 160,
+            height: 45,
+        };
+        let png = crate::media::image::encode(
+            &crate::media::image::render_label(&label),
+            conjure_core::spec::ImageFormat::Png,
+        )
+        .unwrap();
+        let job = VideoJob {
+            width: 160,
+            height: 90,
+            seconds: 1,
+            audio: true,
+            label_text: "",
+            label_png: &png,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let out = ffmpeg.render(&job, dir.path(), "clip.mp4").await.unwrap();
+        let bytes = std::fs::read(out).unwrap();
+        assert!(bytes.windows(4).any(|w| w == b"ftyp"));
+        assert!(!dir.path().join("clip.partial.mp4").exists());
+    }
+
     #[test]
     fn finds_a_common_binary() {
         let sh = find_on_path("sh").expect("sh is on PATH");
