@@ -32,6 +32,7 @@ pub struct EditArgs {
 }
 
 /// Maps a media error to the CLI's exit codes and hints.
+#[expect(clippy::needless_pass_by_value, reason = "shaped for `map_err(media_error)`")]
 pub fn media_error(e: MediaError) -> CliError {
     let hint = e.hint();
     let exit = match &e {

@@ -505,6 +505,10 @@ fn is_image(p: &Path) -> bool {
     )
 }
 
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y and short option names mirror the flags"
+)]
 fn parse_rect(s: &str, what: &str) -> Result<Rect, CliError> {
     let bad = || {
         CliError::usage(format!(
@@ -557,6 +561,10 @@ fn image_report(ctx: &Ctx, op: &str, r: &image_ops::ImageReport) {
     }
 }
 
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y and short option names mirror the flags"
+)]
 pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
     let m = media_error;
     match args.op {
@@ -747,7 +755,11 @@ pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
             ),
         ),
         MediaOp::Color { io, brightness, contrast, saturation, gamma, greyscale, enc } => {
-            let changed = brightness != 0.0 || contrast != 1.0 || saturation != 1.0 || gamma != 1.0;
+            let off = |v: f64, neutral: f64| (v - neutral).abs() > 1e-9;
+            let changed = off(brightness, 0.0)
+                || off(contrast, 1.0)
+                || off(saturation, 1.0)
+                || off(gamma, 1.0);
             let eq = changed.then_some(ColorAdjust { brightness, contrast, saturation, gamma });
             (
                 "color",
