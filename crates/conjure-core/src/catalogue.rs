@@ -327,7 +327,7 @@ impl Catalogue {
         let found = exact.or_else(|| {
             candidates()
                 .filter(|m| kind.is_none_or(|k| m.kind == k))
-                .find(|m| m.aliases.iter().any(|a| *a == wanted))
+                .find(|m| m.aliases.contains(&wanted))
         });
         match (found, kind) {
             (Some(m), Some(k)) if m.kind != k => {

@@ -108,9 +108,9 @@ impl JobState {
             | (Submitted, Rejected)
             // An unknown outcome can be resolved later by what the provider shows (its
             // dashboard, or a request id the user supplies), or given up as expired.
-            | (Unknown, Submitted | Processing | Completed | Partial | Failed | Expired) => true,
+            | (Unknown, Submitted | Processing | Completed | Partial | Failed | Expired)
             // Results can expire after completion, before they were downloaded.
-            (Completed | Partial, Expired) => true,
+            | (Completed | Partial, Expired) => true,
             _ => false,
         };
         if ok { Ok(to) } else { Err(IllegalTransition { from: self, to }) }

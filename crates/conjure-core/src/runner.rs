@@ -128,6 +128,7 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
     }
 
     fn record_submit_error(&self, id: &str, error: ProviderError, quoted: Credits) -> RunError {
+        let note = error.to_string();
         let (state, result) = match after_submit_error(&error) {
             SubmitVerdict::NotCharged => {
                 let state = if matches!(error, ProviderError::Rejected { .. }) {
@@ -135,14 +136,13 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
                 } else {
                     JobState::Failed
                 };
-                (state, RunError::Refused { job: id.to_owned(), error: error.clone() })
+                (state, RunError::Refused { job: id.to_owned(), error })
             }
-            SubmitVerdict::MaybeCharged => (
-                JobState::Unknown,
-                RunError::Unknown { job: id.to_owned(), error: error.clone(), quoted },
-            ),
+            SubmitVerdict::MaybeCharged => {
+                (JobState::Unknown, RunError::Unknown { job: id.to_owned(), error, quoted })
+            }
         };
-        match self.store.transition(id, state, Some(&error.to_string())) {
+        match self.store.transition(id, state, Some(&note)) {
             Ok(_) => result,
             Err(e) => RunError::Store(e),
         }
@@ -284,7 +284,17 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         }
         let downloaded = result.map_err(|e| {
             let _ = std::fs::remove_file(&temp);
-            RunError::Download { job: job.id.clone(), message: e.to_string() }
+            let message = match e {
+                // Asset hosts take no credentials: a refusal there means the signed link died.
+                ProviderError::Auth { status, .. } => {
+                    format!("the asset host refused the link (HTTP {status}); it may have expired")
+                }
+                ProviderError::NotFound { .. } => {
+                    "the asset is gone (HTTP 404); its link may have expired".to_owned()
+                }
+                other => other.to_string(),
+            };
+            RunError::Download { job: job.id.clone(), message }
         })?;
         std::fs::rename(&temp, &dest).map_err(|e| RunError::Download {
             job: job.id.clone(),

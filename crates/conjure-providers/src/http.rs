@@ -175,8 +175,9 @@ pub enum Failure<'a> {
 
 /// The one place that turns a failed call into a [`ProviderError`].
 ///
-/// 401/402/403 are `Auth` (402 is x402 "payment required": without credentials or credit the
-/// user must act), 429 `RateLimited`, 404 `NotFound`, other 4xx `Rejected`, 5xx `Remote`, and
+/// 401/403 are `Auth`; 402 ("payment required": no credit left, or x402 without credentials)
+/// is `Rejected`, since the request was refused uncharged and the fix is credit, not a key;
+/// 429 `RateLimited`, 404 `NotFound`, other 4xx `Rejected`, 5xx `Remote`, and
 /// anything else (a 3xx the API client does not follow, a 2xx handed in by mistake) `Protocol`.
 pub fn classify(failure: Failure<'_>) -> ProviderError {
     match failure {
@@ -184,7 +185,7 @@ pub fn classify(failure: Failure<'_>) -> ProviderError {
             let code = status.as_u16();
             let message = error_message(body);
             match code {
-                401..=403 => ProviderError::Auth { status: code, message },
+                401 | 403 => ProviderError::Auth { status: code, message },
                 429 => ProviderError::RateLimited {
                     retry_after: headers
                         .get(RETRY_AFTER)
@@ -339,9 +340,10 @@ mod tests {
     #[test]
     fn statuses_map_to_classes() {
         let h = HeaderMap::new();
-        for code in [401, 402, 403] {
+        for code in [401, 403] {
             assert!(matches!(status(code, &h, ""), ProviderError::Auth { .. }), "{code}");
         }
+        assert!(matches!(status(402, &h, ""), ProviderError::Rejected { status: 402, .. }));
         assert!(matches!(status(404, &h, ""), ProviderError::NotFound { .. }));
         assert!(matches!(status(422, &h, ""), ProviderError::Rejected { status: 422, .. }));
         assert!(matches!(status(400, &h, ""), ProviderError::Rejected { status: 400, .. }));

@@ -5,8 +5,6 @@
 //! the process quietly with exit 0. Request bodies are shown through [`redact_body`], which
 //! shortens inline data so a quote stays readable; credentials are never part of a body.
 
-#![expect(clippy::print_stdout, reason = "the one module that writes to stdout")]
-
 use std::io::{IsTerminal, Write};
 
 use conjure_core::quote::Quote;
@@ -32,15 +30,19 @@ impl Output {
 
     fn write_stdout(text: &str) {
         let mut out = std::io::stdout().lock();
-        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
+        if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            std::process::exit(0);
         }
     }
 
     /// The command's JSON result (only in `--json` mode).
-    pub fn json_value(&self, value: &impl Serialize) {
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn json_value(self, value: &impl Serialize) {
         let text = serde_json::to_string(value).unwrap_or_else(|e| {
             json!({"status":"error","error":{"kind":"error","message":e.to_string()}}).to_string()
         });
@@ -48,16 +50,24 @@ impl Output {
     }
 
     /// A line of human-readable result on stdout.
-    pub fn line(&self, text: impl AsRef<str>) {
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn line(self, text: impl AsRef<str>) {
         Output::write_stdout(&format!("{}\n", text.as_ref()));
     }
 
     /// A message for people, on stderr.
-    pub fn note(&self, text: impl AsRef<str>) {
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn note(self, text: impl AsRef<str>) {
         eprintln!("{}", text.as_ref());
     }
 
-    pub fn warn(&self, text: impl AsRef<str>) {
+    pub fn warn(self, text: impl AsRef<str>) {
         if self.color {
             eprintln!("\x1b[33mwarning:\x1b[0m {}", text.as_ref());
         } else {
@@ -66,7 +76,7 @@ impl Output {
     }
 
     /// Prints an error: JSON on stdout in `--json` mode, and always a human line on stderr.
-    pub fn error(&self, err: &CliError) {
+    pub fn error(self, err: &CliError) {
         if self.json {
             let mut body = json!({
                 "status": "error",
@@ -88,7 +98,11 @@ impl Output {
     }
 
     /// The quote, for a person deciding whether to pay (stderr).
-    pub fn quote(&self, quote: &Quote, price: Option<CreditPrice>) {
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn quote(self, quote: &Quote, price: Option<CreditPrice>) {
         let mut text = format!("Quote: {} · {}\n", quote.provider, quote.model);
         for line in &quote.items {
             text.push_str(&format!(

@@ -117,16 +117,15 @@ impl Settings {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
         let home = get("HOME").map(PathBuf::from);
         let xdg = |var: &str, fallback: &str| -> PathBuf {
-            get(var).map(PathBuf::from).unwrap_or_else(|| {
-                home.clone().unwrap_or_else(|| PathBuf::from(".")).join(fallback)
-            })
+            get(var).map_or_else(
+                || home.clone().unwrap_or_else(|| PathBuf::from(".")).join(fallback),
+                PathBuf::from,
+            )
         };
         let data_dir = get("CONJURE_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| xdg("XDG_DATA_HOME", ".local/share").join("conjure"));
+            .map_or_else(|| xdg("XDG_DATA_HOME", ".local/share").join("conjure"), PathBuf::from);
         let config_dir = get("CONJURE_CONFIG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| xdg("XDG_CONFIG_HOME", ".config").join("conjure"));
+            .map_or_else(|| xdg("XDG_CONFIG_HOME", ".config").join("conjure"), PathBuf::from);
         let config_path =
             get("CONJURE_CONFIG").map_or_else(|| config_dir.join("config.toml"), PathBuf::from);
         let file = read_config(&config_path)?;

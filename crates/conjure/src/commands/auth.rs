@@ -26,7 +26,7 @@ pub struct AuthArgs {
     pub provider: AuthProvider,
 }
 
-pub fn run(ctx: &Ctx, args: AuthArgs) -> anyhow::Result<()> {
+pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
     let AuthProvider::Katana = args.provider;
     let (key, secret) = if std::io::stdin().is_terminal() {
         let key = rpassword::prompt_password("Katana API key: ")?;
@@ -47,9 +47,9 @@ pub fn run(ctx: &Ctx, args: AuthArgs) -> anyhow::Result<()> {
         ctx.out.json_value(&json!({ "status": "ok", "provider": "katana", "path": path }));
     } else {
         ctx.out.line(path.display().to_string());
-        ctx.out.note(format!(
-            "Saved (mode 600). conjure uses it when KATANA_API_KEY/KATANA_API_SECRET are unset and no secrets file exists at KATANA_SECRETS_FILE or ~/.openclaw/secrets/katana.env."
-        ));
+        ctx.out.note(
+            "Saved (mode 600). conjure uses it when KATANA_API_KEY/KATANA_API_SECRET are unset and no secrets file exists at KATANA_SECRETS_FILE or ~/.openclaw/secrets/katana.env.",
+        );
     }
     Ok(())
 }

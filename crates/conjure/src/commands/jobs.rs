@@ -19,6 +19,7 @@ pub struct JobsArgs {
 }
 
 /// A journal look-up failure as the user sees it.
+#[expect(clippy::needless_pass_by_value, reason = "used as a `map_err` function")]
 pub fn lookup_error(e: conjure_journal::JournalError) -> CliError {
     CliError::new(Exit::Usage, e.to_string()).hint("`conjure jobs` lists job ids")
 }

@@ -89,7 +89,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Retry(args) => retry::run(ctx, args).await,
         Command::Models(args) => models::run(ctx, &args),
         Command::Balance(args) => balance::run(ctx, args).await,
-        Command::Auth(args) => auth::run(ctx, args),
+        Command::Auth(args) => auth::run(ctx, &args),
         Command::Sandbox(args) => sandbox::run(ctx, args).await,
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Edit(args) => edit::run(ctx, &args),

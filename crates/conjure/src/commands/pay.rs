@@ -230,6 +230,7 @@ fn approve(ctx: &Ctx, quote: &Quote, wire: &WireRequest, pay: &PayArgs) -> Resul
     Err(CliError::silent(Exit::Confirm))
 }
 
+#[expect(clippy::needless_pass_by_value, reason = "used as a `map_err` function")]
 fn store_err(e: conjure_core::StoreError) -> CliError {
     CliError::new(Exit::Other, e.to_string())
 }

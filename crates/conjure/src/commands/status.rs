@@ -23,18 +23,16 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
     let id = journal.resolve_id(&args.job).map_err(crate::commands::jobs::lookup_error)?;
     let mut job = journal.get(&id)?;
     let mut refreshed = false;
-    if !args.offline && job.state.is_pollable() {
-        if let Ok(katana) = ctx.katana() {
-            let observer = report::observer(ctx.out);
-            let mut policy = ctx.settings.poll.clone();
-            // One look, no waiting: a deadline of zero returns after the first poll.
-            policy.image_deadline = std::time::Duration::ZERO;
-            policy.video_deadline = std::time::Duration::ZERO;
-            let runner = Runner { provider: &katana, store: &journal, policy, observer: &observer };
-            let _ = runner.poll_once(&id).await;
-            job = journal.get(&id)?;
-            refreshed = true;
-        }
+    if !args.offline
+        && job.state.is_pollable()
+        && let Ok(katana) = ctx.katana()
+    {
+        let observer = report::observer(ctx.out);
+        let policy = ctx.settings.poll.clone();
+        let runner = Runner { provider: &katana, store: &journal, policy, observer: &observer };
+        // A failed look leaves the journal as it was; the state shown is then the recorded one.
+        refreshed = runner.poll_once(&id).await.is_ok();
+        job = journal.get(&id)?;
     }
     let price = ctx.settings.katana_price;
     let spent = job.credits_spent;

@@ -284,10 +284,10 @@ fn parse_video(path: &str, obj: &Map<String, Value>) -> Result<VideoItem, CliErr
     let audio = input_list(&data_path, data, &["audio_input_urls"], InputKind::Audio)?;
     let mut videos = Vec::new();
     if let Some(list) = data.get("video_list") {
-        let list = list
+        let entries = list
             .as_array()
             .ok_or_else(|| err(&format!("{data_path}.video_list"), "must be a list"))?;
-        for (i, v) in list.iter().enumerate() {
+        for (i, v) in entries.iter().enumerate() {
             let p = format!("{data_path}.video_list[{i}]");
             let url = v.get("url").ok_or_else(|| err(&p, "each entry needs a `url`"))?;
             videos.push(VideoClipInput {

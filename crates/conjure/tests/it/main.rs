@@ -1,9 +1,12 @@
 //! End-to-end tests of the `conjure` binary: the real binary, a real sandbox server or a
 //! recording fake on 127.0.0.1, a real SQLite journal. No network.
 
+#![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions fail loudly too")]
+
 mod cli;
 mod exit_codes;
 mod faults;
+mod media;
 mod paid;
 mod recording;
 mod secrets;

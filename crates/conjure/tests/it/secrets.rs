@@ -23,12 +23,13 @@ fn scan_files(t: &TestContext) {
 fn secrets_stay_out_of_every_output_and_file() {
     let mut t = sandbox_with(Faults::default());
     t.env("CONJURE_LOG", "debug");
-    let mut outputs = Vec::new();
-    outputs.push(t.run(&["-vv", "--json", "image", "a fox", "--model", "gen", "--yes"]));
-    outputs.push(t.run(&["-vv", "image", "a fox", "--model", "gen"]));
-    outputs.push(t.run(&["-vv", "--json", "balance"]));
-    outputs.push(t.run(&["-vv", "--json", "quote", "image", "a fox"]));
-    outputs.push(t.run(&["-vv", "--json", "jobs"]));
+    let mut outputs = vec![
+        t.run(&["-vv", "--json", "image", "a fox", "--model", "gen", "--yes"]),
+        t.run(&["-vv", "image", "a fox", "--model", "gen"]),
+        t.run(&["-vv", "--json", "balance"]),
+        t.run(&["-vv", "--json", "quote", "image", "a fox"]),
+        t.run(&["-vv", "--json", "jobs"]),
+    ];
     t.sandbox().set_faults(Faults { submit_500: true, ..Faults::default() });
     outputs.push(t.run(&["-vv", "--json", "image", "an owl", "--yes"]));
     t.sandbox().set_faults(Faults { drop_after_accept: true, ..Faults::default() });
