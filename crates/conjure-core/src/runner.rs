@@ -161,6 +161,17 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             return Ok(job);
         }
         let Some(request_id) = job.request_id.clone().filter(|_| job.state.is_pollable()) else {
+            if job.state == JobState::Submitting && job.request_id.is_none() {
+                // The process that sent it stopped before reading the answer.
+                return Err(RunError::Unknown {
+                    job: job.id,
+                    error: ProviderError::Transport {
+                        sent: true,
+                        message: "the sending process stopped before the answer was read".into(),
+                    },
+                    quoted: job.quoted_credits,
+                });
+            }
             return Err(RunError::WrongState { job: job.id, state: job.state, action: "wait for" });
         };
         let deadline = self.policy.deadline(job.kind);

@@ -1,7 +1,7 @@
 //! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image
 //! and a video through quote, approval, submit, poll, download and summary, with no
-//! credentials and no network. Jobs go to a journal inside the output directory so they never
-//! mix with real ones.
+//! credentials and no network, then edits the two into a short captioned clip with the local
+//! engine. Jobs go to a journal inside the output directory so they never mix with real ones.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -98,10 +98,57 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
         ctx.out.note("");
     }
     sandbox.shutdown().await;
+
+    ctx.out.note("== edit ==");
+    let paths: Vec<String> = results
+        .iter()
+        .filter_map(|r| r["outputs"][0]["path"].as_str().map(str::to_owned))
+        .collect();
+    let [image_path, video_path] = paths.as_slice() else {
+        anyhow::bail!("the demo jobs did not deliver an image and a video");
+    };
+    let edit_path = std::fs::canonicalize(&args.out)?.join("demo-edit.mp4");
+    let report = edit(image_path, video_path, &edit_path)?;
+    ctx.out.note(format!(
+        "Edited {:.2} s ({} frames, {}x{}) in {} segment(s): the image zooms, crossfades into the video, captioned.",
+        report.duration, report.frames, report.width, report.height, report.segments
+    ));
+    if !ctx.out.json {
+        ctx.out.line(report.output.display().to_string());
+    }
+
     let elapsed = started.elapsed().as_secs_f64();
     if ctx.out.json {
-        ctx.out.json_value(&json!({ "status": "ok", "jobs": results, "out": args.out, "elapsed_seconds": elapsed }));
+        ctx.out.json_value(&json!({
+            "status": "ok", "jobs": results, "edit": report.output, "out": args.out, "elapsed_seconds": elapsed,
+        }));
     }
     ctx.out.note(format!("Demo finished in {elapsed:.1} s. Files are in {}.", args.out.display()));
     Ok(())
+}
+
+/// The demo's edit: 2 s of the still with a slow zoom, a 0.5 s crossfade into the clip, a caption.
+fn edit(
+    image: &str,
+    video: &str,
+    output: &std::path::Path,
+) -> anyhow::Result<conjure_media::RenderReport> {
+    let spec = json!({
+        "output": { "path": output, "width": 640, "height": 360, "fps": 24 },
+        "clips": [
+            { "src": image, "duration": 2.0, "motion": "zoom-in", "fit": "cover",
+              "transition": { "type": "fade", "duration": 0.5 } },
+            { "src": video, "from": 0.0, "to": 3.0, "fit": "cover" }
+        ],
+        "texts": [
+            { "text": "conjure demo: generated, then edited", "start": 0.3, "end": 4.2,
+              "position": "bottom", "box": true, "size": 24 }
+        ]
+    });
+    let timeline = conjure_media::Timeline::parse(&spec.to_string(), false)
+        .map_err(crate::commands::edit::media_error)?;
+    let ff = crate::commands::edit::ffmpeg()?;
+    let report = conjure_media::render(&ff, &timeline, &conjure_media::RenderOptions::default())
+        .map_err(crate::commands::edit::media_error)?;
+    Ok(report)
 }

@@ -90,8 +90,24 @@ pub async fn run_paid(
         return Ok(Outcome::Submitted { job });
     }
     let out_dir = pay.out.clone().unwrap_or_else(|| ctx.settings.out_dir.clone());
-    let (job, outputs) = finish(&runner, &job.id, &out_dir).await?;
+    let (job, outputs) = finish_or_interrupt(&runner, &job.id, &out_dir).await?;
     Ok(Outcome::Done { job, outputs, elapsed: started.elapsed() })
+}
+
+/// [`finish`], unless Ctrl-C comes first: the job keeps running at the provider and stays
+/// resumable, so an interrupt is reported as "still pending" (exit 8), never as a failure.
+pub async fn finish_or_interrupt(
+    runner: &Runner<'_, Katana, Journal>,
+    job_id: &str,
+    out_dir: &std::path::Path,
+) -> anyhow::Result<(JobRecord, Vec<OutputRecord>)> {
+    tokio::select! {
+        result = finish(runner, job_id, out_dir) => result,
+        _ = tokio::signal::ctrl_c() => Err(CliError::new(Exit::Pending, format!("Interrupted while waiting for job `{job_id}`"))
+            .hint(format!("the job continues at the provider; `conjure wait {job_id}` resumes and downloads it"))
+            .job(job_id)
+            .into()),
+    }
 }
 
 /// Waits for a submitted job and downloads its outputs. Shared with `conjure wait`.

@@ -18,12 +18,18 @@ pub struct RetryArgs {
     pub pay: PayArgs,
 }
 
+/// Longer than any submit's HTTP timeout.
+const STALE_SUBMIT_MS: i64 = 10 * 60 * 1000;
+
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
     let id = journal.resolve_id(&args.job).map_err(crate::commands::jobs::lookup_error)?;
     let job = journal.get(&id)?;
     match job.state {
         JobState::Unknown | JobState::Failed | JobState::Rejected | JobState::Expired => {}
+        // A send interrupted before its answer was read, long enough ago that no process can
+        // still be waiting on it: as uncertain as `unknown`.
+        JobState::Submitting if pay::now_ms() - job.updated_at > STALE_SUBMIT_MS => {}
         JobState::Completed | JobState::Partial if args.pay.again => {}
         JobState::Completed | JobState::Partial => {
             return Err(CliError::usage(format!("Job `{id}` already completed"))
@@ -36,7 +42,7 @@ pub async fn run(ctx: &Ctx, args: RetryArgs) -> anyhow::Result<()> {
                 .into());
         }
     }
-    if job.state == JobState::Unknown && !ctx.out.json {
+    if matches!(job.state, JobState::Unknown | JobState::Submitting) && !ctx.out.json {
         ctx.out.warn(format!(
             "job {id} may already have been charged; sending it again may charge twice"
         ));

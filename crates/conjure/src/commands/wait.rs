@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     for job in &args.jobs {
         let id = journal.resolve_id(job).map_err(crate::commands::jobs::lookup_error)?;
         let started = Instant::now();
-        let result = pay::finish(&runner, &id, &out_dir).await;
+        let result = pay::finish_or_interrupt(&runner, &id, &out_dir).await;
         if let Ok((job, outputs)) = &result {
             report::result(ctx, job, outputs, started.elapsed());
         }

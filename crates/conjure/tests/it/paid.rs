@@ -216,3 +216,55 @@ fn balance_reads_the_account() {
     let v = t.run(&["--json", "balance"]).json();
     assert_eq!(v["credits"], 10_000.0);
 }
+
+#[test]
+fn demo_runs_offline_and_ends_with_an_edit() {
+    let t = crate::ctx();
+    let run = t.run(&["--json", "demo", "--out", "demo"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["jobs"][0]["outputs"][0]["mime"], "image/png");
+    assert_eq!(v["jobs"][1]["outputs"][0]["mime"], "video/mp4");
+    let edit = std::path::PathBuf::from(v["edit"].as_str().unwrap());
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
+        .arg(&edit)
+        .output()
+        .unwrap();
+    let duration: f64 = String::from_utf8_lossy(&probe.stdout).trim().parse().unwrap();
+    assert!((duration - 4.5).abs() < 0.1, "{duration}");
+}
+
+#[test]
+fn ctrl_c_while_waiting_leaves_the_job_resumable() {
+    let t = crate::sandbox_with(conjure_test::Faults {
+        stale: true,
+        ..conjure_test::Faults::default()
+    });
+    let mut cmd = t.command(&["--json", "image", "a slow fox", "--yes"]);
+    cmd.env("CONJURE_POLL_SCALE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Interrupt only once the job is being polled (the Ctrl-C handler is in place by then).
+    for _ in 0..600 {
+        if t.stats().polls >= 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(t.stats().submissions_accepted, 1);
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(8), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["error"]["hint"].as_str().unwrap().contains("conjure wait"));
+    let pending = t.run(&["--json", "jobs", "--pending"]).json();
+    assert_eq!(pending["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(t.stats().submit_posts_received, 1);
+}
