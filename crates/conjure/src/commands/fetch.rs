@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use clap::Args;
 use conjure_core::JobStore as _;
-use conjure_core::runner::Runner;
 
 use crate::commands::{Ctx, pay, report};
 
@@ -23,19 +22,13 @@ pub struct FetchArgs {
 pub async fn run(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
     let id = journal.resolve_id(&args.job).map_err(crate::commands::jobs::lookup_error)?;
-    let katana = ctx.katana()?;
-    let observer = report::observer(ctx.out);
-    let runner = Runner {
-        provider: &katana,
-        store: &journal,
-        policy: ctx.settings.poll.clone(),
-        observer: &observer,
-    };
+    let session = ctx.session(journal)?;
+    let runner = session.runner();
     let started = Instant::now();
     // Fresh links if the provider still has the job; the recorded ones otherwise.
     let _ = runner.poll_once(&id).await;
     let outputs = runner.deliver(&id, &pay::resume_dir(ctx, args.out.as_ref())).await?;
-    let job = journal.get(&id)?;
+    let job = session.journal.get(&id)?;
     report::result(ctx, &job, &outputs, started.elapsed());
     Ok(())
 }

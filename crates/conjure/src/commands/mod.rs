@@ -23,6 +23,7 @@ pub mod submit;
 pub mod video;
 pub mod wait;
 
+use conjure_core::runner::{Event, Runner};
 use conjure_journal::Journal;
 use conjure_providers::katana::Katana;
 
@@ -71,6 +72,37 @@ impl Ctx {
             let mut err = CliError::usage(e.to_string());
             err.hint = hint;
             err
+        })
+    }
+}
+
+/// What a command needs to drive jobs: the provider, the journal and the progress printer.
+pub struct Session {
+    pub katana: Katana,
+    pub journal: Journal,
+    policy: conjure_core::policy::PollPolicy,
+    observer: Box<dyn Fn(Event<'_>) + Send + Sync>,
+}
+
+impl Session {
+    pub fn runner(&self) -> Runner<'_, Katana, Journal> {
+        Runner {
+            provider: &self.katana,
+            store: &self.journal,
+            policy: self.policy.clone(),
+            observer: &*self.observer,
+        }
+    }
+}
+
+impl Ctx {
+    /// A session over `journal` with credentials; exit 7 when there are none.
+    pub fn session(&self, journal: Journal) -> Result<Session, CliError> {
+        Ok(Session {
+            katana: self.katana()?,
+            journal,
+            policy: self.settings.poll.clone(),
+            observer: Box::new(report::observer(self.out)),
         })
     }
 }

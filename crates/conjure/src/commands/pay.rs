@@ -76,14 +76,8 @@ pub async fn run_paid(
     check_limits(ctx, &journal, &quote, pay)?;
     approve(ctx, &quote, &wire, pay)?;
 
-    let katana = ctx.katana()?;
-    let observer = report::observer(ctx.out);
-    let runner = Runner {
-        provider: &katana,
-        store: &journal,
-        policy: ctx.settings.poll.clone(),
-        observer: &observer,
-    };
+    let session = ctx.session(journal)?;
+    let runner = session.runner();
     let started = Instant::now();
     let job = runner.submit(spec, &wire, &quote, retry_of).await?;
     if pay.no_wait && !job.state.is_terminal() {

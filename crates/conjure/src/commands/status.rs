@@ -3,7 +3,6 @@
 
 use clap::Args;
 use conjure_core::JobStore as _;
-use conjure_core::runner::Runner;
 use serde_json::json;
 
 use crate::commands::{Ctx, report};
@@ -25,13 +24,10 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
     let mut refreshed = false;
     if !args.offline
         && job.state.is_pollable()
-        && let Ok(katana) = ctx.katana()
+        && let Ok(session) = ctx.session(ctx.journal()?)
     {
-        let observer = report::observer(ctx.out);
-        let policy = ctx.settings.poll.clone();
-        let runner = Runner { provider: &katana, store: &journal, policy, observer: &observer };
         // A failed look leaves the journal as it was; the state shown is then the recorded one.
-        refreshed = runner.poll_once(&id).await.is_ok();
+        refreshed = session.runner().poll_once(&id).await.is_ok();
         job = journal.get(&id)?;
     }
     let price = ctx.settings.katana_price;

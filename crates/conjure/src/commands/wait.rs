@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use conjure_core::runner::Runner;
 
 use crate::commands::{Ctx, pay, report};
 use crate::error::{CliError, classify};
@@ -22,19 +21,12 @@ pub struct WaitArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
-    let journal = ctx.journal()?;
-    let katana = ctx.katana()?;
-    let observer = report::observer(ctx.out);
-    let runner = Runner {
-        provider: &katana,
-        store: &journal,
-        policy: ctx.settings.poll.clone(),
-        observer: &observer,
-    };
+    let session = ctx.session(ctx.journal()?)?;
+    let runner = session.runner();
     let out_dir = pay::resume_dir(ctx, args.out.as_ref());
     let mut worst: Option<CliError> = None;
     for job in &args.jobs {
-        let id = journal.resolve_id(job).map_err(crate::commands::jobs::lookup_error)?;
+        let id = session.journal.resolve_id(job).map_err(crate::commands::jobs::lookup_error)?;
         let started = Instant::now();
         let result = pay::finish_or_interrupt(&runner, &id, &out_dir).await;
         if let Ok((job, outputs)) = &result {
