@@ -116,3 +116,37 @@ fn auth_writes_a_private_file_that_is_then_used() {
     let run = t.run_cmd(cmd);
     assert_eq!(run.code, 0, "{run:?}");
 }
+
+#[test]
+fn sandbox_serve_is_a_working_katana_server() {
+    use std::io::BufRead as _;
+    let t = ctx();
+    let mut cmd = t.command(&[
+        "sandbox",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--key",
+        "k1",
+        "--balance",
+        "100",
+    ]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.strip_prefix("export CONJURE_KATANA_BASE_URL=").unwrap().to_owned();
+    let mut t = t;
+    t.env("CONJURE_KATANA_BASE_URL", &url);
+    t.env("KATANA_API_KEY", "k1");
+    t.env("KATANA_API_SECRET", conjure_sandbox::DEMO_SECRET);
+    let run = t.run(&["--json", "image", "served", "--model", "gpt-image-2", "--yes"]);
+    let balance = t.run(&["--json", "balance"]);
+    let too_much = t.run(&["--json", "video", "x", "--model", "kling", "--yes"]);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(balance.json()["credits"], 86.0);
+    // 280 credits against 86 left: the server refuses with 402, nothing is charged.
+    assert_eq!(too_much.code, 4, "{too_much:?}");
+}
