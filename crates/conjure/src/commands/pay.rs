@@ -80,6 +80,13 @@ pub async fn run_paid(
     let runner = session.runner();
     let started = Instant::now();
     let job = runner.submit(spec, &wire, &quote, retry_of).await?;
+    ctx.out.note(format!(
+        "Submitted job {} (request {}): {} · {}",
+        job.id,
+        job.request_id.as_deref().unwrap_or("-"),
+        job.model,
+        crate::output::cost_phrase(quote.credits, quote.usd.map(|_| ctx.settings.katana_price)),
+    ));
     if pay.no_wait && !job.state.is_terminal() {
         return Ok(Outcome::Submitted { job });
     }

@@ -171,21 +171,13 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord) {
     } else {
         ctx.out.line(&job.id);
     }
-    ctx.out.note(format!(
-        "Submitted job {} (request {}); collect it with `conjure wait {}`",
-        job.id,
-        job.request_id.as_deref().unwrap_or("-"),
-        job.id
-    ));
+    ctx.out.note(format!("Collect it with `conjure wait {}`.", job.id));
 }
 
 /// Progress on stderr, only on a terminal.
 pub fn observer(out: Output) -> impl Fn(Event<'_>) + Send + Sync {
     let tty = std::io::stderr().is_terminal() && !out.json;
     move |event| match event {
-        Event::Submitted { job, request_id } => {
-            eprintln!("Submitted job {job} (request {request_id})");
-        }
         Event::Polled { status, progress, elapsed, .. } if tty => {
             let pct = progress.map(|p| format!(" {p}%")).unwrap_or_default();
             eprintln!("  {:?}{pct} after {:.0} s", status, elapsed.as_secs_f64());
