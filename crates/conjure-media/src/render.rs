@@ -212,13 +212,32 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
     tl.validate()?;
     let out = &tl.output;
     let container = Container::from_path(&out.path).unwrap_or(Container::Mp4);
-    // Probe each source once.
+    // Probe each source once, a few at a time: ffprobe start-up dominates a stream-copy join.
     let mut infos = Vec::with_capacity(tl.clips.len());
-    for (i, c) in tl.clips.iter().enumerate() {
-        infos.push(match &c.src {
-            Some(src) => Some(probe_clip_source(ff, src, &format!("clips[{i}].src"))?),
-            None => None,
+    for chunk in tl.clips.iter().enumerate().collect::<Vec<_>>().chunks(8) {
+        let probed: Vec<Result<Option<MediaInfo>, MediaError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = chunk
+                .iter()
+                .map(|(i, c)| {
+                    scope.spawn(move || match &c.src {
+                        Some(src) => {
+                            probe_clip_source(ff, src, &format!("clips[{i}].src")).map(Some)
+                        }
+                        None => Ok(None),
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(MediaError::option("clips", "probing panicked")))
+                })
+                .collect()
         });
+        for p in probed {
+            infos.push(p?);
+        }
     }
     let first_visual = infos.iter().flatten().find_map(|i| i.video.clone());
     let rate = match (
@@ -343,11 +362,12 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
         };
         clips.push(planned);
     }
-    let caps = ff.capabilities();
     let mut transitions = Vec::with_capacity(clips.len());
     for (i, c) in tl.clips.iter().enumerate() {
         let t = tl.transition_seconds(i);
         if t > 0.0 {
+            // Only asked for when there is a transition, so a copy-only join spawns no extra ffmpeg.
+            let caps = ff.capabilities();
             let kind = c.transition.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
             if !caps.transitions.is_empty() && !caps.transitions.contains(&kind) {
                 return Err(tl_err(
@@ -377,8 +397,7 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
     }
     let total_frames =
         clips.iter().map(|c| c.frames).sum::<u64>() - transitions.iter().map(|t| t.0).sum::<u64>();
-    if ff.capabilities().filters.contains("xfade") || transitions.iter().all(|t| t.0 == 0) {
-    } else {
+    if transitions.iter().any(|t| t.0 > 0) {
         ff.require_filter("xfade", "transitions")?;
     }
     if !tl.texts.is_empty() {

@@ -214,3 +214,46 @@ fn odd_sized_sources_become_even() {
     assert_r2(&probe(&out));
     assert!((audio_seconds(&out) - 1.0).abs() < 0.05);
 }
+
+#[test]
+fn json_schema_knows_every_field() {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../../../docs/timeline.schema.json")).unwrap();
+    let defs = &schema["$defs"];
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default()
+    };
+    // A clip, text, track and overlay with every optional field set, serialised by serde.
+    let full = tl(&json!({
+        "output": {"path": "o.mp4", "width": 2, "height": 2, "fps": 1, "codec": "h264", "preset": "fast", "crf": 1, "audio_bitrate": "1k", "hardware": "nvenc"},
+        "clips": [{"src": "a", "from": 0, "to": 1, "duration": null, "fit": "cover", "speed": 1, "volume": 1, "keep_audio": true, "motion": "zoom-in",
+                   "transition": {"type": "fade", "duration": 1}, "fade_in": 1, "fade_out": 1, "reverse": true, "greyscale": true,
+                   "eq": {"brightness": 0}, "blur": {"sigma": 1}, "crop": {"x": 0, "y": 0, "width": 2, "height": 2}, "color": "#000000"}],
+        "texts": [{"text": "t", "end": 1, "size": 9, "color": "red", "box": true, "font": "f", "scroll": "up"}],
+        "audio": [{"src": "m"}],
+        "overlays": [{"src": "l", "end": 1}],
+        "subtitles": {"path": "s"}
+    }));
+    let v = serde_json::to_value(&full).unwrap();
+    let check = |value: &serde_json::Value, def: &str| {
+        let allowed = keys(&defs[def]["properties"]);
+        for k in keys(value) {
+            assert!(
+                allowed.contains(&k),
+                "`{k}` of `{def}` is missing from docs/timeline.schema.json"
+            );
+        }
+    };
+    check(&v["output"], "output");
+    check(&v["clips"][0], "clip");
+    check(&v["texts"][0], "text");
+    check(&v["audio"][0], "audio");
+    check(&v["overlays"][0], "overlay");
+    check(&v["subtitles"], "subtitles");
+    for k in keys(&v) {
+        assert!(
+            keys(&schema["properties"]).contains(&k),
+            "top-level `{k}` missing from the schema"
+        );
+    }
+}

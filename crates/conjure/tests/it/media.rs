@@ -1,0 +1,98 @@
+//! `conjure edit` and `conjure media` through the real binary, on a tiny generated clip.
+
+use std::process::Command;
+
+use crate::ctx;
+
+fn make_clip(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("src.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x90:r=30:d=2",
+        ])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=2",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+        ])
+        .args(["-pix_fmt", "yuv420p", "-c:a", "aac"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
+#[test]
+fn edit_renders_a_timeline_and_reports_json() {
+    let t = ctx();
+    make_clip(&t.out_dir());
+    let spec = t.out_dir().join("edit.yaml");
+    std::fs::write(
+        &spec,
+        "output: {path: edit.mp4, preset: ultrafast}\nclips:\n  - src: src.mp4\n    to: 1\n    transition: {type: fade, duration: 0.5}\n  - color: '#202020'\n    duration: 1\ntexts:\n  - {text: \"it's 100%: done\", position: center}\n",
+    )
+    .unwrap();
+    let run = t.run(&["edit", "edit.yaml", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["edit"]["frames"], 45);
+    assert_eq!(v["edit"]["audio"], true);
+    assert!(t.out_dir().join("edit.mp4").is_file());
+}
+
+#[test]
+fn edit_points_at_the_bad_field_with_exit_2() {
+    let t = ctx();
+    make_clip(&t.out_dir());
+    std::fs::write(
+        t.out_dir().join("bad.json"),
+        r#"{"output":{"path":"o.mp4"},"clips":[{"src":"src.mp4","to":9}]}"#,
+    )
+    .unwrap();
+    let run = t.run(&["edit", "bad.json"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("clips[0].to"), "{}", run.stderr);
+}
+
+#[test]
+fn media_trim_exact_writes_the_range() {
+    let t = ctx();
+    make_clip(&t.out_dir());
+    let run = t.run(&[
+        "media",
+        "trim",
+        "src.mp4",
+        "-o",
+        "cut.mp4",
+        "--start",
+        "0.5",
+        "--end",
+        "1.5",
+        "--exact",
+        "--preset",
+        "ultrafast",
+        "--json",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["op"], "trim");
+    assert_eq!(v["result"]["stream_copy"], false);
+    let missing = t.run(&["media", "reverse", "nope.mp4", "-o", "x.mp4"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("does not exist"), "{}", missing.stderr);
+}
