@@ -162,7 +162,7 @@ async fn refused_connection_is_transport_not_sent() {
 async fn client_errors_are_classified_and_never_resent() {
     let cases = [
         (Reply::Json(401, json!({"detail":"Invalid API credentials"})), "auth"),
-        (Reply::Json(402, json!({"error":"payment required"})), "auth"),
+        (Reply::Json(402, json!({"error":"payment required"})), "payment"),
         (Reply::Json(422, json!({"error":{"message":"bad aspect"}})), "rejected"),
         (
             Reply::JsonWithHeaders(
@@ -182,6 +182,10 @@ async fn client_errors_are_classified_and_never_resent() {
         let err = submit_spec(&server, &image_spec()).await.unwrap_err();
         match kind {
             "auth" => assert!(matches!(err, ProviderError::Auth { .. }), "{err:?}"),
+            "payment" => assert_eq!(
+                err,
+                ProviderError::Rejected { status: 402, message: "payment required".to_owned() }
+            ),
             "rejected" => assert_eq!(
                 err,
                 ProviderError::Rejected { status: 422, message: "bad aspect".to_owned() }
