@@ -8,6 +8,7 @@ conjure_need_packages() {
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
   command -v cc >/dev/null 2>&1 || missing+=(build-essential)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+  command -v script >/dev/null 2>&1 || missing+=(bsdutils)
   [ ${#missing[@]} -eq 0 ] && return 0
   local sudo=""
   if [ "$(id -u)" -ne 0 ]; then

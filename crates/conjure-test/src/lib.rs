@@ -106,8 +106,27 @@ impl TestContext {
     /// The command with an isolated environment (credentials of the sandbox when one runs).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
-        cmd.args(args)
-            .env_clear()
+        cmd.args(args);
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    /// The command run on a pseudo-terminal (util-linux `script`), as a person at a terminal
+    /// runs it: stdin, stdout and stderr are all the terminal.
+    pub fn tty_command(&self, args: &[&str]) -> Command {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
+        let line = std::iter::once(quote(&self.bin.display().to_string()))
+            .chain(args.iter().map(|a| quote(a)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]);
+        self.isolate(&mut cmd);
+        cmd
+    }
+
+    fn isolate(&self, cmd: &mut Command) {
+        cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path("home"))
             .env("CONJURE_HOME", self.path("data"))
@@ -125,7 +144,6 @@ impl TestContext {
         for (k, v) in &self.extra_env {
             cmd.env(k, v);
         }
-        cmd
     }
 
     /// Runs the binary to completion.
@@ -144,8 +162,12 @@ impl TestContext {
 
     /// Runs with `input` on stdin.
     pub fn run_with_stdin(&self, args: &[&str], input: &str) -> Run {
+        self.run_cmd_with_stdin(self.command(args), input)
+    }
+
+    /// Runs `cmd` with `input` on stdin.
+    pub fn run_cmd_with_stdin(&self, mut cmd: Command, input: &str) -> Run {
         use std::io::Write as _;
-        let mut cmd = self.command(args);
         cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn");
         child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");

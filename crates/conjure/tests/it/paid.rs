@@ -268,3 +268,23 @@ fn ctrl_c_while_waiting_leaves_the_job_resumable() {
     assert_eq!(pending["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(t.stats().submit_posts_received, 1);
 }
+
+#[test]
+fn on_a_terminal_the_quote_is_shown_and_only_yes_sends() {
+    let t = sandbox();
+    let declined =
+        t.run_cmd_with_stdin(t.tty_command(&["image", "tty fox", "--model", "gen"]), "n\n");
+    assert_eq!(declined.code, 3, "{declined:?}");
+    // On a terminal everything arrives on one stream.
+    assert!(declined.stdout.contains("Quote: katana · gen"), "{declined:?}");
+    assert!(declined.stdout.contains("prompt: \"tty fox\""));
+    assert!(declined.stdout.contains("Send this request? [y/N]"));
+    assert!(declined.stdout.contains("nothing was sent"));
+    assert_eq!(t.stats().submit_posts_received, 0);
+
+    let accepted =
+        t.run_cmd_with_stdin(t.tty_command(&["image", "tty fox", "--model", "gen"]), "y\n");
+    assert_eq!(accepted.code, 0, "{accepted:?}");
+    assert!(accepted.stdout.contains("Summary: katana · gen"), "{accepted:?}");
+    assert_eq!(t.stats().submit_posts_received, 1);
+}
