@@ -97,13 +97,22 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             Ok(s) => s,
             Err(error) => return Err(self.record_submit_error(&id, error, quote.credits)),
         };
-        let Some(request_id) = snapshot.request_id.clone().filter(|r| !r.is_empty()) else {
-            let error = ProviderError::Protocol { message: "the answer has no request id".into() };
-            return Err(self.record_submit_error(&id, error, quote.credits));
-        };
-        self.store.set_request_id(&id, &request_id)?;
+        let request_id = snapshot.request_id.clone().filter(|r| !r.is_empty());
+        let refused = matches!(snapshot.status, RemoteStatus::Rejected | RemoteStatus::Failed);
+        match &request_id {
+            Some(request_id) => {
+                self.store.set_request_id(&id, request_id)?;
+                (self.observer)(Event::Submitted { job: &id, request_id });
+            }
+            // A refusal needs no id; anything else without one can never be polled.
+            None if refused => {}
+            None => {
+                let message = "the answer has no request id".into();
+                let error = ProviderError::Protocol { message };
+                return Err(self.record_submit_error(&id, error, quote.credits));
+            }
+        }
         self.record(&id, &snapshot)?;
-        (self.observer)(Event::Submitted { job: &id, request_id: &request_id });
         match snapshot.status {
             RemoteStatus::Rejected => {
                 let note = summarize(&snapshot.errors);

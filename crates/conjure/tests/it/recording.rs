@@ -23,6 +23,8 @@ struct Seen {
 struct Recorder {
     seen: Arc<Mutex<Vec<Seen>>>,
     last_body: Arc<Mutex<Value>>,
+    /// Answer submits with a content-policy rejection that carries no request id.
+    reject: bool,
 }
 
 const PNG_DATA: &str = "data:image/png;base64,iVBORw0KGgo=";
@@ -37,6 +39,10 @@ async fn submit(
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     r.seen.lock().unwrap().push(Seen { method, uri: uri.to_string(), headers, body: body.clone() });
     *r.last_body.lock().unwrap() = body;
+    if r.reject {
+        return axum::Json(json!({"status":"rejected","responses":[{"status":"rejected",
+            "error":{"code":"content_policy","message":"refused by policy","retryable":false}}]}));
+    }
     axum::Json(
         json!({"request_id":"req_rec_1","status":"processing","poll_after_seconds":1,"requests":[],"responses":[]}),
     )
@@ -75,9 +81,12 @@ struct Fake {
 }
 
 fn start() -> Fake {
+    start_with(Recorder::default())
+}
+
+fn start_with(recorder: Recorder) -> Fake {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let recorder = Recorder::default();
     let app = Router::new()
         .route("/v1/generation-requests", post(submit))
         .route("/v1/generation-requests/{id}", get(poll))
@@ -245,4 +254,20 @@ fn submit_sends_the_normalised_envelope() {
         json!({"requests":[{"type":"image","id":"item-0","model":"gpt-image-2","prompt":"p","aspect_ratio":"1:1",
                             "output_format":"jpeg","image_urls":["https://example.com/a.png"]}]})
     );
+}
+
+#[test]
+fn a_rejection_without_a_request_id_is_a_refusal_not_an_unknown() {
+    let fake = start_with(Recorder { reject: true, ..Recorder::default() });
+    let (r, seen) = run(&fake, &["--json", "image", "a fox", "--model", "gen", "--yes"]);
+    assert_eq!(r.code, 4, "{r:?}");
+    let v = r.json();
+    assert_eq!(v["error"]["kind"], "provider_failed");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("content_policy: refused by policy"),
+        "{v}"
+    );
+    assert_eq!(posts(&seen).len(), 1);
+    // Nothing to poll.
+    assert_eq!(seen.len(), 1);
 }
