@@ -151,6 +151,12 @@ pub fn summary(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Du
         elapsed.as_secs_f64(),
         outputs.len(),
     ));
+    if job.state == conjure_core::JobState::Partial {
+        ctx.out.warn(format!(
+            "some items failed and produced nothing ({}); failed items are refunded by the provider",
+            job.error.as_deref().unwrap_or("no reason given")
+        ));
+    }
     if let Some(expiry) = outputs.iter().filter_map(|o| o.expires_at.as_deref()).min() {
         let left = seconds_until(expiry).unwrap_or(i64::MAX);
         if left < 3600 {

@@ -97,3 +97,27 @@ fn slow_server_still_one_post() {
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(t.stats().submit_posts_received, 1);
 }
+
+#[test]
+fn a_partial_failure_delivers_what_exists_and_says_what_failed() {
+    let t = crate::sandbox();
+    let payload = t.path("partial.json");
+    let marker = conjure_sandbox::FAIL_MARKER;
+    std::fs::write(
+        &payload,
+        format!(r#"{{"requests":[{{"type":"image","model":"gen","prompt":"fine"}},{{"type":"image","model":"gen","prompt":"{marker}"}}]}}"#),
+    )
+    .unwrap();
+    let run = t.run(&["--json", "submit", payload.to_str().unwrap(), "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let v = run.json();
+    assert_eq!(v["status"], "partial");
+    assert_eq!(v["outputs"].as_array().unwrap().len(), 1);
+    assert!(run.stderr.contains("some items failed"), "{}", run.stderr);
+    assert_eq!(t.stats().submit_posts_received, 1);
+    // The failed item is refunded: only one image is charged.
+    assert_eq!(
+        t.sandbox().balance(conjure_test::TEST_KEY),
+        Some(conjure_core::Credits::whole(10_000 - 3))
+    );
+}
