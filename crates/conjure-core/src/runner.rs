@@ -389,14 +389,22 @@ struct Provenance<'a> {
 
 fn write_sidecar(job: &JobRecord, snapshot: &Snapshot, out: &OutputRecord) -> std::io::Result<()> {
     let item_prompt = job.spec.items.get(snapshot.assets.get(out.index).map_or(0, |a| a.item));
+    let credits = snapshot.credits_spent.or(job.credits_spent).unwrap_or(job.quoted_credits);
+    // Dollars at the quote's price per credit, for what was actually charged.
+    let usd = job.quoted_usd.map(|q| {
+        let quoted = i128::from(job.quoted_credits.tenths().max(1));
+        crate::money::Usd::from_micros(
+            (i128::from(q.micros()) * i128::from(credits.tenths()) / quoted) as i64,
+        )
+    });
     let provenance = Provenance {
         job_id: &job.id,
         provider: job.provider.as_str(),
         model: snapshot.model.as_deref().unwrap_or(&job.model),
         prompt: item_prompt.map_or(job.prompt.as_str(), crate::spec::Item::prompt),
         request_id: job.request_id.as_deref(),
-        credits: snapshot.credits_spent.or(job.credits_spent).unwrap_or(job.quoted_credits),
-        usd: job.quoted_usd,
+        credits,
+        usd,
         source_url: &out.url,
         expires_at: out.expires_at.as_deref(),
         mime: &out.mime,

@@ -113,6 +113,14 @@ fn a_partial_failure_delivers_what_exists_and_says_what_failed() {
     let v = run.json();
     assert_eq!(v["status"], "partial");
     assert_eq!(v["outputs"].as_array().unwrap().len(), 1);
+    assert_eq!(v["credits"], 3.0);
+    let sidecar: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!("{}.json", v["outputs"][0]["path"].as_str().unwrap()))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(sidecar["credits"], 3.0);
+    assert_eq!(sidecar["usd"], 0.0156);
     assert!(run.stderr.contains("some items failed"), "{}", run.stderr);
     assert_eq!(t.stats().submit_posts_received, 1);
     // The failed item is refunded: only one image is charged.
