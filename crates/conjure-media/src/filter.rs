@@ -5,11 +5,13 @@
 //! user's codec choice into encoder arguments that follow the spec's R2 profile for MP4.
 //! Nothing here runs ffmpeg.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tools::Invocation;
 use crate::{Ffmpeg, MediaError};
 
 /// The font used when none is given (Debian/Ubuntu package `fonts-dejavu-core`).
@@ -223,58 +225,156 @@ fn h264_level(w: u32, h: u32, fps: f64) -> &'static str {
     }
 }
 
+/// The VAAPI render node conjure uses.
+pub const VAAPI_DEVICE: &str = "/dev/dri/renderD128";
+
+/// What this machine offers a hardware encoder: the encoders ffmpeg lists and whether the
+/// VAAPI render node exists. Built by [`Ffmpeg::encoder_support`]; tests build it by hand.
+#[derive(Debug, Clone, Copy)]
+pub struct EncoderSupport<'a> {
+    /// Encoder names from `ffmpeg -encoders`.
+    pub encoders: &'a BTreeSet<String>,
+    /// Whether [`VAAPI_DEVICE`] exists.
+    pub vaapi_device: bool,
+}
+
+/// A compiled video encoder: where its arguments go in an ffmpeg command.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VideoEncoder {
+    /// Global options opening the command (the VAAPI device set-up), before any input.
+    pub device_args: Vec<String>,
+    /// Filters appended to the end of the video chain, after `format=yuv420p` (VAAPI uploads
+    /// frames to the GPU there); empty for software and the other hardware encoders.
+    pub filter_tail: String,
+    /// Encoder options, placed after the video `-map`.
+    pub args: Vec<String>,
+    /// Set when the hardware encoder asked for is absent and the software one is used instead.
+    pub note: Option<String>,
+}
+
+impl VideoEncoder {
+    /// A video filter chain (`a,b,format=yuv420p`) with [`VideoEncoder::filter_tail`] appended.
+    pub fn chain(&self, chain: &str) -> String {
+        format!("{chain}{}", self.filter_tail)
+    }
+
+    /// Puts the device set-up at the front of `inv` and the encoder options at its end.
+    pub(crate) fn apply(&self, inv: &mut Invocation) {
+        inv.args.splice(0..0, self.device_args.iter().map(Into::into));
+        inv.args(&self.args);
+    }
+}
+
+/// The hardware encoder name for a family and codec, or why there is none.
+fn hardware_name(hw: Hardware, codec: Codec) -> Result<&'static str, MediaError> {
+    Ok(match (hw, codec) {
+        (Hardware::Nvenc, Codec::H264) => "h264_nvenc",
+        (Hardware::Nvenc, Codec::H265) => "hevc_nvenc",
+        (Hardware::Qsv, Codec::H264) => "h264_qsv",
+        (Hardware::Qsv, Codec::H265) => "hevc_qsv",
+        (Hardware::Vaapi, Codec::H264) => "h264_vaapi",
+        (Hardware::Vaapi, Codec::H265) => "hevc_vaapi",
+        (_, c) => {
+            return Err(MediaError::option(
+                "hardware",
+                format!(
+                    "hardware encoding supports `h264` and `h265`, not `{c:?}`; drop `hardware` or pick one of those codecs"
+                ),
+            ));
+        }
+    })
+}
+
+fn require(support: EncoderSupport<'_>, name: &str, purpose: &str) -> Result<(), MediaError> {
+    if support.encoders.contains(name) {
+        Ok(())
+    } else {
+        Err(MediaError::Unsupported { feature: name.to_string(), purpose: purpose.to_string() })
+    }
+}
+
 impl Encoding {
-    /// Video encoder arguments for a `w`x`h` output at `fps`, checking the encoder exists.
-    pub fn video_args(
+    /// The video encoder for a `w`x`h` output at `fps` on this machine (probes ffmpeg once).
+    pub fn video_encoder(
         &self,
         ff: &Ffmpeg,
         w: u32,
         h: u32,
         fps: f64,
-    ) -> Result<Vec<String>, MediaError> {
-        let mut a: Vec<String> = Vec::new();
-        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_string()));
+    ) -> Result<VideoEncoder, MediaError> {
+        self.compile_video(ff.encoder_support(), w, h, fps)
+    }
+
+    /// Compiles the video encoder from what the machine offers: a pure function.
+    ///
+    /// A hardware encoder is used when asked for and present (listed by ffmpeg, and for VAAPI
+    /// the render node exists); when absent the software encoder for the same codec is used and
+    /// [`VideoEncoder::note`] says so, so the same timeline renders on any machine.
+    pub fn compile_video(
+        &self,
+        support: EncoderSupport<'_>,
+        w: u32,
+        h: u32,
+        fps: f64,
+    ) -> Result<VideoEncoder, MediaError> {
+        let mut enc = VideoEncoder::default();
         let crf = self.crf.map(|c| c.to_string());
         if let Some(hw) = self.hardware {
-            let name = match (hw, self.codec) {
-                (Hardware::Nvenc, Codec::H264) => "h264_nvenc",
-                (Hardware::Nvenc, Codec::H265) => "hevc_nvenc",
-                (Hardware::Qsv, Codec::H264) => "h264_qsv",
-                (Hardware::Qsv, Codec::H265) => "hevc_qsv",
-                (Hardware::Vaapi, Codec::H264) => "h264_vaapi",
-                (Hardware::Vaapi, Codec::H265) => "hevc_vaapi",
-                (_, c) => {
-                    return Err(MediaError::option(
-                        "hardware",
-                        format!("hardware encoding supports `h264` and `h265`, not `{c:?}`"),
-                    ));
+            let name = hardware_name(hw, self.codec)?;
+            let listed = support.encoders.contains(name);
+            let device_ok = hw != Hardware::Vaapi || support.vaapi_device;
+            if listed && device_ok {
+                let a = &mut enc.args;
+                let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_string()));
+                push(&["-c:v", name]);
+                match hw {
+                    Hardware::Nvenc => {
+                        let cq = crf.unwrap_or_else(|| {
+                            if self.codec == Codec::H264 { "23".into() } else { "28".into() }
+                        });
+                        push(&["-preset", "p4", "-rc", "vbr", "-cq", &cq, "-pix_fmt", "yuv420p"]);
+                    }
+                    Hardware::Qsv => {
+                        let q = crf.unwrap_or_else(|| "23".into());
+                        push(&["-preset", "medium", "-global_quality", &q, "-pix_fmt", "nv12"]);
+                    }
+                    Hardware::Vaapi => {
+                        // `-vf` cannot be combined with `-filter_complex`, so the device is
+                        // named globally and the upload ends whichever video chain there is.
+                        let q = crf.unwrap_or_else(|| "23".into());
+                        push(&["-qp", &q]);
+                        enc.device_args = vec![
+                            "-init_hw_device".into(),
+                            format!("vaapi=va:{VAAPI_DEVICE}"),
+                            "-filter_hw_device".into(),
+                            "va".into(),
+                        ];
+                        enc.filter_tail = ",format=nv12,hwupload".into();
+                    }
                 }
+                if self.codec == Codec::H264 {
+                    enc.args.extend(["-profile:v", "high"].map(String::from));
+                }
+                return Ok(enc);
+            }
+            let why = if listed {
+                format!("the VAAPI device `{VAAPI_DEVICE}` does not exist")
+            } else {
+                format!("this ffmpeg does not list the encoder `{name}`")
             };
-            ff.require_encoder(name, "hardware encoding")?;
-            push(&["-c:v", name]);
-            match hw {
-                Hardware::Nvenc => {
-                    let cq = crf.unwrap_or_else(|| {
-                        if self.codec == Codec::H264 { "23".into() } else { "28".into() }
-                    });
-                    push(&["-preset", "p4", "-rc", "vbr", "-cq", &cq, "-pix_fmt", "yuv420p"]);
-                }
-                Hardware::Qsv => {
-                    let q = crf.unwrap_or_else(|| "23".into());
-                    push(&["-preset", "medium", "-global_quality", &q, "-pix_fmt", "nv12"]);
-                }
-                Hardware::Vaapi => {
-                    push(&["-vaapi_device", "/dev/dri/renderD128", "-vf", "format=nv12,hwupload"]);
-                }
-            }
-            if self.codec == Codec::H264 {
-                push(&["-profile:v", "high"]);
-            }
-            return Ok(a);
+            let software = Self { hardware: None, ..self.clone() };
+            let mut enc = software.compile_video(support, w, h, fps)?;
+            let used = enc.args.get(1).cloned().unwrap_or_default();
+            enc.note = Some(format!(
+                "hardware encoding ({hw:?}) is not available ({why}); encoded with `{used}` instead"
+            ));
+            return Ok(enc);
         }
+        let a = &mut enc.args;
+        let mut push = |items: &[&str]| a.extend(items.iter().map(|s| (*s).to_string()));
         match self.codec {
             Codec::H264 => {
-                ff.require_encoder("libx264", "H.264 output")?;
+                require(support, "libx264", "H.264 output")?;
                 let preset = self.preset.clone().unwrap_or_else(|| "medium".into());
                 let crf = crf.unwrap_or_else(|| "18".into());
                 push(&["-c:v", "libx264", "-preset", &preset, "-crf", &crf]);
@@ -291,7 +391,7 @@ impl Encoding {
                 push(&["-x264-params", "8x8dct=1"]);
             }
             Codec::H265 => {
-                ff.require_encoder("libx265", "H.265 output")?;
+                require(support, "libx265", "H.265 output")?;
                 let preset = self.preset.clone().unwrap_or_else(|| "medium".into());
                 let crf = crf.unwrap_or_else(|| "24".into());
                 push(&[
@@ -301,7 +401,7 @@ impl Encoding {
                 push(&["-x265-params", "log-level=error"]);
             }
             Codec::Vp9 => {
-                ff.require_encoder("libvpx-vp9", "VP9 output")?;
+                require(support, "libvpx-vp9", "VP9 output")?;
                 let crf = crf.unwrap_or_else(|| "32".into());
                 let speed = match self.preset.as_deref() {
                     Some("ultrafast" | "superfast" | "veryfast") => "8",
@@ -325,7 +425,7 @@ impl Encoding {
             }
             Codec::Av1 => {
                 let crf = crf.unwrap_or_else(|| "35".into());
-                if ff.capabilities().encoders.contains("libsvtav1") {
+                if support.encoders.contains("libsvtav1") {
                     let preset = match self.preset.as_deref() {
                         Some("ultrafast" | "superfast" | "veryfast") => "12",
                         Some("faster" | "fast") => "10",
@@ -343,7 +443,7 @@ impl Encoding {
                         "yuv420p",
                     ]);
                 } else {
-                    ff.require_encoder("libaom-av1", "AV1 output")?;
+                    require(support, "libaom-av1", "AV1 output")?;
                     push(&[
                         "-c:v",
                         "libaom-av1",
@@ -360,7 +460,7 @@ impl Encoding {
                 }
             }
         }
-        Ok(a)
+        Ok(enc)
     }
 
     /// Audio encoder arguments: AAC 44.1 kHz stereo for MP4-family outputs, Opus for WebM.
@@ -441,6 +541,76 @@ mod tests {
         assert_eq!(color("white@0.5").as_deref(), Some("white@0.5"));
         assert_eq!(color("#12345"), None);
         assert_eq!(color("not a colour"), None);
+    }
+
+    fn support(names: &[&str], vaapi_device: bool) -> (BTreeSet<String>, bool) {
+        (names.iter().map(|s| (*s).to_string()).collect(), vaapi_device)
+    }
+
+    fn compile(enc: &Encoding, names: &[&str], device: bool) -> Result<VideoEncoder, MediaError> {
+        let (encoders, vaapi_device) = support(names, device);
+        enc.compile_video(EncoderSupport { encoders: &encoders, vaapi_device }, 1280, 720, 30.0)
+    }
+
+    fn hw(h: Hardware, codec: Codec) -> Encoding {
+        Encoding { codec, hardware: Some(h), ..Encoding::default() }
+    }
+
+    #[test]
+    fn software_encoder_needs_no_device_or_upload() {
+        let e = compile(&Encoding::default(), &["libx264"], false).unwrap();
+        assert_eq!(&e.args[..2], ["-c:v", "libx264"]);
+        assert!(e.device_args.is_empty() && e.filter_tail.is_empty() && e.note.is_none());
+        assert_eq!(e.chain("scale=2:2,format=yuv420p"), "scale=2:2,format=yuv420p");
+        assert!(matches!(
+            compile(&Encoding::default(), &[], false),
+            Err(MediaError::Unsupported { .. })
+        ));
+    }
+
+    #[test]
+    fn hardware_encoders_are_used_when_present() {
+        let all = ["libx264", "libx265", "h264_nvenc", "hevc_nvenc", "h264_qsv", "h264_vaapi"];
+        let nv = compile(&hw(Hardware::Nvenc, Codec::H264), &all, false).unwrap();
+        assert_eq!(&nv.args[..2], ["-c:v", "h264_nvenc"]);
+        assert!(nv.args.ends_with(&["-profile:v".into(), "high".into()]));
+        assert!(nv.device_args.is_empty() && nv.filter_tail.is_empty() && nv.note.is_none());
+        let nv5 = compile(&hw(Hardware::Nvenc, Codec::H265), &all, false).unwrap();
+        assert_eq!(&nv5.args[..2], ["-c:v", "hevc_nvenc"]);
+        assert!(!nv5.args.contains(&"-profile:v".to_string()));
+        let qsv = compile(&hw(Hardware::Qsv, Codec::H264), &all, false).unwrap();
+        assert_eq!(&qsv.args[..2], ["-c:v", "h264_qsv"]);
+        assert!(qsv.args.windows(2).any(|w| w == ["-pix_fmt", "nv12"]));
+        let va = compile(&hw(Hardware::Vaapi, Codec::H264), &all, true).unwrap();
+        assert_eq!(&va.args[..2], ["-c:v", "h264_vaapi"]);
+        assert_eq!(
+            va.device_args,
+            ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
+        );
+        assert_eq!(va.chain("fps=30,format=yuv420p"), "fps=30,format=yuv420p,format=nv12,hwupload");
+        // The old form cannot sit beside `-filter_complex`.
+        assert!(!va.args.iter().any(|a| a == "-vf" || a == "-vaapi_device"));
+        assert!(va.note.is_none());
+    }
+
+    #[test]
+    fn absent_hardware_falls_back_to_software_with_a_note() {
+        // Listed encoder but no render node.
+        let va =
+            compile(&hw(Hardware::Vaapi, Codec::H264), &["libx264", "h264_vaapi"], false).unwrap();
+        assert_eq!(&va.args[..2], ["-c:v", "libx264"]);
+        assert!(va.device_args.is_empty() && va.filter_tail.is_empty());
+        let note = va.note.unwrap();
+        assert!(note.contains("/dev/dri/renderD128") && note.contains("libx264"), "{note}");
+        // Encoder not in this ffmpeg.
+        let nv = compile(&hw(Hardware::Nvenc, Codec::H265), &["libx265"], true).unwrap();
+        assert_eq!(&nv.args[..2], ["-c:v", "libx265"]);
+        assert!(nv.note.unwrap().contains("hevc_nvenc"));
+        // No software encoder either: a clear error, not a silent success.
+        assert!(compile(&hw(Hardware::Qsv, Codec::H264), &[], true).is_err());
+        // VP9/AV1 have no hardware mapping: an option error saying what to do.
+        let err = compile(&hw(Hardware::Nvenc, Codec::Vp9), &["libvpx-vp9"], true).unwrap_err();
+        assert!(err.to_string().contains("h264"), "{err}");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - [`Timeline`] is the edit format; [`render`] compiles it into parallel, frame-exact segments
 //!   joined by stream copy.
 //! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...).
+//! - `mp4` reads MP4/MOV track headers in-process so a copy join needs no ffprobe per input.
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
 //! This crate knows nothing about providers, credits or the journal; the CLI records the
@@ -12,6 +13,7 @@
 mod error;
 pub mod filter;
 pub mod image_ops;
+mod mp4;
 pub mod ops;
 pub mod probe;
 pub mod progress;

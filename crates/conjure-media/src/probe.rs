@@ -52,6 +52,10 @@ pub struct VideoInfo {
     pub frames: Option<u64>,
     /// True for a single still image (PNG, JPEG, WebP ...).
     pub still: bool,
+    /// The codec configuration (ffmpeg's extradata: H.264 `avcC` with its SPS/PPS), where the
+    /// container stores one. A stream-copy join keeps only the first clip's in the output's
+    /// header, so it asks for identical ones.
+    pub config: Option<Vec<u8>>,
 }
 
 impl VideoInfo {
@@ -72,6 +76,8 @@ pub struct AudioInfo {
     pub channels: u32,
     /// Stream duration in seconds, where known.
     pub duration: Option<f64>,
+    /// The codec configuration (ffmpeg's extradata: AAC `AudioSpecificConfig`), if any.
+    pub config: Option<Vec<u8>>,
 }
 
 impl MediaInfo {
@@ -94,12 +100,31 @@ fn num(v: &Value) -> Option<f64> {
     }
 }
 
+/// Bytes of ffprobe's `-show_data` hex dump (`00000000: 0164 000b ...  .d..`).
+fn hexdump(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (_, rest) = line.split_once(": ")?;
+        let hex = rest.split("  ").next().unwrap_or_default();
+        let digits: Vec<u8> = hex.bytes().filter(|b| *b != b' ').collect();
+        if !digits.len().is_multiple_of(2) {
+            return None;
+        }
+        for pair in digits.chunks(2) {
+            let s = std::str::from_utf8(pair).ok()?;
+            out.push(u8::from_str_radix(s, 16).ok()?);
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 fn ratio(s: &str) -> Option<(u32, u32)> {
     let (a, b) = s.split_once('/')?;
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
-/// Builds a [`MediaInfo`] from `ffprobe -print_format json -show_format -show_streams` output.
+/// Builds a [`MediaInfo`] from `ffprobe -print_format json -show_format -show_streams
+/// -show_data` output (`-show_data` adds each stream's extradata as a hex dump).
 pub fn parse_probe(path: &Path, json: &str) -> Result<MediaInfo, MediaError> {
     let bad = |detail: String| MediaError::NotMedia { path: path.to_path_buf(), detail };
     let root: Value =
@@ -132,6 +157,7 @@ pub fn parse_probe(path: &Path, json: &str) -> Result<MediaInfo, MediaError> {
         let kind = s.get("codec_type").and_then(Value::as_str).unwrap_or_default();
         let codec = s.get("codec_name").and_then(Value::as_str).unwrap_or_default().to_string();
         let stream_duration = s.get("duration").and_then(num);
+        let config = s.get("extradata").and_then(Value::as_str).and_then(hexdump);
         match kind {
             "video" if info.video.is_none() => {
                 let attached = s
@@ -161,6 +187,7 @@ pub fn parse_probe(path: &Path, json: &str) -> Result<MediaInfo, MediaError> {
                     duration: stream_duration,
                     frames: s.get("nb_frames").and_then(num).map(|f| f as u64),
                     still: still_format,
+                    config,
                 });
             }
             "audio" if info.audio.is_none() => {
@@ -169,6 +196,7 @@ pub fn parse_probe(path: &Path, json: &str) -> Result<MediaInfo, MediaError> {
                     sample_rate: s.get("sample_rate").and_then(num).unwrap_or(0.0) as u32,
                     channels: s.get("channels").and_then(Value::as_u64).unwrap_or(0) as u32,
                     duration: stream_duration,
+                    config,
                 });
             }
             "subtitle" => info.subtitle_streams += 1,
@@ -195,6 +223,17 @@ mod tests {
         assert!(!info.is_still());
         assert_eq!(info.audio.as_ref().unwrap().sample_rate, 44100);
         assert_eq!(info.tags, vec![("title".to_string(), "x".to_string())]);
+        assert_eq!(v.config, None);
+    }
+
+    #[test]
+    fn reads_extradata_hex_dumps() {
+        let dump = "\n00000000: 0164 000b ffe1 0018 6764 000b acb4 146f  .d......gd.....o\n00000010: 0100 0468 ce  ...h.\n";
+        let bytes = hexdump(dump).unwrap();
+        assert_eq!(bytes.len(), 21);
+        assert_eq!(&bytes[..4], &[0x01, 0x64, 0x00, 0x0b]);
+        assert_eq!(&bytes[16..], &[0x01, 0x00, 0x04, 0x68, 0xce]);
+        assert_eq!(hexdump(""), None);
     }
 
     #[test]

@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::filter::{
-    Container, Encoding, atempo_chain, container_args, escape_path, escape_value, even, fit_graph,
-    secs,
+    Container, Encoding, VideoEncoder, atempo_chain, container_args, escape_path, escape_value,
+    even, fit_graph, secs,
 };
 use crate::probe::MediaInfo;
 use crate::progress::{Progress, ProgressSnapshot};
@@ -93,6 +93,9 @@ pub struct RenderReport {
     pub segments: usize,
     /// Every ffmpeg command that ran, in plan order.
     pub commands: Vec<CommandRecord>,
+    /// Things the user should know (e.g. a hardware encoder asked for but absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The working folder, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_dir: Option<PathBuf>,
@@ -164,6 +167,9 @@ struct Plan {
     total_frames: u64,
     container: Container,
     encoding: Encoding,
+    /// The compiled video encoder shared by every segment (`None` until a segment needs it,
+    /// so a copy-only join never asks ffmpeg for its encoder list).
+    video: Option<VideoEncoder>,
 }
 
 impl Plan {
@@ -191,7 +197,8 @@ fn tl_err(path: String, message: String) -> MediaError {
 }
 
 fn probe_clip_source(ff: &Ffmpeg, path: &Path, json_path: &str) -> Result<MediaInfo, MediaError> {
-    match ff.probe(path) {
+    // Whole-file sources: MP4/MOV headers are read in-process, anything else through ffprobe.
+    match ff.probe_fast(path) {
         Ok(info) => Ok(info),
         Err(MediaError::MissingInput { path }) => Err(tl_err(
             json_path.to_string(),
@@ -445,7 +452,17 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
         audio_bitrate: out.audio_bitrate.clone(),
         hardware: out.hardware,
     };
-    Ok(Plan { width, height, rate, clips, transitions, total_frames, container, encoding })
+    Ok(Plan {
+        width,
+        height,
+        rate,
+        clips,
+        transitions,
+        total_frames,
+        container,
+        encoding,
+        video: None,
+    })
 }
 
 fn segments(plan: &Plan, max_frames: u64) -> Vec<Segment> {
@@ -779,7 +796,8 @@ fn output_time_filters(
     if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
         next(&mut g, &format!("subtitles=filename={}", escape_path(&s.path)), &mut cur, &mut step);
     }
-    let _ = write!(g, "[{cur}]setpts=PTS-STARTPTS,format=yuv420p[v]");
+    let tail = plan.video.as_ref().map_or("", |v| v.filter_tail.as_str());
+    let _ = write!(g, "[{cur}]setpts=PTS-STARTPTS,format=yuv420p{tail}[v]");
     Ok(g)
 }
 
@@ -789,7 +807,7 @@ fn segment_invocation(
     count: usize,
     seg: &Segment,
     out: &Path,
-    ff: &Ffmpeg,
+    video: &VideoEncoder,
 ) -> Result<Invocation, MediaError> {
     let plan = cx.plan;
     let mut inputs = 0;
@@ -819,7 +837,7 @@ fn segment_invocation(
     g.push(';');
     g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs)?);
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames.to_string()]);
-    inv.args(plan.encoding.video_args(ff, plan.width, plan.height, plan.rate.value())?);
+    video.apply(&mut inv);
     inv.args(["-r", &plan.rate.expr(), "-f", "mp4"]).arg(out.as_os_str());
     Ok(inv)
 }
@@ -1062,6 +1080,7 @@ fn copy_compatible(plan: &Plan, tl: &Timeline) -> bool {
         return false;
     }
     let mut audio_shape = None;
+    let mut video_config = None;
     for pc in &plan.clips {
         let c = &pc.clip;
         let Source::Video { info, .. } = &pc.source else { return false };
@@ -1087,9 +1106,21 @@ fn copy_compatible(plan: &Plan, tl: &Timeline) -> bool {
             && v.width == plan.width
             && v.height == plan.height
             && v.fps_num * plan.rate.den == plan.rate.num * v.fps_den;
-        let shape = info.audio.as_ref().map(|a| (a.codec.clone(), a.sample_rate, a.channels));
+        // The output keeps only the first clip's codec configuration (the `avcC` SPS/PPS, the
+        // AAC config). ffmpeg's concat demuxer repeats later clips' parameter sets in-band, so
+        // ffmpeg itself decodes a mixed join, but players that trust the sample entry (as `avc1`
+        // allows) would not: clips whose configurations differ are normalised instead.
+        match &video_config {
+            None => video_config = Some(&v.config),
+            Some(c) if *c != &v.config => return false,
+            Some(_) => {}
+        }
+        let shape = info
+            .audio
+            .as_ref()
+            .map(|a| (a.codec.clone(), a.sample_rate, a.channels, a.config.clone()));
         let audio_ok =
-            shape.as_ref().is_none_or(|(c, r, ch)| c == "aac" && *r == 44100 && *ch == 2);
+            shape.as_ref().is_none_or(|(c, r, ch, _)| c == "aac" && *r == 44100 && *ch == 2);
         if !(untouched && video_ok && audio_ok) {
             return false;
         }
@@ -1108,7 +1139,7 @@ pub fn render(
     tl: &Timeline,
     opts: &RenderOptions<'_>,
 ) -> Result<RenderReport, MediaError> {
-    let plan = build_plan(ff, tl)?;
+    let mut plan = build_plan(ff, tl)?;
     let out = tl.output.path.clone();
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -1129,6 +1160,7 @@ pub fn render(
     let has_audio;
     let stream_copy;
     let mut segment_count = 0;
+    let mut notes = Vec::new();
     if copy_compatible(&plan, tl) {
         let files: Vec<PathBuf> = plan
             .clips
@@ -1164,6 +1196,9 @@ pub fn render(
             .rate
             .frames(if opts.max_segment_seconds > 0.0 { opts.max_segment_seconds } else { 10.0 })
             .max(1);
+        let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
+        notes.extend(video.note.clone());
+        plan.video = Some(video.clone());
         let segs = segments(&plan, max_frames);
         segment_count = segs.len();
         let cx = SegmentContext { tl, plan: &plan, work: work.path() };
@@ -1178,7 +1213,7 @@ pub fn render(
         let mut files = Vec::new();
         for (i, s) in segs.iter().enumerate() {
             let file = work.path().join(format!("seg{i:05}.mp4"));
-            invs.push((segment_invocation(&cx, i, segs.len(), s, &file, ff)?, s.frames));
+            invs.push((segment_invocation(&cx, i, segs.len(), s, &file, &video)?, s.frames));
             files.push(file);
         }
         run_parallel(ff, &invs, jobs, plan.total_frames, total_seconds, opts.progress)?;
@@ -1228,6 +1263,7 @@ pub fn render(
         stream_copy,
         segments: segment_count,
         commands,
+        notes,
         temp_dir,
     })
 }
@@ -1252,6 +1288,56 @@ mod tests {
     }
 
     #[test]
+    fn vaapi_segments_upload_at_the_end_of_the_graph() {
+        let clip = PlannedClip {
+            clip: Clip::default(),
+            source: Source::Color { color: "black".into() },
+            from: 0.0,
+            frames: 30,
+            audio: false,
+        };
+        let encoders: std::collections::BTreeSet<String> =
+            ["libx264", "h264_vaapi"].map(String::from).into();
+        let support = crate::filter::EncoderSupport { encoders: &encoders, vaapi_device: true };
+        let encoding = Encoding { hardware: Some(crate::Hardware::Vaapi), ..Encoding::default() };
+        let video = encoding.compile_video(support, 64, 36, 30.0).unwrap();
+        let plan = Plan {
+            width: 64,
+            height: 36,
+            rate: Rate { num: 30, den: 1 },
+            clips: vec![clip.clone(), clip],
+            transitions: vec![(10, "fade".into()), (0, String::new())],
+            total_frames: 50,
+            container: Container::Mp4,
+            encoding,
+            video: Some(video.clone()),
+        };
+        let tl = Timeline {
+            output: crate::timeline::Output::default(),
+            clips: Vec::new(),
+            texts: Vec::new(),
+            audio: Vec::new(),
+            overlays: Vec::new(),
+            subtitles: None,
+        };
+        let work = tempfile::tempdir().unwrap();
+        let cx = SegmentContext { tl: &tl, plan: &plan, work: work.path() };
+        for (i, seg) in segments(&plan, 100).iter().enumerate() {
+            let out = work.path().join("s.mp4");
+            let inv = segment_invocation(&cx, i, 3, seg, &out, &video).unwrap();
+            let a = inv.display_args();
+            assert_eq!(
+                &a[..4],
+                ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
+            );
+            let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
+            assert!(g.ends_with(",format=yuv420p,format=nv12,hwupload[v]"), "{g}");
+            assert!(!a.iter().any(|x| x == "-vf" || x == "-vaapi_device"));
+            assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
+        }
+    }
+
+    #[test]
     fn segments_cover_every_frame_once() {
         let clip = |frames| PlannedClip {
             clip: Clip::default(),
@@ -1269,6 +1355,7 @@ mod tests {
             total_frames: 270,
             container: Container::Mp4,
             encoding: Encoding::default(),
+            video: None,
         };
         let segs = segments(&plan, 50);
         let mut pos = 0;

@@ -134,6 +134,14 @@ impl Ffmpeg {
         })
     }
 
+    /// What hardware encoding can use here: the listed encoders and the VAAPI render node.
+    pub fn encoder_support(&self) -> crate::filter::EncoderSupport<'_> {
+        crate::filter::EncoderSupport {
+            encoders: &self.capabilities().encoders,
+            vaapi_device: Path::new(crate::filter::VAAPI_DEVICE).exists(),
+        }
+    }
+
     /// Fails with [`MediaError::Unsupported`] unless the encoder exists.
     pub fn require_encoder(&self, name: &str, purpose: &str) -> Result<(), MediaError> {
         if self.capabilities().encoders.contains(name) {
@@ -159,6 +167,7 @@ impl Ffmpeg {
         }
         let out = Command::new(&self.ffprobe)
             .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
+            .arg("-show_data")
             .arg(path)
             .stdin(Stdio::null())
             .output()
@@ -170,6 +179,20 @@ impl Ffmpeg {
             return Err(MediaError::NotMedia { path: path.to_path_buf(), detail });
         }
         parse_probe(path, &String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Like [`Ffmpeg::probe`], but reads the track headers of MP4/MOV files in-process (no
+    /// process start-up) when the `mp4` reader fully understands them, and asks ffprobe
+    /// otherwise. The in-process answer carries no container tags: use [`Ffmpeg::probe`] where
+    /// tags matter.
+    pub fn probe_fast(&self, path: &Path) -> Result<MediaInfo, MediaError> {
+        if !path.exists() {
+            return Err(MediaError::MissingInput { path: path.to_path_buf() });
+        }
+        match crate::mp4::read_file(path) {
+            Some(info) => Ok(info),
+            None => self.probe(path),
+        }
     }
 
     /// Counts decoded video frames (slow: decodes the whole stream). Used by tests and reports.

@@ -67,11 +67,14 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
     inv.arg("-i").arg(o.input.as_os_str());
     inv.args(["-map", "0:v:0"]);
     let copy = video_matches && audio_matches;
+    let mut note = None;
     if video_matches {
         inv.args(["-c:v", "copy"]);
     } else {
-        inv.args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p"]);
-        inv.args(enc.video_args(ff, v.0, v.1, v.2)?);
+        let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
+        inv.args(["-vf", &venc.chain("scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p")]);
+        venc.apply(&mut inv);
+        note = venc.note;
     }
     if info.audio.is_some() {
         inv.args(["-map", "0:a:0"]);
@@ -83,6 +86,9 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
     }
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
     let mut r = OpReport::single(&o.output, copy, &inv);
+    if let Some(n) = note {
+        r = r.note(n);
+    }
     if !matches!(container, Container::Mp4) || enc.codec != Codec::H264 {
         r = r.note(
             "this format is outside the delivery list (MP4 H.264 + AAC, GIF); fine for local use",

@@ -173,8 +173,9 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     let rate = crate::render::Rate::from_f64(fps);
     let mut inv = Invocation::new("images to video");
     inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"]).arg(o.pattern.as_os_str());
-    inv.args(["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p"]);
-    inv.args(o.encoding.video_args(ff, 1920, 1080, fps)?);
+    let enc = o.encoding.video_encoder(ff, 1920, 1080, fps)?;
+    inv.args(["-vf", &enc.chain("scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p")]);
+    enc.apply(&mut inv);
     let inv =
         run_to(ff, inv, Some(container), muxer_for(container), &o.output).map_err(|e| match e {
             MediaError::Ffmpeg { stderr_tail, .. }
@@ -185,7 +186,7 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
             }
             other => other,
         })?;
-    Ok(OpReport::single(&o.output, false, &inv))
+    Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
 }
 
 /// Options for [`slideshow`].
@@ -266,7 +267,7 @@ pub fn slideshow(ff: &Ffmpeg, o: &SlideshowOptions) -> Result<OpReport, MediaErr
     Ok(OpReport {
         outputs: vec![r.output],
         stream_copy: false,
-        notes: Vec::new(),
+        notes: r.notes,
         commands: r.commands,
     })
 }

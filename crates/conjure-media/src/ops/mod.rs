@@ -58,6 +58,14 @@ impl OpReport {
         self.notes.push(note.into());
         self
     }
+
+    /// Adds the encoder's note (a hardware encoder asked for but absent), if any.
+    fn encoder_note(self, enc: &crate::filter::VideoEncoder) -> Self {
+        match &enc.note {
+            Some(n) => self.note(n.clone()),
+            None => self,
+        }
+    }
 }
 
 /// Which sound to keep when two videos are combined.
@@ -139,21 +147,39 @@ pub(crate) fn reencode(
     let info = probe_video(ff, input)?;
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
+    let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
+    let audio = info.audio.is_some().then(|| (af, enc.audio_args(container)));
+    let inv = reencode_invocation(step, input, &venc, vf, audio);
+    let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
+    Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
+}
+
+/// The arguments of [`reencode`] up to the output: a pure function. `audio` is the audio
+/// filter chain and encoder arguments when the input has sound.
+fn reencode_invocation(
+    step: &str,
+    input: &Path,
+    venc: &crate::filter::VideoEncoder,
+    vf: &str,
+    audio: Option<(&str, Vec<String>)>,
+) -> Invocation {
     let mut inv = Invocation::new(step);
     inv.arg("-i").arg(input.as_os_str());
-    let vf =
-        if vf.is_empty() { "format=yuv420p".to_string() } else { format!("{vf},format=yuv420p") };
+    let vf = venc.chain(&if vf.is_empty() {
+        "format=yuv420p".to_string()
+    } else {
+        format!("{vf},format=yuv420p")
+    });
     inv.args(["-map", "0:v:0", "-vf", &vf]);
-    inv.args(enc.video_args(ff, v.0, v.1, v.2)?);
-    if info.audio.is_some() {
+    venc.apply(&mut inv);
+    if let Some((af, args)) = audio {
         inv.args(["-map", "0:a:0"]);
         if !af.is_empty() {
             inv.args(["-af", af]);
         }
-        inv.args(enc.audio_args(container));
+        inv.args(args);
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
-    Ok(OpReport::single(output, false, &inv))
+    inv
 }
 
 /// Keeps the video as it is and re-encodes only the audio through `af`.
@@ -188,5 +214,48 @@ fn check_range(name: &str, v: f64, lo: f64, hi: f64) -> Result<(), MediaError> {
         Ok(())
     } else {
         Err(MediaError::option(name, format!("`{v}` is not allowed; use {lo} to {hi}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::filter::{EncoderSupport, Hardware};
+
+    #[test]
+    fn vaapi_uploads_at_the_end_of_a_single_step_chain() {
+        let encoders: BTreeSet<String> = ["libx264", "h264_vaapi"].map(String::from).into();
+        let support = EncoderSupport { encoders: &encoders, vaapi_device: true };
+        let enc = Encoding { hardware: Some(Hardware::Vaapi), ..Encoding::default() };
+        let venc = enc.compile_video(support, 320, 180, 30.0).unwrap();
+        let audio = Some(("volume=2", enc.audio_args(Container::Mp4)));
+        let inv = reencode_invocation("colour", Path::new("in.mp4"), &venc, "hue=s=0", audio);
+        let a = inv.display_args();
+        assert_eq!(
+            &a[..4],
+            ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
+        );
+        assert_eq!(&a[4..6], ["-i", "in.mp4"]);
+        let vf = a.iter().position(|x| x == "-vf").unwrap();
+        assert_eq!(a[vf + 1], "hue=s=0,format=yuv420p,format=nv12,hwupload");
+        assert_eq!(a.iter().filter(|x| *x == "-vf").count(), 1);
+        assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
+        assert!(!a.iter().any(|x| x == "-vaapi_device"));
+        assert!(a.windows(2).any(|w| w == ["-af", "volume=2"]));
+    }
+
+    #[test]
+    fn software_chain_is_unchanged() {
+        let encoders: BTreeSet<String> = ["libx264"].map(String::from).into();
+        let support = EncoderSupport { encoders: &encoders, vaapi_device: false };
+        let enc = Encoding { hardware: Some(Hardware::Vaapi), ..Encoding::default() };
+        let venc = enc.compile_video(support, 320, 180, 30.0).unwrap();
+        let inv = reencode_invocation("blur", Path::new("in.mp4"), &venc, "", None);
+        let a = inv.display_args();
+        assert_eq!(&a[..6], ["-i", "in.mp4", "-map", "0:v:0", "-vf", "format=yuv420p"]);
+        assert!(a.windows(2).any(|w| w == ["-c:v", "libx264"]));
+        assert!(venc.note.is_some());
     }
 }

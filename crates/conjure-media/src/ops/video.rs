@@ -74,14 +74,16 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
         let mut inv = Invocation::new("trim (exact)");
         inv.args(["-ss", &secs(o.start), "-t", &secs(dur), "-i"]).arg(o.input.as_os_str());
         let n = (dur * fps).round().max(1.0) as u64;
-        inv.args(["-map", "0:v:0", "-vf", "format=yuv420p", "-frames:v", &n.to_string()]);
-        inv.args(o.encoding.video_args(ff, v.0, v.1, fps)?);
+        let enc = o.encoding.video_encoder(ff, v.0, v.1, fps)?;
+        let vf = enc.chain("format=yuv420p");
+        inv.args(["-map", "0:v:0", "-vf", &vf, "-frames:v", &n.to_string()]);
+        enc.apply(&mut inv);
         if info.audio.is_some() {
             inv.args(["-map", "0:a:0", "-af", &format!("atrim=duration={}", secs(dur))]);
             inv.args(o.encoding.audio_args(container));
         }
         let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
-        return Ok(OpReport::single(&o.output, false, &inv));
+        return Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc));
     }
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new("trim (keyframe copy)");
@@ -169,7 +171,7 @@ fn timeline_report(r: &crate::RenderReport) -> OpReport {
     OpReport {
         outputs: vec![r.output.clone()],
         stream_copy: r.stream_copy,
-        notes: Vec::new(),
+        notes: r.notes.clone(),
         commands: r.commands.clone(),
     }
 }
@@ -418,21 +420,18 @@ fn graph_op(
     let info = probe_video(ff, input)?;
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
+    let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
     let mut inv = Invocation::new(step);
     inv.arg("-i").arg(input.as_os_str());
-    inv.args([
-        "-filter_complex",
-        &format!("{graph};[{out}]format=yuv420p[vout]"),
-        "-map",
-        "[vout]",
-    ]);
-    inv.args(enc.video_args(ff, v.0, v.1, v.2)?);
+    let g = format!("{graph};[{out}]{}[vout]", venc.chain("format=yuv420p"));
+    inv.args(["-filter_complex", &g, "-map", "[vout]"]);
+    venc.apply(&mut inv);
     if info.audio.is_some() {
         inv.args(["-map", "0:a:0"]);
         inv.args(enc.audio_args(container));
     }
     let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
-    Ok(OpReport::single(output, false, &inv))
+    Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
 }
 
 /// Options for [`pad`].
@@ -792,23 +791,25 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
     } else {
         format!("scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB", secs(o.start))
     };
+    let enc = o.encoding.video_encoder(ff, iw, ih, fps)?;
     let mut g = format!(
-        "[1:v]{prep}[ov];[0:v][ov]overlay=x={}:y={}:enable={}:eof_action={},format=yuv420p[vout]",
+        "[1:v]{prep}[ov];[0:v][ov]overlay=x={}:y={}:enable={}:eof_action={},{}[vout]",
         escape_value(&x),
         escape_value(&y),
         escape_value(&format!("between(t,{},{})", secs(o.start), secs(end))),
-        if still { "repeat" } else { "pass" }
+        if still { "repeat" } else { "pass" },
+        enc.chain("format=yuv420p")
     );
     let audio_map =
         audio_pick(&mut g, o.audio, info.audio.is_some(), top.audio.is_some() && !still)?;
     inv.args(["-filter_complex", &g, "-map", "[vout]"]);
-    inv.args(o.encoding.video_args(ff, iw, ih, fps)?);
+    enc.apply(&mut inv);
     if let Some(m) = audio_map {
         inv.args(["-map", &m]);
         inv.args(o.encoding.audio_args(container));
     }
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
-    Ok(OpReport::single(&o.output, false, &inv))
+    Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
 }
 
 /// Adds the audio part of a two-input graph and returns what to map.
@@ -875,24 +876,26 @@ pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, Medi
     let w = even(f64::from(h) * f64::from(lw) / f64::from(lh.max(1)));
     let rate = crate::render::Rate::from_f64(fps).expr();
     let stack = if o.vertical { "vstack" } else { "hstack" };
+    let (ow, oh) = if o.vertical { (w, h * 2) } else { (w * 2, h) };
+    let enc = o.encoding.video_encoder(ff, ow, oh, fps)?;
     let mut g = format!(
-        "{};{};[l0]fps={rate}[l];[r0]fps={rate}[r];[l][r]{stack}=inputs=2:shortest=1,format=yuv420p[vout]",
+        "{};{};[l0]fps={rate}[l];[r0]fps={rate}[r];[l][r]{stack}=inputs=2:shortest=1,{}[vout]",
         fit_graph("0:v", "l0", Fit::Contain, w, h, "black", "a"),
         fit_graph("1:v", "r0", Fit::Contain, w, h, "black", "b"),
+        enc.chain("format=yuv420p"),
     );
     let audio = audio_pick(&mut g, o.audio, l.audio.is_some(), r.audio.is_some())?;
     let mut inv = Invocation::new("side by side");
     inv.arg("-i").arg(o.left.as_os_str()).arg("-i").arg(o.right.as_os_str());
     inv.args(["-filter_complex", &g, "-map", "[vout]"]);
-    let (ow, oh) = if o.vertical { (w, h * 2) } else { (w * 2, h) };
-    inv.args(o.encoding.video_args(ff, ow, oh, fps)?);
+    enc.apply(&mut inv);
     if let Some(m) = audio {
         inv.args(["-map", &m]);
         inv.args(o.encoding.audio_args(container));
         inv.arg("-shortest");
     }
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
-    Ok(OpReport::single(&o.output, false, &inv))
+    Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
 }
 
 /// Options for [`subtitles`].

@@ -91,6 +91,42 @@ pub fn clip_b() -> PathBuf {
     make("b.mp4", &a)
 }
 
+/// Like `clip_a` (whose ultrafast encode is Constrained Baseline, CAVLC) but x264 `medium` in
+/// High profile (CABAC, B-frames): same size, rate, pixel format and audio, different SPS/PPS,
+/// so a stream copy after `clip_a` would describe it with the wrong parameters.
+pub fn clip_high() -> PathBuf {
+    make(
+        "high.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=160x90:r=30:d=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=2:r=44100",
+            "-shortest",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "medium",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-ar",
+            "44100",
+            "-ac",
+            "2",
+            "-f",
+            "mp4",
+        ],
+    )
+}
+
 /// 160x90, 30 fps, 2 s, a keyframe every 10 frames (for splitting by copy).
 pub fn clip_gop() -> PathBuf {
     let a = with_r2(vec![

@@ -61,6 +61,51 @@ fn hard_cut_join_of_matching_clips_is_stream_copy() {
 }
 
 #[test]
+fn copy_join_of_mp4_clips_needs_no_ffprobe() {
+    // An ffprobe that does not exist: the join must decide from the MP4 headers alone.
+    let no_probe = conjure_media::Ffmpeg::with_paths(
+        ff().ffmpeg_path().to_path_buf(),
+        std::path::PathBuf::from("/nonexistent/ffprobe"),
+    );
+    let d = tmp();
+    let out = d.path().join("j.mp4");
+    let t = tl(&json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": clip_b()}]}));
+    let r = render(&no_probe, &t, &opts()).unwrap();
+    assert!(r.stream_copy);
+    assert_eq!((r.frames, r.width, r.height), (120, 160, 90));
+    assert_eq!(frames(&out), 120);
+    // What the headers cannot answer (a Matroska source) still goes to ffprobe.
+    let mkv = d.path().join("a.mkv");
+    let status = std::process::Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(clip_a())
+        .args(["-c", "copy"])
+        .arg(&mkv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let t = tl(&json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": mkv}]}));
+    assert!(render(&no_probe, &t, &opts()).is_err());
+    assert!(render(ff(), &t, &opts()).is_ok());
+}
+
+#[test]
+fn copy_join_needs_identical_codec_configuration() {
+    // Same size, rate, pixel format and audio, but the parameter sets differ: a copy would
+    // keep only the first clip's in the file header, so it is normalised.
+    let d = tmp();
+    let out = d.path().join("j.mp4");
+    let t = tl(&json!({
+        "output": {"path": out, "preset": "ultrafast"},
+        "clips": [{"src": clip_a()}, {"src": clip_high()}]
+    }));
+    let r = render(ff(), &t, &opts()).unwrap();
+    assert!(!r.stream_copy, "different parameter sets must not be joined by copy");
+    assert_eq!(frames(&out), 120);
+    assert!((audio_seconds(&out) - 4.0).abs() < 0.1);
+}
+
+#[test]
 fn stills_colours_motion_music_and_effects() {
     let d = tmp();
     let out = d.path().join("s.mp4");
