@@ -139,6 +139,9 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
             if report.audio { ", with sound" } else { ", silent" },
             if report.stream_copy { ", joined by stream copy (no re-encode)" } else { "" }
         ));
+        for n in &report.notes {
+            ctx.out.note(format!("note: {n}"));
+        }
     }
     Ok(())
 }
