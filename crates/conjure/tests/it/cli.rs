@@ -21,6 +21,11 @@ const COMMANDS: &[&[&str]] = &[
     &["sandbox"],
     &["sandbox", "serve"],
     &["demo"],
+    &["edit"],
+    &["media"],
+    &["media", "trim"],
+    &["media", "audio"],
+    &["media", "convert"],
 ];
 
 #[test]
