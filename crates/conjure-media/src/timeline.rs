@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::filter::{Codec, Fit, Hardware};
+use crate::filter::{Codec, Encoding, Fit, Hardware};
 use crate::{MediaError, TimelineError};
 
 /// Transition names accepted by ffmpeg's `xfade` (5.1 and later), plus `cut` for a hard cut.
@@ -278,6 +278,29 @@ pub struct Clip {
     /// Crop this region of the source before fitting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crop: Option<Rect>,
+}
+
+impl Output {
+    /// An output at `path` with a single-step op's encoder settings.
+    pub fn with_encoding(
+        path: PathBuf,
+        width: Option<u32>,
+        height: Option<u32>,
+        fps: Option<f64>,
+        enc: &Encoding,
+    ) -> Self {
+        Self {
+            path,
+            width,
+            height,
+            fps,
+            codec: enc.codec,
+            preset: enc.preset.clone(),
+            crf: enc.crf,
+            audio_bitrate: enc.audio_bitrate.clone(),
+            hardware: enc.hardware,
+        }
+    }
 }
 
 impl Default for Output {

@@ -225,17 +225,13 @@ pub fn slideshow(ff: &Ffmpeg, o: &SlideshowOptions) -> Result<OpReport, MediaErr
     let n = o.images.len();
     let each = if o.seconds_each > 0.0 { o.seconds_each } else { 3.0 };
     let tl = Timeline {
-        output: Output {
-            path: o.output.clone(),
-            width: o.width,
-            height: o.height,
-            fps: Some(o.fps.unwrap_or(30.0)),
-            codec: o.encoding.codec,
-            preset: o.encoding.preset.clone(),
-            crf: o.encoding.crf,
-            audio_bitrate: o.encoding.audio_bitrate.clone(),
-            hardware: o.encoding.hardware,
-        },
+        output: Output::with_encoding(
+            o.output.clone(),
+            o.width,
+            o.height,
+            Some(o.fps.unwrap_or(30.0)),
+            &o.encoding,
+        ),
         clips: o
             .images
             .iter()

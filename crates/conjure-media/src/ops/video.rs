@@ -131,17 +131,7 @@ pub struct JoinOptions {
 fn join_timeline(o: &JoinOptions) -> Timeline {
     let n = o.inputs.len();
     Timeline {
-        output: Output {
-            path: o.output.clone(),
-            width: o.width,
-            height: o.height,
-            fps: o.fps,
-            codec: o.encoding.codec,
-            preset: o.encoding.preset.clone(),
-            crf: o.encoding.crf,
-            audio_bitrate: o.encoding.audio_bitrate.clone(),
-            hardware: o.encoding.hardware,
-        },
+        output: Output::with_encoding(o.output.clone(), o.width, o.height, o.fps, &o.encoding),
         clips: o
             .inputs
             .iter()
