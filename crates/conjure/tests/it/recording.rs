@@ -25,6 +25,8 @@ struct Recorder {
     last_body: Arc<Mutex<Value>>,
     /// Answer submits with a content-policy rejection that carries no request id.
     reject: bool,
+    /// When the assets expire (RFC 3339); far in the future unless set.
+    expires_at: Option<String>,
 }
 
 const PNG_DATA: &str = "data:image/png;base64,iVBORw0KGgo=";
@@ -57,6 +59,7 @@ async fn poll(
 ) -> axum::Json<Value> {
     r.seen.lock().unwrap().push(Seen { method, uri: uri.to_string(), headers, body: Value::Null });
     let body = r.last_body.lock().unwrap().clone();
+    let expires = r.expires_at.clone().unwrap_or_else(|| "2099-01-01T00:00:00Z".to_owned());
     let responses: Vec<Value> = body["requests"]
         .as_array()
         .map(|items| {
@@ -66,7 +69,7 @@ async fn poll(
                     json!({"id": item["id"], "status":"completed",
                            "metadata":{"credits_spent": 1.5, "model": item["model"]},
                            "output_assets":[{"kind":"image","mime_type":"image/png","original_data_url":PNG_DATA,
-                                              "url":PNG_DATA,"width":64,"height":64,"expires_at":"2099-01-01T00:00:00Z"}]})
+                                              "url":PNG_DATA,"width":64,"height":64,"expires_at":expires}]})
                 })
                 .collect()
         })
@@ -270,4 +273,19 @@ fn a_rejection_without_a_request_id_is_a_refusal_not_an_unknown() {
     assert_eq!(posts(&seen).len(), 1);
     // Nothing to poll.
     assert_eq!(seen.len(), 1);
+}
+
+#[test]
+fn links_that_expire_soon_are_warned_about() {
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
+    let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let fake = start_with(Recorder { expires_at: Some(soon), ..Recorder::default() });
+    let (r, _) = run(&fake, &["image", "a fox", "--model", "gen", "--yes"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("warning: the provider's copies expire at"), "{}", r.stderr);
+
+    let later = start();
+    let (r, _) = run(&later, &["image", "a fox", "--model", "gen", "--yes"]);
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+    assert!(r.stderr.contains("Provider links expire 2099-01-01"), "{}", r.stderr);
 }
