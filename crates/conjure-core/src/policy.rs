@@ -96,6 +96,7 @@ pub fn after_submit_error(err: &ProviderError) -> SubmitVerdict {
         | ProviderError::Rejected { .. }
         | ProviderError::NotFound { .. }
         | ProviderError::Unsupported { .. }
+        | ProviderError::Local { .. }
         | ProviderError::Transport { sent: false, .. } => SubmitVerdict::NotCharged,
         ProviderError::Remote { .. }
         | ProviderError::Protocol { .. }
@@ -131,7 +132,8 @@ pub fn after_poll_error(
         ProviderError::Auth { .. }
         | ProviderError::Rejected { .. }
         | ProviderError::NotFound { .. }
-        | ProviderError::Unsupported { .. } => PollVerdict::Stop,
+        | ProviderError::Unsupported { .. }
+        | ProviderError::Local { .. } => PollVerdict::Stop,
     }
 }
 
@@ -197,6 +199,9 @@ mod tests {
         );
         let auth = ProviderError::Auth { status: 401, message: String::new() };
         assert_eq!(after_poll_error(&p, &auth, Duration::ZERO), PollVerdict::Stop);
+        let disk = ProviderError::Local { message: String::new() };
+        assert_eq!(after_poll_error(&p, &disk, Duration::ZERO), PollVerdict::Stop);
+        assert_eq!(after_submit_error(&disk), SubmitVerdict::NotCharged);
         let five = ProviderError::Remote { status: 502, message: String::new() };
         assert!(matches!(after_poll_error(&p, &five, Duration::ZERO), PollVerdict::RetryAfter(_)));
     }

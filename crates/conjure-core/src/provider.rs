@@ -146,6 +146,9 @@ pub enum ProviderError {
     Protocol { message: String },
     #[error("{message}")]
     Unsupported { message: String },
+    /// This machine failed (a file could not be written); the provider was not involved.
+    #[error("{message}")]
+    Local { message: String },
     /// No HTTP answer. `sent` is true when the request may have reached the server.
     #[error("The connection failed{}: {message}", if *sent { " after the request was sent" } else { "" })]
     Transport { sent: bool, message: String },

@@ -222,13 +222,8 @@ impl Katana {
     }
 }
 
-// ProviderError has no variant for local IO; a download that cannot be written is free to try
-// again, which Transport conveys to policy.
 fn local_io(dest: &Path, e: &std::io::Error) -> ProviderError {
-    ProviderError::Transport {
-        sent: true,
-        message: format!("Could not write `{}`: {e}", dest.display()),
-    }
+    ProviderError::Local { message: format!("Could not write `{}`: {e}", dest.display()) }
 }
 
 async fn write_data_url(url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {

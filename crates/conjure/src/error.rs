@@ -109,7 +109,7 @@ pub fn provider_error(e: &ProviderError) -> CliError {
     let exit = match e {
         ProviderError::Auth { .. } => Exit::Credentials,
         ProviderError::Unsupported { .. } => Exit::Usage,
-        ProviderError::Transport { .. } => Exit::Other,
+        ProviderError::Transport { .. } | ProviderError::Local { .. } => Exit::Other,
         _ => Exit::Provider,
     };
     let err = CliError::new(exit, e.to_string());
