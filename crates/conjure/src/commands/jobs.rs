@@ -28,6 +28,23 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
     let journal = ctx.journal()?;
     let jobs = journal.list(args.pending, args.limit)?;
     let price = ctx.settings.katana_price;
+    let totals = journal.totals().map_err(lookup_error)?;
+    // What may have been charged without a report: the quotes of `unknown` jobs.
+    let exposure: conjure_core::Credits = journal
+        .list(true, usize::MAX)?
+        .iter()
+        .filter(|j| j.state == conjure_core::JobState::Unknown)
+        .map(|j| j.quoted_credits)
+        .sum();
+    let totals_json: Vec<_> = totals
+        .iter()
+        .map(|t| {
+            json!({
+                "provider": t.provider, "jobs": t.jobs, "quoted_credits": t.quoted,
+                "charged_credits": t.spent, "charged_usd": price.usd(t.spent),
+            })
+        })
+        .collect();
     if ctx.out.json {
         let list: Vec<_> = jobs
             .iter()
@@ -40,7 +57,9 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
                 })
             })
             .collect();
-        ctx.out.json_value(&json!({ "jobs": list }));
+        ctx.out.json_value(&json!({
+            "jobs": list, "totals": totals_json, "unknown_exposure_credits": exposure,
+        }));
         return Ok(());
     }
     if jobs.is_empty() {
@@ -63,8 +82,19 @@ pub fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
             prompt
         ));
     }
-    if jobs.iter().any(|j| j.state == conjure_core::JobState::Unknown) {
-        ctx.out.warn("jobs marked `unknown` may have been charged; see `conjure status JOB`");
+    for t in &totals {
+        ctx.out.note(format!(
+            "{}: {} job(s), charged {} as reported by the provider",
+            t.provider,
+            t.jobs,
+            crate::output::cost_phrase(t.spent, Some(price))
+        ));
+    }
+    if exposure > conjure_core::Credits::ZERO {
+        ctx.out.warn(format!(
+            "jobs marked `unknown` may have been charged up to {} more; see `conjure status JOB`",
+            crate::output::cost_phrase(exposure, Some(price))
+        ));
     }
     Ok(())
 }

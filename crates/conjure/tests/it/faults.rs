@@ -27,6 +27,11 @@ fn a_500_after_acceptance_is_unknown_not_failed_and_never_resent() {
     // It is listed as pending until a person decides.
     let pending = t.run(&["--json", "jobs", "--pending"]).json();
     assert_eq!(pending["jobs"][0]["status"], "unknown");
+    // What it may have cost is reported, separately from what was reported as charged.
+    assert_eq!(pending["unknown_exposure_credits"], 3.0);
+    assert_eq!(pending["totals"][0]["charged_credits"], 0.0);
+    let human = t.run(&["jobs"]);
+    assert!(human.stderr.contains("may have been charged up to 3 credits"), "{}", human.stderr);
 }
 
 #[test]

@@ -53,6 +53,9 @@ fn approve_token_sends_exactly_the_quoted_request_once() {
     assert_eq!(t.stats().submit_posts_received, 1);
     assert_eq!(t.stats().submissions_accepted, 1);
     assert_eq!(t.sandbox().balance(TEST_KEY), Some(Credits::whole(10_000 - 14)));
+    let jobs = t.run(&["--json", "jobs"]).json();
+    assert_eq!(jobs["totals"][0]["charged_credits"], 14.0);
+    assert_eq!(jobs["totals"][0]["charged_usd"], 0.0728);
     // No temp files left behind.
     assert!(t.all_files().iter().all(|p| !p.to_string_lossy().ends_with(".part")));
 }
