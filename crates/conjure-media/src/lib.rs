@@ -1,8 +1,8 @@
 //! conjure-media: local post-production with ffmpeg, and image steps without it.
 //!
 //! - [`Ffmpeg`] locates ffmpeg/ffprobe once and runs argument vectors (never a shell).
-//! - [`Timeline`] is the edit format; [`render`] compiles it into parallel, frame-exact segments
-//!   joined by stream copy.
+//! - [`Timeline`] is the edit format; [`render`] compiles it into frame-exact segments that one
+//!   encoder turns into the output, with the soundtrack made beside them.
 //! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...).
 //! - `mp4` reads MP4/MOV track headers in-process so a copy join needs no ffprobe per input.
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.

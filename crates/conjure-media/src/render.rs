@@ -1,15 +1,22 @@
-//! Rendering a [`Timeline`]: probe, plan, run segments in parallel, join by stream copy.
+//! Rendering a [`Timeline`]: probe, plan, decode segments into one encoder, mux by stream copy.
 //!
 //! Key terms:
 //! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
 //!   last `T` frames of one clip with the first `T` of the next, so the output has
 //!   `sum(L) - sum(T)` frames exactly.
-//! - *segment*: one ffmpeg run producing an exact number of frames of the output: a clip *body*
-//!   (or a chunk of a long one) or a *transition* (two inputs through `xfade`). Each run has at most
-//!   a few inputs, so memory does not grow with the number of clips, and segments run in
-//!   parallel. All segments share one encoder setting, so the concat demuxer joins them with `-c copy`.
+//! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
+//!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
+//!   next clip (the clip's tail and the next clip's head through `xfade`). A segment has at most
+//!   two clip inputs plus overlays, so its memory does not grow with the number of clips.
+//! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
+//!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
+//!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
+//!   keeps two cores busy. Segments run concurrently with it (the next one starts while the
+//!   current one drains), so decoding overlaps encoding. The frame count of every segment is
+//!   checked byte for byte.
 //! - *audio pass*: the whole soundtrack (clip sound or silence, `acrossfade` at transitions, music
-//!   mixed) rendered as one audio-only run beside the segments; audio is cheap to hold.
+//!   mixed) rendered as one audio-only run beside the video; audio is cheap to hold. The video and
+//!   the soundtrack are then muxed by stream copy.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
@@ -17,8 +24,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde::Serialize;
 
@@ -27,9 +32,9 @@ use crate::filter::{
     even, fit_graph, secs,
 };
 use crate::probe::MediaInfo;
-use crate::progress::{Progress, ProgressSnapshot};
+use crate::progress::Progress;
 use crate::timeline::{Clip, Motion, Position, Scroll, Timeline, overlay_anchor, text_anchor};
-use crate::tools::Invocation;
+use crate::tools::{Invocation, Piece, Pipeline};
 use crate::{Ffmpeg, MediaError, TimelineError};
 
 /// Options for [`render`].
@@ -37,21 +42,13 @@ use crate::{Ffmpeg, MediaError, TimelineError};
 pub struct RenderOptions<'a> {
     /// Called from worker threads as work completes.
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
-    /// Parallel ffmpeg runs; 0 means one per CPU.
-    pub jobs: usize,
-    /// Longest clip body rendered as one segment, in seconds (0 means 10).
-    pub max_segment_seconds: f64,
     /// Keep the working folder (for debugging); its path is in the report.
     pub keep_temp: bool,
 }
 
 impl std::fmt::Debug for RenderOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RenderOptions")
-            .field("jobs", &self.jobs)
-            .field("max_segment_seconds", &self.max_segment_seconds)
-            .field("keep_temp", &self.keep_temp)
-            .finish_non_exhaustive()
+        f.debug_struct("RenderOptions").field("keep_temp", &self.keep_temp).finish_non_exhaustive()
     }
 }
 
@@ -89,7 +86,7 @@ pub struct RenderReport {
     pub audio: bool,
     /// True when nothing was re-encoded (hard-cut join of matching inputs).
     pub stream_copy: bool,
-    /// Video segments rendered (0 for a pure stream copy).
+    /// Video segments (producer runs) rendered; 0 for a pure stream copy.
     pub segments: usize,
     /// Every ffmpeg command that ran, in plan order.
     pub commands: Vec<CommandRecord>,
@@ -167,9 +164,6 @@ struct Plan {
     total_frames: u64,
     container: Container,
     encoding: Encoding,
-    /// The compiled video encoder shared by every segment (`None` until a segment needs it,
-    /// so a copy-only join never asks ffmpeg for its encoder list).
-    video: Option<VideoEncoder>,
 }
 
 impl Plan {
@@ -179,17 +173,21 @@ impl Plan {
     }
 }
 
-#[derive(Debug, Clone)]
-enum SegmentKind {
-    Body { clip: usize, start: u64 },
-    Transition { left: usize },
-}
-
+/// Clip `clip` from its frame `start`: `body` frames of its own, then (when `transition > 0`)
+/// the transition into the next clip.
 #[derive(Debug, Clone)]
 struct Segment {
-    kind: SegmentKind,
+    clip: usize,
+    start: u64,
+    body: u64,
+    transition: u64,
     out_start: u64,
-    frames: u64,
+}
+
+impl Segment {
+    fn frames(&self) -> u64 {
+        self.body + self.transition
+    }
 }
 
 fn tl_err(path: String, message: String) -> MediaError {
@@ -452,48 +450,25 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
         audio_bitrate: out.audio_bitrate.clone(),
         hardware: out.hardware,
     };
-    Ok(Plan {
-        width,
-        height,
-        rate,
-        clips,
-        transitions,
-        total_frames,
-        container,
-        encoding,
-        video: None,
-    })
+    Ok(Plan { width, height, rate, clips, transitions, total_frames, container, encoding })
 }
 
-fn segments(plan: &Plan, max_frames: u64) -> Vec<Segment> {
-    let mut out = Vec::new();
+fn segments(plan: &Plan) -> Vec<Segment> {
+    let mut out = Vec::with_capacity(plan.clips.len());
     let mut pos = 0;
     for (i, c) in plan.clips.iter().enumerate() {
         let tin = if i > 0 { plan.transitions[i - 1].0 } else { 0 };
         let tout = plan.transitions[i].0;
-        let body = c.frames - tin - tout;
-        // Split long bodies into near-equal chunks so two cores share one long clip.
-        let chunks = body.div_ceil(max_frames.max(1)).max(1);
-        let mut start = tin;
-        for k in 0..chunks {
-            let len = body / chunks + u64::from(k < body % chunks);
-            if len > 0 {
-                out.push(Segment {
-                    kind: SegmentKind::Body { clip: i, start },
-                    out_start: pos,
-                    frames: len,
-                });
-                pos += len;
-                start += len;
-            }
-        }
-        if tout > 0 {
-            out.push(Segment {
-                kind: SegmentKind::Transition { left: i },
-                out_start: pos,
-                frames: tout,
-            });
-            pos += tout;
+        let seg = Segment {
+            clip: i,
+            start: tin,
+            body: c.frames - tin - tout,
+            transition: tout,
+            out_start: pos,
+        };
+        pos += seg.frames();
+        if seg.frames() > 0 {
+            out.push(seg);
         }
     }
     out
@@ -521,11 +496,14 @@ fn clip_chain(
     let mut g = String::new();
     let raw = format!("{label}raw");
     match &pc.source {
-        Source::Video { path, .. } => {
+        Source::Video { path, info } => {
             let first = if c.reverse { pc.frames - a - n } else { a };
             let start = pc.from + rate.seconds(first) * c.speed;
             let read = rate.seconds(n + 3) * c.speed;
-            inv.args(["-ss", &secs(start), "-t", &secs(read), "-i"]).arg(path.as_os_str());
+            // One decoding thread: a segment only has to keep ahead of the encoder, and frame
+            // threads would hold a picture buffer set each.
+            inv.args(["-threads", "1", "-ss", &secs(start), "-t", &secs(read), "-i"]);
+            inv.arg(path.as_os_str());
             let k = *inputs;
             *inputs += 1;
             let mut pre = String::new();
@@ -538,8 +516,15 @@ fn clip_chain(
                 pre.push_str("setpts=PTS-STARTPTS,");
             }
             let _ = write!(g, "[{k}:v]{pre}fps={}[{label}pre];", rate.expr());
-            g.push_str(&fit_graph(&format!("{label}pre"), &raw, fit, w, h, "black", label));
-            g.push(';');
+            let same_size = c.crop.is_none()
+                && info.video.as_ref().is_some_and(|v| (v.width, v.height) == (w, h));
+            if same_size {
+                // Every fit of a frame already the output's size is the frame itself.
+                let _ = write!(g, "[{label}pre]setsar=1[{raw}];");
+            } else {
+                g.push_str(&fit_graph(&format!("{label}pre"), &raw, fit, w, h, "black", label));
+                g.push(';');
+            }
         }
         Source::Image { path } => {
             inv.arg("-i").arg(path.as_os_str());
@@ -560,9 +545,11 @@ fn clip_chain(
                     "black",
                     label,
                 ));
+                // The picture's own time base (1/25 for image2) cannot hold every frame time
+                // of other rates; the output's can.
                 let _ = write!(
                     g,
-                    ";[{label}fit]loop=loop={}:size=1,setpts=N*{}/{}/TB[{raw}];",
+                    ";[{label}fit]loop=loop={}:size=1,settb=expr={}/{},setpts=N[{raw}];",
                     n.saturating_sub(1),
                     rate.den,
                     rate.num
@@ -730,7 +717,7 @@ fn output_time_filters(
     let plan = cx.plan;
     let rate = plan.rate;
     let s0 = rate.seconds(seg.out_start);
-    let s1 = rate.seconds(seg.out_start + seg.frames);
+    let s1 = rate.seconds(seg.out_start + seg.frames());
     let total = rate.seconds(plan.total_frames);
     let mut g = String::new();
     let mut cur = input.to_string();
@@ -796,155 +783,250 @@ fn output_time_filters(
     if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
         next(&mut g, &format!("subtitles=filename={}", escape_path(&s.path)), &mut cur, &mut step);
     }
-    let tail = plan.video.as_ref().map_or("", |v| v.filter_tail.as_str());
-    let _ = write!(g, "[{cur}]setpts=PTS-STARTPTS,format=yuv420p{tail}[v]");
+    // Frame n at n/fps exactly, so the raw output neither drops nor repeats a frame whatever
+    // time base the filters above left (concat, for one, leaves microseconds).
+    let _ = write!(g, "[{cur}]settb=expr={}/{},setpts=N,format=yuv420p[v]", rate.den, rate.num);
     Ok(g)
 }
 
+/// The producer for one segment: its frames, raw `yuv420p`, on standard output.
 fn segment_invocation(
     cx: &SegmentContext<'_>,
     idx: usize,
     count: usize,
     seg: &Segment,
-    out: &Path,
-    video: &VideoEncoder,
 ) -> Result<Invocation, MediaError> {
     let plan = cx.plan;
     let mut inputs = 0;
-    let (what, mut g) = match seg.kind {
-        SegmentKind::Body { clip, start } => {
-            let mut inv = Invocation::new("");
-            let g = clip_chain(plan, clip, start, seg.frames, &mut inv, &mut inputs, "c");
-            ((format!("clip {clip} body"), inv), g)
-        }
-        SegmentKind::Transition { left } => {
-            let mut inv = Invocation::new("");
-            let l = &plan.clips[left];
-            let (n, kind) = &plan.transitions[left];
-            let mut g = clip_chain(plan, left, l.frames - n, *n, &mut inv, &mut inputs, "a");
-            g.push(';');
-            g.push_str(&clip_chain(plan, left + 1, 0, *n, &mut inv, &mut inputs, "b"));
+    let ci = seg.clip;
+    let mut inv = Invocation::new("");
+    // The clip from `start` to its end: the body, then the tail the transition fades out.
+    let mut g = clip_chain(plan, ci, seg.start, seg.frames(), &mut inv, &mut inputs, "k");
+    let what = if seg.transition > 0 {
+        let n = seg.transition;
+        let kind = &plan.transitions[ci].1;
+        let tail = if seg.body > 0 {
             let _ = write!(
                 g,
-                ";[a][b]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[c]",
-                secs(plan.rate.seconds(*n))
+                ";[k]split=2[kb][kt];[kb]trim=end_frame={b}[body];[kt]trim=start_frame={b},setpts=PTS-STARTPTS[tail]",
+                b = seg.body
             );
-            ((format!("transition {left}->{} ({kind})", left + 1), inv), g)
+            "tail"
+        } else {
+            "k"
+        };
+        g.push(';');
+        g.push_str(&clip_chain(plan, ci + 1, 0, n, &mut inv, &mut inputs, "h"));
+        let _ = write!(
+            g,
+            ";[{tail}][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
+            secs(plan.rate.seconds(n))
+        );
+        if seg.body > 0 {
+            g.push_str(";[body][x]concat=n=2:v=1:a=0[c]");
+        } else {
+            g.push_str(";[x]null[c]");
         }
+        format!("clip {ci}, transition {ci}->{} ({kind})", ci + 1)
+    } else {
+        g.push_str(";[k]null[c]");
+        format!("clip {ci}")
     };
-    let (what, mut inv) = what;
     inv.step = format!("segment {}/{count}: {what}", idx + 1);
     g.push(';');
     g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs)?);
-    inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames.to_string()]);
-    video.apply(&mut inv);
-    inv.args(["-r", &plan.rate.expr(), "-f", "mp4"]).arg(out.as_os_str());
+    inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
+    inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
     Ok(inv)
 }
 
-fn audio_invocation(tl: &Timeline, plan: &Plan, out: &Path) -> Option<Invocation> {
-    let any_clip_audio = plan.clips.iter().any(|c| c.audio);
-    if !any_clip_audio && tl.audio.is_empty() {
-        return None;
+/// Bytes of one raw `yuv420p` frame (even sizes: the planner makes them so).
+fn frame_bytes(plan: &Plan) -> u64 {
+    u64::from(plan.width) * u64::from(plan.height) * 3 / 2
+}
+
+/// The one encoder: raw frames from standard input to a video-only file.
+fn encoder_invocation(plan: &Plan, video: &VideoEncoder, out: &Path) -> Invocation {
+    let mut inv = Invocation::new("encoding the video");
+    let size = format!("{}x{}", plan.width, plan.height);
+    inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", &size]);
+    inv.args(["-framerate", &plan.rate.expr(), "-i", "pipe:0"]);
+    if let Some(upload) = video.filter_tail.strip_prefix(',') {
+        inv.args(["-vf", upload]);
     }
-    let rate_hz = plan.encoding.audio_rate(plan.container);
-    let per_sample = f64::from(rate_hz);
-    let samples = |frames: u64| (plan.rate.seconds(frames) * per_sample).round() as u64;
-    let mut inv = Invocation::new("soundtrack (clip audio, transitions, music)");
-    let mut g = String::new();
-    let mut k = 0;
-    let fmt = format!("aresample={rate_hz},aformat=sample_fmts=fltp:channel_layouts=stereo");
-    for (i, pc) in plan.clips.iter().enumerate() {
-        let c = &pc.clip;
-        let n = samples(pc.frames);
-        if let (true, Source::Video { path, .. }) = (pc.audio, &pc.source) {
-            let span = plan.rate.seconds(pc.frames) * c.speed;
-            inv.args(["-ss", &secs(pc.from), "-t", &secs(span), "-i"]).arg(path.as_os_str());
-            let mut chain = format!("[{k}:a]{fmt},asetpts=PTS-STARTPTS");
-            k += 1;
-            if c.reverse {
-                chain.push_str(",areverse");
-            }
-            if (c.speed - 1.0).abs() > 1e-9 {
-                chain.push(',');
-                chain.push_str(&atempo_chain(c.speed));
-            }
-            if (c.volume - 1.0).abs() > 1e-9 {
-                let _ = write!(chain, ",volume={}", secs(c.volume));
-            }
-            let _ = write!(chain, ",apad=whole_len={n},atrim=end_sample={n}");
-            if let Some(f) = c.fade_in.filter(|f| *f > 0.0) {
-                let _ = write!(chain, ",afade=t=in:st=0:d={}", secs(f));
-            }
-            if let Some(f) = c.fade_out.filter(|f| *f > 0.0) {
-                let total = plan.rate.seconds(pc.frames);
-                let _ =
-                    write!(chain, ",afade=t=out:st={}:d={}", secs((total - f).max(0.0)), secs(f));
-            }
-            let _ = write!(g, "{chain}[a{i}];");
-        } else {
-            let _ = write!(g, "anullsrc=r={rate_hz}:cl=stereo,atrim=end_sample={n}[a{i}];");
-        }
+    inv.args(["-map", "0:v:0", "-an", "-frames:v", &plan.total_frames.to_string()]);
+    video.apply(&mut inv);
+    inv.args(["-f", "mp4"]).arg(out.as_os_str());
+    inv
+}
+
+/// Samples of the soundtrack before output frame `f` (exact integer rounding, so segment
+/// lengths add up to the total).
+fn sample_at(plan: &Plan, hz: u32, f: u64) -> u64 {
+    let num = u128::from(plan.rate.num);
+    let exact = u128::from(f) * u128::from(hz) * u128::from(plan.rate.den);
+    u64::try_from((exact + num / 2) / num).unwrap_or(u64::MAX)
+}
+
+/// Adds an input (or a silent source) and a chain producing exactly `samples` stereo samples of
+/// clip `ci`'s sound for its frames `[a, a+n)`, as `[{label}]`.
+#[expect(clippy::too_many_arguments, reason = "one chain, described by its range and sink")]
+#[expect(clippy::many_single_char_names, reason = "the same names as `clip_chain`")]
+fn clip_audio(
+    plan: &Plan,
+    ci: usize,
+    a: u64,
+    n: u64,
+    samples: u64,
+    hz: u32,
+    inv: &mut Invocation,
+    label: &str,
+) -> String {
+    let pc = &plan.clips[ci];
+    let c = &pc.clip;
+    let rate = plan.rate;
+    let (true, Source::Video { path, .. }) = (pc.audio, &pc.source) else {
+        return format!("anullsrc=r={hz}:cl=stereo,atrim=end_sample={samples}[{label}]");
+    };
+    let first = if c.reverse { pc.frames - a - n } else { a };
+    let start = pc.from + rate.seconds(first) * c.speed;
+    let span = rate.seconds(n) * c.speed;
+    let k = inv.args.iter().filter(|x| *x == "-i").count();
+    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"]).arg(path.as_os_str());
+    let mut g = format!(
+        "[{k}:a]aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo,asetpts=PTS-STARTPTS"
+    );
+    if c.reverse {
+        g.push_str(",areverse");
     }
-    let mut cur = "a0".to_string();
-    for i in 1..plan.clips.len() {
-        let t = plan.transitions[i - 1].0;
-        let lbl = format!("j{i}");
-        if t > 0 {
-            let _ = write!(g, "[{cur}][a{i}]acrossfade=ns={}:c1=tri:c2=tri[{lbl}];", samples(t));
-        } else {
-            let _ = write!(g, "[{cur}][a{i}]concat=n=2:v=0:a=1[{lbl}];");
-        }
-        cur = lbl;
+    if (c.speed - 1.0).abs() > 1e-9 {
+        g.push(',');
+        g.push_str(&atempo_chain(c.speed));
     }
-    let total_samples = samples(plan.total_frames);
-    let total = plan.rate.seconds(plan.total_frames);
-    if !tl.audio.is_empty() {
-        let mut mix = vec![cur.clone()];
-        for (i, a) in tl.audio.iter().enumerate() {
-            if a.start >= total {
-                continue;
-            }
-            if a.looped {
-                inv.args(["-stream_loop", "-1"]);
-            }
-            inv.arg("-i").arg(a.src.as_os_str());
-            let len = total - a.start;
-            let mut chain =
-                format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
-            k += 1;
-            if (a.volume - 1.0).abs() > 1e-9 {
-                let _ = write!(chain, ",volume={}", secs(a.volume));
-            }
-            if a.fade_in > 0.0 {
-                let _ = write!(chain, ",afade=t=in:st=0:d={}", secs(a.fade_in));
-            }
-            if a.fade_out > 0.0 {
-                let _ = write!(
-                    chain,
-                    ",afade=t=out:st={}:d={}",
-                    secs((len - a.fade_out).max(0.0)),
-                    secs(a.fade_out)
-                );
-            }
-            if a.start > 0.0 {
-                let _ = write!(chain, ",adelay=delays={}:all=1", (a.start * 1000.0).round() as u64);
-            }
-            let _ = write!(g, "{chain}[m{i}];");
-            mix.push(format!("m{i}"));
+    if (c.volume - 1.0).abs() > 1e-9 {
+        let _ = write!(g, ",volume={}", secs(c.volume));
+    }
+    let _ = write!(g, ",apad=whole_len={samples},atrim=end_sample={samples}");
+    let fade_in = c.fade_in.filter(|f| *f > 0.0);
+    let fade_out = c.fade_out.filter(|f| *f > 0.0);
+    if fade_in.is_some() || fade_out.is_some() {
+        // Fades are in clip time: shift to it, fade, shift back.
+        let _ = write!(g, ",asetpts=PTS-STARTPTS+{}/TB", secs(rate.seconds(a)));
+        if let Some(f) = fade_in {
+            let _ = write!(g, ",afade=t=in:st=0:d={}", secs(f));
         }
-        if mix.len() > 1 {
-            let labels = mix.iter().fold(String::new(), |mut acc, l| {
-                let _ = write!(acc, "[{l}]");
-                acc
-            });
+        if let Some(f) = fade_out {
+            let total = rate.seconds(pc.frames);
+            let _ = write!(g, ",afade=t=out:st={}:d={}", secs((total - f).max(0.0)), secs(f));
+        }
+        g.push_str(",asetpts=PTS-STARTPTS");
+    }
+    let _ = write!(g, "[{label}]");
+    g
+}
+
+/// The run writing one segment's sound (its clip's sound, crossfaded into the next clip's over
+/// the transition) to `file` as raw stereo `f32` samples, and what the soundtrack gets from it;
+/// no run when the segment is silent. Sample positions come from the output frame grid, so the
+/// segments add up to the total exactly.
+fn audio_segment(
+    plan: &Plan,
+    hz: u32,
+    (idx, count): (usize, usize),
+    seg: &Segment,
+    file: &Path,
+) -> (Option<Invocation>, Piece) {
+    let s0 = sample_at(plan, hz, seg.out_start);
+    let s1 = sample_at(plan, hz, seg.out_start + seg.body);
+    let s2 = sample_at(plan, hz, seg.out_start + seg.frames());
+    let ci = seg.clip;
+    let next_sounds = seg.transition > 0 && plan.clips[ci + 1].audio;
+    if !plan.clips[ci].audio && !next_sounds {
+        return (None, Piece::Zeros((s2 - s0) * 8));
+    }
+    let mut inv = Invocation::new(format!("sound {}/{count}: clip {ci}", idx + 1));
+    let mut g = clip_audio(plan, ci, seg.start, seg.frames(), s2 - s0, hz, &mut inv, "k");
+    if seg.transition > 0 {
+        let (nb, nt) = (s1 - s0, s2 - s1);
+        let tail = if nb > 0 {
             let _ = write!(
                 g,
-                "{labels}amix=inputs={}:duration=first:dropout_transition=0:normalize=0[mixed];",
-                mix.len()
+                ";[k]asplit=2[kb][kt];[kb]atrim=end_sample={nb}[body];[kt]atrim=start_sample={nb},asetpts=PTS-STARTPTS[tail]"
             );
-            cur = "mixed".into();
+            "tail"
+        } else {
+            "k"
+        };
+        g.push(';');
+        g.push_str(&clip_audio(plan, ci + 1, 0, seg.transition, nt, hz, &mut inv, "h"));
+        let _ = write!(g, ";[{tail}][h]acrossfade=ns={nt}:c1=tri:c2=tri[x]");
+        g.push_str(if nb > 0 { ";[body][x]concat=n=2:v=0:a=1[c]" } else { ";[x]anull[c]" });
+    } else {
+        g.push_str(";[k]anull[c]");
+    }
+    g.push_str(";[c]aformat=sample_fmts=flt:channel_layouts=stereo[a]");
+    inv.args(["-filter_complex", &g, "-map", "[a]", "-c:a", "pcm_f32le", "-f", "f32le"]);
+    inv.arg(file.as_os_str());
+    (Some(inv), Piece::File(file.to_path_buf(), (s2 - s0) * 8))
+}
+
+/// The soundtrack run: the segments' sound from `pipe:0` (see [`Ffmpeg::run_fed`]), music mixed
+/// in, encoded to `out`; `None` when the output has no sound at all.
+fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocation> {
+    if !plan.clips.iter().any(|c| c.audio) && tl.audio.is_empty() {
+        return None;
+    }
+    let mut inv = Invocation::new("soundtrack (clip sound, crossfades, music)");
+    inv.args(["-f", "f32le", "-ar", &hz.to_string(), "-ac", "2", "-i", "pipe:0"]);
+    let fmt = format!("aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo");
+    let total_samples = sample_at(plan, hz, plan.total_frames);
+    let total = plan.rate.seconds(plan.total_frames);
+    let mut g = String::new();
+    let mut cur = "0:a".to_string();
+    let mut mix = vec![cur.clone()];
+    let mut k = 1;
+    for (i, a) in tl.audio.iter().enumerate() {
+        if a.start >= total {
+            continue;
         }
+        if a.looped {
+            inv.args(["-stream_loop", "-1"]);
+        }
+        inv.arg("-i").arg(a.src.as_os_str());
+        let len = total - a.start;
+        let mut chain = format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
+        k += 1;
+        if (a.volume - 1.0).abs() > 1e-9 {
+            let _ = write!(chain, ",volume={}", secs(a.volume));
+        }
+        if a.fade_in > 0.0 {
+            let _ = write!(chain, ",afade=t=in:st=0:d={}", secs(a.fade_in));
+        }
+        if a.fade_out > 0.0 {
+            let _ = write!(
+                chain,
+                ",afade=t=out:st={}:d={}",
+                secs((len - a.fade_out).max(0.0)),
+                secs(a.fade_out)
+            );
+        }
+        if a.start > 0.0 {
+            let _ = write!(chain, ",adelay=delays={}:all=1", (a.start * 1000.0).round() as u64);
+        }
+        let _ = write!(g, "{chain}[m{i}];");
+        mix.push(format!("m{i}"));
+    }
+    if mix.len() > 1 {
+        let labels = mix.iter().fold(String::new(), |mut acc, l| {
+            let _ = write!(acc, "[{l}]");
+            acc
+        });
+        let _ = write!(
+            g,
+            "{labels}amix=inputs={}:duration=first:dropout_transition=0:normalize=0[mixed];",
+            mix.len()
+        );
+        cur = "mixed".into();
     }
     let _ =
         write!(g, "[{cur}]apad=whole_len={total_samples},atrim=end_sample={total_samples}[aout]");
@@ -952,80 +1034,6 @@ fn audio_invocation(tl: &Timeline, plan: &Plan, out: &Path) -> Option<Invocation
     inv.args(plan.encoding.audio_args(plan.container));
     inv.args(["-f", "matroska"]).arg(out.as_os_str());
     Some(inv)
-}
-
-/// Runs invocations on `jobs` threads, reporting aggregated progress; stops at the first error.
-pub(crate) fn run_parallel(
-    ff: &Ffmpeg,
-    invs: &[(Invocation, u64)],
-    jobs: usize,
-    total_frames: u64,
-    total_seconds: f64,
-    progress: Option<&(dyn Fn(Progress) + Sync)>,
-) -> Result<(), MediaError> {
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let done_frames: Mutex<Vec<u64>> = Mutex::new(vec![0; invs.len()]);
-    let steps_done = AtomicUsize::new(0);
-    let first_error: Mutex<Option<(usize, MediaError)>> = Mutex::new(None);
-    let report = |steps: usize, frames: &[u64]| {
-        if let Some(cb) = progress {
-            let f: u64 = frames.iter().sum();
-            cb(Progress {
-                frames_done: f.min(total_frames),
-                frames_total: total_frames,
-                seconds_done: if total_frames > 0 {
-                    total_seconds * f as f64 / total_frames as f64
-                } else {
-                    0.0
-                },
-                seconds_total: total_seconds,
-                steps_done: steps,
-                steps_total: invs.len(),
-            });
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..jobs.clamp(1, invs.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    if failed.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((inv, frames)) = invs.get(i) else { break };
-                    let on = |snap: &ProgressSnapshot| {
-                        if let (Some(f), Ok(mut all)) = (snap.frame, done_frames.lock()) {
-                            all[i] = f.min(*frames);
-                            report(steps_done.load(Ordering::SeqCst), &all);
-                        }
-                    };
-                    let result = ff.run(inv, Some(&on));
-                    match result {
-                        Ok(()) => {
-                            let steps = steps_done.fetch_add(1, Ordering::SeqCst) + 1;
-                            if let Ok(mut all) = done_frames.lock() {
-                                all[i] = *frames;
-                                report(steps, &all);
-                            }
-                        }
-                        Err(e) => {
-                            failed.store(true, Ordering::SeqCst);
-                            if let Ok(mut slot) = first_error.lock()
-                                && slot.as_ref().is_none_or(|(j, _)| i < *j)
-                            {
-                                *slot = Some((i, e));
-                            }
-                        }
-                    }
-                }
-            });
-        }
-    });
-    match first_error.into_inner().ok().flatten() {
-        Some((_, e)) => Err(e),
-        None => Ok(()),
-    }
 }
 
 /// A sibling temporary name for `out`, so a failed run never leaves a half-written file there.
@@ -1139,7 +1147,7 @@ pub fn render(
     tl: &Timeline,
     opts: &RenderOptions<'_>,
 ) -> Result<RenderReport, MediaError> {
-    let mut plan = build_plan(ff, tl)?;
+    let plan = build_plan(ff, tl)?;
     let out = tl.output.path.clone();
     if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
@@ -1149,11 +1157,6 @@ pub fn render(
         .prefix("conjure-render-")
         .tempdir()
         .map_err(|e| MediaError::io("creating a working folder", e))?;
-    let jobs = if opts.jobs == 0 {
-        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
-    } else {
-        opts.jobs
-    };
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let partial = partial_path(&out);
     let mut commands = Vec::new();
@@ -1181,46 +1184,76 @@ pub fn render(
         inv.args(["-c", "copy"]);
         inv.args(container_args(plan.container));
         inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
-        run_parallel(
-            ff,
-            &[(inv.clone(), plan.total_frames)],
-            1,
-            plan.total_frames,
-            total_seconds,
-            opts.progress,
-        )?;
+        let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: 1 };
+        let on = |snap: &crate::progress::ProgressSnapshot| {
+            if let Some(f) = snap.frame {
+                steps.report(opts.progress, f, usize::from(snap.end));
+            }
+        };
+        ff.run(&inv, Some(&on))?;
+        steps.report(opts.progress, plan.total_frames, 1);
         commands.push(CommandRecord::from(&inv));
         stream_copy = true;
     } else {
-        let max_frames = plan
-            .rate
-            .frames(if opts.max_segment_seconds > 0.0 { opts.max_segment_seconds } else { 10.0 })
-            .max(1);
         let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
         notes.extend(video.note.clone());
-        plan.video = Some(video.clone());
-        let segs = segments(&plan, max_frames);
+        let segs = segments(&plan);
         segment_count = segs.len();
         let cx = SegmentContext { tl, plan: &plan, work: work.path() };
-        let mut invs = Vec::new();
         let audio_file = work.path().join("audio.mka");
-        // The soundtrack goes first so it overlaps with the video work instead of trailing it.
-        let audio = audio_invocation(tl, &plan, &audio_file);
+        let hz = plan.encoding.audio_rate(plan.container);
+        let audio = audio_sink(tl, &plan, hz, &audio_file);
         has_audio = audio.is_some();
-        if let Some(a) = audio {
-            invs.push((a, 0));
+        let producers = segs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ok((segment_invocation(&cx, i, segs.len(), s)?, s.frames())))
+            .collect::<Result<Vec<_>, MediaError>>()?;
+        let sounds: Vec<_> = segs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let file = work.path().join(format!("sound{i:05}.raw"));
+                audio_segment(&plan, hz, (i, segs.len()), s, &file)
+            })
+            .collect();
+        let video_file = work.path().join("video.mp4");
+        let video_run = Pipeline {
+            producers,
+            frame_bytes: frame_bytes(&plan),
+            sink: encoder_invocation(&plan, &video, &video_file),
+        };
+        let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: segs.len() };
+        let on = |frames: u64, done: usize| steps.report(opts.progress, frames, done);
+        let video_failed = std::sync::atomic::AtomicBool::new(false);
+        // The soundtrack is made beside the video: one small run per segment writes its sound
+        // to a file, and one run mixes in the music and encodes it as the files arrive.
+        let (video_result, audio_result) = std::thread::scope(|scope| {
+            let audio_run = audio.as_ref().map(|mixer| {
+                let (sounds, video_failed) = (&sounds, &video_failed);
+                scope.spawn(move || soundtrack(ff, mixer, sounds, video_failed))
+            });
+            let v = ff.run_pipeline(&video_run, Some(&on), &|_| {});
+            if v.is_err() {
+                video_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            let a = audio_run.map_or(Ok(()), |h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(MediaError::option("audio", "the soundtrack run panicked"))
+                })
+            });
+            (v, a)
+        });
+        video_result?;
+        audio_result?;
+        commands.extend(video_run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
+        commands.push(CommandRecord::from(&video_run.sink));
+        if let Some(mixer) = &audio {
+            commands.extend(sounds.iter().filter_map(|(i, _)| i.as_ref()).map(CommandRecord::from));
+            commands.push(CommandRecord::from(mixer));
         }
-        let mut files = Vec::new();
-        for (i, s) in segs.iter().enumerate() {
-            let file = work.path().join(format!("seg{i:05}.mp4"));
-            invs.push((segment_invocation(&cx, i, segs.len(), s, &file, &video)?, s.frames));
-            files.push(file);
-        }
-        run_parallel(ff, &invs, jobs, plan.total_frames, total_seconds, opts.progress)?;
-        commands.extend(invs.iter().map(|(i, _)| CommandRecord::from(i)));
-        let list = concat_list(work.path(), &files)?;
-        let mut inv = Invocation::new("join segments by stream copy");
-        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(list.as_os_str());
+        let mut inv = Invocation::new("muxing video and sound by stream copy");
+        inv.arg("-i").arg(video_file.as_os_str());
         let mut next_input = 1;
         if has_audio {
             inv.arg("-i").arg(audio_file.as_os_str());
@@ -1271,8 +1304,68 @@ pub fn render(
 /// Plans a timeline without running anything: output frames and segment count.
 pub fn plan_summary(ff: &Ffmpeg, tl: &Timeline) -> Result<(u64, f64, usize), MediaError> {
     let plan = build_plan(ff, tl)?;
-    let max_frames = plan.rate.frames(10.0).max(1);
-    Ok((plan.total_frames, plan.rate.value(), segments(&plan, max_frames).len()))
+    Ok((plan.total_frames, plan.rate.value(), segments(&plan).len()))
+}
+
+/// Runs the per-segment sound runs in order, handing each file to the `mixer` run as it is
+/// finished; stops early once the video has failed (the render is lost anyway).
+fn soundtrack(
+    ff: &Ffmpeg,
+    mixer: &Invocation,
+    sounds: &[(Option<Invocation>, Piece)],
+    video_failed: &std::sync::atomic::AtomicBool,
+) -> Result<(), MediaError> {
+    let (pieces, received) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let mixing = scope.spawn(move || ff.run_fed(mixer, received));
+        let mut made = Ok(());
+        for (run, piece) in sounds {
+            if video_failed.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            if let Some(run) = run
+                && let Err(e) = ff.run(run, None)
+            {
+                made = Err(e);
+                break;
+            }
+            if pieces.send(piece.clone()).is_err() {
+                break;
+            }
+        }
+        drop(pieces);
+        let encoded = mixing
+            .join()
+            .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")));
+        made.and(encoded)
+    })
+}
+
+/// Turns "frames done, steps done" into the caller's [`Progress`].
+struct Steps {
+    frames: u64,
+    seconds: f64,
+    count: usize,
+}
+
+impl Steps {
+    fn report(&self, to: Option<&(dyn Fn(Progress) + Sync)>, frames: u64, done: usize) {
+        if let Some(cb) = to {
+            let f = frames.min(self.frames);
+            cb(Progress {
+                frames_done: f,
+                frames_total: self.frames,
+                seconds_done: if self.frames > 0 {
+                    self.seconds * f as f64 / self.frames as f64
+                } else {
+                    0.0
+                },
+                seconds_total: self.seconds,
+                steps_done: done.min(self.count),
+                steps_total: self.count,
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1288,7 +1381,7 @@ mod tests {
     }
 
     #[test]
-    fn vaapi_segments_upload_at_the_end_of_the_graph() {
+    fn vaapi_uploads_in_the_encoder_and_segments_stay_raw() {
         let clip = PlannedClip {
             clip: Clip::default(),
             source: Source::Color { color: "black".into() },
@@ -1310,7 +1403,6 @@ mod tests {
             total_frames: 50,
             container: Container::Mp4,
             encoding,
-            video: Some(video.clone()),
         };
         let tl = Timeline {
             output: crate::timeline::Output::default(),
@@ -1322,19 +1414,24 @@ mod tests {
         };
         let work = tempfile::tempdir().unwrap();
         let cx = SegmentContext { tl: &tl, plan: &plan, work: work.path() };
-        for (i, seg) in segments(&plan, 100).iter().enumerate() {
-            let out = work.path().join("s.mp4");
-            let inv = segment_invocation(&cx, i, 3, seg, &out, &video).unwrap();
-            let a = inv.display_args();
-            assert_eq!(
-                &a[..4],
-                ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
-            );
+        let segs = segments(&plan);
+        assert_eq!(segs.len(), 2);
+        for (i, seg) in segs.iter().enumerate() {
+            let a = segment_invocation(&cx, i, 2, seg).unwrap().display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
-            assert!(g.ends_with(",format=yuv420p,format=nv12,hwupload[v]"), "{g}");
-            assert!(!a.iter().any(|x| x == "-vf" || x == "-vaapi_device"));
-            assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
+            assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
+            assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));
+            assert!(!a.iter().any(|x| x.contains("vaapi") || x == "-c:v"), "{a:?}");
         }
+        let a = encoder_invocation(&plan, &video, &work.path().join("v.mp4")).display_args();
+        assert_eq!(
+            &a[..4],
+            ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
+        );
+        assert!(a.windows(2).any(|w| w == ["-i", "pipe:0"]));
+        assert!(a.windows(2).any(|w| w == ["-vf", "format=nv12,hwupload"]));
+        assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
+        assert!(a.windows(2).any(|w| w == ["-frames:v", "50"]));
     }
 
     #[test]
@@ -1355,16 +1452,18 @@ mod tests {
             total_frames: 270,
             container: Container::Mp4,
             encoding: Encoding::default(),
-            video: None,
         };
-        let segs = segments(&plan, 50);
+        let segs = segments(&plan);
         let mut pos = 0;
         for s in &segs {
             assert_eq!(s.out_start, pos);
-            pos += s.frames;
+            pos += s.frames();
         }
         assert_eq!(pos, 270);
         assert_eq!(plan.clip_start(2), 225);
-        assert!(segs.iter().any(|s| matches!(s.kind, SegmentKind::Transition { left: 0 })));
+        // Clip 0 carries the transition into clip 1, which starts after the overlap.
+        assert_eq!((segs[0].start, segs[0].body, segs[0].transition), (0, 105, 15));
+        assert_eq!((segs[1].start, segs[1].body, segs[1].transition), (15, 105, 0));
+        assert_eq!(segs.len(), 3);
     }
 }

@@ -3,14 +3,17 @@
 //! [`Ffmpeg`] resolves both tools once to absolute paths, learns which encoders and filters the
 //! build has (lazily, once), and runs commands from argument vectors, never through a shell. A
 //! failed run becomes [`MediaError::Ffmpeg`] carrying the step name and ffmpeg's stderr tail.
-//! Progress comes from `-progress pipe:1`, parsed by [`crate::progress::ProgressParser`].
+//! Progress comes from `-progress pipe:1`, parsed by [`crate::progress::ProgressParser`]. A
+//! *pipeline* chains producer runs (raw frames on stdout) into one encoder's stdin, counting
+//! every byte so a render is frame-exact or fails.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::MediaError;
 use crate::probe::{MediaInfo, parse_probe};
@@ -18,6 +21,11 @@ use crate::progress::{ProgressParser, ProgressSnapshot};
 
 /// How many stderr lines a failure keeps.
 const STDERR_TAIL_LINES: usize = 25;
+/// Frames before the end of one producer's output at which the next one starts.
+const LEAD_FRAMES: u64 = 12;
+
+/// A started producer and the thread collecting its stderr.
+type Running = (Child, std::thread::JoinHandle<String>);
 
 /// What the installed ffmpeg can do.
 #[derive(Debug, Clone, Default)]
@@ -125,12 +133,18 @@ impl Ffmpeg {
                     .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
                     .unwrap_or_default()
             };
-            parse_capabilities(
-                &out(&["-version"]),
-                &out(&["-hide_banner", "-encoders"]),
-                &out(&["-hide_banner", "-filters"]),
-                &out(&["-hide_banner", "-h", "filter=xfade"]),
-            )
+            // Four process start-ups: run at once, they cost one.
+            let [version, encoders, filters, xfade] = std::thread::scope(|scope| {
+                [
+                    &["-version"][..],
+                    &["-hide_banner", "-encoders"],
+                    &["-hide_banner", "-filters"],
+                    &["-hide_banner", "-h", "filter=xfade"],
+                ]
+                .map(|args| scope.spawn(move || out(args)))
+                .map(|h| h.join().unwrap_or_default())
+            });
+            parse_capabilities(&version, &encoders, &filters, &xfade)
         })
     }
 
@@ -214,60 +228,348 @@ impl Ffmpeg {
         })
     }
 
+    /// ffmpeg with the options every run shares: quiet, no prompts, overwrite.
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]);
+        cmd
+    }
+
+    fn spawn(&self, cmd: &mut Command, step: &str) -> Result<Child, MediaError> {
+        cmd.spawn().map_err(|e| {
+            MediaError::io(format!("starting `{}` for `{step}`", self.program.display()), e)
+        })
+    }
+
     /// Runs one ffmpeg invocation, forwarding progress snapshots.
     pub fn run(
         &self,
         inv: &Invocation,
         on_progress: Option<&(dyn Fn(&ProgressSnapshot) + Sync)>,
     ) -> Result<(), MediaError> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]);
+        let mut cmd = self.command();
         cmd.args(["-progress", "pipe:1"]);
         cmd.args(&inv.args);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| {
-            MediaError::io(format!("starting `{}` for `{}`", self.program.display(), inv.step), e)
-        })?;
+        let mut child = self.spawn(&mut cmd, &inv.step)?;
         let stderr = child.stderr.take();
         let stdout = child.stdout.take();
         let tail = std::thread::scope(|scope| {
-            let tail_handle = scope.spawn(move || {
-                let mut tail = VecDeque::new();
-                if let Some(mut err) = stderr {
-                    let mut buf = Vec::new();
-                    let _ = err.read_to_end(&mut buf);
-                    for line in String::from_utf8_lossy(&buf).lines() {
-                        if tail.len() == STDERR_TAIL_LINES {
-                            tail.pop_front();
-                        }
-                        tail.push_back(line.to_string());
-                    }
-                }
-                tail.into_iter().collect::<Vec<_>>().join("\n")
-            });
+            let tail_handle = scope.spawn(move || stderr.map(read_tail).unwrap_or_default());
             if let Some(out) = stdout {
-                let mut parser = ProgressParser::default();
-                for line in BufReader::new(out).lines() {
-                    let Ok(line) = line else { break };
-                    if let (Some(snap), Some(cb)) = (parser.feed(&line), on_progress) {
-                        cb(&snap);
+                follow_progress(out, |snap| {
+                    if let Some(cb) = on_progress {
+                        cb(snap);
                     }
-                }
+                });
             }
             tail_handle.join().unwrap_or_default()
         });
         let status = child
             .wait()
             .map_err(|e| MediaError::io(format!("waiting for ffmpeg (`{}`)", inv.step), e))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(MediaError::Ffmpeg {
-                step: inv.step.clone(),
-                status: status.to_string(),
-                stderr_tail: if tail.is_empty() { "(ffmpeg printed nothing)".into() } else { tail },
-            })
+        check(&inv.step, status, tail)
+    }
+
+    /// Runs a [`Pipeline`]: each producer in turn writes raw video frames to its standard
+    /// output, and one `sink` run (the encoder) reads them all from `pipe:0`.
+    ///
+    /// Why: x264's lookahead is most of an encoder's memory, so one long encode holds memory
+    /// flat while the producers (decoding, filters) stay small, whatever the number of clips.
+    /// The next producer starts while the current one drains, so its start-up overlaps the
+    /// encode. Every producer must write exactly its frames and the sink must report the total
+    /// as its `frame=`: anything else is an error, never a silently shorter video.
+    /// `on_progress` gets the frames encoded and the producers finished; `on_done(i)` runs once
+    /// producer `i` has exited cleanly with every frame delivered.
+    pub(crate) fn run_pipeline(
+        &self,
+        p: &Pipeline,
+        on_progress: Option<&(dyn Fn(u64, usize) + Sync)>,
+        on_done: &(dyn Fn(usize) + Sync),
+    ) -> Result<(), MediaError> {
+        let total: u64 = p.producers.iter().map(|(_, n)| n).sum();
+        let mut cmd = self.command();
+        cmd.args(["-progress", "pipe:1"]);
+        cmd.args(&p.sink.args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = self.spawn(&mut cmd, &p.sink.step)?;
+        let (sink, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let done = AtomicUsize::new(0);
+        let report = |frames: u64| {
+            if let Some(cb) = on_progress {
+                cb(frames.min(total), done.load(Ordering::SeqCst));
+            }
+        };
+        let (fed, tail, last_frame) = std::thread::scope(|scope| {
+            let tail_handle = scope.spawn(move || stderr.map(read_tail).unwrap_or_default());
+            let progress_handle = scope.spawn(|| {
+                let mut last = None;
+                if let Some(out) = stdout {
+                    follow_progress(out, |snap| {
+                        if let Some(f) = snap.frame {
+                            last = Some(f);
+                            report(f);
+                        }
+                    });
+                }
+                last
+            });
+            let fed = match sink {
+                Some(sink) => self.feed(p, sink, &|i| {
+                    done.fetch_add(1, Ordering::SeqCst);
+                    on_done(i);
+                }),
+                None => Err(Fed::SinkGone),
+            };
+            if matches!(fed, Err(Fed::Producer(_))) {
+                // The sink would otherwise finish a short output; it must not.
+                let _ = child.kill();
+            }
+            let tail = tail_handle.join().unwrap_or_default();
+            (fed, tail, progress_handle.join().unwrap_or_default())
+        });
+        let step = &p.sink.step;
+        let status = child
+            .wait()
+            .map_err(|e| MediaError::io(format!("waiting for ffmpeg (`{step}`)"), e))?;
+        match fed {
+            Err(Fed::Producer(e)) => return Err(e),
+            // A closed pipe means the sink stopped early: its own words say why.
+            Err(Fed::SinkGone) => {
+                check(step, status, tail.clone())?;
+                return Err(stopped_early(step, &status.to_string(), &tail));
+            }
+            Ok(()) => check(step, status, tail)?,
         }
+        match last_frame {
+            Some(f) if f != total => Err(MediaError::Ffmpeg {
+                step: step.clone(),
+                status: status.to_string(),
+                stderr_tail: format!("it encoded {f} frames where the plan has {total}"),
+            }),
+            _ => {
+                report(total);
+                Ok(())
+            }
+        }
+    }
+
+    /// Copies each producer's output into `sink` in order. The next producer starts when the
+    /// current one has [`LEAD_FRAMES`] frames left, so its start-up (mostly loading ffmpeg's
+    /// libraries, ~0.1 s) overlaps the encode without a whole second producer waiting in memory.
+    fn feed(&self, p: &Pipeline, mut sink: ChildStdin, on_done: &dyn Fn(usize)) -> Result<(), Fed> {
+        let frame_bytes = p.frame_bytes;
+        let start = |i: usize| -> Result<Running, Fed> {
+            let inv = &p.producers[i].0;
+            let mut cmd = self.command();
+            cmd.args(&inv.args);
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = self.spawn(&mut cmd, &inv.step).map_err(Fed::Producer)?;
+            let stderr = child.stderr.take();
+            let tail = std::thread::spawn(move || stderr.map(read_tail).unwrap_or_default());
+            Ok((child, tail))
+        };
+        let mut next: Option<Running> = None;
+        let mut current: Option<Running> = None;
+        let result = (|| {
+            for (i, (inv, frames)) in p.producers.iter().enumerate() {
+                let (child, _) = current.insert(match next.take() {
+                    Some(running) => running,
+                    None => start(i)?,
+                });
+                let want = frames * frame_bytes;
+                // Exactly `want` bytes go on: the sink may finish (and close its input) as soon
+                // as it has the last frame, before this producer has even exited.
+                let mut bytes = 0;
+                if let Some(mut out) = child.stdout.take() {
+                    loop {
+                        let left = want - bytes;
+                        if next.is_none()
+                            && left <= LEAD_FRAMES * frame_bytes
+                            && i + 1 < p.producers.len()
+                        {
+                            next = Some(start(i + 1)?);
+                        }
+                        if left == 0 {
+                            break;
+                        }
+                        let chunk = left.min(4 * frame_bytes);
+                        let n = std::io::copy(&mut (&mut out).take(chunk), &mut sink)
+                            .map_err(|_| Fed::SinkGone)?;
+                        if n == 0 {
+                            break;
+                        }
+                        bytes += n;
+                    }
+                    bytes += std::io::copy(&mut out, &mut std::io::sink()).unwrap_or(0);
+                }
+                let (mut child, tail) = current.take().ok_or(Fed::SinkGone)?;
+                let status = child.wait().map_err(|e| {
+                    Fed::Producer(MediaError::io(format!("waiting for ffmpeg (`{}`)", inv.step), e))
+                })?;
+                let tail = tail.join().unwrap_or_default();
+                check(&inv.step, status, tail).map_err(Fed::Producer)?;
+                if bytes != want {
+                    return Err(Fed::Producer(MediaError::Ffmpeg {
+                        step: inv.step.clone(),
+                        status: status.to_string(),
+                        stderr_tail: format!(
+                            "it produced {} frames where the plan has {frames}",
+                            bytes as f64 / frame_bytes.max(1) as f64
+                        ),
+                    }));
+                }
+                on_done(i);
+            }
+            Ok(())
+        })();
+        for (mut child, _) in current.into_iter().chain(next) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // Dropping `sink` closes the sink's input: end of stream.
+        drop(sink);
+        result
+    }
+
+    /// Runs `sink` reading raw bytes from `pipe:0`, fed with [`Piece`]s in the order they
+    /// arrive on `pieces`, until the channel closes. A file piece must hold exactly the bytes it
+    /// promises. Used for the soundtrack: each segment's sound is written to a file by its own
+    /// small run, and this one mixes and encodes them while the video is still being made.
+    pub(crate) fn run_fed(
+        &self,
+        sink: &Invocation,
+        pieces: std::sync::mpsc::Receiver<Piece>,
+    ) -> Result<(), MediaError> {
+        let mut cmd = self.command();
+        cmd.args(&sink.args);
+        cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = self.spawn(&mut cmd, &sink.step)?;
+        let stderr = child.stderr.take();
+        let tail = std::thread::spawn(move || stderr.map(read_tail).unwrap_or_default());
+        let mut stdin = child.stdin.take();
+        // `Some(error)`: a piece was wrong; `None` after a failed write: the run hung up.
+        let mut fed: Result<(), Option<MediaError>> = Ok(());
+        for piece in pieces {
+            let Some(input) = stdin.as_mut() else { break };
+            let wrote = match piece {
+                Piece::Zeros(n) => write_zeros(input, n),
+                Piece::File(path, want) => {
+                    let got = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    if got != want {
+                        fed = Err(Some(MediaError::Ffmpeg {
+                            step: sink.step.clone(),
+                            status: "stopped by conjure".into(),
+                            stderr_tail: format!(
+                                "`{}` holds {got} bytes where the plan has {want}",
+                                path.display()
+                            ),
+                        }));
+                        break;
+                    }
+                    std::fs::File::open(&path).and_then(|f| std::io::copy(&mut f.take(want), input))
+                }
+                .map(|_| ()),
+            };
+            if wrote.is_err() {
+                fed = Err(None);
+                break;
+            }
+        }
+        drop(stdin);
+        if matches!(fed, Err(Some(_))) {
+            let _ = child.kill();
+        }
+        let status = child
+            .wait()
+            .map_err(|e| MediaError::io(format!("waiting for ffmpeg (`{}`)", sink.step), e))?;
+        let tail = tail.join().unwrap_or_default();
+        match fed {
+            Err(Some(e)) => Err(e),
+            Err(None) => {
+                check(&sink.step, status, tail.clone())?;
+                Err(stopped_early(&sink.step, &status.to_string(), &tail))
+            }
+            Ok(()) => check(&sink.step, status, tail),
+        }
+    }
+}
+
+/// Producers feeding one encoder; see [`Ffmpeg::run_pipeline`].
+#[derive(Debug)]
+pub(crate) struct Pipeline {
+    /// In output order: a run writing `frames` raw frames to stdout.
+    pub producers: Vec<(Invocation, u64)>,
+    /// Bytes of one raw frame.
+    pub frame_bytes: u64,
+    /// The run reading every frame from `pipe:0`.
+    pub sink: Invocation,
+}
+
+/// One stretch of a fed run's input; see [`Ffmpeg::run_fed`].
+#[derive(Debug, Clone)]
+pub(crate) enum Piece {
+    /// A finished file of exactly this many bytes.
+    File(PathBuf, u64),
+    /// This many zero bytes (silence).
+    Zeros(u64),
+}
+
+fn stopped_early(step: &str, status: &str, tail: &str) -> MediaError {
+    MediaError::Ffmpeg {
+        step: step.to_string(),
+        status: status.to_string(),
+        stderr_tail: format!("it stopped reading its input early\n{tail}"),
+    }
+}
+
+fn write_zeros(sink: &mut impl Write, mut bytes: u64) -> std::io::Result<()> {
+    let zeros = [0u8; 1 << 14];
+    while bytes > 0 {
+        let n = bytes.min(zeros.len() as u64);
+        sink.write_all(&zeros[..n as usize])?;
+        bytes -= n;
+    }
+    Ok(())
+}
+
+/// Why feeding a pipeline stopped.
+enum Fed {
+    /// A producer failed (its own error).
+    Producer(MediaError),
+    /// The sink closed its input.
+    SinkGone,
+}
+
+/// The last [`STDERR_TAIL_LINES`] lines a process wrote.
+fn read_tail(mut err: impl Read) -> String {
+    let mut buf = Vec::new();
+    let _ = err.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+}
+
+/// Feeds `-progress` lines to `on` as complete snapshots.
+fn follow_progress(out: impl Read, mut on: impl FnMut(&ProgressSnapshot)) {
+    let mut parser = ProgressParser::default();
+    for line in BufReader::new(out).lines() {
+        let Ok(line) = line else { break };
+        if let Some(snap) = parser.feed(&line) {
+            on(&snap);
+        }
+    }
+}
+
+fn check(step: &str, status: ExitStatus, tail: String) -> Result<(), MediaError> {
+    if status.success() {
+        Ok(())
+    } else {
+        Err(MediaError::Ffmpeg {
+            step: step.to_string(),
+            status: status.to_string(),
+            stderr_tail: if tail.is_empty() { "(ffmpeg printed nothing)".into() } else { tail },
+        })
     }
 }
 
@@ -333,5 +635,95 @@ mod tests {
         assert!(!caps.encoders.contains("="));
         assert!(caps.filters.contains("xfade") && caps.filters.contains("drawtext"));
         assert_eq!(caps.transitions.iter().collect::<Vec<_>>(), ["fade", "wipeleft"]);
+    }
+
+    /// A producer of `n` 16x16 test frames, raw.
+    fn frames(n: u32) -> Invocation {
+        let mut inv = Invocation::new(format!("{n} frames"));
+        inv.args(["-f", "lavfi", "-i", "testsrc2=s=16x16:r=10", "-frames:v", &n.to_string()]);
+        inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+        inv
+    }
+
+    /// An encoder of 16x16 raw frames into `out`, stopping after `max` frames.
+    fn sink(out: &Path, max: u32) -> Invocation {
+        let mut inv = Invocation::new("encoding");
+        inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", "16x16"]);
+        inv.args(["-framerate", "10", "-i", "pipe:0", "-frames:v", &max.to_string()]);
+        inv.args(["-c:v", "ffv1", "-f", "matroska"]).arg(out.as_os_str());
+        inv
+    }
+
+    fn pipeline(producers: Vec<(Invocation, u64)>, sink: Invocation) -> Pipeline {
+        Pipeline { producers, frame_bytes: 16 * 16 * 3 / 2, sink }
+    }
+
+    fn ff() -> Ffmpeg {
+        Ffmpeg::locate().expect("ffmpeg and ffprobe on PATH (scripts/setup installs them)")
+    }
+
+    #[test]
+    fn pipelines_are_frame_exact_or_fail() {
+        let ff = ff();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("p.mkv");
+        let seen = std::sync::Mutex::new(Vec::new());
+        let on = |f: u64, done: usize| seen.lock().unwrap().push((f, done));
+        let finished = std::sync::Mutex::new(Vec::new());
+        let on_done = |i: usize| finished.lock().unwrap().push(i);
+        // Three producers make one 10-frame stream.
+        let good = pipeline(vec![(frames(3), 3), (frames(4), 4), (frames(3), 3)], sink(&out, 1000));
+        ff.run_pipeline(&good, Some(&on), &on_done).unwrap();
+        assert_eq!(ff.count_frames(&out).unwrap(), 10);
+        assert_eq!(seen.into_inner().unwrap().last(), Some(&(10, 3)));
+        assert_eq!(finished.into_inner().unwrap(), [0, 1, 2]);
+
+        // A producer that writes fewer frames than planned is an error naming it.
+        let short = pipeline(vec![(frames(3), 3), (frames(2), 4)], sink(&out, 1000));
+        let e = ff.run_pipeline(&short, None, &|_| {}).unwrap_err().to_string();
+        assert!(e.contains("`2 frames`") && e.contains("produced 2 frames where"), "{e}");
+
+        // So is one that writes more.
+        let long = pipeline(vec![(frames(5), 4)], sink(&out, 1000));
+        let e = ff.run_pipeline(&long, None, &|_| {}).unwrap_err().to_string();
+        assert!(e.contains("`5 frames`") && e.contains("produced 5 frames where"), "{e}");
+
+        // A sink that stops early never passes for a finished output.
+        let early = pipeline(vec![(frames(3), 3), (frames(30), 30)], sink(&out, 5));
+        let e = ff.run_pipeline(&early, None, &|_| {}).unwrap_err().to_string();
+        assert!(e.contains("`encoding`"), "{e}");
+
+        // A producer ffmpeg rejects reports ffmpeg's own words.
+        let mut bad = frames(3);
+        bad.args = vec!["-f".into(), "lavfi".into(), "-i".into(), "nosuchsource".into()];
+        let e = ff.run_pipeline(&pipeline(vec![(bad, 3)], sink(&out, 10)), None, &|_| {});
+        let e = e.unwrap_err().to_string();
+        assert!(e.contains("`3 frames`") && e.contains("nosuchsource"), "{e}");
+    }
+
+    #[test]
+    fn fed_runs_take_files_and_silence_in_order() {
+        let ff = ff();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("a.wav");
+        let mut sink = Invocation::new("soundtrack");
+        sink.args(["-f", "s16le", "-ar", "1000", "-ac", "1", "-i", "pipe:0"]).arg(out.as_os_str());
+        let piece = dir.path().join("piece.raw");
+        std::fs::write(&piece, [1u8; 600]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(Piece::File(piece.clone(), 600)).unwrap();
+        tx.send(Piece::Zeros(1400)).unwrap();
+        drop(tx);
+        ff.run_fed(&sink, rx).unwrap();
+        // 2000 bytes of 16-bit mono at 1 kHz: one second.
+        let info = ff.probe(&out).unwrap();
+        assert!((info.duration - 1.0).abs() < 1e-3, "{info:?}");
+
+        // A piece shorter than promised stops the run with an error naming the file.
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(Piece::File(piece, 800)).unwrap();
+        drop(tx);
+        let e = ff.run_fed(&sink, rx).unwrap_err().to_string();
+        assert!(e.contains("piece.raw") && e.contains("600 bytes where the plan has 800"), "{e}");
     }
 }

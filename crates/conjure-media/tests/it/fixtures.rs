@@ -307,8 +307,13 @@ fn stat_in(p: &Path, t: f64, pre: &str, key: &str) -> f64 {
 
 /// Mean volume in dB of the audio, via volumedetect.
 pub fn mean_volume(p: &Path) -> f64 {
+    volume_between(p, 0.0, 1e6)
+}
+
+/// Mean volume in dB of the audio from `from` to `to` seconds.
+pub fn volume_between(p: &Path, from: f64, to: f64) -> f64 {
     let out = Command::new(ff().ffmpeg_path())
-        .args(["-hide_banner", "-i"])
+        .args(["-hide_banner", "-ss", &from.to_string(), "-t", &(to - from).to_string(), "-i"])
         .arg(p)
         .args(["-vn", "-af", "volumedetect", "-f", "null", "-"])
         .output()

@@ -23,9 +23,6 @@ pub struct EditArgs {
     /// Write here instead of the spec's `output.path`.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Parallel ffmpeg processes (default: one per CPU).
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    pub jobs: usize,
     /// Check the timeline and its sources without rendering.
     #[arg(long)]
     pub check: bool,
@@ -121,7 +118,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     }
     let bar = Bar::new(ctx);
     let cb = |p: Progress| bar.update(&p);
-    let opts = RenderOptions { progress: Some(&cb), jobs: args.jobs, ..RenderOptions::default() };
+    let opts = RenderOptions { progress: Some(&cb), ..RenderOptions::default() };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
     let report = report.map_err(media_error)?;
