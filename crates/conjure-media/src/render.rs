@@ -1164,6 +1164,7 @@ pub fn render(
     let stream_copy;
     let mut segment_count = 0;
     let mut notes = Vec::new();
+    let mut copied_frames = None;
     if copy_compatible(&plan, tl) {
         let files: Vec<PathBuf> = plan
             .clips
@@ -1191,6 +1192,13 @@ pub fn render(
             }
         };
         ff.run(&inv, Some(&on))?;
+        // A copy keeps the sources' frames, so count what was written where the container
+        // says (MP4/MOV): a Matroska source's duration can round to one frame too many.
+        if plan.container != Container::Mkv
+            && let Ok(info) = ff.probe_fast(&partial)
+        {
+            copied_frames = info.video.and_then(|v| v.frames);
+        }
         steps.report(opts.progress, plan.total_frames, 1);
         commands.push(CommandRecord::from(&inv));
         stream_copy = true;
@@ -1285,10 +1293,11 @@ pub fn render(
     }
     finish(&partial, &out)?;
     let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
+    let frames = copied_frames.unwrap_or(plan.total_frames);
     Ok(RenderReport {
         output: out,
-        duration: total_seconds,
-        frames: plan.total_frames,
+        duration: plan.rate.seconds(frames),
+        frames,
         width: plan.width,
         height: plan.height,
         fps: plan.rate.value(),

@@ -21,11 +21,6 @@ use crate::progress::{ProgressParser, ProgressSnapshot};
 
 /// How many stderr lines a failure keeps.
 const STDERR_TAIL_LINES: usize = 25;
-/// Frames before the end of one producer's output at which the next one starts.
-const LEAD_FRAMES: u64 = 12;
-
-/// A started producer and the thread collecting its stderr.
-type Running = (Child, std::thread::JoinHandle<String>);
 
 /// What the installed ffmpeg can do.
 #[derive(Debug, Clone, Default)]
@@ -276,8 +271,7 @@ impl Ffmpeg {
     ///
     /// Why: x264's lookahead is most of an encoder's memory, so one long encode holds memory
     /// flat while the producers (decoding, filters) stay small, whatever the number of clips.
-    /// The next producer starts while the current one drains, so its start-up overlaps the
-    /// encode. Every producer must write exactly its frames and the sink must report the total
+    /// Every producer must write exactly its frames and the sink must report the total
     /// as its `frame=`: anything else is an error, never a silently shorter video.
     /// `on_progress` gets the frames encoded and the producers finished; `on_done(i)` runs once
     /// producer `i` has exited cleanly with every frame delivered.
@@ -354,82 +348,55 @@ impl Ffmpeg {
         }
     }
 
-    /// Copies each producer's output into `sink` in order. The next producer starts when the
-    /// current one has [`LEAD_FRAMES`] frames left, so its start-up (mostly loading ffmpeg's
-    /// libraries, ~0.1 s) overlaps the encode without a whole second producer waiting in memory.
+    /// Copies each producer's output into `sink` in order, one producer at a time: a second
+    /// producer started early would hide its ~0.1 s start-up, but would also hold a second set
+    /// of decoders in memory at every segment boundary.
     fn feed(&self, p: &Pipeline, mut sink: ChildStdin, on_done: &dyn Fn(usize)) -> Result<(), Fed> {
         let frame_bytes = p.frame_bytes;
-        let start = |i: usize| -> Result<Running, Fed> {
-            let inv = &p.producers[i].0;
+        for (i, (inv, frames)) in p.producers.iter().enumerate() {
             let mut cmd = self.command();
             cmd.args(&inv.args);
             cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
             let mut child = self.spawn(&mut cmd, &inv.step).map_err(Fed::Producer)?;
             let stderr = child.stderr.take();
             let tail = std::thread::spawn(move || stderr.map(read_tail).unwrap_or_default());
-            Ok((child, tail))
-        };
-        let mut next: Option<Running> = None;
-        let mut current: Option<Running> = None;
-        let result = (|| {
-            for (i, (inv, frames)) in p.producers.iter().enumerate() {
-                let (child, _) = current.insert(match next.take() {
-                    Some(running) => running,
-                    None => start(i)?,
-                });
-                let want = frames * frame_bytes;
-                // Exactly `want` bytes go on: the sink may finish (and close its input) as soon
-                // as it has the last frame, before this producer has even exited.
-                let mut bytes = 0;
-                if let Some(mut out) = child.stdout.take() {
-                    loop {
-                        let left = want - bytes;
-                        if next.is_none()
-                            && left <= LEAD_FRAMES * frame_bytes
-                            && i + 1 < p.producers.len()
-                        {
-                            next = Some(start(i + 1)?);
-                        }
-                        if left == 0 {
-                            break;
-                        }
-                        let chunk = left.min(4 * frame_bytes);
-                        let n = std::io::copy(&mut (&mut out).take(chunk), &mut sink)
-                            .map_err(|_| Fed::SinkGone)?;
-                        if n == 0 {
-                            break;
-                        }
-                        bytes += n;
-                    }
-                    bytes += std::io::copy(&mut out, &mut std::io::sink()).unwrap_or(0);
+            let want = frames * frame_bytes;
+            // Exactly `want` bytes go on: the sink may finish (and close its input) as soon as it
+            // has the last frame, before this producer has even exited.
+            let copied = match child.stdout.take() {
+                Some(out) => {
+                    let mut out = out.take(want);
+                    std::io::copy(&mut out, &mut sink).map(|n| {
+                        n + std::io::copy(&mut out.into_inner(), &mut std::io::sink()).unwrap_or(0)
+                    })
                 }
-                let (mut child, tail) = current.take().ok_or(Fed::SinkGone)?;
-                let status = child.wait().map_err(|e| {
-                    Fed::Producer(MediaError::io(format!("waiting for ffmpeg (`{}`)", inv.step), e))
-                })?;
-                let tail = tail.join().unwrap_or_default();
-                check(&inv.step, status, tail).map_err(Fed::Producer)?;
-                if bytes != want {
-                    return Err(Fed::Producer(MediaError::Ffmpeg {
-                        step: inv.step.clone(),
-                        status: status.to_string(),
-                        stderr_tail: format!(
-                            "it produced {} frames where the plan has {frames}",
-                            bytes as f64 / frame_bytes.max(1) as f64
-                        ),
-                    }));
-                }
-                on_done(i);
+                None => Ok(0),
+            };
+            let Ok(bytes) = copied else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Fed::SinkGone);
+            };
+            let status = child.wait().map_err(|e| {
+                Fed::Producer(MediaError::io(format!("waiting for ffmpeg (`{}`)", inv.step), e))
+            })?;
+            let tail = tail.join().unwrap_or_default();
+            check(&inv.step, status, tail).map_err(Fed::Producer)?;
+            if bytes != want {
+                return Err(Fed::Producer(MediaError::Ffmpeg {
+                    step: inv.step.clone(),
+                    status: status.to_string(),
+                    stderr_tail: format!(
+                        "it produced {} frames where the plan has {frames}",
+                        bytes as f64 / frame_bytes.max(1) as f64
+                    ),
+                }));
             }
-            Ok(())
-        })();
-        for (mut child, _) in current.into_iter().chain(next) {
-            let _ = child.kill();
-            let _ = child.wait();
+            on_done(i);
         }
         // Dropping `sink` closes the sink's input: end of stream.
         drop(sink);
-        result
+        Ok(())
     }
 
     /// Runs `sink` reading raw bytes from `pipe:0`, fed with [`Piece`]s in the order they
