@@ -1192,9 +1192,15 @@ pub fn render(
             }
         };
         ff.run(&inv, Some(&on))?;
-        // A copy keeps the sources' frames, so count what was written where the container
-        // says (MP4/MOV): a Matroska source's duration can round to one frame too many.
-        if plan.container != Container::Mkv
+        // A copy keeps the sources' frames. When a source did not state its frame count (a
+        // Matroska file's duration can round to one frame too many), count what was written
+        // where the container says (MP4/MOV).
+        let counted = plan.clips.iter().all(|c| match &c.source {
+            Source::Video { info, .. } => info.video.as_ref().is_some_and(|v| v.frames.is_some()),
+            _ => false,
+        });
+        if !counted
+            && plan.container != Container::Mkv
             && let Ok(info) = ff.probe_fast(&partial)
         {
             copied_frames = info.video.and_then(|v| v.frames);
