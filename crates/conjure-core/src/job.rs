@@ -1,14 +1,99 @@
-//! The job state machine: every state a paid job can be in, and the one function that moves it.
+//! Jobs: their ids, every state a paid job can be in, and the one function that moves it.
 //!
 //! `unknown` is the state that protects money: a paid POST whose outcome could not be read
 //! (timeout, reset after sending, 5xx, unreadable body) may have been charged, so it is never
 //! `failed` and never re-sent by code. Only `conjure retry` (quoted and approved again) creates a
 //! new job for the same request.
+//!
+//! A [`JobId`] is `j_` followed by ten characters a person can read aloud and type: lowercase
+//! Crockford base32 (no `i`, `l`, `o`, `u`). The first four are the creation minute (20 bits,
+//! wrapping about every two years), so ids made close together sort together; the last six
+//! are 30 random bits. Uniqueness is the store's business (a primary key, and a fresh draw on
+//! the rare clash), not this module's.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
+
+/// Lowercase Crockford base32.
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+const ID_PREFIX: &str = "j_";
+const ID_BODY: usize = 10;
+const ID_TIME_CHARS: usize = 4;
+
+/// A job's id, e.g. `j_1h3wbve879`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(String);
+
+impl JobId {
+    /// A fresh id for a job created at `now_ms` (unix milliseconds).
+    pub fn generate(now_ms: i64) -> Result<JobId, getrandom::Error> {
+        let mut bytes = [0_u8; 4];
+        getrandom::fill(&mut bytes)?;
+        Ok(JobId::compose(now_ms, u32::from_le_bytes(bytes)))
+    }
+
+    /// Builds an id from its two parts; split out so that tests need no randomness.
+    pub fn compose(now_ms: i64, random: u32) -> JobId {
+        let minutes = now_ms.max(0).unsigned_abs() / 60_000;
+        let mut id = String::with_capacity(ID_PREFIX.len() + ID_BODY);
+        id.push_str(ID_PREFIX);
+        push_base32(&mut id, minutes, ID_TIME_CHARS);
+        push_base32(&mut id, u64::from(random), ID_BODY - ID_TIME_CHARS);
+        JobId(id)
+    }
+
+    /// `s` as an id when it has the shape of one (not whether such a job exists).
+    pub fn parse(s: &str) -> Option<JobId> {
+        let well_formed = s.strip_prefix(ID_PREFIX).is_some_and(|body| {
+            body.len() == ID_BODY && body.bytes().all(|b| ALPHABET.contains(&b))
+        });
+        well_formed.then(|| JobId(s.to_owned()))
+    }
+
+    /// An id read back from a store that wrote it; not checked again.
+    pub fn from_stored(s: impl Into<String>) -> JobId {
+        JobId(s.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Appends the low `chars * 5` bits of `value`, most significant first.
+fn push_base32(out: &mut String, value: u64, chars: usize) {
+    for i in (0..chars).rev() {
+        let digit = (value >> (i * 5)) & 0x1f;
+        out.push(char::from(ALPHABET[digit as usize]));
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for JobId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for JobId {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for JobId {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
 
 /// Where a job is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,7 +187,8 @@ impl JobState {
             Submitting, Unknown,
         };
         let ok = match (self, to) {
-            (Quoted, Submitting | Expired)
+            // `quoted -> failed`: the process that reserved it stopped before sending anything.
+            (Quoted, Submitting | Failed | Expired)
             | (Submitting, Submitted | Processing | Completed | Partial | Failed | Rejected | Unknown)
             | (Submitted | Processing, Processing | Completed | Partial | Failed | Expired)
             | (Submitted, Rejected)
@@ -171,6 +257,30 @@ mod tests {
         assert!(Failed.transition(Submitting).is_err());
         assert!(Quoted.transition(Completed).is_err());
         assert!(Submitting.transition(Submitting).is_err());
+    }
+
+    #[test]
+    fn ids_have_the_documented_shape() {
+        for _ in 0..100 {
+            let id = JobId::generate(1_760_000_000_000).unwrap();
+            assert_eq!(id.as_str().len(), 12, "{id}");
+            assert_eq!(JobId::parse(id.as_str()), Some(id));
+        }
+        assert_eq!(JobId::compose(0, 0).as_str(), "j_0000000000");
+        assert_eq!(JobId::compose(60_000 * 33, 0x3fff_ffff).as_str(), "j_0011zzzzzz");
+        // Bits above the 30 that fit are dropped, not carried into the time part.
+        assert_eq!(JobId::compose(0, u32::MAX).as_str(), "j_0000zzzzzz");
+        let a = JobId::compose(1_760_000_000_000, u32::MAX);
+        let b = JobId::compose(1_760_000_060_000, 0);
+        assert!(a < b, "{a} {b}");
+        for bad in
+            ["j_000000000", "j_00000000000", "j_000000000i", "J_0000000000", "req_0000000000"]
+        {
+            assert_eq!(JobId::parse(bad), None, "{bad}");
+        }
+        let ids: std::collections::HashSet<_> =
+            (0..50).map(|_| JobId::generate(0).unwrap()).collect();
+        assert!(ids.len() > 45);
     }
 
     #[test]

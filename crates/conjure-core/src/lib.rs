@@ -1,11 +1,15 @@
-//! conjure's domain: catalogues, requests, quotes, money, the job state machine, the provider
-//! and journal contracts, and the runner that drives a paid job through them.
+//! conjure's domain: catalogues, requests, quotes, approval, money, the job state machine, the
+//! provider and journal contracts, the one money policy, and the runner that drives a paid job
+//! through them.
 //!
 //! This crate does no IO of its own: HTTP lives in `conjure-providers`, SQLite in
-//! `conjure-journal`, ffmpeg in `conjure-media`. Everything that decides whether money is
-//! spent (quotes, approval tokens, the "never re-send a paid POST" rule) is here, in one place.
+//! `conjure-journal`, ffmpeg in `conjure-media`, files on disk in `conjure-app`. Everything that
+//! decides whether money is spent (quotes, the [`approval::Approved`] gate, limits, duplicates,
+//! budgets, the "never re-send a paid POST" rule) is here, in [`approval`] and [`policy`].
 
+pub mod approval;
 pub mod catalogue;
+pub mod env;
 pub mod job;
 pub mod money;
 pub mod policy;
@@ -15,10 +19,12 @@ pub mod runner;
 pub mod spec;
 pub mod store;
 
+pub use approval::{Approved, Consent, NeedsApproval, Order, approve};
 pub use catalogue::{Catalogue, MediaKind, Model, ProviderId};
-pub use job::JobState;
+pub use job::{JobId, JobState};
 pub use money::{CreditPrice, Credits, Usd};
+pub use policy::{Limit, SpendRefusal, SpendRules, Spent};
 pub use provider::{Provider, ProviderError, Snapshot, WireRequest};
 pub use quote::Quote;
-pub use spec::{Item, JobSpec, MediaInput};
-pub use store::{JobRecord, JobStore, NewJob, OutputRecord, StoreError};
+pub use spec::{FileRef, Item, JobSpec, MediaInput};
+pub use store::{JobFilter, JobRecord, JobStore, OutputRecord, ReserveError, StoreError};

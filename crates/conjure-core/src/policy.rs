@@ -1,16 +1,352 @@
-//! The one policy for polling cadence, deadlines and what happens after a failed call.
+//! The one policy for money and time: spending limits, duplicates, what may have cost money,
+//! polling cadence, deadlines and what happens after a failed call.
 //!
-//! Money rule: a paid POST is never sent again by code. [`after_submit_error`] only decides
-//! whether the failed submit certainly cost nothing (`NotCharged`) or may have been charged
-//! (`MaybeCharged`, recorded as `unknown`). Polls are free, so [`after_poll_error`] may wait and
-//! poll again. Cadence follows the provider's `poll_after_seconds`, else 30 s for the first five
-//! minutes and 60 s after; hard stops are 10 min for images and 100 min for video. Every
-//! duration is multiplied by `scale`, which tests set far below 1.
+//! Money rules:
+//! - A paid POST is never sent again by code. [`after_submit_error`] only decides whether the
+//!   failed submit certainly cost nothing (`NotCharged`) or may have been charged
+//!   (`MaybeCharged`, recorded as `unknown`). Polls are free, so [`after_poll_error`] may wait
+//!   and poll again.
+//! - [`money_at_risk`] says which jobs may have cost money; they count in budgets at the larger
+//!   of their quote and what the provider reported charging ([`SpendRules`]).
+//! - [`reserve_verdict`] is the whole decision to record a job: its token unused, no earlier
+//!   send of the same request inside the duplicate window (unless asked), and the budget. A
+//!   store's `reserve` gathers the [`ReserveFacts`] and calls it inside the one transaction that
+//!   records the job, so two processes cannot both pass.
+//! - A dollar limit on a job with no dollar price refuses ([`SpendRefusal::NoDollarPrice`]); it
+//!   never passes silently.
+//!
+//! Cadence follows the provider's `poll_after_seconds`, else 30 s for the first five minutes and
+//! 60 s after; hard stops are 10 min for images and 100 min for video. Every duration is
+//! multiplied by `scale`, which tests set far below 1.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
-use crate::catalogue::MediaKind;
+use crate::catalogue::{MediaKind, ProviderId};
+use crate::job::{JobId, JobState};
+use crate::money::{Credits, Usd};
 use crate::provider::ProviderError;
+use crate::quote::Quote;
+
+/// The same request again inside this window is refused unless asked for.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The daily budget is a rolling window of this length.
+pub const BUDGET_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+/// A spending limit, in dollars or in credits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Usd(Usd),
+    /// Credits of the provider being charged (credits of different providers do not add up).
+    Credits(Credits),
+}
+
+impl Limit {
+    /// `0.50`, `$0.50` (dollars) or `120cr`, `120 credits` (credits).
+    pub fn parse(s: &str) -> Option<Limit> {
+        let t = s.trim().to_ascii_lowercase();
+        for suffix in ["credits", "credit", "cr", "c"] {
+            if let Some(n) = t.strip_suffix(suffix) {
+                return n
+                    .trim()
+                    .parse::<Credits>()
+                    .ok()
+                    .filter(|c| *c >= Credits::ZERO)
+                    .map(Limit::Credits);
+            }
+        }
+        t.parse::<Usd>().ok().filter(|u| *u >= Usd::ZERO).map(Limit::Usd)
+    }
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Limit::Usd(u) => write!(f, "{u}"),
+            Limit::Credits(c) => write!(f, "{c} credits"),
+        }
+    }
+}
+
+/// The rules a paid request is recorded under.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpendRules {
+    /// The most one request may cost.
+    pub max_cost: Option<Limit>,
+    /// The most all requests of the last [`BUDGET_WINDOW`] may cost together.
+    pub budget: Option<Limit>,
+    /// Send even though the same request was sent inside [`DUPLICATE_WINDOW`] (`--again`).
+    pub again: bool,
+}
+
+impl SpendRules {
+    /// The oldest creation time (unix ms) the duplicate check looks at.
+    pub fn duplicate_since(now_ms: i64) -> i64 {
+        now_ms - DUPLICATE_WINDOW.as_millis() as i64
+    }
+
+    /// The oldest creation time (unix ms) the budget counts.
+    pub fn budget_since(now_ms: i64) -> i64 {
+        now_ms - BUDGET_WINDOW.as_millis() as i64
+    }
+}
+
+/// Whether a job in `state` may have cost money. Jobs that were refused before the provider
+/// accepted them (no request id, `failed` or `rejected`) cost nothing; a job reserved or being
+/// sent (`quoted`, `submitting`) or whose outcome is `unknown` may have; everything the provider
+/// accepted may have.
+pub fn money_at_risk(state: JobState, has_request_id: bool) -> bool {
+    match state {
+        JobState::Failed | JobState::Rejected => has_request_id,
+        JobState::Quoted
+        | JobState::Submitting
+        | JobState::Submitted
+        | JobState::Processing
+        | JobState::Completed
+        | JobState::Partial
+        | JobState::Unknown
+        | JobState::Expired => true,
+    }
+}
+
+/// [`money_at_risk`] as two state lists, for stores that sum in their query language: states
+/// that always count, and states that count only when the job has a request id.
+pub fn money_at_risk_states() -> (Vec<JobState>, Vec<JobState>) {
+    let always: Vec<JobState> =
+        JobState::ALL.into_iter().filter(|s| money_at_risk(*s, false)).collect();
+    let accepted = JobState::ALL
+        .into_iter()
+        .filter(|s| money_at_risk(*s, true) && !always.contains(s))
+        .collect();
+    (always, accepted)
+}
+
+/// Whether a job's outcome is uncertain money: `unknown`, or still being sent. Together these
+/// are the "may have been charged" exposure `conjure jobs` reports.
+pub fn is_exposure(state: JobState) -> bool {
+    matches!(state, JobState::Unknown | JobState::Submitting)
+}
+
+/// What one provider's jobs may have cost inside a window. A job counts (when
+/// [`money_at_risk`]) at the larger of its quote and the provider's reported charge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProviderSpend {
+    pub credits: Credits,
+    /// Dollars of the jobs that have a dollar price.
+    pub usd: Usd,
+    /// Jobs that count but have no dollar price.
+    pub unpriced_jobs: u64,
+}
+
+/// Money at risk per provider inside a window.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spent {
+    pub by_provider: BTreeMap<ProviderId, ProviderSpend>,
+}
+
+impl Spent {
+    pub fn provider(&self, p: ProviderId) -> ProviderSpend {
+        self.by_provider.get(&p).copied().unwrap_or_default()
+    }
+
+    fn usd(&self) -> Usd {
+        self.by_provider.values().fold(Usd::ZERO, |a, s| a + s.usd)
+    }
+
+    fn unpriced_jobs(&self) -> u64 {
+        self.by_provider.values().map(|s| s.unpriced_jobs).sum()
+    }
+}
+
+/// The earlier job a duplicate check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlierJob {
+    pub id: JobId,
+    pub state: JobState,
+    pub has_request_id: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// What a store knows, inside its reserve transaction, that the decision needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReserveFacts {
+    /// The job that already used the approving token, if any.
+    pub token_used_by: Option<JobId>,
+    /// The newest job inside [`DUPLICATE_WINDOW`] with the same fingerprint that
+    /// [`money_at_risk`] counts, other than the job a retry re-sends. Not looked up when
+    /// `again` is set.
+    pub same_request: Option<EarlierJob>,
+    /// Money at risk inside [`BUDGET_WINDOW`]. Not needed without a budget.
+    pub spent: Spent,
+}
+
+/// Why a paid request is not recorded (and so not sent). Nothing was sent.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SpendRefusal {
+    #[error("This approval token was already used, by job `{job}`; nothing was sent")]
+    TokenUsed { job: JobId },
+    #[error(
+        "The same request was sent {minutes_ago} min ago as job `{earlier}` ({state}); nothing was sent"
+    )]
+    Duplicate { earlier: JobId, state: JobState, minutes_ago: i64 },
+    #[error("The quote ({quoted}) is above the cost limit ({limit}); nothing was sent")]
+    OverMaxCost { quoted: String, limit: Limit },
+    #[error(
+        "This request ({quoted}) would take the last 24 hours' spending to {total}, above the daily budget of {limit}; nothing was sent"
+    )]
+    OverBudget { quoted: String, total: String, limit: Limit },
+    #[error(
+        "{what} has no dollar price, so the dollar limit of {limit} cannot be checked; nothing was sent"
+    )]
+    NoDollarPrice { what: String, limit: Limit, provider: ProviderId },
+}
+
+impl SpendRefusal {
+    /// What the user can do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            SpendRefusal::TokenUsed { .. } => {
+                "an approval token sends one request once; run the command without --approve to get a new quote".to_owned()
+            }
+            SpendRefusal::Duplicate { earlier, .. } => format!(
+                "`conjure status {earlier}` shows it and `conjure fetch {earlier}` downloads its outputs again; pass --again to pay for it again"
+            ),
+            SpendRefusal::OverMaxCost { .. } => {
+                "raise --max-cost (or limits.max_cost), or pick a cheaper model, duration or count".to_owned()
+            }
+            SpendRefusal::OverBudget { .. } => {
+                "raise limits.daily_budget (or CONJURE_DAILY_BUDGET), or wait".to_owned()
+            }
+            SpendRefusal::NoDollarPrice { provider, .. } => format!(
+                "set the dollar price of a {provider} credit ([{provider}] usd_per_credit in the config file, or CONJURE_{}_USD_PER_CREDIT), or give the limit in credits (e.g. `500cr`)",
+                provider.as_str().to_ascii_uppercase()
+            ),
+        }
+    }
+
+    /// A duplicate is a usage error; the others are limits.
+    pub fn is_duplicate_or_token(&self) -> bool {
+        matches!(self, SpendRefusal::TokenUsed { .. } | SpendRefusal::Duplicate { .. })
+    }
+}
+
+fn price_phrase(credits: Credits, usd: Option<Usd>) -> String {
+    match usd {
+        Some(u) => format!("{credits} credits ≈ {u}"),
+        None => format!("{credits} credits"),
+    }
+}
+
+/// The per-request limit. Pure: checked before asking a person and again when recording.
+pub fn check_max_cost(limit: Option<Limit>, quote: &Quote) -> Result<(), SpendRefusal> {
+    let Some(limit) = limit else { return Ok(()) };
+    let over = match limit {
+        Limit::Credits(max) => quote.credits > max,
+        Limit::Usd(max) => match quote.usd {
+            Some(u) => u > max,
+            None => {
+                return Err(SpendRefusal::NoDollarPrice {
+                    what: format!("This {} request", quote.provider),
+                    limit,
+                    provider: quote.provider,
+                });
+            }
+        },
+    };
+    if over {
+        return Err(SpendRefusal::OverMaxCost {
+            quoted: price_phrase(quote.credits, quote.usd),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+/// The rolling budget, given what was spent inside its window.
+pub fn check_budget(
+    limit: Option<Limit>,
+    spent: &Spent,
+    quote: &Quote,
+) -> Result<(), SpendRefusal> {
+    let Some(limit) = limit else { return Ok(()) };
+    match limit {
+        Limit::Credits(max) => {
+            let total = spent.provider(quote.provider).credits + quote.credits;
+            if total > max {
+                return Err(SpendRefusal::OverBudget {
+                    quoted: price_phrase(quote.credits, None),
+                    total: format!("{total} {} credits", quote.provider),
+                    limit,
+                });
+            }
+        }
+        Limit::Usd(max) => {
+            let Some(usd) = quote.usd else {
+                return Err(SpendRefusal::NoDollarPrice {
+                    what: format!("This {} request", quote.provider),
+                    limit,
+                    provider: quote.provider,
+                });
+            };
+            if let Some((provider, s)) = spent.by_provider.iter().find(|(_, s)| s.unpriced_jobs > 0)
+            {
+                return Err(SpendRefusal::NoDollarPrice {
+                    what: format!(
+                        "{} earlier {provider} job(s) of the last 24 hours",
+                        s.unpriced_jobs
+                    ),
+                    limit,
+                    provider: *provider,
+                });
+            }
+            debug_assert_eq!(spent.unpriced_jobs(), 0);
+            let total = spent.usd() + usd;
+            if total > max {
+                return Err(SpendRefusal::OverBudget {
+                    quoted: usd.to_string(),
+                    total: total.to_string(),
+                    limit,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The whole decision to record an approved order (priced by `quote`) as a new job, from facts
+/// a store read inside the transaction that will record it.
+pub fn reserve_verdict(
+    quote: &Quote,
+    rules: &SpendRules,
+    facts: &ReserveFacts,
+    now_ms: i64,
+) -> Result<(), SpendRefusal> {
+    if let Some(job) = &facts.token_used_by {
+        return Err(SpendRefusal::TokenUsed { job: job.clone() });
+    }
+    if !rules.again
+        && let Some(earlier) = &facts.same_request
+        && duplicate_blocks(earlier)
+    {
+        return Err(SpendRefusal::Duplicate {
+            earlier: earlier.id.clone(),
+            state: earlier.state,
+            minutes_ago: (now_ms - earlier.created_at).max(0) / 60_000,
+        });
+    }
+    check_max_cost(rules.max_cost, quote)?;
+    check_budget(rules.budget, &facts.spent, quote)
+}
+
+/// Whether an earlier job of the same request blocks sending it again: everything that may have
+/// cost money does, including one another process has reserved and is about to send. A request
+/// refused before the provider accepted it cost nothing, and neither did a reservation whose
+/// process died before sending (it is released as `failed`).
+pub fn duplicate_blocks(earlier: &EarlierJob) -> bool {
+    money_at_risk(earlier.state, earlier.has_request_id)
+}
 
 /// Polling cadence and deadlines.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,6 +476,141 @@ pub fn after_poll_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::approval::{Consent, Order, approve};
+    use crate::catalogue::Catalogue;
+    use crate::money::CreditPrice;
+    use crate::spec::{ImageFormat, ImageItem, Item, JobSpec};
+
+    fn approved(price: Option<CreditPrice>) -> crate::approval::Approved {
+        let item = Item::Image(ImageItem {
+            model: "gpt-image-2".into(),
+            prompt: "fox".into(),
+            aspect_ratio: "1:1".into(),
+            format: ImageFormat::Png,
+            inputs: vec![],
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        });
+        let spec = JobSpec { provider: ProviderId::Katana, items: vec![item] };
+        let quote = Quote::compute(&spec, Catalogue::bundled(), price).unwrap();
+        let wire = crate::WireRequest::new("POST", "/x", serde_json::json!({}));
+        approve(Order::new(spec, wire, quote, None, None).unwrap(), Some(Consent::Yes)).unwrap()
+    }
+
+    fn spent(credits: i64, usd_micros: i64, unpriced: u64) -> Spent {
+        let mut s = Spent::default();
+        s.by_provider.insert(
+            ProviderId::Katana,
+            ProviderSpend {
+                credits: Credits::whole(credits),
+                usd: Usd::from_micros(usd_micros),
+                unpriced_jobs: unpriced,
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn limits_parse() {
+        assert_eq!(Limit::parse("$0.50"), Some(Limit::Usd(Usd::from_micros(500_000))));
+        assert_eq!(Limit::parse("120cr"), Some(Limit::Credits(Credits::whole(120))));
+        assert_eq!(Limit::parse("7.5 credits"), Some(Limit::Credits(Credits::from_tenths(75))));
+        assert_eq!(Limit::parse("lots"), None);
+        assert_eq!(Limit::parse("-1"), None);
+        assert_eq!(Limit::Credits(Credits::whole(3)).to_string(), "3 credits");
+    }
+
+    #[test]
+    fn what_may_have_cost_money() {
+        assert!(money_at_risk(JobState::Submitting, false));
+        assert!(money_at_risk(JobState::Quoted, false));
+        assert!(money_at_risk(JobState::Unknown, false));
+        assert!(!money_at_risk(JobState::Failed, false));
+        assert!(money_at_risk(JobState::Failed, true));
+        assert!(!money_at_risk(JobState::Rejected, false));
+        let (always, accepted) = money_at_risk_states();
+        assert_eq!(accepted, vec![JobState::Failed, JobState::Rejected]);
+        assert_eq!(always.len() + accepted.len(), JobState::ALL.len());
+        assert!(is_exposure(JobState::Submitting) && is_exposure(JobState::Unknown));
+        assert!(!is_exposure(JobState::Completed));
+    }
+
+    #[test]
+    fn max_cost_in_dollars_or_credits() {
+        let a = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let q = &a.order().quote;
+        assert!(check_max_cost(Some(Limit::parse("0.08").unwrap()), q).is_ok());
+        let over = check_max_cost(Some(Limit::parse("0.05").unwrap()), q).unwrap_err();
+        assert!(matches!(over, SpendRefusal::OverMaxCost { .. }), "{over}");
+        assert!(check_max_cost(Some(Limit::parse("13cr").unwrap()), q).is_err());
+        assert!(check_max_cost(Some(Limit::parse("14cr").unwrap()), q).is_ok());
+    }
+
+    #[test]
+    fn a_dollar_limit_without_a_dollar_price_refuses() {
+        let a = approved(None);
+        let q = &a.order().quote;
+        let e = check_max_cost(Some(Limit::parse("100").unwrap()), q).unwrap_err();
+        assert!(matches!(e, SpendRefusal::NoDollarPrice { .. }), "{e}");
+        assert!(e.hint().contains("usd_per_credit") && e.hint().contains("500cr"), "{}", e.hint());
+        let e = check_budget(Some(Limit::parse("100").unwrap()), &Spent::default(), q).unwrap_err();
+        assert!(matches!(e, SpendRefusal::NoDollarPrice { .. }), "{e}");
+        // Credits still work.
+        assert!(check_budget(Some(Limit::parse("100cr").unwrap()), &Spent::default(), q).is_ok());
+        // Earlier unpriced jobs in the window make a dollar budget uncheckable too.
+        let priced = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let e = check_budget(
+            Some(Limit::parse("100").unwrap()),
+            &spent(14, 0, 1),
+            &priced.order().quote,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("1 earlier katana job"), "{e}");
+    }
+
+    #[test]
+    fn budget_adds_the_window_to_the_quote() {
+        let a = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let q = &a.order().quote;
+        let budget = Some(Limit::parse("0.22").unwrap());
+        assert!(check_budget(budget, &spent(28, 145_600, 0), q).is_ok());
+        let e = check_budget(budget, &spent(42, 218_400, 0), q).unwrap_err();
+        assert!(matches!(e, SpendRefusal::OverBudget { .. }), "{e}");
+        let credits = Some(Limit::parse("42cr").unwrap());
+        assert!(check_budget(credits, &spent(28, 0, 0), q).is_ok());
+        assert!(check_budget(credits, &spent(29, 0, 0), q).is_err());
+    }
+
+    #[test]
+    fn reserve_verdict_order() {
+        let a = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let a = &a.order().quote;
+        let rules = SpendRules::default();
+        let id = JobId::compose(0, 1);
+        let used = ReserveFacts { token_used_by: Some(id.clone()), ..ReserveFacts::default() };
+        assert!(matches!(
+            reserve_verdict(a, &rules, &used, 0),
+            Err(SpendRefusal::TokenUsed { .. })
+        ));
+        let earlier = |state, has_request_id| ReserveFacts {
+            same_request: Some(EarlierJob { id: id.clone(), state, has_request_id, created_at: 0 }),
+            ..ReserveFacts::default()
+        };
+        let dup = reserve_verdict(a, &rules, &earlier(JobState::Completed, true), 600_000);
+        assert!(matches!(dup, Err(SpendRefusal::Duplicate { minutes_ago: 10, .. })), "{dup:?}");
+        // Another process reserved the same request and is about to send it.
+        assert!(reserve_verdict(a, &rules, &earlier(JobState::Quoted, false), 0).is_err());
+        // Refused before the provider accepted it: sending again is fine.
+        assert!(reserve_verdict(a, &rules, &earlier(JobState::Rejected, false), 0).is_ok());
+        let again = SpendRules { again: true, ..SpendRules::default() };
+        assert!(reserve_verdict(a, &again, &earlier(JobState::Completed, true), 0).is_ok());
+        let tight = SpendRules { budget: Limit::parse("10cr"), ..SpendRules::default() };
+        assert!(matches!(
+            reserve_verdict(a, &tight, &ReserveFacts::default(), 0),
+            Err(SpendRefusal::OverBudget { .. })
+        ));
+    }
 
     #[test]
     fn fallback_cadence_is_30_then_60() {

@@ -1,8 +1,9 @@
 //! The provider abstraction: what every provider translator must do, and its classified errors.
 //!
-//! A provider is a thin translator. `build` is pure: it turns a validated [`JobSpec`] into the
-//! exact [`WireRequest`] (shown by `quote --dry-run`, journalled, fingerprinted). `submit`
-//! sends it once, `poll` reads the job, `download` streams one asset to disk. Both providers fit
+//! A provider is a thin translator. Building the request is pure and needs no credentials (the
+//! providers crate's registry turns a validated [`crate::JobSpec`] into the exact
+//! [`WireRequest`] shown by `quote --dry-run` and journalled). A connected [`Provider`] then
+//! `submit`s it once, `poll`s the job and `download`s one asset to disk. Both providers fit
 //! one [`Snapshot`]: Katana's `requests/responses` envelope and ImaginePro's message with a
 //! `progress` percentage and follow-up `buttons` (a button press is a new child job of the
 //! message it came from). Whether a failed call may be sent again is not decided here but in
@@ -16,15 +17,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::ProviderId;
 use crate::money::Credits;
-use crate::spec::JobSpec;
+use crate::spec::FileRef;
 
 /// The exact HTTP request a paid call sends, minus credentials (headers are the client's job).
+///
+/// Local input files are not inlined here: the body carries a reference
+/// ([`crate::spec::FILE_REF_PREFIX`] and the file's sha256) for each, listed in `files`. The
+/// provider reads them when it sends, and refuses to send if a file's bytes no longer have the
+/// hash that was quoted. So the journal holds a small request, and the bytes sent are the bytes
+/// quoted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WireRequest {
     pub method: String,
     /// Path and query relative to the provider's base URL, e.g. `/v1/generation-requests?wait=false`.
     pub path: String,
     pub body: serde_json::Value,
+    /// The local files the body refers to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
+}
+
+impl WireRequest {
+    pub fn new(method: &str, path: &str, body: serde_json::Value) -> WireRequest {
+        WireRequest { method: method.to_owned(), path: path.to_owned(), body, files: Vec::new() }
+    }
+
+    /// The file a reference in the body names, if it is one.
+    pub fn file_for(&self, value: &str) -> Option<&FileRef> {
+        let sha = value.strip_prefix(crate::spec::FILE_REF_PREFIX)?;
+        self.files.iter().find(|f| f.sha256 == sha)
+    }
 }
 
 /// A provider-neutral status.
@@ -158,14 +180,12 @@ fn retry_after_text(d: Option<Duration>) -> String {
     d.map_or_else(String::new, |d| format!(" (retry after {} s)", d.as_secs()))
 }
 
-/// One provider: pure request building plus the three network calls.
+/// One connected provider: the three network calls.
 pub trait Provider: Send + Sync {
     fn id(&self) -> ProviderId;
 
-    /// The exact request `spec` becomes. Pure; fails only for what this provider cannot express.
-    fn build(&self, spec: &JobSpec) -> Result<WireRequest, ProviderError>;
-
-    /// Sends a paid request exactly once. Never retries.
+    /// Sends a paid request exactly once. Never retries. Reads the local files the request
+    /// refers to and sends nothing (a `Local` error) if one changed since it was quoted.
     fn submit(
         &self,
         request: &WireRequest,

@@ -1,12 +1,11 @@
 //! Quotes: what a request will cost, computed from the catalogue before anything is sent.
 //!
 //! A quote lists each item's credits, the total, and the dollar estimate at the configured
-//! price per credit. Its `token` binds the request's fingerprint, the total and the price:
-//! `--approve TOKEN` is accepted only for the very request that was quoted, so an agent cannot
-//! approve one request and send another.
+//! price per credit. Its `token` is issued by [`crate::approval::Order::new`] and binds the
+//! request's fingerprint, the total and the price: `--approve TOKEN` is accepted only for the
+//! very request that was quoted, so an agent cannot approve one request and send another.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Catalogue, MediaKind, ProviderId};
 use crate::money::{CreditPrice, Credits, Usd};
@@ -37,6 +36,7 @@ pub struct Quote {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usd_per_credit: Option<f64>,
     pub fingerprint: String,
+    /// Empty until the quote becomes part of an [`crate::approval::Order`].
     pub token: String,
     /// Notes the user should read before approving (price caveats).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -88,7 +88,6 @@ impl Quote {
         }
         let credits: Credits = items.iter().map(|l| l.credits).sum();
         let fingerprint = spec.fingerprint();
-        let token = token_for(&fingerprint, credits, price);
         Ok(Quote {
             provider: spec.provider,
             model: spec.model().to_owned(),
@@ -97,21 +96,10 @@ impl Quote {
             usd: price.map(|p| p.usd(credits)),
             usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1_000_000.0),
             fingerprint,
-            token,
+            token: String::new(),
             notes,
         })
     }
-}
-
-/// The approval token for a request fingerprint at a total and price.
-pub fn token_for(fingerprint: &str, credits: Credits, price: Option<CreditPrice>) -> String {
-    let mut h = Sha256::new();
-    h.update(b"conjure-approval-v1\0");
-    h.update(fingerprint.as_bytes());
-    h.update(credits.tenths().to_le_bytes());
-    h.update(price.map_or(0, CreditPrice::micros_per_credit).to_le_bytes());
-    let digest = hex::encode(h.finalize());
-    format!("cq_{}", &digest[..24])
 }
 
 #[cfg(test)]
@@ -140,18 +128,14 @@ mod tests {
         assert_eq!(q.credits, Credits::whole(42));
         assert_eq!(q.usd.unwrap().to_string(), "$0.2184");
         assert_eq!(q.items.len(), 3);
-        assert!(q.token.starts_with("cq_"));
+        assert_eq!(q.fingerprint, spec(3).fingerprint());
     }
 
     #[test]
-    fn token_binds_request_and_price() {
-        let c = Catalogue::bundled();
-        let p = Some(CreditPrice::KATANA_REFERENCE);
-        let a = Quote::compute(&spec(1), c, p).unwrap();
-        let b = Quote::compute(&spec(2), c, p).unwrap();
-        let cheaper = Quote::compute(&spec(1), c, Some("0.0047".parse().unwrap())).unwrap();
-        assert_ne!(a.token, b.token);
-        assert_ne!(a.token, cheaper.token);
-        assert_eq!(a.token, Quote::compute(&spec(1), c, p).unwrap().token);
+    fn no_price_means_no_dollars() {
+        let q = Quote::compute(&spec(1), Catalogue::bundled(), None).unwrap();
+        assert_eq!(q.usd, None);
+        assert_eq!(q.usd_per_credit, None);
+        assert!(q.items.iter().all(|l| l.usd.is_none()));
     }
 }

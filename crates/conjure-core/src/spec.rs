@@ -1,8 +1,9 @@
 //! What the user asked for, provider-neutral and normalised: a [`JobSpec`] of one or more items.
 //!
 //! One spec is one paid call: Katana takes several items in one envelope (there is no `n`
-//! field), so `--count 3` is three items. Inputs are already resolved to URLs or data URLs
-//! (reading files is the caller's IO). [`validate`] checks an item against its catalogue entry
+//! field), so `--count 3` is three items. Inputs are already resolved to URLs, inline data or
+//! references to local files checked by content and identified by sha256 (reading files is the
+//! caller's IO; the bytes are inlined only when the request is sent). [`validate`] checks an item against its catalogue entry
 //! before anything is quoted or sent: aspect, duration, reference counts, required images and
 //! the video `custom_rules`. Provider-specific shapes (ImaginePro buttons, URL-only inputs) are
 //! the provider's `build` step's business and are refused there as `Unsupported`.
@@ -14,13 +15,49 @@ use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Catalogue, MAX_AUDIO_INPUTS, MediaKind, Model, ProviderId, VideoRule};
 
+/// What kind of media an input must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    Image,
+    Audio,
+    Video,
+}
+
+impl InputKind {
+    /// `an image`, `an audio file`, `a video`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            InputKind::Image => "an image",
+            InputKind::Audio => "an audio file",
+            InputKind::Video => "a video",
+        }
+    }
+}
+
+/// What a local input file becomes in a wire request body until it is sent.
+pub const FILE_REF_PREFIX: &str = "conjure-file:sha256:";
+
+/// A local file an input refers to: where it is, what it is, and the hash of the bytes quoted.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    /// Absolute path.
+    pub path: String,
+    pub mime: String,
+    /// Hex sha256 of the bytes.
+    pub sha256: String,
+    pub bytes: u64,
+}
+
 /// An input file or URL, resolved so that it can go on the wire.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MediaInput {
     /// An `https://` URL, passed through.
     Url { url: String },
-    /// A local file (or inline data) carried as a `data:` URL.
+    /// A local file, checked by content; inlined as a `data:` URL when the request is sent.
+    File(FileRef),
+    /// Inline data given as a `data:` URL (e.g. in a raw payload), carried as it came.
     Data {
         /// Where it came from, for display only (a path).
         source: String,
@@ -33,10 +70,11 @@ pub enum MediaInput {
 }
 
 impl MediaInput {
-    /// What goes in the request body.
+    /// What goes in the request body (a reference for a local file, see [`FILE_REF_PREFIX`]).
     pub fn wire_value(&self) -> String {
         match self {
             MediaInput::Url { url } => url.clone(),
+            MediaInput::File(f) => format!("{FILE_REF_PREFIX}{}", f.sha256),
             MediaInput::Data { mime, base64, .. } => format!("data:{mime};base64,{base64}"),
         }
     }
@@ -45,6 +83,10 @@ impl MediaInput {
     pub fn describe(&self) -> String {
         match self {
             MediaInput::Url { url } => url.clone(),
+            MediaInput::File(f) => {
+                let short = f.sha256.get(..12).unwrap_or(&f.sha256);
+                format!("{} ({}, {} bytes, sha256 {short})", f.path, f.mime, f.bytes)
+            }
             MediaInput::Data { source, mime, base64, sha256 } => {
                 let bytes = base64.len() / 4 * 3;
                 let short = sha256.get(..12).unwrap_or(sha256);
@@ -56,6 +98,7 @@ impl MediaInput {
     pub fn mime(&self) -> Option<&str> {
         match self {
             MediaInput::Url { .. } => None,
+            MediaInput::File(f) => Some(&f.mime),
             MediaInput::Data { mime, .. } => Some(mime),
         }
     }
@@ -255,6 +298,21 @@ impl JobSpec {
 
     pub fn prompt(&self) -> &str {
         self.items.first().map_or("", Item::prompt)
+    }
+
+    /// The local files this request's inputs refer to, each once.
+    pub fn file_refs(&self) -> Vec<FileRef> {
+        let mut out: Vec<FileRef> = Vec::new();
+        for item in &self.items {
+            for (_, input) in item.inputs() {
+                if let MediaInput::File(f) = input
+                    && !out.iter().any(|o| o.sha256 == f.sha256)
+                {
+                    out.push(f.clone());
+                }
+            }
+        }
+        out
     }
 
     /// A stable hash of the normalised request, used for duplicate detection and approval.

@@ -1,30 +1,27 @@
-//! The journal's contract: what the runner records, and when.
+//! The journal's contract: what the runner records, and when; what front ends read back.
 //!
-//! The runner writes through [`JobStore`] at fixed points: the intent (request, fingerprint,
-//! quote) is committed before any POST; the request id the moment it is known; every state
-//! change through [`crate::job::JobState::transition`]; every delivered file. The SQLite
-//! implementation lives in `conjure-journal`; this trait keeps the core free of storage.
+//! The runner writes through [`JobStore`] at fixed points: [`JobStore::reserve`] records an
+//! approved order (the intent: request, fingerprint, quote) before any POST, in one transaction
+//! with the money decision ([`crate::policy::reserve_verdict`]: token unused, not a duplicate,
+//! within budget), so two processes cannot both pass; the request id the moment it is known;
+//! every state change through [`crate::job::JobState::transition`]; every delivered file, and
+//! when the last one is on disk.
+//!
+//! The trait is async so that a store may be a database server as well as a local file. The
+//! SQLite implementation lives in `conjure-journal`; `conjure-test`'s contract suite is what any
+//! implementation must pass. This module keeps the core free of storage.
+
+use std::future::Future;
 
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{Approved, Order};
 use crate::catalogue::{MediaKind, ProviderId};
-use crate::job::{IllegalTransition, JobState};
+use crate::job::{IllegalTransition, JobId, JobState};
 use crate::money::{Credits, Usd};
+use crate::policy::{ReserveFacts, SpendRefusal, SpendRules, Spent};
 use crate::provider::WireRequest;
-use crate::quote::Quote;
 use crate::spec::JobSpec;
-
-/// What is recorded before a paid call.
-#[derive(Clone, Debug)]
-pub struct NewJob<'a> {
-    pub spec: &'a JobSpec,
-    pub wire: &'a WireRequest,
-    pub quote: &'a Quote,
-    /// The job this one re-sends (`conjure retry`).
-    pub retry_of: Option<&'a str>,
-    /// The job this one derives from (an ImaginePro button press on a parent message).
-    pub parent: Option<&'a str>,
-}
 
 /// A delivered output file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,7 +41,7 @@ pub struct OutputRecord {
 /// A job as the journal holds it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct JobRecord {
-    pub id: String,
+    pub id: JobId,
     pub provider: ProviderId,
     pub kind: MediaKind,
     pub model: String,
@@ -61,12 +58,77 @@ pub struct JobRecord {
     pub error: Option<String>,
     /// The provider's last answer, normalised (a [`crate::provider::Snapshot`] as JSON).
     pub last_snapshot: Option<serde_json::Value>,
-    pub retry_of: Option<String>,
-    pub parent: Option<String>,
+    pub retry_of: Option<JobId>,
+    pub parent: Option<JobId>,
+    /// The process that reserved it (see `conjure-app`'s owner lease), while it may be sending.
+    pub owner: Option<String>,
     /// Unix milliseconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// When every output was on disk (unix ms); `None` until then.
+    pub delivered_at: Option<i64>,
     pub outputs: Vec<OutputRecord>,
+}
+
+impl JobRecord {
+    /// Finished at the provider with results that were never all written to disk.
+    pub fn is_undelivered(&self) -> bool {
+        matches!(self.state, JobState::Completed | JobState::Partial) && self.delivered_at.is_none()
+    }
+
+    /// What the provider reported as charged, else the quote.
+    pub fn credits(&self) -> Credits {
+        self.credits_spent.unwrap_or(self.quoted_credits)
+    }
+
+    /// The provider reported charging more than was quoted.
+    pub fn charged_above_quote(&self) -> Option<Credits> {
+        self.credits_spent.filter(|c| *c > self.quoted_credits).map(|c| c - self.quoted_credits)
+    }
+}
+
+/// One entry of a job's audit trail: a state change, or the job's creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JobEvent {
+    /// Unix milliseconds.
+    pub at: i64,
+    /// `None` for the event that created the job.
+    pub from: Option<JobState>,
+    pub to: JobState,
+    /// The note given with the transition, if any.
+    pub note: Option<String>,
+}
+
+/// Money recorded for one provider, over every job in the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProviderTotals {
+    pub provider: ProviderId,
+    pub jobs: u64,
+    /// What was quoted and approved, including jobs that later failed or were rejected.
+    pub quoted: Credits,
+    /// What the provider reported as charged; jobs without a report count as zero.
+    pub spent: Credits,
+    /// The quotes of jobs whose outcome is uncertain (`unknown`, or still being sent).
+    pub exposure: Credits,
+}
+
+/// A job reserved or being sent, with the process that owns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InFlight {
+    pub id: JobId,
+    pub state: JobState,
+    pub owner: Option<String>,
+    /// Unix milliseconds of the last change.
+    pub updated_at: i64,
+}
+
+/// Which jobs a listing shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobFilter {
+    All,
+    /// Outstanding: pending states (see [`JobState::is_pending`]) and finished jobs whose
+    /// outputs were never all delivered.
+    Pending,
 }
 
 /// A journal failure.
@@ -76,49 +138,134 @@ pub enum StoreError {
     Illegal(#[from] IllegalTransition),
     #[error("No job `{0}` in the journal")]
     NotFound(String),
+    #[error("`{input}` matches {total} jobs: {}", list_ids(candidates, *total))]
+    Ambiguous { input: String, total: usize, candidates: Vec<JobId> },
     #[error("The journal failed: {message}")]
     Backend {
         message: String,
+        /// What to do about it, when the store knows.
+        hint: Option<String>,
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
+impl StoreError {
+    pub fn backend(message: impl Into<String>) -> StoreError {
+        StoreError::Backend { message: message.into(), hint: None, source: None }
+    }
+
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            StoreError::Illegal(_) => None,
+            StoreError::NotFound(_) | StoreError::Ambiguous { .. } => {
+                Some("`conjure jobs` lists job ids".to_owned())
+            }
+            StoreError::Backend { hint, .. } => hint.clone(),
+        }
+    }
+}
+
+fn list_ids(ids: &[JobId], total: usize) -> String {
+    let list = ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
+    match total.checked_sub(ids.len()) {
+        Some(more) if more > 0 => format!("{list} and {more} more"),
+        _ => list,
+    }
+}
+
+/// Why [`JobStore::reserve`] recorded nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    /// The money rules refused it; nothing was recorded or sent.
+    #[error(transparent)]
+    Refused(#[from] SpendRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The journal.
 pub trait JobStore: Send + Sync {
-    /// Records the intent in state `quoted` and commits it. Returns the new job.
-    fn create(&self, job: NewJob<'_>) -> Result<JobRecord, StoreError>;
+    /// Records `approved` as a new job in state `quoted`, owned by `owner`, if
+    /// [`crate::policy::reserve_verdict`] allows it; in one transaction that also consumes the
+    /// approving token, so that of several processes reserving at once each decision sees
+    /// every job the others recorded.
+    fn reserve(
+        &self,
+        approved: &Approved,
+        owner: &str,
+        rules: &SpendRules,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<JobRecord, ReserveError>> + Send;
+
+    /// The facts `reserve` would decide `order` from (with `token` approving it), read without
+    /// recording anything: for telling a user before they approve. Not a promise, since another
+    /// process may reserve in between; `reserve` decides again, atomically.
+    fn preview(
+        &self,
+        order: &Order,
+        token: Option<&str>,
+        rules: &SpendRules,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<ReserveFacts, StoreError>> + Send;
 
     /// Moves a job to `to` through the state machine, atomically with reading the current
     /// state, and records `note` (shown as the job's error/note when not empty).
     fn transition(
         &self,
-        id: &str,
+        id: &JobId,
         to: JobState,
         note: Option<&str>,
-    ) -> Result<JobRecord, StoreError>;
+    ) -> impl Future<Output = Result<JobRecord, StoreError>> + Send;
 
-    fn set_request_id(&self, id: &str, request_id: &str) -> Result<(), StoreError>;
+    /// Records the provider's request id; a job never changes it once known.
+    fn set_request_id(
+        &self,
+        id: &JobId,
+        request_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Stores the provider's latest answer and the credits it reports as spent.
     fn record_snapshot(
         &self,
-        id: &str,
+        id: &JobId,
         snapshot: &serde_json::Value,
         credits_spent: Option<Credits>,
-    ) -> Result<(), StoreError>;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn add_output(&self, id: &str, output: &OutputRecord) -> Result<(), StoreError>;
-
-    fn get(&self, id: &str) -> Result<JobRecord, StoreError>;
-
-    /// The newest job with this fingerprint created at or after `since_ms` (unix ms), if any.
-    fn find_fingerprint(
+    /// Records a file written to disk (the same path again updates it in place).
+    fn add_output(
         &self,
-        fingerprint: &str,
-        since_ms: i64,
-    ) -> Result<Option<JobRecord>, StoreError>;
+        id: &JobId,
+        output: &OutputRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Jobs, newest first; only pending ones (see [`JobState::is_pending`]) when asked.
-    fn list(&self, pending_only: bool, limit: usize) -> Result<Vec<JobRecord>, StoreError>;
+    /// Records that every output of the job is on disk.
+    fn mark_delivered(&self, id: &JobId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get(&self, id: &JobId) -> impl Future<Output = Result<JobRecord, StoreError>> + Send;
+
+    /// The one job `input` names: an exact id, a unique prefix of one, or a provider request id.
+    fn resolve(&self, input: &str) -> impl Future<Output = Result<JobId, StoreError>> + Send;
+
+    /// Jobs, newest first.
+    fn list(
+        &self,
+        filter: JobFilter,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+
+    /// Money at risk (see [`crate::policy::money_at_risk`]) of jobs created at or after
+    /// `since_ms`, per provider.
+    fn spent_since(&self, since_ms: i64) -> impl Future<Output = Result<Spent, StoreError>> + Send;
+
+    /// Credits quoted, charged and exposed, per provider, over the whole journal.
+    fn totals(&self) -> impl Future<Output = Result<Vec<ProviderTotals>, StoreError>> + Send;
+
+    /// Jobs reserved or being sent (`quoted`, `submitting`), oldest first.
+    fn in_flight(&self) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;
+
+    /// A job's audit trail, oldest first.
+    fn events(&self, id: &JobId) -> impl Future<Output = Result<Vec<JobEvent>, StoreError>> + Send;
 }

@@ -1,14 +1,15 @@
 //! The journal's one error type, and how it becomes the core's [`StoreError`].
 //!
 //! [`JournalError`] names what went wrong in terms a user can act on (which file, which job,
-//! which schema version); the SQLite or JSON cause travels in `source`, not in the text. The
-//! runner only sees [`StoreError`]: "not found" and "illegal transition" keep their own
-//! variants there, everything else is a `Backend` failure.
+//! which schema version), with a [`JournalError::hint`] saying what to do; the SQLite or JSON
+//! cause travels in `source`, not in the text. The runner only sees [`StoreError`]: "not
+//! found", "ambiguous" and "illegal transition" keep their own variants there, everything else
+//! is a `Backend` failure that keeps the hint.
 
 use std::path::PathBuf;
 
-use conjure_core::StoreError;
 use conjure_core::job::IllegalTransition;
+use conjure_core::{JobId, StoreError};
 
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
@@ -67,13 +68,13 @@ pub enum JournalError {
     #[error("No job `{0}` in the journal")]
     NotFound(String),
 
-    #[error("`{input}` matches {total} jobs: {}", list_ids(candidates, *total))]
+    #[error("`{input}` matches {total} jobs")]
     Ambiguous {
         input: String,
         /// How many jobs match.
         total: usize,
         /// The newest of them (not necessarily all).
-        candidates: Vec<String>,
+        candidates: Vec<JobId>,
     },
 
     #[error(transparent)]
@@ -91,12 +92,39 @@ pub enum JournalError {
     Random(#[source] getrandom::Error),
 }
 
-fn list_ids(ids: &[String], total: usize) -> String {
-    let list = ids.iter().map(|id| format!("`{id}`")).collect::<Vec<_>>().join(", ");
-    match total.checked_sub(ids.len()) {
-        Some(more) if more > 0 => format!("{list} and {more} more"),
-        _ => list,
+impl JournalError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        let data_dir = "set CONJURE_HOME to a writable local directory";
+        Some(match self {
+            JournalError::CreateDir { .. } | JournalError::Open { .. } => data_dir.to_owned(),
+            JournalError::NoWal { .. } => format!("{data_dir} (not a network file system)"),
+            JournalError::NewerSchema { .. } => {
+                "use the newer conjure that wrote it, or point CONJURE_HOME at another directory"
+                    .to_owned()
+            }
+            JournalError::Migration { .. } | JournalError::Corrupt { .. } => {
+                "keep a copy of the journal file and report this; `conjure jobs` still lists what it can".to_owned()
+            }
+            JournalError::Sqlite(e) if is_busy(e) => {
+                "another conjure process holds the journal; try again in a moment".to_owned()
+            }
+            JournalError::NotFound(_) | JournalError::Ambiguous { .. } => {
+                "`conjure jobs` lists job ids".to_owned()
+            }
+            JournalError::Sqlite(_)
+            | JournalError::Encode { .. }
+            | JournalError::Illegal(_)
+            | JournalError::RequestIdConflict { .. }
+            | JournalError::QuoteMismatch { .. }
+            | JournalError::Random(_) => return None,
+        })
     }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 impl From<JournalError> for StoreError {
@@ -104,9 +132,13 @@ impl From<JournalError> for StoreError {
         // The message is taken before the cause is moved out, so that a printed error chain
         // shows each cause once instead of repeating the journal's own sentence.
         let message = err.to_string();
+        let hint = err.hint();
         let source: Option<Box<dyn std::error::Error + Send + Sync>> = match err {
             JournalError::NotFound(id) => return StoreError::NotFound(id),
             JournalError::Illegal(illegal) => return StoreError::Illegal(illegal),
+            JournalError::Ambiguous { input, total, candidates } => {
+                return StoreError::Ambiguous { input, total, candidates };
+            }
             JournalError::CreateDir { source, .. } => Some(Box::new(source)),
             JournalError::Open { source, .. }
             | JournalError::Migration { source, .. }
@@ -116,11 +148,10 @@ impl From<JournalError> for StoreError {
             JournalError::Random(source) => Some(Box::new(source)),
             JournalError::NoWal { .. }
             | JournalError::NewerSchema { .. }
-            | JournalError::Ambiguous { .. }
             | JournalError::RequestIdConflict { .. }
             | JournalError::QuoteMismatch { .. } => None,
         };
-        StoreError::Backend { message, source }
+        StoreError::Backend { message, hint, source }
     }
 }
 
@@ -154,18 +185,24 @@ mod tests {
     }
 
     #[test]
-    fn ambiguity_lists_candidates() {
-        let e = JournalError::Ambiguous {
+    fn ambiguity_keeps_its_store_variant() {
+        let e: StoreError = JournalError::Ambiguous {
             input: "j_ab".into(),
-            total: 2,
-            candidates: vec!["j_ab00000001".into(), "j_ab00000002".into()],
-        };
-        assert_eq!(e.to_string(), "`j_ab` matches 2 jobs: `j_ab00000001`, `j_ab00000002`");
-        let e = JournalError::Ambiguous {
-            input: "j_".into(),
             total: 12,
-            candidates: vec!["j_ab00000001".into()],
-        };
-        assert_eq!(e.to_string(), "`j_` matches 12 jobs: `j_ab00000001` and 11 more");
+            candidates: vec![JobId::from_stored("j_ab00000001")],
+        }
+        .into();
+        assert_eq!(e.to_string(), "`j_ab` matches 12 jobs: `j_ab00000001` and 11 more");
+        assert!(e.hint().unwrap().contains("conjure jobs"));
+    }
+
+    #[test]
+    fn backend_errors_keep_their_hint() {
+        let busy = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        );
+        let e: StoreError = JournalError::Sqlite(busy).into();
+        assert!(e.hint().unwrap().contains("another conjure process"), "{e:?}");
     }
 }

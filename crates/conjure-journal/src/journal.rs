@@ -1,29 +1,38 @@
 //! [`Journal`]: the SQLite file every paid job is written to before and while it runs.
 //!
 //! Durability is the point. The database runs in WAL mode with `synchronous=FULL`, so a commit
-//! has reached the disk when the call returns: an intent recorded by `create` survives a crash
-//! one instruction later. Every write that depends on what is stored (a state change, a request
-//! id) reads and writes inside one `BEGIN IMMEDIATE` transaction, which takes the write lock
-//! before reading; with the busy timeout, two conjure processes sharing the file queue instead
-//! of overwriting each other. One connection per `Journal`, behind a mutex, makes it
-//! `Send + Sync`.
+//! has reached the disk when the call returns: an intent recorded by `reserve` survives a crash
+//! one instruction later. Every write that depends on what is stored (a reservation, a state
+//! change, a request id) reads and writes inside one `BEGIN IMMEDIATE` transaction, which takes
+//! the write lock before reading; with the busy timeout, conjure processes sharing the file queue
+//! instead of overwriting each other. That is what makes [`JobStore::reserve`] atomic: the token,
+//! duplicate and budget checks read a journal no other process can change before the new job is
+//! committed. Budgets are summed in SQL over integer columns, never by parsing stored JSON.
+//!
+//! The store is async (the core's contract), and SQLite is not: each call runs on tokio's
+//! blocking pool over one connection behind a mutex, so a `Journal` is cheap to clone and share.
 //!
 //! The journal stores what it is given. It never sees credentials (a [`conjure_core::WireRequest`]
-//! carries no headers), decides nothing about money beyond refusing a quote made for another request, and
-//! never deletes jobs.
+//! carries no headers and refers to local files by hash), makes no money decision of its own
+//! ([`conjure_core::policy`] does, from the facts it reads), and never deletes jobs.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use conjure_core::store::{JobRecord, JobStore, NewJob, OutputRecord, StoreError};
-use conjure_core::{Credits, JobState, ProviderId};
+use conjure_core::approval::{Approved, Order};
+use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
+use conjure_core::quote::Quote;
+use conjure_core::store::{
+    InFlight, JobEvent, JobFilter, JobRecord, JobStore, OutputRecord, ProviderTotals, ReserveError,
+    StoreError,
+};
+use conjure_core::{Credits, JobId, JobState, ProviderId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::JournalError;
-use crate::id::new_job_id;
 use crate::migrate::migrate;
-use crate::record::{JOB_COLUMNS, JobEvent, JobRow, ProviderTotals, parse_state};
+use crate::record::{JOB_COLUMNS, JobRow, parse_state};
 
 /// How long a write waits for another process holding the lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,11 +40,34 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many candidates an ambiguous id error lists.
 const MAX_CANDIDATES: usize = 10;
 
-/// The job journal, backed by one SQLite file.
-#[derive(Debug)]
+/// The job journal, backed by one SQLite file. Clones share one connection.
+#[derive(Debug, Clone)]
 pub struct Journal {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
+}
+
+/// What `reserve` writes, prepared (serialised) before the blocking call.
+struct Reservation {
+    quote: Quote,
+    provider: ProviderId,
+    kind: String,
+    model: String,
+    prompt: String,
+    fingerprint: String,
+    spec_json: String,
+    wire_json: String,
+    quote_json: String,
+    usd_per_credit_micros: Option<i64>,
+    token: Option<String>,
+    retry_of: Option<JobId>,
+    parent: Option<JobId>,
+    owner: String,
 }
 
 impl Journal {
@@ -50,14 +82,38 @@ impl Journal {
         let mut conn = Connection::open(path).map_err(open_err)?;
         configure(&conn, path)?;
         migrate(&mut conn, path)?;
-        Ok(Journal { conn: Mutex::new(conn), path: path.to_owned() })
+        Ok(Journal { inner: Arc::new(Inner { conn: Mutex::new(conn), path: path.to_owned() }) })
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
+    /// Runs `f` on the blocking pool with the connection.
+    async fn blocking<T, E>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || f(&inner)).await {
+            Ok(result) => result,
+            Err(e) => {
+                Err(E::from(StoreError::backend(format!("a journal call did not finish: {e}"))))
+            }
+        }
+    }
+}
+
+fn store<T>(r: Result<T, JournalError>) -> Result<T, StoreError> {
+    r.map_err(StoreError::from)
+}
+
+impl Inner {
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while the lock was held cannot leave a half-written job behind: rusqlite rolls
         // an unfinished transaction back when it is dropped during unwinding. So the connection
@@ -65,24 +121,7 @@ impl Journal {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The newest job `provider` knows as `request_id`.
-    pub fn find_by_request_id(
-        &self,
-        provider: ProviderId,
-        request_id: &str,
-    ) -> Result<Option<JobRecord>, JournalError> {
-        let conn = self.lock();
-        let mut jobs = query_jobs(
-            &conn,
-            "WHERE provider = ?1 AND request_id = ?2 ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            params![provider.as_str(), request_id],
-        )?;
-        Ok(jobs.pop())
-    }
-
-    /// The id of the one job that `input` names: an exact job id, a unique prefix of one, or an
-    /// exact provider request id. Matching several jobs is an error that lists them.
-    pub fn resolve_id(&self, input: &str) -> Result<String, JournalError> {
+    fn resolve(&self, input: &str) -> Result<JobId, JournalError> {
         let input = input.trim();
         if input.is_empty() {
             return Err(JournalError::NotFound(String::new()));
@@ -92,7 +131,7 @@ impl Journal {
             .query_row("SELECT id FROM jobs WHERE id = ?1", [input], |r| r.get(0))
             .optional()?;
         if let Some(id) = exact {
-            return Ok(id);
+            return Ok(JobId::from_stored(id));
         }
         // `substr` rather than LIKE: `_` in every job id is a LIKE wildcard.
         let mut stmt = conn.prepare_cached(
@@ -106,7 +145,7 @@ impl Journal {
             let id = id?;
             total += 1;
             if candidates.len() < MAX_CANDIDATES {
-                candidates.push(id);
+                candidates.push(JobId::from_stored(id));
             }
         }
         match total {
@@ -116,15 +155,14 @@ impl Journal {
         }
     }
 
-    /// A job's audit trail, oldest first: its creation, then every transition.
-    pub fn events(&self, id: &str) -> Result<Vec<JobEvent>, JournalError> {
+    fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, JournalError> {
         let conn = self.lock();
         ensure_exists(&conn, id)?;
         let mut stmt = conn.prepare_cached(
             "SELECT at, from_state, to_state, note FROM job_events WHERE job_id = ?1 ORDER BY seq",
         )?;
         let rows = stmt
-            .query_map([id], |r| {
+            .query_map([id.as_str()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Option<String>>(1)?,
@@ -133,6 +171,7 @@ impl Journal {
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
+        let id = id.as_str();
         rows.into_iter()
             .map(|(at, from, to, note)| {
                 Ok(JobEvent {
@@ -145,100 +184,114 @@ impl Journal {
             .collect()
     }
 
-    /// Credits quoted and spent, per provider, over the whole journal.
-    pub fn totals(&self) -> Result<Vec<ProviderTotals>, JournalError> {
+    fn totals(&self) -> Result<Vec<ProviderTotals>, JournalError> {
+        let exposure = state_list(JobState::ALL.into_iter().filter(|s| policy::is_exposure(*s)))?;
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
-            "SELECT provider, count(*), total(quoted_credits_tenths), \
-                    total(credits_spent_tenths) \
+            "SELECT provider, count(*), coalesce(sum(quoted_credits_tenths), 0), \
+                    coalesce(sum(credits_spent_tenths), 0), \
+                    coalesce(sum(CASE WHEN state IN (SELECT value FROM json_each(?1)) \
+                                      THEN quoted_credits_tenths ELSE 0 END), 0) \
              FROM jobs GROUP BY provider ORDER BY provider",
         )?;
         let rows = stmt
-            .query_map([], |r| {
-                // `total()` is SUM that never overflows and never returns NULL; it is a REAL,
-                // exact for any integer below 2^53 tenths of a credit.
+            .query_map([exposure], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, u64>(1)?,
-                    r.get::<_, f64>(2)?,
-                    r.get::<_, f64>(3)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter()
-            .map(|(provider, jobs, quoted, spent)| {
-                let provider = provider.parse().map_err(|e| JournalError::Corrupt {
-                    id: String::from("(totals)"),
-                    field: "provider",
-                    source: Box::new(e),
-                })?;
+            .map(|(provider, jobs, quoted, spent, exposure)| {
                 Ok(ProviderTotals {
-                    provider,
+                    provider: parse_provider(&provider)?,
                     jobs,
-                    quoted: Credits::from_tenths(quoted as i64),
-                    spent: Credits::from_tenths(spent as i64),
+                    quoted: Credits::from_tenths(quoted),
+                    spent: Credits::from_tenths(spent),
+                    exposure: Credits::from_tenths(exposure),
                 })
             })
             .collect()
     }
 
-    fn create_job(&self, job: &NewJob<'_>) -> Result<JobRecord, JournalError> {
-        let fingerprint = job.spec.fingerprint();
-        if job.quote.fingerprint != fingerprint {
-            return Err(JournalError::QuoteMismatch {
-                quoted: job.quote.fingerprint.clone(),
-                actual: fingerprint,
-            });
-        }
-        let spec_json = to_json(job.spec, "request")?;
-        let wire_json = to_json(job.wire, "wire request")?;
-        let quote_json = to_json(job.quote, "quote")?;
-        let now = now_ms();
+    fn reserve(
+        &self,
+        r: &Reservation,
+        rules: &SpendRules,
+        now: i64,
+    ) -> Result<JobRecord, ReserveError> {
         let mut conn = self.lock();
         // Ids carry 30 random bits per minute; a clash is rare enough that a few draws suffice.
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let id = new_job_id(now).map_err(JournalError::Random)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let id = JobId::generate(now).map_err(|e| StoreError::from(JournalError::Random(e)))?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| StoreError::from(JournalError::from(e)))?;
+            let facts = store(reserve_facts(
+                &tx,
+                &r.fingerprint,
+                r.token.as_deref(),
+                r.retry_of.as_ref(),
+                rules,
+                now,
+            ))?;
+            policy::reserve_verdict(&r.quote, rules, &facts, now)?;
             let inserted = tx.execute(
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
                      spec_json, wire_json, quote_json, quoted_credits_tenths, quoted_usd_micros, \
-                     retry_of, parent, created_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15)",
+                     usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+                     ?17, ?17)",
                 params![
-                    id,
-                    job.spec.provider.as_str(),
-                    job.spec.kind().as_str(),
-                    job.spec.model(),
-                    job.spec.prompt(),
+                    id.as_str(),
+                    r.provider.as_str(),
+                    r.kind,
+                    r.model,
+                    r.prompt,
                     JobState::Quoted.as_str(),
-                    fingerprint,
-                    spec_json,
-                    wire_json,
-                    quote_json,
-                    job.quote.credits.tenths(),
-                    job.quote.usd.map(conjure_core::Usd::micros),
-                    job.retry_of,
-                    job.parent,
+                    r.fingerprint,
+                    r.spec_json,
+                    r.wire_json,
+                    r.quote_json,
+                    r.quote.credits.tenths(),
+                    r.quote.usd.map(conjure_core::Usd::micros),
+                    r.usd_per_credit_micros,
+                    r.retry_of.as_ref().map(JobId::as_str),
+                    r.parent.as_ref().map(JobId::as_str),
+                    r.owner,
                     now,
                 ],
             );
             match inserted {
                 Ok(_) => {}
                 Err(e) if attempts < 4 && is_primary_key_clash(&e) => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(StoreError::from(JournalError::from(e)).into()),
             }
-            insert_event(&tx, &id, now, None, JobState::Quoted, None)?;
-            let record = read_job(&tx, &id)?;
-            tx.commit()?;
+            let record = store((|| {
+                if let Some(token) = &r.token {
+                    tx.execute(
+                        "INSERT INTO approvals (token, job_id, used_at) VALUES (?1, ?2, ?3)",
+                        params![token, id.as_str(), now],
+                    )?;
+                }
+                insert_event(&tx, &id, now, None, JobState::Quoted, None)?;
+                let record = read_job(&tx, &id)?;
+                tx.commit()?;
+                Ok(record)
+            })())?;
             return Ok(record);
         }
     }
 
-    fn transition_job(
+    fn transition(
         &self,
-        id: &str,
+        id: &JobId,
         to: JobState,
         note: Option<&str>,
     ) -> Result<JobRecord, JournalError> {
@@ -246,12 +299,12 @@ impl Journal {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let (from, updated_at): (String, i64) = tx
-            .query_row("SELECT state, updated_at FROM jobs WHERE id = ?1", [id], |r| {
+            .query_row("SELECT state, updated_at FROM jobs WHERE id = ?1", [id.as_str()], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .optional()?
-            .ok_or_else(|| JournalError::NotFound(id.to_owned()))?;
-        let from = parse_state(id, &from)?;
+            .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
+        let from = parse_state(id.as_str(), &from)?;
         // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
         from.transition(to)?;
         // A wall clock stepped back (NTP) must not make the trail run backwards.
@@ -259,7 +312,7 @@ impl Journal {
         tx.execute(
             "UPDATE jobs SET state = ?2, updated_at = ?3, error = coalesce(?4, error) \
              WHERE id = ?1",
-            params![id, to.as_str(), now, note],
+            params![id.as_str(), to.as_str(), now, note],
         )?;
         insert_event(&tx, id, now, Some(from), to, note)?;
         let record = read_job(&tx, id)?;
@@ -267,20 +320,20 @@ impl Journal {
         Ok(record)
     }
 
-    fn set_request_id_inner(&self, id: &str, request_id: &str) -> Result<(), JournalError> {
+    fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let existing: Option<String> = tx
-            .query_row("SELECT request_id FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .query_row("SELECT request_id FROM jobs WHERE id = ?1", [id.as_str()], |r| r.get(0))
             .optional()?
-            .ok_or_else(|| JournalError::NotFound(id.to_owned()))?;
+            .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
         match existing {
             // The same answer read twice (a retried poll) is not a change.
             Some(existing) if existing == request_id => return Ok(()),
             // A job is one paid request; silently replacing its id would orphan that payment.
             Some(existing) => {
                 return Err(JournalError::RequestIdConflict {
-                    id: id.to_owned(),
+                    id: id.to_string(),
                     existing,
                     new: request_id.to_owned(),
                 });
@@ -289,19 +342,18 @@ impl Journal {
         }
         tx.execute(
             "UPDATE jobs SET request_id = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
-            params![id, request_id, now_ms()],
+            params![id.as_str(), request_id, now_ms()],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    fn record_snapshot_inner(
+    fn record_snapshot(
         &self,
-        id: &str,
-        snapshot: &serde_json::Value,
+        id: &JobId,
+        snapshot: &str,
         credits_spent: Option<Credits>,
     ) -> Result<(), JournalError> {
-        let snapshot = to_json(snapshot, "provider snapshot")?;
         let conn = self.lock();
         // A poll that does not report credits keeps the last reported figure.
         let changed = conn.execute(
@@ -309,15 +361,15 @@ impl Journal {
                  credits_spent_tenths = coalesce(?3, credits_spent_tenths), \
                  updated_at = max(updated_at, ?4) \
              WHERE id = ?1",
-            params![id, snapshot, credits_spent.map(Credits::tenths), now_ms()],
+            params![id.as_str(), snapshot, credits_spent.map(Credits::tenths), now_ms()],
         )?;
         if changed == 0 {
-            return Err(JournalError::NotFound(id.to_owned()));
+            return Err(JournalError::NotFound(id.to_string()));
         }
         Ok(())
     }
 
-    fn add_output_inner(&self, id: &str, output: &OutputRecord) -> Result<(), JournalError> {
+    fn add_output(&self, id: &JobId, output: &OutputRecord) -> Result<(), JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         ensure_exists(&tx, id)?;
@@ -332,7 +384,7 @@ impl Journal {
                  duration_seconds = excluded.duration_seconds, sha256 = excluded.sha256, \
                  bytes = excluded.bytes, expires_at = excluded.expires_at",
             params![
-                id,
+                id.as_str(),
                 output.index,
                 output.path,
                 output.url,
@@ -347,93 +399,340 @@ impl Journal {
         )?;
         tx.execute(
             "UPDATE jobs SET updated_at = max(updated_at, ?2) WHERE id = ?1",
-            params![id, now_ms()],
+            params![id.as_str(), now_ms()],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    fn get_inner(&self, id: &str) -> Result<JobRecord, JournalError> {
+    fn mark_delivered(&self, id: &JobId) -> Result<(), JournalError> {
+        let conn = self.lock();
+        let now = now_ms();
+        let changed = conn.execute(
+            "UPDATE jobs SET delivered_at = ?2, updated_at = max(updated_at, ?2) WHERE id = ?1",
+            params![id.as_str(), now],
+        )?;
+        if changed == 0 {
+            return Err(JournalError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: &JobId) -> Result<JobRecord, JournalError> {
         read_job(&self.lock(), id)
     }
 
-    fn find_fingerprint_inner(
-        &self,
-        fingerprint: &str,
-        since_ms: i64,
-    ) -> Result<Option<JobRecord>, JournalError> {
-        let conn = self.lock();
-        let mut jobs = query_jobs(
-            &conn,
-            "WHERE fingerprint = ?1 AND created_at >= ?2 \
-             ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            params![fingerprint, since_ms],
-        )?;
-        Ok(jobs.pop())
-    }
-
-    fn list_inner(&self, pending_only: bool, limit: usize) -> Result<Vec<JobRecord>, JournalError> {
+    fn list(&self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, JournalError> {
         // Which states are pending is the core's decision; pass its list rather than copy it.
-        let pending: Vec<&str> =
-            JobState::ALL.into_iter().filter(|s| s.is_pending()).map(JobState::as_str).collect();
-        let pending = to_json(&pending, "state list")?;
+        let pending = state_list(JobState::ALL.into_iter().filter(|s| s.is_pending()))?;
+        let finished = state_list([JobState::Completed, JobState::Partial])?;
         // LIMIT -1 is SQLite's "no limit".
         let limit = i64::try_from(limit).unwrap_or(-1);
         let conn = self.lock();
         query_jobs(
             &conn,
             "WHERE ?1 = 0 OR state IN (SELECT value FROM json_each(?2)) \
-             ORDER BY created_at DESC, rowid DESC LIMIT ?3",
-            params![pending_only, pending, limit],
+                OR (state IN (SELECT value FROM json_each(?3)) AND delivered_at IS NULL) \
+             ORDER BY created_at DESC, rowid DESC LIMIT ?4",
+            params![filter == JobFilter::Pending, pending, finished, limit],
         )
+    }
+
+    fn spent_since(&self, since_ms: i64) -> Result<Spent, JournalError> {
+        spent_since(&self.lock(), since_ms)
+    }
+
+    fn preview(
+        &self,
+        fingerprint: &str,
+        token: Option<&str>,
+        retry_of: Option<&JobId>,
+        rules: &SpendRules,
+        now: i64,
+    ) -> Result<ReserveFacts, JournalError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        reserve_facts(&tx, fingerprint, token, retry_of, rules, now)
+    }
+
+    fn in_flight(&self) -> Result<Vec<InFlight>, JournalError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, state, owner, updated_at FROM jobs WHERE state IN ('quoted', 'submitting') \
+             ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, state, owner, updated_at)| {
+                Ok(InFlight {
+                    state: parse_state(&id, &state)?,
+                    id: JobId::from_stored(id),
+                    owner,
+                    updated_at,
+                })
+            })
+            .collect()
     }
 }
 
+/// The facts [`policy::reserve_verdict`] needs, read inside the reserving transaction (or a
+/// read transaction, for a preview).
+fn reserve_facts(
+    conn: &Connection,
+    fingerprint: &str,
+    token: Option<&str>,
+    retry_of: Option<&JobId>,
+    rules: &SpendRules,
+    now: i64,
+) -> Result<ReserveFacts, JournalError> {
+    let token_used_by = match token {
+        Some(token) => conn
+            .query_row("SELECT job_id FROM approvals WHERE token = ?1", [token], |row| {
+                row.get::<_, String>(0)
+            })
+            .optional()?
+            .map(JobId::from_stored),
+        None => None,
+    };
+    let same_request = if rules.again {
+        None
+    } else {
+        let (always, accepted) = at_risk_lists()?;
+        conn.query_row(
+            "SELECT id, state, request_id IS NOT NULL, created_at FROM jobs \
+             WHERE fingerprint = ?1 AND created_at >= ?2 AND (?3 IS NULL OR id <> ?3) \
+               AND (state IN (SELECT value FROM json_each(?4)) \
+                    OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?5)))) \
+             ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            params![
+                fingerprint,
+                SpendRules::duplicate_since(now),
+                retry_of.map(JobId::as_str),
+                always,
+                accepted
+            ],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, bool>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            },
+        )
+        .optional()?
+        .map(|(id, state, has_request_id, created_at)| {
+            Ok::<_, JournalError>(EarlierJob {
+                state: parse_state(&id, &state)?,
+                id: JobId::from_stored(id),
+                has_request_id,
+                created_at,
+            })
+        })
+        .transpose()?
+    };
+    let spent = if rules.budget.is_some() {
+        spent_since(conn, SpendRules::budget_since(now))?
+    } else {
+        Spent::default()
+    };
+    Ok(ReserveFacts { token_used_by, same_request, spent })
+}
+
+/// Money at risk since `since_ms`, per provider: each counted job at the larger of its quote and
+/// the reported charge, in credits and (at its own price per credit) dollars.
+fn spent_since(conn: &Connection, since_ms: i64) -> Result<Spent, JournalError> {
+    let (always, accepted) = at_risk_lists()?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT provider, \
+                coalesce(sum(max(quoted_credits_tenths, coalesce(credits_spent_tenths, 0))), 0), \
+                coalesce(sum(CASE WHEN quoted_usd_micros IS NULL THEN 0 ELSE \
+                    max(quoted_usd_micros, (coalesce(credits_spent_tenths, 0) \
+                        * coalesce(usd_per_credit_micros, 0) + 5) / 10) END), 0), \
+                coalesce(sum(quoted_usd_micros IS NULL), 0) \
+         FROM jobs \
+         WHERE created_at >= ?1 \
+           AND (state IN (SELECT value FROM json_each(?2)) \
+                OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?3)))) \
+         GROUP BY provider",
+    )?;
+    let rows = stmt
+        .query_map(params![since_ms, always, accepted], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut spent = Spent::default();
+    for (provider, credits, usd, unpriced) in rows {
+        spent.by_provider.insert(
+            parse_provider(&provider)?,
+            ProviderSpend {
+                credits: Credits::from_tenths(credits),
+                usd: conjure_core::Usd::from_micros(usd),
+                unpriced_jobs: u64::try_from(unpriced).unwrap_or(0),
+            },
+        );
+    }
+    Ok(spent)
+}
+
+/// [`policy::money_at_risk_states`] as two JSON arrays for `json_each`.
+fn at_risk_lists() -> Result<(String, String), JournalError> {
+    let (always, accepted) = policy::money_at_risk_states();
+    Ok((state_list(always)?, state_list(accepted)?))
+}
+
+fn state_list(states: impl IntoIterator<Item = JobState>) -> Result<String, JournalError> {
+    let names: Vec<&str> = states.into_iter().map(JobState::as_str).collect();
+    to_json(&names, "state list")
+}
+
+fn parse_provider(s: &str) -> Result<ProviderId, JournalError> {
+    s.parse().map_err(|e| JournalError::Corrupt {
+        id: String::from("(totals)"),
+        field: "provider",
+        source: Box::new(e),
+    })
+}
+
 impl JobStore for Journal {
-    fn create(&self, job: NewJob<'_>) -> Result<JobRecord, StoreError> {
-        Ok(self.create_job(&job)?)
+    async fn reserve(
+        &self,
+        approved: &Approved,
+        owner: &str,
+        rules: &SpendRules,
+        now_ms: i64,
+    ) -> Result<JobRecord, ReserveError> {
+        let order = approved.order();
+        let fingerprint = order.spec.fingerprint();
+        if order.quote.fingerprint != fingerprint {
+            let e = JournalError::QuoteMismatch {
+                quoted: order.quote.fingerprint.clone(),
+                actual: fingerprint,
+            };
+            return Err(StoreError::from(e).into());
+        }
+        let r = store((|| {
+            Ok(Reservation {
+                quote: order.quote.clone(),
+                provider: order.spec.provider,
+                kind: order.spec.kind().as_str().to_owned(),
+                model: order.spec.model().to_owned(),
+                prompt: order.spec.prompt().to_owned(),
+                fingerprint,
+                spec_json: to_json(&order.spec, "request")?,
+                wire_json: to_json(&order.wire, "wire request")?,
+                quote_json: to_json(&order.quote, "quote")?,
+                usd_per_credit_micros: order
+                    .quote
+                    .usd_per_credit
+                    .map(|p| (p * 1_000_000.0).round() as i64),
+                token: approved.token().map(str::to_owned),
+                retry_of: order.retry_of.clone(),
+                parent: order.parent.clone(),
+                owner: owner.to_owned(),
+            })
+        })())?;
+        let rules = rules.clone();
+        self.blocking(move |inner| inner.reserve(&r, &rules, now_ms)).await
     }
 
-    fn transition(
+    async fn preview(
         &self,
-        id: &str,
+        order: &Order,
+        token: Option<&str>,
+        rules: &SpendRules,
+        now_ms: i64,
+    ) -> Result<ReserveFacts, StoreError> {
+        let fingerprint = order.spec.fingerprint();
+        let token = token.map(str::to_owned);
+        let retry_of = order.retry_of.clone();
+        let rules = rules.clone();
+        self.blocking(move |inner| {
+            store(inner.preview(&fingerprint, token.as_deref(), retry_of.as_ref(), &rules, now_ms))
+        })
+        .await
+    }
+
+    async fn transition(
+        &self,
+        id: &JobId,
         to: JobState,
         note: Option<&str>,
     ) -> Result<JobRecord, StoreError> {
-        Ok(self.transition_job(id, to, note)?)
+        let (id, note) = (id.clone(), note.map(str::to_owned));
+        self.blocking(move |inner| store(inner.transition(&id, to, note.as_deref()))).await
     }
 
-    fn set_request_id(&self, id: &str, request_id: &str) -> Result<(), StoreError> {
-        Ok(self.set_request_id_inner(id, request_id)?)
+    async fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), StoreError> {
+        let (id, request_id) = (id.clone(), request_id.to_owned());
+        self.blocking(move |inner| store(inner.set_request_id(&id, &request_id))).await
     }
 
-    fn record_snapshot(
+    async fn record_snapshot(
         &self,
-        id: &str,
+        id: &JobId,
         snapshot: &serde_json::Value,
         credits_spent: Option<Credits>,
     ) -> Result<(), StoreError> {
-        Ok(self.record_snapshot_inner(id, snapshot, credits_spent)?)
+        let snapshot = store(to_json(snapshot, "provider snapshot"))?;
+        let id = id.clone();
+        self.blocking(move |inner| store(inner.record_snapshot(&id, &snapshot, credits_spent)))
+            .await
     }
 
-    fn add_output(&self, id: &str, output: &OutputRecord) -> Result<(), StoreError> {
-        Ok(self.add_output_inner(id, output)?)
+    async fn add_output(&self, id: &JobId, output: &OutputRecord) -> Result<(), StoreError> {
+        let (id, output) = (id.clone(), output.clone());
+        self.blocking(move |inner| store(inner.add_output(&id, &output))).await
     }
 
-    fn get(&self, id: &str) -> Result<JobRecord, StoreError> {
-        Ok(self.get_inner(id)?)
+    async fn mark_delivered(&self, id: &JobId) -> Result<(), StoreError> {
+        let id = id.clone();
+        self.blocking(move |inner| store(inner.mark_delivered(&id))).await
     }
 
-    fn find_fingerprint(
-        &self,
-        fingerprint: &str,
-        since_ms: i64,
-    ) -> Result<Option<JobRecord>, StoreError> {
-        Ok(self.find_fingerprint_inner(fingerprint, since_ms)?)
+    async fn get(&self, id: &JobId) -> Result<JobRecord, StoreError> {
+        let id = id.clone();
+        self.blocking(move |inner| store(inner.get(&id))).await
     }
 
-    fn list(&self, pending_only: bool, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        Ok(self.list_inner(pending_only, limit)?)
+    async fn resolve(&self, input: &str) -> Result<JobId, StoreError> {
+        let input = input.to_owned();
+        self.blocking(move |inner| store(inner.resolve(&input))).await
+    }
+
+    async fn list(&self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        self.blocking(move |inner| store(inner.list(filter, limit))).await
+    }
+
+    async fn spent_since(&self, since_ms: i64) -> Result<Spent, StoreError> {
+        self.blocking(move |inner| store(inner.spent_since(since_ms))).await
+    }
+
+    async fn totals(&self) -> Result<Vec<ProviderTotals>, StoreError> {
+        self.blocking(|inner| store(inner.totals())).await
+    }
+
+    async fn in_flight(&self) -> Result<Vec<InFlight>, StoreError> {
+        self.blocking(|inner| store(inner.in_flight())).await
+    }
+
+    async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError> {
+        let id = id.clone();
+        self.blocking(move |inner| store(inner.events(&id))).await
     }
 }
 
@@ -483,15 +782,16 @@ fn is_primary_key_clash(e: &rusqlite::Error) -> bool {
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
-fn ensure_exists(conn: &Connection, id: &str) -> Result<(), JournalError> {
-    let found: Option<i64> =
-        conn.query_row("SELECT 1 FROM jobs WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    found.map(drop).ok_or_else(|| JournalError::NotFound(id.to_owned()))
+fn ensure_exists(conn: &Connection, id: &JobId) -> Result<(), JournalError> {
+    let found: Option<i64> = conn
+        .query_row("SELECT 1 FROM jobs WHERE id = ?1", [id.as_str()], |r| r.get(0))
+        .optional()?;
+    found.map(drop).ok_or_else(|| JournalError::NotFound(id.to_string()))
 }
 
 fn insert_event(
     conn: &Connection,
-    id: &str,
+    id: &JobId,
     at: i64,
     from: Option<JobState>,
     to: JobState,
@@ -500,15 +800,15 @@ fn insert_event(
     conn.execute(
         "INSERT INTO job_events (job_id, at, from_state, to_state, note) \
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![id, at, from.map(JobState::as_str), to.as_str(), note],
+        params![id.as_str(), at, from.map(JobState::as_str), to.as_str(), note],
     )?;
     Ok(())
 }
 
-fn read_job(conn: &Connection, id: &str) -> Result<JobRecord, JournalError> {
-    query_jobs(conn, "WHERE id = ?1", [id])?
+fn read_job(conn: &Connection, id: &JobId) -> Result<JobRecord, JournalError> {
+    query_jobs(conn, "WHERE id = ?1", [id.as_str()])?
         .pop()
-        .ok_or_else(|| JournalError::NotFound(id.to_owned()))
+        .ok_or_else(|| JournalError::NotFound(id.to_string()))
 }
 
 /// Jobs selected by `tail` (a WHERE/ORDER/LIMIT clause), each with its outputs.
@@ -527,7 +827,7 @@ mod tests {
     use super::*;
 
     fn pragma<T: rusqlite::types::FromSql>(journal: &Journal, name: &str) -> T {
-        journal.lock().pragma_query_value(None, name, |r| r.get(0)).unwrap()
+        journal.inner.lock().pragma_query_value(None, name, |r| r.get(0)).unwrap()
     }
 
     #[test]

@@ -3,23 +3,20 @@
 //! conjure records what it is about to pay for before paying, so that a crash, a lost
 //! connection or a second process can never turn into a silent double charge or a forgotten
 //! result. [`Journal`] implements the core's [`conjure_core::JobStore`] contract: a job is
-//! created in state `quoted` (the *intent*: request, wire request, quote, fingerprint), moves
-//! only through [`conjure_core::JobState::transition`] with one audit-trail row per move
-//! ([`JobEvent`]), learns its provider *request id*, and collects *outputs* (files on disk).
-//! Beyond the contract it resolves what a user types into a job id, and sums credits per
-//! provider ([`ProviderTotals`]).
+//! reserved in state `quoted` (the *intent*: request, wire request, quote, fingerprint) in the
+//! same transaction that checks its approval token, duplicates and budget; it moves only through
+//! [`conjure_core::JobState::transition`] with one audit-trail row per move, learns its provider
+//! *request id*, and collects *outputs* (files on disk). Beyond the contract it resolves what a
+//! user types into a job id, and sums credits per provider.
 //!
 //! The schema lives in `migrations/*.sql`, tracked by `PRAGMA user_version`. This crate does no
-//! HTTP and makes no money decisions: the runner in `conjure-core` decides when to write what.
+//! HTTP and makes no money decisions: `conjure_core::policy` decides from the facts it reads.
 
 mod error;
-mod id;
 mod journal;
 mod migrate;
 mod record;
 
 pub use error::JournalError;
-pub use id::is_job_id;
 pub use journal::Journal;
 pub use migrate::SCHEMA_VERSION;
-pub use record::{JobEvent, ProviderTotals};

@@ -3,23 +3,22 @@
 //! Reading happens in two steps. Inside rusqlite's row callback only raw column values are
 //! copied out ([`JobRow`]); turning them into a [`JobRecord`] (parsing states, providers and
 //! JSON) happens afterwards, so that a damaged value becomes a [`JournalError::Corrupt`] naming
-//! the job and the column instead of an anonymous conversion error. This module also defines the
-//! journal-only views: the audit trail ([`JobEvent`]) and the per-provider [`ProviderTotals`].
-//! It runs no queries of its own except loading a job's outputs.
+//! the job and the column instead of an anonymous conversion error. It runs no queries of its
+//! own except loading a job's outputs.
 
 use std::str::FromStr;
 
 use conjure_core::store::{JobRecord, OutputRecord};
-use conjure_core::{Credits, JobState, ProviderId, Usd};
+use conjure_core::{Credits, JobId, JobState, Usd};
 use rusqlite::{Connection, Row};
-use serde::Serialize;
 
 use crate::error::JournalError;
 
 /// The `jobs` columns every job query selects, in [`JobRow::from_row`] order.
 pub(crate) const JOB_COLUMNS: &str = "id, provider, kind, model, prompt, state, fingerprint, \
      spec_json, wire_json, quoted_credits_tenths, quoted_usd_micros, request_id, \
-     credits_spent_tenths, error, last_snapshot_json, retry_of, parent, created_at, updated_at";
+     credits_spent_tenths, error, last_snapshot_json, retry_of, parent, created_at, updated_at, \
+     owner, delivered_at";
 
 /// One `jobs` row as stored.
 pub(crate) struct JobRow {
@@ -42,6 +41,8 @@ pub(crate) struct JobRow {
     parent: Option<String>,
     created_at: i64,
     updated_at: i64,
+    owner: Option<String>,
+    delivered_at: Option<i64>,
 }
 
 impl JobRow {
@@ -66,6 +67,8 @@ impl JobRow {
             parent: row.get(16)?,
             created_at: row.get(17)?,
             updated_at: row.get(18)?,
+            owner: row.get(19)?,
+            delivered_at: row.get(20)?,
         })
     }
 
@@ -92,12 +95,14 @@ impl JobRow {
             credits_spent: self.credits_spent_tenths.map(Credits::from_tenths),
             error: self.error,
             last_snapshot,
-            retry_of: self.retry_of,
-            parent: self.parent,
+            retry_of: self.retry_of.map(JobId::from_stored),
+            parent: self.parent.map(JobId::from_stored),
+            owner: self.owner,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            delivered_at: self.delivered_at,
             outputs,
-            id,
+            id: JobId::from_stored(id),
         })
     }
 }
@@ -152,27 +157,4 @@ fn outputs(conn: &Connection, id: &str) -> Result<Vec<OutputRecord>, JournalErro
         })
     })?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
-}
-
-/// One entry of a job's audit trail: a state change, or the job's creation.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct JobEvent {
-    /// Unix milliseconds.
-    pub at: i64,
-    /// `None` for the event that created the job.
-    pub from: Option<JobState>,
-    pub to: JobState,
-    /// The note given with the transition, if any.
-    pub note: Option<String>,
-}
-
-/// Money recorded for one provider, over every job in the journal.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProviderTotals {
-    pub provider: ProviderId,
-    pub jobs: u64,
-    /// What was quoted and approved, including jobs that later failed or were rejected.
-    pub quoted: Credits,
-    /// What the provider reported as charged; jobs without a report count as zero.
-    pub spent: Credits,
 }

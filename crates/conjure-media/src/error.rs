@@ -25,11 +25,19 @@ impl TimelineError {
 /// Everything that can go wrong while probing, rendering or converting media.
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
-    /// ffmpeg or ffprobe is not installed or not on `PATH`.
+    /// ffmpeg or ffprobe is not installed or not in an absolute `PATH` directory.
     #[error("`{tool}` was not found on PATH (needed for video editing, probing and conversion)")]
     ToolMissing {
         /// `ffmpeg` or `ffprobe`.
         tool: &'static str,
+    },
+    /// `CONJURE_FFMPEG` or `CONJURE_FFPROBE` names something that is not an executable file.
+    #[error("`{var}` is set to `{}`, which is not an executable file", path.display())]
+    ToolOverride {
+        /// The variable.
+        var: &'static str,
+        /// Its value, as given.
+        path: PathBuf,
     },
     /// The installed ffmpeg lacks an encoder, filter or library that the operation needs.
     #[error("Your ffmpeg lacks `{feature}`, which {purpose} needs")]
@@ -133,6 +141,9 @@ impl MediaError {
         match self {
             Self::ToolMissing { .. } => Some(
                 "install ffmpeg: `apt-get install ffmpeg fonts-dejavu-core` (Debian/Ubuntu), `brew install ffmpeg` (macOS)",
+            ),
+            Self::ToolOverride { .. } => Some(
+                "point the variable at the ffmpeg or ffprobe binary itself, or unset it to search PATH",
             ),
             Self::Unsupported { .. } => Some(
                 "install a full ffmpeg build (Debian's `ffmpeg` package has every encoder conjure uses)",

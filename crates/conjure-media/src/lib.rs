@@ -1,9 +1,12 @@
 //! conjure-media: local post-production with ffmpeg, and image steps without it.
 //!
-//! - [`Ffmpeg`] locates ffmpeg/ffprobe once and runs argument vectors (never a shell).
+//! - [`Ffmpeg`] locates ffmpeg/ffprobe once and runs argument vectors (never a shell);
+//!   [`find_tool`] is the one locator (the sandbox uses it too), [`LazyFfmpeg`] locates on first use.
 //! - [`Timeline`] is the edit format; [`render`] compiles it into frame-exact segments that one
 //!   encoder turns into the output, with the soundtrack made beside them.
-//! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...).
+//! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...),
+//!   and [`Op`]: every step as one serde value with one [`Op::run`] that sends images to
+//!   [`image_ops`] and everything else to ffmpeg. Front ends (CLI, MCP, batch) call `Op::run`.
 //! - `mp4` reads MP4/MOV track headers in-process so a copy join needs no ffprobe per input.
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
@@ -23,8 +26,11 @@ mod tools;
 
 pub use error::{MediaError, TimelineError};
 pub use filter::{Codec, Container, Encoding, Fit, Hardware};
+pub use ops::{Op, OpOutcome};
 pub use probe::{AudioInfo, MediaInfo, VideoInfo};
 pub use progress::{Progress, ProgressParser, ProgressSnapshot, parse_progress};
 pub use render::{CommandRecord, RenderOptions, RenderReport, plan_summary, render};
 pub use timeline::Timeline;
-pub use tools::{Capabilities, Ffmpeg, Invocation, parse_capabilities};
+pub use tools::{
+    Capabilities, Ffmpeg, Invocation, LazyFfmpeg, Tool, find_tool, parse_capabilities,
+};

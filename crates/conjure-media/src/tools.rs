@@ -1,14 +1,23 @@
 //! Locating and running ffmpeg and ffprobe.
 //!
+//! [`find_tool`] is the one place a tool is located, for this crate and every other (the sandbox
+//! too): the override variable (`CONJURE_FFMPEG`, `CONJURE_FFPROBE`) when set, else the first
+//! executable regular file of that name in an *absolute* `PATH` directory. Relative and empty
+//! `PATH` entries name whatever directory conjure happens to run in, so a file planted there
+//! would run in ffmpeg's place: they are skipped. An override is the user's explicit choice, so
+//! a relative one is resolved against the current directory once, at locate time; one that is not
+//! an executable file is an error naming the variable, never a silent fall back to `PATH`.
+//!
 //! [`Ffmpeg`] resolves both tools once to absolute paths, learns which encoders and filters the
-//! build has (lazily, once), and runs commands from argument vectors, never through a shell. A
+//! build has (lazily, once), and runs commands from argument vectors, never through a shell.
+//! [`LazyFfmpeg`] locates on first use, for callers that may need no ffmpeg at all. A
 //! failed run becomes [`MediaError::Ffmpeg`] carrying the step name and ffmpeg's stderr tail.
 //! Progress comes from `-progress pipe:1`, parsed by [`crate::progress::ProgressParser`]. A
 //! *pipeline* chains producer runs (raw frames on stdout) into one encoder's stdin, counting
 //! every byte so a render is frame-exact or fails.
 
 use std::collections::BTreeSet;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -77,28 +86,88 @@ impl Invocation {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
+/// The programs conjure runs, each found by [`find_tool`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// `ffmpeg`: encodes, filters, muxes.
+    Ffmpeg,
+    /// `ffprobe`: reads streams and durations.
+    Ffprobe,
 }
 
-fn resolve(env: &str, name: &'static str) -> Result<PathBuf, MediaError> {
-    let found = match std::env::var_os(env) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)).filter(|p| p.is_file()),
-        _ => find_on_path(name),
-    };
-    let path = found.ok_or(MediaError::ToolMissing { tool: name })?;
-    std::path::absolute(&path)
-        .map_err(|e| MediaError::io(format!("resolving `{}`", path.display()), e))
+impl Tool {
+    /// The program's name on `PATH` (without `.exe`).
+    pub fn program(self) -> &'static str {
+        match self {
+            Self::Ffmpeg => "ffmpeg",
+            Self::Ffprobe => "ffprobe",
+        }
+    }
+
+    /// The variable naming a binary to use instead of searching `PATH`; the same names as
+    /// `conjure_core::env::{CONJURE_FFMPEG, CONJURE_FFPROBE}` (this crate does not depend on it).
+    pub fn override_var(self) -> &'static str {
+        match self {
+            Self::Ffmpeg => "CONJURE_FFMPEG",
+            Self::Ffprobe => "CONJURE_FFPROBE",
+        }
+    }
+}
+
+/// Where `tool` is, as an absolute path: its override variable when set (a relative value is
+/// resolved against the current directory), else the first executable regular file of that name
+/// in an absolute `PATH` directory. Reads the environment; see the module doc for why relative
+/// `PATH` entries are skipped.
+pub fn find_tool(tool: Tool) -> Result<PathBuf, MediaError> {
+    find_tool_in(tool, std::env::var_os(tool.override_var()), std::env::var_os("PATH"))
+}
+
+/// [`find_tool`] with the override and `PATH` values as parameters, so tests never touch the
+/// process environment other tests read.
+fn find_tool_in(
+    tool: Tool,
+    override_value: Option<OsString>,
+    path: Option<OsString>,
+) -> Result<PathBuf, MediaError> {
+    if let Some(value) = override_value.filter(|v| !v.is_empty()) {
+        let given = PathBuf::from(value);
+        let absolute = std::path::absolute(&given)
+            .map_err(|e| MediaError::io(format!("resolving `{}`", given.display()), e))?;
+        return if is_executable(&absolute) {
+            Ok(absolute)
+        } else {
+            Err(MediaError::ToolOverride { var: tool.override_var(), path: given })
+        };
+    }
+    path.and_then(|p| search_path(tool.program(), &p))
+        .ok_or(MediaError::ToolMissing { tool: tool.program() })
+}
+
+/// The first executable regular file called `program` in an absolute directory of `path` (a
+/// `PATH` value).
+fn search_path(program: &str, path: &OsStr) -> Option<PathBuf> {
+    let file = format!("{program}{}", std::env::consts::EXE_SUFFIX);
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(&file))
+        .find(|candidate| is_executable(candidate))
+}
+
+#[cfg(unix)]
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(not(unix))]
+fn is_executable(path: &Path) -> bool {
+    path.is_file()
 }
 
 impl Ffmpeg {
-    /// Finds `ffmpeg` and `ffprobe` on `PATH` (or `CONJURE_FFMPEG` / `CONJURE_FFPROBE`).
+    /// Finds `ffmpeg` and `ffprobe` with [`find_tool`] (override variables, else `PATH`).
     pub fn locate() -> Result<Self, MediaError> {
-        Ok(Self::with_paths(
-            resolve("CONJURE_FFMPEG", "ffmpeg")?,
-            resolve("CONJURE_FFPROBE", "ffprobe")?,
-        ))
+        Ok(Self::with_paths(find_tool(Tool::Ffmpeg)?, find_tool(Tool::Ffprobe)?))
     }
 
     /// Uses the given absolute paths without checking them.
@@ -462,6 +531,39 @@ impl Ffmpeg {
     }
 }
 
+/// An [`Ffmpeg`] located on first use, so a caller that may need none (image steps run
+/// in-process) never fails for its absence. Keep one for as long as the caller lives (a server,
+/// a batch) to locate once and probe the build's capabilities once.
+#[derive(Debug, Default)]
+pub struct LazyFfmpeg {
+    cell: OnceLock<Ffmpeg>,
+}
+
+impl LazyFfmpeg {
+    /// Nothing located yet: [`LazyFfmpeg::get`] locates with [`Ffmpeg::locate`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The located pair, locating it now on the first call. A failed locate is not remembered:
+    /// the next call tries again (ffmpeg may have been installed meanwhile).
+    pub fn get(&self) -> Result<&Ffmpeg, MediaError> {
+        if let Some(ff) = self.cell.get() {
+            return Ok(ff);
+        }
+        let ff = Ffmpeg::locate()?;
+        // Two threads may both locate; one result wins and both are the same files.
+        Ok(self.cell.get_or_init(|| ff))
+    }
+}
+
+impl From<Ffmpeg> for LazyFfmpeg {
+    /// An already located pair; never locates again.
+    fn from(ff: Ffmpeg) -> Self {
+        Self { cell: OnceLock::from(ff) }
+    }
+}
+
 /// Producers feeding one encoder; see [`Ffmpeg::run_pipeline`].
 #[derive(Debug)]
 pub(crate) struct Pipeline {
@@ -602,6 +704,94 @@ mod tests {
         assert!(!caps.encoders.contains("="));
         assert!(caps.filters.contains("xfade") && caps.filters.contains("drawtext"));
         assert_eq!(caps.transitions.iter().collect::<Vec<_>>(), ["fade", "wipeleft"]);
+    }
+
+    /// Writes `dir/name` with permission bits `mode`.
+    #[cfg(unix)]
+    fn program(dir: &Path, name: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::create_dir_all(dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    /// `dir` spelled relative to the current directory (`../../tmp/...`).
+    #[cfg(unix)]
+    fn relative_to_cwd(dir: &Path) -> PathBuf {
+        let cwd = std::env::current_dir().unwrap();
+        let up: PathBuf = cwd.components().skip(1).map(|_| "..").collect();
+        up.join(dir.strip_prefix("/").unwrap())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn path_search_skips_relative_entries_and_non_executables() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("good");
+        let planted = tmp.path().join("planted");
+        let plain = tmp.path().join("plain");
+        let dirs = tmp.path().join("dirs");
+        program(&good, "ffmpeg", 0o755);
+        program(&planted, "ffmpeg", 0o755);
+        program(&plain, "ffmpeg", 0o644);
+        std::fs::create_dir_all(dirs.join("ffmpeg")).unwrap();
+        let rel = relative_to_cwd(&planted);
+        // The relative entry really does name an executable `ffmpeg` from here.
+        assert!(rel.is_relative() && is_executable(&rel.join("ffmpeg")), "{}", rel.display());
+        let path = |dirs: &[&Path]| std::env::join_paths(dirs).unwrap();
+
+        assert_eq!(search_path("ffmpeg", &path(&[&rel])), None);
+        assert_eq!(search_path("ffmpeg", &path(&[&plain])), None);
+        assert_eq!(search_path("ffmpeg", &path(&[&dirs])), None);
+        assert_eq!(search_path("ffmpeg", &path(&[Path::new("")])), None);
+        let all = path(&[Path::new(""), &rel, &plain, &dirs, &good]);
+        assert_eq!(search_path("ffmpeg", &all), Some(good.join("ffmpeg")));
+        assert_eq!(
+            find_tool_in(Tool::Ffmpeg, None, Some(all)).unwrap(),
+            good.join("ffmpeg"),
+            "no override: PATH decides"
+        );
+        let e = find_tool_in(Tool::Ffprobe, None, Some(path(&[&good]))).unwrap_err();
+        assert!(matches!(e, MediaError::ToolMissing { tool: "ffprobe" }), "{e}");
+        let e = find_tool_in(Tool::Ffmpeg, None, None).unwrap_err();
+        assert!(matches!(e, MediaError::ToolMissing { tool: "ffmpeg" }), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn overrides_win_and_must_be_executable_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let on_path = tmp.path().join("bin");
+        program(&on_path, "ffmpeg", 0o755);
+        let mine = program(tmp.path(), "my-ffmpeg", 0o755);
+        let notes = program(tmp.path(), "notes.txt", 0o644);
+        let path = Some(std::env::join_paths([&on_path]).unwrap());
+
+        let found = find_tool_in(Tool::Ffmpeg, Some(mine.clone().into()), path.clone()).unwrap();
+        assert_eq!(found, mine);
+        // A relative override is the user's own choice: resolved against the current directory.
+        let rel = relative_to_cwd(&mine);
+        let found = find_tool_in(Tool::Ffmpeg, Some(rel.into()), path.clone()).unwrap();
+        assert!(found.is_absolute() && found.ends_with("my-ffmpeg"), "{}", found.display());
+        // An empty override is no override.
+        let found = find_tool_in(Tool::Ffmpeg, Some(OsString::new()), path.clone()).unwrap();
+        assert_eq!(found, on_path.join("ffmpeg"));
+        // A bad override names the variable; it never falls back to PATH.
+        for bad in [notes, tmp.path().join("absent"), tmp.path().to_path_buf()] {
+            let e = find_tool_in(Tool::Ffprobe, Some(bad.clone().into()), path.clone());
+            let e = e.unwrap_err();
+            assert!(matches!(e, MediaError::ToolOverride { var: "CONJURE_FFPROBE", .. }), "{e}");
+            assert!(e.to_string().contains(&*bad.to_string_lossy()), "{e}");
+            assert!(e.hint().is_some());
+        }
+    }
+
+    #[test]
+    fn a_given_ffmpeg_is_never_located_again() {
+        let lazy = LazyFfmpeg::from(Ffmpeg::with_paths("/nowhere/ffmpeg".into(), "/x".into()));
+        assert_eq!(lazy.get().unwrap().ffmpeg_path(), Path::new("/nowhere/ffmpeg"));
     }
 
     /// A producer of `n` 16x16 test frames, raw.

@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use crate::error::Error;
 use crate::secret::Secret;
 
-pub const KEY_VAR: &str = "KATANA_API_KEY";
-pub const SECRET_VAR: &str = "KATANA_API_SECRET";
-pub const SECRETS_FILE_VAR: &str = "KATANA_SECRETS_FILE";
+pub const KEY_VAR: &str = conjure_core::env::KATANA_API_KEY;
+pub const SECRET_VAR: &str = conjure_core::env::KATANA_API_SECRET;
+pub const SECRETS_FILE_VAR: &str = conjure_core::env::KATANA_SECRETS_FILE;
 
 /// A Katana key and secret, checked to be usable as HTTP header values.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -26,6 +26,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, StatusCode, Url};
 
 use crate::error::Error;
+use crate::redact::Redactor;
 
 /// Timeouts for one provider's clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -291,17 +292,19 @@ pub fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// Sends `request` once and returns its JSON body, or the classified failure.
+/// Sends `request` once and returns its JSON body, or the classified failure. Everything the
+/// server said (the body, an error message) passes through `redactor` first.
 pub async fn execute_json(
     client: &Client,
     request: reqwest::Request,
+    redactor: &Redactor,
 ) -> Result<serde_json::Value, ProviderError> {
     let method = request.method().clone();
     let url = DisplaySafeUrl::new(request.url().as_str());
     let response = match client.execute(request).await {
         Ok(r) => r,
         Err(e) => {
-            let err = classify(Failure::Transport(e));
+            let err = redactor.error(classify(Failure::Transport(e)));
             tracing::debug!(%method, %url, error = %err, "request failed");
             return Err(err);
         }
@@ -309,19 +312,28 @@ pub async fn execute_json(
     let status = response.status();
     tracing::debug!(%method, %url, status = status.as_u16(), "response");
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| classify(Failure::Transport(e)))?;
+    let body =
+        response.bytes().await.map_err(|e| redactor.error(classify(Failure::Transport(e))))?;
     if !status.is_success() {
-        return Err(classify(Failure::Status { status, headers: &headers, body: &body }));
+        return Err(redactor.error(classify(Failure::Status {
+            status,
+            headers: &headers,
+            body: &body,
+        })));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        classify(Failure::Unreadable {
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(mut value) => {
+            redactor.value(&mut value);
+            Ok(value)
+        }
+        Err(e) => Err(redactor.error(classify(Failure::Unreadable {
             detail: format!(
                 "HTTP {} from {url} is not JSON ({e}): {}",
                 status.as_u16(),
                 truncate(&String::from_utf8_lossy(&body), 120)
             ),
-        })
-    })
+        }))),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! colons. The outcomes match what was measured on the real service: anything incomplete
 //! (no headers, a Bearer value without a colon, a key without a secret) is "missing", and a
 //! complete pair that does not match a configured key is "invalid". Header values are never
-//! logged or echoed.
+//! logged, and echoed only under the echo-credentials fault ([`crate::echo`]).
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;

@@ -7,6 +7,9 @@
 //! with `is_uhd`; 640 for video). A client that reads sizes from the echo gets them wrong, which
 //! is the point. Assets are named `{item}.{ext}`, `{item}-thumb.png` and `{item}-final.png`
 //! under `/assets/{request_id}/`.
+//!
+//! `credits_spent` is what each item was charged, the injected overcharge included, and a failed
+//! item's `error.message` repeats the poll's credentials when the echo-credentials fault asks.
 
 use conjure_core::catalogue::MediaKind;
 use conjure_core::money::Credits;
@@ -14,6 +17,7 @@ use serde_json::{Map, Value, json};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use crate::echo::with_echo;
 use crate::media::image;
 use crate::state::{Job, JobItem, Phase};
 use crate::submit::PlannedItem;
@@ -136,8 +140,14 @@ pub(crate) fn rejected(request_id: &str, items: &[PlannedItem], now: OffsetDateT
     })
 }
 
-/// The envelope of an accepted job, as submit and poll return it.
-pub(crate) fn render(job: &Job, base_url: &str, poll_after_secs: Option<u32>) -> Value {
+/// The envelope of an accepted job, as submit and poll return it. `credentials` is the sentence
+/// to put in failed items' messages under the echo-credentials fault, if any.
+pub(crate) fn render(
+    job: &Job,
+    base_url: &str,
+    poll_after_secs: Option<u32>,
+    credentials: Option<&str>,
+) -> Value {
     let created = timestamp(job.created_at);
     let status = match job.phase {
         Phase::Processing => "processing",
@@ -156,7 +166,7 @@ pub(crate) fn render(job: &Job, base_url: &str, poll_after_secs: Option<u32>) ->
         .items
         .iter()
         .enumerate()
-        .map(|(i, item)| response(job, i, item, base_url, &created))
+        .map(|(i, item)| response(job, i, item, base_url, &created, credentials))
         .collect();
     json!({
         "request_id": job.id,
@@ -169,13 +179,24 @@ pub(crate) fn render(job: &Job, base_url: &str, poll_after_secs: Option<u32>) ->
     })
 }
 
-fn response(job: &Job, index: usize, item: &JobItem, base_url: &str, started: &str) -> Value {
+/// The message of a failed item.
+const UPSTREAM_FAILED: &str = "The upstream provider failed to generate this item \
+    (sandbox fault injection); its credits were refunded";
+
+fn response(
+    job: &Job,
+    index: usize,
+    item: &JobItem,
+    base_url: &str,
+    started: &str,
+    credentials: Option<&str>,
+) -> Value {
     let plan = &item.plan;
     let body = match job.phase {
         Phase::Processing => json!({
             "status": "processing",
             "started_at": started,
-            "metadata": metadata(plan, plan.credits),
+            "metadata": metadata(plan, item.charged),
             "output_assets": [],
         }),
         Phase::Done { completed_at } if item.fails => json!({
@@ -184,7 +205,8 @@ fn response(job: &Job, index: usize, item: &JobItem, base_url: &str, started: &s
             "completed_at": timestamp(completed_at),
             "error": {
                 "code": "upstream_error",
-                "message": "The upstream provider failed to generate this item (sandbox fault injection); its credits were refunded",
+                "message": credentials
+                    .map_or_else(|| UPSTREAM_FAILED.to_owned(), |c| with_echo(UPSTREAM_FAILED, c)),
                 "retryable": false,
             },
             // Net of the refund, which the sandbox makes at once.
@@ -195,7 +217,7 @@ fn response(job: &Job, index: usize, item: &JobItem, base_url: &str, started: &s
             "status": "completed",
             "started_at": started,
             "completed_at": timestamp(completed_at),
-            "metadata": metadata(plan, plan.credits),
+            "metadata": metadata(plan, item.charged),
             "output_assets": [asset(job, index, plan, base_url, completed_at)],
         }),
     };

@@ -2,16 +2,22 @@
 //! from command-line style flags.
 //!
 //! Each fault mirrors something the real service does (or may do) and that conjure must survive
-//! without spending money twice: slow answers, jobs that take several polls, failed items,
-//! rate-limited polls, a paid submit whose answer is a 500 or never arrives, and jobs stuck in
-//! `processing`. Faults are plain data; the server reads the current set on every request, and a
-//! job captures the faults that apply to it (failures, staleness) when it is accepted.
+//! without spending money twice or leaking a secret: slow answers, jobs that take several polls,
+//! failed items, rate-limited polls, a paid submit whose answer is a 500 or never arrives, jobs
+//! stuck in `processing`, a careless server that echoes the caller's credentials in its error
+//! messages, a provider that charges more than its quote, and asset URLs that answer 404 although
+//! the job completed. Faults are plain data; the server reads the current set on every request
+//! (latency, `poll_after_seconds`, echoed credentials, asset 404s), and a job captures the faults
+//! that apply to it (failures, staleness, rate limiting, the overcharge) when it is accepted.
 //!
 //! Flag names match `conjure sandbox serve`: `latency-ms`, `steps`, `fail-rate`, `seed`,
-//! `rate-limit-polls`, `retry-after`, `submit-500`, `drop-after-accept`, `stale`, `poll-after`.
+//! `rate-limit-polls`, `retry-after`, `submit-500`, `drop-after-accept`, `stale`, `poll-after`,
+//! `echo-credentials`, `overcharge`, `asset-404`.
 
 use std::fmt;
 use std::str::FromStr;
+
+use conjure_core::money::Credits;
 
 use crate::error::SandboxError;
 
@@ -38,6 +44,18 @@ pub struct Faults {
     pub stale: bool,
     /// `poll_after_seconds` in every envelope; `None` sends `null`.
     pub poll_after_secs: Option<u32>,
+    /// Behave like a careless server: every non-2xx answer, and the `error.message` of every
+    /// failed item in a poll envelope, repeats the raw `X-API-Key`, `X-API-Secret` and
+    /// `Authorization` values the request carried. A client must never show or store them.
+    pub echo_credentials: bool,
+    /// Credits charged per accepted item above its catalogue price (a provider charging more
+    /// than its quote). `metadata.credits_spent` reports the higher figure, the balance drops by
+    /// it, and a failed item's refund returns what was charged for it.
+    pub overcharge: Credits,
+    /// Asset downloads answer `404` with a JSON error while jobs still complete and list their
+    /// assets (URLs that expired or were never stored). Read at download time, so turning it
+    /// off makes the same URLs work again.
+    pub asset_404: bool,
 }
 
 impl Default for Faults {
@@ -53,6 +71,9 @@ impl Default for Faults {
             drop_after_accept: false,
             stale: false,
             poll_after_secs: Some(1),
+            echo_credentials: false,
+            overcharge: Credits::ZERO,
+            asset_404: false,
         }
     }
 }
@@ -69,12 +90,15 @@ pub const FAULT_FLAGS: &[&str] = &[
     "drop-after-accept",
     "stale",
     "poll-after",
+    "echo-credentials",
+    "overcharge",
+    "asset-404",
 ];
 
 impl Faults {
     /// Sets one fault from a flag name (with or without leading `--`, `_` or `-` alike) and its
     /// value. Boolean faults take no value or `true`/`false`; `poll-after` takes a number of
-    /// seconds or `null`/`none`.
+    /// seconds or `null`/`none`; `overcharge` takes credits with at most one decimal (`2.5`).
     pub fn parse_flag(&mut self, flag: &str, value: Option<&str>) -> Result<(), SandboxError> {
         let name = flag.trim_start_matches('-').replace('_', "-").to_ascii_lowercase();
         let fault = |reason: String| SandboxError::Fault { flag: name.clone(), reason };
@@ -117,6 +141,16 @@ impl Faults {
                     _ => Some(small(v)?),
                 };
             }
+            "echo-credentials" => self.echo_credentials = flag_value()?,
+            "overcharge" => {
+                let v = need()?;
+                let credits = v.parse::<Credits>().map_err(|e| fault(e.to_string()))?;
+                if credits < Credits::ZERO {
+                    return Err(fault(format!("`{v}` is negative")));
+                }
+                self.overcharge = credits;
+            }
+            "asset-404" => self.asset_404 = flag_value()?,
             _ => {
                 return Err(fault(format!("unknown fault; known: {}", FAULT_FLAGS.join(", "))));
             }
@@ -197,6 +231,15 @@ impl fmt::Display for Faults {
                 None => parts.push("poll-after=null".to_owned()),
             }
         }
+        if self.echo_credentials {
+            parts.push("echo-credentials".to_owned());
+        }
+        if self.overcharge != d.overcharge {
+            parts.push(format!("overcharge={}", self.overcharge));
+        }
+        if self.asset_404 {
+            parts.push("asset-404".to_owned());
+        }
         if parts.is_empty() { f.write_str("none") } else { f.write_str(&parts.join(",")) }
     }
 }
@@ -230,12 +273,32 @@ mod tests {
     }
 
     #[test]
+    fn new_fault_flags_parse() {
+        let mut f = Faults::default();
+        assert!(!f.echo_credentials && !f.asset_404);
+        assert_eq!(f.overcharge, Credits::ZERO);
+        f.parse_flag("--echo-credentials", None).unwrap();
+        f.parse_flag("overcharge", Some("2.5")).unwrap();
+        f.parse_flag("asset_404", Some("true")).unwrap();
+        assert!(f.echo_credentials);
+        assert_eq!(f.overcharge, Credits::from_tenths(25));
+        assert!(f.asset_404);
+        for name in ["echo-credentials", "overcharge", "asset-404"] {
+            assert!(FAULT_FLAGS.contains(&name), "{name}");
+        }
+    }
+
+    #[test]
     fn bad_flags_are_errors() {
         let mut f = Faults::default();
         assert!(f.parse_flag("fail-rate", Some("1.5")).is_err());
         assert!(f.parse_flag("steps", None).is_err());
         assert!(f.parse_flag("steps", Some("x")).is_err());
         assert!(f.parse_flag("stale", Some("maybe")).is_err());
+        assert!(f.parse_flag("overcharge", None).is_err());
+        assert!(f.parse_flag("overcharge", Some("-1")).is_err());
+        assert!(f.parse_flag("overcharge", Some("0.25")).is_err());
+        assert!(f.parse_flag("asset-404", Some("maybe")).is_err());
         let err = f.parse_flag("bogus", None).unwrap_err().to_string();
         assert!(err.contains("unknown fault"), "{err}");
     }
@@ -246,6 +309,9 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(f.to_string().parse::<Faults>().unwrap(), f);
+        let g: Faults = "echo-credentials,overcharge=3.5,asset-404".parse().unwrap();
+        assert_eq!(g.to_string(), "echo-credentials,overcharge=3.5,asset-404");
+        assert_eq!(g.to_string().parse::<Faults>().unwrap(), g);
         assert_eq!(Faults::default().to_string(), "none");
     }
 

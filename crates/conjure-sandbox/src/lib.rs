@@ -4,11 +4,11 @@
 //!
 //! conjure's integration tests and `conjure demo` point a real client at [`Sandbox::base_url`].
 //! The sandbox validates submissions against the bundled catalogue, charges the catalogue price
-//! exactly (in tenths of a credit), completes jobs after a configurable number of polls and
-//! serves deterministic placeholder pictures (the `image` crate) and videos (ffmpeg) from
-//! `/assets/…`. [`Faults`] makes it misbehave in the ways a client must survive without paying
-//! twice. It does not speak ImaginePro or the text endpoints, and it keeps nothing on disk but
-//! cached videos in its media directory.
+//! exactly (in tenths of a credit; more only under the overcharge fault), completes jobs after a
+//! configurable number of polls and serves deterministic placeholder pictures (the `image` crate)
+//! and videos (ffmpeg) from `/assets/…`. [`Faults`] makes it misbehave in the ways a client must
+//! survive without paying twice or leaking its credentials. It does not speak ImaginePro or the
+//! text endpoints, and it keeps nothing on disk but cached videos in its media directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conjure_sandbox::SandboxError> {
@@ -20,6 +20,7 @@
 
 mod auth;
 mod conn;
+mod echo;
 mod envelope;
 mod error;
 mod faults;
@@ -180,8 +181,9 @@ impl Sandbox {
         self.state.faults()
     }
 
-    /// Replaces the faults. Jobs already accepted keep the faults they were accepted under;
-    /// latency and `poll_after_seconds` apply to every later request.
+    /// Replaces the faults. Jobs already accepted keep the faults they were accepted under (and
+    /// what they were charged); latency, `poll_after_seconds`, echoed credentials and asset 404s
+    /// apply to every later request, including those about earlier jobs.
     pub fn set_faults(&self, faults: Faults) {
         self.state.set_faults(faults);
     }

@@ -10,8 +10,10 @@
 //! | `GET /_sandbox/stats` | none | [`crate::Stats`] |
 //!
 //! A middleware adds the injected latency and logs method, path and status at debug level;
-//! headers and bodies are never logged. `?wait=true` is accepted and ignored: the sandbox
-//! always answers at once with `processing`.
+//! headers and bodies are never logged. Another ([`crate::echo`]) puts the request's credentials
+//! into non-2xx bodies under the echo-credentials fault. Asset downloads read the asset-404
+//! fault when they are asked for, not when the job was accepted. `?wait=true` is accepted and
+//! ignored: the sandbox always answers at once with `processing`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +35,7 @@ use time::OffsetDateTime;
 
 use crate::auth::{AuthForms, presented};
 use crate::conn::ConnHandle;
+use crate::echo;
 use crate::envelope::{self, AssetPart};
 use crate::media::image::{self, Placeholder};
 use crate::media::video::VideoJob;
@@ -55,6 +58,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/_sandbox/stats", get(stats))
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), echo::layer))
         .layer(middleware::from_fn_with_state(Arc::clone(&state), observe))
         .with_state(state)
 }
@@ -138,17 +142,19 @@ async fn submit(
     if items.iter().any(|i| i.invalid.is_some()) {
         return Json(envelope::rejected(&request_id(), &items, now)).into_response();
     }
-    let total: Credits = items.iter().map(|i| i.credits).sum();
+    let faults = state.faults();
+    // The overcharge fault: the provider takes more than the catalogue quote for every item.
+    let price = |plan: &PlannedItem| plan.credits + faults.overcharge;
+    let total: Credits = items.iter().map(price).sum();
     if !state.charge(&key, total) {
         return detail(StatusCode::PAYMENT_REQUIRED, "Insufficient credits");
     }
-    let faults = state.faults();
     let items: Vec<JobItem> = items
         .into_iter()
         .map(|plan| {
             let ordinal = Counters::bump(&state.counters.items);
             let fails = faults.item_fails(ordinal) || plan.prompt.contains(FAIL_MARKER);
-            JobItem { plan, fails }
+            JobItem { charged: price(&plan), plan, fails }
         })
         .collect();
     let job = Job {
@@ -162,7 +168,8 @@ async fn submit(
         polls: 0,
         phase: Phase::Processing,
     };
-    let body = envelope::render(&job, &state.base_url, faults.poll_after_secs);
+    // Nothing has failed yet at acceptance, so there is no item message to echo into.
+    let body = envelope::render(&job, &state.base_url, faults.poll_after_secs, None);
     tracing::debug!(request_id = %job.id, credits = %total, "sandbox accepted a submission");
     state.insert_job(job);
     Counters::bump(&state.counters.submissions_accepted);
@@ -186,6 +193,8 @@ async fn poll(
         Ok(key) => key,
         Err(failure) => return failure.into_response(),
     };
+    let faults = state.faults();
+    let echo = if faults.echo_credentials { echo::carried(&headers) } else { None };
     match state.advance(&id, &key, OffsetDateTime::now_utc()) {
         PollOutcome::NotFound => detail(StatusCode::NOT_FOUND, "Not found"),
         PollOutcome::RateLimited { retry_after } => {
@@ -194,7 +203,7 @@ async fn poll(
             response
         }
         PollOutcome::Envelope(job) => {
-            Json(envelope::render(&job, &state.base_url, state.faults().poll_after_secs))
+            Json(envelope::render(&job, &state.base_url, faults.poll_after_secs, echo.as_deref()))
                 .into_response()
         }
     }
@@ -260,6 +269,10 @@ async fn asset(
     Path((request_id, file)): Path<(String, String)>,
 ) -> Response {
     let not_found = || detail(StatusCode::NOT_FOUND, "Not found");
+    // Read now, not at acceptance: the same URL works again once the fault is lifted.
+    if state.faults().asset_404 {
+        return not_found();
+    }
     let Some(job) = state.completed_job(&request_id) else { return not_found() };
     let Some((index, part)) = envelope::parse_asset(&file) else { return not_found() };
     let Some(item) = job.items.get(index).filter(|i| !i.fails) else { return not_found() };

@@ -2,8 +2,10 @@
 //!
 //! Money moves in exactly two places: [`AppState::charge`] takes the whole price of a
 //! submission or nothing, and [`AppState::advance`] refunds failed items when their job
-//! completes. Locks are short and never held across an await; when both are needed, `jobs` is
-//! taken before `balances`.
+//! completes. Each item remembers what it was charged (the catalogue price plus any injected
+//! overcharge), so a refund returns exactly that whatever the faults are by then. Locks are
+//! short and never held across an await; when both are needed, `jobs` is taken before
+//! `balances`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +58,9 @@ pub(crate) struct JobItem {
     pub plan: PlannedItem,
     /// Decided at acceptance from the failure rate (or the `sandbox:fail` prompt marker).
     pub fails: bool,
+    /// What was taken from the balance for this item: the catalogue price plus the overcharge
+    /// fault at acceptance. Reported as `credits_spent` and refunded in full if the item fails.
+    pub charged: Credits,
 }
 
 /// Where a job is in its life.
@@ -173,8 +178,7 @@ impl AppState {
         {
             job.phase = Phase::Done { completed_at: now };
             job.updated_at = now;
-            let refund: Credits =
-                job.items.iter().filter(|i| i.fails).map(|i| i.plan.credits).sum();
+            let refund: Credits = job.items.iter().filter(|i| i.fails).map(|i| i.charged).sum();
             if refund > Credits::ZERO {
                 let mut balances = lock(&self.balances);
                 if let Some(balance) = balances.get_mut(&job.owner) {

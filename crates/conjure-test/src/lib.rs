@@ -8,12 +8,27 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+pub mod store_contract;
+
 pub use conjure_sandbox::{Faults, Sandbox, SandboxConfig, Stats};
 
 /// A fake credential used by tests; it must never appear in any output.
 pub const TEST_KEY: &str = "tk_live_SENTINEL_KEY_7f3a9c";
 /// A fake secret (with a colon, as real secrets may have) that must never appear anywhere.
 pub const TEST_SECRET: &str = "ts_SENTINEL:SECRET_e81b44d2";
+
+/// A real 1x1 PNG (header and pixels decode).
+pub fn png_bytes() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+        .expect("a valid constant")
+}
+
+/// A real WAV: mono, 8 kHz, 16-bit, two silent samples.
+pub fn wav_bytes() -> Vec<u8> {
+    b"RIFF\x2c\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\x04\0\0\0\0\0\0\0".to_vec()
+}
 
 /// One test's private world.
 pub struct TestContext {

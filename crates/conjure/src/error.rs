@@ -1,15 +1,16 @@
 //! The binary's error: a message, a hint, a kind, and the documented exit code.
 //!
 //! Commands work with `anyhow` inside; whatever reaches the top is turned into a [`CliError`]
-//! here, in one mapping, so exit codes stay a stable contract:
+//! here, in one file: every library error arrives as a `conjure_app::AppError` (whose kinds are
+//! the exit codes below, and which keeps each library's hint) or a `conjure_media::MediaError`.
+//! Exit codes are a stable contract:
 //! 0 ok, 1 other, 2 invalid input (nothing sent), 3 confirmation required (nothing sent),
 //! 4 failed or rejected by the provider, 5 outcome unknown (may have been charged, not retried),
 //! 6 over budget or `--max-cost` (nothing sent), 7 credentials missing or refused,
 //! 8 still pending after the hard stop.
 
-use conjure_core::ProviderError;
-use conjure_core::runner::RunError;
-use conjure_core::spec::SpecError;
+use conjure_app::{AppError, ErrorKind};
+use conjure_media::MediaError;
 
 /// The exit codes of the README.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,11 +51,13 @@ pub struct CliError {
     pub hint: Option<String>,
     /// The job the error is about, when there is one.
     pub job_id: Option<String>,
+    /// The provider's request id, when the provider accepted the request.
+    pub request_id: Option<String>,
 }
 
 impl CliError {
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        CliError { exit, message: message.into(), hint: None, job_id: None }
+        CliError { exit, message: message.into(), hint: None, job_id: None, request_id: None }
     }
 
     /// An exit whose output was already printed (e.g. `confirmation_required`).
@@ -75,12 +78,6 @@ impl CliError {
         self.hint = Some(hint.into());
         self
     }
-
-    #[must_use]
-    pub fn job(mut self, job: impl Into<String>) -> Self {
-        self.job_id = Some(job.into());
-        self
-    }
 }
 
 impl std::fmt::Display for CliError {
@@ -91,91 +88,68 @@ impl std::fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
-impl From<SpecError> for CliError {
-    fn from(e: SpecError) -> Self {
-        let hint = e.hint();
-        CliError { exit: Exit::Usage, message: e.to_string(), hint, job_id: None }
+impl From<AppError> for CliError {
+    fn from(e: AppError) -> Self {
+        let exit = match e.kind {
+            ErrorKind::Error => Exit::Other,
+            ErrorKind::InvalidInput => Exit::Usage,
+            ErrorKind::ConfirmationRequired => Exit::Confirm,
+            ErrorKind::ProviderFailed => Exit::Provider,
+            ErrorKind::OutcomeUnknown => Exit::Unknown,
+            ErrorKind::OverBudget => Exit::Budget,
+            ErrorKind::Credentials => Exit::Credentials,
+            ErrorKind::StillPending => Exit::Pending,
+        };
+        CliError {
+            exit,
+            message: e.message,
+            hint: e.hint,
+            job_id: e.job.map(|j| j.to_string()),
+            request_id: e.request_id,
+        }
     }
 }
 
 impl From<conjure_core::catalogue::CatalogueError> for CliError {
     fn from(e: conjure_core::catalogue::CatalogueError) -> Self {
-        CliError::from(SpecError::from(e))
+        AppError::from(e).into()
     }
 }
 
-/// Maps a provider error outside a job (balance, credentials check).
-pub fn provider_error(e: &ProviderError) -> CliError {
-    let exit = match e {
-        ProviderError::Auth { .. } => Exit::Credentials,
-        ProviderError::Unsupported { .. } => Exit::Usage,
-        ProviderError::Transport { .. } | ProviderError::Local { .. } => Exit::Other,
-        _ => Exit::Provider,
-    };
-    let err = CliError::new(exit, e.to_string());
-    match e {
-        ProviderError::Auth { .. } => err.hint(
-            "check the key and secret (`conjure auth katana`), or the secrets file named by KATANA_SECRETS_FILE",
-        ),
-        ProviderError::Transport { sent: false, .. } => {
-            err.hint("check the network and the base URL (CONJURE_KATANA_BASE_URL)")
-        }
-        _ => err,
-    }
-}
-
-impl From<RunError> for CliError {
-    fn from(e: RunError) -> Self {
-        let message = e.to_string();
-        match e {
-            RunError::Store(_) => CliError::new(Exit::Other, message),
-            RunError::Refused { job, error } => {
-                let mut err = provider_error(&error);
-                if let ProviderError::RateLimited { retry_after, .. } = &error {
-                    let wait = retry_after.map_or_else(|| "a while".to_owned(), |d| format!("{} s", d.as_secs()));
-                    err = err.hint(format!(
-                        "nothing was charged; wait {wait}, then send it again with `conjure retry {job}`"
-                    ));
-                } else if err.hint.is_none() {
-                    err = err.hint(format!("nothing was charged; fix the request, or `conjure retry {job}`"));
-                }
-                err.job(job)
-            }
-            RunError::Unknown { job, .. } => CliError::new(Exit::Unknown, message)
-                .hint(format!(
-                    "the request may have been charged. Check the provider's dashboard before sending it again; \
-                     `conjure status {job}` shows what is known and `conjure retry {job}` sends it again after a new approval"
-                ))
-                .job(job),
-            RunError::Failed { job, .. } => CliError::new(Exit::Provider, message)
-                .hint("failed jobs are refunded by the provider (not for terms-of-service refusals); change the request or the model and try again")
-                .job(job),
-            RunError::StillPending { job, .. } => CliError::new(Exit::Pending, message)
-                .hint(format!("it keeps running at the provider; resume with `conjure wait {job}`"))
-                .job(job),
-            RunError::PollStopped { job, error } => {
-                let mut err = provider_error(&error);
-                err.message = message;
-                err.job(job)
-            }
-            RunError::WrongState { job, .. } => CliError::usage(message).job(job),
-            RunError::Download { job, .. } => CliError::new(Exit::Other, message)
-                .hint(format!("the result is safe at the provider until it expires; `conjure fetch {job}` downloads it again"))
-                .job(job),
+/// Media errors: exit 2 when the input is at fault (a path is named), exit 1 when ffmpeg failed
+/// (its stderr tail is in the message).
+impl From<MediaError> for CliError {
+    fn from(e: MediaError) -> Self {
+        let hint = e.hint();
+        let exit = match &e {
+            MediaError::Timeline(_)
+            | MediaError::TimelineSyntax { .. }
+            | MediaError::InvalidOption { .. }
+            | MediaError::MissingInput { .. }
+            | MediaError::NotMedia { .. }
+            | MediaError::BadInput { .. } => Exit::Usage,
+            _ => Exit::Other,
+        };
+        let err = CliError::new(exit, e.to_string());
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
         }
     }
 }
 
 /// Turns whatever a command returned into a [`CliError`].
 pub fn classify(err: anyhow::Error) -> CliError {
-    match err.downcast::<CliError>() {
-        Ok(e) => e,
-        Err(err) => match err.downcast::<RunError>() {
-            Ok(e) => CliError::from(e),
-            Err(err) => match err.downcast::<SpecError>() {
-                Ok(e) => CliError::from(e),
-                Err(err) => CliError::new(Exit::Other, format!("{err:#}")),
-            },
-        },
+    let err = match err.downcast::<CliError>() {
+        Ok(e) => return e,
+        Err(err) => err,
+    };
+    let err = match err.downcast::<AppError>() {
+        Ok(e) => return e.into(),
+        Err(err) => err,
+    };
+    match err.downcast::<MediaError>() {
+        Ok(e) => e.into(),
+        Err(err) => CliError::new(Exit::Other, format!("{err:#}")),
     }
 }

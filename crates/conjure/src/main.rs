@@ -4,7 +4,6 @@
 mod cli;
 mod commands;
 mod error;
-mod inputs;
 mod output;
 mod settings;
 
@@ -28,8 +27,12 @@ fn main() {
 }
 
 fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
-    let settings = settings::Settings::resolve().map_err(error::classify)?;
-    let ctx = commands::Ctx { settings, out };
+    let settings = settings::Settings::resolve()?;
+    let ctx = commands::Ctx {
+        app: conjure_app::App::new(settings.config),
+        interactive: settings.interactive,
+        out,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -41,7 +44,7 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
 }
 
 fn init_logging(verbose: u8) {
-    let level = match (verbose, std::env::var("CONJURE_LOG").ok().as_deref()) {
+    let level = match (verbose, std::env::var(conjure_core::env::CONJURE_LOG).ok().as_deref()) {
         (0, Some("debug")) | (2.., _) => tracing::Level::DEBUG,
         (0, Some("info")) | (1, _) => tracing::Level::INFO,
         _ => tracing::Level::WARN,

@@ -2,15 +2,15 @@
 //! human result); stderr is for people (quotes, progress, summaries, hints).
 //!
 //! This is the only module allowed to write to stdout. A closed stdout (a broken pipe) ends
-//! the process quietly with exit 0. Request bodies are shown through [`redact_body`], which
-//! shortens inline data so a quote stays readable; credentials are never part of a body.
+//! the process quietly with exit 0. JSON shapes are `conjure_app::views`; this module only
+//! prints them, and draws their human form.
 
 use std::io::{IsTerminal, Write};
 
 use conjure_core::quote::Quote;
-use conjure_core::{CreditPrice, Credits, WireRequest};
+use conjure_core::{CreditPrice, Credits};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::error::CliError;
 
@@ -85,6 +85,9 @@ impl Output {
             if let Some(job) = &err.job_id {
                 body["job_id"] = json!(job);
             }
+            if let Some(request_id) = &err.request_id {
+                body["request_id"] = json!(request_id);
+            }
             self.json_value(&body);
         }
         if self.color {
@@ -127,48 +130,10 @@ impl Output {
     }
 }
 
-/// The request body with inline data shortened (`data:image/png;base64,…<1234 bytes>`).
-pub fn redact_body(body: &Value) -> Value {
-    match body {
-        Value::String(s) if s.starts_with("data:") => {
-            let (head, data) = s.split_once(',').unwrap_or((s.as_str(), ""));
-            Value::String(format!("{head},…<{} bytes>", data.len() / 4 * 3))
-        }
-        Value::Array(items) => Value::Array(items.iter().map(redact_body).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_body(v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-/// The wire request as shown by `quote` and `--dry-run`.
-pub fn request_view(wire: &WireRequest, base_url: &str) -> Value {
-    json!({
-        "method": wire.method,
-        "url": format!("{}{}", base_url.trim_end_matches('/'), wire.path),
-        "headers": { "X-API-Key": "****", "X-API-Secret": "****", "Content-Type": "application/json" },
-        "body": redact_body(&wire.body),
-    })
-}
-
 /// Credits and dollars as one short phrase.
 pub fn cost_phrase(credits: Credits, price: Option<CreditPrice>) -> String {
     match price {
         Some(p) => format!("{credits} credits ≈ {}", p.usd(credits)),
         None => format!("{credits} credits"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_urls_are_shortened() {
-        let body = json!({"requests":[{"image_urls":["data:image/png;base64,AAAABBBB", "https://x/y.png"]}]});
-        let r = redact_body(&body);
-        assert_eq!(r["requests"][0]["image_urls"][0], "data:image/png;base64,…<6 bytes>");
-        assert_eq!(r["requests"][0]["image_urls"][1], "https://x/y.png");
     }
 }

@@ -1,50 +1,30 @@
 //! Flags + environment + config file, resolved once into one validated [`Settings`].
 //!
 //! Precedence: command-line flag, then environment variable, then the config file
-//! (`$CONJURE_CONFIG`, else `<config dir>/config.toml`), then the built-in default. Commands
-//! receive only this resolved value; nothing below `main` reads the environment again except
-//! credential loading, which gets the captured environment from here.
+//! (`$CONJURE_CONFIG`, else `<config dir>/config.toml`), then the built-in default. The result
+//! is the application's [`Config`] plus what only the CLI needs (whether a person can be asked).
+//! Nothing below `main` reads the environment again: credential lookup gets the environment
+//! captured here. Variable names are the documented constants of `conjure_core::env`.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
-use conjure_core::policy::PollPolicy;
-use conjure_core::{CreditPrice, Credits, Usd};
+use conjure_app::Config;
+use conjure_core::env;
+use conjure_core::policy::{Limit, PollPolicy};
+use conjure_core::{CreditPrice, ProviderId};
+use conjure_providers::registry::{self, ProviderSettings};
 use serde::Deserialize;
 
 use crate::error::CliError;
 
-/// A spending limit, in dollars or credits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Limit {
-    Usd(Usd),
-    Credits(Credits),
-}
-
-impl Limit {
-    /// `0.50`, `$0.50` (dollars) or `120cr`, `120 credits` (credits).
-    pub fn parse(s: &str) -> Result<Limit, CliError> {
-        let t = s.trim().to_ascii_lowercase();
-        let bad = || {
-            CliError::usage(format!("`{s}` is not a cost limit"))
-                .hint("give dollars (`0.50` or `$0.50`) or credits (`120cr`)")
-        };
-        for suffix in ["credits", "credit", "cr", "c"] {
-            if let Some(n) = t.strip_suffix(suffix) {
-                return n.trim().parse::<Credits>().map(Limit::Credits).map_err(|_| bad());
-            }
-        }
-        t.parse::<Usd>().map(Limit::Usd).map_err(|_| bad())
-    }
-
-    pub fn describe(self) -> String {
-        match self {
-            Limit::Usd(u) => u.to_string(),
-            Limit::Credits(c) => format!("{c} credits"),
-        }
-    }
+/// `--max-cost` and the config's limits: dollars (`0.50`, `$0.50`) or credits (`120cr`).
+pub fn parse_limit(s: &str, what: &str) -> Result<Limit, CliError> {
+    Limit::parse(s).ok_or_else(|| {
+        CliError::usage(format!("`{s}` is not a valid {what}"))
+            .hint("give dollars (`0.50` or `$0.50`) or credits (`120cr`)")
+    })
 }
 
 /// The config file. Unknown keys are an error, so a typo never silently drops a limit.
@@ -52,7 +32,9 @@ impl Limit {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
-    katana: KatanaConfig,
+    katana: ProviderConfig,
+    #[serde(default)]
+    imaginepro: ProviderConfig,
     #[serde(default)]
     limits: LimitsConfig,
     #[serde(default)]
@@ -61,7 +43,7 @@ struct ConfigFile {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct KatanaConfig {
+struct ProviderConfig {
     base_url: Option<String>,
     usd_per_credit: Option<String>,
 }
@@ -82,38 +64,23 @@ struct OutputConfig {
 /// Everything a command needs to know about its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Where the journal lives (`CONJURE_HOME`).
-    pub data_dir: PathBuf,
-    /// Where the config file and conjure's own credentials live.
-    pub config_dir: PathBuf,
-    pub home: Option<PathBuf>,
-    pub katana_base_url: String,
-    pub katana_price: CreditPrice,
-    pub max_cost: Option<Limit>,
-    pub daily_budget: Option<Usd>,
-    pub poll: PollPolicy,
-    pub out_dir: PathBuf,
+    pub config: Config,
     /// Stdin and stderr are both terminals: a person can be asked.
     pub interactive: bool,
-    /// The environment captured at start, for credential loading.
-    pub env: BTreeMap<String, String>,
 }
 
-pub const KATANA_PRODUCTION_URL: &str = "https://kat.imgnai.com";
-
 impl Settings {
-    pub fn journal_path(&self) -> PathBuf {
-        self.data_dir.join("journal.sqlite3")
-    }
-
     /// Resolves settings from the process environment.
-    pub fn resolve() -> anyhow::Result<Settings> {
+    pub fn resolve() -> Result<Settings, CliError> {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Settings::from_env(env, interactive)
     }
 
-    pub fn from_env(env: BTreeMap<String, String>, interactive: bool) -> anyhow::Result<Settings> {
+    pub fn from_env(
+        env: BTreeMap<String, String>,
+        interactive: bool,
+    ) -> Result<Settings, CliError> {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
         let home = get("HOME").map(PathBuf::from);
         let xdg = |var: &str, fallback: &str| -> PathBuf {
@@ -122,87 +89,84 @@ impl Settings {
                 PathBuf::from,
             )
         };
-        let data_dir = get("CONJURE_HOME")
+        let data_dir = get(env::CONJURE_HOME)
             .map_or_else(|| xdg("XDG_DATA_HOME", ".local/share").join("conjure"), PathBuf::from);
-        let config_dir = get("CONJURE_CONFIG_DIR")
+        let config_dir = get(env::CONJURE_CONFIG_DIR)
             .map_or_else(|| xdg("XDG_CONFIG_HOME", ".config").join("conjure"), PathBuf::from);
         let config_path =
-            get("CONJURE_CONFIG").map_or_else(|| config_dir.join("config.toml"), PathBuf::from);
+            get(env::CONJURE_CONFIG).map_or_else(|| config_dir.join("config.toml"), PathBuf::from);
         let file = read_config(&config_path)?;
 
-        let katana_base_url = get("CONJURE_KATANA_BASE_URL")
-            .or(file.katana.base_url)
-            .unwrap_or_else(|| KATANA_PRODUCTION_URL.to_owned());
-        let price_text = get("CONJURE_KATANA_USD_PER_CREDIT").or(file.katana.usd_per_credit);
-        let katana_price = match price_text {
-            Some(p) => p.parse::<CreditPrice>().map_err(|e| {
-                CliError::usage(format!("The Katana price per credit is invalid: {e}"))
-                    .hint("set it as dollars per credit, e.g. `0.0052`")
-            })?,
-            None => CreditPrice::KATANA_REFERENCE,
-        };
-        let max_cost = get("CONJURE_MAX_COST")
+        let mut config = Config::new(data_dir, config_dir);
+        config.home.clone_from(&home);
+        for (id, section) in
+            [(ProviderId::Katana, &file.katana), (ProviderId::ImaginePro, &file.imaginepro)]
+        {
+            let caps = registry::capabilities(id);
+            let base_url = get(caps.base_url_env)
+                .or_else(|| section.base_url.clone())
+                .unwrap_or_else(|| caps.default_base_url.to_owned());
+            let usd_per_credit =
+                match get(caps.usd_per_credit_env).or_else(|| section.usd_per_credit.clone()) {
+                    Some(p) => Some(p.parse::<CreditPrice>().map_err(|e| {
+                        CliError::usage(format!("The {id} price per credit is invalid: {e}"))
+                            .hint("set it as dollars per credit, e.g. `0.0052`")
+                    })?),
+                    None => caps.default_usd_per_credit,
+                };
+            config.providers.insert(id, ProviderSettings { base_url, usd_per_credit });
+        }
+        config.max_cost = get(env::CONJURE_MAX_COST)
             .or(file.limits.max_cost)
-            .map(|s| Limit::parse(&s))
+            .map(|s| parse_limit(&s, "cost limit"))
             .transpose()?;
-        let daily_budget = get("CONJURE_DAILY_BUDGET")
+        config.budget = get(env::CONJURE_DAILY_BUDGET)
             .or(file.limits.daily_budget)
-            .map(|s| {
-                s.parse::<Usd>().map_err(|e| {
-                    CliError::usage(format!("The daily budget is invalid: {e}"))
-                        .hint("give it in dollars, e.g. `5.00`")
-                })
-            })
+            .map(|s| parse_limit(&s, "daily budget"))
             .transpose()?;
         let mut poll = PollPolicy::default();
-        if let Some(scale) = get("CONJURE_POLL_SCALE") {
+        if let Some(scale) = get(env::CONJURE_POLL_SCALE) {
             poll.scale =
                 scale.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).ok_or_else(
                     || {
                         CliError::usage(format!(
-                            "CONJURE_POLL_SCALE `{scale}` is not a positive number"
+                            "{} `{scale}` is not a positive number",
+                            env::CONJURE_POLL_SCALE
                         ))
                     },
                 )?;
         }
-        let out_dir = get("CONJURE_OUT_DIR")
+        config.poll = poll;
+        config.out_dir = get(env::CONJURE_OUT_DIR)
             .map(PathBuf::from)
             .or(file.output.dir)
             .unwrap_or_else(|| PathBuf::from("."));
-        Ok(Settings {
-            data_dir,
-            config_dir,
-            home,
-            katana_base_url,
-            katana_price,
-            max_cost,
-            daily_budget,
-            poll,
-            out_dir,
-            interactive,
-            env,
-        })
+        config.env = env;
+        Ok(Settings { config, interactive })
     }
 }
 
-fn read_config(path: &Path) -> anyhow::Result<ConfigFile> {
+fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ConfigFile::default()),
         Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read the config file `{}`", path.display()));
+            return Err(CliError::new(
+                crate::error::Exit::Other,
+                format!("Cannot read the config file `{}`: {e}", path.display()),
+            ));
         }
     };
     toml::from_str(&text).map_err(|e| {
         CliError::usage(format!("The config file `{}` is invalid: {}", path.display(), e.message()))
             .hint("see the Configuration section of the README for the keys it takes")
-            .into()
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use conjure_core::{Credits, Usd};
+
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -211,11 +175,12 @@ mod tests {
 
     #[test]
     fn defaults_follow_xdg() {
-        let s = Settings::from_env(env(&[("HOME", "/h")]), false).unwrap();
+        let s = Settings::from_env(env(&[("HOME", "/h")]), false).unwrap().config;
         assert_eq!(s.data_dir, PathBuf::from("/h/.local/share/conjure"));
         assert_eq!(s.config_dir, PathBuf::from("/h/.config/conjure"));
-        assert_eq!(s.katana_base_url, KATANA_PRODUCTION_URL);
-        assert_eq!(s.katana_price, CreditPrice::KATANA_REFERENCE);
+        assert_eq!(s.provider(ProviderId::Katana).base_url, "https://kat.imgnai.com");
+        assert_eq!(s.price(ProviderId::Katana), Some(CreditPrice::KATANA_REFERENCE));
+        assert_eq!(s.price(ProviderId::ImaginePro), None);
     }
 
     #[test]
@@ -223,7 +188,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.toml"),
-            "[katana]\nusd_per_credit = \"0.0047\"\nbase_url = \"https://file\"\n[limits]\nmax_cost = \"2.50\"\n",
+            "[katana]\nusd_per_credit = \"0.0047\"\nbase_url = \"https://file\"\n[imaginepro]\nusd_per_credit = \"0.01\"\n[limits]\nmax_cost = \"2.50\"\ndaily_budget = \"500cr\"\n",
         )
         .unwrap();
         let d = dir.path().to_str().unwrap();
@@ -231,10 +196,13 @@ mod tests {
             env(&[("CONJURE_CONFIG_DIR", d), ("CONJURE_KATANA_BASE_URL", "http://127.0.0.1:9")]),
             false,
         )
-        .unwrap();
-        assert_eq!(s.katana_base_url, "http://127.0.0.1:9");
-        assert_eq!(s.katana_price.micros_per_credit(), 4_700);
+        .unwrap()
+        .config;
+        assert_eq!(s.provider(ProviderId::Katana).base_url, "http://127.0.0.1:9");
+        assert_eq!(s.price(ProviderId::Katana).unwrap().micros_per_credit(), 4_700);
+        assert_eq!(s.price(ProviderId::ImaginePro).unwrap().micros_per_credit(), 10_000);
         assert_eq!(s.max_cost, Some(Limit::Usd(Usd::from_micros(2_500_000))));
+        assert_eq!(s.budget, Some(Limit::Credits(Credits::whole(500))));
     }
 
     #[test]
@@ -243,14 +211,8 @@ mod tests {
         std::fs::write(dir.path().join("config.toml"), "[limits]\nmax_cots = \"1\"\n").unwrap();
         let d = dir.path().to_str().unwrap();
         let err = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap_err();
-        assert!(err.to_string().contains("invalid"), "{err}");
-    }
-
-    #[test]
-    fn limits_parse() {
-        assert_eq!(Limit::parse("$0.50").unwrap(), Limit::Usd(Usd::from_micros(500_000)));
-        assert_eq!(Limit::parse("120cr").unwrap(), Limit::Credits(Credits::whole(120)));
-        assert_eq!(Limit::parse("7.5 credits").unwrap(), Limit::Credits(Credits::from_tenths(75)));
-        assert!(Limit::parse("lots").is_err());
+        assert!(err.message.contains("invalid"), "{}", err.message);
+        let err = Settings::from_env(env(&[("CONJURE_DAILY_BUDGET", "lots")]), false).unwrap_err();
+        assert!(err.message.contains("daily budget"), "{}", err.message);
     }
 }

@@ -1,10 +1,8 @@
 //! Integration tests for `conjure-journal`: a real SQLite file in a temp directory, driven
-//! through the public API and the core's `JobStore` contract.
+//! through the core's `JobStore` contract (the shared suite) and the journal's own API.
 
 mod concurrency;
-mod queries;
-mod roundtrip;
+mod contract;
 mod schema;
 mod secrets;
 mod support;
-mod transitions;

@@ -9,7 +9,9 @@
 //! render it, so they share its stream-copy fast path and frame-exact segments.
 //!
 //! Modules: [`video`] (cutting, framing, effects, text, overlays, subtitles), [`audio`],
-//! [`convert`] (containers, GIF, metadata), [`frames`] (stills out, stills in).
+//! [`convert`] (containers, GIF, metadata), [`frames`] (stills out, stills in), and [`op`]: every
+//! step as one serde value, [`Op`], whose one [`Op::run`] also routes images to
+//! [`crate::image_ops`]; front ends (CLI, MCP, batch) call that rather than these functions.
 
 use std::path::{Path, PathBuf};
 
@@ -23,11 +25,13 @@ use crate::{Ffmpeg, MediaError, MediaInfo};
 pub mod audio;
 pub mod convert;
 pub mod frames;
+pub mod op;
 pub mod video;
 
 pub use audio::*;
 pub use convert::*;
 pub use frames::*;
+pub use op::{Op, OpEncoding, OpOutcome};
 pub use video::*;
 
 /// What an operation produced.

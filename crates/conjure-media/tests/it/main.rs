@@ -8,6 +8,7 @@
 
 mod fixtures;
 mod images;
+mod op;
 mod ops;
 mod timeline;
 

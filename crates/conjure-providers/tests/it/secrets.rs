@@ -45,3 +45,49 @@ fn setup_errors_hide_secrets() {
     let e = load_katana_credentials(env, Some(dir.path()), dir.path()).unwrap_err();
     assert_no_secret(&show(&e));
 }
+
+/// A server that echoes what it was sent: every answer below carries the key and the secret.
+#[tokio::test]
+async fn echoed_credentials_are_masked_in_errors_and_answers() {
+    use crate::fake::{FakeServer, Reply};
+    use serde_json::json;
+    let echo = format!("bad key {KEY} / secret {SECRET} / Bearer {KEY}:{SECRET}");
+    let spec = conjure_core::JobSpec {
+        provider: conjure_core::ProviderId::Katana,
+        items: vec![conjure_core::Item::Image(conjure_core::spec::ImageItem {
+            model: "gen".into(),
+            prompt: "p".into(),
+            aspect_ratio: "1:1".into(),
+            format: conjure_core::spec::ImageFormat::Png,
+            inputs: vec![],
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        })],
+    };
+    let wire = conjure_providers::build_request(&spec).unwrap();
+    for status in [400, 401, 402, 404, 422, 429, 500, 503] {
+        let server = FakeServer::start(vec![
+            Reply::Json(status, json!({"detail": echo})),
+            Reply::Json(status, json!({"error": {"message": echo}})),
+            Reply::Raw { status, content_type: "text/plain", body: echo.clone().into_bytes() },
+        ])
+        .await;
+        let k = katana(&server.base);
+        let e = k.submit(&wire).await.unwrap_err();
+        assert_no_secret(&format!("{e} {e:?}"));
+        assert!(e.to_string().contains("****"), "{e}");
+        let e = k.poll("req_1").await.unwrap_err();
+        assert_no_secret(&format!("{e} {e:?}"));
+        let e = k.balance().await.unwrap_err();
+        assert_no_secret(&format!("{e} {e:?}"));
+    }
+    // A failed item's message in a successful answer.
+    let server = FakeServer::start(vec![Reply::Json(
+        200,
+        json!({"request_id": "r", "status": "failed", "responses": [{"status": "failed", "error": {"message": echo}}]}),
+    )])
+    .await;
+    let snapshot = katana(&server.base).poll("r").await.unwrap();
+    assert_no_secret(&serde_json::to_string(&snapshot).unwrap());
+}

@@ -60,7 +60,7 @@ async fn submit_spec(
     spec: &JobSpec,
 ) -> Result<conjure_core::Snapshot, ProviderError> {
     let k = katana(&server.base);
-    let wire = k.build(spec).unwrap();
+    let wire = conjure_providers::build_request(spec).unwrap();
     k.submit(&wire).await
 }
 
@@ -129,7 +129,8 @@ async fn server_error_is_remote_maybe_charged_and_sent_once() {
 async fn dropped_connection_is_transport_sent_and_sent_once() {
     let server = HangUpServer::start().await;
     let k = katana(&server.base);
-    let err = k.submit(&k.build(&image_spec()).unwrap()).await.unwrap_err();
+    let err =
+        k.submit(&conjure_providers::build_request(&image_spec()).unwrap()).await.unwrap_err();
     assert!(matches!(err, ProviderError::Transport { sent: true, .. }), "{err:?}");
     assert_eq!(after_submit_error(&err), SubmitVerdict::MaybeCharged);
     assert_eq!(server.count(), 1, "the POST must reach the server exactly once");
@@ -141,7 +142,8 @@ async fn timeout_is_transport_sent_and_sent_once() {
     let server = FakeServer::start(vec![Reply::Hang]).await;
     let opts = HttpOptions { request_timeout: Duration::from_millis(300), ..options() };
     let k = Katana::new(&server.base, creds(), opts).unwrap();
-    let err = k.submit(&k.build(&image_spec()).unwrap()).await.unwrap_err();
+    let err =
+        k.submit(&conjure_providers::build_request(&image_spec()).unwrap()).await.unwrap_err();
     let ProviderError::Transport { sent: true, message } = &err else { panic!("{err:?}") };
     assert!(message.contains("timed out"), "{message}");
     assert_eq!(server.count("POST"), 1);
@@ -152,7 +154,8 @@ async fn timeout_is_transport_sent_and_sent_once() {
 async fn refused_connection_is_transport_not_sent() {
     let base = closed_port_base().await;
     let k = katana(&base);
-    let err = k.submit(&k.build(&image_spec()).unwrap()).await.unwrap_err();
+    let err =
+        k.submit(&conjure_providers::build_request(&image_spec()).unwrap()).await.unwrap_err();
     assert!(matches!(err, ProviderError::Transport { sent: false, .. }), "{err:?}");
     assert_eq!(after_submit_error(&err), SubmitVerdict::NotCharged);
     assert_no_secret(&format!("{err} {err:?}"));

@@ -5,11 +5,13 @@
 //! is burnt in with `drawtext` only when the DejaVu font exists and this ffmpeg has the filter;
 //! otherwise a label picture drawn by [`super::image`] is overlaid. ffmpeg runs with the media
 //! directory as its working directory so the filter graph names files without any path quoting.
-//! Arguments go in a Vec, never through a shell.
+//! Arguments go in a Vec, never through a shell. ffmpeg is found by conjure-media's one locator
+//! ([`conjure_media::find_tool`]: `CONJURE_FFMPEG`, else an absolute `PATH` directory).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use conjure_media::{MediaError, Tool};
 use tokio::process::Command;
 use tokio::sync::OnceCell;
 
@@ -41,9 +43,17 @@ pub(crate) struct VideoJob<'a> {
 }
 
 impl Ffmpeg {
-    /// Finds `ffmpeg` on PATH; `None` when it is not installed.
+    /// Finds `ffmpeg` as conjure-media does; `None` when it is not installed or
+    /// `CONJURE_FFMPEG` names no executable file (logged: the sandbox still serves pictures).
     pub(crate) fn locate() -> Option<Ffmpeg> {
-        find_on_path("ffmpeg").map(|path| Ffmpeg { path, drawtext: OnceCell::new() })
+        match conjure_media::find_tool(Tool::Ffmpeg) {
+            Ok(path) => Some(Ffmpeg { path, drawtext: OnceCell::new() }),
+            Err(MediaError::ToolMissing { .. }) => None,
+            Err(e) => {
+                tracing::warn!("{e}; placeholder videos are unavailable");
+                None
+            }
+        }
     }
 
     /// Whether a label can be burnt with `drawtext`: the font exists and the filter is built in.
@@ -157,26 +167,6 @@ async fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), SandboxError>
     tokio::fs::write(&path, bytes).await.map_err(|source| SandboxError::Write { path, source })
 }
 
-/// The first executable file called `name` in a PATH directory, as an absolute path.
-pub(crate) fn find_on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(name))
-        .find(|candidate| is_executable(candidate))
-}
-
-#[cfg(unix)]
-fn is_executable(path: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt as _;
-    path.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(path: &Path) -> bool {
-    path.is_file()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,7 +174,7 @@ mod tests {
     /// The fallback for hosts without the DejaVu font: a label picture overlaid on the pattern.
     #[tokio::test]
     async fn overlay_fallback_encodes() {
-        let Some(path) = find_on_path("ffmpeg") else { return };
+        let Some(Ffmpeg { path, .. }) = Ffmpeg::locate() else { return };
         let ffmpeg = Ffmpeg { path, drawtext: OnceCell::new_with(Some(false)) };
         let label = crate::media::image::Placeholder {
             model: "ltx-2-3",
@@ -214,9 +204,9 @@ mod tests {
     }
 
     #[test]
-    fn finds_a_common_binary() {
-        let sh = find_on_path("sh").expect("sh is on PATH");
-        assert!(sh.is_absolute());
-        assert!(find_on_path("definitely-not-a-real-binary-xyz").is_none());
+    fn locates_an_absolute_ffmpeg_when_installed() {
+        if let Some(ffmpeg) = Ffmpeg::locate() {
+            assert!(ffmpeg.path.is_absolute(), "{}", ffmpeg.path.display());
+        }
     }
 }

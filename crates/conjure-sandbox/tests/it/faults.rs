@@ -5,8 +5,11 @@ use std::time::{Duration, Instant};
 use conjure_core::money::Credits;
 use conjure_sandbox::{DEMO_KEY, Faults};
 use serde_json::{Value, json};
+use time::format_description::well_known::Rfc3339;
 
-use crate::{client, demo_balance, image_item, poll, poll_to_end, sandbox, submit, submit_ok};
+use crate::{
+    client, demo_balance, download, image_item, poll, poll_to_end, sandbox, submit, submit_ok,
+};
 
 fn one_image() -> Value {
     json!({ "requests": [image_item("gpt-image-2", "1:1", "png")] })
@@ -106,4 +109,99 @@ async fn faults_can_change_while_running() {
     sb.set_faults(Faults::default());
     assert_eq!(submit(&sb, &one_image()).await.status(), 200);
     assert_eq!(sb.stats().submissions_accepted, 2);
+}
+
+#[tokio::test]
+async fn overcharge_is_charged_and_reported() {
+    let sb = sandbox("overcharge=2.5".parse().unwrap()).await;
+    assert_eq!(sb.faults().overcharge, Credits::from_tenths(25));
+    let submitted = submit_ok(&sb, &one_image()).await;
+    // gpt-image-2 is quoted at 14 credits.
+    assert_eq!(submitted["responses"][0]["metadata"]["credits_spent"], 16.5);
+    let charged = demo_balance() - Credits::from_tenths(165);
+    assert_eq!(sb.balance(DEMO_KEY), Some(charged));
+    let id = submitted["request_id"].as_str().unwrap();
+    let processing: Value = poll(&sb, id).await.json().await.unwrap();
+    assert_eq!(processing["status"], "processing");
+    assert_eq!(processing["responses"][0]["metadata"]["credits_spent"], 16.5);
+    let done = poll_to_end(&sb, id, 1).await;
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["responses"][0]["metadata"]["credits_spent"], 16.5);
+    assert_eq!(sb.balance(DEMO_KEY), Some(charged));
+    assert_eq!(sb.stats().balances[DEMO_KEY], "9983.5");
+}
+
+#[tokio::test]
+async fn overcharged_failed_items_refund_what_was_charged() {
+    let sb =
+        sandbox(Faults { overcharge: Credits::whole(3), processing_steps: 0, ..Faults::default() })
+            .await;
+    let mut failing = image_item("gen", "1:1", "png");
+    failing["prompt"] = json!(format!("a broken item {}", conjure_sandbox::FAIL_MARKER));
+    let body = json!({ "requests": [image_item("flux-2-pro", "1:1", "png"), failing] });
+    let submitted = submit_ok(&sb, &body).await;
+    // flux-2-pro is 8 and gen 3; each item costs 3 more.
+    assert_eq!(submitted["responses"][0]["metadata"]["credits_spent"], 11.0);
+    assert_eq!(submitted["responses"][1]["metadata"]["credits_spent"], 6.0);
+    assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance() - Credits::whole(11 + 6)));
+    // The refund is what the item was charged, not what the faults say now.
+    sb.set_faults(Faults { processing_steps: 0, ..Faults::default() });
+    let done = poll_to_end(&sb, submitted["request_id"].as_str().unwrap(), 1).await;
+    assert_eq!(done["status"], "partial_failure");
+    assert_eq!(done["responses"][0]["metadata"]["credits_spent"], 11.0);
+    assert_eq!(done["responses"][1]["metadata"]["credits_spent"], 0.0);
+    assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance() - Credits::whole(11)));
+}
+
+#[tokio::test]
+async fn overcharge_can_make_a_submission_unaffordable() {
+    let config = conjure_sandbox::SandboxConfig {
+        keys: vec![conjure_sandbox::ApiKey::new(
+            DEMO_KEY,
+            conjure_sandbox::DEMO_SECRET,
+            Credits::whole(20),
+        )],
+        faults: Faults { overcharge: Credits::whole(7), ..Faults::default() },
+        ..conjure_sandbox::SandboxConfig::default()
+    };
+    let sb = conjure_sandbox::start(config).await.unwrap();
+    // Quoted at 14, which the balance covers; charged 21, which it does not.
+    let response = submit(&sb, &one_image()).await;
+    assert_eq!(response.status(), 402);
+    assert_eq!(sb.balance(DEMO_KEY), Some(Credits::whole(20)));
+    assert_eq!(sb.stats().submissions_accepted, 0);
+}
+
+#[tokio::test]
+async fn asset_404_while_jobs_complete_until_lifted() {
+    let faults = Faults { asset_404: true, processing_steps: 0, ..Faults::default() };
+    let sb = sandbox(faults).await;
+    let id = submit_ok(&sb, &one_image()).await["request_id"].as_str().unwrap().to_owned();
+    let done = poll_to_end(&sb, &id, 1).await;
+    assert_eq!(done["status"], "completed");
+    let asset = &done["responses"][0]["output_assets"][0];
+    let expires =
+        time::OffsetDateTime::parse(asset["expires_at"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert!(expires > time::OffsetDateTime::now_utc(), "{expires}");
+    let urls = [
+        asset["original_data_url"].as_str().unwrap(),
+        asset["thumbnail_image_url"].as_str().unwrap(),
+    ];
+    for url in urls {
+        assert!(url.starts_with(&format!("{}/assets/{id}/", sb.base_url())), "{url}");
+        let response = client().get(url).send().await.unwrap();
+        assert_eq!(response.status(), 404, "GET {url}");
+        assert!(
+            response.headers()["content-type"].to_str().unwrap().starts_with("application/json")
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body, json!({ "detail": "Not found" }));
+    }
+    assert_eq!(sb.stats().downloads, 0);
+    // The fault is read at download time: the same URLs work once it is lifted.
+    sb.set_faults(Faults { processing_steps: 0, ..Faults::default() });
+    for url in urls {
+        download(url).await;
+    }
+    assert_eq!(sb.stats().downloads, 2);
 }

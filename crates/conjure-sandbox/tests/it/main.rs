@@ -6,6 +6,7 @@
 #![expect(clippy::unwrap_used, reason = "helpers outside #[test] fns panic on unexpected answers")]
 
 mod auth;
+mod echo;
 mod faults;
 mod flow;
 mod models;

@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
         err.hint = hint;
         err
     })?;
-    let path = conjure_credentials_file(&ctx.settings.config_dir);
+    let path = conjure_credentials_file(&ctx.app.config.config_dir);
     write_credentials_file(&path, &creds).map_err(|e| CliError::new(Exit::Other, e.to_string()))?;
     if ctx.out.json {
         ctx.out.json_value(&json!({ "status": "ok", "provider": "katana", "path": path }));

@@ -1,23 +1,23 @@
-//! `conjure balance`: the credits left on the Katana account (a free call).
+//! `conjure balance`: the credits left on a provider account (a free call).
 
 use clap::Args;
-use serde_json::json;
 
 use crate::commands::Ctx;
-use crate::error::provider_error;
 
-/// Show the Katana credit balance and its dollar value at the configured price.
+/// Show the credit balance and its dollar value at the configured price.
 #[derive(Debug, Args)]
-pub struct BalanceArgs {}
+pub struct BalanceArgs {
+    /// Provider.
+    #[arg(long, default_value = "katana")]
+    pub provider: String,
+}
 
-pub async fn run(ctx: &Ctx, _args: BalanceArgs) -> anyhow::Result<()> {
-    let katana = ctx.katana()?;
-    let credits = katana.balance().await.map_err(|e| provider_error(&e))?;
-    let usd = ctx.settings.katana_price.usd(credits);
+pub async fn run(ctx: &Ctx, args: BalanceArgs) -> anyhow::Result<()> {
+    let view = ctx.app.balance(args.provider.parse().map_err(conjure_app::AppError::from)?).await?;
     if ctx.out.json {
-        ctx.out.json_value(&json!({ "provider": "katana", "credits": credits, "usd": usd }));
+        ctx.out.json_value(&view);
     } else {
-        ctx.out.line(format!("{credits} credits ≈ {usd}"));
+        ctx.out.line(crate::output::cost_phrase(view.credits, ctx.app.config.price(view.provider)));
     }
     Ok(())
 }

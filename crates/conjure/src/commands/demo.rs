@@ -1,18 +1,21 @@
 //! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image
-//! and a video through quote, approval, submit, poll, download and summary, with no
-//! credentials and no network, then edits the two into a short captioned clip with the local
-//! engine. Jobs go to a journal inside the output directory so they never mix with real ones.
+//! and a video through the application layer's paid path (quote, approval, reserve, submit,
+//! poll, download, summary), with no credentials and no network, then edits the two into a short
+//! captioned clip with the local engine. Jobs go to a journal inside the output directory so
+//! they never mix with real ones.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
+use conjure_app::views::JobView;
+use conjure_app::{App, ImageRequest, Paid, PayOptions, Request, VideoRequest};
+use conjure_core::{Consent, ProviderId, env};
+use conjure_providers::ProviderSettings;
 use conjure_sandbox::SandboxConfig;
 use serde_json::json;
 
-use crate::cli::PayArgs;
-use crate::commands::pay::{self, Outcome};
-use crate::commands::{Ctx, image, report, video};
+use crate::commands::{Ctx, report};
 use crate::output::Output;
 
 /// Try conjure offline: generate an image and a video against the built-in sandbox.
@@ -28,72 +31,73 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
     let sandbox = conjure_sandbox::start(SandboxConfig::default()).await?;
     std::fs::create_dir_all(&args.out)?;
 
-    let mut settings = ctx.settings.clone();
-    settings.katana_base_url = sandbox.base_url();
-    settings.data_dir = args.out.join(".journal");
-    settings.interactive = false;
-    let mut env = settings.env.clone();
-    env.retain(|k, _| !k.starts_with("KATANA_"));
-    env.insert("KATANA_API_KEY".into(), conjure_sandbox::DEMO_KEY.into());
-    env.insert("KATANA_API_SECRET".into(), conjure_sandbox::DEMO_SECRET.into());
-    settings.env = env;
-    let demo = Ctx { settings, out: Output { json: false, color: ctx.out.color } };
+    // The demo's own world: the in-process sandbox, a journal inside the output directory, and
+    // the sandbox's demo credentials (never the user's).
+    let mut config = ctx.app.config.clone();
+    config.providers.insert(
+        ProviderId::Katana,
+        ProviderSettings {
+            base_url: sandbox.base_url(),
+            usd_per_credit: config.price(ProviderId::Katana),
+        },
+    );
+    config.data_dir = args.out.join(".journal");
+    config.env.retain(|k, _| !k.starts_with("KATANA_"));
+    config.env.insert(env::KATANA_API_KEY.into(), conjure_sandbox::DEMO_KEY.into());
+    config.env.insert(env::KATANA_API_SECRET.into(), conjure_sandbox::DEMO_SECRET.into());
+    let app = App::new(config);
+    let session = app.session().await?;
+    let human = Output { json: false, color: ctx.out.color };
 
     ctx.out.note(format!(
         "conjure demo: offline sandbox at {} (placeholder media, no real charges)\n",
         sandbox.base_url()
     ));
-    let pay = PayArgs { yes: true, again: true, out: Some(args.out.clone()), ..PayArgs::default() };
-
-    let image = image::ImageArgs {
-        prompt: "a lighthouse on a cliff at dawn, watercolor".into(),
-        model: "gpt-image-2".into(),
-        aspect: "16:9".into(),
-        format: "png".into(),
-        refs: vec![],
-        negative: None,
-        fast: false,
-        uhd: false,
-        count: 1,
-        provider: "katana".into(),
-        pay: pay.clone(),
-    };
-    let video = video::VideoArgs {
-        prompt: "waves rolling under the lighthouse, slow camera push".into(),
-        model: "seedance-2-0-fast".into(),
-        duration: Some(5),
-        aspect: Some("16:9".into()),
-        first_frame: None,
-        last_frame: None,
-        refs: vec![],
-        audio: vec![],
-        provider: "katana".into(),
-        pay: pay.clone(),
-    };
+    let options =
+        PayOptions { again: true, out_dir: Some(args.out.clone()), ..PayOptions::default() };
+    let requests = [
+        (
+            "image",
+            Request::Image(ImageRequest {
+                model: "gpt-image-2".into(),
+                aspect: "16:9".into(),
+                ..ImageRequest::new("a lighthouse on a cliff at dawn, watercolor")
+            }),
+        ),
+        (
+            "video",
+            Request::Video(VideoRequest {
+                model: "seedance-2-0-fast".into(),
+                duration: Some(5),
+                aspect: Some("16:9".into()),
+                ..VideoRequest::new("waves rolling under the lighthouse, slow camera push")
+            }),
+        ),
+    ];
 
     let mut results = Vec::new();
-    for (label, spec) in [("image", image.spec()?), ("video", video.spec()?)] {
+    for (label, request) in requests {
         ctx.out.note(format!("== {label} =="));
+        let order = app.prepare(&request)?;
         // Show the quote a person would approve; the demo approves it (sandbox credits).
-        if let Outcome::Quoted { quote, .. } =
-            pay::run_paid(&demo, &spec, &PayArgs { dry_run: true, ..pay.clone() }, None).await?
-        {
-            demo.out.quote(&quote, Some(demo.settings.katana_price));
-            ctx.out.note("Approved (sandbox credits, no real money).");
-        }
-        match pay::run_paid(&demo, &spec, &pay, None).await? {
-            Outcome::Done { job, outputs, elapsed } => {
-                report::summary(&demo, &job, &outputs, elapsed);
-                for o in &outputs {
-                    if !ctx.out.json {
-                        ctx.out.line(&o.path);
-                    }
+        human.quote(&order.quote, app.config.price(ProviderId::Katana));
+        ctx.out.note("Approved (sandbox credits, no real money).");
+        let observer = report::observer(human);
+        let paid = app
+            .pay(&session, order, &options, Some(Consent::Yes), &observer, std::future::pending())
+            .await?;
+        if let Paid::Done(done) = paid {
+            report::summary(human, &done.job, &done.outputs, done.elapsed);
+            for o in &done.outputs {
+                if !ctx.out.json {
+                    ctx.out.line(&o.path);
                 }
-                let view =
-                    serde_json::to_value(report::job_result(&demo, &job, &outputs, elapsed))?;
-                results.push(view);
             }
-            Outcome::Quoted { .. } | Outcome::Submitted { .. } => {}
+            results.push(serde_json::to_value(JobView::new(
+                &done.job,
+                &done.outputs,
+                done.elapsed,
+            ))?);
         }
         ctx.out.note("");
     }

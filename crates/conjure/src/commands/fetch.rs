@@ -1,13 +1,11 @@
 //! `conjure fetch`: download a finished job's outputs again (free), refreshing the provider's
-//! links with one poll first.
+//! links with one poll first. Finishes a job whose delivery was interrupted.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
-use conjure_core::JobStore as _;
 
-use crate::commands::{Ctx, pay, report};
+use crate::commands::{Ctx, report};
 
 /// Download a finished job's outputs again.
 #[derive(Debug, Args)]
@@ -20,15 +18,10 @@ pub struct FetchArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<()> {
-    let journal = ctx.journal()?;
-    let id = journal.resolve_id(&args.job).map_err(crate::commands::jobs::lookup_error)?;
-    let session = ctx.session(journal)?;
-    let runner = session.runner();
-    let started = Instant::now();
-    // Fresh links if the provider still has the job; the recorded ones otherwise.
-    let _ = runner.poll_once(&id).await;
-    let outputs = runner.deliver(&id, &pay::resume_dir(ctx, args.out.as_ref())).await?;
-    let job = session.journal.get(&id)?;
-    report::result(ctx, &job, &outputs, started.elapsed());
+    let app = &ctx.app;
+    let session = app.session().await?;
+    let out_dir = app.out_dir(args.out.as_deref());
+    let done = app.fetch(&session, &args.job, &out_dir, &report::observer(ctx.out)).await?;
+    report::result(ctx, &done.job, &done.outputs, done.elapsed);
     Ok(())
 }

@@ -1,13 +1,11 @@
 //! `conjure image`: generate images.
 
 use clap::Args;
-use conjure_core::spec::{ImageFormat, ImageItem, Item};
-use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
+use conjure_app::{ImageRequest, Request};
 
 use crate::cli::PayArgs;
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
-use crate::inputs::{self, InputKind};
 
 /// Generate images. Shows the quote and asks before spending; without a terminal (or with
 /// --json) it prints the quote and exits 3 until approved with --approve TOKEN or --yes.
@@ -47,32 +45,24 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
-    /// The normalised request these flags describe.
-    pub fn spec(&self) -> Result<JobSpec, CliError> {
-        let provider: ProviderId = self.provider.parse()?;
-        let model = Catalogue::bundled().resolve(provider, Some(MediaKind::Image), &self.model)?;
-        let format = ImageFormat::parse(&self.format)
-            .ok_or_else(|| CliError::usage(format!("Unknown format `{}`", self.format)))?;
-        let inputs = self
-            .refs
-            .iter()
-            .map(|r| inputs::resolve(r, InputKind::Image, "--ref"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let item = ImageItem {
-            model: model.id.clone(),
+    /// The request these flags describe.
+    pub fn request(&self) -> Result<Request, CliError> {
+        Ok(Request::Image(ImageRequest {
             prompt: self.prompt.clone(),
-            aspect_ratio: self.aspect.trim().to_owned(),
-            format,
-            inputs,
-            negative_prompt: self.negative.clone().filter(|n| !n.trim().is_empty()),
+            provider: self.provider.parse()?,
+            model: self.model.clone(),
+            aspect: self.aspect.clone(),
+            format: self.format.clone(),
+            refs: self.refs.clone(),
+            negative: self.negative.clone(),
             fast: self.fast,
             uhd: self.uhd,
-        };
-        Ok(JobSpec { provider, items: vec![Item::Image(item); self.count as usize] })
+            count: self.count,
+        }))
     }
 }
 
 pub async fn run(ctx: &Ctx, args: ImageArgs) -> anyhow::Result<()> {
-    let spec = args.spec()?;
-    pay::run_and_report(ctx, &spec, &args.pay, None).await
+    let order = ctx.app.prepare(&args.request()?)?;
+    pay::run(ctx, order, &args.pay).await
 }

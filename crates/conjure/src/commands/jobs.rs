@@ -1,16 +1,15 @@
-//! `conjure jobs`: the journal, newest first.
+//! `conjure jobs`: the journal, newest first; `--pending` shows what needs attention: jobs
+//! running or being sent, outcomes unknown, and results finished but never saved.
 
 use clap::Args;
-use conjure_core::JobStore as _;
-use serde_json::json;
+use conjure_core::{Credits, JobFilter};
 
 use crate::commands::Ctx;
-use crate::error::{CliError, Exit};
 
 /// List journalled jobs, newest first.
 #[derive(Debug, Args)]
 pub struct JobsArgs {
-    /// Only jobs still outstanding (quoted, submitting, submitted, processing, unknown).
+    /// Only what is outstanding: running, being sent, unknown, or finished but not saved.
     #[arg(long)]
     pub pending: bool,
     /// How many to show.
@@ -18,82 +17,53 @@ pub struct JobsArgs {
     pub limit: usize,
 }
 
-/// A journal look-up failure as the user sees it.
-#[expect(clippy::needless_pass_by_value, reason = "used as a `map_err` function")]
-pub fn lookup_error(e: conjure_journal::JournalError) -> CliError {
-    CliError::new(Exit::Usage, e.to_string()).hint("`conjure jobs` lists job ids")
-}
-
-pub fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
-    let journal = ctx.journal()?;
-    let jobs = journal.list(args.pending, args.limit)?;
-    let price = ctx.settings.katana_price;
-    let totals = journal.totals().map_err(lookup_error)?;
-    // What may have been charged without a report: the quotes of `unknown` jobs.
-    let exposure: conjure_core::Credits = journal
-        .list(true, usize::MAX)?
-        .iter()
-        .filter(|j| j.state == conjure_core::JobState::Unknown)
-        .map(|j| j.quoted_credits)
-        .sum();
-    let totals_json: Vec<_> = totals
-        .iter()
-        .map(|t| {
-            json!({
-                "provider": t.provider, "jobs": t.jobs, "quoted_credits": t.quoted,
-                "charged_credits": t.spent, "charged_usd": price.usd(t.spent),
-            })
-        })
-        .collect();
+pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
+    let session = ctx.app.session().await?;
+    let filter = if args.pending { JobFilter::Pending } else { JobFilter::All };
+    let view = ctx.app.list(&session, filter, args.limit).await?;
     if ctx.out.json {
-        let list: Vec<_> = jobs
-            .iter()
-            .map(|j| {
-                json!({
-                    "job_id": j.id, "provider": j.provider, "kind": j.kind, "model": j.model,
-                    "status": j.state, "request_id": j.request_id, "quoted_credits": j.quoted_credits,
-                    "credits": j.credits_spent, "created_at": j.created_at, "prompt": j.prompt,
-                    "outputs": j.outputs.len(),
-                })
-            })
-            .collect();
-        ctx.out.json_value(&json!({
-            "jobs": list, "totals": totals_json, "unknown_exposure_credits": exposure,
-        }));
+        ctx.out.json_value(&view);
         return Ok(());
     }
-    if jobs.is_empty() {
+    if view.jobs.is_empty() {
         ctx.out.note(if args.pending { "No pending jobs." } else { "No jobs yet." });
         return Ok(());
     }
-    for j in &jobs {
-        let credits = j.credits_spent.unwrap_or(j.quoted_credits);
+    for j in &view.jobs {
+        let price = ctx.app.config.price(j.provider);
+        let credits = j.credits.unwrap_or(j.quoted_credits);
         let mut prompt: String = j.prompt.chars().take(40).collect();
         if j.prompt.chars().count() > 40 {
             prompt.push('…');
         }
+        let status = if j.undelivered { "undelivered" } else { j.status.as_str() };
         ctx.out.line(format!(
-            "{:<14} {:<10} {:<6} {:<22} {:>14}  {}",
-            j.id,
-            j.state.as_str(),
+            "{:<14} {:<11} {:<6} {:<22} {:>14}  {}",
+            j.job_id,
+            status,
             j.kind.as_str(),
             j.model,
-            crate::output::cost_phrase(credits, Some(price)),
+            crate::output::cost_phrase(credits, price),
             prompt
         ));
+        if args.pending
+            && let Some(hint) = &j.hint
+        {
+            ctx.out.line(format!("{:<14} hint: {hint}", ""));
+        }
     }
-    for t in &totals {
+    for t in &view.totals {
         ctx.out.note(format!(
             "{}: {} job(s), charged {} as reported by the provider",
             t.provider,
             t.jobs,
-            crate::output::cost_phrase(t.spent, Some(price))
+            crate::output::cost_phrase(t.charged_credits, ctx.app.config.price(t.provider))
         ));
     }
-    if exposure > conjure_core::Credits::ZERO {
+    if view.unknown_exposure_credits > Credits::ZERO {
         ctx.out.warn(format!(
-            "jobs marked `unknown` may have been charged up to {} more; see `conjure status JOB`",
-            crate::output::cost_phrase(exposure, Some(price))
+            "jobs marked `unknown` (or still being sent) may have been charged up to {} credits more; see `conjure status JOB`",
+            view.unknown_exposure_credits
         ));
     }
     Ok(())

@@ -1,21 +1,21 @@
 //! `conjure media OP ...`: single-step post-production with conjure-media.
 //!
-//! One clap subcommand per operation, each a thin translation into the library's typed
-//! options. `resize`, `crop`, `convert` and `sheet` work on images in-process (no ffmpeg) when
-//! given images, and on videos through ffmpeg otherwise. Local work: costs no credits.
+//! One clap subcommand per operation, translated into a [`conjure_media::Op`] and run with
+//! [`Op::run`], which every front end shares: it decides image (in-process) or video (ffmpeg,
+//! located only then), parses regions and frame ranges, and names the step. This file holds the
+//! flags, that translation and the printing; nothing else. Local work: costs no credits.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use conjure_media::filter::{Codec, Encoding, Fit, Hardware};
-use conjure_media::image_ops;
-use conjure_media::ops::{self, Aspect, AudioPick, OpReport};
-use conjure_media::timeline::{ColorAdjust, Motion, Position, Rect, Scroll, Text};
+use conjure_media::filter::{Codec, Fit, Hardware};
+use conjure_media::ops::{AudioPick, OpEncoding};
+use conjure_media::timeline::{Motion, Position, Scroll};
+use conjure_media::{LazyFfmpeg, Op, OpOutcome};
 use serde_json::json;
 
 use crate::commands::Ctx;
-use crate::commands::edit::{ffmpeg, media_error};
-use crate::error::CliError;
+use crate::commands::edit::media_error;
 
 /// Edit one file in one step: trim, join, reframe, caption, audio, convert, frames ...
 /// Local work with ffmpeg (images without it); costs no credits.
@@ -96,17 +96,16 @@ impl PickArg {
 }
 
 impl EncodeArgs {
-    fn encoding(&self) -> Encoding {
-        Encoding {
-            codec: match self.codec {
-                None | Some(CodecArg::H264) => Codec::H264,
-                Some(CodecArg::H265) => Codec::H265,
-                Some(CodecArg::Vp9) => Codec::Vp9,
-                Some(CodecArg::Av1) => Codec::Av1,
-            },
-            preset: self.preset.clone(),
+    fn encoding(self) -> OpEncoding {
+        OpEncoding {
+            codec: self.codec.map(|c| match c {
+                CodecArg::H264 => Codec::H264,
+                CodecArg::H265 => Codec::H265,
+                CodecArg::Vp9 => Codec::Vp9,
+                CodecArg::Av1 => Codec::Av1,
+            }),
+            preset: self.preset,
             crf: self.crf,
-            audio_bitrate: None,
             hardware: self.hw.map(|h| match h {
                 HwArg::Nvenc => Hardware::Nvenc,
                 HwArg::Qsv => Hardware::Qsv,
@@ -498,34 +497,6 @@ pub enum AudioOp {
     },
 }
 
-fn is_image(p: &Path) -> bool {
-    matches!(
-        p.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
-        Some("png" | "jpg" | "jpeg" | "webp")
-    )
-}
-
-#[expect(
-    clippy::many_single_char_names,
-    reason = "w/h/x/y and short option names mirror the flags"
-)]
-fn parse_rect(s: &str, what: &str) -> Result<Rect, CliError> {
-    let bad = || {
-        CliError::usage(format!(
-            "`{s}` is not a region for --{what}; write WxH+X+Y, e.g. 320x180+10+20"
-        ))
-    };
-    let (size, pos) = s.split_once('+').ok_or_else(bad)?;
-    let (w, h) = size.split_once('x').ok_or_else(bad)?;
-    let (x, y) = pos.split_once('+').ok_or_else(bad)?;
-    let n = |v: &str| v.trim().parse::<u32>().map_err(|_| bad());
-    Ok(Rect { x: n(x)?, y: n(y)?, width: n(w)?, height: n(h)? })
-}
-
-fn aspect(s: &str) -> Result<Aspect, CliError> {
-    Aspect::parse(s).map_err(media_error)
-}
-
 fn motion(s: &str) -> Motion {
     match s {
         "zoom-in" => Motion::ZoomIn,
@@ -536,533 +507,242 @@ fn motion(s: &str) -> Motion {
     }
 }
 
-fn report(ctx: &Ctx, op: &str, r: &OpReport) {
-    if ctx.out.json {
-        ctx.out.json_value(&json!({"status": "ok", "op": op, "result": r}));
-        return;
-    }
-    for o in &r.outputs {
-        ctx.out.line(o.display().to_string());
-    }
-    if r.stream_copy {
-        ctx.out.note(format!("{op}: stream copy, nothing re-encoded"));
-    }
-    for n in &r.notes {
-        ctx.out.note(format!("note: {n}"));
-    }
-}
-
-fn image_report(ctx: &Ctx, op: &str, r: &image_ops::ImageReport) {
-    if ctx.out.json {
-        ctx.out.json_value(&json!({"status": "ok", "op": op, "result": r}));
-    } else {
-        ctx.out.line(r.output.display().to_string());
-        ctx.out.note(format!("{op}: {}x{}", r.width, r.height));
-    }
-}
-
-#[expect(
-    clippy::many_single_char_names,
-    reason = "w/h/x/y and short option names mirror the flags"
-)]
-pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
-    let m = media_error;
-    match args.op {
-        MediaOp::Crop { io, aspect: Some(a), .. } if is_image(&io.input) => {
-            let r = image_ops::crop(&image_ops::ImageCropOptions {
+impl MediaOp {
+    /// The library's operation for these flags: a translation, no decisions.
+    fn into_op(self) -> Op {
+        match self {
+            Self::Trim { io, start, end, duration, exact, enc } => Op::Trim {
                 input: io.input,
                 output: io.output,
-                aspect: aspect(&a)?,
-                quality: None,
-            })
-            .map_err(m)?;
-            image_report(ctx, "crop", &r);
-            return Ok(());
-        }
-        MediaOp::Resize { io, width, height, fit, .. } if is_image(&io.input) => {
-            let r = image_ops::resize(&image_ops::ImageResizeOptions {
+                start,
+                end,
+                duration,
+                exact,
+                encoding: enc.encoding(),
+            },
+            Self::Join { inputs, output, transition, transition_duration, fit, enc } => Op::Join {
+                inputs,
+                output,
+                transition,
+                transition_duration,
+                fit: fit.fit(),
+                encoding: enc.encoding(),
+            },
+            Self::Split { input, output, seconds } => Op::Split { input, output, seconds },
+            Self::Crop { io, aspect, rect, enc } => Op::Crop {
+                input: io.input,
+                output: io.output,
+                aspect,
+                rect,
+                encoding: enc.encoding(),
+            },
+            Self::Resize { io, width, height, scale, fit, enc } => Op::Resize {
                 input: io.input,
                 output: io.output,
                 width,
                 height,
+                scale,
                 fit: fit.fit(),
-                quality: None,
-            })
-            .map_err(m)?;
-            image_report(ctx, "resize", &r);
-            return Ok(());
-        }
-        MediaOp::Convert { io, quality, .. } if is_image(&io.input) => {
-            let r = image_ops::convert(&image_ops::ImageConvertOptions {
+                encoding: enc.encoding(),
+            },
+            Self::Pad { io, aspect, color, enc } => Op::Pad {
                 input: io.input,
                 output: io.output,
-                quality,
-            })
-            .map_err(m)?;
-            image_report(ctx, "convert", &r);
-            return Ok(());
-        }
-        MediaOp::Sheet { inputs, output, columns, tile_width, .. }
-            if inputs.iter().all(|p| is_image(p)) =>
-        {
-            let r = image_ops::sheet(&image_ops::ImageSheetOptions {
-                inputs,
-                output,
-                columns,
-                tile_width,
-                ..Default::default()
-            })
-            .map_err(m)?;
-            image_report(ctx, "sheet", &r);
-            return Ok(());
-        }
-        _ => {}
-    }
-    let ff = ffmpeg()?;
-    let ff = &ff;
-    let (name, r) = match args.op {
-        MediaOp::Trim { io, start, end, duration, exact, enc } => (
-            "trim",
-            ops::trim(
-                ff,
-                &ops::TrimOptions {
-                    input: io.input,
-                    output: io.output,
-                    start,
-                    end,
-                    duration,
-                    exact,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Join { inputs, output, transition, transition_duration, fit, enc } => {
-            let o = ops::JoinOptions {
-                inputs,
-                output,
-                fit: fit.fit(),
-                transition: transition.clone(),
-                transition_duration,
+                aspect,
+                color,
                 encoding: enc.encoding(),
-                ..Default::default()
-            };
-            if transition.is_some() {
-                ("crossfade", ops::crossfade(ff, &o))
-            } else {
-                ("join", ops::join(ff, &o))
+            },
+            Self::Reframe { io, aspect, fit, height, enc } => Op::Reframe {
+                input: io.input,
+                output: io.output,
+                aspect,
+                fit: fit.fit(),
+                height,
+                encoding: enc.encoding(),
+            },
+            Self::Fade { io, r#in, out, enc } => Op::Fade {
+                input: io.input,
+                output: io.output,
+                fade_in: r#in,
+                fade_out: out,
+                encoding: enc.encoding(),
+            },
+            Self::Speed { io, factor, enc } => {
+                Op::Speed { input: io.input, output: io.output, factor, encoding: enc.encoding() }
             }
-        }
-        MediaOp::Split { input, output, seconds } => (
-            "split",
-            ops::split(
-                ff,
-                &ops::SplitOptions { input, output_dir: output, segment_seconds: seconds },
-            ),
-        ),
-        MediaOp::Crop { io, aspect: a, rect, enc } => {
-            let rect = rect.map(|r| parse_rect(&r, "rect")).transpose()?;
-            let a = a.map(|a| aspect(&a)).transpose()?;
-            (
-                "crop",
-                ops::crop(
-                    ff,
-                    &ops::CropOptions {
-                        input: io.input,
-                        output: io.output,
-                        rect,
-                        aspect: a,
-                        encoding: enc.encoding(),
-                    },
-                ),
-            )
-        }
-        MediaOp::Resize { io, width, height, scale, fit, enc } => (
-            "resize",
-            ops::resize(
-                ff,
-                &ops::ResizeOptions {
+            Self::Reverse { io, enc } => {
+                Op::Reverse { input: io.input, output: io.output, encoding: enc.encoding() }
+            }
+            Self::Color { io, brightness, contrast, saturation, gamma, greyscale, enc } => {
+                Op::Color {
                     input: io.input,
                     output: io.output,
-                    width,
-                    height,
-                    scale,
-                    fit: fit.fit(),
+                    brightness,
+                    contrast,
+                    saturation,
+                    gamma,
+                    greyscale,
                     encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Pad { io, aspect: a, color, enc } => (
-            "pad",
-            ops::pad(
-                ff,
-                &ops::PadOptions {
-                    input: io.input,
-                    output: io.output,
-                    aspect: Some(aspect(&a)?),
-                    color,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Reframe { io, aspect: a, fit, height, enc } => (
-            "reframe",
-            ops::reframe(
-                ff,
-                &ops::ReframeOptions {
-                    input: io.input,
-                    output: io.output,
-                    aspect: Some(aspect(&a)?),
-                    fit: fit.fit(),
-                    height,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Fade { io, r#in, out, enc } => (
-            "fade",
-            ops::fade(
-                ff,
-                &ops::FadeOptions {
-                    input: io.input,
-                    output: io.output,
-                    fade_in: r#in,
-                    fade_out: out,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Speed { io, factor, enc } => (
-            "speed",
-            ops::speed(
-                ff,
-                &ops::SpeedOptions {
-                    input: io.input,
-                    output: io.output,
-                    factor,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Reverse { io, enc } => (
-            "reverse",
-            ops::reverse(
-                ff,
-                &ops::SimpleOptions {
-                    input: io.input,
-                    output: io.output,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Color { io, brightness, contrast, saturation, gamma, greyscale, enc } => {
-            let off = |v: f64, neutral: f64| (v - neutral).abs() > 1e-9;
-            let changed = off(brightness, 0.0)
-                || off(contrast, 1.0)
-                || off(saturation, 1.0)
-                || off(gamma, 1.0);
-            let eq = changed.then_some(ColorAdjust { brightness, contrast, saturation, gamma });
-            (
-                "color",
-                ops::color(
-                    ff,
-                    &ops::ColorOptions {
-                        input: io.input,
-                        output: io.output,
-                        eq,
-                        greyscale,
-                        encoding: enc.encoding(),
-                    },
-                ),
-            )
-        }
-        MediaOp::Blur { io, sigma, region, enc } => {
-            let region = region.map(|r| parse_rect(&r, "region")).transpose()?;
-            (
-                "blur",
-                ops::blur(
-                    ff,
-                    &ops::BlurOptions {
-                        input: io.input,
-                        output: io.output,
-                        sigma,
-                        region,
-                        encoding: enc.encoding(),
-                    },
-                ),
-            )
-        }
-        MediaOp::Text { io, text, start, end, position, size, color, boxed, font, scroll, enc } => {
-            let scroll = scroll.map(|s| if s == "up" { Scroll::Up } else { Scroll::Left });
-            let text = Text {
+                }
+            }
+            Self::Blur { io, sigma, region, enc } => Op::Blur {
+                input: io.input,
+                output: io.output,
+                sigma,
+                region,
+                encoding: enc.encoding(),
+            },
+            Self::Text {
+                io,
+                text,
+                start,
+                end,
+                position,
+                size,
+                color,
+                boxed,
+                font,
+                scroll,
+                enc,
+            } => Op::Text {
+                input: io.input,
+                output: io.output,
                 text,
                 start,
                 end,
                 position: Position::Named(position),
                 size,
                 color,
-                r#box: boxed,
+                boxed,
                 font,
-                scroll,
-            };
-            (
-                "text",
-                ops::text(
-                    ff,
-                    &ops::TextOptions {
-                        input: io.input,
-                        output: io.output,
-                        text,
-                        encoding: enc.encoding(),
-                    },
-                ),
-            )
-        }
-        MediaOp::Overlay { io, top, position, width, margin, audio, enc } => (
-            "overlay",
-            ops::overlay(
-                ff,
-                &ops::OverlayOptions {
-                    input: io.input,
-                    overlay: top,
-                    output: io.output,
-                    position,
-                    width,
-                    margin,
-                    audio: audio.pick(),
-                    encoding: enc.encoding(),
-                    ..Default::default()
-                },
-            ),
-        ),
-        MediaOp::SideBySide { left, right, output, vertical, audio, enc } => (
-            "side-by-side",
-            ops::side_by_side(
-                ff,
-                &ops::SideBySideOptions {
-                    left,
-                    right,
-                    output,
-                    vertical,
-                    audio: audio.pick(),
-                    encoding: enc.encoding(),
-                    height: None,
-                },
-            ),
-        ),
-        MediaOp::Subtitles { io, subs, burn, enc } => (
-            "subtitles",
-            ops::subtitles(
-                ff,
-                &ops::SubtitleOptions {
-                    input: io.input,
-                    subtitles: subs,
-                    output: io.output,
-                    burn,
-                    encoding: enc.encoding(),
-                },
-            ),
-        ),
-        MediaOp::Audio { op } => match op {
-            AudioOp::Replace { io, audio, looped } => (
-                "audio replace",
-                ops::audio_replace(
-                    ff,
-                    &ops::AudioReplaceOptions { input: io.input, audio, output: io.output, looped },
-                ),
-            ),
-            AudioOp::Extract { io } => (
-                "audio extract",
-                ops::audio_extract(ff, &ops::AudioIoOptions { input: io.input, output: io.output }),
-            ),
-            AudioOp::Remove { io } => (
-                "audio remove",
-                ops::audio_remove(ff, &ops::AudioIoOptions { input: io.input, output: io.output }),
-            ),
-            AudioOp::Volume { io, factor } => (
-                "audio volume",
-                ops::volume(ff, &ops::VolumeOptions { input: io.input, output: io.output, factor }),
-            ),
-            AudioOp::Loudnorm { io, lufs } => (
-                "audio loudnorm",
-                ops::loudnorm(
-                    ff,
-                    &ops::LoudnormOptions {
-                        input: io.input,
-                        output: io.output,
-                        integrated: lufs,
-                        ..Default::default()
-                    },
-                ),
-            ),
-            AudioOp::Mix { io, music, music_volume, looped } => (
-                "audio mix",
-                ops::audio_mix(
-                    ff,
-                    &ops::AudioMixOptions {
-                        input: io.input,
-                        music,
-                        output: io.output,
-                        music_volume,
-                        looped,
-                    },
-                ),
-            ),
-            AudioOp::Fade { io, r#in, out } => (
-                "audio fade",
-                ops::audio_fade(
-                    ff,
-                    &ops::AudioFadeOptions {
-                        input: io.input,
-                        output: io.output,
-                        fade_in: r#in,
-                        fade_out: out,
-                    },
-                ),
-            ),
-            AudioOp::Delay { io, millis } => (
-                "audio delay",
-                ops::audio_delay(
-                    ff,
-                    &ops::AudioDelayOptions { input: io.input, output: io.output, millis },
-                ),
-            ),
-        },
-        MediaOp::Convert { io, gif_fps, gif_width, enc, .. } => {
-            let codec = enc.codec.map(|_| enc.encoding().codec);
-            (
-                "convert",
-                ops::convert(
-                    ff,
-                    &ops::ConvertOptions {
-                        input: io.input,
-                        output: io.output,
-                        codec,
-                        gif_fps,
-                        gif_width,
-                        encoding: enc.encoding(),
-                    },
-                ),
-            )
-        }
-        MediaOp::Thumbnail { io, at } => (
-            "thumbnail",
-            ops::thumbnail(ff, &ops::ThumbnailOptions { input: io.input, output: io.output, at }),
-        ),
-        MediaOp::Frames { input, output, every, range, format } => {
-            let range = match range {
-                Some(r) => {
-                    let (a, b) = r.split_once('-').ok_or_else(|| {
-                        CliError::usage(format!(
-                            "`{r}` is not a frame range; write A-B, e.g. 10-20"
-                        ))
-                    })?;
-                    let n = |v: &str| {
-                        v.trim().parse::<u64>().map_err(|_| {
-                            CliError::usage(format!("`{r}` is not a frame range; write A-B"))
-                        })
-                    };
-                    Some((n(a)?, n(b)?))
-                }
-                None => None,
-            };
-            (
-                "frames",
-                ops::frames(
-                    ff,
-                    &ops::FramesOptions {
-                        input,
-                        output_dir: output,
-                        every,
-                        range,
-                        format: Some(format),
-                    },
-                ),
-            )
-        }
-        MediaOp::Sheet { inputs, output, columns, rows, tile_width } => {
-            let [input] = <[PathBuf; 1]>::try_from(inputs).map_err(|_| {
-                CliError::usage(
-                    "a video contact sheet takes one video; give images to tile several files",
-                )
-            })?;
-            (
-                "sheet",
-                ops::contact_sheet(
-                    ff,
-                    &ops::ContactSheetOptions {
-                        input,
-                        output,
-                        columns: columns.unwrap_or(0),
-                        rows: rows.unwrap_or(0),
-                        tile_width: tile_width.unwrap_or(0),
-                    },
-                ),
-            )
-        }
-        MediaOp::Slideshow {
-            images,
-            output,
-            seconds,
-            transition,
-            transition_duration,
-            fps,
-            width,
-            height,
-            motion: mo,
-            enc,
-        } => {
-            if images.len() == 1 && images[0].to_string_lossy().contains('%') {
-                let [pattern] =
-                    <[PathBuf; 1]>::try_from(images).map_err(|_| CliError::usage("one pattern"))?;
-                (
-                    "images to video",
-                    ops::images_to_video(
-                        ff,
-                        &ops::ImagesToVideoOptions {
-                            pattern,
-                            output,
-                            fps,
-                            encoding: enc.encoding(),
-                        },
-                    ),
-                )
-            } else {
-                (
-                    "slideshow",
-                    ops::slideshow(
-                        ff,
-                        &ops::SlideshowOptions {
-                            images,
-                            output,
-                            seconds_each: seconds,
-                            transition,
-                            transition_duration,
-                            width,
-                            height,
-                            fps,
-                            fit: Fit::Contain,
-                            motion: motion(&mo),
-                            encoding: enc.encoding(),
-                        },
-                    ),
-                )
+                scroll: scroll.map(|s| if s == "up" { Scroll::Up } else { Scroll::Left }),
+                encoding: enc.encoding(),
+            },
+            Self::Overlay { io, top, position, width, margin, audio, enc } => Op::Overlay {
+                input: io.input,
+                output: io.output,
+                top,
+                position,
+                width,
+                margin,
+                audio: audio.pick(),
+                encoding: enc.encoding(),
+            },
+            Self::SideBySide { left, right, output, vertical, audio, enc } => Op::SideBySide {
+                left,
+                right,
+                output,
+                vertical,
+                audio: audio.pick(),
+                encoding: enc.encoding(),
+            },
+            Self::Subtitles { io, subs, burn, enc } => Op::Subtitles {
+                input: io.input,
+                output: io.output,
+                subs,
+                burn,
+                encoding: enc.encoding(),
+            },
+            Self::Audio { op } => op.into_op(),
+            Self::Convert { io, gif_fps, gif_width, quality, enc } => Op::Convert {
+                input: io.input,
+                output: io.output,
+                gif_fps,
+                gif_width,
+                quality,
+                encoding: enc.encoding(),
+            },
+            Self::Thumbnail { io, at } => Op::Thumbnail { input: io.input, output: io.output, at },
+            Self::Frames { input, output, every, range, format } => {
+                Op::Frames { input, output, every, range, format }
+            }
+            Self::Sheet { inputs, output, columns, rows, tile_width } => {
+                Op::Sheet { inputs, output, columns, rows, tile_width }
+            }
+            Self::Slideshow {
+                images,
+                output,
+                seconds,
+                transition,
+                transition_duration,
+                fps,
+                width,
+                height,
+                motion: m,
+                enc,
+            } => Op::Slideshow {
+                images,
+                output,
+                seconds,
+                transition,
+                transition_duration,
+                fps,
+                width,
+                height,
+                motion: motion(&m),
+                encoding: enc.encoding(),
+            },
+            Self::Metadata { io, title, artist, comment } => {
+                Op::Metadata { input: io.input, output: io.output, title, artist, comment }
             }
         }
-        MediaOp::Metadata { io, title, artist, comment } => (
-            "metadata",
-            ops::metadata(
-                ff,
-                &ops::MetadataOptions {
-                    input: io.input,
-                    output: io.output,
-                    title,
-                    artist,
-                    comment,
-                },
-            ),
-        ),
-    };
-    let r = r.map_err(m)?;
-    report(ctx, name, &r);
+    }
+}
+
+impl AudioOp {
+    fn into_op(self) -> Op {
+        match self {
+            Self::Replace { io, audio, looped } => {
+                Op::AudioReplace { input: io.input, output: io.output, audio, looped }
+            }
+            Self::Extract { io } => Op::AudioExtract { input: io.input, output: io.output },
+            Self::Remove { io } => Op::AudioRemove { input: io.input, output: io.output },
+            Self::Volume { io, factor } => {
+                Op::AudioVolume { input: io.input, output: io.output, factor }
+            }
+            Self::Loudnorm { io, lufs } => {
+                Op::AudioLoudnorm { input: io.input, output: io.output, lufs }
+            }
+            Self::Mix { io, music, music_volume, looped } => {
+                Op::AudioMix { input: io.input, output: io.output, music, music_volume, looped }
+            }
+            Self::Fade { io, r#in, out } => {
+                Op::AudioFade { input: io.input, output: io.output, fade_in: r#in, fade_out: out }
+            }
+            Self::Delay { io, millis } => {
+                Op::AudioDelay { input: io.input, output: io.output, millis }
+            }
+        }
+    }
+}
+
+fn report(ctx: &Ctx, op: &str, outcome: &OpOutcome) {
+    if ctx.out.json {
+        ctx.out.json_value(&json!({"status": "ok", "op": op, "result": outcome}));
+        return;
+    }
+    match outcome {
+        OpOutcome::Image(r) => {
+            ctx.out.line(r.output.display().to_string());
+            ctx.out.note(format!("{op}: {}x{}", r.width, r.height));
+        }
+        OpOutcome::Ffmpeg(r) => {
+            for o in &r.outputs {
+                ctx.out.line(o.display().to_string());
+            }
+            if r.stream_copy {
+                ctx.out.note(format!("{op}: stream copy, nothing re-encoded"));
+            }
+            for n in &r.notes {
+                ctx.out.note(format!("note: {n}"));
+            }
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
+    let op = args.op.into_op();
+    let outcome = op.run(&LazyFfmpeg::new()).map_err(media_error)?;
+    report(ctx, op.name(), &outcome);
     Ok(())
 }

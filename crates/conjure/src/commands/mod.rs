@@ -1,8 +1,10 @@
 //! One module per subcommand, plus the context they share.
 //!
-//! [`Ctx`] carries the resolved settings and the printer, and opens what a command needs on
-//! demand (the journal, a provider with credentials), so that commands which need neither,
-//! such as `models` or a `quote`, work without credentials or a writable home.
+//! [`Ctx`] carries the application (its resolved configuration), whether a person can be asked,
+//! and the printer. Commands translate flags into the application's plain requests, call it,
+//! and print what it returns; the journal and providers are opened by the application on demand,
+//! so commands that need neither, such as `models` or a `quote`, work without credentials or a
+//! writable home.
 
 pub mod auth;
 pub mod balance;
@@ -23,87 +25,23 @@ pub mod submit;
 pub mod video;
 pub mod wait;
 
-use conjure_core::runner::{Event, Runner};
-use conjure_journal::Journal;
-use conjure_providers::katana::Katana;
+use conjure_app::App;
 
 use crate::cli::Command;
-use crate::error::{CliError, Exit};
 use crate::output::Output;
-use crate::settings::Settings;
 
 /// What every command gets.
 pub struct Ctx {
-    pub settings: Settings,
+    pub app: App,
+    /// Stdin and stderr are terminals: a person can be asked to approve.
+    pub interactive: bool,
     pub out: Output,
 }
 
-impl Ctx {
-    /// Opens the journal (creating it on first use).
-    pub fn journal(&self) -> Result<Journal, CliError> {
-        let path = self.settings.journal_path();
-        Journal::open(&path).map_err(|e| {
-            CliError::new(Exit::Other, format!("Cannot open the journal `{}`: {e}", path.display()))
-                .hint("set CONJURE_HOME to a writable directory")
-        })
-    }
-
-    /// The Katana client with credentials; exit 7 when there are none.
-    pub fn katana(&self) -> Result<Katana, CliError> {
-        let env = &self.settings.env;
-        let (creds, _source) = conjure_providers::credentials::load_katana_credentials(
-            |k| env.get(k).cloned(),
-            self.settings.home.as_deref(),
-            &self.settings.config_dir,
-        )
-        .map_err(|e| {
-            let hint = e.hint();
-            let mut err = CliError::new(Exit::Credentials, e.to_string());
-            err.hint = hint;
-            err
-        })?;
-        Katana::new(
-            &self.settings.katana_base_url,
-            creds,
-            conjure_providers::http::HttpOptions::default(),
-        )
-        .map_err(|e| {
-            let hint = e.hint();
-            let mut err = CliError::usage(e.to_string());
-            err.hint = hint;
-            err
-        })
-    }
-}
-
-/// What a command needs to drive jobs: the provider, the journal and the progress printer.
-pub struct Session {
-    pub katana: Katana,
-    pub journal: Journal,
-    policy: conjure_core::policy::PollPolicy,
-    observer: Box<dyn Fn(Event<'_>) + Send + Sync>,
-}
-
-impl Session {
-    pub fn runner(&self) -> Runner<'_, Katana, Journal> {
-        Runner {
-            provider: &self.katana,
-            store: &self.journal,
-            policy: self.policy.clone(),
-            observer: &*self.observer,
-        }
-    }
-}
-
-impl Ctx {
-    /// A session over `journal` with credentials; exit 7 when there are none.
-    pub fn session(&self, journal: Journal) -> Result<Session, CliError> {
-        Ok(Session {
-            katana: self.katana()?,
-            journal,
-            policy: self.settings.poll.clone(),
-            observer: Box::new(report::observer(self.out)),
-        })
+/// Waits for Ctrl-C; never completes when the handler cannot be installed.
+pub async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -113,11 +51,11 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Image(args) => image::run(ctx, args).await,
         Command::Video(args) => video::run(ctx, args).await,
         Command::Submit(args) => submit::run(ctx, args).await,
-        Command::Quote(args) => quote::run(ctx, args).await,
+        Command::Quote(args) => quote::run(ctx, args),
         Command::Status(args) => status::run(ctx, args).await,
         Command::Wait(args) => wait::run(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,
-        Command::Jobs(args) => jobs::run(ctx, &args),
+        Command::Jobs(args) => jobs::run(ctx, &args).await,
         Command::Retry(args) => retry::run(ctx, args).await,
         Command::Models(args) => models::run(ctx, &args),
         Command::Balance(args) => balance::run(ctx, args).await,

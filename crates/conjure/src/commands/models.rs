@@ -32,19 +32,19 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     if models.is_empty() {
         return Err(CliError::usage(format!("No {provider} models match")).into());
     }
-    let price = ctx.settings.katana_price;
+    let price = ctx.app.config.price(provider);
     if ctx.out.json {
         let list: Vec<Value> = models.iter().map(|m| model_json(m, price)).collect();
-        ctx.out.json_value(
-            &json!({ "usd_per_credit": price.micros_per_credit() as f64 / 1e6, "models": list }),
-        );
+        let per_credit = price.map(|p| p.micros_per_credit() as f64 / 1e6);
+        ctx.out.json_value(&json!({ "usd_per_credit": per_credit, "models": list }));
         return Ok(());
     }
     for m in models {
         let cost = match &m.pricing {
-            Pricing::PerItem { credits } => {
-                format!("{credits} cr ≈ {} /image", price.usd(*credits))
-            }
+            Pricing::PerItem { credits } => match price {
+                Some(p) => format!("{credits} cr ≈ {} /image", p.usd(*credits)),
+                None => format!("{credits} cr /image"),
+            },
             Pricing::PerDuration { credits } => {
                 credits.iter().map(|(d, c)| format!("{d}s:{c}")).collect::<Vec<_>>().join(" ")
             }
@@ -66,8 +66,9 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn model_json(m: &Model, price: conjure_core::CreditPrice) -> Value {
+fn model_json(m: &Model, price: Option<conjure_core::CreditPrice>) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
+    let Some(price) = price else { return v };
     let usd = match &m.pricing {
         Pricing::PerItem { credits } => json!({ "per_image": price.usd(*credits) }),
         Pricing::PerDuration { credits } => {

@@ -23,12 +23,13 @@ pub enum QuoteWhat {
     Submit(submit::SubmitArgs),
 }
 
-pub async fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
-    let (spec, mut pay_args) = match args.what {
-        QuoteWhat::Image(a) => (a.spec()?, a.pay),
-        QuoteWhat::Video(a) => (a.spec()?, a.pay),
-        QuoteWhat::Submit(a) => (a.spec()?, a.pay),
+pub fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
+    let request = match args.what {
+        QuoteWhat::Image(a) => a.request()?,
+        QuoteWhat::Video(a) => a.request()?,
+        QuoteWhat::Submit(a) => a.request()?,
     };
-    pay_args.dry_run = true;
-    pay::run_and_report(ctx, &spec, &pay_args, None).await
+    let order = ctx.app.prepare(&request)?;
+    pay::show_quote(ctx, &order, "quote");
+    Ok(())
 }

@@ -1,17 +1,14 @@
-//! What conjure tells the user about a job: the JSON result object (a documented, stable
-//! schema), the human lines on stdout, the summary and progress on stderr.
-//!
-//! Result schema: `job_id, provider, model, status, request_id, credits, usd, quoted_credits,
-//! outputs[] {path, url, mime, width, height, duration_seconds, sha256, expires_at},
-//! elapsed_seconds`. `credits` is what the provider reported as spent, else the quote.
+//! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
+//! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
 
 use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use conjure_app::Progress;
+use conjure_app::views::JobView;
 use conjure_core::runner::Event;
-use conjure_core::{Credits, JobRecord, OutputRecord, Usd};
-use serde::Serialize;
+use conjure_core::{JobRecord, JobState, OutputRecord};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -46,92 +43,21 @@ pub fn local_time(rfc3339: &str) -> String {
     }
 }
 
-/// Seconds until an RFC 3339 time (negative when past).
-pub fn seconds_until(rfc3339: &str) -> Option<i64> {
-    let t = OffsetDateTime::parse(rfc3339, &Rfc3339).ok()?;
-    Some((t - OffsetDateTime::now_utc()).whole_seconds())
-}
-
-/// One output as it appears in JSON.
-#[derive(Serialize)]
-pub struct OutputView<'a> {
-    pub path: &'a str,
-    pub url: &'a str,
-    pub mime: &'a str,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub duration_seconds: Option<f64>,
-    pub sha256: &'a str,
-    pub expires_at: Option<&'a str>,
-}
-
-impl<'a> From<&'a OutputRecord> for OutputView<'a> {
-    fn from(o: &'a OutputRecord) -> Self {
-        OutputView {
-            path: &o.path,
-            url: &o.url,
-            mime: &o.mime,
-            width: o.width,
-            height: o.height,
-            duration_seconds: o.duration_seconds,
-            sha256: &o.sha256,
-            expires_at: o.expires_at.as_deref(),
-        }
-    }
-}
-
-/// The result object of a job.
-#[derive(Serialize)]
-pub struct JobResult<'a> {
-    pub job_id: &'a str,
-    pub provider: &'a str,
-    pub model: &'a str,
-    pub status: &'a str,
-    pub request_id: Option<&'a str>,
-    pub credits: Credits,
-    pub usd: Option<Usd>,
-    pub quoted_credits: Credits,
-    pub outputs: Vec<OutputView<'a>>,
-    pub elapsed_seconds: f64,
-}
-
-pub fn job_result<'a>(
-    ctx: &Ctx,
-    job: &'a JobRecord,
-    outputs: &'a [OutputRecord],
-    elapsed: Duration,
-) -> JobResult<'a> {
-    let credits = job.credits_spent.unwrap_or(job.quoted_credits);
-    JobResult {
-        job_id: &job.id,
-        provider: job.provider.as_str(),
-        model: &job.model,
-        status: job.state.as_str(),
-        request_id: job.request_id.as_deref(),
-        credits,
-        usd: Some(ctx.settings.katana_price.usd(credits)),
-        quoted_credits: job.quoted_credits,
-        outputs: outputs.iter().map(OutputView::from).collect(),
-        elapsed_seconds: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
-    }
-}
-
 /// Reports a finished job: JSON or paths on stdout, the summary on stderr.
 pub fn result(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) {
-    let view = job_result(ctx, job, outputs, elapsed);
     if ctx.out.json {
-        ctx.out.json_value(&view);
+        ctx.out.json_value(&JobView::new(job, outputs, elapsed));
     } else {
         for o in outputs {
             ctx.out.line(&o.path);
         }
     }
-    summary(ctx, job, outputs, elapsed);
+    summary(ctx.out, job, outputs, elapsed);
 }
 
 /// The post-job summary (stderr): model, request id, dims or duration, credits, ~USD, time.
-pub fn summary(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) {
-    let credits = job.credits_spent.unwrap_or(job.quoted_credits);
+pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) {
+    let view = JobView::new(job, outputs, elapsed);
     let dims: Vec<String> = outputs
         .iter()
         .map(|o| match (o.width, o.height, o.duration_seconds) {
@@ -141,31 +67,38 @@ pub fn summary(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Du
             _ => o.mime.clone(),
         })
         .collect();
-    ctx.out.note(format!(
+    let cost = match view.usd {
+        Some(usd) => format!("{} credits ≈ {usd}", view.credits),
+        None => format!("{} credits", view.credits),
+    };
+    out.note(format!(
         "Summary: {} · {} · request {} · {} · {} · {:.1} s · {} file(s)",
         job.provider,
         job.model,
         job.request_id.as_deref().unwrap_or("-"),
         if dims.is_empty() { "-".to_owned() } else { dims.join(", ") },
-        crate::output::cost_phrase(credits, Some(ctx.settings.katana_price)),
+        cost,
         elapsed.as_secs_f64(),
         outputs.len(),
     ));
-    if job.state == conjure_core::JobState::Partial {
-        ctx.out.warn(format!(
+    for w in &view.warnings {
+        out.warn(w);
+    }
+    if job.state == JobState::Partial {
+        out.warn(format!(
             "some items failed and produced nothing ({}); failed items are refunded by the provider",
             job.error.as_deref().unwrap_or("no reason given")
         ));
     }
     if let Some(expiry) = outputs.iter().filter_map(|o| o.expires_at.as_deref()).min() {
-        let left = seconds_until(expiry).unwrap_or(i64::MAX);
+        let left = conjure_app::timefmt::seconds_until(expiry).unwrap_or(i64::MAX);
         if left < 3600 {
-            ctx.out.warn(format!(
+            out.warn(format!(
                 "the provider's copies expire at {}; the files above are your copies",
                 local_time(expiry)
             ));
         } else {
-            ctx.out.note(format!("Provider links expire {}.", local_time(expiry)));
+            out.note(format!("Provider links expire {}.", local_time(expiry)));
         }
     }
 }
@@ -173,22 +106,22 @@ pub fn summary(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Du
 /// Reports a job that was submitted and not waited for (`--no-wait`).
 pub fn submitted(ctx: &Ctx, job: &JobRecord) {
     if ctx.out.json {
-        ctx.out.json_value(&job_result(ctx, job, &[], Duration::ZERO));
+        ctx.out.json_value(&JobView::new(job, &[], Duration::ZERO));
     } else {
-        ctx.out.line(&job.id);
+        ctx.out.line(job.id.as_str());
     }
     ctx.out.note(format!("Collect it with `conjure wait {}`.", job.id));
 }
 
 /// Progress on stderr, only on a terminal.
-pub fn observer(out: Output) -> impl Fn(Event<'_>) + Send + Sync {
+pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
     let tty = std::io::stderr().is_terminal() && !out.json;
     move |event| match event {
-        Event::Polled { status, progress, elapsed, .. } if tty => {
+        Progress::Job(Event::Polled { status, progress, elapsed, .. }) if tty => {
             let pct = progress.map(|p| format!(" {p}%")).unwrap_or_default();
-            eprintln!("  {:?}{pct} after {:.0} s", status, elapsed.as_secs_f64());
+            eprintln!("  {status:?}{pct} after {:.0} s", elapsed.as_secs_f64());
         }
-        Event::Downloaded { path, .. } if tty => eprintln!("  saved {}", path.display()),
+        Progress::Saved { path, .. } if tty => eprintln!("  saved {}", path.display()),
         _ => {}
     }
 }

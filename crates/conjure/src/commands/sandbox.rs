@@ -64,6 +64,15 @@ pub struct ServeArgs {
     /// `poll_after_seconds` to announce (`null` for none).
     #[arg(long, default_value = "1")]
     pub poll_after: String,
+    /// Echo the request's key, secret and Authorization in error messages (a careless server).
+    #[arg(long)]
+    pub echo_credentials: bool,
+    /// Credits charged per accepted item above the catalogue price (a provider overcharging).
+    #[arg(long, value_name = "CREDITS", default_value = "0")]
+    pub overcharge: String,
+    /// Answer 404 to asset downloads while jobs still complete (expired or missing asset URLs).
+    #[arg(long)]
+    pub asset_404: bool,
 }
 
 impl ServeArgs {
@@ -78,11 +87,14 @@ impl ServeArgs {
             submit_500: self.submit_500,
             drop_after_accept: self.drop_after_accept,
             stale: self.stale,
+            echo_credentials: self.echo_credentials,
+            asset_404: self.asset_404,
             ..Faults::default()
         };
         faults
             .parse_flag("fail-rate", Some(&self.fail_rate.to_string()))
             .and_then(|()| faults.parse_flag("poll-after", Some(&self.poll_after)))
+            .and_then(|()| faults.parse_flag("overcharge", Some(&self.overcharge)))
             .map_err(|e| CliError::usage(e.to_string()))?;
         let secret = conjure_sandbox::DEMO_SECRET.to_owned();
         Ok(SandboxConfig {

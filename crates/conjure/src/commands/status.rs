@@ -1,11 +1,9 @@
-//! `conjure status`: what the journal knows about a job, refreshed by one free poll when the
-//! job is still running and credentials are at hand.
+//! `conjure status`: what the journal knows about a job, refreshed by one free poll (through
+//! the job's own provider) when the job is still running and credentials are at hand.
 
 use clap::Args;
-use conjure_core::JobStore as _;
-use serde_json::json;
 
-use crate::commands::{Ctx, report};
+use crate::commands::Ctx;
 
 /// Show a job's state, cost, request id and outputs (a job id, a unique prefix of one, or the
 /// provider's request id).
@@ -18,62 +16,37 @@ pub struct StatusArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
-    let journal = ctx.journal()?;
-    let id = journal.resolve_id(&args.job).map_err(crate::commands::jobs::lookup_error)?;
-    let mut job = journal.get(&id)?;
-    let mut refreshed = false;
-    if !args.offline
-        && job.state.is_pollable()
-        && let Ok(session) = ctx.session(ctx.journal()?)
-    {
-        // A failed look leaves the journal as it was; the state shown is then the recorded one.
-        refreshed = session.runner().poll_once(&id).await.is_ok();
-        job = journal.get(&id)?;
-    }
-    let price = ctx.settings.katana_price;
-    let spent = job.credits_spent;
+    let session = ctx.app.session().await?;
+    let view = ctx.app.status(&session, &args.job, !args.offline).await?;
     if ctx.out.json {
-        ctx.out.json_value(&json!({
-            "job_id": job.id,
-            "provider": job.provider,
-            "kind": job.kind,
-            "model": job.model,
-            "prompt": job.prompt,
-            "status": job.state,
-            "request_id": job.request_id,
-            "quoted_credits": job.quoted_credits,
-            "quoted_usd": job.quoted_usd,
-            "credits": spent,
-            "usd": spent.map(|c| price.usd(c)),
-            "error": job.error,
-            "retry_of": job.retry_of,
-            "created_at": conjure_core::runner::rfc3339_utc(std::time::UNIX_EPOCH + std::time::Duration::from_millis(job.created_at.max(0) as u64)),
-            "refreshed": refreshed,
-            "outputs": job.outputs.iter().map(report::OutputView::from).collect::<Vec<_>>(),
-        }));
+        ctx.out.json_value(&view);
         return Ok(());
     }
-    ctx.out.line(format!("{}  {}  {} · {}", job.id, job.state, job.provider, job.model));
-    ctx.out.line(format!("  prompt:     {}", job.prompt));
-    ctx.out.line(format!("  request id: {}", job.request_id.as_deref().unwrap_or("-")));
+    let price = ctx.app.config.price(view.provider);
+    ctx.out.line(format!("{}  {}  {} · {}", view.job_id, view.status, view.provider, view.model));
+    ctx.out.line(format!("  prompt:     {}", view.prompt));
+    ctx.out.line(format!("  request id: {}", view.request_id.as_deref().unwrap_or("-")));
+    ctx.out
+        .line(format!("  created:    {}", crate::commands::report::local_time(&view.created_at)));
     ctx.out.line(format!(
         "  quoted:     {}",
-        crate::output::cost_phrase(job.quoted_credits, Some(price))
+        crate::output::cost_phrase(view.quoted_credits, view.quoted_usd.and(price))
     ));
-    if let Some(c) = spent {
-        ctx.out.line(format!("  charged:    {}", crate::output::cost_phrase(c, Some(price))));
+    if let Some(c) = view.credits {
+        ctx.out
+            .line(format!("  charged:    {}", crate::output::cost_phrase(c, view.usd.and(price))));
     }
-    if let Some(e) = &job.error {
+    if let Some(e) = &view.error {
         ctx.out.line(format!("  note:       {e}"));
     }
-    for o in &job.outputs {
+    for o in &view.outputs {
         ctx.out.line(format!("  output:     {}", o.path));
     }
-    if job.state == conjure_core::JobState::Unknown {
-        ctx.out.note(format!(
-            "The outcome is unknown: the request may have been charged. Check the provider's dashboard; `conjure retry {}` sends it again after a new approval.",
-            job.id
-        ));
+    for w in &view.warnings {
+        ctx.out.warn(w);
+    }
+    if let Some(hint) = &view.hint {
+        ctx.out.note(format!("hint: {hint}"));
     }
     Ok(())
 }

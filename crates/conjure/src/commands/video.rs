@@ -1,13 +1,11 @@
 //! `conjure video`: generate video clips.
 
 use clap::Args;
-use conjure_core::spec::{Item, VideoItem};
-use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
+use conjure_app::{Request, VideoRequest};
 
 use crate::cli::PayArgs;
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
-use crate::inputs::{self, InputKind};
 
 /// Generate a video. Shows the quote and asks before spending; without a terminal (or with
 /// --json) it prints the quote and exits 3 until approved with --approve TOKEN or --yes.
@@ -44,44 +42,23 @@ pub struct VideoArgs {
 }
 
 impl VideoArgs {
-    /// The normalised request these flags describe.
-    pub fn spec(&self) -> Result<JobSpec, CliError> {
-        let provider: ProviderId = self.provider.parse()?;
-        let model = Catalogue::bundled().resolve(provider, Some(MediaKind::Video), &self.model)?;
-        let duration = match self.duration {
-            Some(d) => d,
-            None => model.durations().first().copied().unwrap_or(5),
-        };
-        let aspect = match &self.aspect {
-            Some(a) => a.trim().to_owned(),
-            None if model.aspects.iter().any(|a| a == "16:9") => "16:9".to_owned(),
-            None => model.aspects.first().cloned().unwrap_or_else(|| "16:9".to_owned()),
-        };
-        let image = |v: &String, flag| inputs::resolve(v, InputKind::Image, flag);
-        let item = VideoItem {
-            model: model.id.clone(),
+    /// The request these flags describe.
+    pub fn request(&self) -> Result<Request, CliError> {
+        Ok(Request::Video(VideoRequest {
             prompt: self.prompt.clone(),
-            duration_seconds: duration,
-            aspect_ratio: aspect,
-            first_frame: self
-                .first_frame
-                .as_ref()
-                .map(|v| image(v, "--first-frame"))
-                .transpose()?,
-            last_frame: self.last_frame.as_ref().map(|v| image(v, "--last-frame")).transpose()?,
-            references: self.refs.iter().map(|v| image(v, "--ref")).collect::<Result<_, _>>()?,
-            audio: self
-                .audio
-                .iter()
-                .map(|v| inputs::resolve(v, InputKind::Audio, "--audio"))
-                .collect::<Result<_, _>>()?,
-            videos: Vec::new(),
-        };
-        Ok(JobSpec { provider, items: vec![Item::Video(item)] })
+            provider: self.provider.parse()?,
+            model: self.model.clone(),
+            duration: self.duration,
+            aspect: self.aspect.clone(),
+            first_frame: self.first_frame.clone(),
+            last_frame: self.last_frame.clone(),
+            refs: self.refs.clone(),
+            audio: self.audio.clone(),
+        }))
     }
 }
 
 pub async fn run(ctx: &Ctx, args: VideoArgs) -> anyhow::Result<()> {
-    let spec = args.spec()?;
-    pay::run_and_report(ctx, &spec, &args.pay, None).await
+    let order = ctx.app.prepare(&args.request()?)?;
+    pay::run(ctx, order, &args.pay).await
 }

@@ -1,13 +1,14 @@
 //! `conjure wait`: resume polling jobs (after `--no-wait`, a crash, Ctrl-C or the hard stop),
-//! then download their outputs.
+//! then download their outputs. Each job is polled through its own provider.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Args;
+use conjure_app::views::JobView;
+use serde_json::json;
 
-use crate::commands::{Ctx, pay, report};
-use crate::error::{CliError, classify};
+use crate::commands::{Ctx, ctrl_c, report};
+use crate::error::CliError;
 
 /// Wait for jobs to finish and download their outputs.
 #[derive(Debug, Args)]
@@ -21,27 +22,49 @@ pub struct WaitArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
-    let session = ctx.session(ctx.journal()?)?;
-    let runner = session.runner();
-    let out_dir = pay::resume_dir(ctx, args.out.as_ref());
+    let app = &ctx.app;
+    let session = app.session().await?;
+    let out_dir = app.out_dir(args.out.as_deref());
+    let observer = report::observer(ctx.out);
+    if args.jobs.len() == 1 {
+        let done = app.wait(&session, &args.jobs[0], &out_dir, &observer, ctrl_c()).await?;
+        report::result(ctx, &done.job, &done.outputs, done.elapsed);
+        return Ok(());
+    }
+    // Several jobs: one JSON object with a result or an error per job, in order.
+    let mut results = Vec::new();
     let mut worst: Option<CliError> = None;
     for job in &args.jobs {
-        let id = session.journal.resolve_id(job).map_err(crate::commands::jobs::lookup_error)?;
-        let started = Instant::now();
-        let result = pay::finish_or_interrupt(&runner, &id, &out_dir).await;
-        if let Ok((job, outputs)) = &result {
-            report::result(ctx, job, outputs, started.elapsed());
-        }
-        if let Err(e) = result {
-            let e = classify(e);
-            if args.jobs.len() == 1 {
-                return Err(e.into());
+        match app.wait(&session, job, &out_dir, &observer, ctrl_c()).await {
+            Ok(done) => {
+                if !ctx.out.json {
+                    for o in &done.outputs {
+                        ctx.out.line(&o.path);
+                    }
+                }
+                report::summary(ctx.out, &done.job, &done.outputs, done.elapsed);
+                results.push(serde_json::to_value(JobView::new(
+                    &done.job,
+                    &done.outputs,
+                    done.elapsed,
+                ))?);
             }
-            ctx.out.error(&e);
-            if worst.as_ref().is_none_or(|w| (e.exit as i32) > (w.exit as i32)) {
-                worst = Some(e);
+            Err(e) => {
+                let e = CliError::from(e);
+                results.push(json!({"status": "error", "job": job, "error": {"kind": e.exit.kind(), "message": e.message, "hint": e.hint}}));
+                if ctx.out.json {
+                    eprintln!("error: {}", e.message);
+                } else {
+                    ctx.out.error(&e);
+                }
+                if worst.as_ref().is_none_or(|w| (e.exit as i32) > (w.exit as i32)) {
+                    worst = Some(e);
+                }
             }
         }
+    }
+    if ctx.out.json {
+        ctx.out.json_value(&json!({ "jobs": results }));
     }
     match worst {
         Some(e) => Err(CliError::silent(e.exit).into()),

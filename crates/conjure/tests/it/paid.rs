@@ -143,7 +143,7 @@ fn dry_run_and_quote_need_no_credentials_and_send_nothing() {
 fn video_end_to_end_with_a_first_frame() {
     let t = sandbox();
     let frame = t.path("frame.png");
-    std::fs::write(&frame, b"\x89PNG\r\n\x1a\nnot-really-a-png").unwrap();
+    std::fs::write(&frame, conjure_test::png_bytes()).unwrap();
     let run = t.run(&[
         "--json",
         "video",

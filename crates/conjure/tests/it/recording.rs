@@ -106,7 +106,7 @@ fn run(fake: &Fake, args: &[&str]) -> (conjure_test::Run, Vec<Seen>) {
     t.env("KATANA_API_KEY", TEST_KEY);
     t.env("KATANA_API_SECRET", TEST_SECRET);
     for (name, bytes) in
-        [("frame.png", &b"\x89PNG\r\n\x1a\nframe"[..]), ("voice.wav", &b"RIFF\0\0\0\0WAVEfmt "[..])]
+        [("frame.png", conjure_test::png_bytes()), ("voice.wav", conjure_test::wav_bytes())]
     {
         std::fs::write(t.out_dir().join(name), bytes).unwrap();
     }

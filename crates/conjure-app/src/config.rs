@@ -1,0 +1,74 @@
+//! What the application needs to know about its environment, resolved once by the front end.
+//!
+//! The CLI builds a [`Config`] from flags, environment and config file (its `settings.rs`); an
+//! MCP server or a batch runner builds the same value its own way. Nothing below reads the
+//! process environment: credentials are looked up in [`Config::env`], the environment captured
+//! at start.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use conjure_core::policy::{Limit, PollPolicy};
+use conjure_core::{CreditPrice, ProviderId};
+use conjure_providers::HttpOptions;
+use conjure_providers::registry::{self, ProviderSettings};
+
+/// The resolved configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the journal and the owner leases live.
+    pub data_dir: PathBuf,
+    /// Where the config file and conjure's own credentials live.
+    pub config_dir: PathBuf,
+    pub home: Option<PathBuf>,
+    /// Per-provider settings; a provider missing here uses its registry defaults.
+    pub providers: BTreeMap<ProviderId, ProviderSettings>,
+    /// The most one request may cost.
+    pub max_cost: Option<Limit>,
+    /// The most the last 24 hours' requests may cost together.
+    pub budget: Option<Limit>,
+    pub poll: PollPolicy,
+    /// Where outputs go unless a command says otherwise.
+    pub out_dir: PathBuf,
+    pub http: HttpOptions,
+    /// The environment captured at start, for credential lookup.
+    pub env: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Defaults for everything under `data_dir` and `config_dir`.
+    pub fn new(data_dir: PathBuf, config_dir: PathBuf) -> Config {
+        Config {
+            data_dir,
+            config_dir,
+            home: None,
+            providers: BTreeMap::new(),
+            max_cost: None,
+            budget: None,
+            poll: PollPolicy::default(),
+            out_dir: PathBuf::from("."),
+            http: HttpOptions::default(),
+            env: BTreeMap::new(),
+        }
+    }
+
+    pub fn journal_path(&self) -> PathBuf {
+        self.data_dir.join("journal.sqlite3")
+    }
+
+    /// `provider`'s settings: configured, else its defaults.
+    pub fn provider(&self, provider: ProviderId) -> ProviderSettings {
+        self.providers.get(&provider).cloned().unwrap_or_else(|| {
+            let caps = registry::capabilities(provider);
+            ProviderSettings {
+                base_url: caps.default_base_url.to_owned(),
+                usd_per_credit: caps.default_usd_per_credit,
+            }
+        })
+    }
+
+    /// Dollars per credit of `provider`, when known.
+    pub fn price(&self, provider: ProviderId) -> Option<CreditPrice> {
+        self.provider(provider).usd_per_credit
+    }
+}

@@ -1,0 +1,210 @@
+//! Delivery: a finished job's outputs, downloaded to disk with a provenance sidecar each.
+//!
+//! Every asset streams into a hidden temp file beside its destination and is renamed into
+//! place, so a file exists whole or not at all; names are `<job>-<item>-<n>.<ext>` with the
+//! extension from the MIME type (never the URL). Each file gets `<file>.json`: prompt, model,
+//! provider, request id, credits and dollars actually charged, source URL, expiry, size, hash.
+//! Only when every asset is on disk is the job marked delivered; until then `conjure jobs
+//! --pending` lists it as undelivered, and `conjure fetch` finishes the job.
+
+use std::path::{Path, PathBuf};
+
+use conjure_core::provider::{Asset, Snapshot};
+use conjure_core::spec::Item;
+use conjure_core::{
+    Credits, JobRecord, JobState, JobStore as _, OutputRecord, Provider, ProviderError, Usd,
+};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::paid::Progress;
+use crate::session::Session;
+use crate::timefmt;
+
+/// File extension from a MIME type; never from the URL.
+pub fn extension_for(mime: &str) -> &'static str {
+    match mime.split(';').next().unwrap_or("").trim() {
+        "image/png" => "png",
+        "image/jpeg" | "image/jpg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/webm" => "webm",
+        "video/quicktime" => "mov",
+        "audio/mpeg" => "mp3",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "text/plain" => "txt",
+        _ => "bin",
+    }
+}
+
+/// Dollars for `credits` at the job's own quoted price per credit.
+pub fn job_usd(job: &JobRecord, credits: Credits) -> Option<Usd> {
+    let quoted = job.quoted_usd?;
+    let tenths = i128::from(job.quoted_credits.tenths());
+    if tenths == 0 {
+        return Some(Usd::ZERO);
+    }
+    Some(Usd::from_micros(
+        (i128::from(quoted.micros()) * i128::from(credits.tenths()) / tenths) as i64,
+    ))
+}
+
+fn download_error(job: &JobRecord, message: &str) -> AppError {
+    AppError::other(format!("Downloading an output of job `{}` failed: {message}", job.id))
+        .hint(format!(
+            "the result is safe at the provider until it expires; `conjure fetch {}` downloads it again",
+            job.id
+        ))
+        .job(&job.id)
+}
+
+/// Downloads every asset of a finished job into `out_dir`. Returns the delivered outputs.
+pub async fn deliver<P: Provider>(
+    session: &Session,
+    provider: &P,
+    job: &JobRecord,
+    out_dir: &Path,
+    observer: &(dyn Fn(Progress<'_>) + Send + Sync),
+) -> Result<Vec<OutputRecord>, AppError> {
+    if !matches!(job.state, JobState::Completed | JobState::Partial) {
+        return Err(AppError::invalid(format!(
+            "Job `{}` is `{}` and has nothing to download",
+            job.id, job.state
+        ))
+        .job(&job.id));
+    }
+    let snapshot: Snapshot = job
+        .last_snapshot
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .ok_or_else(|| download_error(job, "no provider answer is recorded"))?;
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| download_error(job, &format!("cannot create `{}`: {e}", out_dir.display())))?;
+    // Absolute paths in results: agents read them from other working directories.
+    let out_dir = &std::fs::canonicalize(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
+    let mut delivered = Vec::new();
+    for (n, asset) in snapshot.assets.iter().enumerate() {
+        let output = deliver_one(provider, job, &snapshot, n, asset, out_dir).await?;
+        session.journal.add_output(&job.id, &output).await?;
+        observer(Progress::Saved { job: &job.id, path: Path::new(&output.path) });
+        delivered.push(output);
+    }
+    session.journal.mark_delivered(&job.id).await?;
+    Ok(delivered)
+}
+
+async fn deliver_one<P: Provider>(
+    provider: &P,
+    job: &JobRecord,
+    snapshot: &Snapshot,
+    n: usize,
+    asset: &Asset,
+    out_dir: &Path,
+) -> Result<OutputRecord, AppError> {
+    let name = format!("{}-{}-{}.{}", job.id, asset.item, n, extension_for(&asset.mime));
+    let dest = out_dir.join(&name);
+    let temp = out_dir.join(format!(".{name}.part"));
+    let mut used_url = asset.url.clone();
+    let mut result = provider.download(&asset.url, &temp).await;
+    if result.is_err()
+        && let Some(fallback) = &asset.fallback_url
+    {
+        used_url.clone_from(fallback);
+        result = provider.download(fallback, &temp).await;
+    }
+    let downloaded = result.map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        let message = match e {
+            // Asset hosts take no credentials: a refusal there means the signed link died.
+            ProviderError::Auth { status, .. } => {
+                format!("the asset host refused the link (HTTP {status}); it may have expired")
+            }
+            ProviderError::NotFound { .. } => {
+                "the asset is gone (HTTP 404); its link may have expired".to_owned()
+            }
+            other => other.to_string(),
+        };
+        download_error(job, &message)
+    })?;
+    std::fs::rename(&temp, &dest).map_err(|e| {
+        download_error(job, &format!("cannot move the file into `{}`: {e}", dest.display()))
+    })?;
+    let output = OutputRecord {
+        index: n,
+        path: dest.display().to_string(),
+        url: used_url,
+        mime: asset.mime.clone(),
+        width: asset.width,
+        height: asset.height,
+        duration_seconds: asset.duration_seconds,
+        sha256: downloaded.sha256,
+        bytes: downloaded.bytes,
+        expires_at: asset.expires_at.clone(),
+    };
+    write_sidecar(job, snapshot, &output)
+        .map_err(|e| download_error(job, &format!("cannot write the provenance file: {e}")))?;
+    Ok(output)
+}
+
+/// The provenance written next to every delivered file as `<file>.json`.
+#[derive(Serialize)]
+struct Provenance<'a> {
+    job_id: &'a str,
+    provider: &'a str,
+    model: &'a str,
+    prompt: &'a str,
+    request_id: Option<&'a str>,
+    credits: Credits,
+    usd: Option<Usd>,
+    source_url: &'a str,
+    expires_at: Option<&'a str>,
+    mime: &'a str,
+    width: Option<u32>,
+    height: Option<u32>,
+    duration_seconds: Option<f64>,
+    sha256: &'a str,
+    bytes: u64,
+    time: String,
+}
+
+fn write_sidecar(job: &JobRecord, snapshot: &Snapshot, out: &OutputRecord) -> std::io::Result<()> {
+    let item_prompt = job.spec.items.get(snapshot.assets.get(out.index).map_or(0, |a| a.item));
+    let credits = snapshot.credits_spent.or(job.credits_spent).unwrap_or(job.quoted_credits);
+    let provenance = Provenance {
+        job_id: job.id.as_str(),
+        provider: job.provider.as_str(),
+        model: snapshot.model.as_deref().unwrap_or(&job.model),
+        prompt: item_prompt.map_or(job.prompt.as_str(), Item::prompt),
+        request_id: job.request_id.as_deref(),
+        credits,
+        usd: job_usd(job, credits),
+        source_url: &out.url,
+        expires_at: out.expires_at.as_deref(),
+        mime: &out.mime,
+        width: out.width,
+        height: out.height,
+        duration_seconds: out.duration_seconds,
+        sha256: &out.sha256,
+        bytes: out.bytes,
+        time: timefmt::rfc3339_ms(timefmt::now_ms()),
+    };
+    let path = PathBuf::from(format!("{}.json", out.path));
+    let temp = PathBuf::from(format!("{}.json.part", out.path));
+    let mut text = serde_json::to_string_pretty(&provenance).map_err(std::io::Error::other)?;
+    text.push('\n');
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, &path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_come_from_mime() {
+        assert_eq!(extension_for("image/jpeg"), "jpg");
+        assert_eq!(extension_for("video/mp4; codecs=avc1"), "mp4");
+        assert_eq!(extension_for("application/x-unknown"), "bin");
+    }
+}

@@ -1,0 +1,170 @@
+//! Jobs after the POST: waiting, fetching again, showing, listing, retrying, and balances.
+//!
+//! Every operation that talks to a provider opens the provider the job belongs to (its own
+//! credentials and base URL), never a default one. A job still `quoted` or `submitting` after
+//! the session settled orphans is in the hands of a live conjure process, and is reported as
+//! such rather than waited on or re-sent.
+
+use std::future::Future;
+use std::path::Path;
+
+use conjure_core::approval::Order;
+use conjure_core::runner::Runner;
+use conjure_core::{JobFilter, JobRecord, JobState, JobStore as _, Provider, ProviderId};
+
+use crate::deliver;
+use crate::error::AppError;
+use crate::paid::{Done, Progress};
+use crate::session::{App, Session};
+use crate::views::{BalanceView, JobLine, JobsView, StatusView, TotalsView};
+
+fn in_other_hands(job: &JobRecord, action: &str) -> AppError {
+    AppError::invalid(format!(
+        "Job `{}` is `{}`: another conjure process is sending it right now, so there is nothing to {action} yet",
+        job.id, job.state
+    ))
+    .hint(format!("wait for that process to finish, then `conjure status {}`", job.id))
+    .job(&job.id)
+}
+
+impl App {
+    /// Resumes polling a job and delivers its outputs.
+    pub async fn wait(
+        &self,
+        session: &Session,
+        input: &str,
+        out_dir: &Path,
+        observer: &(dyn Fn(Progress<'_>) + Send + Sync),
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<Done, AppError> {
+        let id = session.journal.resolve(input).await?;
+        let job = session.journal.get(&id).await?;
+        if matches!(job.state, JobState::Quoted | JobState::Submitting) {
+            return Err(in_other_hands(&job, "wait for"));
+        }
+        let provider = self.connect(job.provider)?;
+        self.finish(session, &provider, &id, out_dir, observer, interrupt).await
+    }
+
+    /// Downloads a finished job's outputs again (free), refreshing the links with one poll.
+    pub async fn fetch(
+        &self,
+        session: &Session,
+        input: &str,
+        out_dir: &Path,
+        observer: &(dyn Fn(Progress<'_>) + Send + Sync),
+    ) -> Result<Done, AppError> {
+        let started = std::time::Instant::now();
+        let id = session.journal.resolve(input).await?;
+        let job = session.journal.get(&id).await?;
+        let provider = self.connect(job.provider)?;
+        if job.request_id.is_some() {
+            // Fresh links if the provider still has the job; the recorded ones otherwise.
+            let _ = self.runner(session, &provider).poll_once(&id).await;
+        }
+        let job = session.journal.get(&id).await?;
+        let outputs = deliver::deliver(session, &provider, &job, out_dir, observer).await?;
+        let job = session.journal.get(&id).await?;
+        Ok(Done { job, outputs, elapsed: started.elapsed() })
+    }
+
+    /// What is known about a job; with `refresh`, one free poll first when it is running and
+    /// its provider's credentials are at hand.
+    pub async fn status(
+        &self,
+        session: &Session,
+        input: &str,
+        refresh: bool,
+    ) -> Result<StatusView, AppError> {
+        let id = session.journal.resolve(input).await?;
+        let mut job = session.journal.get(&id).await?;
+        let mut refreshed = false;
+        if refresh
+            && job.state.is_pollable()
+            && let Ok(provider) = self.connect(job.provider)
+        {
+            // A failed look leaves the journal as it was; the state shown is the recorded one.
+            refreshed = self.runner(session, &provider).poll_once(&id).await.is_ok();
+            job = session.journal.get(&id).await?;
+        }
+        Ok(StatusView::new(&job, refreshed))
+    }
+
+    /// The journal, newest first, with totals.
+    pub async fn list(
+        &self,
+        session: &Session,
+        filter: JobFilter,
+        limit: usize,
+    ) -> Result<JobsView, AppError> {
+        let jobs = session.journal.list(filter, limit).await?;
+        let totals = session.journal.totals().await?;
+        Ok(JobsView {
+            jobs: jobs.iter().map(JobLine::from).collect(),
+            unknown_exposure_credits: totals.iter().map(|t| t.exposure).sum(),
+            totals: totals
+                .iter()
+                .map(|t| TotalsView::new(t, self.config.price(t.provider)))
+                .collect(),
+        })
+    }
+
+    /// A new order that sends a journalled job's request again: freshly built and quoted (at
+    /// today's price), approved like any other, and subject to the duplicate rule like any
+    /// other (a second retry of the same job is refused unless `again`).
+    pub async fn retry_order(
+        &self,
+        session: &Session,
+        input: &str,
+        again: bool,
+    ) -> Result<(Order, JobRecord), AppError> {
+        let id = session.journal.resolve(input).await?;
+        let job = session.journal.get(&id).await?;
+        match job.state {
+            JobState::Unknown | JobState::Failed | JobState::Rejected | JobState::Expired => {}
+            JobState::Completed | JobState::Partial if again => {}
+            JobState::Completed | JobState::Partial => {
+                return Err(AppError::invalid(format!("Job `{id}` already completed"))
+                    .hint(format!("`conjure fetch {id}` downloads it again for free; pass --again to pay for a new one"))
+                    .job(&id));
+            }
+            JobState::Quoted | JobState::Submitting => return Err(in_other_hands(&job, "retry")),
+            JobState::Submitted | JobState::Processing => {
+                return Err(AppError::invalid(format!("Job `{id}` is still `{}`", job.state))
+                    .hint(format!("`conjure wait {id}` collects it"))
+                    .job(&id));
+            }
+        }
+        let order = self.order(job.spec.clone(), Some(id))?;
+        Ok((order, job))
+    }
+
+    /// A provider's credit balance (a free call).
+    pub async fn balance(&self, provider: ProviderId) -> Result<BalanceView, AppError> {
+        if !conjure_providers::registry::capabilities(provider).balance {
+            return Err(AppError::invalid(format!("{provider} has no balance endpoint"))
+                .hint("check the balance on the provider's dashboard"));
+        }
+        let connected = self.connect(provider)?;
+        let credits = connected.balance().await.map_err(|e| AppError::provider(&e))?;
+        Ok(BalanceView {
+            provider,
+            credits,
+            usd: self.config.price(provider).map(|p| p.usd(credits)),
+        })
+    }
+
+    fn runner<'a, P: Provider>(
+        &self,
+        session: &'a Session,
+        provider: &'a P,
+    ) -> Runner<'a, P, conjure_journal::Journal> {
+        Runner {
+            provider,
+            store: &session.journal,
+            policy: self.config.poll.clone(),
+            owner: "",
+            observer: &|_| {},
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The paid path, once, for every front end: prepare an order, check it, approve it, reserve
+//! it, send it once, wait, deliver.
+//!
+//! 1. [`App::prepare`]: the request becomes a normalised spec, checked against the catalogue;
+//!    the provider's pure builder makes the exact wire request; the quote prices it from the
+//!    catalogue at the configured price; [`Order::new`] issues its approval token.
+//! 2. [`App::pay`] pre-checks the money rules against the journal (so a person is never asked
+//!    to approve what would be refused), then [`approve`]s: without consent the answer is
+//!    [`Paid::NeedsApproval`] and nothing is recorded. With consent it connects the order's own
+//!    provider (credentials before any reservation), and the runner reserves (the atomic money
+//!    decision), sends the one POST and records the answer. If the journal fails after the
+//!    provider answered, the request id goes to the [`crate::fallback`] record.
+//! 3. Unless asked not to wait, it polls and delivers ([`App::finish`]); an interrupt while
+//!    waiting leaves the job resumable.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use conjure_core::approval::{Consent, NeedsApproval, Order, approve};
+use conjure_core::policy::{self, Limit, SpendRules};
+use conjure_core::runner::{Event, RunError, Runner};
+use conjure_core::spec::validate;
+use conjure_core::{Catalogue, JobId, JobRecord, JobSpec, JobStore as _, OutputRecord, Quote};
+use conjure_providers::registry::{self, Connected};
+
+use crate::deliver;
+use crate::error::{AppError, ErrorKind};
+use crate::fallback;
+use crate::request::Request;
+use crate::session::{App, Session};
+use crate::timefmt::now_ms;
+
+/// How a paid request is to be handled besides its approval.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PayOptions {
+    /// Send even though the same request was sent in the last 24 hours.
+    pub again: bool,
+    /// The most this request may cost; the configured limit when `None`.
+    pub max_cost: Option<Limit>,
+    /// Return once the provider accepted it instead of waiting for the result.
+    pub no_wait: bool,
+    /// Where outputs go; the configured directory when `None`.
+    pub out_dir: Option<PathBuf>,
+}
+
+/// How [`App::pay`] ended (errors aside).
+#[derive(Debug)]
+pub enum Paid {
+    /// Nobody agreed to pay yet: show the quote and ask. Nothing was recorded or sent.
+    NeedsApproval(Box<Order>),
+    /// Accepted by the provider and not waited for (`no_wait`).
+    Submitted(JobRecord),
+    /// Finished and delivered.
+    Done(Done),
+}
+
+/// A finished, delivered job.
+#[derive(Debug)]
+pub struct Done {
+    pub job: JobRecord,
+    pub outputs: Vec<OutputRecord>,
+    pub elapsed: Duration,
+}
+
+/// What a front end may show while a job runs.
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    /// The runner's events: submitted (with the request id), polled.
+    Job(Event<'a>),
+    /// A file was written.
+    Saved { job: &'a JobId, path: &'a Path },
+}
+
+impl App {
+    /// Turns a request into a priced order. Reads input files; sends nothing; needs no
+    /// credentials and no journal.
+    pub fn prepare(&self, request: &Request) -> Result<Order, AppError> {
+        self.order(request.spec()?, None)
+    }
+
+    /// An order for `spec` (a new request, or a retry of `retry_of`).
+    pub fn order(&self, spec: JobSpec, retry_of: Option<JobId>) -> Result<Order, AppError> {
+        let catalogue = Catalogue::bundled();
+        validate(&spec, catalogue)?;
+        let wire = registry::build_request(&spec).map_err(|e| AppError::provider(&e))?;
+        let quote = Quote::compute(&spec, catalogue, self.config.price(spec.provider))?;
+        Order::new(spec, wire, quote, retry_of, None)
+            .map_err(|e| AppError::other(format!("Cannot read random bytes for a token: {e}")))
+    }
+
+    /// The spending rules for one request.
+    pub fn rules(&self, options: &PayOptions) -> SpendRules {
+        SpendRules {
+            max_cost: options.max_cost.or(self.config.max_cost),
+            budget: self.config.budget,
+            again: options.again,
+        }
+    }
+
+    /// Where outputs go.
+    pub fn out_dir(&self, options_dir: Option<&Path>) -> PathBuf {
+        options_dir.map_or_else(|| self.config.out_dir.clone(), Path::to_path_buf)
+    }
+
+    /// Takes `order` down the paid path. `interrupt` ends waiting early (the job stays
+    /// resumable); it is never raced against the POST itself.
+    pub async fn pay(
+        &self,
+        session: &Session,
+        order: Order,
+        options: &PayOptions,
+        consent: Option<Consent>,
+        observer: &(dyn Fn(Progress<'_>) + Send + Sync),
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<Paid, AppError> {
+        let rules = self.rules(options);
+        let now = now_ms();
+        let token = match &consent {
+            Some(Consent::Token(t)) => Some(t.trim().to_owned()),
+            _ => None,
+        };
+        // The pre-check: refuse now what `reserve` would refuse, before anyone is asked.
+        let facts = session.journal.preview(&order, token.as_deref(), &rules, now).await?;
+        policy::reserve_verdict(&order.quote, &rules, &facts, now)?;
+        let approved = match approve(order, consent) {
+            Ok(a) => a,
+            Err(NeedsApproval::Missing(order)) => return Ok(Paid::NeedsApproval(order)),
+            Err(NeedsApproval::TokenMismatch(_)) => {
+                return Err(AppError::invalid(
+                    "The approval token does not match this request; nothing was sent",
+                )
+                .hint("the request, the price or the total changed since that quote; run the command without --approve to see the new quote"));
+            }
+        };
+        let provider = self.connect(approved.order().spec.provider)?;
+        let runner_observer = |e: Event<'_>| observer(Progress::Job(e));
+        let runner = Runner {
+            provider: &provider,
+            store: &session.journal,
+            policy: self.config.poll.clone(),
+            owner: session.owner()?,
+            observer: &runner_observer,
+        };
+        let started = Instant::now();
+        let provider_id = approved.order().spec.provider;
+        let job = match runner.submit(approved, &rules, now).await {
+            Ok(job) => job,
+            Err(RunError::Unrecorded { job, request_id, snapshot, error }) => {
+                let written = fallback::record(
+                    &self.config.data_dir,
+                    &job,
+                    provider_id,
+                    request_id.as_deref(),
+                    &snapshot,
+                    &error,
+                );
+                let mut err =
+                    AppError::from(RunError::Unrecorded { job, request_id, snapshot, error });
+                if let Ok(path) = written {
+                    err.message = format!("{} (recorded in `{}`)", err.message, path.display());
+                }
+                return Err(err);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if options.no_wait && !job.state.is_terminal() {
+            return Ok(Paid::Submitted(job));
+        }
+        let out_dir = self.out_dir(options.out_dir.as_deref());
+        let mut done =
+            self.finish(session, &provider, &job.id, &out_dir, observer, interrupt).await?;
+        done.elapsed = started.elapsed();
+        Ok(Paid::Done(done))
+    }
+
+    /// Waits for a submitted job and delivers its outputs, unless `interrupt` comes first: the
+    /// job keeps running at the provider and stays resumable, so that is "still pending".
+    pub async fn finish(
+        &self,
+        session: &Session,
+        provider: &Connected,
+        id: &JobId,
+        out_dir: &Path,
+        observer: &(dyn Fn(Progress<'_>) + Send + Sync),
+        interrupt: impl Future<Output = ()>,
+    ) -> Result<Done, AppError> {
+        let started = Instant::now();
+        let work = async {
+            let runner_observer = |e: Event<'_>| observer(Progress::Job(e));
+            let runner = Runner {
+                provider,
+                store: &session.journal,
+                policy: self.config.poll.clone(),
+                owner: "",
+                observer: &runner_observer,
+            };
+            let job = runner.wait(id).await?;
+            let outputs = deliver::deliver(session, provider, &job, out_dir, observer).await?;
+            let job = session.journal.get(id).await?;
+            Ok::<_, AppError>(Done { job, outputs, elapsed: started.elapsed() })
+        };
+        tokio::select! {
+            result = work => result,
+            () = interrupt => Err(AppError::new(ErrorKind::StillPending, format!("Interrupted while waiting for job `{id}`"))
+                .hint(format!("the job continues at the provider; `conjure wait {id}` resumes and downloads it"))
+                .job(id)),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! Plain request types every front end fills in: an image, a video, or a raw provider payload.
+//!
+//! No clap here: the CLI translates its flags into these, an MCP server deserialises them from
+//! JSON (each field has the CLI's default), a batch runner reads them from a file. [`Request::spec`]
+//! resolves the model, the inputs (checked by content, see [`crate::inputs`]) and the defaults
+//! into the normalised [`JobSpec`] that is quoted, approved and sent.
+
+use conjure_core::spec::{ImageFormat, ImageItem, InputKind, Item, MediaInput, VideoItem};
+use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
+use conjure_providers::registry;
+use serde::Deserialize;
+
+use crate::error::AppError;
+use crate::inputs;
+
+fn katana() -> ProviderId {
+    ProviderId::Katana
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn default_image_model() -> String {
+    "gen".to_owned()
+}
+
+fn default_video_model() -> String {
+    "seedance-2-0-fast".to_owned()
+}
+
+fn square() -> String {
+    "1:1".to_owned()
+}
+
+fn png() -> String {
+    "png".to_owned()
+}
+
+/// `conjure image`: one request of `count` images.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageRequest {
+    pub prompt: String,
+    #[serde(default = "katana")]
+    pub provider: ProviderId,
+    /// A model key, legacy key or alias.
+    #[serde(default = "default_image_model")]
+    pub model: String,
+    #[serde(default = "square")]
+    pub aspect: String,
+    /// `png`, `jpeg`/`jpg` or `webp`.
+    #[serde(default = "png")]
+    pub format: String,
+    /// Input or reference images: local paths or https:// URLs.
+    #[serde(default)]
+    pub refs: Vec<String>,
+    #[serde(default)]
+    pub negative: Option<String>,
+    #[serde(default)]
+    pub fast: bool,
+    #[serde(default)]
+    pub uhd: bool,
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+impl ImageRequest {
+    /// An image request with every default.
+    pub fn new(prompt: impl Into<String>) -> ImageRequest {
+        ImageRequest {
+            prompt: prompt.into(),
+            provider: katana(),
+            model: default_image_model(),
+            aspect: square(),
+            format: png(),
+            refs: Vec::new(),
+            negative: None,
+            fast: false,
+            uhd: false,
+            count: 1,
+        }
+    }
+}
+
+/// `conjure video`: one clip.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoRequest {
+    pub prompt: String,
+    #[serde(default = "katana")]
+    pub provider: ProviderId,
+    #[serde(default = "default_video_model")]
+    pub model: String,
+    /// Seconds, from the model's list (default: its shortest).
+    #[serde(default)]
+    pub duration: Option<u32>,
+    /// `W:H` (default: 16:9, or the model's first).
+    #[serde(default)]
+    pub aspect: Option<String>,
+    #[serde(default)]
+    pub first_frame: Option<String>,
+    #[serde(default)]
+    pub last_frame: Option<String>,
+    #[serde(default)]
+    pub refs: Vec<String>,
+    #[serde(default)]
+    pub audio: Vec<String>,
+}
+
+impl VideoRequest {
+    /// A video request with every default.
+    pub fn new(prompt: impl Into<String>) -> VideoRequest {
+        VideoRequest {
+            prompt: prompt.into(),
+            provider: katana(),
+            model: default_video_model(),
+            duration: None,
+            aspect: None,
+            first_frame: None,
+            last_frame: None,
+            refs: Vec::new(),
+            audio: Vec::new(),
+        }
+    }
+}
+
+/// `conjure submit`: a provider's own request body, validated and quoted like the rest.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayloadRequest {
+    #[serde(default = "katana")]
+    pub provider: ProviderId,
+    pub payload: serde_json::Value,
+}
+
+/// Anything conjure can be asked to pay for.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Request {
+    Image(ImageRequest),
+    Video(VideoRequest),
+    Payload(PayloadRequest),
+}
+
+impl Request {
+    /// The normalised request: model resolved, inputs read and checked, defaults applied.
+    pub fn spec(&self) -> Result<JobSpec, AppError> {
+        match self {
+            Request::Image(r) => image_spec(r),
+            Request::Video(r) => video_spec(r),
+            Request::Payload(r) => {
+                let caps = registry::capabilities(r.provider);
+                let mut resolve = |path: &str, value: &str, kind: InputKind| {
+                    resolve_input(value, kind, path, caps.inline_inputs)
+                };
+                registry::parse_payload(r.provider, &r.payload, &mut resolve)
+            }
+        }
+    }
+}
+
+/// An input value, refusing local files for providers that only take URLs.
+fn resolve_input(
+    value: &str,
+    kind: InputKind,
+    flag: &str,
+    inline: bool,
+) -> Result<MediaInput, AppError> {
+    let input = inputs::resolve(value, kind, flag)?;
+    if !inline && !matches!(input, MediaInput::Url { .. }) {
+        return Err(AppError::invalid(format!(
+            "`{flag} {value}`: this provider takes inputs as https:// URLs only"
+        ))
+        .hint("upload the file somewhere public and pass its https:// URL"));
+    }
+    Ok(input)
+}
+
+fn image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
+    let caps = registry::capabilities(r.provider);
+    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Image), &r.model)?;
+    let format = ImageFormat::parse(&r.format).ok_or_else(|| {
+        AppError::invalid(format!("Unknown format `{}`", r.format)).hint("use png, jpeg or webp")
+    })?;
+    if !(1..=10).contains(&r.count) {
+        return Err(AppError::invalid(format!("`--count {}` is out of range", r.count))
+            .hint("ask for 1 to 10 images per request"));
+    }
+    let inputs = r
+        .refs
+        .iter()
+        .map(|v| resolve_input(v, InputKind::Image, "--ref", caps.inline_inputs))
+        .collect::<Result<Vec<_>, _>>()?;
+    let item = ImageItem {
+        model: model.id.clone(),
+        prompt: r.prompt.clone(),
+        aspect_ratio: r.aspect.trim().to_owned(),
+        format,
+        inputs,
+        negative_prompt: r.negative.clone().filter(|n| !n.trim().is_empty()),
+        fast: r.fast,
+        uhd: r.uhd,
+    };
+    Ok(JobSpec { provider: r.provider, items: vec![Item::Image(item); r.count as usize] })
+}
+
+fn video_spec(r: &VideoRequest) -> Result<JobSpec, AppError> {
+    let caps = registry::capabilities(r.provider);
+    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Video), &r.model)?;
+    let duration = r.duration.unwrap_or_else(|| model.durations().first().copied().unwrap_or(5));
+    let aspect = match &r.aspect {
+        Some(a) => a.trim().to_owned(),
+        None if model.aspects.iter().any(|a| a == "16:9") => "16:9".to_owned(),
+        None => model.aspects.first().cloned().unwrap_or_else(|| "16:9".to_owned()),
+    };
+    let input = |v: &String, kind, flag| resolve_input(v, kind, flag, caps.inline_inputs);
+    let item = VideoItem {
+        model: model.id.clone(),
+        prompt: r.prompt.clone(),
+        duration_seconds: duration,
+        aspect_ratio: aspect,
+        first_frame: r
+            .first_frame
+            .as_ref()
+            .map(|v| input(v, InputKind::Image, "--first-frame"))
+            .transpose()?,
+        last_frame: r
+            .last_frame
+            .as_ref()
+            .map(|v| input(v, InputKind::Image, "--last-frame"))
+            .transpose()?,
+        references: r
+            .refs
+            .iter()
+            .map(|v| input(v, InputKind::Image, "--ref"))
+            .collect::<Result<_, _>>()?,
+        audio: r
+            .audio
+            .iter()
+            .map(|v| input(v, InputKind::Audio, "--audio"))
+            .collect::<Result<_, _>>()?,
+        videos: Vec::new(),
+    };
+    Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)] })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_deserialise_with_the_cli_defaults() {
+        let r: Request =
+            serde_json::from_value(serde_json::json!({"type": "image", "prompt": "a fox"}))
+                .unwrap();
+        assert_eq!(r, Request::Image(ImageRequest::new("a fox")));
+        let r: Request =
+            serde_json::from_value(serde_json::json!({"type": "video", "prompt": "waves"}))
+                .unwrap();
+        assert_eq!(r, Request::Video(VideoRequest::new("waves")));
+        assert!(
+            serde_json::from_value::<Request>(
+                serde_json::json!({"type": "image", "prompt": "x", "modle": "gen"})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn specs_resolve_models_and_defaults() {
+        let spec = Request::Image(ImageRequest {
+            model: "flux".into(),
+            count: 2,
+            ..ImageRequest::new("x")
+        })
+        .spec()
+        .unwrap();
+        assert_eq!(spec.items.len(), 2);
+        assert_eq!(spec.model(), "flux-2-pro");
+        let spec = Request::Video(VideoRequest { model: "kling".into(), ..VideoRequest::new("x") })
+            .spec()
+            .unwrap();
+        let Item::Video(v) = &spec.items[0] else { panic!() };
+        assert_eq!((v.duration_seconds, v.aspect_ratio.as_str()), (5, "16:9"));
+        let e =
+            Request::Image(ImageRequest { count: 0, ..ImageRequest::new("x") }).spec().unwrap_err();
+        assert!(e.message.contains("out of range"));
+    }
+}

@@ -1,0 +1,332 @@
+//! The typed JSON shape of every result, one struct per schema, so that `--json` output (and
+//! an MCP server's answers) cannot drift between commands. The CLI's snapshots pin them.
+//!
+//! - [`JobView`]: a job result (`image`, `video`, `submit`, `retry`, `wait`, `fetch`).
+//! - [`QuoteView`]: a quote or a `confirmation_required` answer, with the exact request.
+//! - [`StatusView`]: one job in full (`status`).
+//! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
+//! - [`BalanceView`]: a provider balance.
+//!
+//! Times are RFC 3339 in UTC everywhere. Dollars are at the job's own quoted price per credit,
+//! absent when the provider has no dollar price. Inline data in a request body is shortened to
+//! its size; credentials never appear (headers are shown as `****`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use conjure_core::spec::FILE_REF_PREFIX;
+use conjure_core::store::ProviderTotals;
+use conjure_core::{
+    CreditPrice, Credits, JobId, JobRecord, JobState, MediaKind, OutputRecord, ProviderId, Quote,
+    Usd, WireRequest,
+};
+use conjure_providers::registry;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::deliver::job_usd;
+use crate::timefmt::{rfc3339_ms, seconds_until};
+
+/// One output file.
+#[derive(Clone, Debug, Serialize)]
+pub struct OutputView {
+    pub path: String,
+    pub url: String,
+    pub mime: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_seconds: Option<f64>,
+    pub sha256: String,
+    pub expires_at: Option<String>,
+}
+
+impl From<&OutputRecord> for OutputView {
+    fn from(o: &OutputRecord) -> Self {
+        OutputView {
+            path: o.path.clone(),
+            url: o.url.clone(),
+            mime: o.mime.clone(),
+            width: o.width,
+            height: o.height,
+            duration_seconds: o.duration_seconds,
+            sha256: o.sha256.clone(),
+            expires_at: o.expires_at.clone(),
+        }
+    }
+}
+
+/// Warnings a result must carry: a charge above the quote.
+fn warnings(job: &JobRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(extra) = job.charged_above_quote() {
+        out.push(format!(
+            "the provider charged {} credits, {extra} more than the quote of {}",
+            job.credits(),
+            job.quoted_credits
+        ));
+    }
+    out
+}
+
+/// A job result: `job_id, provider, model, status, request_id, credits, usd, quoted_credits,
+/// outputs[], elapsed_seconds`, and `warnings[]` when there is something to warn about.
+/// `credits` is what the provider reported as spent, else the quote.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobView {
+    pub job_id: JobId,
+    pub provider: ProviderId,
+    pub model: String,
+    pub status: JobState,
+    pub request_id: Option<String>,
+    pub credits: Credits,
+    pub usd: Option<Usd>,
+    pub quoted_credits: Credits,
+    pub outputs: Vec<OutputView>,
+    pub elapsed_seconds: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl JobView {
+    pub fn new(job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) -> JobView {
+        let credits = job.credits();
+        JobView {
+            job_id: job.id.clone(),
+            provider: job.provider,
+            model: job.model.clone(),
+            status: job.state,
+            request_id: job.request_id.clone(),
+            credits,
+            usd: job_usd(job, credits),
+            quoted_credits: job.quoted_credits,
+            outputs: outputs.iter().map(OutputView::from).collect(),
+            elapsed_seconds: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            warnings: warnings(job),
+        }
+    }
+}
+
+/// The exact request a quote is for: `method, url, headers, body`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RequestView {
+    pub method: String,
+    pub url: String,
+    pub headers: BTreeMap<&'static str, &'static str>,
+    pub body: Value,
+}
+
+impl RequestView {
+    pub fn new(provider: ProviderId, wire: &WireRequest, base_url: &str) -> RequestView {
+        let mut headers: BTreeMap<&'static str, &'static str> =
+            registry::capabilities(provider).auth_headers.iter().map(|h| (*h, "****")).collect();
+        headers.insert("Content-Type", "application/json");
+        RequestView {
+            method: wire.method.clone(),
+            url: format!("{}{}", base_url.trim_end_matches('/'), wire.path),
+            headers,
+            body: shorten(&wire.body, wire),
+        }
+    }
+}
+
+/// A body with inline data and local-file references shown as `data:<mime>;base64,…<N bytes>`.
+pub fn shorten(body: &Value, wire: &WireRequest) -> Value {
+    match body {
+        Value::String(s) if s.starts_with(FILE_REF_PREFIX) => match wire.file_for(s) {
+            Some(f) => Value::String(format!("data:{};base64,…<{} bytes>", f.mime, f.bytes)),
+            None => Value::String(s.clone()),
+        },
+        Value::String(s) if s.starts_with("data:") => {
+            let (head, data) = s.split_once(',').unwrap_or((s.as_str(), ""));
+            Value::String(format!("{head},…<{} bytes>", data.len() / 4 * 3))
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| shorten(v, wire)).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shorten(v, wire))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// A quote (`"status": "quote"`) or a request for approval (`"confirmation_required"`).
+#[derive(Clone, Debug, Serialize)]
+pub struct QuoteView<'a> {
+    pub status: &'static str,
+    pub quote: &'a Quote,
+    pub request: RequestView,
+}
+
+/// What `conjure jobs --pending` and `status` say about a job that needs attention.
+pub fn attention(job: &JobRecord) -> Option<String> {
+    let id = &job.id;
+    if job.is_undelivered() {
+        let expiry = job
+            .last_snapshot
+            .as_ref()
+            .and_then(|s| s.get("assets"))
+            .and_then(Value::as_array)
+            .and_then(|a| {
+                a.iter().filter_map(|x| x.get("expires_at").and_then(Value::as_str)).min()
+            })
+            .map(str::to_owned);
+        return Some(match expiry.as_deref().and_then(|e| seconds_until(e).map(|s| (e, s))) {
+            Some((e, s)) if s <= 0 => format!(
+                "finished but never saved; the provider's links expired at {e}, so the result is probably lost (`conjure fetch {id}` tries once more)"
+            ),
+            _ => format!("finished but never saved; `conjure fetch {id}` downloads it"),
+        });
+    }
+    match job.state {
+        JobState::Unknown => Some(format!(
+            "may have been charged; check the provider's dashboard. `conjure retry {id}` sends it again after a new approval"
+        )),
+        JobState::Submitting => Some("being sent by another conjure process".to_owned()),
+        JobState::Quoted => {
+            Some("reserved by another conjure process, about to be sent".to_owned())
+        }
+        JobState::Submitted | JobState::Processing => {
+            Some(format!("running at the provider; `conjure wait {id}` collects it"))
+        }
+        _ => None,
+    }
+}
+
+/// One job in full (`conjure status`).
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusView {
+    pub job_id: JobId,
+    pub provider: ProviderId,
+    pub kind: MediaKind,
+    pub model: String,
+    pub prompt: String,
+    pub status: JobState,
+    pub request_id: Option<String>,
+    pub quoted_credits: Credits,
+    pub quoted_usd: Option<Usd>,
+    /// What the provider reported as charged (absent until it does).
+    pub credits: Option<Credits>,
+    pub usd: Option<Usd>,
+    pub error: Option<String>,
+    pub retry_of: Option<JobId>,
+    pub created_at: String,
+    /// Whether the provider was asked just now.
+    pub refreshed: bool,
+    pub outputs: Vec<OutputView>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undelivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl StatusView {
+    pub fn new(job: &JobRecord, refreshed: bool) -> StatusView {
+        StatusView {
+            job_id: job.id.clone(),
+            provider: job.provider,
+            kind: job.kind,
+            model: job.model.clone(),
+            prompt: job.prompt.clone(),
+            status: job.state,
+            request_id: job.request_id.clone(),
+            quoted_credits: job.quoted_credits,
+            quoted_usd: job.quoted_usd,
+            credits: job.credits_spent,
+            usd: job.credits_spent.and_then(|c| job_usd(job, c)),
+            error: job.error.clone(),
+            retry_of: job.retry_of.clone(),
+            created_at: rfc3339_ms(job.created_at),
+            refreshed,
+            outputs: job.outputs.iter().map(OutputView::from).collect(),
+            undelivered: job.is_undelivered(),
+            hint: attention(job),
+            warnings: warnings(job),
+        }
+    }
+}
+
+/// One line of `conjure jobs`.
+#[derive(Clone, Debug, Serialize)]
+pub struct JobLine {
+    pub job_id: JobId,
+    pub provider: ProviderId,
+    pub kind: MediaKind,
+    pub model: String,
+    pub status: JobState,
+    pub request_id: Option<String>,
+    pub quoted_credits: Credits,
+    pub credits: Option<Credits>,
+    pub created_at: String,
+    pub prompt: String,
+    /// How many files were delivered.
+    pub outputs: usize,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undelivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+}
+
+impl From<&JobRecord> for JobLine {
+    fn from(j: &JobRecord) -> Self {
+        JobLine {
+            job_id: j.id.clone(),
+            provider: j.provider,
+            kind: j.kind,
+            model: j.model.clone(),
+            status: j.state,
+            request_id: j.request_id.clone(),
+            quoted_credits: j.quoted_credits,
+            credits: j.credits_spent,
+            created_at: rfc3339_ms(j.created_at),
+            prompt: j.prompt.clone(),
+            outputs: j.outputs.len(),
+            undelivered: j.is_undelivered(),
+            hint: attention(j),
+        }
+    }
+}
+
+/// Money per provider over the whole journal.
+#[derive(Clone, Debug, Serialize)]
+pub struct TotalsView {
+    pub provider: ProviderId,
+    pub jobs: u64,
+    pub quoted_credits: Credits,
+    /// What the provider reported as charged.
+    pub charged_credits: Credits,
+    /// At the configured price; absent without one.
+    pub charged_usd: Option<Usd>,
+    /// What `unknown` jobs and jobs still being sent may have cost on top.
+    pub exposure_credits: Credits,
+}
+
+impl TotalsView {
+    pub fn new(t: &ProviderTotals, price: Option<CreditPrice>) -> TotalsView {
+        TotalsView {
+            provider: t.provider,
+            jobs: t.jobs,
+            quoted_credits: t.quoted,
+            charged_credits: t.spent,
+            charged_usd: price.map(|p| p.usd(t.spent)),
+            exposure_credits: t.exposure,
+        }
+    }
+}
+
+/// The journal (`conjure jobs`).
+#[derive(Clone, Debug, Serialize)]
+pub struct JobsView {
+    pub jobs: Vec<JobLine>,
+    pub totals: Vec<TotalsView>,
+    /// The sum of every provider's `exposure_credits`.
+    pub unknown_exposure_credits: Credits,
+}
+
+/// A provider's balance.
+#[derive(Clone, Debug, Serialize)]
+pub struct BalanceView {
+    pub provider: ProviderId,
+    pub credits: Credits,
+    pub usd: Option<Usd>,
+}

@@ -1,0 +1,67 @@
+//! Every environment variable conjure reads, as documented constants in one place.
+//!
+//! The README's "Environment" table lists the same names; a test in the binary checks that it
+//! does. Reading the environment is the binary's job (it captures it once at start); libraries
+//! take the captured values as parameters and use these names to look them up.
+
+/// Where the journal and other state live (default: `$XDG_DATA_HOME/conjure`).
+pub const CONJURE_HOME: &str = "CONJURE_HOME";
+/// Where the config file and conjure's own credentials live (default: `$XDG_CONFIG_HOME/conjure`).
+pub const CONJURE_CONFIG_DIR: &str = "CONJURE_CONFIG_DIR";
+/// The config file (default: `<config dir>/config.toml`).
+pub const CONJURE_CONFIG: &str = "CONJURE_CONFIG";
+/// The most one request may cost: dollars (`0.50`) or credits (`120cr`).
+pub const CONJURE_MAX_COST: &str = "CONJURE_MAX_COST";
+/// The most all requests of the last 24 hours may cost together: dollars or credits.
+pub const CONJURE_DAILY_BUDGET: &str = "CONJURE_DAILY_BUDGET";
+/// Where outputs are written (default: the current directory).
+pub const CONJURE_OUT_DIR: &str = "CONJURE_OUT_DIR";
+/// Multiplies every polling wait and deadline (tests set it far below 1).
+pub const CONJURE_POLL_SCALE: &str = "CONJURE_POLL_SCALE";
+/// `info` or `debug` logging on stderr (as `-v` / `-vv`).
+pub const CONJURE_LOG: &str = "CONJURE_LOG";
+/// An ffmpeg binary to use instead of the one on `PATH`.
+pub const CONJURE_FFMPEG: &str = "CONJURE_FFMPEG";
+/// An ffprobe binary to use instead of the one on `PATH`.
+pub const CONJURE_FFPROBE: &str = "CONJURE_FFPROBE";
+
+/// The Katana API base URL (default: `https://kat.imgnai.com`; the sandbox prints its own).
+pub const CONJURE_KATANA_BASE_URL: &str = "CONJURE_KATANA_BASE_URL";
+/// Dollars per Katana credit (default: `0.0052`).
+pub const CONJURE_KATANA_USD_PER_CREDIT: &str = "CONJURE_KATANA_USD_PER_CREDIT";
+/// The ImaginePro API base URL.
+pub const CONJURE_IMAGINEPRO_BASE_URL: &str = "CONJURE_IMAGINEPRO_BASE_URL";
+/// Dollars per ImaginePro credit (no default: ImaginePro publishes none).
+pub const CONJURE_IMAGINEPRO_USD_PER_CREDIT: &str = "CONJURE_IMAGINEPRO_USD_PER_CREDIT";
+
+/// The Katana API key.
+pub const KATANA_API_KEY: &str = "KATANA_API_KEY";
+/// The Katana API secret.
+pub const KATANA_API_SECRET: &str = "KATANA_API_SECRET";
+/// A `KEY=VALUE` file with the Katana key and secret (default: `~/.openclaw/secrets/katana.env`).
+pub const KATANA_SECRETS_FILE: &str = "KATANA_SECRETS_FILE";
+
+/// Disables colour on stderr when set (any value).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Every name above, for documentation checks.
+pub const ALL: &[&str] = &[
+    CONJURE_HOME,
+    CONJURE_CONFIG_DIR,
+    CONJURE_CONFIG,
+    CONJURE_MAX_COST,
+    CONJURE_DAILY_BUDGET,
+    CONJURE_OUT_DIR,
+    CONJURE_POLL_SCALE,
+    CONJURE_LOG,
+    CONJURE_FFMPEG,
+    CONJURE_FFPROBE,
+    CONJURE_KATANA_BASE_URL,
+    CONJURE_KATANA_USD_PER_CREDIT,
+    CONJURE_IMAGINEPRO_BASE_URL,
+    CONJURE_IMAGINEPRO_USD_PER_CREDIT,
+    KATANA_API_KEY,
+    KATANA_API_SECRET,
+    KATANA_SECRETS_FILE,
+    NO_COLOR,
+];

@@ -1,0 +1,409 @@
+//! The Katana (imgnAI) provider: a thin translator between conjure's domain and Katana's API.
+//!
+//! Key terms (see the Katana API notes in the project's shared spec):
+//! - **envelope**: the `{"requests":[...]}` body of a submit, and the `{request_id, status,
+//!   requests[], responses[]}` answer shared by submit and poll.
+//! - **item**: one entry of `requests[]`; conjure tags them `item-0`, `item-1`, ... and matches
+//!   `responses[]` back by that echoed `id`, falling back to position.
+//! - **header pair / Bearer**: media calls authenticate with `X-API-Key` + `X-API-Secret`;
+//!   balance and `/v1/models` with `Authorization: Bearer key:secret`.
+//!
+//! Modules: [`request`] is the request vocabulary, once (the pure builder, every field name and
+//! alias, the inverse parser for raw payloads); [`response`] reads answers (pure). This module is
+//! the network half: [`Katana`] sends a submit exactly once (no retries, no redirects), with
+//! local input files inlined at that moment; polls with GET; downloads signed asset URLs
+//! *without* credentials. Every answer passes through the [`Redactor`] first, so a server that
+//! echoes the key or secret cannot leak them.
+//!
+//! Not here: validation against the catalogue (`conjure_core::spec::validate`, done before a
+//! quote), polling cadence and the "never resend a paid POST" decision (`conjure_core::policy`),
+//! text generation and catalogue parsing.
+
+pub mod request;
+pub mod response;
+
+pub use request::{PayloadError, SUBMIT_PATH, build_request, parse_request, vocab, wire_input};
+pub use response::{parse_balance, parse_envelope};
+
+use std::fmt;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+use conjure_core::catalogue::ProviderId;
+use conjure_core::money::Credits;
+use conjure_core::provider::Downloaded;
+use conjure_core::{Provider, ProviderError, Snapshot, WireRequest};
+use futures_util::StreamExt as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Url};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::credentials::KatanaCredentials;
+use crate::error::Error;
+use crate::http::{self, DisplaySafeUrl, Failure, HttpOptions};
+use crate::redact::Redactor;
+use crate::secret::Secret;
+
+/// Production API.
+pub const DEFAULT_BASE_URL: &str = "https://kat.imgnai.com";
+/// The environment variable the CLI reads to point conjure elsewhere (e.g. the sandbox).
+pub const BASE_URL_ENV: &str = conjure_core::env::CONJURE_KATANA_BASE_URL;
+const POLL_PATH: &str = "/v1/generation-requests/";
+const BALANCE_PATH: &str = "/v1/me/balance";
+const MODELS_PATH: &str = "/v1/models";
+
+/// The configured base URL, or the production default.
+pub fn base_url_from_env(env: impl Fn(&str) -> Option<String>) -> String {
+    env(BASE_URL_ENV)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+}
+
+/// Applies the base URL rules: `https://` as is; `http://` rewritten to `https://` (as the
+/// Katana skill does) except on loopback hosts, where the offline sandbox speaks plain HTTP.
+/// Userinfo, queries and fragments are refused; a trailing `/` is dropped.
+pub fn normalize_base_url(raw: &str) -> Result<Url, Error> {
+    let bad = |reason| Error::BaseUrl { url: http::redact_url(raw), reason };
+    let mut url = Url::parse(raw.trim()).map_err(|_| bad("it is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not contain a query or fragment"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" if http::is_loopback(&url) => {}
+        "http" => {
+            url.set_scheme("https").map_err(|()| bad("it cannot be switched to https"))?;
+        }
+        _ => return Err(bad("only https:// is supported")),
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
+/// The Katana provider: base URL, credentials (as ready header values) and two HTTP clients.
+pub struct Katana {
+    base: Url,
+    media_headers: HeaderMap,
+    bearer: HeaderValue,
+    api: Client,
+    download: Client,
+    options: HttpOptions,
+    redactor: Redactor,
+}
+
+impl fmt::Debug for Katana {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Katana")
+            .field("base_url", &self.base.as_str())
+            .field("credentials", &"****")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn sensitive(value: &Secret, what: &'static str) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(value.expose()).map_err(|_| Error::InvalidCredential {
+        what,
+        reason: "it is not a valid HTTP header value",
+    })?;
+    // Keeps it out of HTTP/2 header compression tables and out of `Debug` output.
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+impl Katana {
+    pub fn new(
+        base_url: &str,
+        creds: KatanaCredentials,
+        options: HttpOptions,
+    ) -> Result<Katana, Error> {
+        let base = normalize_base_url(base_url)?;
+        let token = creds.bearer_token();
+        let bearer = Secret::new(format!("Bearer {}", token.expose()));
+        let redactor = Redactor::new([&creds.key, &creds.secret, &token]);
+        let KatanaCredentials { key, secret } = creds;
+        let mut media_headers = HeaderMap::new();
+        media_headers.insert(HeaderName::from_static("x-api-key"), sensitive(&key, "API key")?);
+        media_headers
+            .insert(HeaderName::from_static("x-api-secret"), sensitive(&secret, "API secret")?);
+        let bearer = sensitive(&bearer, "API key and secret")?;
+        Ok(Katana {
+            base,
+            media_headers,
+            bearer,
+            api: http::api_client(&options)?,
+            download: http::download_client(&options)?,
+            options,
+            redactor,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path_and_query: &str) -> Result<Url, ProviderError> {
+        let base = self.base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path_and_query}")).map_err(|e| ProviderError::Unsupported {
+            message: format!("Cannot build a URL for `{path_and_query}`: {e}"),
+        })
+    }
+
+    fn get(&self, url: Url, headers: HeaderMap) -> Result<reqwest::Request, ProviderError> {
+        self.api
+            .get(url)
+            .headers(headers)
+            .timeout(self.options.request_timeout)
+            .build()
+            .map_err(|e| http::classify(Failure::Transport(e)))
+    }
+
+    fn bearer_headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, self.bearer.clone());
+        h
+    }
+
+    /// The account's credit balance (`GET /v1/me/balance`, Bearer form).
+    pub async fn balance(&self) -> Result<Credits, ProviderError> {
+        let request = self.get(self.url(BALANCE_PATH)?, self.bearer_headers())?;
+        let value = http::execute_json(&self.api, request, &self.redactor).await?;
+        parse_balance(&value)
+    }
+
+    /// The live catalogue (`GET /v1/models`, Bearer form), unparsed: the shape depends on the
+    /// Authorization header and is the catalogue's business.
+    pub async fn models(&self) -> Result<Value, ProviderError> {
+        let request = self.get(self.url(MODELS_PATH)?, self.bearer_headers())?;
+        http::execute_json(&self.api, request, &self.redactor).await
+    }
+
+    async fn download_http(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
+        let safe = DisplaySafeUrl::new(url);
+        let parsed = Url::parse(url).map_err(|_| ProviderError::Protocol {
+            message: format!("`{safe}` is not a valid URL"),
+        })?;
+        if !http::is_fetchable(&parsed) {
+            return Err(ProviderError::Unsupported {
+                message: format!(
+                    "Refusing to download `{safe}`: only https:// (or loopback http://) URLs are fetched"
+                ),
+            });
+        }
+        // No credentials: asset URLs are signed, and the asset host is not the API host.
+        let response = self
+            .download
+            .get(parsed)
+            .send()
+            .await
+            .map_err(|e| http::classify(Failure::Transport(e)))?;
+        let status = response.status();
+        tracing::debug!(method = "GET", url = %safe, status = status.as_u16(), "download response");
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let body = response.bytes().await.unwrap_or_default();
+            let e = http::classify(Failure::Status { status, headers: &headers, body: &body });
+            return Err(self.redactor.error(e));
+        }
+        let mime =
+            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut file = tokio::fs::File::create(dest).await.map_err(|e| local_io(dest, &e))?;
+        let mut hasher = Sha256::new();
+        let mut bytes: u64 = 0;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| http::classify(Failure::Transport(e)))?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(|e| local_io(dest, &e))?;
+        }
+        file.flush().await.map_err(|e| local_io(dest, &e))?;
+        file.sync_all().await.map_err(|e| local_io(dest, &e))?;
+        Ok(Downloaded { bytes, sha256: hex::encode(hasher.finalize()), mime })
+    }
+}
+
+fn local_io(dest: &Path, e: &std::io::Error) -> ProviderError {
+    ProviderError::Local { message: format!("Could not write `{}`: {e}", dest.display()) }
+}
+
+async fn write_data_url(url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
+    let (data, mime) = decode_data_url(url)?;
+    tokio::fs::write(dest, &data).await.map_err(|e| local_io(dest, &e))?;
+    Ok(Downloaded { bytes: data.len() as u64, sha256: hex::encode(Sha256::digest(&data)), mime })
+}
+
+/// Decodes a `data:` URL into its bytes and media type.
+pub fn decode_data_url(url: &str) -> Result<(Vec<u8>, Option<String>), ProviderError> {
+    let bad = |why: &str| ProviderError::Protocol {
+        message: format!("`{}` is not a usable data: URL ({why})", http::redact_url(url)),
+    };
+    let rest = url
+        .get(5..)
+        .filter(|_| url[..5].eq_ignore_ascii_case("data:"))
+        .ok_or_else(|| bad("no data: prefix"))?;
+    let (meta, payload) = rest.split_once(',').ok_or_else(|| bad("no comma"))?;
+    let mut parts = meta.split(';');
+    let mime = parts.next().map(str::trim).filter(|m| !m.is_empty()).map(str::to_owned);
+    let is_base64 = parts.any(|p| p.trim().eq_ignore_ascii_case("base64"));
+    let data = if is_base64 {
+        let compact: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let lenient = base64::engine::GeneralPurpose::new(
+            &base64::alphabet::STANDARD,
+            base64::engine::GeneralPurposeConfig::new()
+                .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+        );
+        lenient
+            .decode(&compact)
+            .or_else(|_| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(compact.trim_end_matches('='))
+            })
+            .map_err(|_| bad("invalid base64"))?
+    } else {
+        percent_decode(payload)
+    };
+    Ok((data, mime))
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
+}
+
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+impl Provider for Katana {
+    fn id(&self) -> ProviderId {
+        ProviderId::Katana
+    }
+
+    async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
+        if request.method != "POST" {
+            return Err(ProviderError::Unsupported {
+                message: format!("Katana submits are POST, not `{}`", request.method),
+            });
+        }
+        // Local files are read now, and only if they still hash to what was quoted.
+        let body = crate::inline::materialize(request).await?;
+        let body = serde_json::to_vec(&body).map_err(|e| ProviderError::Unsupported {
+            message: format!("The request body cannot be serialised: {e}"),
+        })?;
+        let http_request = self
+            .api
+            .post(self.url(&request.path)?)
+            .headers(self.media_headers.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .timeout(self.options.request_timeout)
+            .build()
+            .map_err(|e| http::classify(Failure::Transport(e)))?;
+        let value = http::execute_json(&self.api, http_request, &self.redactor).await?;
+        let snapshot = parse_envelope(&value)?;
+        if snapshot.request_id.is_none() && !snapshot.status.is_terminal() {
+            // Without an id the job can never be polled: report it as unreadable (maybe charged).
+            return Err(ProviderError::Protocol {
+                message: "The submit answer has no `request_id`".to_owned(),
+            });
+        }
+        Ok(snapshot)
+    }
+
+    async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
+        // `.` and `..` would be resolved as path segments, polling some other resource.
+        if matches!(request_id.trim(), "" | "." | "..") {
+            return Err(ProviderError::Unsupported {
+                message: format!("`{request_id}` is not a request id"),
+            });
+        }
+        let url = self.url(&format!("{POLL_PATH}{}", path_segment(request_id)))?;
+        let request = self.get(url, self.media_headers.clone())?;
+        let value = http::execute_json(&self.api, request, &self.redactor).await?;
+        parse_envelope(&value)
+    }
+
+    async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
+        let trimmed = url.trim();
+        if trimmed.len() >= 5 && trimmed[..5].eq_ignore_ascii_case("data:") {
+            return write_data_url(trimmed, dest).await;
+        }
+        self.download_http(trimmed, dest).await.map_err(|e| self.redactor.error(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_rules() {
+        let n = |u: &str| normalize_base_url(u).map(|u| u.to_string());
+        assert_eq!(n("https://kat.imgnai.com").unwrap(), "https://kat.imgnai.com/");
+        assert_eq!(n("http://devkat.imgnai.com/").unwrap(), "https://devkat.imgnai.com/");
+        assert_eq!(n("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/");
+        assert_eq!(n("http://[::1]:9/").unwrap(), "http://[::1]:9/");
+        assert_eq!(n("http://localhost:9/prefix/").unwrap(), "http://localhost:9/prefix");
+        assert!(n("ftp://x").is_err());
+        assert!(n("https://u:p@x").is_err());
+        assert!(n("https://x/?a=1").is_err());
+        assert!(n("nonsense").is_err());
+        let e = normalize_base_url("https://user:hunter2@x").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert_eq!(base_url_from_env(|_| None), DEFAULT_BASE_URL);
+        assert_eq!(
+            base_url_from_env(|_| Some("http://127.0.0.1:1".to_owned())),
+            "http://127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn data_urls_decode() {
+        let (bytes, mime) = decode_data_url("data:image/png;base64,aGVsbG8=").unwrap();
+        assert_eq!(bytes, b"hello");
+        assert_eq!(mime.as_deref(), Some("image/png"));
+        assert_eq!(decode_data_url("data:;base64,aGVsbG8").unwrap().0, b"hello");
+        assert_eq!(decode_data_url("data:text/plain,a%20b").unwrap().0, b"a b");
+        assert!(decode_data_url("data:image/png;base64,@@@").is_err());
+        assert!(decode_data_url("data:nocomma").is_err());
+    }
+
+    #[test]
+    fn poll_ids_are_path_escaped() {
+        assert_eq!(path_segment("req_1-a.b~"), "req_1-a.b~");
+        assert_eq!(path_segment("../x?y"), "..%2Fx%3Fy");
+    }
+}

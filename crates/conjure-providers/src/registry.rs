@@ -1,0 +1,216 @@
+//! The provider registry: the one place that knows which providers exist and what each can do.
+//!
+//! Everything provider-specific that the rest of conjure needs goes through here, by
+//! [`ProviderId`]: the pure [`build_request`] and its inverse [`parse_payload`] (no credentials
+//! needed, so quotes and dry runs work anywhere), [`capabilities`] (inline inputs, a balance
+//! endpoint, default base URL and price, credential variables, headers to show), credential
+//! lookup, and [`connect`], which returns a [`Connected`] provider that implements the core's
+//! `Provider` for whichever provider a job belongs to. Adding a provider means a module beside
+//! `katana`, its catalogue data, its sandbox half, and one arm in each match below.
+
+use std::path::Path;
+
+use conjure_core::provider::Downloaded;
+use conjure_core::spec::{InputKind, MediaInput};
+use conjure_core::{
+    CreditPrice, Credits, JobSpec, Provider, ProviderError, ProviderId, Snapshot, WireRequest, env,
+};
+use serde_json::Value;
+
+use crate::credentials::{self, CredentialSource, KatanaCredentials};
+use crate::error::Error;
+use crate::http::HttpOptions;
+use crate::katana::{self, Katana, PayloadError};
+
+/// Where a provider is and what its credit is worth in dollars.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderSettings {
+    pub base_url: String,
+    /// `None` when no dollar price is known: dollar amounts are then not shown, and dollar
+    /// limits refuse rather than pass.
+    pub usd_per_credit: Option<CreditPrice>,
+}
+
+/// What a provider is and can do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    pub id: ProviderId,
+    /// conjure can send requests to it.
+    pub implemented: bool,
+    /// Local input files may be sent inline (`data:` URLs); otherwise they must be URLs.
+    pub inline_inputs: bool,
+    /// It has a balance endpoint.
+    pub balance: bool,
+    pub default_base_url: &'static str,
+    /// The price conjure assumes when none is configured.
+    pub default_usd_per_credit: Option<CreditPrice>,
+    pub base_url_env: &'static str,
+    pub usd_per_credit_env: &'static str,
+    /// The environment variables credentials are read from.
+    pub credential_env: &'static [&'static str],
+    /// Request headers that carry credentials, shown masked by `quote` and `--dry-run`.
+    pub auth_headers: &'static [&'static str],
+}
+
+const KATANA: Capabilities = Capabilities {
+    id: ProviderId::Katana,
+    implemented: true,
+    inline_inputs: true,
+    balance: true,
+    default_base_url: katana::DEFAULT_BASE_URL,
+    default_usd_per_credit: Some(CreditPrice::KATANA_REFERENCE),
+    base_url_env: env::CONJURE_KATANA_BASE_URL,
+    usd_per_credit_env: env::CONJURE_KATANA_USD_PER_CREDIT,
+    credential_env: &[env::KATANA_API_KEY, env::KATANA_API_SECRET],
+    auth_headers: &["X-API-Key", "X-API-Secret"],
+};
+
+const IMAGINEPRO: Capabilities = Capabilities {
+    id: ProviderId::ImaginePro,
+    implemented: false,
+    inline_inputs: false,
+    balance: false,
+    default_base_url: "https://api.imaginepro.ai",
+    // ImaginePro publishes no dollar price per credit.
+    default_usd_per_credit: None,
+    base_url_env: env::CONJURE_IMAGINEPRO_BASE_URL,
+    usd_per_credit_env: env::CONJURE_IMAGINEPRO_USD_PER_CREDIT,
+    credential_env: &[],
+    auth_headers: &["Authorization"],
+};
+
+/// Every provider conjure knows.
+pub const ALL: [ProviderId; 2] = [ProviderId::Katana, ProviderId::ImaginePro];
+
+pub fn capabilities(id: ProviderId) -> &'static Capabilities {
+    match id {
+        ProviderId::Katana => &KATANA,
+        ProviderId::ImaginePro => &IMAGINEPRO,
+    }
+}
+
+fn not_yet(id: ProviderId) -> ProviderError {
+    ProviderError::Unsupported {
+        message: format!("conjure cannot send requests to {id} yet; use `--provider katana`"),
+    }
+}
+
+/// The exact request `spec` becomes for its provider. Pure; needs no credentials.
+pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
+    match spec.provider {
+        ProviderId::Katana => katana::build_request(spec),
+        ProviderId::ImaginePro => Err(not_yet(spec.provider)),
+    }
+}
+
+/// A raw provider payload (`conjure submit`) read into a [`JobSpec`]. `resolve` turns each input
+/// string into a [`MediaInput`].
+pub fn parse_payload<E: From<PayloadError>>(
+    provider: ProviderId,
+    payload: &Value,
+    resolve: &mut dyn FnMut(&str, &str, InputKind) -> Result<MediaInput, E>,
+) -> Result<JobSpec, E> {
+    match provider {
+        ProviderId::Katana => katana::parse_request(payload, resolve),
+        ProviderId::ImaginePro => Err(PayloadError {
+            path: "$".to_owned(),
+            message: not_yet(provider).to_string(),
+            hint: None,
+        }
+        .into()),
+    }
+}
+
+/// A provider's credentials.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    Katana(KatanaCredentials),
+}
+
+/// Finds `provider`'s credentials in its documented places. `env` looks up an environment
+/// variable; `home` is the user's home; `config_dir` is conjure's configuration directory.
+pub fn load_credentials(
+    provider: ProviderId,
+    env: impl Fn(&str) -> Option<String>,
+    home: Option<&Path>,
+    config_dir: &Path,
+) -> Result<(Credentials, CredentialSource), Error> {
+    match provider {
+        ProviderId::Katana => credentials::load_katana_credentials(env, home, config_dir)
+            .map(|(c, s)| (Credentials::Katana(c), s)),
+        ProviderId::ImaginePro => Err(Error::NotImplemented { provider }),
+    }
+}
+
+/// A provider ready to send, of whichever kind.
+#[derive(Debug)]
+pub enum Connected {
+    Katana(Katana),
+}
+
+/// Connects to `provider` at `settings` with `credentials`. Makes no request.
+pub fn connect(
+    provider: ProviderId,
+    settings: &ProviderSettings,
+    credentials: Credentials,
+    http: HttpOptions,
+) -> Result<Connected, Error> {
+    match (provider, credentials) {
+        (ProviderId::Katana, Credentials::Katana(c)) => {
+            Ok(Connected::Katana(Katana::new(&settings.base_url, c, http)?))
+        }
+        (ProviderId::ImaginePro, _) => Err(Error::NotImplemented { provider }),
+    }
+}
+
+impl Connected {
+    /// The account's credit balance, where the provider has an endpoint for it.
+    pub async fn balance(&self) -> Result<Credits, ProviderError> {
+        match self {
+            Connected::Katana(k) => k.balance().await,
+        }
+    }
+}
+
+impl Provider for Connected {
+    fn id(&self) -> ProviderId {
+        match self {
+            Connected::Katana(k) => k.id(),
+        }
+    }
+
+    async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
+        match self {
+            Connected::Katana(k) => k.submit(request).await,
+        }
+    }
+
+    async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
+        match self {
+            Connected::Katana(k) => k.poll(request_id).await,
+        }
+    }
+
+    async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
+        match self {
+            Connected::Katana(k) => k.download(url, dest).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_has_capabilities_and_only_katana_is_implemented() {
+        for id in ALL {
+            assert_eq!(capabilities(id).id, id);
+        }
+        assert!(capabilities(ProviderId::Katana).implemented);
+        assert_eq!(capabilities(ProviderId::ImaginePro).default_usd_per_credit, None);
+        let spec = JobSpec { provider: ProviderId::ImaginePro, items: vec![] };
+        let e = build_request(&spec).unwrap_err();
+        assert!(e.to_string().contains("imaginepro"), "{e}");
+    }
+}

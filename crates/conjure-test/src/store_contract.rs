@@ -1,0 +1,550 @@
+//! The `JobStore` contract suite: what every store implementation must do, as tests any
+//! implementation runs (the SQLite journal today, a Postgres store later).
+//!
+//! Each case is an `async fn(store, other)` where `other` is a second handle on the same
+//! storage (another connection, standing in for another conjure process). An implementation
+//! runs them all with [`crate::store_contract_suite!`], which makes one `#[tokio::test]` per
+//! case, so a case added here runs everywhere. Times are passed to `reserve` explicitly
+//! ([`NOW`]), so window rules are tested without waiting.
+
+use conjure_core::approval::{Approved, Consent, Order, approve};
+use conjure_core::job::JobState;
+use conjure_core::money::{CreditPrice, Credits, Usd};
+use conjure_core::policy::{Limit, SpendRefusal, SpendRules};
+use conjure_core::spec::{FileRef, ImageFormat, ImageItem, Item, JobSpec, MediaInput};
+use conjure_core::store::{JobFilter, JobStore, OutputRecord, ReserveError, StoreError};
+use conjure_core::{Catalogue, JobId, JobRecord, ProviderId, Quote, WireRequest};
+use serde_json::json;
+
+/// The reserving process in these cases.
+pub const OWNER: &str = "owner-under-test";
+/// A fixed "now" (2026-09-21) for `reserve`.
+pub const NOW: i64 = 1_790_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+/// Makes one `#[tokio::test]` per contract case. `$open` is evaluated in each test and yields
+/// `(guard, store, other)`: something to keep alive (a temp dir), and two handles on one fresh,
+/// empty storage.
+#[macro_export]
+macro_rules! store_contract_suite {
+    ($open:expr) => {
+        $crate::store_contract_suite!(@cases $open;
+            reserve_records_the_intent,
+            a_token_is_single_use,
+            the_same_request_is_refused_inside_the_window,
+            a_request_refused_before_acceptance_is_no_duplicate,
+            a_retry_is_not_its_own_duplicate_but_a_second_retry_is,
+            the_budget_counts_every_job_that_may_have_cost,
+            charges_above_the_quote_count_in_the_budget,
+            a_dollar_budget_needs_dollar_prices,
+            the_budget_window_is_rolling,
+            transitions_follow_the_state_machine,
+            request_ids_are_set_once,
+            snapshots_keep_the_last_reported_charge,
+            outputs_and_delivery_are_recorded,
+            ids_resolve_from_prefixes_and_request_ids,
+            listing_is_newest_first_and_can_show_what_is_outstanding,
+            totals_report_charges_and_exposure,
+            in_flight_lists_reserved_and_sending_jobs,
+            missing_jobs_are_not_found,
+            concurrent_reserves_never_overspend,
+            concurrent_duplicates_are_recorded_once,
+        );
+    };
+    (@cases $open:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let (_guard, store, other) = $open;
+                $crate::store_contract::$case(&store, &other).await;
+            }
+        )*
+    };
+}
+
+/// A Katana image request (14 credits) with a URL, a local file and inline data as inputs.
+pub fn spec(prompt: &str) -> JobSpec {
+    JobSpec {
+        provider: ProviderId::Katana,
+        items: vec![Item::Image(ImageItem {
+            model: "gpt-image-2".into(),
+            prompt: prompt.into(),
+            aspect_ratio: "16:9".into(),
+            format: ImageFormat::Webp,
+            inputs: vec![
+                MediaInput::Url { url: "https://example.com/ref/fox.jpg".into() },
+                MediaInput::File(FileRef {
+                    path: "/home/u/sketch é.png".into(),
+                    mime: "image/png".into(),
+                    sha256: "4f0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d"
+                        .into(),
+                    bytes: 68,
+                }),
+                MediaInput::Data {
+                    source: "--ref data URL".into(),
+                    mime: "image/png".into(),
+                    base64: "iVBORw0KGgo=".into(),
+                    sha256: "00".repeat(32),
+                },
+            ],
+            negative_prompt: Some("blurry, \"watermark\"".into()),
+            fast: false,
+            uhd: false,
+        })],
+    }
+}
+
+/// An order for [`spec`], priced at `price` (no dollar price when `None`).
+pub fn order_at(prompt: &str, price: Option<CreditPrice>, retry_of: Option<JobId>) -> Order {
+    let spec = spec(prompt);
+    let quote = Quote::compute(&spec, Catalogue::bundled(), price).expect("quotable");
+    let mut wire = WireRequest::new(
+        "POST",
+        "/v1/generation-requests?wait=false",
+        json!({"requests": [{"model": "gpt-image-2", "prompt": prompt, "strength": 0.1 + 0.2,
+            "image_urls": spec.items[0].inputs().iter().map(|(_, m)| m.wire_value()).collect::<Vec<_>>()}]}),
+    );
+    wire.files = spec.file_refs();
+    Order::new(spec, wire, quote, retry_of, None).expect("random bytes")
+}
+
+pub fn order(prompt: &str) -> Order {
+    order_at(prompt, Some(CreditPrice::KATANA_REFERENCE), None)
+}
+
+pub fn yes(order: Order) -> Approved {
+    approve(order, Some(Consent::Yes)).expect("approved")
+}
+
+fn by_token(order: Order) -> Approved {
+    let token = order.quote.token.clone();
+    approve(order, Some(Consent::Token(token))).expect("approved")
+}
+
+fn rules() -> SpendRules {
+    SpendRules::default()
+}
+
+fn budget(limit: &str) -> SpendRules {
+    SpendRules { budget: Limit::parse(limit), ..SpendRules::default() }
+}
+
+async fn reserve<S: JobStore>(store: &S, approved: &Approved, rules: &SpendRules) -> JobRecord {
+    store.reserve(approved, OWNER, rules, NOW).await.expect("reserved")
+}
+
+async fn refusal<S: JobStore>(
+    store: &S,
+    approved: &Approved,
+    rules: &SpendRules,
+    now: i64,
+) -> SpendRefusal {
+    match store.reserve(approved, OWNER, rules, now).await {
+        Err(ReserveError::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Walks a job through `states`.
+async fn walk<S: JobStore>(store: &S, id: &JobId, states: &[JobState]) {
+    for &to in states {
+        store.transition(id, to, None).await.expect("legal transition");
+    }
+}
+
+fn output(index: usize, path: &str) -> OutputRecord {
+    OutputRecord {
+        index,
+        path: path.into(),
+        url: "https://cdn.example.com/y.webp".into(),
+        mime: "image/webp".into(),
+        width: Some(1792),
+        height: Some(1024),
+        duration_seconds: Some(5.041_666),
+        sha256: "ab".repeat(32),
+        bytes: 123_456,
+        expires_at: Some("2026-07-01T00:00:00Z".into()),
+    }
+}
+
+pub async fn reserve_records_the_intent<S: JobStore>(store: &S, other: &S) {
+    let o = order("a red fox in snow");
+    let (spec, wire) = (o.spec.clone(), o.wire.clone());
+    let job = reserve(store, &yes(o), &rules()).await;
+    assert!(JobId::parse(job.id.as_str()).is_some(), "{}", job.id);
+    assert_eq!(job.state, JobState::Quoted);
+    assert_eq!(job.provider, ProviderId::Katana);
+    assert_eq!(job.model, "gpt-image-2");
+    assert_eq!(job.prompt, "a red fox in snow");
+    assert_eq!(job.fingerprint, spec.fingerprint());
+    assert_eq!(job.spec, spec);
+    assert_eq!(job.wire, wire, "the wire request, file references and float included");
+    assert_eq!(job.quoted_credits, Credits::whole(14));
+    assert_eq!(job.quoted_usd, Some(Usd::from_micros(72_800)));
+    assert_eq!(job.owner.as_deref(), Some(OWNER));
+    assert_eq!(job.created_at, NOW);
+    assert_eq!((job.request_id, job.credits_spent, job.error), (None, None, None));
+    assert!(job.outputs.is_empty() && job.delivered_at.is_none());
+    // Committed: another handle sees it, the same as this one.
+    let seen = other.get(&job.id).await.expect("visible to another handle");
+    assert_eq!(
+        serde_json::to_value(&seen).ok(),
+        serde_json::to_value(store.get(&job.id).await.ok()).ok()
+    );
+    assert_eq!(seen.spec.fingerprint(), job.fingerprint, "same bytes back, same fingerprint");
+    let events = store.events(&job.id).await.expect("events");
+    assert_eq!(events.len(), 1);
+    assert_eq!((events[0].from, events[0].to), (None, JobState::Quoted));
+}
+
+pub async fn a_token_is_single_use<S: JobStore>(store: &S, other: &S) {
+    let o = order("one token, one send");
+    let token = o.quote.token.clone();
+    let first = reserve(store, &by_token(o.clone()), &rules()).await;
+    // Even with --again, and from another process, the token is spent.
+    let again = SpendRules { again: true, ..rules() };
+    let r = refusal(other, &by_token(o.clone()), &again, NOW).await;
+    assert_eq!(r, SpendRefusal::TokenUsed { job: first.id.clone() }, "{token}");
+    // A new quote of the same request has a new token, which works with --again.
+    let requoted = order("one token, one send");
+    assert!(store.reserve(&by_token(requoted), OWNER, &again, NOW).await.is_ok());
+    assert_eq!(store.list(JobFilter::All, 10).await.expect("list").len(), 2);
+}
+
+pub async fn the_same_request_is_refused_inside_the_window<S: JobStore>(store: &S, other: &S) {
+    let first = reserve(store, &yes(order("the same request")), &rules()).await;
+    walk(store, &first.id, &[JobState::Submitting]).await;
+    store.set_request_id(&first.id, "req_1").await.expect("request id");
+    walk(store, &first.id, &[JobState::Submitted, JobState::Completed]).await;
+    let r = refusal(other, &yes(order("the same request")), &rules(), NOW + HOUR).await;
+    assert_eq!(
+        r,
+        SpendRefusal::Duplicate {
+            earlier: first.id.clone(),
+            state: JobState::Completed,
+            minutes_ago: 60
+        }
+    );
+    assert!(r.hint().contains("--again"));
+    // Another request is not a duplicate; --again sends it anyway; after 24 h it is new again.
+    assert!(store.reserve(&yes(order("another request")), OWNER, &rules(), NOW).await.is_ok());
+    let again = SpendRules { again: true, ..rules() };
+    assert!(store.reserve(&yes(order("the same request")), OWNER, &again, NOW).await.is_ok());
+    let later = NOW + 49 * HOUR;
+    assert!(store.reserve(&yes(order("the same request")), OWNER, &rules(), later).await.is_ok());
+}
+
+pub async fn a_request_refused_before_acceptance_is_no_duplicate<S: JobStore>(
+    store: &S,
+    _other: &S,
+) {
+    let first = reserve(store, &yes(order("refused at the door")), &rules()).await;
+    walk(store, &first.id, &[JobState::Submitting, JobState::Rejected]).await;
+    let second = reserve(store, &yes(order("refused at the door")), &rules()).await;
+    // A reservation in flight blocks a second one: the first is about to be sent.
+    let r = refusal(store, &yes(order("refused at the door")), &rules(), NOW).await;
+    assert!(
+        matches!(r, SpendRefusal::Duplicate { ref earlier, state: JobState::Quoted, .. } if *earlier == second.id),
+        "{r:?}"
+    );
+    // A reservation whose process died before sending is released as failed: no duplicate.
+    walk(store, &second.id, &[JobState::Failed]).await;
+    assert!(store.reserve(&yes(order("refused at the door")), OWNER, &rules(), NOW).await.is_ok());
+}
+
+pub async fn a_retry_is_not_its_own_duplicate_but_a_second_retry_is<S: JobStore>(
+    store: &S,
+    other: &S,
+) {
+    let first = reserve(store, &yes(order("maybe charged")), &rules()).await;
+    walk(store, &first.id, &[JobState::Submitting, JobState::Unknown]).await;
+    let retry =
+        order_at("maybe charged", Some(CreditPrice::KATANA_REFERENCE), Some(first.id.clone()));
+    let second = reserve(store, &yes(retry), &rules()).await;
+    assert_eq!(second.retry_of.as_ref(), Some(&first.id));
+    let retry =
+        order_at("maybe charged", Some(CreditPrice::KATANA_REFERENCE), Some(first.id.clone()));
+    let r = refusal(other, &yes(retry), &rules(), NOW).await;
+    assert!(
+        matches!(r, SpendRefusal::Duplicate { ref earlier, .. } if *earlier == second.id),
+        "{r:?}"
+    );
+}
+
+pub async fn the_budget_counts_every_job_that_may_have_cost<S: JobStore>(store: &S, other: &S) {
+    let rules = budget("30cr");
+    let a = reserve(store, &yes(order("a")), &rules).await;
+    let b = reserve(other, &yes(order("b")), &rules).await;
+    // 14 + 14 reserved: a third 14 would make 42.
+    let r = refusal(store, &yes(order("c")), &rules, NOW).await;
+    assert!(matches!(r, SpendRefusal::OverBudget { .. }), "{r:?}");
+    // Still being sent, or unknown: still counted.
+    walk(store, &a.id, &[JobState::Submitting]).await;
+    walk(store, &b.id, &[JobState::Submitting, JobState::Unknown]).await;
+    assert!(matches!(
+        refusal(store, &yes(order("c")), &rules, NOW).await,
+        SpendRefusal::OverBudget { .. }
+    ));
+    // Refused before acceptance costs nothing: room for one more.
+    walk(store, &a.id, &[JobState::Rejected]).await;
+    assert!(store.reserve(&yes(order("c")), OWNER, &rules, NOW).await.is_ok());
+    let spent = store.spent_since(NOW - HOUR).await.expect("spent");
+    assert_eq!(spent.provider(ProviderId::Katana).credits, Credits::whole(28));
+}
+
+pub async fn charges_above_the_quote_count_in_the_budget<S: JobStore>(store: &S, _other: &S) {
+    let rules = budget("30cr");
+    let a = reserve(store, &yes(order("overcharged")), &rules).await;
+    walk(store, &a.id, &[JobState::Submitting]).await;
+    store.set_request_id(&a.id, "req_over").await.expect("request id");
+    store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(20))).await.expect("snapshot");
+    walk(store, &a.id, &[JobState::Submitted, JobState::Completed]).await;
+    let spent = store.spent_since(NOW - HOUR).await.expect("spent").provider(ProviderId::Katana);
+    assert_eq!(spent.credits, Credits::whole(20));
+    // Dollars follow the charge at the job's own price: 20 x $0.0052.
+    assert_eq!(spent.usd, Usd::from_micros(104_000));
+    assert!(matches!(
+        refusal(store, &yes(order("next")), &rules, NOW).await,
+        SpendRefusal::OverBudget { .. }
+    ));
+    assert!(store.reserve(&yes(order("next")), OWNER, &budget("34cr"), NOW).await.is_ok());
+}
+
+pub async fn a_dollar_budget_needs_dollar_prices<S: JobStore>(store: &S, _other: &S) {
+    let unpriced = order_at("no price", None, None);
+    let r = refusal(store, &yes(unpriced), &budget("5.00"), NOW).await;
+    assert!(matches!(r, SpendRefusal::NoDollarPrice { .. }), "{r:?}");
+    // In credits it works, and that unpriced job then makes dollar budgets uncheckable.
+    reserve(store, &yes(order_at("no price", None, None)), &budget("100cr")).await;
+    let r = refusal(store, &yes(order("priced")), &budget("5.00"), NOW).await;
+    assert!(matches!(r, SpendRefusal::NoDollarPrice { .. }), "{r:?}");
+    assert_eq!(
+        store.spent_since(0).await.expect("spent").provider(ProviderId::Katana).unpriced_jobs,
+        1
+    );
+}
+
+pub async fn the_budget_window_is_rolling<S: JobStore>(store: &S, _other: &S) {
+    let old = NOW - 25 * HOUR;
+    store.reserve(&yes(order("yesterday")), OWNER, &rules(), old).await.expect("reserved");
+    let spent = store.spent_since(NOW - 24 * HOUR).await.expect("spent");
+    assert_eq!(spent.provider(ProviderId::Katana).credits, Credits::ZERO);
+    assert!(store.reserve(&yes(order("today")), OWNER, &budget("14cr"), NOW).await.is_ok());
+}
+
+pub async fn transitions_follow_the_state_machine<S: JobStore>(store: &S, _other: &S) {
+    let job = reserve(store, &yes(order("a lighthouse")), &rules()).await;
+    let err = store.transition(&job.id, JobState::Completed, Some("should not stick")).await;
+    match err {
+        Err(StoreError::Illegal(i)) => {
+            assert_eq!((i.from, i.to), (JobState::Quoted, JobState::Completed));
+        }
+        other => panic!("expected an illegal transition, got {other:?}"),
+    }
+    let after = store.get(&job.id).await.expect("get");
+    assert_eq!((after.state, after.error.as_deref()), (JobState::Quoted, None));
+    let steps = [
+        (JobState::Submitting, None),
+        (JobState::Unknown, Some("connection reset after the request was sent")),
+        (JobState::Processing, Some("")),
+        (JobState::Processing, None),
+        (JobState::Completed, None),
+    ];
+    let mut last = job.clone();
+    for (to, note) in steps {
+        last = store.transition(&job.id, to, note).await.expect("legal");
+        assert_eq!(last.state, to);
+    }
+    // The note stays until another replaces it; an empty note is no note.
+    assert_eq!(last.error.as_deref(), Some("connection reset after the request was sent"));
+    let trail: Vec<_> =
+        store.events(&job.id).await.expect("events").into_iter().map(|e| (e.from, e.to)).collect();
+    assert_eq!(trail.len(), 6);
+    assert_eq!(trail[1], (Some(JobState::Quoted), JobState::Submitting));
+    assert_eq!(trail[5], (Some(JobState::Processing), JobState::Completed));
+}
+
+pub async fn request_ids_are_set_once<S: JobStore>(store: &S, _other: &S) {
+    let job = reserve(store, &yes(order("one payment, one id")), &rules()).await;
+    store.set_request_id(&job.id, "req_1").await.expect("set");
+    store.set_request_id(&job.id, "req_1").await.expect("the same answer read twice");
+    let err = store.set_request_id(&job.id, "req_2").await.expect_err("a second id is refused");
+    assert!(err.to_string().contains("req_1"), "{err}");
+    assert_eq!(store.get(&job.id).await.expect("get").request_id.as_deref(), Some("req_1"));
+}
+
+pub async fn snapshots_keep_the_last_reported_charge<S: JobStore>(store: &S, _other: &S) {
+    let job = reserve(store, &yes(order("a heron")), &rules()).await;
+    let first = json!({"status": "completed", "credits_spent": 14.0, "assets": []});
+    store.record_snapshot(&job.id, &first, Some(Credits::whole(14))).await.expect("snapshot");
+    let later = json!({"status": "completed", "assets": [{"url": "https://x/y.webp"}]});
+    store.record_snapshot(&job.id, &later, None).await.expect("snapshot");
+    let got = store.get(&job.id).await.expect("get");
+    assert_eq!(got.credits_spent, Some(Credits::whole(14)));
+    assert_eq!(got.last_snapshot, Some(later));
+}
+
+pub async fn outputs_and_delivery_are_recorded<S: JobStore>(store: &S, other: &S) {
+    let job = reserve(store, &yes(order("a clip")), &rules()).await;
+    walk(store, &job.id, &[JobState::Submitting]).await;
+    store.set_request_id(&job.id, "req_clip").await.expect("request id");
+    walk(store, &job.id, &[JobState::Submitted, JobState::Completed]).await;
+    // Finished but not on disk: outstanding.
+    let pending = other.list(JobFilter::Pending, 10).await.expect("list");
+    assert!(pending.iter().any(|j| j.id == job.id && j.is_undelivered()));
+    let mut out = output(0, "/home/u/a clip.webp");
+    store.add_output(&job.id, &out).await.expect("output");
+    out.sha256 = "11".repeat(32);
+    store.add_output(&job.id, &out).await.expect("the same file again describes it now");
+    let second = output(1, "/home/u/b.webp");
+    store.add_output(&job.id, &second).await.expect("output");
+    store.mark_delivered(&job.id).await.expect("delivered");
+    let got = store.get(&job.id).await.expect("get");
+    assert_eq!(got.outputs, vec![out, second]);
+    assert!(got.delivered_at.is_some() && !got.is_undelivered());
+    assert!(other.list(JobFilter::Pending, 10).await.expect("list").is_empty());
+}
+
+pub async fn ids_resolve_from_prefixes_and_request_ids<S: JobStore>(store: &S, _other: &S) {
+    let a = reserve(store, &yes(order("a")), &rules()).await;
+    let b = reserve(store, &yes(order("b")), &rules()).await;
+    store.set_request_id(&b.id, "gen_77").await.expect("request id");
+    assert_eq!(store.resolve(a.id.as_str()).await.expect("exact"), a.id);
+    assert_eq!(store.resolve(&format!(" {} ", a.id)).await.expect("trimmed"), a.id);
+    assert_eq!(store.resolve("gen_77").await.expect("request id"), b.id);
+    let common =
+        a.id.as_str().chars().zip(b.id.as_str().chars()).take_while(|(x, y)| x == y).count();
+    assert_eq!(store.resolve(&a.id.as_str()[..=common]).await.expect("prefix"), a.id);
+    match store.resolve(&a.id.as_str()[..common]).await {
+        Err(StoreError::Ambiguous { total, candidates, .. }) => {
+            assert_eq!(total, 2);
+            assert_eq!(candidates.len(), 2);
+        }
+        other => panic!("expected ambiguity, got {other:?}"),
+    }
+    for missing in ["j%", "x_", "gen_7", "  "] {
+        assert!(matches!(store.resolve(missing).await, Err(StoreError::NotFound(_))), "{missing}");
+    }
+    for i in 0..11 {
+        reserve(store, &yes(order(&format!("job {i}"))), &rules()).await;
+    }
+    match store.resolve("j_").await {
+        Err(StoreError::Ambiguous { total: 13, candidates, .. }) => {
+            assert_eq!(candidates.len(), 10);
+        }
+        other => panic!("expected ambiguity over 13 jobs, got {other:?}"),
+    }
+}
+
+pub async fn listing_is_newest_first_and_can_show_what_is_outstanding<S: JobStore>(
+    store: &S,
+    _other: &S,
+) {
+    let mut ids = Vec::new();
+    for (i, p) in ["a", "b", "c", "d"].iter().enumerate() {
+        let at = NOW + i as i64 * 1_000;
+        ids.push(store.reserve(&yes(order(p)), OWNER, &rules(), at).await.expect("reserved").id);
+    }
+    // a: completed and delivered; b: unknown; c: failed before acceptance; d: quoted.
+    walk(store, &ids[0], &[JobState::Submitting, JobState::Completed]).await;
+    store.mark_delivered(&ids[0]).await.expect("delivered");
+    walk(store, &ids[1], &[JobState::Submitting, JobState::Unknown]).await;
+    walk(store, &ids[2], &[JobState::Submitting, JobState::Failed]).await;
+    let listed = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
+    let all = listed(store.list(JobFilter::All, 10).await.expect("list"));
+    assert_eq!(all, vec![ids[3].clone(), ids[2].clone(), ids[1].clone(), ids[0].clone()]);
+    assert_eq!(listed(store.list(JobFilter::All, 2).await.expect("list")).len(), 2);
+    let pending = listed(store.list(JobFilter::Pending, 10).await.expect("list"));
+    assert_eq!(pending, vec![ids[3].clone(), ids[1].clone()]);
+    assert!(store.list(JobFilter::All, 0).await.expect("list").is_empty());
+}
+
+pub async fn totals_report_charges_and_exposure<S: JobStore>(store: &S, _other: &S) {
+    assert!(store.totals().await.expect("totals").is_empty());
+    let a = reserve(store, &yes(order("a")), &rules()).await;
+    let b = reserve(store, &yes(order("b")), &rules()).await;
+    reserve(store, &yes(order("c")), &rules()).await;
+    store
+        .record_snapshot(&a.id, &json!({}), Some(Credits::from_tenths(135)))
+        .await
+        .expect("snapshot");
+    walk(store, &b.id, &[JobState::Submitting, JobState::Unknown]).await;
+    let totals = store.totals().await.expect("totals");
+    assert_eq!(totals.len(), 1);
+    let t = &totals[0];
+    assert_eq!((t.provider, t.jobs), (ProviderId::Katana, 3));
+    assert_eq!(t.quoted, Credits::whole(42));
+    assert_eq!(t.spent, Credits::from_tenths(135));
+    assert_eq!(t.exposure, Credits::whole(14), "only the unknown job is uncertain");
+}
+
+pub async fn in_flight_lists_reserved_and_sending_jobs<S: JobStore>(store: &S, _other: &S) {
+    let a = reserve(store, &yes(order("reserved")), &rules()).await;
+    let b = reserve(store, &yes(order("sending")), &rules()).await;
+    let c = reserve(store, &yes(order("done")), &rules()).await;
+    walk(store, &b.id, &[JobState::Submitting]).await;
+    walk(store, &c.id, &[JobState::Submitting, JobState::Failed]).await;
+    let in_flight = store.in_flight().await.expect("in flight");
+    let seen: Vec<_> = in_flight.iter().map(|j| (j.id.clone(), j.state, j.owner.clone())).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (a.id, JobState::Quoted, Some(OWNER.to_owned())),
+            (b.id, JobState::Submitting, Some(OWNER.to_owned())),
+        ]
+    );
+}
+
+pub async fn missing_jobs_are_not_found<S: JobStore>(store: &S, _other: &S) {
+    let missing = JobId::from_stored("j_zzzzzzzzzz");
+    assert!(matches!(store.get(&missing).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.transition(&missing, JobState::Submitting, None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(store.set_request_id(&missing, "r").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.record_snapshot(&missing, &json!({}), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_output(&missing, &output(0, "p")).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(store.mark_delivered(&missing).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.events(&missing).await, Err(StoreError::NotFound(_))));
+}
+
+pub async fn concurrent_reserves_never_overspend<S: JobStore>(store: &S, other: &S) {
+    // Eight different requests of 14 credits at once against a budget that fits three.
+    let rules = budget("42cr");
+    let handles = [store, other];
+    let results = futures_util::future::join_all(
+        (0..8)
+            .map(|i| {
+                let s = handles[i % 2];
+                let approved = yes(order(&format!("racing request {i}")));
+                let rules = rules.clone();
+                async move { s.reserve(&approved, OWNER, &rules, NOW).await }
+            })
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let reserved = results.iter().filter(|r| r.is_ok()).count();
+    let over = results
+        .iter()
+        .filter(|r| matches!(r, Err(ReserveError::Refused(SpendRefusal::OverBudget { .. }))))
+        .count();
+    assert_eq!((reserved, over), (3, 5), "{results:?}");
+}
+
+pub async fn concurrent_duplicates_are_recorded_once<S: JobStore>(store: &S, other: &S) {
+    let a = yes(order("clicked twice"));
+    let b = yes(order("clicked twice"));
+    let rules = rules();
+    let (ra, rb) =
+        tokio::join!(store.reserve(&a, OWNER, &rules, NOW), other.reserve(&b, OWNER, &rules, NOW));
+    let ok = usize::from(ra.is_ok()) + usize::from(rb.is_ok());
+    assert_eq!(ok, 1, "{ra:?} {rb:?}");
+    assert_eq!(store.list(JobFilter::All, 10).await.expect("list").len(), 1);
+}
