@@ -15,7 +15,7 @@ use conjure_core::{JobFilter, JobRecord, JobState, JobStore as _, Provider, Prov
 use crate::deliver;
 use crate::error::AppError;
 use crate::paid::{Done, Progress};
-use crate::session::{App, Session};
+use crate::session::{App, Connector, Session};
 use crate::views::{BalanceView, JobLine, JobsView, StatusView, TotalsView};
 
 fn in_other_hands(job: &JobRecord, action: &str) -> AppError {
@@ -27,7 +27,7 @@ fn in_other_hands(job: &JobRecord, action: &str) -> AppError {
     .job(&job.id)
 }
 
-impl App {
+impl<C: Connector> App<C> {
     /// Resumes polling a job and delivers its outputs.
     pub async fn wait(
         &self,
@@ -139,6 +139,22 @@ impl App {
         Ok((order, job))
     }
 
+    fn runner<'a, P: Provider>(
+        &self,
+        session: &'a Session,
+        provider: &'a P,
+    ) -> Runner<'a, P, conjure_journal::Journal> {
+        Runner {
+            provider,
+            store: &session.journal,
+            policy: self.config.poll.clone(),
+            owner: "",
+            observer: &|_| {},
+        }
+    }
+}
+
+impl App {
     /// A provider's credit balance (a free call).
     pub async fn balance(&self, provider: ProviderId) -> Result<BalanceView, AppError> {
         if !conjure_providers::registry::capabilities(provider).balance {
@@ -152,19 +168,5 @@ impl App {
             credits,
             usd: self.config.price(provider).map(|p| p.usd(credits)),
         })
-    }
-
-    fn runner<'a, P: Provider>(
-        &self,
-        session: &'a Session,
-        provider: &'a P,
-    ) -> Runner<'a, P, conjure_journal::Journal> {
-        Runner {
-            provider,
-            store: &session.journal,
-            policy: self.config.poll.clone(),
-            owner: "",
-            observer: &|_| {},
-        }
     }
 }

@@ -29,4 +29,4 @@ pub use config::Config;
 pub use error::{AppError, ErrorKind};
 pub use paid::{Done, Paid, PayOptions, Progress};
 pub use request::{ImageRequest, PayloadRequest, Request, VideoRequest};
-pub use session::{App, Session};
+pub use session::{App, Connector, Registry, Session};

@@ -17,18 +17,19 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use conjure_core::Provider;
 use conjure_core::approval::{Consent, NeedsApproval, Order, approve};
 use conjure_core::policy::{self, Limit, SpendRules};
 use conjure_core::runner::{Event, RunError, Runner};
 use conjure_core::spec::validate;
 use conjure_core::{Catalogue, JobId, JobRecord, JobSpec, JobStore as _, OutputRecord, Quote};
-use conjure_providers::registry::{self, Connected};
+use conjure_providers::registry;
 
 use crate::deliver;
 use crate::error::{AppError, ErrorKind};
 use crate::fallback;
 use crate::request::Request;
-use crate::session::{App, Session};
+use crate::session::{App, Connector, Session};
 use crate::timefmt::now_ms;
 
 /// How a paid request is to be handled besides its approval.
@@ -72,7 +73,7 @@ pub enum Progress<'a> {
     Saved { job: &'a JobId, path: &'a Path },
 }
 
-impl App {
+impl<C: Connector> App<C> {
     /// Turns a request into a priced order. Reads input files; sends nothing; needs no
     /// credentials and no journal.
     pub fn prepare(&self, request: &Request) -> Result<Order, AppError> {
@@ -176,10 +177,10 @@ impl App {
 
     /// Waits for a submitted job and delivers its outputs, unless `interrupt` comes first: the
     /// job keeps running at the provider and stays resumable, so that is "still pending".
-    pub async fn finish(
+    pub async fn finish<P: Provider>(
         &self,
         session: &Session,
-        provider: &Connected,
+        provider: &P,
         id: &JobId,
         out_dir: &Path,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),

@@ -1,15 +1,17 @@
 //! The application and its sessions: the journal, this process's owner lease, and connected
 //! providers, opened on demand.
 //!
-//! [`App`] holds the resolved [`Config`]. [`App::session`] opens the journal and, before any
-//! command reads it, settles jobs whose process is gone ([`Session::settle_orphans`]): a job
-//! left `submitting` by a dead process may have been charged and becomes `unknown` at once; one
-//! left `quoted` was never sent and becomes `failed` (nothing charged). [`App::connect`] opens
-//! the provider a job or request belongs to, with that provider's own credentials.
+//! [`App`] holds the resolved [`Config`] and a [`Connector`]. [`App::session`] opens the journal
+//! and, before any command reads it, replays answers the journal could not take earlier (the
+//! [`crate::fallback`] record) and settles jobs whose process is gone
+//! ([`Session::settle_orphans`]): a job left `submitting` by a dead process may have been charged
+//! and becomes `unknown` at once; one left `quoted` was never sent and becomes `failed` (nothing
+//! charged). [`App::connect`] opens the provider a job or request belongs to, with that
+//! provider's own credentials: the [`Registry`] connector in real use, another in tests.
 
 use std::sync::OnceLock;
 
-use conjure_core::{JobState, JobStore as _, ProviderId};
+use conjure_core::{JobState, JobStore as _, Provider, ProviderId};
 use conjure_journal::Journal;
 use conjure_providers::registry::{self, Connected};
 
@@ -17,10 +19,40 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::owner::{self, Owner};
 
-/// The application: configuration plus the operations of [`crate::paid`] and [`crate::jobs`].
+/// Opens providers. [`Registry`] is the real one: every provider conjure knows, with the
+/// credentials and settings of the configuration.
+pub trait Connector: Send + Sync {
+    type Provider: Provider;
+
+    fn connect(&self, config: &Config, provider: ProviderId) -> Result<Self::Provider, AppError>;
+}
+
+/// The providers of `conjure_providers::registry`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Registry;
+
+impl Connector for Registry {
+    type Provider = Connected;
+
+    fn connect(&self, config: &Config, provider: ProviderId) -> Result<Connected, AppError> {
+        let env = &config.env;
+        let (credentials, _source) = registry::load_credentials(
+            provider,
+            |k| env.get(k).cloned(),
+            config.home.as_deref(),
+            &config.config_dir,
+        )?;
+        let settings = config.provider(provider);
+        Ok(registry::connect(provider, &settings, credentials, config.http.clone())?)
+    }
+}
+
+/// The application: configuration, a connector, and the operations of [`crate::paid`] and
+/// [`crate::jobs`].
 #[derive(Clone, Debug)]
-pub struct App {
+pub struct App<C = Registry> {
     pub config: Config,
+    connector: C,
 }
 
 /// An open journal, and this process's lease once it reserves anything.
@@ -33,7 +65,14 @@ pub struct Session {
 
 impl App {
     pub fn new(config: Config) -> App {
-        App { config }
+        App { config, connector: Registry }
+    }
+}
+
+impl<C: Connector> App<C> {
+    /// An application whose providers come from `connector`.
+    pub fn with_connector(config: Config, connector: C) -> App<C> {
+        App { config, connector }
     }
 
     /// Opens the journal (creating it on first use) and settles orphaned jobs.
@@ -46,21 +85,14 @@ impl App {
         })?;
         let session =
             Session { journal, data_dir: self.config.data_dir.clone(), owner: OnceLock::new() };
+        crate::fallback::replay(&session.journal, &self.config.data_dir).await?;
         session.settle_orphans().await?;
         Ok(session)
     }
 
     /// `provider` with its credentials; a credentials error (exit 7) when there are none.
-    pub fn connect(&self, provider: ProviderId) -> Result<Connected, AppError> {
-        let env = &self.config.env;
-        let (credentials, _source) = registry::load_credentials(
-            provider,
-            |k| env.get(k).cloned(),
-            self.config.home.as_deref(),
-            &self.config.config_dir,
-        )?;
-        let settings = self.config.provider(provider);
-        Ok(registry::connect(provider, &settings, credentials, self.config.http.clone())?)
+    pub fn connect(&self, provider: ProviderId) -> Result<C::Provider, AppError> {
+        self.connector.connect(&self.config, provider)
     }
 }
 

@@ -127,6 +127,48 @@ pub enum Credentials {
     Katana(KatanaCredentials),
 }
 
+/// One value `conjure auth PROVIDER` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CredentialField {
+    /// What a person is asked for, e.g. `API key`.
+    pub label: &'static str,
+    /// Its environment variable, also accepted as `NAME=value` on stdin.
+    pub env: &'static str,
+}
+
+/// What `conjure auth PROVIDER` asks for, in order; empty when conjure cannot store them yet.
+pub fn credential_fields(provider: ProviderId) -> &'static [CredentialField] {
+    match provider {
+        ProviderId::Katana => &[
+            CredentialField { label: "API key", env: env::KATANA_API_KEY },
+            CredentialField { label: "API secret", env: env::KATANA_API_SECRET },
+        ],
+        ProviderId::ImaginePro => &[],
+    }
+}
+
+/// Checks `values` (in [`credential_fields`] order) and writes them to conjure's own
+/// credentials file for `provider` (mode 0600). Returns the file.
+pub fn save_credentials(
+    provider: ProviderId,
+    config_dir: &Path,
+    values: &[String],
+) -> Result<std::path::PathBuf, Error> {
+    match (provider, values) {
+        (ProviderId::Katana, [key, secret]) => {
+            let creds = KatanaCredentials::new(key, secret)?;
+            let path = credentials::conjure_credentials_file(config_dir);
+            credentials::write_credentials_file(&path, &creds)?;
+            Ok(path)
+        }
+        (ProviderId::Katana, _) => Err(Error::InvalidCredential {
+            what: "API key and secret",
+            reason: "expected exactly two values",
+        }),
+        (ProviderId::ImaginePro, _) => Err(Error::NotImplemented { provider }),
+    }
+}
+
 /// Finds `provider`'s credentials in its documented places. `env` looks up an environment
 /// variable; `home` is the user's home; `config_dir` is conjure's configuration directory.
 pub fn load_credentials(

@@ -27,21 +27,16 @@ pub fn parse_limit(s: &str, what: &str) -> Result<Limit, CliError> {
     })
 }
 
-/// The config file. Unknown keys are an error, so a typo never silently drops a limit.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The config file: `[limits]`, `[output]`, and one section per provider (`[katana]`, ...).
+/// Unknown sections and keys are errors, so a typo never silently drops a limit.
+#[derive(Debug, Default)]
 struct ConfigFile {
-    #[serde(default)]
-    katana: ProviderConfig,
-    #[serde(default)]
-    imaginepro: ProviderConfig,
-    #[serde(default)]
+    providers: BTreeMap<ProviderId, ProviderConfig>,
     limits: LimitsConfig,
-    #[serde(default)]
     output: OutputConfig,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProviderConfig {
     base_url: Option<String>,
@@ -99,10 +94,9 @@ impl Settings {
 
         let mut config = Config::new(data_dir, config_dir);
         config.home.clone_from(&home);
-        for (id, section) in
-            [(ProviderId::Katana, &file.katana), (ProviderId::ImaginePro, &file.imaginepro)]
-        {
+        for id in registry::ALL {
             let caps = registry::capabilities(id);
+            let section = file.providers.get(&id).cloned().unwrap_or_default();
             let base_url = get(caps.base_url_env)
                 .or_else(|| section.base_url.clone())
                 .unwrap_or_else(|| caps.default_base_url.to_owned());
@@ -157,10 +151,37 @@ fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
             ));
         }
     };
-    toml::from_str(&text).map_err(|e| {
-        CliError::usage(format!("The config file `{}` is invalid: {}", path.display(), e.message()))
+    let invalid = |message: String| {
+        CliError::usage(format!("The config file `{}` is invalid: {message}", path.display()))
             .hint("see the Configuration section of the README for the keys it takes")
-    })
+    };
+    let table: toml::Table = toml::from_str(&text).map_err(|e| invalid(e.message().to_owned()))?;
+    let mut file = ConfigFile::default();
+    for (name, value) in table {
+        let section = |what: &str| -> Result<toml::Value, CliError> {
+            match value.clone() {
+                v @ toml::Value::Table(_) => Ok(v),
+                _ => Err(invalid(format!("`{name}` must be a [{what}] section"))),
+            }
+        };
+        let typed = |e: toml::de::Error| invalid(format!("[{name}]: {}", e.message()));
+        match name.as_str() {
+            "limits" => file.limits = section("limits")?.try_into().map_err(typed)?,
+            "output" => file.output = section("output")?.try_into().map_err(typed)?,
+            other => {
+                let Some(provider) = registry::ALL.into_iter().find(|p| p.as_str() == other) else {
+                    let known: Vec<&str> = registry::ALL.iter().map(|p| p.as_str()).collect();
+                    return Err(invalid(format!(
+                        "unknown section `[{other}]`; sections are [limits], [output] and one per provider ([{}])",
+                        known.join("], [")
+                    )));
+                };
+                let config: ProviderConfig = section(other)?.try_into().map_err(typed)?;
+                file.providers.insert(provider, config);
+            }
+        }
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

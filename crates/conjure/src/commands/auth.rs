@@ -1,61 +1,67 @@
-//! `conjure auth katana`: store Katana credentials in conjure's own credentials file (0600).
+//! `conjure auth PROVIDER`: store a provider's credentials in conjure's own credentials file
+//! (0600). What is asked for, and where it is stored, is the provider registry's business.
 //!
-//! The key and secret are read without echo on a terminal, or as two lines (or `KEY=VALUE`
-//! lines) from standard input, never from arguments, so they stay out of shell history and
-//! other processes' view of argv.
+//! Values are read without echo on a terminal, or as lines (or `NAME=VALUE` lines) from
+//! standard input, never from arguments, so they stay out of shell history and other
+//! processes' view of argv.
 
 use std::io::{BufRead as _, IsTerminal as _};
 
-use clap::{Args, ValueEnum};
-use conjure_providers::credentials::{
-    KatanaCredentials, conjure_credentials_file, write_credentials_file,
-};
+use clap::Args;
+use conjure_core::ProviderId;
+use conjure_providers::registry::{self, CredentialField};
 use serde_json::json;
 
 use crate::commands::Ctx;
 use crate::error::{CliError, Exit};
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum AuthProvider {
-    Katana,
-}
-
 /// Save provider credentials (read without echo, or from stdin; never from arguments).
 #[derive(Debug, Args)]
 pub struct AuthArgs {
-    pub provider: AuthProvider,
+    /// The provider, e.g. `katana`.
+    pub provider: String,
+}
+
+fn credentials_error(e: &conjure_providers::Error) -> CliError {
+    let mut err = CliError::new(Exit::Credentials, e.to_string());
+    err.hint = e.hint();
+    err
 }
 
 pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
-    let AuthProvider::Katana = args.provider;
-    let (key, secret) = if std::io::stdin().is_terminal() {
-        let key = rpassword::prompt_password("Katana API key: ")?;
-        let secret = rpassword::prompt_password("Katana API secret: ")?;
-        (key, secret)
+    let provider: ProviderId = args.provider.parse()?;
+    let fields = registry::credential_fields(provider);
+    if fields.is_empty() {
+        return Err(
+            credentials_error(&conjure_providers::Error::NotImplemented { provider }).into()
+        );
+    }
+    let values = if std::io::stdin().is_terminal() {
+        fields
+            .iter()
+            .map(|f| rpassword::prompt_password(format!("{provider} {}: ", f.label)))
+            .collect::<Result<Vec<_>, _>>()?
     } else {
-        read_stdin()?
+        read_stdin(provider, fields)?
     };
-    let creds = KatanaCredentials::new(key.trim(), secret.trim()).map_err(|e| {
-        let hint = e.hint();
-        let mut err = CliError::new(Exit::Credentials, e.to_string());
-        err.hint = hint;
-        err
-    })?;
-    let path = conjure_credentials_file(&ctx.app.config.config_dir);
-    write_credentials_file(&path, &creds).map_err(|e| CliError::new(Exit::Other, e.to_string()))?;
+    let values: Vec<String> = values.iter().map(|v| v.trim().to_owned()).collect();
+    let path = registry::save_credentials(provider, &ctx.app.config.config_dir, &values)
+        .map_err(|e| credentials_error(&e))?;
     if ctx.out.json {
-        ctx.out.json_value(&json!({ "status": "ok", "provider": "katana", "path": path }));
+        ctx.out.json_value(&json!({ "status": "ok", "provider": provider, "path": path }));
     } else {
         ctx.out.line(path.display().to_string());
-        ctx.out.note(
-            "Saved (mode 600). conjure uses it when KATANA_API_KEY/KATANA_API_SECRET are unset and no secrets file exists at KATANA_SECRETS_FILE or ~/.openclaw/secrets/katana.env.",
-        );
+        let names: Vec<&str> = fields.iter().map(|f| f.env).collect();
+        ctx.out.note(format!(
+            "Saved (mode 600). conjure uses it when {} are unset and no other credentials file is configured.",
+            names.join("/")
+        ));
     }
     Ok(())
 }
 
-/// Two lines (key, then secret), or `KATANA_API_KEY=` / `KATANA_API_SECRET=` lines.
-fn read_stdin() -> Result<(String, String), CliError> {
+/// One line per value, in order, or `NAME=VALUE` lines.
+fn read_stdin(provider: ProviderId, fields: &[CredentialField]) -> Result<Vec<String>, CliError> {
     let mut lines = Vec::new();
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| CliError::usage(format!("Cannot read stdin: {e}")))?;
@@ -69,15 +75,18 @@ fn read_stdin() -> Result<(String, String), CliError> {
             .iter()
             .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')).map(str::to_owned))
     };
-    if let (Some(k), Some(s)) = (named("KATANA_API_KEY"), named("KATANA_API_SECRET")) {
-        return Ok((k, s));
+    if let Some(values) = fields.iter().map(|f| named(f.env)).collect::<Option<Vec<_>>>() {
+        return Ok(values);
     }
-    match lines.as_slice() {
-        [k, s] if !k.contains('=') => Ok((k.clone(), s.clone())),
-        _ => Err(CliError::new(
-            Exit::Credentials,
-            "Expected the key and the secret on two lines of stdin",
-        )
-        .hint("printf '%s\\n%s\\n' \"$KEY\" \"$SECRET\" | conjure auth katana")),
+    if lines.len() == fields.len()
+        && lines.iter().all(|l| !fields.iter().any(|f| l.starts_with(&format!("{}=", f.env))))
+    {
+        return Ok(lines);
     }
+    let labels: Vec<&str> = fields.iter().map(|f| f.label).collect();
+    Err(CliError::new(
+        Exit::Credentials,
+        format!("Expected the {} on {} lines of stdin", labels.join(" and "), fields.len()),
+    )
+    .hint(format!("printf '%s\\n%s\\n' \"$KEY\" \"$SECRET\" | conjure auth {provider}")))
 }

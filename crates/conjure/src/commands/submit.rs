@@ -14,11 +14,15 @@ use crate::cli::PayArgs;
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
 
-/// Send a raw Katana request envelope (`{"requests":[...]}`) from a JSON file (`-` for stdin).
+/// Send a provider's own request body from a JSON file (`-` for stdin), e.g. a Katana
+/// envelope `{"requests":[...]}`.
 #[derive(Debug, Args, Clone)]
 pub struct SubmitArgs {
     /// The JSON payload file, or `-` to read standard input.
     pub payload: PathBuf,
+    /// The provider whose request format the payload is in.
+    #[arg(long, default_value = "katana")]
+    pub provider: String,
     #[command(flatten)]
     pub pay: PayArgs,
 }
@@ -38,7 +42,7 @@ impl SubmitArgs {
             CliError::usage(format!("The payload is not valid JSON: {e}"))
                 .hint("it must be an object like {\"requests\":[{\"type\":\"image\",\"model\":\"gen\",\"prompt\":\"...\"}]}")
         })?;
-        Ok(Request::Payload(PayloadRequest { provider: conjure_core::ProviderId::Katana, payload }))
+        Ok(Request::Payload(PayloadRequest { provider: self.provider.parse()?, payload }))
     }
 }
 

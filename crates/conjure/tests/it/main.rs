@@ -7,6 +7,7 @@ mod cli;
 mod exit_codes;
 mod faults;
 mod media;
+mod money;
 mod paid;
 mod recording;
 mod secrets;

@@ -1,0 +1,45 @@
+//! An answer the journal could not take is recorded beside it and applied once it works again.
+
+use conjure_app::{App, fallback};
+use conjure_core::policy::SpendRules;
+use conjure_core::provider::RemoteStatus;
+use conjure_core::{Consent, JobState, JobStore as _, Snapshot, approve};
+use conjure_test::store_contract::order;
+
+use crate::config;
+
+#[tokio::test]
+async fn a_recorded_answer_is_replayed_into_the_journal() {
+    let (_dir, config) = config();
+    let data_dir = config.data_dir.clone();
+    let app = App::new(config);
+    let session = app.session().await.unwrap();
+    let owner = session.owner().unwrap().to_owned();
+    let approved = approve(order("lost answer"), Some(Consent::Yes)).unwrap();
+    let job = session.journal.reserve(&approved, &owner, &SpendRules::default(), 0).await.unwrap();
+    session.journal.transition(&job.id, JobState::Submitting, None).await.unwrap();
+    let answer = Snapshot {
+        request_id: Some("req_lost".into()),
+        status: RemoteStatus::Processing,
+        poll_after_seconds: Some(2.0),
+        progress: None,
+        assets: vec![],
+        credits_spent: None,
+        errors: vec![],
+        model: None,
+        buttons: vec![],
+    };
+    let error = "database is locked";
+    let path =
+        fallback::record(&data_dir, &job.id, job.provider, Some("req_lost"), &answer, &error)
+            .unwrap();
+    assert!(std::fs::read_to_string(&path).unwrap().contains("req_lost"));
+    // The process that sent it is gone.
+    drop(session);
+
+    let session = app.session().await.unwrap();
+    let got = session.journal.get(&job.id).await.unwrap();
+    assert_eq!(got.request_id.as_deref(), Some("req_lost"));
+    assert_eq!(got.state, JobState::Submitted);
+    assert!(!path.exists(), "applied lines are removed");
+}
