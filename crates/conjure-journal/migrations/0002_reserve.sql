@@ -24,3 +24,9 @@ CREATE TABLE approvals (
 ) STRICT;
 
 CREATE INDEX jobs_retry_of ON jobs (retry_of);
+
+-- Covering indexes: the budget sum and the totals read only these, never the large JSON
+-- columns stored before them in each row (which would mean walking overflow pages).
+CREATE INDEX jobs_budget ON jobs (created_at, provider, state, request_id, quoted_credits_tenths,
+    credits_spent_tenths, quoted_usd_micros, usd_per_credit_micros);
+CREATE INDEX jobs_totals ON jobs (provider, state, quoted_credits_tenths, credits_spent_tenths);

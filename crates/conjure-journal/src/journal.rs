@@ -192,7 +192,7 @@ impl Inner {
                     coalesce(sum(credits_spent_tenths), 0), \
                     coalesce(sum(CASE WHEN state IN (SELECT value FROM json_each(?1)) \
                                       THEN quoted_credits_tenths ELSE 0 END), 0) \
-             FROM jobs GROUP BY provider ORDER BY provider",
+             FROM jobs INDEXED BY jobs_totals GROUP BY provider ORDER BY provider",
         )?;
         let rows = stmt
             .query_map([exposure], |r| {
@@ -559,7 +559,7 @@ fn spent_since(conn: &Connection, since_ms: i64) -> Result<Spent, JournalError> 
                     max(quoted_usd_micros, (coalesce(credits_spent_tenths, 0) \
                         * coalesce(usd_per_credit_micros, 0) + 5) / 10) END), 0), \
                 coalesce(sum(quoted_usd_micros IS NULL), 0) \
-         FROM jobs \
+         FROM jobs INDEXED BY jobs_budget \
          WHERE created_at >= ?1 \
            AND (state IN (SELECT value FROM json_each(?2)) \
                 OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?3)))) \

@@ -12,8 +12,10 @@
 //!   nor base64 data) makes the whole submission `rejected`: HTTP 200, envelope status
 //!   `rejected`, nothing charged, and each item's `responses[].error` says why.
 //!
-//! The item checks reuse `conjure_core::spec::validate_item`, so the sandbox and the client agree
-//! on the rules by construction. Pure functions only: no state, no IO.
+//! The item checks reuse `conjure_core::spec::validate_item`, and the field names and aliases are
+//! `conjure_providers::katana::vocab`, the client's own vocabulary, so the sandbox and the client
+//! agree on the rules and the words by construction. (The sandbox also accepts what the service
+//! tolerates and conjure never sends: a mid frame, `reference_assets` on video.) Pure functions only: no state, no IO.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -22,6 +24,7 @@ use conjure_core::money::Credits;
 use conjure_core::spec::{
     ImageFormat, ImageItem, Item, MediaInput, SpecError, VideoClipInput, VideoItem, validate_item,
 };
+use conjure_providers::katana::vocab;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -66,7 +69,7 @@ pub(crate) fn plan(
     let Value::Object(envelope) = value else {
         return Err(BodyError::Unprocessable("The body must be a JSON object".into()));
     };
-    if envelope.contains_key("output") {
+    if envelope.contains_key(vocab::INTERNAL) {
         return Err(output_field());
     }
     let Some(Value::Array(requests)) = envelope.get("requests") else {
@@ -91,7 +94,7 @@ fn plan_item(
     let Value::Object(obj) = value else {
         return Err(schema("each request must be an object"));
     };
-    if obj.contains_key("output") {
+    if obj.contains_key(vocab::INTERNAL) {
         return Err(output_field());
     }
     let kind = match str_field(obj, "type") {
@@ -117,8 +120,8 @@ fn plan_item(
     let aspect_text = str_field(obj, "aspect_ratio").unwrap_or(default_aspect).trim().to_owned();
     let flag =
         |names: &[&str]| names.iter().any(|n| obj.get(*n).and_then(Value::as_bool) == Some(true));
-    let fast = flag(&["is_fast", "fast_mode"]);
-    let uhd = flag(&["is_uhd", "uhd_mode"]);
+    let fast = flag(vocab::FAST_FLAGS);
+    let uhd = flag(vocab::UHD_FLAGS);
 
     let mut echo = obj.clone();
     echo.insert("model".into(), Value::String(model.id.clone()));
@@ -268,8 +271,7 @@ fn inputs_from(
     Ok(out)
 }
 
-const SINGLE_IMAGE_ALIASES: &[&str] =
-    &["image_url", "input_image_url", "input_image", "input_image_b64"];
+const SINGLE_IMAGE_ALIASES: &[&str] = vocab::IMAGE_INPUT_SINGLES;
 
 fn image_item(
     obj: &Map<String, Value>,
@@ -281,11 +283,7 @@ fn image_item(
     uhd: bool,
 ) -> Result<Item, String> {
     // `reference_assets` is silently ignored on image requests (the image workflow doc).
-    let inputs = inputs_from(
-        obj,
-        &["image_urls", "input_images", "input_image_urls"],
-        SINGLE_IMAGE_ALIASES,
-    )?;
+    let inputs = inputs_from(obj, vocab::IMAGE_INPUT_LISTS, SINGLE_IMAGE_ALIASES)?;
     Ok(Item::Image(ImageItem {
         model: model.id.clone(),
         prompt: prompt.to_owned(),
@@ -314,17 +312,17 @@ fn video_item(
         Some(Value::Object(d)) => d,
         Some(_) => return Err("`video_image_data` must be an object".into()),
     };
-    let mut first = inputs_from(data, &[], &["first_frame_image_url"])?;
+    let mut first = inputs_from(data, &[], &[vocab::FIRST_FRAME])?;
     first.extend(inputs_from(obj, &[], SINGLE_IMAGE_ALIASES)?);
     if first.len() > 1 {
         return Err("Only one first frame may be given".into());
     }
-    let last_frame = inputs_from(data, &[], &["last_frame_image_url"])?;
+    let last_frame = inputs_from(data, &[], &[vocab::LAST_FRAME])?;
     // A mid frame is accepted and ignored: no catalogue flag says which models use it.
     inputs_from(data, &[], &["mid_frame_image_url"])?;
-    let mut references = inputs_from(data, &["reference_image_urls"], &[])?;
-    references.extend(inputs_from(obj, &["reference_image_urls"], &[])?);
-    let mut audio = inputs_from(data, &["audio_input_urls"], &[])?;
+    let mut references = inputs_from(data, &[vocab::REFERENCES], &[])?;
+    references.extend(inputs_from(obj, &[vocab::REFERENCES], &[])?);
+    let mut audio = inputs_from(data, &[vocab::AUDIO], &[])?;
     if let Some(assets) = obj.get("reference_assets").and_then(Value::as_array) {
         for asset in assets {
             let kind = asset.get("kind").and_then(Value::as_str).unwrap_or_default();
@@ -341,7 +339,7 @@ fn video_item(
         }
     }
     let mut videos = Vec::new();
-    match data.get("video_list") {
+    match data.get(vocab::VIDEO_LIST) {
         None | Some(Value::Null) => {}
         Some(Value::Array(list)) => {
             for clip in list {
@@ -352,7 +350,7 @@ fn video_item(
                 videos.push(VideoClipInput {
                     input,
                     start: clip.get("start").and_then(Value::as_f64),
-                    end: clip.get("ends").and_then(Value::as_f64),
+                    end: clip.get(vocab::CLIP_END).and_then(Value::as_f64),
                 });
             }
         }

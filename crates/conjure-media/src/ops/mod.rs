@@ -9,9 +9,10 @@
 //! render it, so they share its stream-copy fast path and frame-exact segments.
 //!
 //! Modules: [`video`] (cutting, framing, effects, text, overlays, subtitles), [`audio`],
-//! [`convert`] (containers, GIF, metadata), [`frames`] (stills out, stills in), and [`op`]: every
-//! step as one serde value, [`Op`], whose one [`Op::run`] also routes images to
-//! [`crate::image_ops`]; front ends (CLI, MCP, batch) call that rather than these functions.
+//! [`convert`](mod@convert) (containers, GIF, metadata), [`frames`](mod@frames) (stills out,
+//! stills in), and [`op`]: every step as one serde value, [`Op`], whose one [`Op::run`] also
+//! routes images to [`crate::image_ops`]; front ends (CLI, MCP, batch) call that rather than
+//! these functions.
 
 use std::path::{Path, PathBuf};
 

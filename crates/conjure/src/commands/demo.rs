@@ -150,9 +150,9 @@ fn edit(
         ]
     });
     let timeline = conjure_media::Timeline::parse(&spec.to_string(), false)
-        .map_err(crate::commands::edit::media_error)?;
+        .map_err(crate::error::CliError::from)?;
     let ff = crate::commands::edit::ffmpeg()?;
     let report = conjure_media::render(&ff, &timeline, &conjure_media::RenderOptions::default())
-        .map_err(crate::commands::edit::media_error)?;
+        .map_err(crate::error::CliError::from)?;
     Ok(report)
 }

@@ -1,8 +1,8 @@
 //! `conjure edit`: render a timeline file (JSON or YAML) with conjure-media.
 //!
 //! The engine does the work; this file reads the spec, draws a progress bar on a terminal, and
-//! prints the report. Media errors map to exit 2 when the input is at fault (a timeline path is
-//! named) and exit 1 when ffmpeg itself failed (its stderr tail is shown).
+//! prints the report. Media errors map to exit codes in `error.rs` (exit 2 when the input is at
+//! fault, exit 1 when ffmpeg itself failed, with its stderr tail).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use clap::Args;
 use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
 
 use crate::commands::Ctx;
-use crate::error::{CliError, Exit};
+use crate::error::CliError;
 
 /// Render an edit: clips, transitions, captions and music from a timeline file
 /// (docs/timeline.md). Local work: costs no credits.
@@ -28,29 +28,9 @@ pub struct EditArgs {
     pub check: bool,
 }
 
-/// Maps a media error to the CLI's exit codes and hints.
-#[expect(clippy::needless_pass_by_value, reason = "shaped for `map_err(media_error)`")]
-pub fn media_error(e: MediaError) -> CliError {
-    let hint = e.hint();
-    let exit = match &e {
-        MediaError::Timeline(_)
-        | MediaError::TimelineSyntax { .. }
-        | MediaError::InvalidOption { .. }
-        | MediaError::MissingInput { .. }
-        | MediaError::NotMedia { .. }
-        | MediaError::BadInput { .. } => Exit::Usage,
-        _ => Exit::Other,
-    };
-    let err = CliError::new(exit, e.to_string());
-    match hint {
-        Some(h) => err.hint(h),
-        None => err,
-    }
-}
-
 /// Locates ffmpeg or fails with the install hint.
 pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
-    Ffmpeg::locate().map_err(media_error)
+    Ok(Ffmpeg::locate()?)
 }
 
 /// A one-line progress bar on stderr, only when stderr is a terminal and output is human.
@@ -100,15 +80,14 @@ impl Bar {
 }
 
 pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
-    let mut timeline = Timeline::from_path(&args.spec).map_err(media_error)?;
+    let mut timeline = Timeline::from_path(&args.spec)?;
     if let Some(out) = &args.output {
         timeline.output.path.clone_from(out);
     }
-    timeline.validate().map_err(|e| media_error(e.into()))?;
+    timeline.validate().map_err(MediaError::from)?;
     let ff = ffmpeg()?;
     if args.check {
-        let (frames, fps, segments) =
-            conjure_media::plan_summary(&ff, &timeline).map_err(media_error)?;
+        let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline)?;
         if ctx.out.json {
             ctx.out.json_value(&serde_json::json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
         } else {
@@ -121,7 +100,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     let opts = RenderOptions { progress: Some(&cb), ..RenderOptions::default() };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
-    let report = report.map_err(media_error)?;
+    let report = report?;
     if ctx.out.json {
         ctx.out.json_value(&serde_json::json!({"status": "ok", "edit": report}));
     } else {

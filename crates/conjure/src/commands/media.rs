@@ -15,7 +15,6 @@ use conjure_media::{LazyFfmpeg, Op, OpOutcome};
 use serde_json::json;
 
 use crate::commands::Ctx;
-use crate::commands::edit::media_error;
 
 /// Edit one file in one step: trim, join, reframe, caption, audio, convert, frames ...
 /// Local work with ffmpeg (images without it); costs no credits.
@@ -742,7 +741,7 @@ fn report(ctx: &Ctx, op: &str, outcome: &OpOutcome) {
 
 pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
     let op = args.op.into_op();
-    let outcome = op.run(&LazyFfmpeg::new()).map_err(media_error)?;
+    let outcome = op.run(&LazyFfmpeg::new()).map_err(crate::error::CliError::from)?;
     report(ctx, op.name(), &outcome);
     Ok(())
 }

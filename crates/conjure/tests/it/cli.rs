@@ -143,3 +143,12 @@ fn result_human_and_json() {
         filtered(&format!("stdout:\n{}\nstderr:\n{stderr}", human.stdout), &t)
     );
 }
+
+#[test]
+fn the_readme_documents_every_environment_variable() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    for name in conjure_core::env::ALL {
+        assert!(readme.contains(&format!("`{name}`")), "README does not document `{name}`");
+    }
+}

@@ -36,6 +36,18 @@ fn make_clip(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// A `w`x`h` PNG, drawn by ffmpeg.
+fn image_png(path: &std::path::Path, w: u32, h: u32) {
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=s={w}x{h}:r=1:d=1"))
+        .args(["-frames:v", "1"])
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn edit_renders_a_timeline_and_reports_json() {
     let t = ctx();
@@ -95,4 +107,48 @@ fn media_trim_exact_writes_the_range() {
     let missing = t.run(&["media", "reverse", "nope.mp4", "-o", "x.mp4"]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("does not exist"), "{}", missing.stderr);
+}
+
+#[test]
+fn media_image_steps_need_no_ffmpeg_and_options_are_checked_first() {
+    let t = ctx();
+    let png = t.out_dir().join("still.png");
+    image_png(&png, 64, 48);
+    let no_ffmpeg = |args: &[&str]| {
+        let mut cmd = t.command(args);
+        cmd.env("PATH", "/nonexistent");
+        t.run_cmd(cmd)
+    };
+    let run =
+        no_ffmpeg(&["media", "resize", "still.png", "-o", "small.jpg", "--width", "32", "--json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "{\"op\":\"resize\",\"result\":{\"height\":24,\"output\":\"small.jpg\",\"width\":32},\"status\":\"ok\"}\n"
+    );
+    let bad = no_ffmpeg(&["media", "blur", "src.mp4", "-o", "b.mp4", "--region", "10x10"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(bad.stderr.contains("write WxH+X+Y"), "{}", bad.stderr);
+    let video = no_ffmpeg(&["media", "reverse", "src.mp4", "-o", "r.mp4"]);
+    assert_eq!(video.code, 1, "{}", video.stderr);
+    assert!(video.stderr.contains("`ffmpeg` was not found"), "{}", video.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn media_ignores_ffmpeg_in_a_relative_path_entry() {
+    let t = ctx();
+    make_clip(&t.out_dir());
+    let real = conjure_media::find_tool(conjure_media::Tool::Ffmpeg).unwrap();
+    let planted = t.out_dir().join("bin");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::os::unix::fs::symlink(&real, planted.join("ffmpeg")).unwrap();
+    std::os::unix::fs::symlink(real.with_file_name("ffprobe"), planted.join("ffprobe")).unwrap();
+    // The binary runs in `out/`, so `bin` names the planted tools; they must not run.
+    let mut cmd = t.command(&["media", "reverse", "src.mp4", "-o", "r.mp4"]);
+    cmd.env("PATH", "bin");
+    let run = t.run_cmd(cmd);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("`ffmpeg` was not found"), "{}", run.stderr);
+    assert!(!t.out_dir().join("r.mp4").exists());
 }
