@@ -112,7 +112,7 @@ impl AppError {
             ProviderError::Transport { sent: false, .. } => {
                 err.hint("check the network and the provider's base URL (e.g. CONJURE_KATANA_BASE_URL)")
             }
-            _ => err,
+            _ => err.hint_opt(e.hint()),
         }
     }
 }

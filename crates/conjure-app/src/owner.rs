@@ -8,6 +8,9 @@
 //! nobody holds it. A job left `submitting` by a dead owner may have been charged and becomes
 //! `unknown` on the spot; one left `quoted` was never sent and is released. No timeouts, no
 //! process-id reuse to worry about, and it works across PID namespaces on one file system.
+//!
+//! A lease file is locked under a temporary name and renamed into place, so no other process
+//! ever sees an unlocked lease of a live process; [`sweep`] removes the leases of dead ones.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
@@ -41,11 +44,17 @@ impl Owner {
         getrandom::fill(&mut random).map_err(std::io::Error::other)?;
         let id = format!("o_{}", hex::encode(random));
         let path = dir.join(format!("{id}.lock"));
-        let file = OpenOptions::new().write(true).create_new(true).open(&path)?;
-        file.try_lock().map_err(|e| match e {
+        // Locked before it has its real name: a lease is never visible unlocked.
+        let temp = dir.join(format!(".{id}.lock.new"));
+        let file = OpenOptions::new().write(true).create_new(true).open(&temp)?;
+        let locked = file.try_lock().map_err(|e| match e {
             TryLockError::Error(e) => e,
             TryLockError::WouldBlock => std::io::Error::other("a fresh lease file is locked"),
-        })?;
+        });
+        if let Err(e) = locked.and_then(|()| std::fs::rename(&temp, &path)) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
         Ok(Owner { id, path, _file: file })
     }
 
@@ -77,6 +86,17 @@ pub fn is_alive(data_dir: &Path, id: &str) -> bool {
     }
 }
 
+/// Removes the lease files of processes that are gone (killed before they could remove them).
+pub fn sweep(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(owners_dir(data_dir)) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else { continue };
+        // `is_alive` removes a lease it finds unlocked.
+        let _ = is_alive(data_dir, id);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,12 +114,26 @@ mod tests {
     }
 
     #[test]
+    fn sweeping_keeps_live_leases_and_removes_dead_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = Owner::acquire(dir.path()).unwrap();
+        std::fs::write(owners_dir(dir.path()).join("o_dead.lock"), b"").unwrap();
+        sweep(dir.path());
+        let left: Vec<_> = std::fs::read_dir(owners_dir(dir.path()))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec![format!("{}.lock", live.id())]);
+    }
+
+    #[test]
     fn a_lease_file_left_unlocked_is_dead_and_cleaned_up() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(owners_dir(dir.path())).unwrap();
         let stale = owners_dir(dir.path()).join("o_abcd.lock");
         std::fs::write(&stale, b"").unwrap();
         assert!(!is_alive(dir.path(), "o_abcd"));
+        assert!(!is_alive(dir.path(), "o_zz"), "not one of our ids: never opened");
         assert!(!stale.exists());
     }
 }

@@ -144,6 +144,7 @@ impl Session {
                 Err(e) => return Err(e.into()),
             }
         }
+        owner::sweep(&self.data_dir);
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
 //! - [`StatusView`]: one job in full (`status`).
 //! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
 //! - [`BalanceView`]: a provider balance.
+//! - [`ModelsView`]: the catalogue with dollar prices (`models`).
 //!
 //! Times are RFC 3339 in UTC everywhere. Dollars are at the job's own quoted price per credit,
 //! absent when the provider has no dollar price. Inline data in a request body is shortened to
@@ -14,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use conjure_core::catalogue::{Model, Pricing};
 use conjure_core::spec::FILE_REF_PREFIX;
 use conjure_core::store::ProviderTotals;
 use conjure_core::{
@@ -329,4 +331,45 @@ pub struct BalanceView {
     pub provider: ProviderId,
     pub credits: Credits,
     pub usd: Option<Usd>,
+}
+
+/// Dollars for a model's unit prices, at the configured price per credit.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum ModelUsd {
+    PerImage { per_image: Usd },
+    PerDuration { per_duration: BTreeMap<String, Usd> },
+    PerMillionTokens { per_million_input_tokens: Usd, per_million_output_tokens: Usd },
+}
+
+/// One model: every catalogue field, plus `usd` when a dollar price is known.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelView<'a> {
+    #[serde(flatten)]
+    pub model: &'a Model,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usd: Option<ModelUsd>,
+}
+
+impl<'a> ModelView<'a> {
+    pub fn new(model: &'a Model, price: Option<CreditPrice>) -> ModelView<'a> {
+        let usd = price.map(|p| match &model.pricing {
+            Pricing::PerItem { credits } => ModelUsd::PerImage { per_image: p.usd(*credits) },
+            Pricing::PerDuration { credits } => ModelUsd::PerDuration {
+                per_duration: credits.iter().map(|(d, c)| (d.to_string(), p.usd(*c))).collect(),
+            },
+            Pricing::PerMillionTokens { input, output, .. } => ModelUsd::PerMillionTokens {
+                per_million_input_tokens: p.usd(*input),
+                per_million_output_tokens: p.usd(*output),
+            },
+        });
+        ModelView { model, usd }
+    }
+}
+
+/// The catalogue (`conjure models`): `usd_per_credit` (absent without a price) and the models.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelsView<'a> {
+    pub usd_per_credit: Option<f64>,
+    pub models: Vec<ModelView<'a>>,
 }

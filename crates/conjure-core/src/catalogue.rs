@@ -250,6 +250,25 @@ pub enum CatalogueError {
     Malformed { line: usize, reason: String },
 }
 
+impl CatalogueError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            CatalogueError::UnknownModel { kind, .. } if kind != "any" => {
+                format!("list {kind} models with `conjure models --type {kind}`")
+            }
+            CatalogueError::UnknownModel { .. } => "list models with `conjure models`".to_owned(),
+            CatalogueError::WrongKind { actual, .. } => {
+                format!("use `conjure {actual}` for it, or pick a model from `conjure models`")
+            }
+            CatalogueError::UnknownProvider(_) | CatalogueError::UnknownKind(_) => return None,
+            CatalogueError::Malformed { .. } => {
+                "this build's catalogue is damaged; reinstall conjure".to_owned()
+            }
+        })
+    }
+}
+
 fn suggest(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         String::new()

@@ -176,6 +176,41 @@ pub enum ProviderError {
     Transport { sent: bool, message: String },
 }
 
+impl ProviderError {
+    /// What the user can do about it, without knowing which job or command it came from.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            ProviderError::Auth { .. } => {
+                "check the provider's credentials (`conjure auth PROVIDER`, or its environment variables)".to_owned()
+            }
+            ProviderError::RateLimited { retry_after, .. } => format!(
+                "wait {} and try again",
+                retry_after.map_or_else(|| "a while".to_owned(), |d| format!("{} s", d.as_secs()))
+            ),
+            ProviderError::Rejected { status: 402, .. } => {
+                "the account has too little credit for this request; top it up or pick a cheaper request".to_owned()
+            }
+            ProviderError::Rejected { .. } => {
+                "the provider refused the request as sent; change it (see the message) and try again".to_owned()
+            }
+            ProviderError::NotFound { .. } => {
+                "the provider no longer knows it; its results may have expired".to_owned()
+            }
+            ProviderError::Remote { .. } => "the provider is having trouble; try again later".to_owned(),
+            ProviderError::Protocol { .. } => {
+                "the provider answered in a form conjure does not understand; try again, and report it if it persists".to_owned()
+            }
+            ProviderError::Transport { sent: false, .. } => {
+                "check the network and the provider's base URL".to_owned()
+            }
+            ProviderError::Transport { sent: true, .. } => {
+                "the connection broke after the request left; check the provider's dashboard".to_owned()
+            }
+            ProviderError::Unsupported { .. } | ProviderError::Local { .. } => return None,
+        })
+    }
+}
+
 fn retry_after_text(d: Option<Duration>) -> String {
     d.map_or_else(String::new, |d| format!(" (retry after {} s)", d.as_secs()))
 }

@@ -355,17 +355,30 @@ pub enum SpecError {
 impl SpecError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
-        match self {
-            SpecError::Catalogue(_) => Some("list models with `conjure models`".to_owned()),
+        let models = "see `conjure models MODEL` for what a model takes";
+        Some(match self {
+            SpecError::Catalogue(e) => return e.hint(),
+            SpecError::EmptyPrompt => "describe what to generate".to_owned(),
+            SpecError::NoItems => "give at least one item".to_owned(),
             SpecError::Aspect { .. } | SpecError::Duration { .. } => {
-                Some("pick one of the allowed values, or see `conjure models`".to_owned())
+                format!("pick one of the allowed values; {models}")
             }
-            SpecError::InsecureUrl { .. } => Some(
+            SpecError::TooMany { .. } => {
+                format!("give fewer, or pick a model that takes more; {models}")
+            }
+            SpecError::Requires { .. } => format!("add it, or pick another model; {models}"),
+            SpecError::NotSupported { .. } => {
+                format!("leave it out, or pick a model that takes it; {models}")
+            }
+            SpecError::Rule { .. } => format!("change the inputs to fit the rule; {models}"),
+            SpecError::InsecureUrl { .. } => {
                 "use the https:// form of the URL, or download the file and pass its path"
-                    .to_owned(),
-            ),
-            _ => None,
-        }
+                    .to_owned()
+            }
+            SpecError::KindMismatch { model, kind } => {
+                format!("`{model}` is a {kind} model: use `conjure {kind} --model {model}`")
+            }
+        })
     }
 }
 

@@ -172,6 +172,18 @@ impl Sandbox {
         self.state.stats()
     }
 
+    /// The environment that points conjure at this sandbox with `key`'s credentials: the base
+    /// URL and credential variables of every provider the sandbox speaks. `None` for an unknown
+    /// key.
+    pub fn exports(&self, key: &str) -> Option<Vec<(&'static str, String)>> {
+        let (key, secret) = self.state.keys.iter().find(|(k, _)| k == key)?;
+        Some(vec![
+            (conjure_core::env::CONJURE_KATANA_BASE_URL, self.base_url()),
+            (conjure_core::env::KATANA_API_KEY, key.clone()),
+            (conjure_core::env::KATANA_API_SECRET, secret.clone()),
+        ])
+    }
+
     /// The current balance of `key`, or `None` for an unknown key.
     pub fn balance(&self, key: &str) -> Option<Credits> {
         self.state.balance(key)

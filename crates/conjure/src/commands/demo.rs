@@ -10,13 +10,13 @@ use std::time::Instant;
 use clap::Args;
 use conjure_app::views::JobView;
 use conjure_app::{App, ImageRequest, Paid, PayOptions, Request, VideoRequest};
-use conjure_core::{Consent, ProviderId, env};
-use conjure_providers::ProviderSettings;
+use conjure_core::{Consent, env};
 use conjure_sandbox::SandboxConfig;
 use serde_json::json;
 
 use crate::commands::{Ctx, report};
 use crate::output::Output;
+use crate::settings::Settings;
 
 /// Try conjure offline: generate an image and a video against the built-in sandbox.
 #[derive(Debug, Args)]
@@ -31,20 +31,20 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
     let sandbox = conjure_sandbox::start(SandboxConfig::default()).await?;
     std::fs::create_dir_all(&args.out)?;
 
-    // The demo's own world: the in-process sandbox, a journal inside the output directory, and
-    // the sandbox's demo credentials (never the user's).
-    let mut config = ctx.app.config.clone();
-    config.providers.insert(
-        ProviderId::Katana,
-        ProviderSettings {
-            base_url: sandbox.base_url(),
-            usd_per_credit: config.price(ProviderId::Katana),
-        },
-    );
-    config.data_dir = args.out.join(".journal");
-    config.env.retain(|k, _| !k.starts_with("KATANA_"));
-    config.env.insert(env::KATANA_API_KEY.into(), conjure_sandbox::DEMO_KEY.into());
-    config.env.insert(env::KATANA_API_SECRET.into(), conjure_sandbox::DEMO_SECRET.into());
+    // The demo's own world: the in-process sandbox (its base URLs and placeholder credentials,
+    // never the user's), a journal inside the output directory, no spending limits of the user's.
+    let mut env = ctx.app.config.env.clone();
+    env.retain(|k, _| !k.starts_with("KATANA_") && !k.ends_with("_BASE_URL"));
+    for name in [env::CONJURE_MAX_COST, env::CONJURE_DAILY_BUDGET] {
+        env.remove(name);
+    }
+    for (name, value) in sandbox.exports(conjure_sandbox::DEMO_KEY).unwrap_or_default() {
+        env.insert(name.to_owned(), value);
+    }
+    env.insert(env::CONJURE_HOME.to_owned(), args.out.join(".journal").display().to_string());
+    let mut config = Settings::from_env(env, false)?.config;
+    config.max_cost = None;
+    config.budget = None;
     let app = App::new(config);
     let session = app.session().await?;
     let human = Output { json: false, color: ctx.out.color };
@@ -80,7 +80,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
         ctx.out.note(format!("== {label} =="));
         let order = app.prepare(&request)?;
         // Show the quote a person would approve; the demo approves it (sandbox credits).
-        human.quote(&order.quote, app.config.price(ProviderId::Katana));
+        human.quote(&order.quote, app.config.price(order.spec.provider));
         ctx.out.note("Approved (sandbox credits, no real money).");
         let observer = report::observer(human);
         let paid = app

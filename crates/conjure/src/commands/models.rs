@@ -1,9 +1,9 @@
 //! `conjure models`: the bundled catalogue, with prices in credits and dollars.
 
 use clap::Args;
+use conjure_app::views::{ModelView, ModelsView};
 use conjure_core::catalogue::Pricing;
 use conjure_core::{Catalogue, MediaKind, Model, ProviderId};
-use serde_json::{Value, json};
 
 use crate::commands::Ctx;
 use crate::error::CliError;
@@ -34,9 +34,10 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     }
     let price = ctx.app.config.price(provider);
     if ctx.out.json {
-        let list: Vec<Value> = models.iter().map(|m| model_json(m, price)).collect();
-        let per_credit = price.map(|p| p.micros_per_credit() as f64 / 1e6);
-        ctx.out.json_value(&json!({ "usd_per_credit": per_credit, "models": list }));
+        ctx.out.json_value(&ModelsView {
+            usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
+            models: models.iter().map(|m| ModelView::new(m, price)).collect(),
+        });
         return Ok(());
     }
     for m in models {
@@ -64,20 +65,4 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         ctx.out.line(format!("{:<5} {:<26} {:<34} {extra}{aliases}", m.kind.as_str(), m.id, cost));
     }
     Ok(())
-}
-
-fn model_json(m: &Model, price: Option<conjure_core::CreditPrice>) -> Value {
-    let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-    let Some(price) = price else { return v };
-    let usd = match &m.pricing {
-        Pricing::PerItem { credits } => json!({ "per_image": price.usd(*credits) }),
-        Pricing::PerDuration { credits } => {
-            json!({ "per_duration": credits.iter().map(|(d, c)| (d.to_string(), json!(price.usd(*c)))).collect::<serde_json::Map<_, _>>() })
-        }
-        Pricing::PerMillionTokens { input, output, .. } => {
-            json!({ "per_million_input_tokens": price.usd(*input), "per_million_output_tokens": price.usd(*output) })
-        }
-    };
-    v["usd"] = usd;
-    v
 }

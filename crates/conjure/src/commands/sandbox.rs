@@ -112,12 +112,18 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> anyhow::Result<()> {
     let key = serve.key.clone();
     let sandbox = conjure_sandbox::start(config).await?;
     let url = sandbox.base_url();
+    // The sandbox's own placeholder credentials, not the user's: printing them is the point.
+    let exports = sandbox.exports(&key).unwrap_or_default();
     if ctx.out.json {
-        ctx.out.json_value(&json!({ "status": "serving", "base_url": url, "api_key": key }));
+        let env: serde_json::Map<String, serde_json::Value> =
+            exports.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+        ctx.out.json_value(
+            &json!({ "status": "serving", "base_url": url, "api_key": key, "env": env }),
+        );
     } else {
-        ctx.out.line(format!("export CONJURE_KATANA_BASE_URL={url}"));
-        ctx.out.line(format!("export KATANA_API_KEY={key}"));
-        ctx.out.line(format!("export KATANA_API_SECRET={}", conjure_sandbox::DEMO_SECRET));
+        for (name, value) in &exports {
+            ctx.out.line(format!("export {name}={value}"));
+        }
         ctx.out.note("conjure sandbox: placeholder media, no real charges. Ctrl-C stops it.");
     }
     tokio::signal::ctrl_c().await?;

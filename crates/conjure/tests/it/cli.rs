@@ -123,6 +123,21 @@ fn result_human_and_json() {
         "result-json",
         filtered(&serde_json::to_string_pretty(&v).unwrap(), &t)
     );
+    // `status` and `jobs` of the same job: one schema each, times in RFC 3339.
+    let job = v["job_id"].as_str().unwrap().to_owned();
+    let mut status = t.run(&["--json", "status", &job, "--offline"]).json();
+    status["created_at"] = serde_json::json!("[TIME]");
+    status["outputs"][0]["expires_at"] = serde_json::json!("[EXPIRES]");
+    insta::assert_snapshot!(
+        "status-json",
+        filtered(&serde_json::to_string_pretty(&status).unwrap(), &t)
+    );
+    let mut jobs = t.run(&["--json", "jobs"]).json();
+    jobs["jobs"][0]["created_at"] = serde_json::json!("[TIME]");
+    insta::assert_snapshot!(
+        "jobs-json",
+        filtered(&serde_json::to_string_pretty(&jobs).unwrap(), &t)
+    );
     let human = t.run(&["image", "an owl", "--model", "gen", "--yes"]);
     assert_eq!(human.code, 0, "{human:?}");
     let stderr: String = human
