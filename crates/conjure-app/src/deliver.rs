@@ -4,8 +4,9 @@
 //! place, so a file exists whole or not at all; names are `<job>-<item>-<n>.<ext>` with the
 //! extension from the MIME type (never the URL). Each file gets `<file>.json`: prompt, model,
 //! provider, request id, credits and dollars actually charged, source URL, expiry, size, hash.
-//! Only when every asset is on disk is the job marked delivered; until then `conjure jobs
-//! --pending` lists it as undelivered, and `conjure fetch` finishes the job.
+//! Only when every asset is on disk are the files and the delivery recorded, in one journal
+//! write; until then `conjure jobs --pending` lists the job as undelivered, and `conjure fetch`
+//! finishes it.
 
 use std::path::{Path, PathBuf};
 
@@ -86,11 +87,12 @@ pub async fn deliver<P: Provider>(
     let mut delivered = Vec::new();
     for (n, asset) in snapshot.assets.iter().enumerate() {
         let output = deliver_one(provider, job, &snapshot, n, asset, out_dir).await?;
-        session.journal.add_output(&job.id, &output).await?;
         observer(Progress::Saved { job: &job.id, path: Path::new(&output.path) });
         delivered.push(output);
     }
-    session.journal.mark_delivered(&job.id).await?;
+    // One write for every file: until it commits, the job is listed as undelivered and
+    // `conjure fetch` writes the same files again.
+    session.journal.record_delivery(&job.id, &delivered).await?;
     Ok(delivered)
 }
 

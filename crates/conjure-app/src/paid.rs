@@ -73,6 +73,26 @@ pub enum Progress<'a> {
     Saved { job: &'a JobId, path: &'a Path },
 }
 
+/// Checks that every local input still has the bytes that were quoted. The provider checks
+/// again when it sends; this only refuses earlier (a retry of a job whose file has changed
+/// since, say), before anything is recorded.
+fn verify_files(order: &Order) -> Result<(), AppError> {
+    use sha2::{Digest as _, Sha256};
+    for file in &order.wire.files {
+        let same = std::fs::read(&file.path).is_ok_and(|bytes| {
+            bytes.len() as u64 == file.bytes && hex::encode(Sha256::digest(&bytes)) == file.sha256
+        });
+        if !same {
+            return Err(AppError::invalid(format!(
+                "`{}` changed or is gone since this request was quoted; nothing was sent",
+                file.path
+            ))
+            .hint("run the original command again to quote the file as it is now"));
+        }
+    }
+    Ok(())
+}
+
 impl<C: Connector> App<C> {
     /// Turns a request into a priced order. Reads input files; sends nothing; needs no
     /// credentials and no journal.
@@ -122,6 +142,7 @@ impl<C: Connector> App<C> {
             _ => None,
         };
         // The pre-check: refuse now what `reserve` would refuse, before anyone is asked.
+        verify_files(&order)?;
         let facts = session.journal.preview(&order, token.as_deref(), &rules, now).await?;
         policy::reserve_verdict(&order.quote, &rules, &facts, now)?;
         let approved = match approve(order, consent) {

@@ -144,8 +144,24 @@ pub enum Request {
 }
 
 impl Request {
+    /// The provider the request is for.
+    pub fn provider(&self) -> ProviderId {
+        match self {
+            Request::Image(r) => r.provider,
+            Request::Video(r) => r.provider,
+            Request::Payload(r) => r.provider,
+        }
+    }
+
     /// The normalised request: model resolved, inputs read and checked, defaults applied.
     pub fn spec(&self) -> Result<JobSpec, AppError> {
+        let provider = self.provider();
+        if !registry::capabilities(provider).implemented {
+            return Err(AppError::invalid(format!(
+                "conjure cannot send requests to {provider} yet"
+            ))
+            .hint("use `--provider katana`; `conjure models` lists what it offers"));
+        }
         match self {
             Request::Image(r) => image_spec(r),
             Request::Video(r) => video_spec(r),

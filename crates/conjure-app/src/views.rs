@@ -7,6 +7,7 @@
 //! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
 //! - [`BalanceView`]: a provider balance.
 //! - [`ModelsView`]: the catalogue with dollar prices (`models`).
+//! - [`ErrorView`]: any failure, with the exit code's `kind`.
 //!
 //! Times are RFC 3339 in UTC everywhere. Dollars are at the job's own quoted price per credit,
 //! absent when the provider has no dollar price. Inline data in a request body is shortened to
@@ -372,4 +373,42 @@ impl<'a> ModelView<'a> {
 pub struct ModelsView<'a> {
     pub usd_per_credit: Option<f64>,
     pub models: Vec<ModelView<'a>>,
+}
+
+/// The error part of an [`ErrorView`].
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorDetail<'a> {
+    /// One of the documented kinds (`invalid_input`, `outcome_unknown`, ...).
+    pub kind: &'a str,
+    pub message: &'a str,
+    pub hint: Option<&'a str>,
+}
+
+/// A failure: `{"status":"error","error":{kind, message, hint},"job_id"?,"request_id"?}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ErrorView<'a> {
+    pub status: &'static str,
+    pub error: ErrorDetail<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<&'a str>,
+    /// The provider's request id, when the provider accepted the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> ErrorView<'a> {
+    pub fn new(
+        kind: &'a str,
+        message: &'a str,
+        hint: Option<&'a str>,
+        job_id: Option<&'a str>,
+        request_id: Option<&'a str>,
+    ) -> ErrorView<'a> {
+        ErrorView {
+            status: "error",
+            error: ErrorDetail { kind, message, hint },
+            job_id,
+            request_id,
+        }
+    }
 }

@@ -190,19 +190,10 @@ pub fn approve(order: Order, consent: Option<Consent>) -> Result<Approved, Needs
 mod tests {
     use super::*;
     use crate::catalogue::{Catalogue, ProviderId};
-    use crate::spec::{ImageFormat, ImageItem, Item};
+    use crate::spec::{ImageItem, Item};
 
     fn order(prompt: &str, count: usize, retry_of: Option<JobId>) -> Order {
-        let item = Item::Image(ImageItem {
-            model: "gpt-image-2".into(),
-            prompt: prompt.into(),
-            aspect_ratio: "1:1".into(),
-            format: ImageFormat::Png,
-            inputs: vec![],
-            negative_prompt: None,
-            fast: false,
-            uhd: false,
-        });
+        let item = Item::Image(ImageItem::new("gpt-image-2", prompt));
         let spec = JobSpec { provider: ProviderId::Katana, items: vec![item; count] };
         let quote =
             Quote::compute(&spec, Catalogue::bundled(), Some(CreditPrice::KATANA_REFERENCE))

@@ -479,19 +479,10 @@ mod tests {
     use crate::approval::{Consent, Order, approve};
     use crate::catalogue::Catalogue;
     use crate::money::CreditPrice;
-    use crate::spec::{ImageFormat, ImageItem, Item, JobSpec};
+    use crate::spec::{ImageItem, Item, JobSpec};
 
     fn approved(price: Option<CreditPrice>) -> crate::approval::Approved {
-        let item = Item::Image(ImageItem {
-            model: "gpt-image-2".into(),
-            prompt: "fox".into(),
-            aspect_ratio: "1:1".into(),
-            format: ImageFormat::Png,
-            inputs: vec![],
-            negative_prompt: None,
-            fast: false,
-            uhd: false,
-        });
+        let item = Item::Image(ImageItem::new("gpt-image-2", "fox"));
         let spec = JobSpec { provider: ProviderId::Katana, items: vec![item] };
         let quote = Quote::compute(&spec, Catalogue::bundled(), price).unwrap();
         let wire = crate::WireRequest::new("POST", "/x", serde_json::json!({}));

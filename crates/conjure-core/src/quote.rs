@@ -105,19 +105,10 @@ impl Quote {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{ImageFormat, ImageItem, Item};
+    use crate::spec::{ImageItem, Item};
 
     fn spec(count: usize) -> JobSpec {
-        let item = Item::Image(ImageItem {
-            model: "gpt-image-2".into(),
-            prompt: "a red fox".into(),
-            aspect_ratio: "1:1".into(),
-            format: ImageFormat::Png,
-            inputs: vec![],
-            negative_prompt: None,
-            fast: false,
-            uhd: false,
-        });
+        let item = Item::Image(ImageItem::new("gpt-image-2", "a red fox"));
         JobSpec { provider: ProviderId::Katana, items: vec![item; count] }
     }
 

@@ -156,6 +156,22 @@ pub struct ImageItem {
     pub uhd: bool,
 }
 
+impl ImageItem {
+    /// A 1:1 PNG of `prompt` by `model`, with no inputs or options.
+    pub fn new(model: impl Into<String>, prompt: impl Into<String>) -> ImageItem {
+        ImageItem {
+            model: model.into(),
+            prompt: prompt.into(),
+            aspect_ratio: "1:1".to_owned(),
+            format: ImageFormat::Png,
+            inputs: Vec::new(),
+            negative_prompt: None,
+            fast: false,
+            uhd: false,
+        }
+    }
+}
+
 /// An input video clip for models that take `video_list`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VideoClipInput {

@@ -4,8 +4,8 @@
 //! approved order (the intent: request, fingerprint, quote) before any POST, in one transaction
 //! with the money decision ([`crate::policy::reserve_verdict`]: token unused, not a duplicate,
 //! within budget), so two processes cannot both pass; the request id the moment it is known;
-//! every state change through [`crate::job::JobState::transition`]; every delivered file, and
-//! when the last one is on disk.
+//! every state change through [`crate::job::JobState::transition`]; the delivered files, once
+//! they are all on disk.
 //!
 //! The trait is async so that a store may be a database server as well as a local file. The
 //! SQLite implementation lives in `conjure-journal`; `conjure-test`'s contract suite is what any
@@ -234,15 +234,13 @@ pub trait JobStore: Send + Sync {
         credits_spent: Option<Credits>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records a file written to disk (the same path again updates it in place).
-    fn add_output(
+    /// Records the files of a job that are now all on disk, and the job as delivered, in one
+    /// write. A file recorded again (the same index and path) is updated in place.
+    fn record_delivery(
         &self,
         id: &JobId,
-        output: &OutputRecord,
+        outputs: &[OutputRecord],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Records that every output of the job is on disk.
-    fn mark_delivered(&self, id: &JobId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn get(&self, id: &JobId) -> impl Future<Output = Result<JobRecord, StoreError>> + Send;
 

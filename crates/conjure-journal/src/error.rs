@@ -93,10 +93,23 @@ pub enum JournalError {
 }
 
 impl JournalError {
+    /// Another connection held a lock this call did not wait for, or waited out.
+    pub fn is_busy(&self) -> bool {
+        match self {
+            JournalError::Open { source, .. }
+            | JournalError::Migration { source, .. }
+            | JournalError::Sqlite(source) => is_busy(source),
+            _ => false,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         let data_dir = "set CONJURE_HOME to a writable local directory";
         Some(match self {
+            JournalError::Open { source, .. } if is_busy(source) => {
+                "another conjure process holds the journal; try again in a moment".to_owned()
+            }
             JournalError::CreateDir { .. } | JournalError::Open { .. } => data_dir.to_owned(),
             JournalError::NoWal { .. } => format!("{data_dir} (not a network file system)"),
             JournalError::NewerSchema { .. } => {

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use conjure_core::approval::{Approved, Order};
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
@@ -73,16 +73,26 @@ struct Reservation {
 impl Journal {
     /// Opens (creating if needed) the journal at `path` and brings its schema up to date.
     ///
-    /// A missing parent directory is created, private to the user on Unix.
+    /// A missing parent directory is created, private to the user on Unix. Several processes
+    /// may open a new journal at once: switching it to WAL takes a lock SQLite does not wait
+    /// for, so a busy open is tried again for up to the busy timeout.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
         }
-        let open_err = |source| JournalError::Open { path: path.to_owned(), source };
-        let mut conn = Connection::open(path).map_err(open_err)?;
-        configure(&conn, path)?;
-        migrate(&mut conn, path)?;
-        Ok(Journal { inner: Arc::new(Inner { conn: Mutex::new(conn), path: path.to_owned() }) })
+        let started = Instant::now();
+        loop {
+            match open_once(path) {
+                Err(e) if e.is_busy() && started.elapsed() < BUSY_TIMEOUT => {
+                    std::thread::sleep(Duration::from_millis(25));
+                }
+                Err(e) => return Err(e),
+                Ok(conn) => {
+                    let inner = Inner { conn: Mutex::new(conn), path: path.to_owned() };
+                    return Ok(Journal { inner: Arc::new(inner) });
+                }
+            }
+        }
     }
 
     /// The database file.
@@ -369,52 +379,42 @@ impl Inner {
         Ok(())
     }
 
-    fn add_output(&self, id: &JobId, output: &OutputRecord) -> Result<(), JournalError> {
+    fn record_delivery(&self, id: &JobId, outputs: &[OutputRecord]) -> Result<(), JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         ensure_exists(&tx, id)?;
-        // Recording the same file again (a resumed download) updates it in place: the row
-        // describes what is on disk now.
-        tx.execute(
-            "INSERT INTO outputs (job_id, idx, path, url, mime, width, height, duration_seconds, \
-                 sha256, bytes, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-             ON CONFLICT (job_id, idx, path) DO UPDATE SET url = excluded.url, \
-                 mime = excluded.mime, width = excluded.width, height = excluded.height, \
-                 duration_seconds = excluded.duration_seconds, sha256 = excluded.sha256, \
-                 bytes = excluded.bytes, expires_at = excluded.expires_at",
-            params![
-                id.as_str(),
-                output.index,
-                output.path,
-                output.url,
-                output.mime,
-                output.width,
-                output.height,
-                output.duration_seconds,
-                output.sha256,
-                output.bytes,
-                output.expires_at,
-            ],
-        )?;
-        tx.execute(
-            "UPDATE jobs SET updated_at = max(updated_at, ?2) WHERE id = ?1",
-            params![id.as_str(), now_ms()],
-        )?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    fn mark_delivered(&self, id: &JobId) -> Result<(), JournalError> {
-        let conn = self.lock();
+        for output in outputs {
+            // Recording the same file again (a resumed download) updates it in place: the row
+            // describes what is on disk now.
+            tx.execute(
+                "INSERT INTO outputs (job_id, idx, path, url, mime, width, height, \
+                     duration_seconds, sha256, bytes, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (job_id, idx, path) DO UPDATE SET url = excluded.url, \
+                     mime = excluded.mime, width = excluded.width, height = excluded.height, \
+                     duration_seconds = excluded.duration_seconds, sha256 = excluded.sha256, \
+                     bytes = excluded.bytes, expires_at = excluded.expires_at",
+                params![
+                    id.as_str(),
+                    output.index,
+                    output.path,
+                    output.url,
+                    output.mime,
+                    output.width,
+                    output.height,
+                    output.duration_seconds,
+                    output.sha256,
+                    output.bytes,
+                    output.expires_at,
+                ],
+            )?;
+        }
         let now = now_ms();
-        let changed = conn.execute(
+        tx.execute(
             "UPDATE jobs SET delivered_at = ?2, updated_at = max(updated_at, ?2) WHERE id = ?1",
             params![id.as_str(), now],
         )?;
-        if changed == 0 {
-            return Err(JournalError::NotFound(id.to_string()));
-        }
+        tx.commit()?;
         Ok(())
     }
 
@@ -694,14 +694,13 @@ impl JobStore for Journal {
             .await
     }
 
-    async fn add_output(&self, id: &JobId, output: &OutputRecord) -> Result<(), StoreError> {
-        let (id, output) = (id.clone(), output.clone());
-        self.blocking(move |inner| store(inner.add_output(&id, &output))).await
-    }
-
-    async fn mark_delivered(&self, id: &JobId) -> Result<(), StoreError> {
-        let id = id.clone();
-        self.blocking(move |inner| store(inner.mark_delivered(&id))).await
+    async fn record_delivery(
+        &self,
+        id: &JobId,
+        outputs: &[OutputRecord],
+    ) -> Result<(), StoreError> {
+        let (id, outputs) = (id.clone(), outputs.to_vec());
+        self.blocking(move |inner| store(inner.record_delivery(&id, &outputs))).await
     }
 
     async fn get(&self, id: &JobId) -> Result<JobRecord, StoreError> {
@@ -744,6 +743,14 @@ fn create_private_dir(dir: &Path) -> Result<(), JournalError> {
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     builder.create(dir).map_err(|source| JournalError::CreateDir { path: dir.to_owned(), source })
+}
+
+fn open_once(path: &Path) -> Result<Connection, JournalError> {
+    let open_err = |source| JournalError::Open { path: path.to_owned(), source };
+    let mut conn = Connection::open(path).map_err(open_err)?;
+    configure(&conn, path)?;
+    migrate(&mut conn, path)?;
+    Ok(conn)
 }
 
 /// Per-connection settings. Set before migrating so that migrations run under them too.

@@ -25,6 +25,14 @@ pub fn png_bytes() -> Vec<u8> {
         .expect("a valid constant")
 }
 
+/// Another real PNG (2x2, red), different from [`png_bytes`].
+pub fn other_png_bytes() -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEElEQVR4nGM4IScHRAwQCgAfJgQRoo8irwAAAABJRU5ErkJggg==")
+        .expect("a valid constant")
+}
+
 /// A real WAV: mono, 8 kHz, 16-bit, two silent samples.
 pub fn wav_bytes() -> Vec<u8> {
     b"RIFF\x2c\0\0\0WAVEfmt \x10\0\0\0\x01\0\x01\0\x40\x1f\0\0\x80\x3e\0\0\x02\0\x10\0data\x04\0\0\0\0\0\0\0".to_vec()

@@ -393,12 +393,11 @@ pub async fn outputs_and_delivery_are_recorded<S: JobStore>(store: &S, other: &S
     let pending = other.list(JobFilter::Pending, 10).await.expect("list");
     assert!(pending.iter().any(|j| j.id == job.id && j.is_undelivered()));
     let mut out = output(0, "/home/u/a clip.webp");
-    store.add_output(&job.id, &out).await.expect("output");
-    out.sha256 = "11".repeat(32);
-    store.add_output(&job.id, &out).await.expect("the same file again describes it now");
     let second = output(1, "/home/u/b.webp");
-    store.add_output(&job.id, &second).await.expect("output");
-    store.mark_delivered(&job.id).await.expect("delivered");
+    store.record_delivery(&job.id, &[out.clone(), second.clone()]).await.expect("delivered");
+    // Fetched again: the same files, described as they are now.
+    out.sha256 = "11".repeat(32);
+    store.record_delivery(&job.id, std::slice::from_ref(&out)).await.expect("delivered again");
     let got = store.get(&job.id).await.expect("get");
     assert_eq!(got.outputs, vec![out, second]);
     assert!(got.delivered_at.is_some() && !got.is_undelivered());
@@ -447,7 +446,7 @@ pub async fn listing_is_newest_first_and_can_show_what_is_outstanding<S: JobStor
     }
     // a: completed and delivered; b: unknown; c: failed before acceptance; d: quoted.
     walk(store, &ids[0], &[JobState::Submitting, JobState::Completed]).await;
-    store.mark_delivered(&ids[0]).await.expect("delivered");
+    store.record_delivery(&ids[0], &[]).await.expect("delivered");
     walk(store, &ids[1], &[JobState::Submitting, JobState::Unknown]).await;
     walk(store, &ids[2], &[JobState::Submitting, JobState::Failed]).await;
     let listed = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
@@ -508,10 +507,9 @@ pub async fn missing_jobs_are_not_found<S: JobStore>(store: &S, _other: &S) {
         Err(StoreError::NotFound(_))
     ));
     assert!(matches!(
-        store.add_output(&missing, &output(0, "p")).await,
+        store.record_delivery(&missing, &[output(0, "p")]).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(matches!(store.mark_delivered(&missing).await, Err(StoreError::NotFound(_))));
     assert!(matches!(store.events(&missing).await, Err(StoreError::NotFound(_))));
 }
 

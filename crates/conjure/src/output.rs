@@ -78,17 +78,13 @@ impl Output {
     /// Prints an error: JSON on stdout in `--json` mode, and always a human line on stderr.
     pub fn error(self, err: &CliError) {
         if self.json {
-            let mut body = json!({
-                "status": "error",
-                "error": { "kind": err.exit.kind(), "message": err.message, "hint": err.hint },
-            });
-            if let Some(job) = &err.job_id {
-                body["job_id"] = json!(job);
-            }
-            if let Some(request_id) = &err.request_id {
-                body["request_id"] = json!(request_id);
-            }
-            self.json_value(&body);
+            self.json_value(&conjure_app::views::ErrorView::new(
+                err.exit.kind(),
+                &err.message,
+                err.hint.as_deref(),
+                err.job_id.as_deref(),
+                err.request_id.as_deref(),
+            ));
         }
         if self.color {
             eprintln!("\x1b[31merror:\x1b[0m {}", err.message);

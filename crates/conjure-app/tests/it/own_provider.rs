@@ -7,7 +7,7 @@ use conjure_app::{App, AppError, Config, Connector};
 use conjure_core::policy::SpendRules;
 use conjure_core::provider::{Asset, Downloaded, RemoteStatus};
 use conjure_core::quote::Quote;
-use conjure_core::spec::{ImageFormat, ImageItem, Item};
+use conjure_core::spec::{ImageItem, Item};
 use conjure_core::{
     Consent, Credits, JobSpec, JobState, JobStore as _, Order, Provider, ProviderError, ProviderId,
     Snapshot, WireRequest, approve,
@@ -82,16 +82,7 @@ impl Connector for OnlyImaginePro {
 async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
     let spec = JobSpec {
         provider: ProviderId::ImaginePro,
-        items: vec![Item::Image(ImageItem {
-            model: "midjourney".into(),
-            prompt: "a lighthouse".into(),
-            aspect_ratio: "1:1".into(),
-            format: ImageFormat::Png,
-            inputs: vec![],
-            negative_prompt: None,
-            fast: false,
-            uhd: false,
-        })],
+        items: vec![Item::Image(ImageItem::new("midjourney", "a lighthouse"))],
     };
     let quote = Quote {
         provider: ProviderId::ImaginePro,

@@ -54,16 +54,7 @@ async fn echoed_credentials_are_masked_in_errors_and_answers() {
     let echo = format!("bad key {KEY} / secret {SECRET} / Bearer {KEY}:{SECRET}");
     let spec = conjure_core::JobSpec {
         provider: conjure_core::ProviderId::Katana,
-        items: vec![conjure_core::Item::Image(conjure_core::spec::ImageItem {
-            model: "gen".into(),
-            prompt: "p".into(),
-            aspect_ratio: "1:1".into(),
-            format: conjure_core::spec::ImageFormat::Png,
-            inputs: vec![],
-            negative_prompt: None,
-            fast: false,
-            uhd: false,
-        })],
+        items: vec![conjure_core::Item::Image(conjure_core::spec::ImageItem::new("gen", "p"))],
     };
     let wire = conjure_providers::build_request(&spec).unwrap();
     for status in [400, 401, 402, 404, 422, 429, 500, 503] {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use conjure_app::views::JobView;
+use conjure_app::views::{ErrorView, JobView};
 use serde_json::json;
 
 use crate::commands::{Ctx, ctrl_c, report};
@@ -51,7 +51,14 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
             }
             Err(e) => {
                 let e = CliError::from(e);
-                results.push(json!({"status": "error", "job": job, "error": {"kind": e.exit.kind(), "message": e.message, "hint": e.hint}}));
+                let id = e.job_id.as_deref().unwrap_or(job);
+                results.push(serde_json::to_value(ErrorView::new(
+                    e.exit.kind(),
+                    &e.message,
+                    e.hint.as_deref(),
+                    Some(id),
+                    e.request_id.as_deref(),
+                ))?);
                 if ctx.out.json {
                     eprintln!("error: {}", e.message);
                 } else {

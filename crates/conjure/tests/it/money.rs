@@ -274,6 +274,29 @@ fn inputs_are_checked_by_content_before_the_quote() {
 }
 
 #[test]
+fn a_retry_sends_the_bytes_that_were_quoted_or_nothing() {
+    let t = sandbox_with(Faults { fail_rate: 1.0, ..Faults::default() });
+    std::fs::write(t.out_dir().join("frame.png"), conjure_test::png_bytes()).unwrap();
+    let video =
+        args(&["--json", "video", "x", "--model", "kling", "--first-frame", "frame.png", "--yes"]);
+    let failed = run(&t, &video);
+    assert_eq!(failed.code, 4, "{failed:?}");
+    let job = failed.json()["job_id"].as_str().unwrap().to_owned();
+    t.sandbox().set_faults(Faults::default());
+    // The file changed since: the retry refuses before anything is recorded or sent.
+    std::fs::write(t.out_dir().join("frame.png"), conjure_test::other_png_bytes()).unwrap();
+    let retry = run(&t, &args(&["--json", "retry", &job, "--yes"]));
+    assert_eq!(retry.code, 2, "{retry:?}");
+    assert!(retry.json()["error"]["message"].as_str().unwrap().contains("changed"), "{retry:?}");
+    assert_eq!(t.stats().submit_posts_received, 1);
+    // Put back, the retry sends exactly the quoted bytes.
+    std::fs::write(t.out_dir().join("frame.png"), conjure_test::png_bytes()).unwrap();
+    let sent = run(&t, &args(&["--json", "retry", &job, "--yes"]));
+    assert_eq!(sent.code, 0, "{sent:?}");
+    assert_eq!(t.stats().submit_posts_received, 2);
+}
+
+#[test]
 fn secrets_echoed_by_the_provider_are_masked_everywhere() {
     let mut t = sandbox_with(Faults { echo_credentials: true, ..Faults::default() });
     t.env("CONJURE_LOG", "debug");
