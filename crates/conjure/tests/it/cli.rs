@@ -166,4 +166,7 @@ fn the_readme_documents_every_environment_variable() {
     for name in conjure_core::env::ALL {
         assert!(readme.contains(&format!("`{name}`")), "README does not document `{name}`");
     }
+    // The media library reads its own two (it does not depend on the core): the same names.
+    assert_eq!(conjure_media::Tool::Ffmpeg.override_var(), conjure_core::env::CONJURE_FFMPEG);
+    assert_eq!(conjure_media::Tool::Ffprobe.override_var(), conjure_core::env::CONJURE_FFPROBE);
 }

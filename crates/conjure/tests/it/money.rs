@@ -161,6 +161,18 @@ fn a_send_killed_mid_post_is_unknown_at_once_and_counts_in_the_budget() {
     let child = spawn(&t, &image("killed mid-send", &["--yes"]));
     // The POST is out (the sandbox holds its answer for 3 s): the job is `submitting`.
     until(|| newest_state(&t).as_deref() == Some("submitting"));
+    // While its process lives, the job is that process's: listed, counted, not waited on or
+    // sent again by anyone else.
+    let pending = run(&t, &args(&["--json", "jobs", "--pending"])).json();
+    assert_eq!(pending["jobs"][0]["status"], "submitting", "{pending}");
+    assert!(pending["jobs"][0]["hint"].as_str().unwrap().contains("another conjure process"));
+    assert_eq!(pending["unknown_exposure_credits"], 14.0);
+    let id = pending["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+    for cmd in ["wait", "retry"] {
+        let r = run(&t, &args(&["--json", cmd, &id, "--yes"][..if cmd == "wait" { 3 } else { 4 }]));
+        assert_eq!(r.code, 2, "{cmd}: {r:?}");
+        assert!(r.json()["error"]["message"].as_str().unwrap().contains("another conjure process"));
+    }
     kill9(&child);
     let _ = finish(child);
     t.sandbox().set_faults(Faults::default());
