@@ -96,6 +96,18 @@ impl AppError {
         self
     }
 
+    /// Names `provider`'s own command and variables in the hint, where a library hint could only
+    /// say `PROVIDER`.
+    #[must_use]
+    pub fn for_provider(mut self, provider: conjure_core::ProviderId) -> AppError {
+        let caps = conjure_providers::registry::capabilities(provider);
+        self.hint = self.hint.map(|h| {
+            h.replace("CONJURE_<PROVIDER>_BASE_URL", caps.base_url_env)
+                .replace("conjure auth PROVIDER", &format!("conjure auth {provider}"))
+        });
+        self
+    }
+
     /// A provider error outside a job (balance, credentials check, a free poll).
     pub fn provider(e: &ProviderError) -> AppError {
         let kind = match e {
@@ -104,16 +116,7 @@ impl AppError {
             ProviderError::Transport { .. } | ProviderError::Local { .. } => ErrorKind::Error,
             _ => ErrorKind::ProviderFailed,
         };
-        let err = AppError::new(kind, e.to_string());
-        match e {
-            ProviderError::Auth { .. } => err.hint(
-                "check the key and secret (`conjure auth katana`), or the secrets file named by KATANA_SECRETS_FILE",
-            ),
-            ProviderError::Transport { sent: false, .. } => {
-                err.hint("check the network and the provider's base URL (e.g. CONJURE_KATANA_BASE_URL)")
-            }
-            _ => err.hint_opt(e.hint()),
-        }
+        AppError::new(kind, e.to_string()).hint_opt(e.hint())
     }
 }
 

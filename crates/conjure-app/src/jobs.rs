@@ -43,7 +43,9 @@ impl<C: Connector> App<C> {
             return Err(in_other_hands(&job, "wait for"));
         }
         let provider = self.connect(job.provider)?;
-        self.finish(session, &provider, &id, out_dir, observer, interrupt).await
+        self.finish(session, &provider, &id, out_dir, observer, interrupt)
+            .await
+            .map_err(|e| e.for_provider(job.provider))
     }
 
     /// Downloads a finished job's outputs again (free), refreshing the links with one poll.
@@ -63,7 +65,9 @@ impl<C: Connector> App<C> {
             let _ = self.runner(session, &provider).poll_once(&id).await;
         }
         let job = session.journal.get(&id).await?;
-        let outputs = deliver::deliver(session, &provider, &job, out_dir, observer).await?;
+        let outputs = deliver::deliver(session, &provider, &job, out_dir, observer)
+            .await
+            .map_err(|e| e.for_provider(job.provider))?;
         let job = session.journal.get(&id).await?;
         Ok(Done { job, outputs, elapsed: started.elapsed() })
     }
@@ -162,7 +166,8 @@ impl App {
                 .hint("check the balance on the provider's dashboard"));
         }
         let connected = self.connect(provider)?;
-        let credits = connected.balance().await.map_err(|e| AppError::provider(&e))?;
+        let credits =
+            connected.balance().await.map_err(|e| AppError::provider(&e).for_provider(provider))?;
         Ok(BalanceView {
             provider,
             credits,

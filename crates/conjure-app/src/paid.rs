@@ -184,7 +184,7 @@ impl<C: Connector> App<C> {
                 }
                 return Err(err);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(AppError::from(e).for_provider(provider_id)),
         };
         if options.no_wait && !job.state.is_terminal() {
             return Ok(Paid::Submitted(job));

@@ -181,7 +181,7 @@ impl ProviderError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             ProviderError::Auth { .. } => {
-                "check the provider's credentials (`conjure auth PROVIDER`, or its environment variables)".to_owned()
+                "check the key and secret: `conjure auth PROVIDER` stores them, or set them in the environment (see `conjure auth --help`)".to_owned()
             }
             ProviderError::RateLimited { retry_after, .. } => format!(
                 "wait {} and try again",
@@ -201,7 +201,7 @@ impl ProviderError {
                 "the provider answered in a form conjure does not understand; try again, and report it if it persists".to_owned()
             }
             ProviderError::Transport { sent: false, .. } => {
-                "check the network and the provider's base URL".to_owned()
+                "check the network and the provider's base URL (CONJURE_<PROVIDER>_BASE_URL)".to_owned()
             }
             ProviderError::Transport { sent: true, .. } => {
                 "the connection broke after the request left; check the provider's dashboard".to_owned()
