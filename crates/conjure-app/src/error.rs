@@ -206,7 +206,7 @@ impl From<conjure_providers::Error> for AppError {
         use conjure_providers::Error as E;
         let hint = e.hint();
         let kind = match e {
-            E::BaseUrl { .. } | E::NotImplemented { .. } => ErrorKind::InvalidInput,
+            E::BaseUrl { .. } | E::UnsupportedProvider { .. } => ErrorKind::InvalidInput,
             E::Client { .. } | E::Write { .. } => ErrorKind::Error,
             _ => ErrorKind::Credentials,
         };

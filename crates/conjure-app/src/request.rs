@@ -160,7 +160,10 @@ impl Request {
             return Err(AppError::invalid(format!(
                 "conjure cannot send requests to {provider} yet"
             ))
-            .hint("use `--provider katana`; `conjure models` lists what it offers"));
+            .hint(format!(
+                "{}; `conjure models` lists what it offers",
+                registry::sendable_hint()
+            )));
         }
         match self {
             Request::Image(r) => image_spec(r),

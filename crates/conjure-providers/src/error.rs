@@ -62,9 +62,10 @@ pub enum Error {
     #[error("The base URL `{url}` is not usable: {reason}")]
     BaseUrl { url: String, reason: &'static str },
 
-    /// conjure does not speak this provider yet.
+    /// A provider conjure knows the name of (its catalogue, its config section) but does not
+    /// send requests to in this build.
     #[error("conjure cannot send requests to {provider} yet")]
-    NotImplemented { provider: conjure_core::ProviderId },
+    UnsupportedProvider { provider: conjure_core::ProviderId },
 
     /// reqwest could not build a client (TLS backend initialisation).
     #[error("Could not set up the HTTP client")]
@@ -121,7 +122,7 @@ impl Error {
             Error::BaseUrl { .. } => Some(
                 "use an `https://` URL (plain `http://` is only kept for loopback hosts)".to_owned(),
             ),
-            Error::NotImplemented { .. } => Some("use `--provider katana`".to_owned()),
+            Error::UnsupportedProvider { .. } => Some(crate::registry::sendable_hint()),
             Error::Client { .. } => None,
         }
     }

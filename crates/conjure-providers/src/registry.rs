@@ -89,9 +89,19 @@ pub fn capabilities(id: ProviderId) -> &'static Capabilities {
     }
 }
 
+/// `--provider a` (or `a`, `b`): the providers conjure can send requests to, for hints.
+pub fn sendable_hint() -> String {
+    let names: Vec<String> = ALL
+        .into_iter()
+        .filter(|p| capabilities(*p).implemented)
+        .map(|p| format!("`--provider {p}`"))
+        .collect();
+    format!("use {}", names.join(" or "))
+}
+
 fn not_yet(id: ProviderId) -> ProviderError {
     ProviderError::Unsupported {
-        message: format!("conjure cannot send requests to {id} yet; use `--provider katana`"),
+        message: format!("conjure cannot send requests to {id} yet; {}", sendable_hint()),
     }
 }
 
@@ -165,7 +175,7 @@ pub fn save_credentials(
             what: "API key and secret",
             reason: "expected exactly two values",
         }),
-        (ProviderId::ImaginePro, _) => Err(Error::NotImplemented { provider }),
+        (ProviderId::ImaginePro, _) => Err(Error::UnsupportedProvider { provider }),
     }
 }
 
@@ -180,7 +190,7 @@ pub fn load_credentials(
     match provider {
         ProviderId::Katana => credentials::load_katana_credentials(env, home, config_dir)
             .map(|(c, s)| (Credentials::Katana(c), s)),
-        ProviderId::ImaginePro => Err(Error::NotImplemented { provider }),
+        ProviderId::ImaginePro => Err(Error::UnsupportedProvider { provider }),
     }
 }
 
@@ -201,7 +211,7 @@ pub fn connect(
         (ProviderId::Katana, Credentials::Katana(c)) => {
             Ok(Connected::Katana(Katana::new(&settings.base_url, c, http)?))
         }
-        (ProviderId::ImaginePro, _) => Err(Error::NotImplemented { provider }),
+        (ProviderId::ImaginePro, _) => Err(Error::UnsupportedProvider { provider }),
     }
 }
 

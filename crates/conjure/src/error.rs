@@ -27,19 +27,33 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// The `kind` field of JSON errors.
-    pub fn kind(self) -> &'static str {
-        match self {
-            Exit::Ok => "ok",
-            Exit::Other => "error",
-            Exit::Usage => "invalid_input",
-            Exit::Confirm => "confirmation_required",
-            Exit::Provider => "provider_failed",
-            Exit::Unknown => "outcome_unknown",
-            Exit::Budget => "over_budget",
-            Exit::Credentials => "credentials",
-            Exit::Pending => "still_pending",
+    /// The exit code of each kind of failure: the one mapping between the two.
+    pub fn of(kind: ErrorKind) -> Exit {
+        match kind {
+            ErrorKind::Error => Exit::Other,
+            ErrorKind::InvalidInput => Exit::Usage,
+            ErrorKind::ConfirmationRequired => Exit::Confirm,
+            ErrorKind::ProviderFailed => Exit::Provider,
+            ErrorKind::OutcomeUnknown => Exit::Unknown,
+            ErrorKind::OverBudget => Exit::Budget,
+            ErrorKind::Credentials => Exit::Credentials,
+            ErrorKind::StillPending => Exit::Pending,
         }
+    }
+
+    /// The `kind` field of JSON errors (`ok` for success).
+    pub fn kind(self) -> &'static str {
+        const KINDS: [ErrorKind; 8] = [
+            ErrorKind::Error,
+            ErrorKind::InvalidInput,
+            ErrorKind::ConfirmationRequired,
+            ErrorKind::ProviderFailed,
+            ErrorKind::OutcomeUnknown,
+            ErrorKind::OverBudget,
+            ErrorKind::Credentials,
+            ErrorKind::StillPending,
+        ];
+        KINDS.into_iter().find(|k| Exit::of(*k) == self).map_or("ok", ErrorKind::as_str)
     }
 }
 
@@ -90,18 +104,8 @@ impl std::error::Error for CliError {}
 
 impl From<AppError> for CliError {
     fn from(e: AppError) -> Self {
-        let exit = match e.kind {
-            ErrorKind::Error => Exit::Other,
-            ErrorKind::InvalidInput => Exit::Usage,
-            ErrorKind::ConfirmationRequired => Exit::Confirm,
-            ErrorKind::ProviderFailed => Exit::Provider,
-            ErrorKind::OutcomeUnknown => Exit::Unknown,
-            ErrorKind::OverBudget => Exit::Budget,
-            ErrorKind::Credentials => Exit::Credentials,
-            ErrorKind::StillPending => Exit::Pending,
-        };
         CliError {
-            exit,
+            exit: Exit::of(e.kind),
             message: e.message,
             hint: e.hint,
             job_id: e.job.map(|j| j.to_string()),

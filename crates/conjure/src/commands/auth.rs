@@ -33,7 +33,7 @@ pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
     let fields = registry::credential_fields(provider);
     if fields.is_empty() {
         return Err(
-            credentials_error(&conjure_providers::Error::NotImplemented { provider }).into()
+            credentials_error(&conjure_providers::Error::UnsupportedProvider { provider }).into()
         );
     }
     let values = if std::io::stdin().is_terminal() {
