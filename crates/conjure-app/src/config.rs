@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use conjure_core::policy::{Limit, PollPolicy};
+use conjure_core::policy::{self, Limit, PollPolicy};
 use conjure_core::{CreditPrice, ProviderId};
 use conjure_providers::HttpOptions;
 use conjure_providers::registry::{self, ProviderSettings};
@@ -25,6 +25,9 @@ pub struct Config {
     pub providers: BTreeMap<ProviderId, ProviderSettings>,
     /// The most one request may cost.
     pub max_cost: Option<Limit>,
+    /// The most `--yes` approves without anyone seeing the quote (unless the command gives
+    /// its own `--max-cost`).
+    pub yes_max_cost: Limit,
     /// The most the last 24 hours' requests may cost together.
     pub budget: Option<Limit>,
     pub poll: PollPolicy,
@@ -44,6 +47,7 @@ impl Config {
             home: None,
             providers: BTreeMap::new(),
             max_cost: None,
+            yes_max_cost: policy::DEFAULT_YES_MAX_COST,
             budget: None,
             poll: PollPolicy::default(),
             out_dir: PathBuf::from("."),

@@ -1,8 +1,9 @@
 //! Delivery: a finished job's outputs, downloaded to disk with a provenance sidecar each.
 //!
-//! Every asset streams into a hidden temp file beside its destination and is renamed into
-//! place, so a file exists whole or not at all; names are `<job>-<item>-<n>.<ext>` with the
-//! extension from the MIME type (never the URL). Each file gets `<file>.json`: prompt, model,
+//! Every asset streams into a hidden temp file beside its destination and is moved into place
+//! without replacing anything (unless forced; see [`crate::destination`]), so a file exists
+//! whole or not at all. In a folder, names are `<job>-<item>-<n>.<ext>` with the extension from
+//! the MIME type (never the URL); `-o` names the files instead. Each file gets `<file>.json`: prompt, model,
 //! provider, request id, credits and dollars actually charged, source URL, expiry, size, hash.
 //! Only when every asset is on disk are the files and the delivery recorded, in one journal
 //! write; until then `conjure jobs --pending` lists the job as undelivered, and `conjure fetch`
@@ -17,6 +18,7 @@ use conjure_core::{
 };
 use serde::Serialize;
 
+use crate::destination::{self, Destination};
 use crate::error::AppError;
 use crate::paid::Progress;
 use crate::session::Session;
@@ -60,12 +62,20 @@ fn download_error(job: &JobRecord, message: &str) -> AppError {
         .job(&job.id)
 }
 
-/// Downloads every asset of a finished job into `out_dir`. Returns the delivered outputs.
+/// Where and how a job's files are written.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub destination: Destination,
+    /// Replace existing files of the given names (`--force`).
+    pub force: bool,
+}
+
+/// Downloads every asset of a finished job to `delivery`. Returns the delivered outputs.
 pub async fn deliver<P: Provider>(
     session: &Session,
     provider: &P,
     job: &JobRecord,
-    out_dir: &Path,
+    delivery: &Delivery,
     observer: &(dyn Fn(Progress<'_>) + Send + Sync),
 ) -> Result<Vec<OutputRecord>, AppError> {
     if !matches!(job.state, JobState::Completed | JobState::Partial) {
@@ -80,13 +90,20 @@ pub async fn deliver<P: Provider>(
         .clone()
         .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| download_error(job, "no provider answer is recorded"))?;
-    std::fs::create_dir_all(out_dir)
-        .map_err(|e| download_error(job, &format!("cannot create `{}`: {e}", out_dir.display())))?;
     // Absolute paths in results: agents read them from other working directories.
-    let out_dir = &std::fs::canonicalize(out_dir).unwrap_or_else(|_| out_dir.to_path_buf());
+    let destination = delivery.destination.absolute();
+    let out_dir = destination.dir();
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| download_error(job, &format!("cannot create `{}`: {e}", out_dir.display())))?;
+    let out_dir = std::fs::canonicalize(&out_dir).unwrap_or(out_dir);
     let mut delivered = Vec::new();
     for (n, asset) in snapshot.assets.iter().enumerate() {
-        let output = deliver_one(provider, job, &snapshot, n, asset, out_dir).await?;
+        let target = Target {
+            dir: &out_dir,
+            named: destination.named(n).and_then(|p| p.file_name().map(PathBuf::from)),
+            force: delivery.force,
+        };
+        let output = deliver_one(provider, job, &snapshot, n, asset, &target).await?;
         observer(Progress::Saved { job: &job.id, path: Path::new(&output.path) });
         delivered.push(output);
     }
@@ -96,17 +113,26 @@ pub async fn deliver<P: Provider>(
     Ok(delivered)
 }
 
+/// Where one file goes: a name the user gave, else conjure's own, in `dir`.
+struct Target<'a> {
+    dir: &'a Path,
+    named: Option<PathBuf>,
+    force: bool,
+}
+
 async fn deliver_one<P: Provider>(
     provider: &P,
     job: &JobRecord,
     snapshot: &Snapshot,
     n: usize,
     asset: &Asset,
-    out_dir: &Path,
+    target: &Target<'_>,
 ) -> Result<OutputRecord, AppError> {
-    let name = format!("{}-{}-{}.{}", job.id, asset.item, n, extension_for(&asset.mime));
-    let dest = out_dir.join(&name);
-    let temp = out_dir.join(format!(".{name}.part"));
+    let own_name = format!("{}-{}-{}.{}", job.id, asset.item, n, extension_for(&asset.mime));
+    let out_dir = target.dir;
+    let own = out_dir.join(&own_name);
+    let dest = target.named.as_ref().map_or_else(|| own.clone(), |name| out_dir.join(name));
+    let temp = out_dir.join(format!(".{own_name}.part"));
     let mut used_url = asset.url.clone();
     let mut result = provider.download(&asset.url, &temp).await;
     if result.is_err()
@@ -129,7 +155,10 @@ async fn deliver_one<P: Provider>(
         };
         download_error(job, &message)
     })?;
-    std::fs::rename(&temp, &dest).map_err(|e| {
+    // conjure's own names belong to the job: a second `fetch` replaces its own earlier copy.
+    let force = target.force || target.named.is_none();
+    let dest = destination::place(&temp, &dest, &own, force).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
         download_error(job, &format!("cannot move the file into `{}`: {e}", dest.display()))
     })?;
     let output = OutputRecord {
@@ -144,7 +173,7 @@ async fn deliver_one<P: Provider>(
         bytes: downloaded.bytes,
         expires_at: asset.expires_at.clone(),
     };
-    write_sidecar(job, snapshot, &output)
+    write_sidecar(job, snapshot, &output, &destination::sidecar(&own), force)
         .map_err(|e| download_error(job, &format!("cannot write the provenance file: {e}")))?;
     Ok(output)
 }
@@ -170,7 +199,13 @@ struct Provenance<'a> {
     time: String,
 }
 
-fn write_sidecar(job: &JobRecord, snapshot: &Snapshot, out: &OutputRecord) -> std::io::Result<()> {
+fn write_sidecar(
+    job: &JobRecord,
+    snapshot: &Snapshot,
+    out: &OutputRecord,
+    fallback: &Path,
+    force: bool,
+) -> std::io::Result<()> {
     let item_prompt = job.spec.items.get(snapshot.assets.get(out.index).map_or(0, |a| a.item));
     let credits = snapshot.credits_spent.or(job.credits_spent).unwrap_or(job.quoted_credits);
     let provenance = Provenance {
@@ -191,12 +226,12 @@ fn write_sidecar(job: &JobRecord, snapshot: &Snapshot, out: &OutputRecord) -> st
         bytes: out.bytes,
         time: timefmt::rfc3339_ms(timefmt::now_ms()),
     };
-    let path = PathBuf::from(format!("{}.json", out.path));
+    let path = destination::sidecar(Path::new(&out.path));
     let temp = PathBuf::from(format!("{}.json.part", out.path));
     let mut text = serde_json::to_string_pretty(&provenance).map_err(std::io::Error::other)?;
     text.push('\n');
     std::fs::write(&temp, text)?;
-    std::fs::rename(&temp, &path)
+    destination::place(&temp, &path, fallback, force).map(drop)
 }
 
 #[cfg(test)]

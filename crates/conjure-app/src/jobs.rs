@@ -6,15 +6,14 @@
 //! such rather than waited on or re-sent.
 
 use std::future::Future;
-use std::path::Path;
 
 use conjure_core::approval::Order;
 use conjure_core::runner::Runner;
 use conjure_core::{JobFilter, JobRecord, JobState, JobStore as _, Provider, ProviderId};
 
-use crate::deliver;
+use crate::deliver::{self, Delivery};
 use crate::error::AppError;
-use crate::paid::{Done, Progress};
+use crate::paid::{Done, Progress, expected};
 use crate::session::{App, Connector, Session};
 use crate::views::{BalanceView, JobLine, JobsView, StatusView, TotalsView};
 
@@ -33,7 +32,7 @@ impl<C: Connector> App<C> {
         &self,
         session: &Session,
         input: &str,
-        out_dir: &Path,
+        delivery: &Delivery,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
         interrupt: impl Future<Output = ()>,
     ) -> Result<Done, AppError> {
@@ -42,8 +41,9 @@ impl<C: Connector> App<C> {
         if matches!(job.state, JobState::Quoted | JobState::Submitting) {
             return Err(in_other_hands(&job, "wait for"));
         }
+        delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
         let provider = self.connect(job.provider)?;
-        self.finish(session, &provider, &id, out_dir, observer, interrupt)
+        self.finish(session, &provider, &id, delivery, observer, interrupt)
             .await
             .map_err(|e| e.for_provider(job.provider))
     }
@@ -53,19 +53,20 @@ impl<C: Connector> App<C> {
         &self,
         session: &Session,
         input: &str,
-        out_dir: &Path,
+        delivery: &Delivery,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
     ) -> Result<Done, AppError> {
         let started = std::time::Instant::now();
         let id = session.journal.resolve(input).await?;
         let job = session.journal.get(&id).await?;
+        delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
         let provider = self.connect(job.provider)?;
         if job.request_id.is_some() {
             // Fresh links if the provider still has the job; the recorded ones otherwise.
             let _ = self.runner(session, &provider).poll_once(&id).await;
         }
         let job = session.journal.get(&id).await?;
-        let outputs = deliver::deliver(session, &provider, &job, out_dir, observer)
+        let outputs = deliver::deliver(session, &provider, &job, delivery, observer)
             .await
             .map_err(|e| e.for_provider(job.provider))?;
         let job = session.journal.get(&id).await?;

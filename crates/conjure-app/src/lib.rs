@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod deliver;
+pub mod destination;
 pub mod error;
 pub mod fallback;
 pub mod inputs;
@@ -26,6 +27,7 @@ pub mod timefmt;
 pub mod views;
 
 pub use config::Config;
+pub use destination::Destination;
 pub use error::{AppError, ErrorKind};
 pub use paid::{Done, Paid, PayOptions, Progress};
 pub use request::{ImageRequest, PayloadRequest, Request, VideoRequest};

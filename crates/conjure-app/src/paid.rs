@@ -4,17 +4,19 @@
 //! 1. [`App::prepare`]: the request becomes a normalised spec, checked against the catalogue;
 //!    the provider's pure builder makes the exact wire request; the quote prices it from the
 //!    catalogue at the configured price; [`Order::new`] issues its approval token.
-//! 2. [`App::pay`] pre-checks the money rules against the journal (so a person is never asked
-//!    to approve what would be refused), then [`approve`]s: without consent the answer is
-//!    [`Paid::NeedsApproval`] and nothing is recorded. With consent it connects the order's own
-//!    provider (credentials before any reservation), and the runner reserves (the atomic money
-//!    decision), sends the one POST and records the answer. If the journal fails after the
-//!    provider answered, the request id goes to the [`crate::fallback`] record.
+//! 2. [`App::pay`] first refuses whatever can fail locally, so that a person is never asked to
+//!    approve what would then be refused or lost: inputs changed since the quote, `--yes` above
+//!    its cap, the money rules against the journal, an output destination that cannot be
+//!    written or would overwrite a file ([`crate::destination`]), missing credentials. Then it
+//!    [`approve`]s: without consent the answer is [`Paid::NeedsApproval`] and nothing is
+//!    recorded. With consent the runner reserves (the atomic money decision), sends the one POST
+//!    and records the answer. If the journal fails after the provider answered, the request id
+//!    goes to the [`crate::fallback`] record.
 //! 3. Unless asked not to wait, it polls and delivers ([`App::finish`]); an interrupt while
 //!    waiting leaves the job resumable.
 
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use conjure_core::Provider;
@@ -25,7 +27,8 @@ use conjure_core::spec::validate;
 use conjure_core::{Catalogue, JobId, JobRecord, JobSpec, JobStore as _, OutputRecord, Quote};
 use conjure_providers::registry;
 
-use crate::deliver;
+use crate::deliver::{self, Delivery};
+use crate::destination::{Destination, Expected};
 use crate::error::{AppError, ErrorKind};
 use crate::fallback;
 use crate::request::Request;
@@ -41,8 +44,10 @@ pub struct PayOptions {
     pub max_cost: Option<Limit>,
     /// Return once the provider accepted it instead of waiting for the result.
     pub no_wait: bool,
-    /// Where outputs go; the configured directory when `None`.
-    pub out_dir: Option<PathBuf>,
+    /// Where outputs go; the configured folder when `None`.
+    pub destination: Option<Destination>,
+    /// Replace existing files the destination names (`--force`).
+    pub force: bool,
 }
 
 /// How [`App::pay`] ended (errors aside).
@@ -93,6 +98,28 @@ fn verify_files(order: &Order) -> Result<(), AppError> {
     Ok(())
 }
 
+/// The files a job of `spec` makes: one per item, with the extensions its format allows.
+pub fn expected(spec: &JobSpec) -> Expected {
+    use conjure_core::spec::{ImageFormat, Item};
+    let mut extensions = Vec::new();
+    for item in &spec.items {
+        let exts: &[&'static str] = match item {
+            Item::Image(i) => match i.format {
+                ImageFormat::Png => &["png"],
+                ImageFormat::Jpeg => &["jpg", "jpeg"],
+                ImageFormat::Webp => &["webp"],
+            },
+            Item::Video(_) => &["mp4"],
+        };
+        for e in exts {
+            if !extensions.contains(e) {
+                extensions.push(*e);
+            }
+        }
+    }
+    Expected { files: spec.items.len(), extensions }
+}
+
 impl<C: Connector> App<C> {
     /// Turns a request into a priced order. Reads input files; sends nothing; needs no
     /// credentials and no journal.
@@ -119,9 +146,14 @@ impl<C: Connector> App<C> {
         }
     }
 
-    /// Where outputs go.
-    pub fn out_dir(&self, options_dir: Option<&Path>) -> PathBuf {
-        options_dir.map_or_else(|| self.config.out_dir.clone(), Path::to_path_buf)
+    /// Where outputs go: the given destination, else the configured folder.
+    pub fn delivery(&self, destination: Option<&Destination>, force: bool) -> Delivery {
+        Delivery {
+            destination: destination
+                .cloned()
+                .unwrap_or_else(|| Destination::Dir(self.config.out_dir.clone())),
+            force,
+        }
     }
 
     /// Takes `order` down the paid path. `interrupt` ends waiting early (the job stays
@@ -141,10 +173,18 @@ impl<C: Connector> App<C> {
             Some(Consent::Token(t)) => Some(t.trim().to_owned()),
             _ => None,
         };
-        // The pre-check: refuse now what `reserve` would refuse, before anyone is asked.
+        // The pre-check: refuse now whatever would fail locally or be refused by `reserve`,
+        // before anyone is asked: changed inputs, --yes above its cap, the money rules, an
+        // unusable or clobbering destination, missing credentials.
         verify_files(&order)?;
+        if matches!(consent, Some(Consent::Yes)) {
+            policy::check_yes(&order.quote, options.max_cost, self.config.yes_max_cost)?;
+        }
         let facts = session.journal.preview(&order, token.as_deref(), &rules, now).await?;
         policy::reserve_verdict(&order.quote, &rules, &facts, now)?;
+        let delivery = self.delivery(options.destination.as_ref(), options.force);
+        delivery.destination.check(&expected(&order.spec), delivery.force)?;
+        let provider = self.connect(order.spec.provider)?;
         let approved = match approve(order, consent) {
             Ok(a) => a,
             Err(NeedsApproval::Missing(order)) => return Ok(Paid::NeedsApproval(order)),
@@ -155,7 +195,6 @@ impl<C: Connector> App<C> {
                 .hint("the request, the price or the total changed since that quote; run the command without --approve to see the new quote"));
             }
         };
-        let provider = self.connect(approved.order().spec.provider)?;
         let runner_observer = |e: Event<'_>| observer(Progress::Job(e));
         let runner = Runner {
             provider: &provider,
@@ -189,9 +228,8 @@ impl<C: Connector> App<C> {
         if options.no_wait && !job.state.is_terminal() {
             return Ok(Paid::Submitted(job));
         }
-        let out_dir = self.out_dir(options.out_dir.as_deref());
         let mut done =
-            self.finish(session, &provider, &job.id, &out_dir, observer, interrupt).await?;
+            self.finish(session, &provider, &job.id, &delivery, observer, interrupt).await?;
         done.elapsed = started.elapsed();
         Ok(Paid::Done(done))
     }
@@ -203,7 +241,7 @@ impl<C: Connector> App<C> {
         session: &Session,
         provider: &P,
         id: &JobId,
-        out_dir: &Path,
+        delivery: &Delivery,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
         interrupt: impl Future<Output = ()>,
     ) -> Result<Done, AppError> {
@@ -218,7 +256,7 @@ impl<C: Connector> App<C> {
                 observer: &runner_observer,
             };
             let job = runner.wait(id).await?;
-            let outputs = deliver::deliver(session, provider, &job, out_dir, observer).await?;
+            let outputs = deliver::deliver(session, provider, &job, delivery, observer).await?;
             let job = session.journal.get(id).await?;
             Ok::<_, AppError>(Done { job, outputs, elapsed: started.elapsed() })
         };

@@ -204,6 +204,12 @@ pub struct Model {
 pub const MAX_AUDIO_INPUTS: u32 = 4;
 
 impl Model {
+    /// Fast mode (half resolution, cheaper) exists only on models imgnAI hosts itself.
+    pub fn offers_fast(&self) -> bool {
+        self.kind == MediaKind::Image
+            && self.creator.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("imgnai"))
+    }
+
     /// Credits for one item at `duration` seconds (video) or one image; `None` when the
     /// duration is not one the model offers or the model is not priced per item.
     pub fn item_credits(&self, duration: Option<u32>) -> Option<Credits> {
@@ -240,8 +246,8 @@ impl Model {
 pub enum CatalogueError {
     #[error("Unknown {kind} model `{name}`{}", suggest(suggestions))]
     UnknownModel { name: String, kind: String, suggestions: Vec<String> },
-    #[error("`{name}` names a {actual} model, not a {wanted} model")]
-    WrongKind { name: String, actual: MediaKind, wanted: MediaKind },
+    #[error("`{name}` is a {actual} model (`{id}`), not a {wanted} model")]
+    WrongKind { name: String, id: String, actual: MediaKind, wanted: MediaKind },
     #[error("Unknown provider `{0}`: use `katana` or `imaginepro`")]
     UnknownProvider(String),
     #[error("Unknown media type `{0}`: use `image`, `video` or `text`")]
@@ -258,9 +264,9 @@ impl CatalogueError {
                 format!("list {kind} models with `conjure models --type {kind}`")
             }
             CatalogueError::UnknownModel { .. } => "list models with `conjure models`".to_owned(),
-            CatalogueError::WrongKind { actual, .. } => {
-                format!("use `conjure {actual}` for it, or pick a model from `conjure models`")
-            }
+            CatalogueError::WrongKind { name, actual, wanted, .. } => format!(
+                "use `conjure {actual} --model {name}`, or pick a {wanted} model from `conjure models --type {wanted}`"
+            ),
             CatalogueError::UnknownProvider(_) | CatalogueError::UnknownKind(_) => return None,
             CatalogueError::Malformed { .. } => {
                 "this build's catalogue is damaged; reinstall conjure".to_owned()
@@ -343,15 +349,22 @@ impl Catalogue {
         let candidates = || self.models.iter().filter(|m| m.provider == provider);
         let exact = candidates()
             .find(|m| m.id == wanted || m.legacy_key.as_deref() == Some(wanted.as_str()));
-        let found = exact.or_else(|| {
-            candidates()
-                .filter(|m| kind.is_none_or(|k| m.kind == k))
-                .find(|m| m.aliases.contains(&wanted))
-        });
+        // An alias of another kind only when none of the wanted kind has it, so that
+        // `image --model kling` says "kling is a video model" rather than suggesting a name.
+        let found = exact
+            .or_else(|| {
+                candidates()
+                    .filter(|m| kind.is_none_or(|k| m.kind == k))
+                    .find(|m| m.aliases.contains(&wanted))
+            })
+            .or_else(|| candidates().find(|m| m.aliases.contains(&wanted)));
         match (found, kind) {
-            (Some(m), Some(k)) if m.kind != k => {
-                Err(CatalogueError::WrongKind { name: name.to_owned(), actual: m.kind, wanted: k })
-            }
+            (Some(m), Some(k)) if m.kind != k => Err(CatalogueError::WrongKind {
+                name: name.to_owned(),
+                id: m.id.clone(),
+                actual: m.kind,
+                wanted: k,
+            }),
             (Some(m), _) => Ok(m),
             (None, _) => Err(CatalogueError::UnknownModel {
                 name: name.to_owned(),
@@ -551,6 +564,12 @@ mod tests {
         let c = Catalogue::bundled();
         let err = c.resolve(ProviderId::Katana, Some(MediaKind::Video), "gpt-image-2").unwrap_err();
         assert!(matches!(err, CatalogueError::WrongKind { .. }));
+        // An alias of a video model, asked for as an image: named as such, not "did you mean".
+        let err = c.resolve(ProviderId::Katana, Some(MediaKind::Image), "kling").unwrap_err();
+        assert!(
+            matches!(&err, CatalogueError::WrongKind { actual: MediaKind::Video, .. }),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub const CONJURE_CONFIG_DIR: &str = "CONJURE_CONFIG_DIR";
 pub const CONJURE_CONFIG: &str = "CONJURE_CONFIG";
 /// The most one request may cost: dollars (`0.50`) or credits (`120cr`).
 pub const CONJURE_MAX_COST: &str = "CONJURE_MAX_COST";
+/// The most `--yes` approves unseen, unless the command gives `--max-cost` (default `$2`).
+pub const CONJURE_YES_MAX_COST: &str = "CONJURE_YES_MAX_COST";
 /// The most all requests of the last 24 hours may cost together: dollars or credits.
 pub const CONJURE_DAILY_BUDGET: &str = "CONJURE_DAILY_BUDGET";
 /// Where outputs are written (default: the current directory).
@@ -50,6 +52,7 @@ pub const ALL: &[&str] = &[
     CONJURE_CONFIG_DIR,
     CONJURE_CONFIG,
     CONJURE_MAX_COST,
+    CONJURE_YES_MAX_COST,
     CONJURE_DAILY_BUDGET,
     CONJURE_OUT_DIR,
     CONJURE_POLL_SCALE,

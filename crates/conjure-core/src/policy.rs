@@ -34,6 +34,11 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The daily budget is a rolling window of this length.
 pub const BUDGET_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// The most `--yes` approves when neither the command (`--max-cost`) nor the configuration
+/// (`limits.yes_max_cost`) says otherwise: $2.00. `--yes` sends without anyone seeing the
+/// quote, so a typo in a duration or a count must not become a $7 video.
+pub const DEFAULT_YES_MAX_COST: Limit = Limit::Usd(Usd::from_micros(2_000_000));
+
 /// A spending limit, in dollars or in credits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
@@ -197,6 +202,8 @@ pub enum SpendRefusal {
         "This request ({quoted}) would take the last 24 hours' spending to {total}, above the daily budget of {limit}; nothing was sent"
     )]
     OverBudget { quoted: String, total: String, limit: Limit },
+    #[error("The quote ({quoted}) is above what --yes approves unseen ({limit}); nothing was sent")]
+    OverYesLimit { quoted: String, limit: Limit },
     #[error(
         "{what} has no dollar price, so the dollar limit of {limit} cannot be checked; nothing was sent"
     )]
@@ -218,6 +225,9 @@ impl SpendRefusal {
             }
             SpendRefusal::OverBudget { .. } => {
                 "raise limits.daily_budget (or CONJURE_DAILY_BUDGET), or wait".to_owned()
+            }
+            SpendRefusal::OverYesLimit { .. } => {
+                "to send it with --yes, add --max-cost at or above the quote; or run without --yes to see the quote and approve it with --approve TOKEN; the standing cap is limits.yes_max_cost (CONJURE_YES_MAX_COST)".to_owned()
             }
             SpendRefusal::NoDollarPrice { provider, .. } => format!(
                 "set the dollar price of a {provider} credit ([{provider}] usd_per_credit in the config file, or CONJURE_{}_USD_PER_CREDIT), or give the limit in credits (e.g. `500cr`)",
@@ -262,6 +272,24 @@ pub fn check_max_cost(limit: Option<Limit>, quote: &Quote) -> Result<(), SpendRe
         });
     }
     Ok(())
+}
+
+/// What `--yes` may approve unseen: up to the command's own `--max-cost` when it gives one
+/// (the person named a price), else up to the standing `yes_max_cost`. A token or a person's
+/// answer approves a quote someone has seen, so this binds `--yes` only.
+pub fn check_yes(
+    quote: &Quote,
+    command_max_cost: Option<Limit>,
+    yes_max_cost: Limit,
+) -> Result<(), SpendRefusal> {
+    if command_max_cost.is_some() {
+        // The command's own limit is checked with the other rules.
+        return Ok(());
+    }
+    check_max_cost(Some(yes_max_cost), quote).map_err(|e| match e {
+        SpendRefusal::OverMaxCost { quoted, limit } => SpendRefusal::OverYesLimit { quoted, limit },
+        other => other,
+    })
 }
 
 /// The rolling budget, given what was spent inside its window.
@@ -536,6 +564,20 @@ mod tests {
         assert!(matches!(over, SpendRefusal::OverMaxCost { .. }), "{over}");
         assert!(check_max_cost(Some(Limit::parse("13cr").unwrap()), q).is_err());
         assert!(check_max_cost(Some(Limit::parse("14cr").unwrap()), q).is_ok());
+    }
+
+    #[test]
+    fn yes_approves_only_up_to_its_cap_unless_the_command_names_a_limit() {
+        let a = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let q = &a.order().quote;
+        assert!(check_yes(q, None, DEFAULT_YES_MAX_COST).is_ok());
+        let e = check_yes(q, None, Limit::parse("0.05").unwrap()).unwrap_err();
+        assert!(matches!(e, SpendRefusal::OverYesLimit { .. }), "{e}");
+        assert!(e.hint().contains("--max-cost") && e.hint().contains("--approve"), "{}", e.hint());
+        assert!(!e.is_duplicate_or_token());
+        // The command's own --max-cost replaces the cap (and is checked with the other rules).
+        assert!(check_yes(q, Limit::parse("0.10"), Limit::parse("0.05").unwrap()).is_ok());
+        assert!(check_yes(q, None, Limit::parse("13cr").unwrap()).is_err());
     }
 
     #[test]

@@ -57,11 +57,24 @@ impl Quote {
             let duration = match item {
                 crate::spec::Item::Video(v) => Some(v.duration_seconds),
                 crate::spec::Item::Image(i) => {
-                    if i.fast || i.uhd {
-                        let note = "the fast/uhd flags may change the price; the catalogue price is quoted".to_owned();
-                        if !notes.contains(&note) {
-                            notes.push(note);
-                        }
+                    let note = if i.uhd {
+                        Some(format!(
+                            "--uhd asks for {}; the provider publishes no price for it, so this is the catalogue price and the charge may be higher (conjure reports what was charged)",
+                            if model.id == "pink-image" {
+                                "Enhanced Quality"
+                            } else {
+                                "UHD output"
+                            }
+                        ))
+                    } else if i.fast {
+                        Some("--fast asks for half-resolution output, which the provider calls cheaper without publishing a price; this is the full catalogue price".to_owned())
+                    } else {
+                        None
+                    };
+                    if let Some(note) = note
+                        && !notes.contains(&note)
+                    {
+                        notes.push(note);
                     }
                     None
                 }

@@ -457,6 +457,24 @@ pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
 
 fn validate_image(i: &ImageItem, model: &Model) -> Result<(), SpecError> {
     check_aspect(model, &i.aspect_ratio)?;
+    if i.fast && i.uhd {
+        return Err(SpecError::Rule {
+            model: model.id.clone(),
+            rule: "`--uhd` overrides `--fast`; ask for one of them",
+        });
+    }
+    if i.uhd && !model.uhd {
+        return Err(SpecError::NotSupported {
+            model: model.id.clone(),
+            what: "UHD output (`--uhd`)",
+        });
+    }
+    if i.fast && !model.offers_fast() {
+        return Err(SpecError::NotSupported {
+            model: model.id.clone(),
+            what: "fast mode (`--fast` is for models hosted by imgnAI)",
+        });
+    }
     if model.requires_image && i.inputs.is_empty() {
         return Err(SpecError::Requires {
             model: model.id.clone(),
@@ -601,6 +619,22 @@ mod tests {
         let mut many = image("flux-2-pro");
         many.inputs = (0..5).map(|i| url(&format!("https://x/{i}.png"))).collect();
         assert!(matches!(check(Item::Image(many)), Err(SpecError::TooMany { max: 4, got: 5, .. })));
+        let mut uhd = image("gen");
+        uhd.uhd = true;
+        assert!(matches!(check(Item::Image(uhd)), Err(SpecError::NotSupported { .. })));
+        for ok in ["neo", "pink-image", "seedream-4-5"] {
+            let mut uhd = image(ok);
+            uhd.uhd = true;
+            assert!(check(Item::Image(uhd)).is_ok(), "{ok} offers UHD");
+        }
+        let mut fast = image("gpt-image-2");
+        fast.fast = true;
+        assert!(matches!(check(Item::Image(fast)), Err(SpecError::NotSupported { .. })));
+        let mut fast = image("gen");
+        fast.fast = true;
+        assert!(check(Item::Image(fast.clone())).is_ok());
+        fast.uhd = true;
+        assert!(matches!(check(Item::Image(fast)), Err(SpecError::Rule { .. })));
         let mut insecure = image("flux-2-pro");
         insecure.inputs.push(url("http://x/a.png"));
         assert!(matches!(check(Item::Image(insecure)), Err(SpecError::InsecureUrl { .. })));

@@ -4,7 +4,10 @@
 //! `XArgs` struct is its help text); this file only assembles them. Resolving flags, the
 //! environment and the config file into one validated settings value is `settings.rs`'s job.
 
+use std::path::{Path, PathBuf};
+
 use clap::{Args, Parser, Subcommand};
+use conjure_app::Destination;
 
 use crate::commands;
 
@@ -56,7 +59,8 @@ pub struct PayArgs {
     /// Send the request quoted with this token (from a `confirmation_required` answer).
     #[arg(long, value_name = "TOKEN")]
     pub approve: Option<String>,
-    /// Approve without a token (for scripts); still bound by --max-cost and the budget.
+    /// Approve without a token (for scripts): up to $2 unless --max-cost (or limits.yes_max_cost)
+    /// says otherwise; still bound by the budget.
     #[arg(long, short = 'y')]
     pub yes: bool,
     /// Refuse to send if the quote is above this: dollars (`0.50`, `$0.50`) or credits (`120cr`).
@@ -71,7 +75,52 @@ pub struct PayArgs {
     /// Submit and return at once with the job id; collect it later with `conjure wait`.
     #[arg(long)]
     pub no_wait: bool,
-    /// Directory for downloaded outputs (default: the current directory).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where downloaded results go. Shared by every command that downloads.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OutputArgs {
+    // clap turns a literal `{n}` in help into a line break; a word joiner keeps it visible and
+    // `Destination` reads the joined spelling as `{n}` too, in case it is copied.
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PATH",
+        help = "The output file (fox.png); for several files a pattern with {\u{2060}n} (fox-{\u{2060}n}.png) or an existing folder"
+    )]
+    pub output: Option<PathBuf>,
+    /// Folder for the outputs, named <job>-<item>-<n>.<ext> (default: output.dir in the config
+    /// file, else the current directory).
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub out_dir: Option<PathBuf>,
+    /// Replace files that -o names if they exist (never done otherwise).
+    #[arg(long)]
+    pub force: bool,
+    /// Deprecated spelling of --out-dir.
+    #[arg(long = "out", value_name = "DIR", hide = true, conflicts_with_all = ["output", "out_dir"])]
+    pub out_deprecated: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    /// The destination these flags name (`None`: the configured folder), with a note for a
+    /// deprecated spelling.
+    pub fn destination(&self) -> (Option<Destination>, Option<String>) {
+        if let Some(dir) = &self.out_deprecated {
+            return (
+                Some(Destination::Dir(dir.clone())),
+                Some("--out is deprecated and goes away in the next release; use --out-dir".into()),
+            );
+        }
+        if self.output.is_none() && self.out_dir.is_none() {
+            return (None, None);
+        }
+        let (d, note) = Destination::from_flags(
+            self.output.as_deref(),
+            self.out_dir.as_deref(),
+            Path::new("."),
+        );
+        (Some(d), note)
+    }
 }

@@ -47,6 +47,7 @@ struct ProviderConfig {
 #[serde(deny_unknown_fields)]
 struct LimitsConfig {
     max_cost: Option<String>,
+    yes_max_cost: Option<String>,
     daily_budget: Option<String>,
 }
 
@@ -114,6 +115,9 @@ impl Settings {
             .or(file.limits.max_cost)
             .map(|s| parse_limit(&s, "cost limit"))
             .transpose()?;
+        if let Some(cap) = get(env::CONJURE_YES_MAX_COST).or(file.limits.yes_max_cost) {
+            config.yes_max_cost = parse_limit(&cap, "limit for --yes")?;
+        }
         config.budget = get(env::CONJURE_DAILY_BUDGET)
             .or(file.limits.daily_budget)
             .map(|s| parse_limit(&s, "daily budget"))
@@ -209,7 +213,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("config.toml"),
-            "[katana]\nusd_per_credit = \"0.0047\"\nbase_url = \"https://file\"\n[imaginepro]\nusd_per_credit = \"0.01\"\n[limits]\nmax_cost = \"2.50\"\ndaily_budget = \"500cr\"\n",
+            "[katana]\nusd_per_credit = \"0.0047\"\nbase_url = \"https://file\"\n[imaginepro]\nusd_per_credit = \"0.01\"\n[limits]\nmax_cost = \"2.50\"\nyes_max_cost = \"40cr\"\ndaily_budget = \"500cr\"\n",
         )
         .unwrap();
         let d = dir.path().to_str().unwrap();
@@ -224,6 +228,7 @@ mod tests {
         assert_eq!(s.price(ProviderId::ImaginePro).unwrap().micros_per_credit(), 10_000);
         assert_eq!(s.max_cost, Some(Limit::Usd(Usd::from_micros(2_500_000))));
         assert_eq!(s.budget, Some(Limit::Credits(Credits::whole(500))));
+        assert_eq!(s.yes_max_cost, Limit::Credits(Credits::whole(40)));
     }
 
     #[test]

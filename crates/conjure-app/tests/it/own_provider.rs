@@ -126,7 +126,7 @@ async fn status_wait_and_fetch_use_the_jobs_own_provider() {
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(*provider.polls.lock().unwrap(), vec!["req_ip_1"]);
 
-    let out = app.config.out_dir.clone();
+    let out = app.delivery(None, false);
     let done =
         app.wait(&session, id.as_str(), &out, &|_| {}, std::future::pending()).await.unwrap();
     assert_eq!(done.outputs.len(), 1);

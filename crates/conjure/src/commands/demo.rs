@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use clap::Args;
 use conjure_app::views::JobView;
-use conjure_app::{App, ImageRequest, Paid, PayOptions, Request, VideoRequest};
+use conjure_app::{App, Destination, ImageRequest, Paid, PayOptions, Request, VideoRequest};
 use conjure_core::{Consent, env};
 use conjure_sandbox::SandboxConfig;
 use serde_json::json;
@@ -53,8 +53,11 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
         "conjure demo: offline sandbox at {} (placeholder media, no real charges)\n",
         sandbox.base_url()
     ));
-    let options =
-        PayOptions { again: true, out_dir: Some(args.out.clone()), ..PayOptions::default() };
+    let options = PayOptions {
+        again: true,
+        destination: Some(Destination::Dir(args.out.clone())),
+        ..PayOptions::default()
+    };
     let requests = [
         (
             "image",

@@ -19,19 +19,20 @@ pub struct ImageArgs {
     /// Aspect ratio W:H, from the model's list (or `auto`).
     #[arg(long, short, default_value = "1:1")]
     pub aspect: String,
-    /// Output format.
-    #[arg(long, default_value = "png", value_parser = ["png", "jpeg", "jpg", "webp"])]
-    pub format: String,
+    /// Output format (default: from the -o file's extension, else png).
+    #[arg(long, value_parser = ["png", "jpeg", "jpg", "webp"])]
+    pub format: Option<String>,
     /// Input or reference image: a local file or an https:// URL (repeatable).
     #[arg(long = "ref", value_name = "PATH|URL")]
     pub refs: Vec<String>,
     /// What to avoid.
     #[arg(long)]
     pub negative: Option<String>,
-    /// Cheaper half-resolution output (imgnAI-hosted models only).
+    /// Half-resolution output, which the provider calls cheaper (models hosted by imgnAI only;
+    /// `conjure models MODEL` says).
     #[arg(long)]
     pub fast: bool,
-    /// UHD output.
+    /// UHD output (Enhanced Quality on pink-image), on models that offer it.
     #[arg(long)]
     pub uhd: bool,
     /// How many images (each is one priced item of the same request).
@@ -45,6 +46,20 @@ pub struct ImageArgs {
 }
 
 impl ImageArgs {
+    /// `--format`, else the extension of a single `-o` file when it names an image format.
+    fn format(&self) -> &str {
+        if let Some(f) = &self.format {
+            return f;
+        }
+        let ext =
+            self.pay.output.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str());
+        match ext.map(str::to_ascii_lowercase).as_deref() {
+            Some("jpg" | "jpeg") => "jpeg",
+            Some("webp") => "webp",
+            _ => "png",
+        }
+    }
+
     /// The request these flags describe.
     pub fn request(&self) -> Result<Request, CliError> {
         Ok(Request::Image(ImageRequest {
@@ -52,7 +67,7 @@ impl ImageArgs {
             provider: self.provider.parse()?,
             model: self.model.clone(),
             aspect: self.aspect.clone(),
-            format: self.format.clone(),
+            format: self.format().to_owned(),
             refs: self.refs.clone(),
             negative: self.negative.clone(),
             fast: self.fast,

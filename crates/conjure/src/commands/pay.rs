@@ -26,11 +26,16 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let app = &ctx.app;
+    let (destination, deprecated) = pay.output.destination();
+    if let Some(note) = deprecated {
+        ctx.out.warn(note);
+    }
     let options = PayOptions {
         again: pay.again,
         max_cost: pay.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?,
         no_wait: pay.no_wait,
-        out_dir: pay.out.clone(),
+        destination,
+        force: pay.output.force,
     };
     let consent = match (&pay.approve, pay.yes) {
         (Some(token), _) => Some(Consent::Token(token.clone())),
@@ -79,7 +84,7 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
             Err(CliError::new(Exit::Confirm, "Not approved; nothing was sent").into())
         }
         Paid::Submitted(job) => {
-            report::submitted(ctx, &job);
+            report::submitted(ctx, &job, &pay.output);
             Ok(())
         }
         Paid::Done(done) => {

@@ -1,12 +1,12 @@
 //! `conjure wait`: resume polling jobs (after `--no-wait`, a crash, Ctrl-C or the hard stop),
 //! then download their outputs. Each job is polled through its own provider.
 
-use std::path::PathBuf;
-
 use clap::Args;
+use conjure_app::Destination;
 use conjure_app::views::{ErrorView, JobView};
 use serde_json::json;
 
+use crate::cli::OutputArgs;
 use crate::commands::{Ctx, ctrl_c, report};
 use crate::error::CliError;
 
@@ -16,18 +16,26 @@ pub struct WaitArgs {
     /// Job ids (or unique prefixes, or provider request ids).
     #[arg(required = true)]
     pub jobs: Vec<String>,
-    /// Directory for downloaded outputs (default: the current directory).
-    #[arg(long, short = 'o', value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     let app = &ctx.app;
     let session = app.session().await?;
-    let out_dir = app.out_dir(args.out.as_deref());
+    let (destination, deprecated) = args.output.destination();
+    if let Some(note) = deprecated {
+        ctx.out.warn(note);
+    }
+    if args.jobs.len() > 1 && !matches!(destination, None | Some(Destination::Dir(_))) {
+        return Err(CliError::usage("-o names the files of one job; these are several jobs")
+            .hint("give a folder with --out-dir, or wait for the jobs one at a time")
+            .into());
+    }
+    let delivery = app.delivery(destination.as_ref(), args.output.force);
     let observer = report::observer(ctx.out);
     if args.jobs.len() == 1 {
-        let done = app.wait(&session, &args.jobs[0], &out_dir, &observer, ctrl_c()).await?;
+        let done = app.wait(&session, &args.jobs[0], &delivery, &observer, ctrl_c()).await?;
         report::result(ctx, &done.job, &done.outputs, done.elapsed);
         return Ok(());
     }
@@ -35,7 +43,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     let mut worst: Option<CliError> = None;
     for job in &args.jobs {
-        match app.wait(&session, job, &out_dir, &observer, ctrl_c()).await {
+        match app.wait(&session, job, &delivery, &observer, ctrl_c()).await {
             Ok(done) => {
                 if !ctx.out.json {
                     for o in &done.outputs {

@@ -85,9 +85,14 @@ fn quote_human_and_json() {
         "quote-video-human",
         format!("stdout:\n{}\nstderr:\n{}", human.stdout, human.stderr)
     );
-    let json =
-        t.run(&["--json", "image", "a \"quoted\" fox: 100%", "--count", "2", "--model", "pink"]);
-    assert_eq!(json.code, 3);
+    let args = ["--json", "image", "a \"quoted\" fox: 100%", "--count", "2", "--model", "pink"];
+    // Credentials are checked before a quote is put up for approval: nothing to approve
+    // that could not be sent.
+    let missing = t.run(&args);
+    assert_eq!(missing.code, 7, "{missing:?}");
+    let t = sandbox();
+    let json = t.run(&args);
+    assert_eq!(json.code, 3, "{json:?}");
     insta::assert_snapshot!("confirmation-required-json", filtered(&json.stdout, &t));
 }
 
