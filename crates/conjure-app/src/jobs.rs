@@ -15,7 +15,7 @@ use crate::deliver::{self, Delivery};
 use crate::error::AppError;
 use crate::paid::{Done, Progress, expected};
 use crate::session::{App, Connector, Session};
-use crate::views::{BalanceView, JobLine, JobsView, StatusView, TotalsView};
+use crate::views::{BalanceView, JobView, JobsView, TotalsView};
 
 fn in_other_hands(job: &JobRecord, action: &str) -> AppError {
     AppError::invalid(format!(
@@ -80,7 +80,7 @@ impl<C: Connector> App<C> {
         session: &Session,
         input: &str,
         refresh: bool,
-    ) -> Result<StatusView, AppError> {
+    ) -> Result<JobView, AppError> {
         let id = session.journal.resolve(input).await?;
         let mut job = session.journal.get(&id).await?;
         let mut refreshed = false;
@@ -92,7 +92,7 @@ impl<C: Connector> App<C> {
             refreshed = self.runner(session, &provider).poll_once(&id).await.is_ok();
             job = session.journal.get(&id).await?;
         }
-        Ok(StatusView::new(&job, refreshed))
+        Ok(JobView { refreshed: Some(refreshed), ..JobView::of(&job) })
     }
 
     /// The journal, newest first, with totals.
@@ -105,7 +105,7 @@ impl<C: Connector> App<C> {
         let jobs = session.journal.list(filter, limit).await?;
         let totals = session.journal.totals().await?;
         Ok(JobsView {
-            jobs: jobs.iter().map(JobLine::from).collect(),
+            jobs: jobs.iter().map(JobView::of).collect(),
             unknown_exposure_credits: totals.iter().map(|t| t.exposure).sum(),
             totals: totals
                 .iter()

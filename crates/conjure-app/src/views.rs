@@ -1,15 +1,14 @@
 //! The typed JSON shape of every result, one struct per schema, so that `--json` output (and
 //! an MCP server's answers) cannot drift between commands. The CLI's snapshots pin them.
 //!
-//! - [`JobView`]: a job result (`image`, `video`, `submit`, `retry`, `wait`, `fetch`).
+//! - [`JobView`]: a job, wherever one is printed (results, `status`, each line of `jobs`).
 //! - [`QuoteView`]: a quote or a `confirmation_required` answer, with the exact request.
-//! - [`StatusView`]: one job in full (`status`).
 //! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
 //! - [`BalanceView`]: a provider balance.
 //! - [`ModelsView`]: the catalogue with dollar prices (`models`).
 //! - [`ErrorView`]: any failure, with the exit code's `kind`.
 //!
-//! Times are RFC 3339 in UTC everywhere. Dollars are at the job's own quoted price per credit,
+//! Times are RFC 3339 in UTC everywhere and file paths are absolute. Dollars are at the job's own quoted price per credit,
 //! absent when the provider has no dollar price. Inline data in a request body is shortened to
 //! its size; credentials never appear (headers are shown as `****`).
 
@@ -71,40 +70,77 @@ fn warnings(job: &JobRecord) -> Vec<String> {
     out
 }
 
-/// A job result: `job_id, provider, model, status, request_id, credits, usd, quoted_credits,
-/// outputs[], elapsed_seconds`, and `warnings[]` when there is something to warn about.
-/// `credits` is what the provider reported as spent, else the quote.
+/// A job, the one shape every command prints it in: a result (`image`, `video`, `submit`,
+/// `retry`, `wait`, `fetch`), `status`, and each line of `jobs`.
+///
+/// `credits` is what the provider reported as charged, else the quote (`charged_credits` is the
+/// report alone, `null` until there is one); `usd` is at the job's own quoted price per credit.
+/// `elapsed_seconds` is in results only, `refreshed` in `status` only.
 #[derive(Clone, Debug, Serialize)]
 pub struct JobView {
     pub job_id: JobId,
     pub provider: ProviderId,
+    pub kind: MediaKind,
     pub model: String,
+    pub prompt: String,
     pub status: JobState,
     pub request_id: Option<String>,
     pub credits: Credits,
     pub usd: Option<Usd>,
     pub quoted_credits: Credits,
+    pub quoted_usd: Option<Usd>,
+    pub charged_credits: Option<Credits>,
+    pub created_at: String,
+    pub error: Option<String>,
+    pub retry_of: Option<JobId>,
     pub outputs: Vec<OutputView>,
-    pub elapsed_seconds: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub undelivered: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshed: Option<bool>,
 }
 
 impl JobView {
-    pub fn new(job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) -> JobView {
+    /// The job as the journal has it, with its delivered outputs.
+    pub fn of(job: &JobRecord) -> JobView {
         let credits = job.credits();
         JobView {
             job_id: job.id.clone(),
             provider: job.provider,
+            kind: job.kind,
             model: job.model.clone(),
+            prompt: job.prompt.clone(),
             status: job.state,
             request_id: job.request_id.clone(),
             credits,
             usd: job_usd(job, credits),
             quoted_credits: job.quoted_credits,
-            outputs: outputs.iter().map(OutputView::from).collect(),
-            elapsed_seconds: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            quoted_usd: job.quoted_usd,
+            charged_credits: job.credits_spent,
+            created_at: rfc3339_ms(job.created_at),
+            error: job.error.clone(),
+            retry_of: job.retry_of.clone(),
+            outputs: job.outputs.iter().map(OutputView::from).collect(),
+            undelivered: job.is_undelivered(),
+            hint: attention(job),
             warnings: warnings(job),
+            elapsed_seconds: None,
+            refreshed: None,
+        }
+    }
+
+    /// A result: the job with the files just delivered and how long it took.
+    pub fn new(job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) -> JobView {
+        JobView {
+            outputs: outputs.iter().map(OutputView::from).collect(),
+            elapsed_seconds: Some((elapsed.as_secs_f64() * 10.0).round() / 10.0),
+            ..JobView::of(job)
         }
     }
 }
@@ -194,102 +230,6 @@ pub fn attention(job: &JobRecord) -> Option<String> {
     }
 }
 
-/// One job in full (`conjure status`).
-#[derive(Clone, Debug, Serialize)]
-pub struct StatusView {
-    pub job_id: JobId,
-    pub provider: ProviderId,
-    pub kind: MediaKind,
-    pub model: String,
-    pub prompt: String,
-    pub status: JobState,
-    pub request_id: Option<String>,
-    pub quoted_credits: Credits,
-    pub quoted_usd: Option<Usd>,
-    /// What the provider reported as charged (absent until it does).
-    pub credits: Option<Credits>,
-    pub usd: Option<Usd>,
-    pub error: Option<String>,
-    pub retry_of: Option<JobId>,
-    pub created_at: String,
-    /// Whether the provider was asked just now.
-    pub refreshed: bool,
-    pub outputs: Vec<OutputView>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub undelivered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-impl StatusView {
-    pub fn new(job: &JobRecord, refreshed: bool) -> StatusView {
-        StatusView {
-            job_id: job.id.clone(),
-            provider: job.provider,
-            kind: job.kind,
-            model: job.model.clone(),
-            prompt: job.prompt.clone(),
-            status: job.state,
-            request_id: job.request_id.clone(),
-            quoted_credits: job.quoted_credits,
-            quoted_usd: job.quoted_usd,
-            credits: job.credits_spent,
-            usd: job.credits_spent.and_then(|c| job_usd(job, c)),
-            error: job.error.clone(),
-            retry_of: job.retry_of.clone(),
-            created_at: rfc3339_ms(job.created_at),
-            refreshed,
-            outputs: job.outputs.iter().map(OutputView::from).collect(),
-            undelivered: job.is_undelivered(),
-            hint: attention(job),
-            warnings: warnings(job),
-        }
-    }
-}
-
-/// One line of `conjure jobs`.
-#[derive(Clone, Debug, Serialize)]
-pub struct JobLine {
-    pub job_id: JobId,
-    pub provider: ProviderId,
-    pub kind: MediaKind,
-    pub model: String,
-    pub status: JobState,
-    pub request_id: Option<String>,
-    pub quoted_credits: Credits,
-    pub credits: Option<Credits>,
-    pub created_at: String,
-    pub prompt: String,
-    /// How many files were delivered.
-    pub outputs: usize,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub undelivered: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
-}
-
-impl From<&JobRecord> for JobLine {
-    fn from(j: &JobRecord) -> Self {
-        JobLine {
-            job_id: j.id.clone(),
-            provider: j.provider,
-            kind: j.kind,
-            model: j.model.clone(),
-            status: j.state,
-            request_id: j.request_id.clone(),
-            quoted_credits: j.quoted_credits,
-            credits: j.credits_spent,
-            created_at: rfc3339_ms(j.created_at),
-            prompt: j.prompt.clone(),
-            outputs: j.outputs.len(),
-            undelivered: j.is_undelivered(),
-            hint: attention(j),
-        }
-    }
-}
-
 /// Money per provider over the whole journal.
 #[derive(Clone, Debug, Serialize)]
 pub struct TotalsView {
@@ -320,7 +260,7 @@ impl TotalsView {
 /// The journal (`conjure jobs`).
 #[derive(Clone, Debug, Serialize)]
 pub struct JobsView {
-    pub jobs: Vec<JobLine>,
+    pub jobs: Vec<JobView>,
     pub totals: Vec<TotalsView>,
     /// The sum of every provider's `exposure_credits`.
     pub unknown_exposure_credits: Credits,

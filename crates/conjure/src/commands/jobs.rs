@@ -31,7 +31,7 @@ pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
     }
     for j in &view.jobs {
         let price = ctx.app.config.price(j.provider);
-        let credits = j.credits.unwrap_or(j.quoted_credits);
+        let credits = j.credits;
         let mut prompt: String = j.prompt.chars().take(40).collect();
         if j.prompt.chars().count() > 40 {
             prompt.push('…');

@@ -24,24 +24,15 @@ pub fn init_local_offset() {
     let _ = LOCAL_OFFSET.set(offset);
 }
 
-/// An RFC 3339 time shown in local time, or as given if it does not parse.
+/// An RFC 3339 time in the local offset to the second (people read the same format as JSON
+/// carries), or as given if it does not parse.
 pub fn local_time(rfc3339: &str) -> String {
     let offset = LOCAL_OFFSET.get().copied().unwrap_or(UtcOffset::UTC);
-    match OffsetDateTime::parse(rfc3339, &Rfc3339) {
-        Ok(t) => {
-            let t = t.to_offset(offset);
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02} (UTC{})",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                if offset == UtcOffset::UTC { String::new() } else { format!("{offset}") }
-            )
-        }
-        Err(_) => rfc3339.to_owned(),
-    }
+    OffsetDateTime::parse(rfc3339, &Rfc3339)
+        .ok()
+        .and_then(|t| t.to_offset(offset).replace_nanosecond(0).ok())
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| rfc3339.to_owned())
 }
 
 /// Reports a finished job: JSON or paths on stdout, the summary on stderr.

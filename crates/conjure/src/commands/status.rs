@@ -32,7 +32,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
         "  quoted:     {}",
         crate::output::cost_phrase(view.quoted_credits, view.quoted_usd.and(price))
     ));
-    if let Some(c) = view.credits {
+    if let Some(c) = view.charged_credits {
         ctx.out
             .line(format!("  charged:    {}", crate::output::cost_phrase(c, view.usd.and(price))));
     }

@@ -42,9 +42,43 @@ fn help_of_every_command() {
     }
 }
 
+/// `text` with every RFC 3339 time (`2026-11-30T21:09:48Z`, `...48.123+01:00`) as `[TIME]`.
+fn without_times(text: &str) -> String {
+    let b = text.as_bytes();
+    let digits =
+        |at: usize, n: usize| b.get(at..at + n).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let is = |at: usize, c: u8| b.get(at) == Some(&c);
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let date = digits(i, 4) && is(i + 4, b'-') && digits(i + 5, 2) && is(i + 7, b'-');
+        if date && digits(i + 8, 2) && is(i + 10, b'T') && digits(i + 11, 2) && digits(i + 17, 2) {
+            let mut end = i + 19;
+            if is(end, b'.') {
+                end += 1;
+                while digits(end, 1) {
+                    end += 1;
+                }
+            }
+            if is(end, b'Z') {
+                end += 1;
+            } else if (is(end, b'+') || is(end, b'-')) && digits(end + 1, 2) && digits(end + 4, 2) {
+                end += 6;
+            }
+            out.push_str("[TIME]");
+            i = end;
+        } else {
+            let len = text[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&text[i..i + len]);
+            i += len;
+        }
+    }
+    out
+}
+
 fn filtered(text: &str, t: &conjure_test::TestContext) -> String {
     let root = t.root.path().display().to_string();
-    let mut out = text.replace(&root, "[TMP]");
+    let mut out = without_times(&text.replace(&root, "[TMP]"));
     if let Ok(base) =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.sandbox().base_url()))
     {
