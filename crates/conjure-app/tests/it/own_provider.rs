@@ -122,7 +122,7 @@ async fn status_wait_and_fetch_use_the_jobs_own_provider() {
     let session = app.session().await.unwrap();
 
     let status = app.status(&session, id.as_str(), true).await.unwrap();
-    assert!(status.refreshed);
+    assert_eq!(status.refreshed, Some(true));
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(*provider.polls.lock().unwrap(), vec!["req_ip_1"]);
 
