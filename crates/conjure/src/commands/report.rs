@@ -1,14 +1,15 @@
 //! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
 //! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
 
-use std::io::IsTerminal as _;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use conjure_app::Progress;
 use conjure_app::views::JobView;
+use conjure_core::provider::RemoteStatus;
 use conjure_core::runner::Event;
-use conjure_core::{JobRecord, JobState, OutputRecord};
+use conjure_core::{JobId, JobRecord, JobState, OutputRecord};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -119,15 +120,129 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord, output: &OutputArgs) {
     ctx.out.note(format!("Collect it with `conjure wait {}{args}`.", job.id));
 }
 
-/// Progress on stderr, only on a terminal.
+/// Progress on stderr, only on a terminal and never with `--json`: one live line while a job
+/// runs, then a line per saved file.
 pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
-    let tty = std::io::stderr().is_terminal() && !out.json;
+    let line = LiveLine::new(std::io::stderr().is_terminal() && !out.json);
     move |event| match event {
-        Progress::Job(Event::Polled { status, progress, elapsed, .. }) if tty => {
-            let pct = progress.map(|p| format!(" {p}%")).unwrap_or_default();
-            eprintln!("  {status:?}{pct} after {:.0} s", elapsed.as_secs_f64());
+        Progress::Job(Event::Submitted { job, .. }) => line.update(job, "submitted", None, None),
+        Progress::Job(Event::Polled { job, status, progress, elapsed }) => {
+            let state = match status {
+                RemoteStatus::Other(s) => s.clone(),
+                other => serde_json::to_value(other)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+            };
+            line.update(job, &state, progress, Some(elapsed));
         }
-        Progress::Saved { path, .. } if tty => eprintln!("  saved {}", path.display()),
-        _ => {}
+        Progress::Saved { path, .. } => {
+            line.stop();
+            if line.enabled {
+                eprintln!("  saved {}", path.display());
+            }
+        }
+    }
+}
+
+/// The one live line on stderr while a job runs: its state, the time since it was sent, the
+/// provider's progress when it gives one, and that Ctrl-C is safe. Redrawn every second (a
+/// poll comes every 30 s or more), cleared before anything else is printed and when dropped.
+struct LiveLine {
+    enabled: bool,
+    shared: Arc<Mutex<LineState>>,
+}
+
+#[derive(Default)]
+struct LineState {
+    job: String,
+    state: String,
+    progress: Option<u8>,
+    /// When the job was sent, as far as the events tell.
+    since: Option<Instant>,
+    ticking: bool,
+    drawn: bool,
+}
+
+impl LineState {
+    fn text(&self) -> String {
+        let secs = self.since.map_or(0, |s| s.elapsed().as_secs());
+        let pct = self.progress.map(|p| format!(" {p}%")).unwrap_or_default();
+        format!(
+            "{}{pct} · {}:{:02} · Ctrl-C is safe: `conjure wait {}` resumes",
+            self.state,
+            secs / 60,
+            secs % 60,
+            self.job
+        )
+    }
+
+    fn draw(&mut self) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\r\x1b[2K{}", self.text());
+        let _ = err.flush();
+        self.drawn = true;
+    }
+
+    fn clear(&mut self) {
+        if self.drawn {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.drawn = false;
+        }
+    }
+}
+
+impl LiveLine {
+    fn new(enabled: bool) -> LiveLine {
+        LiveLine { enabled, shared: Arc::new(Mutex::new(LineState::default())) }
+    }
+
+    fn update(&self, job: &JobId, state: &str, progress: Option<u8>, elapsed: Option<Duration>) {
+        if !self.enabled {
+            return;
+        }
+        let Ok(mut s) = self.shared.lock() else { return };
+        if s.job != job.as_str() {
+            job.as_str().clone_into(&mut s.job);
+            s.since = None;
+        }
+        state.clone_into(&mut s.state);
+        s.progress = progress;
+        if let Some(e) = elapsed {
+            s.since = Instant::now().checked_sub(e);
+        } else if s.since.is_none() {
+            s.since = Some(Instant::now());
+        }
+        s.draw();
+        if !s.ticking {
+            s.ticking = true;
+            let shared = Arc::downgrade(&self.shared);
+            std::thread::spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let Some(shared) = shared.upgrade() else { return };
+                    let Ok(mut s) = shared.lock() else { return };
+                    if !s.ticking {
+                        return;
+                    }
+                    s.draw();
+                }
+            });
+        }
+    }
+
+    fn stop(&self) {
+        if let Ok(mut s) = self.shared.lock() {
+            s.ticking = false;
+            s.clear();
+        }
+    }
+}
+
+impl Drop for LiveLine {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

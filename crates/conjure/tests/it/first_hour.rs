@@ -182,3 +182,21 @@ fn no_wait_says_how_to_collect_to_the_same_place() {
     assert_eq!(fetched.code, 0, "{fetched:?}");
     assert_eq!(posts(&t), 1);
 }
+
+#[test]
+fn waiting_is_one_live_line_on_a_terminal() {
+    let t = crate::sandbox_with(conjure_test::Faults {
+        processing_steps: 3,
+        ..conjure_test::Faults::default()
+    });
+    let run = t.run_cmd(t.tty_command(&["image", "a fox", "-y"]));
+    assert_eq!(run.code, 0, "{run:?}");
+    let screen = format!("{}{}", run.stdout, run.stderr);
+    assert!(screen.contains("Ctrl-C is safe: `conjure wait j_"), "{screen}");
+    // Redrawn in place (carriage return, clear line), never a new line per poll.
+    assert!(screen.contains("\r\x1b[2Kprocessing"), "{screen:?}");
+    assert!(!screen.contains("after 0 s"), "{screen:?}");
+    // Without a terminal there is no live line at all.
+    let plain = t.run(&["image", "another fox", "-y"]);
+    assert!(!plain.stderr.contains("Ctrl-C is safe"), "{}", plain.stderr);
+}
