@@ -36,6 +36,9 @@ pub struct Config {
     pub http: HttpOptions,
     /// The environment captured at start, for credential lookup.
     pub env: BTreeMap<String, String>,
+    /// Providers are the offline sandbox (`conjure demo`): jobs go to the sandbox ledger
+    /// ([`conjure_core::policy::SpendRules::sandbox`]).
+    pub sandbox: bool,
 }
 
 impl Config {
@@ -53,6 +56,7 @@ impl Config {
             out_dir: PathBuf::from("."),
             http: HttpOptions::default(),
             env: BTreeMap::new(),
+            sandbox: false,
         }
     }
 

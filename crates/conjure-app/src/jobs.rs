@@ -42,7 +42,7 @@ impl<C: Connector> App<C> {
             return Err(in_other_hands(&job, "wait for"));
         }
         delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
-        let provider = self.connect(job.provider)?;
+        let provider = self.connect_for(&job)?;
         self.finish(session, &provider, &id, delivery, observer, interrupt)
             .await
             .map_err(|e| e.for_provider(job.provider))
@@ -60,7 +60,7 @@ impl<C: Connector> App<C> {
         let id = session.journal.resolve(input).await?;
         let job = session.journal.get(&id).await?;
         delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
-        let provider = self.connect(job.provider)?;
+        let provider = self.connect_for(&job)?;
         if job.request_id.is_some() {
             // Fresh links if the provider still has the job; the recorded ones otherwise.
             let _ = self.runner(session, &provider).poll_once(&id).await;
@@ -86,7 +86,7 @@ impl<C: Connector> App<C> {
         let mut refreshed = false;
         if refresh
             && job.state.is_pollable()
-            && let Ok(provider) = self.connect(job.provider)
+            && let Ok(provider) = self.connect_for(&job)
         {
             // A failed look leaves the journal as it was; the state shown is the recorded one.
             refreshed = self.runner(session, &provider).poll_once(&id).await.is_ok();
@@ -142,6 +142,24 @@ impl<C: Connector> App<C> {
         }
         let order = self.order(job.spec.clone(), Some(id))?;
         Ok((order, job))
+    }
+
+    /// The provider `job` was sent to. A sandbox job's server was the demo's own and is gone.
+    fn connect_for(&self, job: &JobRecord) -> Result<C::Provider, AppError> {
+        if job.sandbox && !self.config.sandbox {
+            let files: Vec<&str> = job.outputs.iter().map(|o| o.path.as_str()).collect();
+            return Err(AppError::invalid(format!(
+                "Job `{}` ran in the offline sandbox of `conjure demo`, which is no longer running",
+                job.id
+            ))
+            .hint(if files.is_empty() {
+                "run `conjure demo` again for new placeholder results".to_owned()
+            } else {
+                format!("its files are {}", files.join(", "))
+            })
+            .job(&job.id));
+        }
+        self.connect(job.provider)
     }
 
     fn runner<'a, P: Provider>(

@@ -143,6 +143,7 @@ impl<C: Connector> App<C> {
             max_cost: options.max_cost.or(self.config.max_cost),
             budget: self.config.budget,
             again: options.again,
+            sandbox: self.config.sandbox,
         }
     }
 
@@ -177,7 +178,8 @@ impl<C: Connector> App<C> {
         // before anyone is asked: changed inputs, --yes above its cap, the money rules, an
         // unusable or clobbering destination, missing credentials.
         verify_files(&order)?;
-        if matches!(consent, Some(Consent::Yes)) {
+        // The sandbox charges placeholder credits only: nothing for the cap to protect.
+        if matches!(consent, Some(Consent::Yes)) && !self.config.sandbox {
             policy::check_yes(&order.quote, options.max_cost, self.config.yes_max_cost)?;
         }
         let facts = session.journal.preview(&order, token.as_deref(), &rules, now).await?;

@@ -104,6 +104,10 @@ pub struct JobView {
     pub elapsed_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refreshed: Option<bool>,
+    /// Sent to the offline sandbox (`conjure demo`): placeholder media, no real money, not in
+    /// the totals or budgets.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub sandbox: bool,
 }
 
 impl JobView {
@@ -132,6 +136,7 @@ impl JobView {
             warnings: warnings(job),
             elapsed_seconds: None,
             refreshed: None,
+            sandbox: job.sandbox,
         }
     }
 

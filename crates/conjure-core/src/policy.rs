@@ -83,6 +83,9 @@ pub struct SpendRules {
     pub budget: Option<Limit>,
     /// Send even though the same request was sent inside [`DUPLICATE_WINDOW`] (`--again`).
     pub again: bool,
+    /// The request goes to the offline sandbox: it is recorded in a ledger of its own, judged
+    /// against sandbox jobs only and never counted with real ones.
+    pub sandbox: bool,
 }
 
 impl SpendRules {

@@ -67,6 +67,8 @@ pub struct JobRecord {
     pub updated_at: i64,
     /// When every output was on disk (unix ms); `None` until then.
     pub delivered_at: Option<i64>,
+    /// Sent to the offline sandbox (see [`crate::policy::SpendRules::sandbox`]): no real money.
+    pub sandbox: bool,
     pub outputs: Vec<OutputRecord>,
 }
 
@@ -254,11 +256,12 @@ pub trait JobStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
 
-    /// Money at risk (see [`crate::policy::money_at_risk`]) of jobs created at or after
-    /// `since_ms`, per provider.
+    /// Money at risk (see [`crate::policy::money_at_risk`]) of real (not sandbox) jobs created
+    /// at or after `since_ms`, per provider.
     fn spent_since(&self, since_ms: i64) -> impl Future<Output = Result<Spent, StoreError>> + Send;
 
-    /// Credits quoted, charged and exposed, per provider, over the whole journal.
+    /// Credits quoted, charged and exposed, per provider, over the whole journal's real (not
+    /// sandbox) jobs.
     fn totals(&self) -> impl Future<Output = Result<Vec<ProviderTotals>, StoreError>> + Send;
 
     /// Jobs reserved or being sent (`quoted`, `submitting`), oldest first.

@@ -202,7 +202,8 @@ impl Inner {
                     coalesce(sum(credits_spent_tenths), 0), \
                     coalesce(sum(CASE WHEN state IN (SELECT value FROM json_each(?1)) \
                                       THEN quoted_credits_tenths ELSE 0 END), 0) \
-             FROM jobs INDEXED BY jobs_totals GROUP BY provider ORDER BY provider",
+             FROM jobs INDEXED BY jobs_totals WHERE sandbox = 0 \
+             GROUP BY provider ORDER BY provider",
         )?;
         let rows = stmt
             .query_map([exposure], |r| {
@@ -255,9 +256,10 @@ impl Inner {
             let inserted = tx.execute(
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
                      spec_json, wire_json, quote_json, quoted_credits_tenths, quoted_usd_micros, \
-                     usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at) \
+                     usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at, \
+                     sandbox) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                     ?17, ?17)",
+                     ?17, ?17, ?18)",
                 params![
                     id.as_str(),
                     r.provider.as_str(),
@@ -276,6 +278,7 @@ impl Inner {
                     r.parent.as_ref().map(JobId::as_str),
                     r.owner,
                     now,
+                    rules.sandbox,
                 ],
             );
             match inserted {
@@ -439,7 +442,7 @@ impl Inner {
     }
 
     fn spent_since(&self, since_ms: i64) -> Result<Spent, JournalError> {
-        spent_since(&self.lock(), since_ms)
+        spent_since(&self.lock(), since_ms, false)
     }
 
     fn preview(
@@ -512,13 +515,15 @@ fn reserve_facts(
              WHERE fingerprint = ?1 AND created_at >= ?2 AND (?3 IS NULL OR id <> ?3) \
                AND (state IN (SELECT value FROM json_each(?4)) \
                     OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?5)))) \
+               AND sandbox = ?6 \
              ORDER BY created_at DESC, rowid DESC LIMIT 1",
             params![
                 fingerprint,
                 SpendRules::duplicate_since(now),
                 retry_of.map(JobId::as_str),
                 always,
-                accepted
+                accepted,
+                rules.sandbox
             ],
             |row| {
                 Ok((
@@ -541,7 +546,7 @@ fn reserve_facts(
         .transpose()?
     };
     let spent = if rules.budget.is_some() {
-        spent_since(conn, SpendRules::budget_since(now))?
+        spent_since(conn, SpendRules::budget_since(now), rules.sandbox)?
     } else {
         Spent::default()
     };
@@ -550,7 +555,7 @@ fn reserve_facts(
 
 /// Money at risk since `since_ms`, per provider: each counted job at the larger of its quote and
 /// the reported charge, in credits and (at its own price per credit) dollars.
-fn spent_since(conn: &Connection, since_ms: i64) -> Result<Spent, JournalError> {
+fn spent_since(conn: &Connection, since_ms: i64, sandbox: bool) -> Result<Spent, JournalError> {
     let (always, accepted) = at_risk_lists()?;
     let mut stmt = conn.prepare_cached(
         "SELECT provider, \
@@ -563,10 +568,11 @@ fn spent_since(conn: &Connection, since_ms: i64) -> Result<Spent, JournalError> 
          WHERE created_at >= ?1 \
            AND (state IN (SELECT value FROM json_each(?2)) \
                 OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?3)))) \
+           AND sandbox = ?4 \
          GROUP BY provider",
     )?;
     let rows = stmt
-        .query_map(params![since_ms, always, accepted], |r| {
+        .query_map(params![since_ms, always, accepted, sandbox], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,

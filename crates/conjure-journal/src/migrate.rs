@@ -22,6 +22,7 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "0001_initial.sql", sql: include_str!("../migrations/0001_initial.sql") },
     Migration { name: "0002_reserve.sql", sql: include_str!("../migrations/0002_reserve.sql") },
+    Migration { name: "0003_sandbox.sql", sql: include_str!("../migrations/0003_sandbox.sql") },
 ];
 
 /// The schema version this binary writes.

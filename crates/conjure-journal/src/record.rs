@@ -18,7 +18,7 @@ use crate::error::JournalError;
 pub(crate) const JOB_COLUMNS: &str = "id, provider, kind, model, prompt, state, fingerprint, \
      spec_json, wire_json, quoted_credits_tenths, quoted_usd_micros, request_id, \
      credits_spent_tenths, error, last_snapshot_json, retry_of, parent, created_at, updated_at, \
-     owner, delivered_at";
+     owner, delivered_at, sandbox";
 
 /// One `jobs` row as stored.
 pub(crate) struct JobRow {
@@ -43,6 +43,7 @@ pub(crate) struct JobRow {
     updated_at: i64,
     owner: Option<String>,
     delivered_at: Option<i64>,
+    sandbox: bool,
 }
 
 impl JobRow {
@@ -69,6 +70,7 @@ impl JobRow {
             updated_at: row.get(18)?,
             owner: row.get(19)?,
             delivered_at: row.get(20)?,
+            sandbox: row.get(21)?,
         })
     }
 
@@ -101,6 +103,7 @@ impl JobRow {
             created_at: self.created_at,
             updated_at: self.updated_at,
             delivered_at: self.delivered_at,
+            sandbox: self.sandbox,
             outputs,
             id: JobId::from_stored(id),
         })

@@ -49,6 +49,7 @@ macro_rules! store_contract_suite {
             missing_jobs_are_not_found,
             concurrent_reserves_never_overspend,
             concurrent_duplicates_are_recorded_once,
+            sandbox_jobs_are_a_ledger_of_their_own,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -475,6 +476,33 @@ pub async fn totals_report_charges_and_exposure<S: JobStore>(store: &S, _other: 
     assert_eq!(t.quoted, Credits::whole(42));
     assert_eq!(t.spent, Credits::from_tenths(135));
     assert_eq!(t.exposure, Credits::whole(14), "only the unknown job is uncertain");
+}
+
+pub async fn sandbox_jobs_are_a_ledger_of_their_own<S: JobStore>(store: &S, other: &S) {
+    let sandbox = SpendRules { sandbox: true, ..budget("30cr") };
+    let real = budget("20cr");
+    let demo = reserve(store, &yes(order("the same request")), &sandbox).await;
+    assert!(demo.sandbox);
+    // A sandbox job is no duplicate and no spending for a real request ...
+    let job = reserve(other, &yes(order("the same request")), &real).await;
+    assert!(!job.sandbox);
+    // ... nor a real job for the sandbox: 14 + 14 fits its 30, though 14 + 14 + 14 would not.
+    reserve(store, &yes(order("another demo")), &sandbox).await;
+    let r = refusal(store, &yes(order("a third demo")), &sandbox, NOW).await;
+    assert!(matches!(r, SpendRefusal::OverBudget { .. }), "{r:?}");
+    let r = refusal(other, &yes(order("a second real")), &real, NOW).await;
+    assert!(matches!(r, SpendRefusal::OverBudget { .. }), "{r:?}");
+    assert_eq!(
+        store.spent_since(NOW - HOUR).await.expect("spent").provider(ProviderId::Katana).credits,
+        Credits::whole(14),
+        "real money only"
+    );
+    let totals = store.totals().await.expect("totals");
+    assert_eq!((totals.len(), totals[0].jobs), (1, 1));
+    // All are listed, each marked.
+    let listed = store.list(JobFilter::All, 10).await.expect("list");
+    assert_eq!(listed.iter().filter(|j| j.sandbox).count(), 2);
+    assert!(store.get(&demo.id).await.expect("get").sandbox);
 }
 
 pub async fn in_flight_lists_reserved_and_sending_jobs<S: JobStore>(store: &S, _other: &S) {

@@ -1,8 +1,9 @@
 //! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image
 //! and a video through the application layer's paid path (quote, approval, reserve, submit,
 //! poll, download, summary), with no credentials and no network, then edits the two into a short
-//! captioned clip with the local engine. Jobs go to a journal inside the output directory so
-//! they never mix with real ones.
+//! captioned clip with the local engine. The jobs go to the person's own journal, so `conjure
+//! jobs` shows them, in the sandbox ledger: marked `sandbox`, never counted in real totals,
+//! budgets or the duplicate rule.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,21 +19,31 @@ use crate::commands::{Ctx, report};
 use crate::output::Output;
 use crate::settings::Settings;
 
-/// Try conjure offline: generate an image and a video against the built-in sandbox.
+/// Try conjure offline: generate an image and a video against the built-in sandbox
+///
+/// Placeholder media, no credentials, no real money; then the two are edited into a captioned
+/// clip. The jobs appear in `conjure jobs`, marked sandbox, outside every real total and budget.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Where the demo's files go.
-    #[arg(long, short = 'o', default_value = "conjure-demo")]
+    /// Folder for the demo's files.
+    #[arg(long = "out-dir", short = 'o', value_name = "DIR", default_value = "conjure-demo")]
     pub out: PathBuf,
+    /// Deprecated spelling of --out-dir.
+    #[arg(long = "out", value_name = "DIR", hide = true, conflicts_with = "out")]
+    pub out_deprecated: Option<PathBuf>,
 }
 
-pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
+pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     let started = Instant::now();
+    if let Some(dir) = args.out_deprecated.take() {
+        ctx.out.warn("--out is deprecated and goes away in the next release; use --out-dir");
+        args.out = dir;
+    }
     let sandbox = conjure_sandbox::start(SandboxConfig::default()).await?;
     std::fs::create_dir_all(&args.out)?;
 
     // The demo's own world: the in-process sandbox (its base URLs and placeholder credentials,
-    // never the user's), a journal inside the output directory, no spending limits of the user's.
+    // never the user's), the sandbox ledger of the user's journal, none of the user's limits.
     let mut env = ctx.app.config.env.clone();
     env.retain(|k, _| !k.starts_with("KATANA_") && !k.ends_with("_BASE_URL"));
     for name in [env::CONJURE_MAX_COST, env::CONJURE_DAILY_BUDGET] {
@@ -41,10 +52,10 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
     for (name, value) in sandbox.exports(conjure_sandbox::DEMO_KEY).unwrap_or_default() {
         env.insert(name.to_owned(), value);
     }
-    env.insert(env::CONJURE_HOME.to_owned(), args.out.join(".journal").display().to_string());
     let mut config = Settings::from_env(env, false)?.config;
     config.max_cost = None;
     config.budget = None;
+    config.sandbox = true;
     let app = App::new(config);
     let session = app.session().await?;
     let human = Output { json: false, color: ctx.out.color };
@@ -127,10 +138,13 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     if ctx.out.json {
         ctx.out.json_value(&json!({
-            "status": "ok", "jobs": results, "edit": report.output, "out": args.out, "elapsed_seconds": elapsed,
+            "status": "ok", "jobs": results, "edit": report.output, "out": std::fs::canonicalize(&args.out)?, "elapsed_seconds": elapsed,
         }));
     }
-    ctx.out.note(format!("Demo finished in {elapsed:.1} s. Files are in {}.", args.out.display()));
+    ctx.out.note(format!(
+        "Demo finished in {elapsed:.1} s. Files are in {}.\n\nNext:\n  1. conjure jobs                      the demo's jobs are in your journal, marked sandbox (no real money)\n  2. conjure auth katana               then `conjure image \"a red fox in snow\" -o fox.png`: a real quote, asked before anything is spent\n  3. conjure edit --example > edit.yaml   then `conjure edit edit.yaml -o edit.mp4`: finish media locally, free",
+        args.out.display()
+    ));
     Ok(())
 }
 

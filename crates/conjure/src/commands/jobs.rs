@@ -36,7 +36,11 @@ pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
         if j.prompt.chars().count() > 40 {
             prompt.push('…');
         }
-        let status = if j.undelivered { "undelivered" } else { j.status.as_str() };
+        let status = match (j.sandbox, j.undelivered) {
+            (true, _) => "sandbox",
+            (false, true) => "undelivered",
+            (false, false) => j.status.as_str(),
+        };
         ctx.out.line(format!(
             "{:<14} {:<11} {:<6} {:<22} {:>14}  {}",
             j.job_id,

@@ -222,10 +222,27 @@ fn balance_reads_the_account() {
 
 #[test]
 fn demo_runs_offline_and_ends_with_an_edit() {
-    let t = crate::ctx();
-    let run = t.run(&["--json", "demo", "--out", "demo"]);
+    let mut t = crate::ctx();
+    // A person with a tight real budget: the demo's placeholder credits never touch it.
+    t.env("CONJURE_DAILY_BUDGET", "1cr");
+    let run = t.run(&["--json", "demo", "--out-dir", "demo"]);
     assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("Next:") && run.stderr.contains("conjure jobs"), "{}", run.stderr);
     let v = run.json();
+    assert!(std::path::Path::new(v["out"].as_str().unwrap()).is_absolute());
+    // The jobs are in the person's own journal, in the sandbox ledger.
+    let jobs = t.run(&["--json", "jobs"]).json();
+    let listed = jobs["jobs"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{jobs}");
+    assert!(listed.iter().all(|j| j["sandbox"] == true), "{jobs}");
+    assert_eq!(jobs["totals"].as_array().unwrap().len(), 0, "no real money: {jobs}");
+    let human = t.run(&["jobs"]);
+    assert!(human.stdout.contains("sandbox"), "{}", human.stdout);
+    // Collecting one again would need the demo's server: a clear refusal, not a real request.
+    let id = listed[0]["job_id"].as_str().unwrap();
+    let fetch = t.run(&["--json", "fetch", id]);
+    assert_eq!(fetch.code, 2, "{fetch:?}");
+    assert!(fetch.stdout.contains("offline sandbox"), "{}", fetch.stdout);
     assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
     assert_eq!(v["jobs"][0]["outputs"][0]["mime"], "image/png");
     assert_eq!(v["jobs"][1]["outputs"][0]["mime"], "video/mp4");
