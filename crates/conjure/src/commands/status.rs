@@ -9,6 +9,7 @@ use crate::commands::Ctx;
 /// provider's request id).
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    /// Job id (or a unique prefix, or the provider's request id).
     pub job: String,
     /// Only read the journal; do not ask the provider.
     #[arg(long)]
