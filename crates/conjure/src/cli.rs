@@ -4,14 +4,14 @@
 //! `XArgs` struct is its help text); this file only assembles them. Resolving flags, the
 //! environment and the config file into one validated settings value is `settings.rs`'s job.
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
 /// Generate images and video through paid APIs, safely: every paid call is quoted and approved
 /// first, sent once, journalled, and delivered to disk.
 #[derive(Debug, Parser)]
-#[command(name = "conjure", version, propagate_version = true, disable_help_subcommand = true)]
+#[command(name = "conjure", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -19,8 +19,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Flags every command accepts.
+/// Flags every command accepts, under their own heading in every help.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Print one JSON object on stdout instead of human output.
     #[arg(long, global = true)]
@@ -28,6 +29,24 @@ pub struct GlobalArgs {
     /// More logging on stderr (-v info, -vv debug). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// No notes or progress on stderr; results, warnings and errors still print.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Colour on stderr: `auto` (only on a terminal without NO_COLOR), `always` or `never`.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+}
+
+/// When to colour stderr. (No doc comments on the variants: they would turn every command's
+/// help into the long form.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    // Only on a terminal, and only when NO_COLOR is unset.
+    #[default]
+    Auto,
+    // Always, even when NO_COLOR is set.
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,6 +67,10 @@ pub enum Command {
     Demo(commands::demo::DemoArgs),
     Edit(commands::edit::EditArgs),
     Media(commands::media::MediaArgs),
+    Open(commands::open::OpenArgs),
+    Config(commands::config::ConfigArgs),
+    Completions(commands::completions::CompletionsArgs),
+    Man(commands::man::ManArgs),
 }
 
 /// How a paid command is approved and bounded. Shared by image, video, submit and retry.
@@ -74,4 +97,42 @@ pub struct PayArgs {
     /// Directory for downloaded outputs (default: the current directory).
     #[arg(long, short = 'o', value_name = "DIR")]
     pub out: Option<std::path::PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    /// Every argument says what it is for: the global flags and the commands this check covers
+    /// (`media` and `status` have arguments without help today; add them here once they do).
+    #[test]
+    fn every_option_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "conjure", &mut missing);
+        let checked = ["models", "open", "config", "completions", "man", "auth", "jobs", "image"];
+        missing.retain(|m| {
+            let sub = m.split(' ').nth(1).unwrap_or_default();
+            m.split(' ').count() == 2 || checked.contains(&sub)
+        });
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn the_command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
 }

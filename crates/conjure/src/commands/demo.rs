@@ -15,7 +15,6 @@ use conjure_sandbox::SandboxConfig;
 use serde_json::json;
 
 use crate::commands::{Ctx, report};
-use crate::output::Output;
 use crate::settings::Settings;
 
 /// Try conjure offline: generate an image and a video against the built-in sandbox.
@@ -47,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: DemoArgs) -> anyhow::Result<()> {
     config.budget = None;
     let app = App::new(config);
     let session = app.session().await?;
-    let human = Output { json: false, color: ctx.out.color };
+    let human = ctx.out.human();
 
     ctx.out.note(format!(
         "conjure demo: offline sandbox at {} (placeholder media, no real charges)\n",

@@ -1,7 +1,6 @@
 //! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
 //! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
 
-use std::io::IsTerminal as _;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -113,15 +112,14 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord) {
     ctx.out.note(format!("Collect it with `conjure wait {}`.", job.id));
 }
 
-/// Progress on stderr, only on a terminal.
+/// Progress on stderr, only on a terminal and without `--json` or `--quiet`.
 pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
-    let tty = std::io::stderr().is_terminal() && !out.json;
     move |event| match event {
-        Progress::Job(Event::Polled { status, progress, elapsed, .. }) if tty => {
+        Progress::Job(Event::Polled { status, progress, elapsed, .. }) => {
             let pct = progress.map(|p| format!(" {p}%")).unwrap_or_default();
-            eprintln!("  {status:?}{pct} after {:.0} s", elapsed.as_secs_f64());
+            out.progress(format!("  {status:?}{pct} after {:.0} s", elapsed.as_secs_f64()));
         }
-        Progress::Saved { path, .. } if tty => eprintln!("  saved {}", path.display()),
-        _ => {}
+        Progress::Saved { path, .. } => out.progress(format!("  saved {}", path.display())),
+        Progress::Job(_) => {}
     }
 }
