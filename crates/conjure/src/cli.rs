@@ -4,7 +4,9 @@
 //! `XArgs` struct is its help text); this file only assembles them. Resolving flags, the
 //! environment and the config file into one validated settings value is `settings.rs`'s job.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
 
 use crate::commands;
 
@@ -17,6 +19,37 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments, with `--color` governing clap's own help and usage
+    /// errors too (they are printed before the flag could reach the printer).
+    pub fn parse_args() -> Cli {
+        let args: Vec<OsString> = std::env::args_os().collect();
+        let mut cmd = Cli::command().color(clap_color(&args));
+        let matches = cmd.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+        Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    }
+}
+
+/// The last `--color WHEN` (or `--color=WHEN`) before `--`, as clap's own colour choice.
+fn clap_color(args: &[OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        let value = match arg.as_ref() {
+            "--" => break,
+            "--color" => args.next().map(std::borrow::Cow::into_owned),
+            other => other.strip_prefix("--color=").map(str::to_owned),
+        };
+        choice = match value.as_deref() {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some(_) => clap::ColorChoice::Auto,
+            None => continue,
+        };
+    }
+    choice
 }
 
 /// Flags every command accepts, under their own heading in every help.
@@ -129,6 +162,24 @@ mod tests {
             m.split(' ').count() == 2 || checked.contains(&sub)
         });
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn color_flag_reaches_clap() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            clap_color(&args(&["conjure", "--color", "never", "jobs"])),
+            clap::ColorChoice::Never
+        );
+        assert_eq!(
+            clap_color(&args(&["conjure", "jobs", "--color=always"])),
+            clap::ColorChoice::Always
+        );
+        assert_eq!(clap_color(&args(&["conjure", "jobs"])), clap::ColorChoice::Auto);
+        assert_eq!(
+            clap_color(&args(&["conjure", "--", "--color", "never"])),
+            clap::ColorChoice::Auto
+        );
     }
 
     #[test]

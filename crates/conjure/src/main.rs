@@ -7,11 +7,9 @@ mod error;
 mod output;
 mod settings;
 
-use clap::Parser as _;
-
 fn main() {
     commands::report::init_local_offset();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     let out = output::Output::new(cli.global.json, cli.global.quiet, cli.global.color);
     init_logging(cli.global.verbose);
     let code = match run(cli, out) {

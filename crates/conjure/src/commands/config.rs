@@ -128,19 +128,19 @@ pub fn run(ctx: &Ctx, args: &ConfigArgs) {
     };
     ctx.out.line(format!("Config file: {} ({state})", view.config_file));
     ctx.out.line("");
-    ctx.out.line(format!("{:<24} {:<40} FROM", "SETTING", "VALUE"));
+    ctx.out.line(format!("{:<26} {:<40} FROM", "SETTING", "VALUE"));
     for s in &view.settings {
         let value = s.value.as_deref().unwrap_or("(none)");
-        ctx.out.line(format!("{:<24} {value:<40} {}", s.key, s.source));
+        ctx.out.line(format!("{:<26} {value:<40} {}", s.key, s.source));
     }
     ctx.out.line("");
-    ctx.out.line(format!("{:<24} {:<40} WHERE", "CREDENTIALS", "STATE"));
+    ctx.out.line(format!("{:<26} {:<40} WHERE", "CREDENTIALS", "STATE"));
     for c in &view.credentials {
         let (state, place) = match (&c.source, &c.problem) {
             (Some(source), _) => ("present", source.to_string()),
             (None, Some(problem)) => ("absent", problem.clone()),
             (None, None) => ("absent", String::new()),
         };
-        ctx.out.line(format!("{:<24} {state:<40} {place}", c.provider.as_str()));
+        ctx.out.line(format!("{:<26} {state:<40} {place}", c.provider.as_str()));
     }
 }

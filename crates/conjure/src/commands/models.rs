@@ -57,6 +57,11 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     let models: Vec<&Model> = if let Some(name) = &args.model {
         vec![resolve(ctx, catalogue, provider, kind, name)?]
     } else {
+        if args.max_price.is_some() && kind == Some(MediaKind::Text) {
+            return Err(CliError::usage("`--max-price` applies to image and video models")
+                .hint("text models are priced per million tokens; compare them with `conjure models --kind text`")
+                .into());
+        }
         let max = args.max_price.as_deref().map(|s| max_credits(s, price)).transpose()?;
         let mut models: Vec<&Model> = catalogue
             .iter(Some(provider), kind)

@@ -163,6 +163,9 @@ fn models_filter_max_price_in_dollars_or_credits() {
     let credits = listed(&t, &["--max-price", "20cr", "--kind", "video"]);
     let ids: Vec<&str> = credits.iter().map(|m| m["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["ltx-2-3"]);
+    let text = t.run(&["models", "--kind", "text", "--max-price", "1"]);
+    assert_eq!(text.code, 2);
+    assert!(text.stderr.contains("applies to image and video models"), "{}", text.stderr);
     let bad = t.run(&["models", "--max-price", "lots"]);
     assert_eq!(bad.code, 2);
     assert!(
@@ -304,6 +307,17 @@ fn color_never_and_no_color_print_no_escapes() {
         run(&["--color", "always", "models", "nope"], true).contains('\x1b'),
         "always wins over NO_COLOR"
     );
+    // clap's own help and usage errors follow the flag too.
+    let mut help = t.tty_command(&["--color", "never", "models", "--help"]);
+    help.env_remove("NO_COLOR");
+    let help = t.run_cmd(help);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("Usage:") && !help.stdout.contains('\x1b'), "{help:?}");
+    let mut usage = t.tty_command(&["--color", "never", "models", "--no-such-flag"]);
+    usage.env_remove("NO_COLOR");
+    let usage = t.run_cmd(usage);
+    assert_eq!(usage.code, 2);
+    assert!(!format!("{}{}", usage.stdout, usage.stderr).contains('\x1b'), "{usage:?}");
     // Not a terminal: auto is off.
     let piped = t.run(&["models", "nope"]);
     assert!(!piped.stderr.contains('\x1b'));
