@@ -349,7 +349,10 @@ fn card(m: &Model, price: Option<CreditPrice>) -> Vec<String> {
                 "Audio inputs",
                 yes_no(m.audio_input, &format!(", up to {MAX_AUDIO_INPUTS} (`--audio`)"), ""),
             ));
-            rows.push(("Input videos", yes_no(m.video_input, "", "")));
+            rows.push((
+                "Input videos",
+                yes_no(m.video_input, " (Katana's `video_list`, sent with `conjure submit`)", ""),
+            ));
             rows.push((
                 "Sound",
                 if m.audio_output { "the video has sound" } else { "silent" }.to_owned(),
