@@ -279,6 +279,15 @@ fn quiet_drops_notes_and_keeps_results_and_errors() {
         "the result still prints: {}",
         quiet.stdout
     );
+    // On a terminal, progress lines too.
+    let tty = t.run_cmd(t.tty_command(&["image", "a bat", "--model", "gen", "--yes"]));
+    assert!(tty.stdout.contains("  saved "), "{tty:?}");
+    let tty_quiet = t.run_cmd(t.tty_command(&["-q", "image", "a cat", "--model", "gen", "--yes"]));
+    assert_eq!(tty_quiet.code, 0, "{tty_quiet:?}");
+    assert!(
+        !tty_quiet.stdout.contains("  saved ") && !tty_quiet.stdout.contains("Summary:"),
+        "{tty_quiet:?}"
+    );
     let failed = t.run(&["-q", "models", "nope"]);
     assert_eq!(failed.code, 2);
     assert!(failed.stderr.contains("error: Unknown model `nope`"), "{}", failed.stderr);
