@@ -10,8 +10,10 @@ use std::path::PathBuf;
 
 use conjure_core::policy::{self, Limit, PollPolicy};
 use conjure_core::{CreditPrice, ProviderId};
-use conjure_providers::HttpOptions;
 use conjure_providers::registry::{self, ProviderSettings};
+use conjure_providers::{CredentialSource, HttpOptions};
+
+use crate::views::{CredentialsView, SettingSource};
 
 /// The resolved configuration.
 #[derive(Clone, Debug)]
@@ -78,5 +80,45 @@ impl Config {
     /// Dollars per credit of `provider`, when known.
     pub fn price(&self, provider: ProviderId) -> Option<CreditPrice> {
         self.provider(provider).usd_per_credit
+    }
+
+    /// Whether `provider`'s credentials can be found, and where; reads them to check them but
+    /// returns no value.
+    pub fn credentials(&self, provider: ProviderId) -> CredentialsView {
+        if registry::credential_fields(provider).is_empty() {
+            return CredentialsView {
+                provider,
+                present: false,
+                source: None,
+                problem: Some(format!("conjure cannot use {provider} credentials yet")),
+            };
+        }
+        let found = registry::load_credentials(
+            provider,
+            |k| self.env.get(k).cloned(),
+            self.home.as_deref(),
+            &self.config_dir,
+        );
+        match found {
+            Ok((_, source)) => CredentialsView {
+                provider,
+                present: true,
+                source: Some(match source {
+                    CredentialSource::Environment => SettingSource::Env {
+                        var: registry::capabilities(provider).credential_env.join(", "),
+                    },
+                    CredentialSource::SecretsFile(path) | CredentialSource::ConjureFile(path) => {
+                        SettingSource::File { path: path.display().to_string() }
+                    }
+                }),
+                problem: None,
+            },
+            Err(e) => CredentialsView {
+                provider,
+                present: false,
+                source: None,
+                problem: Some(e.to_string()),
+            },
+        }
     }
 }

@@ -6,6 +6,9 @@
 //! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
 //! - [`BalanceView`]: a provider balance.
 //! - [`ModelsView`]: the catalogue with dollar prices (`models`).
+//! - [`ConfigView`]: the resolved settings, where each came from, and whether credentials are
+//!   present (`config`); never a credential's value.
+//! - [`OpenView`]: a job's delivered files (`open`).
 //! - [`ErrorView`]: any failure, with the exit code's `kind`.
 //!
 //! Times are RFC 3339 in UTC everywhere and file paths are absolute. Dollars are at the job's own quoted price per credit,
@@ -286,6 +289,73 @@ pub enum ModelUsd {
     PerImage { per_image: Usd },
     PerDuration { per_duration: BTreeMap<String, Usd> },
     PerMillionTokens { per_million_input_tokens: Usd, per_million_output_tokens: Usd },
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SettingSource {
+    /// Built in.
+    Default,
+    /// The config file.
+    File { path: String },
+    /// An environment variable.
+    Env { var: String },
+    /// A command-line flag.
+    Flag { flag: String },
+}
+
+impl std::fmt::Display for SettingSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SettingSource::Default => f.write_str("default"),
+            SettingSource::File { path } => write!(f, "config file {path}"),
+            SettingSource::Env { var } => write!(f, "env {var}"),
+            SettingSource::Flag { flag } => write!(f, "flag {flag}"),
+        }
+    }
+}
+
+/// One resolved setting: its config-file key (or name), its value (`null` when unset) and
+/// where it came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct SettingView {
+    pub key: String,
+    pub value: Option<String>,
+    pub source: SettingSource,
+}
+
+/// Whether a provider's credentials are present, and where conjure found them. Never a value.
+#[derive(Clone, Debug, Serialize)]
+pub struct CredentialsView {
+    pub provider: ProviderId,
+    pub present: bool,
+    /// Where they were found (an environment variable pair or a file).
+    pub source: Option<SettingSource>,
+    /// Why they are absent or unusable (names files and variables, never values).
+    pub problem: Option<String>,
+}
+
+/// The resolved configuration (`conjure config`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ConfigView {
+    /// The config file conjure reads, and whether it exists.
+    pub config_file: String,
+    pub config_file_exists: bool,
+    pub settings: Vec<SettingView>,
+    pub credentials: Vec<CredentialsView>,
+}
+
+/// A job's delivered files (`conjure open`): absolute paths, and whether a viewer was started.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpenView {
+    pub job_id: JobId,
+    pub status: JobState,
+    pub paths: Vec<String>,
+    /// Files recorded as delivered that are no longer on disk.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
+    pub opened: bool,
 }
 
 /// One model: every catalogue field, plus `usd` when a dollar price is known.

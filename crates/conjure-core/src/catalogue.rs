@@ -127,6 +127,32 @@ pub enum VideoRule {
 }
 
 impl VideoRule {
+    /// The rule in words, as `conjure models MODEL` shows it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            VideoRule::Audio15sMax => "audio inputs may be at most 15 s long",
+            VideoRule::AudioDrivesDuration => "the audio's length sets the video's duration",
+            VideoRule::AudioFfOnly => "audio can be combined only with a first frame",
+            VideoRule::AudioNeedsReferenceImage => {
+                "audio inputs need at least one reference image (`--ref`)"
+            }
+            VideoRule::AudioOrFflfExclusive => {
+                "audio cannot be combined with a first or last frame"
+            }
+            VideoRule::InputVideoDrivesLength => "the input video's length sets the duration",
+            VideoRule::LfNeedsFf => "a last frame is allowed only together with a first frame",
+            VideoRule::ReferenceFfOnly => {
+                "reference images can be combined with a first frame, not a last frame"
+            }
+            VideoRule::ReferenceIsVoiceTimbre => "a reference audio sets the voice's timbre",
+            VideoRule::ReferenceNoFfOrLf => {
+                "reference images cannot be combined with a first or last frame"
+            }
+            VideoRule::VideoOffsetAllowed => "input videos may start and end at offsets",
+            VideoRule::VideoRequired => "at least one input video is required",
+        }
+    }
+
     fn parse(s: &str) -> Option<VideoRule> {
         Some(match s {
             "audio_15s_max" => VideoRule::Audio15sMax,
@@ -191,6 +217,8 @@ pub struct Model {
     pub video_input: bool,
     pub legacy: bool,
     pub uhd: bool,
+    /// Fast mode (`--fast`) works: Katana honours it on models it hosts itself (creator imgnAI).
+    pub fast: bool,
     pub prompt_assist: bool,
     pub rules: Vec<VideoRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -204,12 +232,6 @@ pub struct Model {
 pub const MAX_AUDIO_INPUTS: u32 = 4;
 
 impl Model {
-    /// Fast mode (half resolution, cheaper) exists only on models imgnAI hosts itself.
-    pub fn offers_fast(&self) -> bool {
-        self.kind == MediaKind::Image
-            && self.creator.as_deref().is_some_and(|c| c.eq_ignore_ascii_case("imgnai"))
-    }
-
     /// Credits for one item at `duration` seconds (video) or one image; `None` when the
     /// duration is not one the model offers or the model is not priced per item.
     pub fn item_credits(&self, duration: Option<u32>) -> Option<Credits> {
@@ -244,9 +266,14 @@ impl Model {
 /// Errors from catalogue look-ups.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CatalogueError {
-    #[error("Unknown {kind} model `{name}`{}", suggest(suggestions))]
+    #[error("Unknown {}model `{name}`{}", kind_prefix(kind), suggest(suggestions))]
     UnknownModel { name: String, kind: String, suggestions: Vec<String> },
-    #[error("`{name}` is a {actual} model (`{id}`), not a {wanted} model")]
+    #[error(
+        "`{name}` names {} model{}, not {} model",
+        article(*actual),
+        if name == id { String::new() } else { format!(" (`{id}`)") },
+        article(*wanted)
+    )]
     WrongKind { name: String, id: String, actual: MediaKind, wanted: MediaKind },
     #[error("Unknown provider `{0}`: use `katana` or `imaginepro`")]
     UnknownProvider(String),
@@ -261,17 +288,30 @@ impl CatalogueError {
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             CatalogueError::UnknownModel { kind, .. } if kind != "any" => {
-                format!("list {kind} models with `conjure models --type {kind}`")
+                format!("list {kind} models with `conjure models --kind {kind}`")
             }
             CatalogueError::UnknownModel { .. } => "list models with `conjure models`".to_owned(),
             CatalogueError::WrongKind { name, actual, wanted, .. } => format!(
-                "use `conjure {actual} --model {name}`, or pick a {wanted} model from `conjure models --type {wanted}`"
+                "use `conjure {actual} --model {name}`, or pick a {wanted} model from `conjure models --kind {wanted}`"
             ),
             CatalogueError::UnknownProvider(_) | CatalogueError::UnknownKind(_) => return None,
             CatalogueError::Malformed { .. } => {
                 "this build's catalogue is damaged; reinstall conjure".to_owned()
             }
         })
+    }
+}
+
+/// `image ` for a kind, nothing for `any`.
+fn kind_prefix(kind: &str) -> String {
+    if kind == "any" { String::new() } else { format!("{kind} ") }
+}
+
+/// `an image`, `a video`, `a text`.
+fn article(kind: MediaKind) -> String {
+    match kind {
+        MediaKind::Image => "an image".to_owned(),
+        other => format!("a {other}"),
     }
 }
 
@@ -515,6 +555,8 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         video_input: has("vin"),
         legacy: has("legacy"),
         uhd: has("uhd") || has("4k"),
+        // The catalogue: "is_fast/fast_mode works on imgnAI-hosted models only".
+        fast: kind == MediaKind::Image && dash_none(creator) == Some("imgnAI"),
         prompt_assist: has("prompt_assist"),
         rules,
         privacy,
@@ -564,11 +606,12 @@ mod tests {
         let c = Catalogue::bundled();
         let err = c.resolve(ProviderId::Katana, Some(MediaKind::Video), "gpt-image-2").unwrap_err();
         assert!(matches!(err, CatalogueError::WrongKind { .. }));
+        assert_eq!(err.to_string(), "`gpt-image-2` names an image model, not a video model");
         // An alias of a video model, asked for as an image: named as such, not "did you mean".
         let err = c.resolve(ProviderId::Katana, Some(MediaKind::Image), "kling").unwrap_err();
-        assert!(
-            matches!(&err, CatalogueError::WrongKind { actual: MediaKind::Video, .. }),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "`kling` names a video model (`kling-3-0-kling30`), not an image model"
         );
     }
 
@@ -584,6 +627,15 @@ mod tests {
         let kontext = c.resolve(ProviderId::Katana, Some(MediaKind::Image), "kontextpro").unwrap();
         assert!(kontext.requires_image);
         assert_eq!(kontext.max_refs, 1);
+    }
+
+    #[test]
+    fn fast_mode_is_for_imgnai_hosted_images() {
+        let c = Catalogue::bundled();
+        let r = |k, n| c.resolve(ProviderId::Katana, Some(k), n).unwrap();
+        assert!(r(MediaKind::Image, "gen").fast);
+        assert!(!r(MediaKind::Image, "gpt-image-2").fast);
+        assert!(!r(MediaKind::Video, "kling").fast);
     }
 
     #[test]

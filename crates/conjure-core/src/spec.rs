@@ -469,7 +469,7 @@ fn validate_image(i: &ImageItem, model: &Model) -> Result<(), SpecError> {
             what: "UHD output (`--uhd`)",
         });
     }
-    if i.fast && !model.offers_fast() {
+    if i.fast && !model.fast {
         return Err(SpecError::NotSupported {
             model: model.id.clone(),
             what: "fast mode (`--fast` is for models hosted by imgnAI)",

@@ -7,12 +7,10 @@ mod error;
 mod output;
 mod settings;
 
-use clap::Parser as _;
-
 fn main() {
     commands::report::init_local_offset();
-    let cli = cli::Cli::parse();
-    let out = output::Output::new(cli.global.json);
+    let cli = cli::Cli::parse_args();
+    let out = output::Output::new(cli.global.json, cli.global.quiet, cli.global.color);
     init_logging(cli.global.verbose);
     let code = match run(cli, out) {
         Ok(()) => error::Exit::Ok,
@@ -27,11 +25,17 @@ fn main() {
 }
 
 fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
-    let settings = settings::Settings::resolve()?;
+    // Completions, man pages and the config file's path work whatever the config file says.
+    let command = match commands::without_settings(cli.command, out) {
+        commands::Early::Done(result) => return result.map_err(error::classify),
+        commands::Early::Later(command) => command,
+    };
+    let settings = settings::Settings::resolve(&cli.global)?;
     let ctx = commands::Ctx {
         app: conjure_app::App::new(settings.config),
         interactive: settings.interactive,
         out,
+        origins: settings.origins,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -40,7 +44,7 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
         .map_err(|e| {
             error::CliError::new(error::Exit::Other, format!("Cannot start the runtime: {e}"))
         })?;
-    runtime.block_on(commands::dispatch(&ctx, cli.command)).map_err(error::classify)
+    runtime.block_on(commands::dispatch(&ctx, *command)).map_err(error::classify)
 }
 
 fn init_logging(verbose: u8) {

@@ -4,6 +4,12 @@
 //! This is the only module allowed to write to stdout. A closed stdout (a broken pipe) ends
 //! the process quietly with exit 0. JSON shapes are `conjure_app::views`; this module only
 //! prints them, and draws their human form.
+//!
+//! The global `--quiet` and `--color` flags are honoured here, so every command honours them:
+//! `--quiet` drops notes and progress (stderr), never data (stdout), warnings, errors, a quote a
+//! person is asked about, or an [`Output::important`] line; colour is on with `--color always`,
+//! off with `--color never`, and with `auto` (the default) only when stderr is a terminal and
+//! `NO_COLOR` is unset or empty (<https://no-color.org>: a flag overrides the variable).
 
 use std::io::{IsTerminal, Write};
 
@@ -12,20 +18,53 @@ use conjure_core::{CreditPrice, Credits};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::cli::ColorWhen;
 use crate::error::CliError;
 
 /// Where and how to print.
 #[derive(Clone, Copy, Debug)]
 pub struct Output {
     pub json: bool,
-    /// Colour on stderr: a terminal and no `NO_COLOR`.
+    /// Colour on stderr.
     pub color: bool,
+    /// No notes or progress on stderr.
+    pub quiet: bool,
+    /// stderr is a terminal: progress lines make sense.
+    tty: bool,
 }
 
 impl Output {
-    pub fn new(json: bool) -> Output {
-        let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Output { json, color }
+    pub fn new(json: bool, quiet: bool, color: ColorWhen) -> Output {
+        let tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os(conjure_core::env::NO_COLOR).is_some_and(|v| !v.is_empty());
+        Output { json, quiet, color: resolve_color(color, tty, no_color), tty }
+    }
+
+    /// The same printer for people's output, whatever `--json` says.
+    #[must_use]
+    pub fn human(self) -> Output {
+        Output { json: false, ..self }
+    }
+
+    /// Progress lines are wanted: stderr is a terminal, not `--json`, not `--quiet`.
+    pub fn progress_enabled(self) -> bool {
+        self.tty && !self.json && !self.quiet
+    }
+
+    /// A progress line on stderr, only when [`Output::progress_enabled`].
+    pub fn progress(self, text: impl AsRef<str>) {
+        if self.progress_enabled() {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// Text exactly as given on stdout (generated scripts, man pages).
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn raw(self, text: &str) {
+        Output::write_stdout(text);
     }
 
     fn write_stdout(text: &str) {
@@ -58,12 +97,20 @@ impl Output {
         Output::write_stdout(&format!("{}\n", text.as_ref()));
     }
 
-    /// A message for people, on stderr.
+    /// A message for people, on stderr; dropped by `--quiet`.
+    pub fn note(self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// A message for people that `--quiet` keeps: what to do next when the command did not do
+    /// what was asked (e.g. the token that approves a quote nobody was asked about).
     #[expect(
         clippy::unused_self,
         reason = "one printer for every message keeps stdout use in this module"
     )]
-    pub fn note(self, text: impl AsRef<str>) {
+    pub fn important(self, text: impl AsRef<str>) {
         eprintln!("{}", text.as_ref());
     }
 
@@ -131,5 +178,28 @@ pub fn cost_phrase(credits: Credits, price: Option<CreditPrice>) -> String {
     match price {
         Some(p) => format!("{credits} credits ≈ {}", p.usd(credits)),
         None => format!("{credits} credits"),
+    }
+}
+
+/// Whether stderr gets colour: the flag, else a terminal without `NO_COLOR`.
+fn resolve_color(when: ColorWhen, tty: bool, no_color: bool) -> bool {
+    match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => tty && !no_color,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn color_follows_flag_then_terminal_and_no_color() {
+        assert!(resolve_color(ColorWhen::Always, false, true));
+        assert!(!resolve_color(ColorWhen::Never, true, false));
+        assert!(resolve_color(ColorWhen::Auto, true, false));
+        assert!(!resolve_color(ColorWhen::Auto, true, true));
+        assert!(!resolve_color(ColorWhen::Auto, false, false));
     }
 }

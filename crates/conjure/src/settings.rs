@@ -5,18 +5,25 @@
 //! is the application's [`Config`] plus what only the CLI needs (whether a person can be asked).
 //! Nothing below `main` reads the environment again: credential lookup gets the environment
 //! captured here. Variable names are the documented constants of `conjure_core::env`.
+//!
+//! Each resolved value keeps where it came from ([`SettingView`]) for `conjure config`;
+//! [`CONFIG_TEMPLATE`] is the commented file `conjure config init` writes, and a test checks
+//! that every key it documents is one this module reads.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use clap::ValueEnum as _;
 use conjure_app::Config;
+use conjure_app::views::{SettingSource, SettingView};
 use conjure_core::env;
-use conjure_core::policy::{Limit, PollPolicy};
+use conjure_core::policy::{self, Limit, PollPolicy};
 use conjure_core::{CreditPrice, ProviderId};
 use conjure_providers::registry::{self, ProviderSettings};
 use serde::Deserialize;
 
+use crate::cli::{ColorWhen, GlobalArgs};
 use crate::error::CliError;
 
 /// `--max-cost` and the config's limits: dollars (`0.50`, `$0.50`) or credits (`120cr`).
@@ -26,6 +33,49 @@ pub fn parse_limit(s: &str, what: &str) -> Result<Limit, CliError> {
             .hint("give dollars (`0.50` or `$0.50`) or credits (`120cr`)")
     })
 }
+
+/// The file `conjure config init` writes: every setting the config file takes, commented out
+/// at its default, with what it means and the variable that overrides it.
+pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by `conjure config init`.
+# Every setting is commented out, at its built-in default: uncomment a line to change it.
+# Precedence: a command-line flag, then an environment variable, then this file, then the default.
+# `conjure config` shows each setting's value and where it came from.
+# Unknown sections and keys are an error, so a typo never silently drops a limit.
+# Credentials never go here: use `conjure auth katana`, or KATANA_API_KEY and KATANA_API_SECRET,
+# or a KEY=VALUE file named by KATANA_SECRETS_FILE.
+
+[katana]
+# The Katana server; http:// is allowed only for loopback (the sandbox).
+# Environment: CONJURE_KATANA_BASE_URL.
+# base_url = "https://kat.imgnai.com"
+# Dollars per credit, for estimates and dollar limits: 0.0052 is the reference plan, the dev
+# deployment quotes 0.0047. Environment: CONJURE_KATANA_USD_PER_CREDIT.
+# usd_per_credit = "0.0052"
+
+[imaginepro]
+# The ImaginePro server (conjure cannot send requests to it yet).
+# Environment: CONJURE_IMAGINEPRO_BASE_URL.
+# base_url = "https://api.imaginepro.ai"
+# Dollars per credit. ImaginePro publishes none and there is no default: without one, dollar
+# amounts are not shown and dollar limits refuse. Environment: CONJURE_IMAGINEPRO_USD_PER_CREDIT.
+# usd_per_credit = "0.01"
+
+[limits]
+# The most one request may cost: dollars ("1.00" or "$1.00") or credits ("200cr").
+# No limit by default. Environment: CONJURE_MAX_COST; per command: --max-cost.
+# max_cost = "1.00"
+# The most --yes approves without anyone seeing the quote; above it --yes is refused (a
+# command's own --max-cost replaces it). Default "2.00". Environment: CONJURE_YES_MAX_COST.
+# yes_max_cost = "2.00"
+# The most the last 24 hours' requests may cost together: dollars, or credits of the provider
+# charged ("2000cr"). No budget by default. Environment: CONJURE_DAILY_BUDGET.
+# daily_budget = "10.00"
+
+[output]
+# The folder outputs are written to. Environment: CONJURE_OUT_DIR; per command: --out-dir
+# (or -o for a file).
+# dir = "."
+"#;
 
 /// The config file: `[limits]`, `[output]`, and one section per provider (`[katana]`, ...).
 /// Unknown sections and keys are errors, so a typo never silently drops a limit.
@@ -63,14 +113,70 @@ pub struct Settings {
     pub config: Config,
     /// Stdin and stderr are both terminals: a person can be asked.
     pub interactive: bool,
+    /// Every setting's value and where it came from, for `conjure config`.
+    pub origins: Vec<SettingView>,
+}
+
+/// Where the config file, the config directory and the data directory are, and why.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub home: Option<PathBuf>,
+    pub data_dir: PathBuf,
+    pub config_dir: PathBuf,
+    pub config_file: PathBuf,
+    pub origins: Vec<SettingView>,
+}
+
+fn env_source(var: &str) -> SettingSource {
+    SettingSource::Env { var: var.to_owned() }
+}
+
+fn origin(key: &str, value: Option<String>, source: SettingSource) -> SettingView {
+    SettingView { key: key.to_owned(), value, source }
+}
+
+impl Paths {
+    /// The directories and the config file, from the environment alone.
+    pub fn from_env(env: &BTreeMap<String, String>) -> Paths {
+        let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
+        let home = get("HOME").map(PathBuf::from);
+        // The variable that decided a directory, and the directory.
+        let dir = |own: &str, xdg: &str, fallback: &str, leaf: &str| -> (PathBuf, SettingSource) {
+            if let Some(v) = get(own) {
+                return (PathBuf::from(v), env_source(own));
+            }
+            if let Some(v) = get(xdg) {
+                return (PathBuf::from(v).join(leaf), env_source(xdg));
+            }
+            let base = home.clone().unwrap_or_else(|| PathBuf::from("."));
+            (base.join(fallback).join(leaf), SettingSource::Default)
+        };
+        let (data_dir, data_src) =
+            dir(env::CONJURE_HOME, "XDG_DATA_HOME", ".local/share", "conjure");
+        let (config_dir, config_src) =
+            dir(env::CONJURE_CONFIG_DIR, "XDG_CONFIG_HOME", ".config", "conjure");
+        let (config_file, file_src) = match get(env::CONJURE_CONFIG) {
+            Some(p) => (PathBuf::from(p), env_source(env::CONJURE_CONFIG)),
+            None => (config_dir.join("config.toml"), config_src.clone()),
+        };
+        let shown = |p: &Path| Some(p.display().to_string());
+        let origins = vec![
+            origin("config_file", shown(&config_file), file_src),
+            origin("config_dir", shown(&config_dir), config_src),
+            origin("data_dir", shown(&data_dir), data_src),
+        ];
+        Paths { home, data_dir, config_dir, config_file, origins }
+    }
 }
 
 impl Settings {
-    /// Resolves settings from the process environment.
-    pub fn resolve() -> Result<Settings, CliError> {
+    /// Resolves settings from the process environment and the global flags.
+    pub fn resolve(global: &GlobalArgs) -> Result<Settings, CliError> {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-        Settings::from_env(env, interactive)
+        let mut settings = Settings::from_env(env, interactive)?;
+        settings.origins.extend(flag_origins(global, &settings.config.env));
+        Ok(settings)
     }
 
     pub fn from_env(
@@ -78,52 +184,75 @@ impl Settings {
         interactive: bool,
     ) -> Result<Settings, CliError> {
         let get = |k: &str| env.get(k).filter(|v| !v.is_empty()).cloned();
-        let home = get("HOME").map(PathBuf::from);
-        let xdg = |var: &str, fallback: &str| -> PathBuf {
-            get(var).map_or_else(
-                || home.clone().unwrap_or_else(|| PathBuf::from(".")).join(fallback),
-                PathBuf::from,
-            )
+        let paths = Paths::from_env(&env);
+        let file = read_config(&paths.config_file)?;
+        let file_source = || SettingSource::File { path: paths.config_file.display().to_string() };
+        let mut origins = paths.origins.clone();
+        // A value from the environment, else the config file, with where it came from.
+        let mut pick = |key: &str, var: &str, from_file: Option<String>| -> Option<String> {
+            let (value, source) = match (get(var), from_file) {
+                (Some(v), _) => (Some(v), env_source(var)),
+                (None, Some(v)) => (Some(v), file_source()),
+                (None, None) => (None, SettingSource::Default),
+            };
+            origins.push(origin(key, value.clone(), source));
+            value
         };
-        let data_dir = get(env::CONJURE_HOME)
-            .map_or_else(|| xdg("XDG_DATA_HOME", ".local/share").join("conjure"), PathBuf::from);
-        let config_dir = get(env::CONJURE_CONFIG_DIR)
-            .map_or_else(|| xdg("XDG_CONFIG_HOME", ".config").join("conjure"), PathBuf::from);
-        let config_path =
-            get(env::CONJURE_CONFIG).map_or_else(|| config_dir.join("config.toml"), PathBuf::from);
-        let file = read_config(&config_path)?;
 
-        let mut config = Config::new(data_dir, config_dir);
-        config.home.clone_from(&home);
+        let mut config = Config::new(paths.data_dir.clone(), paths.config_dir.clone());
+        config.home.clone_from(&paths.home);
+        let mut defaults: Vec<(String, String)> = Vec::new();
         for id in registry::ALL {
             let caps = registry::capabilities(id);
             let section = file.providers.get(&id).cloned().unwrap_or_default();
-            let base_url = get(caps.base_url_env)
-                .or_else(|| section.base_url.clone())
-                .unwrap_or_else(|| caps.default_base_url.to_owned());
-            let usd_per_credit =
-                match get(caps.usd_per_credit_env).or_else(|| section.usd_per_credit.clone()) {
-                    Some(p) => Some(p.parse::<CreditPrice>().map_err(|e| {
-                        CliError::usage(format!("The {id} price per credit is invalid: {e}"))
-                            .hint("set it as dollars per credit, e.g. `0.0052`")
-                    })?),
-                    None => caps.default_usd_per_credit,
-                };
+            let base_url = pick(&format!("{id}.base_url"), caps.base_url_env, section.base_url)
+                .unwrap_or_else(|| {
+                    defaults.push((format!("{id}.base_url"), caps.default_base_url.to_owned()));
+                    caps.default_base_url.to_owned()
+                });
+            let price_key = format!("{id}.usd_per_credit");
+            let usd_per_credit = if let Some(p) =
+                pick(&price_key, caps.usd_per_credit_env, section.usd_per_credit)
+            {
+                Some(p.parse::<CreditPrice>().map_err(|e| {
+                    CliError::usage(format!("The {id} price per credit is invalid: {e}"))
+                        .hint("set it as dollars per credit, e.g. `0.0052`")
+                })?)
+            } else {
+                if let Some(p) = caps.default_usd_per_credit {
+                    defaults.push((price_key, p.to_string().trim_start_matches('$').to_owned()));
+                }
+                caps.default_usd_per_credit
+            };
             config.providers.insert(id, ProviderSettings { base_url, usd_per_credit });
         }
-        config.max_cost = get(env::CONJURE_MAX_COST)
-            .or(file.limits.max_cost)
+        config.max_cost = pick("limits.max_cost", env::CONJURE_MAX_COST, file.limits.max_cost)
             .map(|s| parse_limit(&s, "cost limit"))
             .transpose()?;
-        if let Some(cap) = get(env::CONJURE_YES_MAX_COST).or(file.limits.yes_max_cost) {
-            config.yes_max_cost = parse_limit(&cap, "limit for --yes")?;
+        let yes_max_cost =
+            pick("limits.yes_max_cost", env::CONJURE_YES_MAX_COST, file.limits.yes_max_cost);
+        match yes_max_cost {
+            Some(cap) => config.yes_max_cost = parse_limit(&cap, "limit for --yes")?,
+            None => defaults.push((
+                "limits.yes_max_cost".to_owned(),
+                policy::DEFAULT_YES_MAX_COST.to_string().trim_start_matches('$').to_owned(),
+            )),
         }
-        config.budget = get(env::CONJURE_DAILY_BUDGET)
-            .or(file.limits.daily_budget)
-            .map(|s| parse_limit(&s, "daily budget"))
-            .transpose()?;
+        config.budget =
+            pick("limits.daily_budget", env::CONJURE_DAILY_BUDGET, file.limits.daily_budget)
+                .map(|s| parse_limit(&s, "daily budget"))
+                .transpose()?;
+        let out_dir = pick(
+            "output.dir",
+            env::CONJURE_OUT_DIR,
+            file.output.dir.map(|d| d.display().to_string()),
+        );
+        if out_dir.is_none() {
+            defaults.push(("output.dir".to_owned(), ".".to_owned()));
+        }
+        config.out_dir = out_dir.map_or_else(|| PathBuf::from("."), PathBuf::from);
         let mut poll = PollPolicy::default();
-        if let Some(scale) = get(env::CONJURE_POLL_SCALE) {
+        if let Some(scale) = pick("poll_scale", env::CONJURE_POLL_SCALE, None) {
             poll.scale =
                 scale.parse::<f64>().ok().filter(|s| s.is_finite() && *s > 0.0).ok_or_else(
                     || {
@@ -133,15 +262,48 @@ impl Settings {
                         ))
                     },
                 )?;
+        } else {
+            defaults.push(("poll_scale".to_owned(), "1".to_owned()));
         }
         config.poll = poll;
-        config.out_dir = get(env::CONJURE_OUT_DIR)
-            .map(PathBuf::from)
-            .or(file.output.dir)
-            .unwrap_or_else(|| PathBuf::from("."));
+        for (key, var) in [("ffmpeg", env::CONJURE_FFMPEG), ("ffprobe", env::CONJURE_FFPROBE)] {
+            if pick(key, var, None).is_none() {
+                defaults.push((key.to_owned(), format!("{key} on PATH")));
+            }
+        }
+        // Built-in defaults are shown as values, not as "unset".
+        for o in &mut origins {
+            if o.value.is_none()
+                && let Some((_, v)) = defaults.iter().find(|(k, _)| *k == o.key)
+            {
+                o.value = Some(v.clone());
+            }
+        }
         config.env = env;
-        Ok(Settings { config, interactive })
+        Ok(Settings { config, interactive, origins })
     }
+}
+
+/// The settings only flags (or their variables) decide: logging and colour.
+fn flag_origins(global: &GlobalArgs, env: &BTreeMap<String, String>) -> Vec<SettingView> {
+    let log = match (global.verbose, env.get(env::CONJURE_LOG).filter(|v| !v.is_empty())) {
+        (1, _) => origin("log", Some("info".into()), SettingSource::Flag { flag: "-v".into() }),
+        (2.., _) => origin("log", Some("debug".into()), SettingSource::Flag { flag: "-vv".into() }),
+        (0, Some(v)) => origin("log", Some(v.clone()), env_source(env::CONJURE_LOG)),
+        (0, None) => origin("log", Some("warn".into()), SettingSource::Default),
+    };
+    let color = match (global.color, env.get(env::NO_COLOR).filter(|v| !v.is_empty())) {
+        (ColorWhen::Auto, Some(_)) => {
+            origin("color", Some("never".into()), env_source(env::NO_COLOR))
+        }
+        (ColorWhen::Auto, None) => origin("color", Some("auto".into()), SettingSource::Default),
+        (when, _) => origin(
+            "color",
+            when.to_possible_value().map(|v| v.get_name().to_owned()),
+            SettingSource::Flag { flag: "--color".into() },
+        ),
+    };
+    vec![log, color]
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
@@ -229,6 +391,52 @@ mod tests {
         assert_eq!(s.max_cost, Some(Limit::Usd(Usd::from_micros(2_500_000))));
         assert_eq!(s.budget, Some(Limit::Credits(Credits::whole(500))));
         assert_eq!(s.yes_max_cost, Limit::Credits(Credits::whole(40)));
+    }
+
+    #[test]
+    fn the_config_template_documents_every_key_and_parses_uncommented() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, CONFIG_TEMPLATE).unwrap();
+        let d = dir.path().to_str().unwrap();
+        let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
+        for o in s.origins.iter().filter(|o| o.key.contains('.')) {
+            let (section, key) = o.key.split_once('.').unwrap();
+            assert!(CONFIG_TEMPLATE.contains(&format!("[{section}]")), "{section}");
+            assert!(CONFIG_TEMPLATE.contains(&format!("# {key} = ")), "{}", o.key);
+        }
+        let uncommented: String = CONFIG_TEMPLATE
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if rest.contains(" = \"") => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&path, uncommented).unwrap();
+        let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
+        let file = SettingSource::File { path: path.display().to_string() };
+        let from_file = s.origins.iter().filter(|o| o.source == file).count();
+        assert_eq!(from_file, 8, "{:?}", s.origins);
+    }
+
+    #[test]
+    fn origins_name_the_variable_or_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.toml"), "[limits]\nmax_cost = \"2.50\"\n").unwrap();
+        let d = dir.path().to_str().unwrap();
+        let s = Settings::from_env(
+            env(&[("HOME", "/h"), ("CONJURE_CONFIG_DIR", d), ("CONJURE_DAILY_BUDGET", "5")]),
+            false,
+        )
+        .unwrap();
+        let of = |k: &str| s.origins.iter().find(|o| o.key == k).unwrap().clone();
+        assert_eq!(of("limits.daily_budget").source, env_source("CONJURE_DAILY_BUDGET"));
+        assert!(matches!(of("limits.max_cost").source, SettingSource::File { .. }));
+        assert_eq!(of("katana.base_url").source, SettingSource::Default);
+        assert_eq!(of("katana.base_url").value.as_deref(), Some("https://kat.imgnai.com"));
+        assert_eq!(of("data_dir").value.as_deref(), Some("/h/.local/share/conjure"));
+        assert_eq!(of("imaginepro.usd_per_credit").value, None);
     }
 
     #[test]

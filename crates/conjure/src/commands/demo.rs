@@ -16,7 +16,6 @@ use conjure_sandbox::SandboxConfig;
 use serde_json::json;
 
 use crate::commands::{Ctx, report};
-use crate::output::Output;
 use crate::settings::Settings;
 
 /// Try conjure offline: generate an image and a video against the built-in sandbox
@@ -58,7 +57,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     config.sandbox = true;
     let app = App::new(config);
     let session = app.session().await?;
-    let human = Output { json: false, color: ctx.out.color };
+    let human = ctx.out.human();
 
     ctx.out.note(format!(
         "conjure demo: offline sandbox at {} (placeholder media, no real charges)\n",

@@ -8,13 +8,17 @@
 
 pub mod auth;
 pub mod balance;
+pub mod completions;
+pub mod config;
 pub mod demo;
 pub mod edit;
 pub mod fetch;
 pub mod image;
 pub mod jobs;
+pub mod man;
 pub mod media;
 pub mod models;
+pub mod open;
 pub mod pay;
 pub mod quote;
 pub mod report;
@@ -26,6 +30,7 @@ pub mod video;
 pub mod wait;
 
 use conjure_app::App;
+use conjure_app::views::SettingView;
 
 use crate::cli::Command;
 use crate::output::Output;
@@ -36,6 +41,30 @@ pub struct Ctx {
     /// Stdin and stderr are terminals: a person can be asked to approve.
     pub interactive: bool,
     pub out: Output,
+    /// Every setting's value and where it came from (`conjure config`).
+    pub origins: Vec<SettingView>,
+}
+
+/// A command that ran before settings were resolved, or one that needs them.
+pub enum Early {
+    Done(anyhow::Result<()>),
+    Later(Box<Command>),
+}
+
+/// Runs the commands that must work whatever the environment and config file say: shell
+/// completions, man pages, and the config file's path and template.
+pub fn without_settings(command: Command, out: Output) -> Early {
+    match command {
+        Command::Completions(args) => {
+            completions::run(out, &args);
+            Early::Done(Ok(()))
+        }
+        Command::Man(args) => Early::Done(man::run(out, &args)),
+        Command::Config(args) if args.without_settings() => {
+            Early::Done(config::run_paths(out, &args))
+        }
+        other => Early::Later(Box::new(other)),
+    }
 }
 
 /// Waits for Ctrl-C; never completes when the handler cannot be installed.
@@ -64,5 +93,13 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(ctx, args).await,
         Command::Edit(args) => edit::run(ctx, &args),
         Command::Media(args) => media::run(ctx, args),
+        Command::Open(args) => open::run(ctx, &args).await,
+        Command::Config(args) => {
+            config::run(ctx, &args);
+            Ok(())
+        }
+        Command::Completions(_) | Command::Man(_) => {
+            unreachable!("run before settings are resolved")
+        }
     }
 }

@@ -1,38 +1,86 @@
-//! `conjure models`: the bundled catalogue, with prices in credits and dollars.
+//! `conjure models`: the bundled catalogue, to choose a model by what it takes and costs.
+//!
+//! The list is sorted by kind, then by price (the cheapest option of a video model), with
+//! dollars at the configured price per credit, and can be narrowed by capability
+//! (`--kind`, `--needs-image`, `--audio`, `--sound`, `--uhd`) and by price (`--max-price`, in
+//! dollars or credits like `--max-cost`). `conjure models MODEL` shows every fact the
+//! catalogue has about one model, in words. `--json` prints the catalogue's fields either way.
 
 use clap::Args;
 use conjure_app::views::{ModelView, ModelsView};
-use conjure_core::catalogue::Pricing;
-use conjure_core::{Catalogue, MediaKind, Model, ProviderId};
+use conjure_core::catalogue::{CatalogueError, MAX_AUDIO_INPUTS, Pricing};
+use conjure_core::policy::Limit;
+use conjure_core::{Catalogue, CreditPrice, Credits, MediaKind, Model, ProviderId};
 
 use crate::commands::Ctx;
 use crate::error::CliError;
+use crate::settings::parse_limit;
 
-/// List models: credits and USD per unit, aspects, reference limits, durations, privacy tier.
+/// List models to choose from, or show everything known about one: price in credits and
+/// dollars, input images, frames, audio, UHD, aspects, durations.
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
+    /// Show one model in full (a key, legacy key or alias).
+    #[arg(conflicts_with_all = ["needs_image", "audio", "sound", "uhd", "max_price"])]
+    pub model: Option<String>,
     /// Only this media type.
-    #[arg(long = "type", value_name = "image|video|text")]
+    #[arg(long = "kind", visible_alias = "type", value_name = "image|video|text")]
     pub kind: Option<String>,
     /// Only this provider.
     #[arg(long, default_value = "katana")]
     pub provider: String,
-    /// Show one model in full (a key, legacy key or alias).
-    pub model: Option<String>,
+    /// Only models that require an input image (an image to edit, or a video's first frame).
+    #[arg(long)]
+    pub needs_image: bool,
+    /// Only video models that take audio inputs (`conjure video --audio`).
+    #[arg(long)]
+    pub audio: bool,
+    /// Only video models whose videos have sound.
+    #[arg(long)]
+    pub sound: bool,
+    /// Only models with UHD or 4K output.
+    #[arg(long)]
+    pub uhd: bool,
+    /// Only image and video models with an option at or below this price (per image, or per
+    /// video at its cheapest duration): dollars (`0.50`, `$0.50`) or credits (`120cr`).
+    #[arg(long, value_name = "LIMIT")]
+    pub max_price: Option<String>,
 }
 
 pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
-    let provider: ProviderId = args.provider.parse()?;
-    let kind: Option<MediaKind> = args.kind.as_deref().map(str::parse).transpose()?;
+    // Catalogue errors become usage errors (exit 2), with their hints.
+    let provider: ProviderId = args.provider.parse().map_err(CliError::from)?;
+    let kind: Option<MediaKind> =
+        args.kind.as_deref().map(str::parse).transpose().map_err(CliError::from)?;
     let catalogue = Catalogue::bundled();
-    let models: Vec<&Model> = match &args.model {
-        Some(name) => vec![catalogue.resolve(provider, kind, name)?],
-        None => catalogue.iter(Some(provider), kind).collect(),
+    let price = ctx.app.config.price(provider);
+    let models: Vec<&Model> = if let Some(name) = &args.model {
+        vec![resolve(ctx, catalogue, provider, kind, name)?]
+    } else {
+        if args.max_price.is_some() && kind == Some(MediaKind::Text) {
+            return Err(CliError::usage("`--max-price` applies to image and video models")
+                .hint("text models are priced per million tokens; compare them with `conjure models --kind text`")
+                .into());
+        }
+        let max = args.max_price.as_deref().map(|s| max_credits(s, price)).transpose()?;
+        let mut models: Vec<&Model> = catalogue
+            .iter(Some(provider), kind)
+            .filter(|m| !args.needs_image || m.requires_image)
+            .filter(|m| !args.audio || m.audio_input)
+            .filter(|m| !args.sound || m.audio_output)
+            .filter(|m| !args.uhd || m.uhd)
+            .filter(|m| max.is_none_or(|max| m.kind != MediaKind::Text && m.min_credits() <= max))
+            .collect();
+        models.sort_by(|a, b| {
+            (a.kind, a.min_credits(), &a.id).cmp(&(b.kind, b.min_credits(), &b.id))
+        });
+        models
     };
     if models.is_empty() {
-        return Err(CliError::usage(format!("No {provider} models match")).into());
+        return Err(CliError::usage(format!("No {provider} models match"))
+            .hint("loosen the filters; `conjure models` lists every model")
+            .into());
     }
-    let price = ctx.app.config.price(provider);
     if ctx.out.json {
         ctx.out.json_value(&ModelsView {
             usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
@@ -40,29 +88,308 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         });
         return Ok(());
     }
+    if let [m] = models[..]
+        && args.model.is_some()
+    {
+        for line in card(m, price) {
+            ctx.out.line(line);
+        }
+        return Ok(());
+    }
+    ctx.out.line(format!(
+        "{:<5}  {:<26} {:<20} {:<16} {}",
+        "KIND", "MODEL", "PRICE", "USD", "TAKES · MAKES"
+    ));
     for m in models {
-        let cost = match &m.pricing {
-            Pricing::PerItem { credits } => match price {
-                Some(p) => format!("{credits} cr ≈ {} /image", p.usd(*credits)),
-                None => format!("{credits} cr /image"),
-            },
-            Pricing::PerDuration { credits } => {
-                credits.iter().map(|(d, c)| format!("{d}s:{c}")).collect::<Vec<_>>().join(" ")
-            }
-            Pricing::PerMillionTokens { input, output, .. } => {
-                format!("in {input} / out {output} cr per 1M tok")
-            }
-        };
-        let extra = match m.kind {
-            MediaKind::Text => m.privacy.map(|p| p.label().to_owned()).unwrap_or_default(),
-            _ => format!("refs {} · {}", m.max_refs, m.aspects.join(",")),
-        };
-        let aliases = if m.aliases.is_empty() {
-            String::new()
-        } else {
-            format!(" (alias {})", m.aliases.join(", "))
-        };
-        ctx.out.line(format!("{:<5} {:<26} {:<34} {extra}{aliases}", m.kind.as_str(), m.id, cost));
+        let (credits, usd) = list_price(m, price);
+        let mut details = details(m);
+        if !m.aliases.is_empty() {
+            details.push(format!("alias {}", m.aliases.join(", ")));
+        }
+        ctx.out.line(
+            format!(
+                "{:<5}  {:<26} {credits:<20} {usd:<16} {}",
+                m.kind.as_str(),
+                m.id,
+                details.join(" · ")
+            )
+            .trim_end(),
+        );
+    }
+    if price.is_none() {
+        ctx.out.note(format!("{provider} has no dollar price per credit; set one to see dollars"));
     }
     Ok(())
+}
+
+/// One model by name, with errors that say what to do in this command.
+fn resolve<'c>(
+    ctx: &Ctx,
+    catalogue: &'c Catalogue,
+    provider: ProviderId,
+    kind: Option<MediaKind>,
+    name: &str,
+) -> Result<&'c Model, CliError> {
+    let model = match catalogue.resolve(provider, kind, name) {
+        Ok(m) => m,
+        Err(e @ CatalogueError::WrongKind { .. }) => {
+            return Err(CliError::usage(e.to_string())
+                .hint(format!("drop `--kind` to see it: `conjure models {name}`")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if kind.is_none() {
+        // Aliases are per kind (`default`): say when the name means other models too.
+        let others: Vec<String> = [MediaKind::Image, MediaKind::Video, MediaKind::Text]
+            .into_iter()
+            .filter(|k| *k != model.kind)
+            .filter_map(|k| catalogue.resolve(provider, Some(k), name).ok())
+            .filter(|m| m.id != model.id)
+            .map(|m| format!("`{}` ({}; `--kind {}`)", m.id, m.kind, m.kind))
+            .collect();
+        if !others.is_empty() {
+            ctx.out.note(format!(
+                "`{name}` also names {}; showing the {} model",
+                others.join(", "),
+                model.kind
+            ));
+        }
+    }
+    Ok(model)
+}
+
+/// `--max-price` as credits: a credit limit as given, a dollar limit at the provider's price.
+fn max_credits(s: &str, price: Option<CreditPrice>) -> Result<Credits, CliError> {
+    match parse_limit(s, "price limit")? {
+        Limit::Credits(c) => Ok(c),
+        Limit::Usd(usd) => {
+            let p = price.ok_or_else(|| {
+                CliError::usage(format!(
+                    "`{s}` is in dollars, and this provider has no dollar price"
+                ))
+                .hint("give the limit in credits (`120cr`), or set the provider's price per credit")
+            })?;
+            // The largest whole tenth of a credit whose price is within the limit.
+            let tenths = usd.micros() * 10 / p.micros_per_credit();
+            Ok(Credits::from_tenths(tenths))
+        }
+    }
+}
+
+fn usd(price: Option<CreditPrice>, credits: Credits) -> String {
+    price.map_or_else(|| "-".to_owned(), |p| p.usd(credits).to_string())
+}
+
+/// The list's price and dollar columns.
+fn list_price(m: &Model, price: Option<CreditPrice>) -> (String, String) {
+    match &m.pricing {
+        Pricing::PerItem { credits } => (format!("{credits} cr/image"), usd(price, *credits)),
+        Pricing::PerDuration { credits } => {
+            let (d, c) = credits.iter().next().map_or((0, Credits::ZERO), |(d, c)| (*d, *c));
+            let from = if credits.len() > 1 { "from " } else { "" };
+            (format!("{from}{c} cr/{d}s"), usd(price, c))
+        }
+        Pricing::PerMillionTokens { input, output, .. } => (
+            format!("{input}/{output} cr/1M"),
+            match price {
+                Some(p) => format!("{}/{}", p.usd(*input), p.usd(*output)),
+                None => "-".to_owned(),
+            },
+        ),
+    }
+}
+
+/// What a model takes and makes, in short words for the list.
+fn details(m: &Model) -> Vec<String> {
+    let mut d = Vec::new();
+    match m.kind {
+        MediaKind::Image => {
+            d.push(match (m.requires_image, m.max_refs) {
+                (true, 1) => "needs 1 image".to_owned(),
+                (true, n) => format!("needs 1-{n} images"),
+                (false, 0) => "text only".to_owned(),
+                (false, n) => format!("up to {n} images"),
+            });
+            if m.uhd {
+                d.push("uhd".to_owned());
+            }
+            if m.fast {
+                d.push("fast".to_owned());
+            }
+        }
+        MediaKind::Video => {
+            let durations: Vec<String> = m.durations().iter().map(u32::to_string).collect();
+            d.push(format!("{} s", durations.join("/")));
+            d.push(match (m.requires_image, m.first_frame, m.last_frame) {
+                (true, _, true) => "needs first frame, last frame".to_owned(),
+                (true, _, false) => "needs first frame".to_owned(),
+                (false, true, true) => "first+last frame".to_owned(),
+                (false, true, false) => "first frame".to_owned(),
+                (false, false, _) => "text only".to_owned(),
+            });
+            if m.max_refs > 0 {
+                d.push(format!("{} refs", m.max_refs));
+            }
+            if m.audio_input {
+                d.push("audio in".to_owned());
+            }
+            if m.video_input {
+                d.push("video in".to_owned());
+            }
+            if m.audio_output {
+                d.push("sound".to_owned());
+            }
+        }
+        MediaKind::Text => {
+            if let Some(p) = m.privacy {
+                d.push(p.label().to_owned());
+            }
+            if let Some(ctx) = m.context_tokens {
+                d.push(format!("{}k context", ctx / 1000));
+            }
+        }
+    }
+    if m.legacy {
+        d.push("legacy".to_owned());
+    }
+    d
+}
+
+fn yes_no(yes: bool, what_yes: &str, what_no: &str) -> String {
+    if yes { format!("yes{what_yes}") } else { format!("no{what_no}") }
+}
+
+/// Everything the catalogue knows about one model, in words (`conjure models MODEL`).
+fn card(m: &Model, price: Option<CreditPrice>) -> Vec<String> {
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    let mut names = vec![m.id.clone()];
+    if let Some(legacy) = &m.legacy_key {
+        names.push(format!("legacy key {legacy}"));
+    }
+    if !m.aliases.is_empty() {
+        names.push(format!("alias {}", m.aliases.join(", ")));
+    }
+    rows.push(("Names", names.join("; ")));
+    let at = price.map(|p| format!(" (at {p} per credit)")).unwrap_or_default();
+    let cost = |c: Credits| match price {
+        Some(p) => format!("{c} credits ≈ {}", p.usd(c)),
+        None => format!("{c} credits"),
+    };
+    match &m.pricing {
+        Pricing::PerItem { credits } => {
+            rows.push(("Price", format!("{} per image{at}", cost(*credits))));
+        }
+        Pricing::PerDuration { credits } => {
+            for (i, (d, c)) in credits.iter().enumerate() {
+                let label = if i == 0 { "Price" } else { "" };
+                rows.push((label, format!("{d} s: {}", cost(*c))));
+            }
+            if !at.is_empty() {
+                rows.push(("", at.trim().to_owned()));
+            }
+        }
+        Pricing::PerMillionTokens { input, output, cache_read, cache_write } => {
+            rows.push(("Price", format!("input {} per 1M tokens", cost(*input))));
+            rows.push(("", format!("output {} per 1M tokens", cost(*output))));
+            if let Some(c) = cache_read {
+                rows.push(("", format!("cache read {} per 1M tokens", cost(*c))));
+            }
+            if let Some(c) = cache_write {
+                rows.push(("", format!("cache write {} per 1M tokens", cost(*c))));
+            }
+            if !at.is_empty() {
+                rows.push(("", at.trim().to_owned()));
+            }
+        }
+    }
+    if !m.aspects.is_empty() {
+        rows.push(("Aspects", format!("{} (`--aspect`; or auto)", m.aspects.join(", "))));
+    }
+    match m.kind {
+        MediaKind::Image => {
+            rows.push((
+                "Input images",
+                match (m.requires_image, m.max_refs) {
+                    (true, n) => format!("required: at least 1, up to {n} (`--ref`)"),
+                    (false, 0) => "none: text-to-image only".to_owned(),
+                    (false, n) => format!("optional: up to {n} (`--ref`), to edit or to follow"),
+                },
+            ));
+            rows.push(("UHD", yes_no(m.uhd, " (`--uhd`)", "")));
+            rows.push((
+                "Fast mode",
+                yes_no(m.fast, " (`--fast`)", " (`--fast` works on imgnAI-hosted models only)"),
+            ));
+            rows.push(("Prompt assist", yes_no(m.prompt_assist, ": a tag/booru model", "")));
+        }
+        MediaKind::Video => {
+            let durations: Vec<String> = m.durations().iter().map(u32::to_string).collect();
+            rows.push(("Durations", format!("{} s only (`--duration`)", durations.join(", "))));
+            rows.push((
+                "Input image",
+                if m.requires_image {
+                    "required: a first frame (`--first-frame`)".to_owned()
+                } else if m.first_frame || m.max_refs > 0 {
+                    "optional: text-to-video works".to_owned()
+                } else {
+                    "none: text-to-video only".to_owned()
+                },
+            ));
+            rows.push(("First frame", yes_no(m.first_frame, " (`--first-frame`)", "")));
+            rows.push(("Last frame", yes_no(m.last_frame, " (`--last-frame`)", "")));
+            rows.push((
+                "References",
+                if m.max_refs > 0 {
+                    format!("up to {} images (`--ref`)", m.max_refs)
+                } else {
+                    "none".to_owned()
+                },
+            ));
+            rows.push((
+                "Audio inputs",
+                yes_no(m.audio_input, &format!(", up to {MAX_AUDIO_INPUTS} (`--audio`)"), ""),
+            ));
+            rows.push((
+                "Input videos",
+                yes_no(m.video_input, " (Katana's `video_list`, sent with `conjure submit`)", ""),
+            ));
+            rows.push((
+                "Sound",
+                if m.audio_output { "the video has sound" } else { "silent" }.to_owned(),
+            ));
+            for (i, r) in m.rules.iter().enumerate() {
+                rows.push((if i == 0 { "Rules" } else { "" }, r.describe().to_owned()));
+            }
+        }
+        MediaKind::Text => {
+            if let Some(p) = m.privacy {
+                rows.push(("Privacy", p.label().to_owned()));
+            }
+            if let Some(c) = m.context_tokens {
+                rows.push(("Context", format!("{c} tokens")));
+            }
+            rows.push(("Use", "not from conjure yet (no text command)".to_owned()));
+        }
+    }
+    if let Some(c) = &m.creator {
+        rows.push(("Creator", c.clone()));
+    }
+    rows.push(("Legacy", yes_no(m.legacy, ": an older generation", "")));
+    let notes: Vec<&str> = m
+        .notes
+        .split("; ")
+        .filter(|n| {
+            !n.is_empty()
+                && !n.starts_with("aliases=")
+                && !n.starts_with("custom_rules")
+                && !n.starts_with("ctx=")
+        })
+        .collect();
+    for (i, n) in notes.iter().enumerate() {
+        rows.push((if i == 0 { "Notes" } else { "" }, (*n).to_owned()));
+    }
+    let by = m.creator.as_deref().map(|c| format!(", by {c}")).unwrap_or_default();
+    std::iter::once(format!("{}: {} model on {}{by}", m.id, m.kind, m.provider))
+        .chain(rows.into_iter().map(|(label, value)| format!("  {label:<14} {value}")))
+        .collect()
 }

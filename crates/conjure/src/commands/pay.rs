@@ -62,7 +62,7 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         if !ctx.interactive || ctx.out.json {
             show_quote(ctx, &order, "confirmation_required");
             if !ctx.out.json {
-                ctx.out.note(format!(
+                ctx.out.important(format!(
                     "Nothing was sent. To send exactly this request, run the same command with --approve {}",
                     order.quote.token
                 ));

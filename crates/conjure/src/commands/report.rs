@@ -1,7 +1,7 @@
 //! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
 //! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -123,7 +123,7 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord, output: &OutputArgs) {
 /// Progress on stderr, only on a terminal and never with `--json`: one live line while a job
 /// runs, then a line per saved file.
 pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
-    let line = LiveLine::new(std::io::stderr().is_terminal() && !out.json);
+    let line = LiveLine::new(out.progress_enabled());
     move |event| match event {
         Progress::Job(Event::Submitted { job, .. }) => line.update(job, "submitted", None, None),
         Progress::Job(Event::Polled { job, status, progress, elapsed }) => {
@@ -138,9 +138,7 @@ pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
         }
         Progress::Saved { path, .. } => {
             line.stop();
-            if line.enabled {
-                eprintln!("  saved {}", path.display());
-            }
+            out.progress(format!("  saved {}", path.display()));
         }
     }
 }

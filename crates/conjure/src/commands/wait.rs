@@ -67,11 +67,8 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
                     Some(id),
                     e.request_id.as_deref(),
                 ))?);
-                if ctx.out.json {
-                    eprintln!("error: {}", e.message);
-                } else {
-                    ctx.out.error(&e);
-                }
+                // The JSON object comes at the end; people read each failure as it happens.
+                ctx.out.human().error(&e);
                 if worst.as_ref().is_none_or(|w| (e.exit as i32) > (w.exit as i32)) {
                     worst = Some(e);
                 }

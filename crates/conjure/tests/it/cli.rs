@@ -26,6 +26,11 @@ const COMMANDS: &[&[&str]] = &[
     &["media", "trim"],
     &["media", "audio"],
     &["media", "convert"],
+    &["open"],
+    &["config"],
+    &["config", "init"],
+    &["completions"],
+    &["man"],
 ];
 
 #[test]

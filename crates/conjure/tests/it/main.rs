@@ -7,6 +7,7 @@ mod cli;
 mod exit_codes;
 mod faults;
 mod first_hour;
+mod furniture;
 mod media;
 mod money;
 mod paid;
