@@ -13,7 +13,7 @@ use crate::error::CliError;
 pub struct ImageArgs {
     /// What to draw.
     pub prompt: String,
-    /// Model key, legacy key or alias (see `conjure models --type image`).
+    /// Model key, legacy key or alias (see `conjure models --kind image`).
     #[arg(long, short, default_value = "gen")]
     pub model: String,
     /// Aspect ratio W:H, from the model's list (or `auto`).

@@ -13,7 +13,7 @@ use crate::error::CliError;
 pub struct VideoArgs {
     /// What should happen.
     pub prompt: String,
-    /// Model key, legacy key or alias (see `conjure models --type video`).
+    /// Model key, legacy key or alias (see `conjure models --kind video`).
     #[arg(long, short, default_value = "seedance-2-0-fast")]
     pub model: String,
     /// Length in seconds, from the model's list (default: its shortest).
