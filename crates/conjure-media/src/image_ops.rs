@@ -52,12 +52,10 @@ fn format_for(path: &Path) -> Result<ImageFormat, MediaError> {
 /// Encodes `img` by the output's extension (JPEG at `quality`, default 90).
 fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageReport, MediaError> {
     let format = format_for(path)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
-    }
+    // Written beside and renamed into place, like every ffmpeg result.
+    let partial = crate::outputs::Partial::new(path)?;
     let ctx = || format!("writing `{}`", path.display());
-    let file = std::fs::File::create(path).map_err(|e| MediaError::io(ctx(), e))?;
+    let file = std::fs::File::create(partial.path()).map_err(|e| MediaError::io(ctx(), e))?;
     let mut w = BufWriter::new(file);
     let result = match format {
         ImageFormat::Jpeg => {
@@ -73,6 +71,11 @@ fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageRep
         _ => img.write_to(&mut w, format),
     };
     result.map_err(|e| MediaError::Image { context: ctx(), source: e })?;
+    w.into_inner()
+        .map_err(|e| MediaError::io(ctx(), e.into_error()))?
+        .sync_all()
+        .map_err(|e| MediaError::io(ctx(), e))?;
+    partial.finish()?;
     Ok(ImageReport { output: path.to_path_buf(), width: img.width(), height: img.height() })
 }
 

@@ -503,7 +503,7 @@ fn clip_chain(
             // One decoding thread: a segment only has to keep ahead of the encoder, and frame
             // threads would hold a picture buffer set each.
             inv.args(["-threads", "1", "-ss", &secs(start), "-t", &secs(read), "-i"]);
-            inv.arg(path.as_os_str());
+            inv.arg(crate::tools::file_arg(path));
             let k = *inputs;
             *inputs += 1;
             let mut pre = String::new();
@@ -527,7 +527,7 @@ fn clip_chain(
             }
         }
         Source::Image { path } => {
-            inv.arg("-i").arg(path.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(path));
             let k = *inputs;
             *inputs += 1;
             let crop = c
@@ -742,11 +742,11 @@ fn output_time_filters(
         *inputs += 1;
         let ow = even(f64::from(plan.width) * ov.width);
         if info_still {
-            inv.arg("-i").arg(ov.src.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&ov.src));
             let _ = write!(g, "[{k}:v]scale={ow}:-2,format=rgba[ov{i}];");
         } else {
             let skip = (s0 - ov.start).max(0.0);
-            inv.args(["-ss", &secs(skip), "-i"]).arg(ov.src.as_os_str());
+            inv.args(["-ss", &secs(skip), "-i"]).arg(crate::tools::file_arg(&ov.src));
             let _ = write!(
                 g,
                 "[{k}:v]fps={},scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB[ov{i}];",
@@ -892,7 +892,8 @@ fn clip_audio(
     let start = pc.from + rate.seconds(first) * c.speed;
     let span = rate.seconds(n) * c.speed;
     let k = inv.args.iter().filter(|x| *x == "-i").count();
-    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"]).arg(path.as_os_str());
+    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"])
+        .arg(crate::tools::file_arg(path));
     let mut g = format!(
         "[{k}:a]aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo,asetpts=PTS-STARTPTS"
     );
@@ -992,7 +993,7 @@ fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocat
         if a.looped {
             inv.args(["-stream_loop", "-1"]);
         }
-        inv.arg("-i").arg(a.src.as_os_str());
+        inv.arg("-i").arg(crate::tools::file_arg(&a.src));
         let len = total - a.start;
         let mut chain = format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
         k += 1;
@@ -1036,12 +1037,6 @@ fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocat
     Some(inv)
 }
 
-/// A sibling temporary name for `out`, so a failed run never leaves a half-written file there.
-pub(crate) fn partial_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.partial"))
-}
-
 pub(crate) fn muxer_for(container: Container) -> &'static str {
     match container {
         Container::Mp4 => "mp4",
@@ -1051,17 +1046,12 @@ pub(crate) fn muxer_for(container: Container) -> &'static str {
     }
 }
 
-pub(crate) fn finish(partial: &Path, out: &Path) -> Result<(), MediaError> {
-    std::fs::rename(partial, out)
-        .map_err(|e| MediaError::io(format!("moving the result to `{}`", out.display()), e))
-}
-
 pub(crate) fn concat_list(work: &Path, files: &[PathBuf]) -> Result<PathBuf, MediaError> {
     let mut list = String::new();
     for f in files {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         // The concat demuxer's own quoting: single quotes, a quote written as '\''.
-        let _ = writeln!(list, "file '{}'", abs.to_string_lossy().replace('\'', "'\\''"));
+        let _ = writeln!(list, "file 'file:{}'", abs.to_string_lossy().replace('\'', "'\\''"));
     }
     let path = work.join("concat.txt");
     std::fs::write(&path, list)
@@ -1147,18 +1137,27 @@ pub fn render(
     tl: &Timeline,
     opts: &RenderOptions<'_>,
 ) -> Result<RenderReport, MediaError> {
+    crate::outputs::check(tl.sources(), &tl.output.path, tl.output.overwrite)?;
+    // A step built on a timeline (join, slideshow) reports to its op's progress scope.
+    let scoped = crate::progress::current();
+    let scoped_cb = scoped.as_ref().map(|(sink, _)| {
+        let sink = sink.clone();
+        move |p: Progress| sink(p)
+    });
+    let opts = &RenderOptions {
+        progress: opts.progress.or(scoped_cb.as_ref().map(|f| f as &(dyn Fn(Progress) + Sync))),
+        keep_temp: opts.keep_temp,
+    };
     let plan = build_plan(ff, tl)?;
     let out = tl.output.path.clone();
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
-    }
     let work = tempfile::Builder::new()
         .prefix("conjure-render-")
         .tempdir()
         .map_err(|e| MediaError::io("creating a working folder", e))?;
+    // Removed by a stop signal too (a process exiting on a signal runs no destructors).
+    let work_guard = crate::stop::Scratch::new(work.path().to_path_buf());
     let total_seconds = plan.rate.seconds(plan.total_frames);
-    let partial = partial_path(&out);
+    let partial = crate::outputs::Partial::new(&out)?;
     let mut commands = Vec::new();
     let has_audio;
     let stream_copy;
@@ -1177,14 +1176,14 @@ pub fn render(
         has_audio = plan.clips.iter().any(|c| c.audio);
         let list = concat_list(work.path(), &files)?;
         let mut inv = Invocation::new("join by stream copy");
-        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(list.as_os_str());
+        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(crate::tools::file_arg(&list));
         inv.args(["-map", "0:v:0"]);
         if has_audio {
             inv.args(["-map", "0:a:0"]);
         }
         inv.args(["-c", "copy"]);
         inv.args(container_args(plan.container));
-        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        inv.args(["-f", muxer_for(plan.container)]).arg(crate::tools::file_arg(partial.path()));
         let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: 1 };
         let on = |snap: &crate::progress::ProgressSnapshot| {
             if let Some(f) = snap.frame {
@@ -1201,7 +1200,7 @@ pub fn render(
         });
         if !counted
             && plan.container != Container::Mkv
-            && let Ok(info) = ff.probe_fast(&partial)
+            && let Ok(info) = ff.probe_fast(partial.path())
         {
             copied_frames = info.video.and_then(|v| v.frames);
         }
@@ -1267,15 +1266,15 @@ pub fn render(
             commands.push(CommandRecord::from(mixer));
         }
         let mut inv = Invocation::new("muxing video and sound by stream copy");
-        inv.arg("-i").arg(video_file.as_os_str());
+        inv.arg("-i").arg(crate::tools::file_arg(&video_file));
         let mut next_input = 1;
         if has_audio {
-            inv.arg("-i").arg(audio_file.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&audio_file));
             next_input += 1;
         }
         let soft_subs = tl.subtitles.as_ref().filter(|s| !s.burn);
         if let Some(s) = soft_subs {
-            inv.arg("-i").arg(s.path.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&s.path));
         }
         inv.args(["-map", "0:v:0"]);
         if has_audio {
@@ -1292,13 +1291,19 @@ pub fn render(
             inv.args(["-c:s", codec]);
         }
         inv.args(container_args(plan.container));
-        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        inv.args(["-f", muxer_for(plan.container)]).arg(crate::tools::file_arg(partial.path()));
         ff.run(&inv, None)?;
         commands.push(CommandRecord::from(&inv));
         stream_copy = false;
     }
-    finish(&partial, &out)?;
-    let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
+    partial.finish()?;
+    let temp_dir = if opts.keep_temp {
+        work_guard.keep();
+        Some(work.keep())
+    } else {
+        drop(work_guard);
+        None
+    };
     let frames = copied_frames.unwrap_or(plan.total_frames);
     Ok(RenderReport {
         output: out,

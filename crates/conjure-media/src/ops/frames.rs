@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use super::{OpReport, check_range, probe_video, run_to};
 use crate::filter::{Encoding, Fit, secs};
+use crate::outputs::Numbered;
 use crate::render::{RenderOptions, muxer_for};
 use crate::timeline::{Clip, Motion, Output, Timeline, Transition};
 use crate::tools::Invocation;
 use crate::{Ffmpeg, MediaError};
 
-fn image_muxer_args(path: &std::path::Path) -> Result<Vec<&'static str>, MediaError> {
+pub(crate) fn image_muxer_args(path: &std::path::Path) -> Result<Vec<&'static str>, MediaError> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("png") => Ok(vec!["-c:v", "png"]),
         Some("jpg" | "jpeg") => Ok(vec!["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"]),
@@ -42,7 +43,7 @@ pub fn thumbnail(ff: &Ffmpeg, o: &ThumbnailOptions) -> Result<OpReport, MediaErr
     }
     let codec = image_muxer_args(&o.output)?;
     let mut inv = Invocation::new("thumbnail");
-    inv.args(["-ss", &secs(o.at), "-i"]).arg(o.input.as_os_str());
+    inv.args(["-ss", &secs(o.at), "-i"]).arg(crate::tools::file_arg(&o.input));
     inv.args(["-frames:v", "1", "-update", "1"]);
     inv.args(codec);
     let inv = run_to(ff, inv, None, "image2", &o.output)?;
@@ -50,30 +51,25 @@ pub fn thumbnail(ff: &Ffmpeg, o: &ThumbnailOptions) -> Result<OpReport, MediaErr
 }
 
 /// Options for [`frames`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FramesOptions {
     /// Source video.
     pub input: PathBuf,
-    /// Folder for `frame_00001.png` ...
-    pub output_dir: PathBuf,
+    /// How the images are named: `frame_{n}.png` in a folder (numbered from 00001).
+    pub output: Numbered,
     /// One frame every this many seconds; `None` for every frame.
     pub every: Option<f64>,
     /// Only frames `a..=b` (0-based frame numbers).
     pub range: Option<(u64, u64)>,
-    /// `png` (default), `jpg` or `webp`.
-    pub format: Option<String>,
 }
 
 /// Writes frames as images: all, one every N seconds, or a numbered range.
 pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
     probe_video(ff, &o.input)?;
-    let ext = o.format.clone().unwrap_or_else(|| "png".into()).to_ascii_lowercase();
-    let pattern = o.output_dir.join(format!("frame_%05d.{ext}"));
-    let codec = image_muxer_args(&pattern)?;
-    std::fs::create_dir_all(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
+    let ext = o.output.extension().unwrap_or_default();
+    let codec = image_muxer_args(std::path::Path::new(&format!("frame.{ext}")))?;
     let mut inv = Invocation::new("frames");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     match (o.every, o.range) {
         (Some(n), None) => {
             check_range("every", n, 0.01, 86_400.0)?;
@@ -101,15 +97,10 @@ pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
         }
     }
     inv.args(codec);
-    inv.args(["-f", "image2"]).arg(pattern.as_os_str());
+    let staged = o.output.stage()?;
+    inv.args(["-f", "image2"]).arg(o.output.ffmpeg_pattern(staged.path()));
     ff.run(&inv, None)?;
-    let mut outputs: Vec<PathBuf> = std::fs::read_dir(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("listing `{}`", o.output_dir.display()), e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("frame_")))
-        .collect();
-    outputs.sort();
+    let outputs = o.output.commit(staged)?;
     Ok(OpReport { outputs, stream_copy: false, notes: Vec::new(), commands: vec![(&inv).into()] })
 }
 
@@ -145,7 +136,7 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
         crate::filter::even(f64::from(tw))
     );
     let mut inv = Invocation::new("contact sheet");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-vf", &vf, "-frames:v", "1", "-update", "1"]);
     inv.args(codec);
     let inv = run_to(ff, inv, None, "image2", &o.output)?;
@@ -172,7 +163,8 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     let container = super::video_container(&o.output, &o.encoding)?;
     let rate = crate::render::Rate::from_f64(fps);
     let mut inv = Invocation::new("images to video");
-    inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"]).arg(o.pattern.as_os_str());
+    inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"])
+        .arg(crate::tools::file_arg(&o.pattern));
     let enc = o.encoding.video_encoder(ff, 1920, 1080, fps)?;
     inv.args(["-vf", &enc.chain("scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p")]);
     enc.apply(&mut inv);

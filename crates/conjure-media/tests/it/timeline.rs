@@ -89,7 +89,10 @@ fn copy_join_of_mp4_clips_needs_no_ffprobe() {
         .status()
         .unwrap();
     assert!(status.success());
-    let t = tl(&json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": mkv}]}));
+    let t = tl(&json!({
+        "output": {"path": out, "overwrite": true},
+        "clips": [{"src": clip_a()}, {"src": mkv}]
+    }));
     assert!(render(&no_probe, &t, &opts()).is_err());
     let r = render(ff(), &t, &opts()).unwrap();
     assert!(r.stream_copy);
@@ -270,7 +273,7 @@ fn json_schema_knows_every_field() {
     };
     // A clip, text, track and overlay with every optional field set, serialised by serde.
     let full = tl(&json!({
-        "output": {"path": "o.mp4", "width": 2, "height": 2, "fps": 1, "codec": "h264", "preset": "fast", "crf": 1, "audio_bitrate": "1k", "hardware": "nvenc"},
+        "output": {"path": "o.mp4", "overwrite": true, "width": 2, "height": 2, "fps": 1, "codec": "h264", "preset": "fast", "crf": 1, "audio_bitrate": "1k", "hardware": "nvenc"},
         "clips": [{"src": "a", "from": 0, "to": 1, "duration": null, "fit": "cover", "speed": 1, "volume": 1, "keep_audio": true, "motion": "zoom-in",
                    "transition": {"type": "fade", "duration": 1}, "fade_in": 1, "fade_out": 1, "reverse": true, "greyscale": true,
                    "eq": {"brightness": 0}, "blur": {"sigma": 1}, "crop": {"x": 0, "y": 0, "width": 2, "height": 2}, "color": "#000000"}],

@@ -14,19 +14,37 @@ use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
 use crate::commands::Ctx;
 use crate::error::CliError;
 
-/// Render an edit: clips, transitions, captions and music from a timeline file
-/// (docs/timeline.md). Local work: costs no credits.
+/// Render an edit: clips, transitions, captions and music from a timeline file. Local work:
+/// costs no credits.
+///
+/// `conjure edit --example` prints a complete, commented timeline to start from;
+/// `conjure edit --schema` prints its JSON Schema (every field, with defaults).
 #[derive(Debug, Args)]
 pub struct EditArgs {
     /// The timeline: a `.json`, `.yaml` or `.yml` file.
-    pub spec: PathBuf,
-    /// Write here instead of the spec's `output.path`.
+    #[arg(required_unless_present_any = ["schema", "example"])]
+    pub spec: Option<PathBuf>,
+    /// Write here instead of the spec's `output.path` (which may then be left out).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace the output if it exists (never one of the sources).
+    #[arg(long)]
+    pub force: bool,
     /// Check the timeline and its sources without rendering.
     #[arg(long)]
     pub check: bool,
+    /// Print the timeline's JSON Schema and exit.
+    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    pub schema: bool,
+    /// Print a complete, commented example timeline (YAML) and exit.
+    #[arg(long, conflicts_with = "spec")]
+    pub example: bool,
 }
+
+/// The timeline's JSON Schema, as shipped in the binary.
+pub const SCHEMA: &str = include_str!("../../../../docs/timeline.schema.json");
+/// A complete, commented example timeline.
+pub const EXAMPLE: &str = include_str!("../../../../docs/timeline.example.yaml");
 
 /// Locates ffmpeg or fails with the install hint.
 pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
@@ -80,10 +98,20 @@ impl Bar {
 }
 
 pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
-    let mut timeline = Timeline::from_path(&args.spec)?;
+    if args.schema {
+        ctx.out.line(SCHEMA.trim_end());
+        return Ok(());
+    }
+    if args.example {
+        ctx.out.line(EXAMPLE.trim_end());
+        return Ok(());
+    }
+    let Some(spec) = &args.spec else { unreachable!("clap requires SPEC") };
+    let mut timeline = Timeline::from_path(spec)?;
     if let Some(out) = &args.output {
         timeline.output.path.clone_from(out);
     }
+    timeline.output.overwrite |= args.force;
     timeline.validate().map_err(MediaError::from)?;
     let ff = ffmpeg()?;
     if args.check {
@@ -95,12 +123,19 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
+    crate::commands::media::stop_on_signals();
     let bar = Bar::new(ctx);
     let cb = |p: Progress| bar.update(&p);
     let opts = RenderOptions { progress: Some(&cb), ..RenderOptions::default() };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
-    let report = report?;
+    if report.is_err() {
+        crate::commands::media::hold_if_stopping();
+    }
+    let mut report = report?;
+    if let Ok(abs) = std::path::absolute(&report.output) {
+        report.output = abs;
+    }
     if ctx.out.json {
         ctx.out.json_value(&serde_json::json!({"status": "ok", "edit": report}));
     } else {
