@@ -6,6 +6,7 @@
 mod cli;
 mod exit_codes;
 mod faults;
+mod help;
 mod media;
 mod money;
 mod paid;
