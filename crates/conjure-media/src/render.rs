@@ -44,6 +44,8 @@ pub struct RenderOptions<'a> {
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     /// Keep the working folder (for debugging); its path is in the report.
     pub keep_temp: bool,
+    /// Told (sources probed, distinct sources) while the sources are read, before any frame.
+    pub probing: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
 
 impl std::fmt::Debug for RenderOptions<'_> {
@@ -213,23 +215,38 @@ fn probe_clip_source(ff: &Ffmpeg, path: &Path, json_path: &str) -> Result<MediaI
     }
 }
 
-fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
+fn build_plan(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    probing: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Plan, MediaError> {
     tl.validate()?;
     let out = &tl.output;
     let container = Container::from_path(&out.path).unwrap_or(Container::Mp4);
-    // Probe each source once, a few at a time: ffprobe start-up dominates a stream-copy join.
-    let mut infos = Vec::with_capacity(tl.clips.len());
-    for chunk in tl.clips.iter().enumerate().collect::<Vec<_>>().chunks(8) {
-        let probed: Vec<Result<Option<MediaInfo>, MediaError>> = std::thread::scope(|scope| {
+    // Probe each distinct source once (a timeline may use one file thousands of times), a few
+    // at a time: ffprobe start-up dominates a stream-copy join.
+    let mut distinct: Vec<(&Path, usize)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let slots: Vec<Option<usize>> = tl
+        .clips
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.src.as_deref().map(|src| {
+                *index.entry(src).or_insert_with(|| {
+                    distinct.push((src, i));
+                    distinct.len() - 1
+                })
+            })
+        })
+        .collect();
+    let mut probed_infos = Vec::with_capacity(distinct.len());
+    for chunk in distinct.chunks(8) {
+        let probed: Vec<Result<MediaInfo, MediaError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|(i, c)| {
-                    scope.spawn(move || match &c.src {
-                        Some(src) => {
-                            probe_clip_source(ff, src, &format!("clips[{i}].src")).map(Some)
-                        }
-                        None => Ok(None),
-                    })
+                .map(|(src, i)| {
+                    scope.spawn(move || probe_clip_source(ff, src, &format!("clips[{i}].src")))
                 })
                 .collect();
             handles
@@ -241,9 +258,14 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
                 .collect()
         });
         for p in probed {
-            infos.push(p?);
+            probed_infos.push(p?);
+        }
+        if let Some(cb) = probing {
+            cb(probed_infos.len(), distinct.len());
         }
     }
+    let infos: Vec<Option<MediaInfo>> =
+        slots.iter().map(|s| s.map(|k| probed_infos[k].clone())).collect();
     let first_visual = infos.iter().flatten().find_map(|i| i.video.clone());
     let rate = match (
         out.fps,
@@ -1147,8 +1169,9 @@ pub fn render(
     let opts = &RenderOptions {
         progress: opts.progress.or(scoped_cb.as_ref().map(|f| f as &(dyn Fn(Progress) + Sync))),
         keep_temp: opts.keep_temp,
+        probing: opts.probing,
     };
-    let plan = build_plan(ff, tl)?;
+    let plan = build_plan(ff, tl, opts.probing)?;
     let out = tl.output.path.clone();
     let work = tempfile::Builder::new()
         .prefix("conjure-render-")
@@ -1323,7 +1346,7 @@ pub fn render(
 
 /// Plans a timeline without running anything: output frames and segment count.
 pub fn plan_summary(ff: &Ffmpeg, tl: &Timeline) -> Result<(u64, f64, usize), MediaError> {
-    let plan = build_plan(ff, tl)?;
+    let plan = build_plan(ff, tl, None)?;
     Ok((plan.total_frames, plan.rate.value(), segments(&plan).len()))
 }
 

@@ -305,3 +305,38 @@ fn json_schema_knows_every_field() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn each_distinct_source_is_probed_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = tmp();
+    // A Matroska source: its headers are not read in-process, so every probe is an ffprobe run.
+    let mkv = d.path().join("a.mkv");
+    let status = std::process::Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(clip_a())
+        .args(["-c", "copy"])
+        .arg(&mkv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let count = d.path().join("count");
+    let script = d.path().join("ffprobe");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{}'\nexec '{}' \"$@\"\n",
+            count.display(),
+            ff().ffprobe_path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let counting = conjure_media::Ffmpeg::with_paths(ff().ffmpeg_path().into(), script);
+    let clips: Vec<_> = (0..200).map(|_| json!({"src": mkv, "to": 0.1})).collect();
+    let t = tl(&json!({"output": {"path": d.path().join("o.mp4")}, "clips": clips}));
+    conjure_media::plan_summary(&counting, &t).unwrap();
+    let runs = std::fs::read_to_string(&count).unwrap().lines().count();
+    assert_eq!(runs, 1, "one source, probed {runs} times");
+}

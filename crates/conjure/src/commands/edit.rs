@@ -88,6 +88,16 @@ impl Bar {
         let _ = err.flush();
     }
 
+    /// While a timeline's sources are read (before any frame): `probing sources 8/120`.
+    pub fn probing(&self, done: usize, total: usize) {
+        if !self.enabled {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\rprobing sources {done}/{total}");
+        let _ = err.flush();
+    }
+
     pub fn finish(&self) {
         if self.enabled {
             let mut err = std::io::stderr().lock();
@@ -126,7 +136,8 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     crate::commands::media::stop_on_signals();
     let bar = Bar::new(ctx);
     let cb = |p: Progress| bar.update(&p);
-    let opts = RenderOptions { progress: Some(&cb), ..RenderOptions::default() };
+    let probing = |done: usize, total: usize| bar.probing(done, total);
+    let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
     if report.is_err() {
