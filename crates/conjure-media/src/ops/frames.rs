@@ -119,7 +119,8 @@ pub struct ContactSheetOptions {
     pub tile_width: u32,
 }
 
-/// A grid of frames sampled evenly across the video, as one image.
+/// A grid of frames sampled evenly across the video, as one image, each tile labelled with its
+/// time (`0:03.2`, ASCII digits drawn in-process: no font needed).
 pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let (c, r) = (if o.columns == 0 { 4 } else { o.columns }, if o.rows == 0 { 3 } else { o.rows });
@@ -128,19 +129,43 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
         return Err(MediaError::option("columns", "at most 400 tiles"));
     }
     let len = info.video_duration().max(0.04);
-    let codec = image_muxer_args(&o.output)?;
+    image_muxer_args(&o.output)?;
     let rate = f64::from(c * r) / len;
-    let vf = format!(
-        "fps={},scale={}:-2,tile={c}x{r}:padding=4:margin=4",
-        secs(rate),
-        crate::filter::even(f64::from(tw))
-    );
-    let mut inv = Invocation::new("contact sheet");
+    let work = tempfile::Builder::new()
+        .prefix("conjure-sheet-")
+        .tempdir()
+        .map_err(|e| MediaError::io("creating a working folder", e))?;
+    let _scratch = crate::stop::Scratch::new(work.path().to_path_buf());
+    let mut inv = Invocation::new("contact sheet (frames)");
     inv.arg("-i").arg(crate::tools::file_arg(&o.input));
-    inv.args(["-vf", &vf, "-frames:v", "1", "-update", "1"]);
-    inv.args(codec);
-    let inv = run_to(ff, inv, None, "image2", &o.output)?;
+    let vf = format!("fps={},scale={}:-2", secs(rate), crate::filter::even(f64::from(tw)));
+    inv.args(["-vf", &vf, "-frames:v", &(c * r).to_string(), "-f", "image2"]);
+    inv.arg(crate::tools::file_arg(&work.path().join("%04d.png")));
+    ff.run(&inv, None)?;
+    let mut tiles: Vec<PathBuf> = std::fs::read_dir(work.path())
+        .map_err(|e| MediaError::io("listing the sheet's frames", e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    tiles.sort();
+    let labels = (0..tiles.len()).map(|i| clock(i as f64 / rate)).collect();
+    crate::image_ops::sheet(&crate::image_ops::ImageSheetOptions {
+        inputs: tiles,
+        output: o.output.clone(),
+        columns: Some(c),
+        tile_width: Some(crate::filter::even(f64::from(tw))),
+        gap: Some(4),
+        background: Some("#000000".into()),
+        quality: None,
+        labels,
+    })?;
     Ok(OpReport::single(&o.output, false, &inv))
+}
+
+/// `m:ss.d`, e.g. `0:03.2`, `12:00.0`.
+fn clock(seconds: f64) -> String {
+    let tenths = (seconds * 10.0).round() as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
 }
 
 /// Options for [`images_to_video`].
@@ -258,4 +283,14 @@ pub fn slideshow(ff: &Ffmpeg, o: &SlideshowOptions) -> Result<OpReport, MediaErr
         notes: r.notes,
         commands: r.commands,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clocks_are_minutes_seconds_tenths() {
+        assert_eq!(super::clock(3.24), "0:03.2");
+        assert_eq!(super::clock(0.0), "0:00.0");
+        assert_eq!(super::clock(725.96), "12:06.0");
+    }
 }
