@@ -244,6 +244,28 @@ pub(crate) fn audio_only_filter(
     Ok(OpReport::single(output, false, &inv))
 }
 
+/// A pixel size option: 2 to 16384, else refused; an odd one is rounded down to even for
+/// H.264 (R4), with a note saying so.
+pub(crate) fn size_option(
+    name: &str,
+    value: Option<u32>,
+    notes: &mut Vec<String>,
+) -> Result<(), MediaError> {
+    match value {
+        Some(v) if !(2..=16_384).contains(&v) => {
+            Err(MediaError::option(name, format!("`{v}` is not allowed; use 2 to 16384 pixels")))
+        }
+        Some(v) if v % 2 == 1 => {
+            notes.push(format!(
+                "{name} {v} rounded to {} (H.264 video needs even sizes)",
+                crate::filter::even(f64::from(v))
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn check_range(name: &str, v: f64, lo: f64, hi: f64) -> Result<(), MediaError> {
     if v.is_finite() && (lo..=hi).contains(&v) {
         Ok(())

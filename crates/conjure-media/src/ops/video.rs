@@ -413,21 +413,8 @@ pub struct ResizeOptions {
 /// Changes the resolution: into a box (contain/cover/blur/stretch), to one side, or by a factor.
 pub fn resize(ff: &Ffmpeg, o: &ResizeOptions) -> Result<OpReport, MediaError> {
     let mut notes = Vec::new();
-    for (name, v) in [("width", o.width), ("height", o.height)] {
-        match v {
-            Some(v) if !(2..=16_384).contains(&v) => {
-                return Err(MediaError::option(
-                    name,
-                    format!("`{v}` is not allowed; use 2 to 16384 pixels"),
-                ));
-            }
-            Some(v) if v % 2 == 1 => notes.push(format!(
-                "{name} {v} rounded to {} (H.264 video needs even sizes)",
-                even(f64::from(v))
-            )),
-            _ => {}
-        }
-    }
+    super::size_option("width", o.width, &mut notes)?;
+    super::size_option("height", o.height, &mut notes)?;
     let info = probe_video(ff, &o.input)?;
     let (iw, ih) =
         info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
@@ -553,6 +540,8 @@ pub struct ReframeOptions {
 
 /// Converts to another aspect at the source's scale: cover, contain or blurred background.
 pub fn reframe(ff: &Ffmpeg, o: &ReframeOptions) -> Result<OpReport, MediaError> {
+    let mut notes = Vec::new();
+    super::size_option("height", o.height, &mut notes)?;
     let info = probe_video(ff, &o.input)?;
     let a = o
         .aspect
@@ -561,7 +550,9 @@ pub fn reframe(ff: &Ffmpeg, o: &ReframeOptions) -> Result<OpReport, MediaError> 
     let h = even(o.height.map_or(ih, f64::from));
     let w = even(f64::from(h) * a.ratio());
     let graph = fit_graph("0:v", "out", o.fit, w, h, "black", "r");
-    graph_op(ff, "reframe", &o.input, &o.output, &o.encoding, &graph, "out")
+    let mut report = graph_op(ff, "reframe", &o.input, &o.output, &o.encoding, &graph, "out")?;
+    report.notes.extend(notes);
+    Ok(report)
 }
 
 /// Options for [`fade`].

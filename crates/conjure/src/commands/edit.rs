@@ -52,6 +52,7 @@ pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
 }
 
 /// A one-line progress bar on stderr, only when stderr is a terminal and output is human.
+/// Shared by `edit` (frames of the render) and `media` (seconds of ffmpeg's output).
 pub struct Bar {
     enabled: bool,
     last: Mutex<u32>,
@@ -77,14 +78,13 @@ impl Bar {
         *last = pct;
         let filled = (pct / 4) as usize;
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{}{}] {pct:>3}% {}/{} frames",
-            "#".repeat(filled),
-            ".".repeat(25 - filled),
-            p.frames_done,
-            p.frames_total
-        );
+        let done = if p.frames_total > 0 {
+            format!("{}/{} frames", p.frames_done, p.frames_total)
+        } else {
+            format!("{:.1}/{:.1} s", p.seconds_done, p.seconds_total)
+        };
+        let _ =
+            write!(err, "\r[{}{}] {pct:>3}% {done}", "#".repeat(filled), ".".repeat(25 - filled));
         let _ = err.flush();
     }
 

@@ -580,3 +580,35 @@ fn edit_takes_the_output_from_o_and_ships_its_schema_and_example() {
     );
     assert!(!help.stdout.contains("docs/timeline.md"), "{}", help.stdout);
 }
+
+#[test]
+fn media_steps_show_a_bar_on_a_terminal_only() {
+    let t = ctx();
+    make_clip(&t.out_dir());
+    let run = t.run_cmd(t.tty_command(&[
+        "media",
+        "reverse",
+        "src.mp4",
+        "-o",
+        "r.mp4",
+        "--preset",
+        "ultrafast",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("% ") && run.stdout.contains(" s"), "{:?}", run.stdout);
+    let run = t.run_cmd(t.tty_command(&[
+        "media",
+        "reverse",
+        "src.mp4",
+        "-o",
+        "j.mp4",
+        "--preset",
+        "ultrafast",
+        "--json",
+    ]));
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(!run.stdout.contains('%'), "{:?}", run.stdout);
+    // Not a terminal: no bar either.
+    let run = t.run(&["media", "reverse", "src.mp4", "-o", "n.mp4", "--preset", "ultrafast"]);
+    assert!(!run.stderr.contains('%'), "{:?}", run.stderr);
+}
