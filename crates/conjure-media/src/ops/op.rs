@@ -17,12 +17,16 @@
 //! Encoder settings sit in an optional `encoding` object ([`OpEncoding`]).
 //!
 //! ```json
-//! {"op": "trim", "input": "in.mp4", "output": "cut.mp4", "start": 1.5, "end": 4, "exact": true}
+//! {"op": "trim", "input": "in.mp4", "output": "cut.mp4", "start": 1.5, "end": 4, "fast": true}
 //! {"op": "crop", "input": "in.png", "output": "square.png", "aspect": "1:1"}
 //! {"op": "join", "inputs": ["a.mp4", "b.mp4"], "output": "ab.mp4", "transition": "fade"}
 //! {"op": "speed", "input": "in.mp4", "output": "fast.mp4", "factor": 2,
 //!  "encoding": {"codec": "h265", "preset": "veryfast"}}
 //! ```
+//!
+//! `split` and `frames` name several results: `output` is a pattern with `{n}`
+//! (`parts/part_{n}.mp4`) or a folder. [`Op::run_with`] checks every output before any work
+//! ([`crate::outputs`]): never one of the inputs, and not an existing file unless overwriting.
 //!
 //! The result, [`OpOutcome`], serialises untagged as the report itself: the `result` of
 //! `conjure media --json`, whose envelope is `{"status":"ok","op":<Op::name>,"result":...}`.

@@ -944,8 +944,16 @@ pub(crate) fn stop_on_signals() {
 }
 
 /// After a failure caused by a stop signal, waits for the handler to exit with the signal's
-/// code rather than reporting ffmpeg's death as an error of its own.
+/// code rather than reporting ffmpeg's death as an error of its own. Ctrl-C reaches ffmpeg
+/// (same process group) at the same moment as conjure, so its failure can arrive before the
+/// handler task has run: a failure gets a short grace to see whether a stop is under way.
 pub(crate) fn hold_if_stopping() {
+    for _ in 0..25 {
+        if conjure_media::stop::stopping() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     while conjure_media::stop::stopping() {
         std::thread::park_timeout(std::time::Duration::from_secs(1));
     }

@@ -281,6 +281,17 @@ fn alive(pid: u32) -> bool {
 #[cfg(target_os = "linux")]
 #[test]
 fn sigterm_stops_ffmpeg_and_leaves_nothing_behind() {
+    stop_signal_leaves_nothing_behind("-TERM", 143, "terminated");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn sigint_stops_ffmpeg_and_leaves_nothing_behind() {
+    stop_signal_leaves_nothing_behind("-INT", 130, "interrupted");
+}
+
+#[cfg(target_os = "linux")]
+fn stop_signal_leaves_nothing_behind(signal: &str, code: i32, word: &str) {
     let t = ctx();
     // Long enough that the render is surely still running when the signal arrives.
     let status = Command::new("ffmpeg")
@@ -307,13 +318,13 @@ fn sigterm_stops_ffmpeg_and_leaves_nothing_behind() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(!ffmpegs.is_empty(), "ffmpeg never started");
-    let kill = Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let kill = Command::new("kill").args([signal, &pid.to_string()]).status().unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(status.code(), Some(143), "{stderr}");
-    assert!(stderr.contains("terminated"), "{stderr}");
+    assert_eq!(status.code(), Some(code), "{stderr}");
+    assert!(stderr.contains(word), "{stderr}");
     assert!(!t.out_dir().join("big.mp4").exists());
     assert_eq!(partials(&t.out_dir()), Vec::<std::path::PathBuf>::new());
     // Killed ffmpegs are reaped by init; wait for that (bounded), then none may be alive.
