@@ -66,6 +66,11 @@ impl Bar {
         }
     }
 
+    /// Whether the bar draws at all (a terminal, human output).
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn update(&self, p: &Progress) {
         if !self.enabled {
             return;
@@ -140,8 +145,8 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
-    if report.is_err() {
-        crate::commands::media::hold_if_stopping();
+    if let Err(e) = &report {
+        crate::commands::media::hold_if_stopping(e);
     }
     let mut report = report?;
     if let Ok(abs) = std::path::absolute(&report.output) {

@@ -11,6 +11,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use conjure_media::filter::{Codec, Fit, Hardware};
 use conjure_media::ops::RunOptions;
 use conjure_media::ops::{AudioPick, OpEncoding};
+use conjure_media::progress::ProgressSink;
 use conjure_media::timeline::{Motion, Position, Scroll};
 use conjure_media::{LazyFfmpeg, MediaError, Op, OpOutcome, Progress};
 use serde_json::json;
@@ -947,7 +948,10 @@ pub(crate) fn stop_on_signals() {
 /// code rather than reporting ffmpeg's death as an error of its own. Ctrl-C reaches ffmpeg
 /// (same process group) at the same moment as conjure, so its failure can arrive before the
 /// handler task has run: a failure gets a short grace to see whether a stop is under way.
-pub(crate) fn hold_if_stopping() {
+pub(crate) fn hold_if_stopping(err: &MediaError) {
+    if !matches!(err, MediaError::Ffmpeg { .. } | MediaError::Io { .. }) {
+        return;
+    }
     for _ in 0..25 {
         if conjure_media::stop::stopping() {
             break;
@@ -967,14 +971,14 @@ pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
     stop_on_signals();
     let bar = std::sync::Arc::new(Bar::new(ctx));
     let sink = bar.clone();
-    let opts = RunOptions {
-        overwrite: args.force,
-        progress: Some(std::sync::Arc::new(move |p: Progress| sink.update(&p))),
-    };
+    let progress: Option<ProgressSink> = bar
+        .enabled()
+        .then(|| std::sync::Arc::new(move |p: Progress| sink.update(&p)) as ProgressSink);
+    let opts = RunOptions { overwrite: args.force, progress };
     let outcome = op.run_with(&LazyFfmpeg::new(), &opts);
     bar.finish();
-    if outcome.is_err() {
-        hold_if_stopping();
+    if let Err(e) = &outcome {
+        hold_if_stopping(e);
     }
     let outcome = absolute(outcome.map_err(crate::error::CliError::from)?);
     report(ctx, op.name(), &outcome);
