@@ -738,6 +738,7 @@ impl Op {
         if let Self::Crop { aspect: Some(_), rect: Some(_), .. } = self {
             return Err(MediaError::option("rect", "give either a region (`rect`) or an aspect"));
         }
+        self.check_sizes()?;
         let inputs = self.inputs();
         match self.numbered()? {
             Some(n) => n.check(inputs.iter().copied(), opts.overwrite)?,
@@ -774,6 +775,42 @@ impl Op {
                 .map(|i| i.duration)
                 .sum(),
             _ => len,
+        }
+    }
+
+    /// Sizes where 0 would silently mean "the default" or a degenerate picture are refused.
+    fn check_sizes(&self) -> Result<(), MediaError> {
+        let bad = |name: &str, v: u32, lo: u32, hi: u32| {
+            Err(MediaError::option(name, format!("`{v}` is not allowed; use {lo} to {hi}")))
+        };
+        match self {
+            Self::Sheet { columns, rows, tile_width, .. } => {
+                if let Some(t) = tile_width.filter(|t| !(8..=4096).contains(t)) {
+                    return bad("tile_width", t, 8, 4096);
+                }
+                if let Some(c) = columns.filter(|c| *c == 0) {
+                    return bad("columns", c, 1, 400);
+                }
+                if let Some(r) = rows.filter(|r| *r == 0) {
+                    return bad("rows", r, 1, 400);
+                }
+                Ok(())
+            }
+            Self::Convert { gif_width: Some(w), .. } if !(2..=4096).contains(w) => {
+                bad("gif_width", *w, 2, 4096)
+            }
+            Self::Slideshow { width, height, .. } => {
+                for (name, v) in [("width", width), ("height", height)] {
+                    if let Some(v) = v.filter(|v| !(16..=8192).contains(v) || v % 2 == 1) {
+                        return Err(MediaError::option(
+                            name,
+                            format!("`{v}` is not allowed; use an even number from 16 to 8192"),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 

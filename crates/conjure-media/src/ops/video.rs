@@ -355,6 +355,7 @@ pub struct CropOptions {
     reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
 )]
 pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
+    let mut notes = Vec::new();
     let info = probe_video(ff, &o.input)?;
     let (iw, ih) = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
     let (w, h, x, y) = match (o.rect, o.aspect) {
@@ -368,7 +369,19 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
                     ),
                 ));
             }
-            (r.width - r.width % 2, r.height - r.height % 2, r.x, r.y)
+            if super::is_still_output(&o.output) {
+                // A still keeps the exact region; only H.264 video needs even sizes.
+                (r.width, r.height, r.x, r.y)
+            } else {
+                let (w, h) = (r.width - r.width % 2, r.height - r.height % 2);
+                if (w, h) != (r.width, r.height) {
+                    notes.push(format!(
+                        "region {}x{} rounded to {w}x{h} (H.264 video needs even sizes)",
+                        r.width, r.height
+                    ));
+                }
+                (w, h, r.x, r.y)
+            }
         }
         (None, Some(a)) => {
             let (w, h) = if f64::from(iw) / f64::from(ih) > a.ratio() {
@@ -380,15 +393,21 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
         }
         _ => return Err(MediaError::option("rect", "give either a region or an aspect")),
     };
-    reencode(
+    let mut report = reencode(
         ff,
         "crop",
         &o.input,
         &o.output,
         &o.encoding,
-        &format!("crop={w}:{h}:{x}:{y},setsar=1"),
+        // `exact`: a still may have any size; without it ffmpeg rounds a 4:2:0 source's to even.
+        &format!(
+            "crop={w}:{h}:{x}:{y}{},setsar=1",
+            if super::is_still_output(&o.output) { ":exact=1" } else { "" }
+        ),
         "",
-    )
+    )?;
+    report.notes.extend(notes);
+    Ok(report)
 }
 
 /// Options for [`resize`].

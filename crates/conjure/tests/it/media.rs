@@ -490,6 +490,34 @@ fn sizes_of_zero_are_refused_and_odd_ones_rounded() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("width 81 rounded to 80"), "{}", run.stderr);
     assert_eq!(image_size(&t.out_dir().join("o.mp4")).0, 80);
+    let run = t.run(&[
+        "media",
+        "crop",
+        "src.mp4",
+        "--rect",
+        "21x11+0+0",
+        "-o",
+        "c.mp4",
+        "--preset",
+        "ultrafast",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("region 21x11 rounded to 20x10"), "{}", run.stderr);
+    assert_eq!(image_size(&t.out_dir().join("c.mp4")), (20, 10));
+    // A still keeps the exact odd region.
+    let run = t.run(&["media", "crop", "src.mp4", "--rect", "21x11+0+0", "-o", "c.png"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(image_size(&t.out_dir().join("c.png")), (21, 11));
+    for args in [
+        &["media", "reframe", "src.mp4", "--aspect", "1:1", "--height", "0", "-o", "r.mp4"][..],
+        &["media", "sheet", "src.mp4", "--tile-width", "0", "-o", "s.png"],
+        &["media", "convert", "src.mp4", "--gif-width", "0", "-o", "g.gif"],
+        &["media", "slideshow", "a.png", "--width", "101", "-o", "s.mp4"],
+    ] {
+        let run = t.run(args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("is not allowed"), "{args:?}: {}", run.stderr);
+    }
 }
 
 #[test]
