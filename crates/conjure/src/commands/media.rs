@@ -134,8 +134,18 @@ pub struct Io {
 /// `--out-dir`.
 #[derive(Debug, Args)]
 pub struct ManyOut {
-    /// A name pattern with {n} for the number (e.g. part_{n}.mp4), or an existing folder.
-    #[arg(long, short = 'o', value_name = "PATTERN|DIR", required_unless_present = "out_dir")]
+    // clap turns a literal `{n}` in help into a line break; an ANSI reset between `{` and `n`
+    // keeps the braces (the escape is stripped when stderr/stdout is not a colour terminal).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PATTERN|DIR",
+        required_unless_present = "out_dir",
+        help = concat!(
+            "A name pattern with {\x1b[0mn} for the number (e.g. part_{\x1b[0mn}.mp4), ",
+            "or an existing folder"
+        )
+    )]
     pub output: Option<PathBuf>,
     /// A folder for the results (created when missing), named as the step's default.
     #[arg(long, value_name = "DIR", conflicts_with = "output")]

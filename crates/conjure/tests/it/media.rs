@@ -539,6 +539,8 @@ fn split_and_frames_name_outputs_by_pattern_or_folder() {
     // -o that is neither a pattern nor a folder is refused; --out-dir creates one.
     let run = t.run(&["media", "split", "one.mp4", "-o", "nowhere", "--seconds", "1"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
+    let help = t.run(&["media", "split", "--help"]);
+    assert!(help.stdout.contains("e.g. part_{n}.mp4"), "{}", help.stdout);
     let run = t.run(&["media", "frames", "one.mp4", "--out-dir", "stills", "--every", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(t.out_dir().join("stills/frame_00001.png").is_file());
