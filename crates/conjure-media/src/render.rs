@@ -1345,8 +1345,12 @@ pub fn render(
 }
 
 /// Plans a timeline without running anything: output frames and segment count.
-pub fn plan_summary(ff: &Ffmpeg, tl: &Timeline) -> Result<(u64, f64, usize), MediaError> {
-    let plan = build_plan(ff, tl, None)?;
+pub fn plan_summary(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    probing: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(u64, f64, usize), MediaError> {
+    let plan = build_plan(ff, tl, probing)?;
     Ok((plan.total_frames, plan.rate.value(), segments(&plan).len()))
 }
 

@@ -336,7 +336,10 @@ fn each_distinct_source_is_probed_once() {
     let counting = conjure_media::Ffmpeg::with_paths(ff().ffmpeg_path().into(), script);
     let clips: Vec<_> = (0..200).map(|_| json!({"src": mkv, "to": 0.1})).collect();
     let t = tl(&json!({"output": {"path": d.path().join("o.mp4")}, "clips": clips}));
-    conjure_media::plan_summary(&counting, &t).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let probing = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
+    conjure_media::plan_summary(&counting, &t, Some(&probing)).unwrap();
+    assert_eq!(seen.into_inner().unwrap(), [(1, 1)]);
     let runs = std::fs::read_to_string(&count).unwrap().lines().count();
     assert_eq!(runs, 1, "one source, probed {runs} times");
 }

@@ -129,8 +129,12 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     timeline.output.overwrite |= args.force;
     timeline.validate().map_err(MediaError::from)?;
     let ff = ffmpeg()?;
+    let bar = Bar::new(ctx);
+    let probing = |done: usize, total: usize| bar.probing(done, total);
     if args.check {
-        let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline)?;
+        let summary = conjure_media::plan_summary(&ff, &timeline, Some(&probing));
+        bar.finish();
+        let (frames, fps, segments) = summary?;
         if ctx.out.json {
             ctx.out.json_value(&serde_json::json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
         } else {
@@ -139,9 +143,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::commands::media::stop_on_signals();
-    let bar = Bar::new(ctx);
     let cb = |p: Progress| bar.update(&p);
-    let probing = |done: usize, total: usize| bar.probing(done, total);
     let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
