@@ -69,6 +69,20 @@ pub enum MediaError {
         /// What is missing or wrong.
         problem: String,
     },
+    /// The output names one of the inputs (the same path, or the same file through a link).
+    #[error("Refusing to write `{}`: it is the input `{}`", output.display(), input.display())]
+    OutputIsInput {
+        /// The output as given.
+        output: PathBuf,
+        /// The input it is the same file as.
+        input: PathBuf,
+    },
+    /// The output exists and overwriting was not asked for.
+    #[error("`{}` already exists", path.display())]
+    OutputExists {
+        /// The existing file.
+        path: PathBuf,
+    },
     /// Options given to an operation are not usable.
     #[error("Invalid option `{option}`: {message}")]
     InvalidOption {
@@ -147,6 +161,12 @@ impl MediaError {
             ),
             Self::Unsupported { .. } => Some(
                 "install a full ffmpeg build (Debian's `ffmpeg` package has every encoder conjure uses)",
+            ),
+            Self::OutputIsInput { .. } => Some(
+                "write the result to a new file (`-o NEW`); conjure never writes over a source",
+            ),
+            Self::OutputExists { .. } => Some(
+                "pass `--force` to replace it (in a timeline: `output.overwrite: true`), or choose another `-o`",
             ),
             _ => None,
         }

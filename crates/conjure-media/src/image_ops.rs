@@ -52,12 +52,10 @@ fn format_for(path: &Path) -> Result<ImageFormat, MediaError> {
 /// Encodes `img` by the output's extension (JPEG at `quality`, default 90).
 fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageReport, MediaError> {
     let format = format_for(path)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
-    }
+    // Written beside and renamed into place, like every ffmpeg result.
+    let partial = crate::outputs::Partial::new(path)?;
     let ctx = || format!("writing `{}`", path.display());
-    let file = std::fs::File::create(path).map_err(|e| MediaError::io(ctx(), e))?;
+    let file = std::fs::File::create(partial.path()).map_err(|e| MediaError::io(ctx(), e))?;
     let mut w = BufWriter::new(file);
     let result = match format {
         ImageFormat::Jpeg => {
@@ -73,6 +71,11 @@ fn save(img: &DynamicImage, path: &Path, quality: Option<u8>) -> Result<ImageRep
         _ => img.write_to(&mut w, format),
     };
     result.map_err(|e| MediaError::Image { context: ctx(), source: e })?;
+    w.into_inner()
+        .map_err(|e| MediaError::io(ctx(), e.into_error()))?
+        .sync_all()
+        .map_err(|e| MediaError::io(ctx(), e))?;
+    partial.finish()?;
     Ok(ImageReport { output: path.to_path_buf(), width: img.width(), height: img.height() })
 }
 
@@ -219,6 +222,41 @@ pub struct ImageSheetOptions {
     pub background: Option<String>,
     /// JPEG quality.
     pub quality: Option<u8>,
+    /// A caption per image, drawn in its cell's bottom-left corner (ASCII; e.g. `0:03.2`).
+    pub labels: Vec<String>,
+}
+
+/// Draws `text` (ASCII, the built-in 8x8 font scaled by `scale`) white on a dark box with its
+/// bottom-left corner at (`x`, `bottom`). No font file needed, so labels look the same everywhere.
+fn label(canvas: &mut RgbaImage, text: &str, x: u32, bottom: u32, scale: u32) {
+    let pad = scale * 2;
+    let (w, h) = (text.len() as u32 * 8 * scale + 2 * pad, 8 * scale + 2 * pad);
+    let top = bottom.saturating_sub(h);
+    for yy in top..bottom.min(canvas.height()) {
+        for xx in x..(x + w).min(canvas.width()) {
+            let p = canvas.get_pixel_mut(xx, yy);
+            p.0 = [p.0[0] / 3, p.0[1] / 3, p.0[2] / 3, 255];
+        }
+    }
+    for (i, ch) in text.chars().enumerate() {
+        let glyph = font8x8::legacy::BASIC_LEGACY.get(ch as usize).copied().unwrap_or([0; 8]);
+        for (row, bits) in glyph.iter().enumerate() {
+            for col in 0..8u32 {
+                if bits >> col & 1 == 0 {
+                    continue;
+                }
+                for dy in 0..scale {
+                    for dx in 0..scale {
+                        let px = x + pad + (i as u32 * 8 + col) * scale + dx;
+                        let py = top + pad + row as u32 * scale + dy;
+                        if px < canvas.width() && py < canvas.height() {
+                            canvas.put_pixel(px, py, Rgba([255, 255, 255, 255]));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn parse_hex(c: &str) -> Option<[u8; 3]> {
@@ -264,6 +302,9 @@ pub fn sheet(o: &ImageSheetOptions) -> Result<ImageReport, MediaError> {
         let x = gap + c * (tw + gap) + (tw - w) / 2;
         let y = gap + r * (th + gap) + (th - h) / 2;
         image::imageops::overlay(&mut canvas, &cell.to_rgba8(), i64::from(x), i64::from(y));
+        if let Some(text) = o.labels.get(i).filter(|t| !t.is_empty()) {
+            label(&mut canvas, text, x + 2, y + h - 2, (w / 160).clamp(1, 4));
+        }
     }
     save(&DynamicImage::ImageRgba8(canvas), &o.output, o.quality)
 }
@@ -276,6 +317,17 @@ mod tests {
     fn contain_keeps_aspect() {
         assert_eq!(contain(400, 200, 100, 100), (100, 50));
         assert_eq!(contain(200, 400, 100, 100), (50, 100));
+    }
+
+    #[test]
+    fn labels_are_drawn_in_white_on_a_dark_box() {
+        let mut canvas = RgbaImage::from_pixel(100, 40, Rgba([90, 90, 90, 255]));
+        label(&mut canvas, "0:03.2", 2, 38, 1);
+        let white = canvas.pixels().filter(|p| p.0 == [255, 255, 255, 255]).count();
+        let dark = canvas.pixels().filter(|p| p.0 == [30, 30, 30, 255]).count();
+        assert!(white > 20 && dark > 100, "{white} white, {dark} dark");
+        // Outside the box nothing changed.
+        assert_eq!(canvas.get_pixel(99, 0).0, [90, 90, 90, 255]);
     }
 
     #[test]

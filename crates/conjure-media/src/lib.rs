@@ -8,6 +8,9 @@
 //!   and [`Op`]: every step as one serde value with one [`Op::run`] that sends images to
 //!   [`image_ops`] and everything else to ffmpeg. Front ends (CLI, MCP, batch) call `Op::run`.
 //! - `mp4` reads MP4/MOV track headers in-process so a copy join needs no ffprobe per input.
+//! - [`outputs`] keeps results from destroying inputs or existing files (checked before any
+//!   work, written beside and renamed into place); [`stop`] kills every ffmpeg this process
+//!   started and removes unfinished files when the front end is told to stop (a signal).
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
 //! This crate knows nothing about providers, credits or the journal; the CLI records the
@@ -18,9 +21,11 @@ pub mod filter;
 pub mod image_ops;
 mod mp4;
 pub mod ops;
+pub mod outputs;
 pub mod probe;
 pub mod progress;
 mod render;
+pub mod stop;
 pub mod timeline;
 mod tools;
 

@@ -5,6 +5,32 @@
 //! without running ffmpeg; the driver feeds it stdout lines and forwards complete snapshots.
 //! Rendering a bar is the CLI's job, not this module's.
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
+/// Where a single-step operation's progress goes: see [`scoped`].
+pub type ProgressSink = Arc<dyn Fn(Progress) + Send + Sync>;
+
+thread_local! {
+    static SINK: RefCell<Option<(ProgressSink, f64)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `sink` receiving the progress of every ffmpeg run and render it starts on this
+/// thread, against `expected_seconds` of output. Why a scope rather than a parameter: the
+/// thirty-odd steps share a few run helpers, and threading a callback through each would
+/// change every signature for what is only a display.
+pub fn scoped<R>(sink: ProgressSink, expected_seconds: f64, f: impl FnOnce() -> R) -> R {
+    let previous = SINK.with(|s| s.replace(Some((sink, expected_seconds))));
+    let result = f();
+    SINK.with(|s| *s.borrow_mut() = previous);
+    result
+}
+
+/// The sink of the enclosing [`scoped`] call on this thread, with its expected seconds.
+pub(crate) fn current() -> Option<(ProgressSink, f64)> {
+    SINK.with(|s| s.borrow().clone())
+}
+
 /// One complete block of ffmpeg progress.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProgressSnapshot {

@@ -44,6 +44,8 @@ pub struct RenderOptions<'a> {
     pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
     /// Keep the working folder (for debugging); its path is in the report.
     pub keep_temp: bool,
+    /// Told (sources probed, distinct sources) while the sources are read, before any frame.
+    pub probing: Option<&'a (dyn Fn(usize, usize) + Sync)>,
 }
 
 impl std::fmt::Debug for RenderOptions<'_> {
@@ -213,23 +215,38 @@ fn probe_clip_source(ff: &Ffmpeg, path: &Path, json_path: &str) -> Result<MediaI
     }
 }
 
-fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
+fn build_plan(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    probing: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<Plan, MediaError> {
     tl.validate()?;
     let out = &tl.output;
     let container = Container::from_path(&out.path).unwrap_or(Container::Mp4);
-    // Probe each source once, a few at a time: ffprobe start-up dominates a stream-copy join.
-    let mut infos = Vec::with_capacity(tl.clips.len());
-    for chunk in tl.clips.iter().enumerate().collect::<Vec<_>>().chunks(8) {
-        let probed: Vec<Result<Option<MediaInfo>, MediaError>> = std::thread::scope(|scope| {
+    // Probe each distinct source once (a timeline may use one file thousands of times), a few
+    // at a time: ffprobe start-up dominates a stream-copy join.
+    let mut distinct: Vec<(&Path, usize)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    let slots: Vec<Option<usize>> = tl
+        .clips
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            c.src.as_deref().map(|src| {
+                *index.entry(src).or_insert_with(|| {
+                    distinct.push((src, i));
+                    distinct.len() - 1
+                })
+            })
+        })
+        .collect();
+    let mut probed_infos = Vec::with_capacity(distinct.len());
+    for chunk in distinct.chunks(8) {
+        let probed: Vec<Result<MediaInfo, MediaError>> = std::thread::scope(|scope| {
             let handles: Vec<_> = chunk
                 .iter()
-                .map(|(i, c)| {
-                    scope.spawn(move || match &c.src {
-                        Some(src) => {
-                            probe_clip_source(ff, src, &format!("clips[{i}].src")).map(Some)
-                        }
-                        None => Ok(None),
-                    })
+                .map(|(src, i)| {
+                    scope.spawn(move || probe_clip_source(ff, src, &format!("clips[{i}].src")))
                 })
                 .collect();
             handles
@@ -241,9 +258,14 @@ fn build_plan(ff: &Ffmpeg, tl: &Timeline) -> Result<Plan, MediaError> {
                 .collect()
         });
         for p in probed {
-            infos.push(p?);
+            probed_infos.push(p?);
+        }
+        if let Some(cb) = probing {
+            cb(probed_infos.len(), distinct.len());
         }
     }
+    let infos: Vec<Option<MediaInfo>> =
+        slots.iter().map(|s| s.map(|k| probed_infos[k].clone())).collect();
     let first_visual = infos.iter().flatten().find_map(|i| i.video.clone());
     let rate = match (
         out.fps,
@@ -503,7 +525,7 @@ fn clip_chain(
             // One decoding thread: a segment only has to keep ahead of the encoder, and frame
             // threads would hold a picture buffer set each.
             inv.args(["-threads", "1", "-ss", &secs(start), "-t", &secs(read), "-i"]);
-            inv.arg(path.as_os_str());
+            inv.arg(crate::tools::file_arg(path));
             let k = *inputs;
             *inputs += 1;
             let mut pre = String::new();
@@ -527,7 +549,7 @@ fn clip_chain(
             }
         }
         Source::Image { path } => {
-            inv.arg("-i").arg(path.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(path));
             let k = *inputs;
             *inputs += 1;
             let crop = c
@@ -742,11 +764,11 @@ fn output_time_filters(
         *inputs += 1;
         let ow = even(f64::from(plan.width) * ov.width);
         if info_still {
-            inv.arg("-i").arg(ov.src.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&ov.src));
             let _ = write!(g, "[{k}:v]scale={ow}:-2,format=rgba[ov{i}];");
         } else {
             let skip = (s0 - ov.start).max(0.0);
-            inv.args(["-ss", &secs(skip), "-i"]).arg(ov.src.as_os_str());
+            inv.args(["-ss", &secs(skip), "-i"]).arg(crate::tools::file_arg(&ov.src));
             let _ = write!(
                 g,
                 "[{k}:v]fps={},scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB[ov{i}];",
@@ -892,7 +914,8 @@ fn clip_audio(
     let start = pc.from + rate.seconds(first) * c.speed;
     let span = rate.seconds(n) * c.speed;
     let k = inv.args.iter().filter(|x| *x == "-i").count();
-    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"]).arg(path.as_os_str());
+    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"])
+        .arg(crate::tools::file_arg(path));
     let mut g = format!(
         "[{k}:a]aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo,asetpts=PTS-STARTPTS"
     );
@@ -992,7 +1015,7 @@ fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocat
         if a.looped {
             inv.args(["-stream_loop", "-1"]);
         }
-        inv.arg("-i").arg(a.src.as_os_str());
+        inv.arg("-i").arg(crate::tools::file_arg(&a.src));
         let len = total - a.start;
         let mut chain = format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
         k += 1;
@@ -1036,12 +1059,6 @@ fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocat
     Some(inv)
 }
 
-/// A sibling temporary name for `out`, so a failed run never leaves a half-written file there.
-pub(crate) fn partial_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    out.with_file_name(format!(".{name}.partial"))
-}
-
 pub(crate) fn muxer_for(container: Container) -> &'static str {
     match container {
         Container::Mp4 => "mp4",
@@ -1051,17 +1068,12 @@ pub(crate) fn muxer_for(container: Container) -> &'static str {
     }
 }
 
-pub(crate) fn finish(partial: &Path, out: &Path) -> Result<(), MediaError> {
-    std::fs::rename(partial, out)
-        .map_err(|e| MediaError::io(format!("moving the result to `{}`", out.display()), e))
-}
-
 pub(crate) fn concat_list(work: &Path, files: &[PathBuf]) -> Result<PathBuf, MediaError> {
     let mut list = String::new();
     for f in files {
         let abs = std::path::absolute(f).unwrap_or_else(|_| f.clone());
         // The concat demuxer's own quoting: single quotes, a quote written as '\''.
-        let _ = writeln!(list, "file '{}'", abs.to_string_lossy().replace('\'', "'\\''"));
+        let _ = writeln!(list, "file 'file:{}'", abs.to_string_lossy().replace('\'', "'\\''"));
     }
     let path = work.join("concat.txt");
     std::fs::write(&path, list)
@@ -1147,18 +1159,28 @@ pub fn render(
     tl: &Timeline,
     opts: &RenderOptions<'_>,
 ) -> Result<RenderReport, MediaError> {
-    let plan = build_plan(ff, tl)?;
+    crate::outputs::check(tl.sources(), &tl.output.path, tl.output.overwrite)?;
+    // A step built on a timeline (join, slideshow) reports to its op's progress scope.
+    let scoped = crate::progress::current();
+    let scoped_cb = scoped.as_ref().map(|(sink, _)| {
+        let sink = sink.clone();
+        move |p: Progress| sink(p)
+    });
+    let opts = &RenderOptions {
+        progress: opts.progress.or(scoped_cb.as_ref().map(|f| f as &(dyn Fn(Progress) + Sync))),
+        keep_temp: opts.keep_temp,
+        probing: opts.probing,
+    };
+    let plan = build_plan(ff, tl, opts.probing)?;
     let out = tl.output.path.clone();
-    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
-    }
     let work = tempfile::Builder::new()
         .prefix("conjure-render-")
         .tempdir()
         .map_err(|e| MediaError::io("creating a working folder", e))?;
+    // Removed by a stop signal too (a process exiting on a signal runs no destructors).
+    let work_guard = crate::stop::Scratch::new(work.path().to_path_buf());
     let total_seconds = plan.rate.seconds(plan.total_frames);
-    let partial = partial_path(&out);
+    let partial = crate::outputs::Partial::new(&out)?;
     let mut commands = Vec::new();
     let has_audio;
     let stream_copy;
@@ -1177,14 +1199,14 @@ pub fn render(
         has_audio = plan.clips.iter().any(|c| c.audio);
         let list = concat_list(work.path(), &files)?;
         let mut inv = Invocation::new("join by stream copy");
-        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(list.as_os_str());
+        inv.args(["-f", "concat", "-safe", "0", "-i"]).arg(crate::tools::file_arg(&list));
         inv.args(["-map", "0:v:0"]);
         if has_audio {
             inv.args(["-map", "0:a:0"]);
         }
         inv.args(["-c", "copy"]);
         inv.args(container_args(plan.container));
-        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        inv.args(["-f", muxer_for(plan.container)]).arg(crate::tools::file_arg(partial.path()));
         let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: 1 };
         let on = |snap: &crate::progress::ProgressSnapshot| {
             if let Some(f) = snap.frame {
@@ -1201,7 +1223,7 @@ pub fn render(
         });
         if !counted
             && plan.container != Container::Mkv
-            && let Ok(info) = ff.probe_fast(&partial)
+            && let Ok(info) = ff.probe_fast(partial.path())
         {
             copied_frames = info.video.and_then(|v| v.frames);
         }
@@ -1267,15 +1289,15 @@ pub fn render(
             commands.push(CommandRecord::from(mixer));
         }
         let mut inv = Invocation::new("muxing video and sound by stream copy");
-        inv.arg("-i").arg(video_file.as_os_str());
+        inv.arg("-i").arg(crate::tools::file_arg(&video_file));
         let mut next_input = 1;
         if has_audio {
-            inv.arg("-i").arg(audio_file.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&audio_file));
             next_input += 1;
         }
         let soft_subs = tl.subtitles.as_ref().filter(|s| !s.burn);
         if let Some(s) = soft_subs {
-            inv.arg("-i").arg(s.path.as_os_str());
+            inv.arg("-i").arg(crate::tools::file_arg(&s.path));
         }
         inv.args(["-map", "0:v:0"]);
         if has_audio {
@@ -1292,13 +1314,19 @@ pub fn render(
             inv.args(["-c:s", codec]);
         }
         inv.args(container_args(plan.container));
-        inv.args(["-f", muxer_for(plan.container)]).arg(partial.as_os_str());
+        inv.args(["-f", muxer_for(plan.container)]).arg(crate::tools::file_arg(partial.path()));
         ff.run(&inv, None)?;
         commands.push(CommandRecord::from(&inv));
         stream_copy = false;
     }
-    finish(&partial, &out)?;
-    let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
+    partial.finish()?;
+    let temp_dir = if opts.keep_temp {
+        work_guard.keep();
+        Some(work.keep())
+    } else {
+        drop(work_guard);
+        None
+    };
     let frames = copied_frames.unwrap_or(plan.total_frames);
     Ok(RenderReport {
         output: out,
@@ -1317,8 +1345,12 @@ pub fn render(
 }
 
 /// Plans a timeline without running anything: output frames and segment count.
-pub fn plan_summary(ff: &Ffmpeg, tl: &Timeline) -> Result<(u64, f64, usize), MediaError> {
-    let plan = build_plan(ff, tl)?;
+pub fn plan_summary(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    probing: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(u64, f64, usize), MediaError> {
+    let plan = build_plan(ff, tl, probing)?;
     Ok((plan.total_frames, plan.rate.value(), segments(&plan).len()))
 }
 

@@ -81,7 +81,8 @@ pub const TRANSITIONS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Timeline {
-    /// Where and how to write the result.
+    /// Where and how to write the result (may be left out when the front end names the file).
+    #[serde(default)]
     pub output: Output,
     /// The clips, played in order.
     pub clips: Vec<Clip>,
@@ -104,7 +105,12 @@ pub struct Timeline {
 #[serde(deny_unknown_fields)]
 pub struct Output {
     /// Output file; the extension picks the container (`.mp4`, `.mov`, `.mkv`, `.webm`).
+    /// May be left out when the front end names the output (`conjure edit SPEC -o OUT`).
+    #[serde(default)]
     pub path: PathBuf,
+    /// Replace `path` if it exists (never when it is one of the sources).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overwrite: bool,
     /// Width in pixels (even). Defaults to the first visual clip's width.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
@@ -281,7 +287,8 @@ pub struct Clip {
 }
 
 impl Output {
-    /// An output at `path` with a single-step op's encoder settings.
+    /// An output at `path` with a single-step op's encoder settings. It overwrites: a step
+    /// checks its output before any work ([`crate::Op::run_with`]), the way `render` would.
     pub fn with_encoding(
         path: PathBuf,
         width: Option<u32>,
@@ -291,6 +298,7 @@ impl Output {
     ) -> Self {
         Self {
             path,
+            overwrite: true,
             width,
             height,
             fps,
@@ -306,7 +314,8 @@ impl Output {
 impl Default for Output {
     fn default() -> Self {
         Self {
-            path: PathBuf::from("out.mp4"),
+            path: PathBuf::new(),
+            overwrite: false,
             width: None,
             height: None,
             fps: None,
@@ -483,6 +492,15 @@ impl Timeline {
         })
     }
 
+    /// Every file the timeline reads: clip, audio and overlay sources and the subtitles.
+    pub fn sources(&self) -> Vec<&Path> {
+        let mut v: Vec<&Path> = self.clips.iter().filter_map(|c| c.src.as_deref()).collect();
+        v.extend(self.audio.iter().map(|a| a.src.as_path()));
+        v.extend(self.overlays.iter().map(|o| o.src.as_path()));
+        v.extend(self.subtitles.iter().map(|s| s.path.as_path()));
+        v
+    }
+
     /// Makes relative source paths relative to `base`.
     pub fn rebase(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
@@ -490,7 +508,9 @@ impl Timeline {
                 *p = base.join(&*p);
             }
         };
-        fix(&mut self.output.path);
+        if !self.output.path.as_os_str().is_empty() {
+            fix(&mut self.output.path);
+        }
         for c in &mut self.clips {
             if let Some(src) = c.src.as_mut() {
                 fix(src);
@@ -518,6 +538,12 @@ impl Timeline {
             TimelineError::new(path, message)
         }
         let o = &self.output;
+        if o.path.as_os_str().is_empty() {
+            return Err(err(
+                "output.path",
+                "no output file: give `output.path` in the timeline, or `-o FILE`",
+            ));
+        }
         let container = crate::filter::Container::from_path(&o.path).ok_or_else(|| {
             err("output.path", "the extension must be `.mp4`, `.mov`, `.mkv` or `.webm`")
         })?;

@@ -20,13 +20,14 @@ use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::MediaError;
 use crate::probe::{MediaInfo, parse_probe};
 use crate::progress::{ProgressParser, ProgressSnapshot};
+use crate::stop::Running;
 
 /// How many stderr lines a failure keeps.
 const STDERR_TAIL_LINES: usize = 25;
@@ -84,6 +85,14 @@ impl Invocation {
     pub fn display_args(&self) -> Vec<String> {
         self.args.iter().map(|a| a.to_string_lossy().into_owned()).collect()
     }
+}
+
+/// A file path as an ffmpeg input or output argument: `file:` in front, so a name containing
+/// `:` is never read as a protocol (`a:b.mp4` would be protocol `a`).
+pub(crate) fn file_arg(path: &Path) -> OsString {
+    let mut s = OsString::from("file:");
+    s.push(path.as_os_str());
+    s
 }
 
 /// The programs conjure runs, each found by [`find_tool`].
@@ -246,7 +255,7 @@ impl Ffmpeg {
         let out = Command::new(&self.ffprobe)
             .args(["-v", "error", "-print_format", "json", "-show_format", "-show_streams"])
             .arg("-show_data")
-            .arg(path)
+            .arg(file_arg(path))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| MediaError::io(format!("running `{}`", self.ffprobe.display()), e))?;
@@ -273,12 +282,31 @@ impl Ffmpeg {
         }
     }
 
+    /// The times (seconds) of the first video stream's keyframes, read from the packets (fast:
+    /// nothing is decoded).
+    pub fn keyframes(&self, path: &Path) -> Result<Vec<f64>, MediaError> {
+        let out = Command::new(&self.ffprobe)
+            .args(["-v", "error", "-select_streams", "v:0"])
+            .args(["-show_entries", "packet=pts_time,flags", "-of", "csv=p=0"])
+            .arg(file_arg(path))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| MediaError::io(format!("running `{}`", self.ffprobe.display()), e))?;
+        if !out.status.success() {
+            return Err(MediaError::NotMedia {
+                path: path.to_path_buf(),
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(parse_keyframes(&String::from_utf8_lossy(&out.stdout)))
+    }
+
     /// Counts decoded video frames (slow: decodes the whole stream). Used by tests and reports.
     pub fn count_frames(&self, path: &Path) -> Result<u64, MediaError> {
         let out = Command::new(&self.ffprobe)
             .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
             .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
-            .arg(path)
+            .arg(file_arg(path))
             .stdin(Stdio::null())
             .output()
             .map_err(|e| MediaError::io(format!("running `{}`", self.ffprobe.display()), e))?;
@@ -299,8 +327,9 @@ impl Ffmpeg {
         cmd
     }
 
-    fn spawn(&self, cmd: &mut Command, step: &str) -> Result<Child, MediaError> {
-        cmd.spawn().map_err(|e| {
+    /// Starts ffmpeg, registered so [`crate::stop::stop_all`] can kill it.
+    fn spawn(&self, cmd: &mut Command, step: &str) -> Result<Running, MediaError> {
+        cmd.spawn().map(Running::new).map_err(|e| {
             MediaError::io(format!("starting `{}` for `{step}`", self.program.display()), e)
         })
     }
@@ -318,12 +347,23 @@ impl Ffmpeg {
         let mut child = self.spawn(&mut cmd, &inv.step)?;
         let stderr = child.stderr.take();
         let stdout = child.stdout.take();
+        // Without a callback, an enclosing progress scope (a single-step op) hears of it.
+        let scoped = on_progress.is_none().then(crate::progress::current).flatten();
         let tail = std::thread::scope(|scope| {
             let tail_handle = scope.spawn(move || stderr.map(read_tail).unwrap_or_default());
             if let Some(out) = stdout {
                 follow_progress(out, |snap| {
                     if let Some(cb) = on_progress {
                         cb(snap);
+                    } else if let Some((sink, total)) = &scoped {
+                        sink(crate::progress::Progress {
+                            frames_done: 0,
+                            frames_total: 0,
+                            seconds_done: snap.out_seconds.unwrap_or(0.0),
+                            seconds_total: *total,
+                            steps_done: usize::from(snap.end),
+                            steps_total: 1,
+                        });
                     }
                 });
             }
@@ -642,6 +682,20 @@ fn check(step: &str, status: ExitStatus, tail: String) -> Result<(), MediaError>
     }
 }
 
+/// Keyframe times from `ffprobe -show_entries packet=pts_time,flags -of csv=p=0` lines
+/// (`2.000000,K__`), sorted.
+pub fn parse_keyframes(text: &str) -> Vec<f64> {
+    let mut keys: Vec<f64> = text
+        .lines()
+        .filter_map(|l| {
+            let (t, flags) = l.trim().split_once(',')?;
+            flags.starts_with('K').then(|| t.parse().ok()).flatten()
+        })
+        .collect();
+    keys.sort_by(f64::total_cmp);
+    keys
+}
+
 /// Pure parser for the outputs of `-version`, `-encoders`, `-filters` and `-h filter=xfade`.
 pub fn parse_capabilities(
     version: &str,
@@ -692,6 +746,12 @@ pub fn parse_capabilities(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_keyframe_packets() {
+        let text = "0.033333,__\n2.000000,K__\n0.000000,K_\nN/A,K__\n1.5,_D_\n";
+        assert_eq!(parse_keyframes(text), [0.0, 2.0]);
+    }
 
     #[test]
     fn parses_capability_listings() {

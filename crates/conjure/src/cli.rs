@@ -204,8 +204,6 @@ mod tests {
         let mut cmd = Cli::command();
         cmd.build();
         walk(&cmd, "conjure", &mut missing);
-        // `media` and `edit` are being given theirs in a parallel change.
-        missing.retain(|m| !matches!(m.split(' ').nth(1), Some("media" | "edit")));
         assert!(missing.is_empty(), "arguments without help: {missing:?}");
     }
 
@@ -230,5 +228,35 @@ mod tests {
     #[test]
     fn the_command_tree_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// One meaning per flag: no command reuses the name of a global flag (`--color` is the
+    /// output colour everywhere, so a text colour is `--text-color`).
+    #[test]
+    fn no_command_shadows_a_global_flag() {
+        fn walk(cmd: &clap::Command, globals: &[String], path: &str, clashes: &mut Vec<String>) {
+            for arg in cmd.get_arguments().filter(|a| !a.is_global_set()) {
+                // A clash of either the flag or clap's id for it breaks parsing.
+                let id = arg.get_id().as_str();
+                if globals.iter().any(|g| Some(g.as_str()) == arg.get_long() || g == id) {
+                    clashes.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, globals, &format!("{path} {}", sub.get_name()), clashes);
+            }
+        }
+        let cmd = Cli::command();
+        let globals: Vec<String> = cmd
+            .get_arguments()
+            .filter(|a| a.is_global_set())
+            .filter_map(|a| a.get_long().map(str::to_owned))
+            .collect();
+        assert!(globals.contains(&"color".to_owned()), "{globals:?}");
+        let mut clashes = Vec::new();
+        for sub in cmd.get_subcommands() {
+            walk(sub, &globals, sub.get_name(), &mut clashes);
+        }
+        assert!(clashes.is_empty(), "flags that shadow a global one: {clashes:?}");
     }
 }

@@ -131,7 +131,9 @@ impl From<MediaError> for CliError {
             | MediaError::InvalidOption { .. }
             | MediaError::MissingInput { .. }
             | MediaError::NotMedia { .. }
-            | MediaError::BadInput { .. } => Exit::Usage,
+            | MediaError::BadInput { .. }
+            | MediaError::OutputIsInput { .. }
+            | MediaError::OutputExists { .. } => Exit::Usage,
             _ => Exit::Other,
         };
         let err = CliError::new(exit, e.to_string());

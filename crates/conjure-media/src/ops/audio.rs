@@ -37,11 +37,11 @@ pub fn audio_replace(ff: &Ffmpeg, o: &AudioReplaceOptions) -> Result<OpReport, M
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let len = info.video_duration();
     let mut inv = Invocation::new("audio replace");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     if o.looped {
         inv.args(["-stream_loop", "-1"]);
     }
-    inv.arg("-i").arg(o.audio.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.audio));
     inv.args([
         "-map",
         "0:v:0",
@@ -102,7 +102,7 @@ pub fn audio_extract(ff: &Ffmpeg, o: &AudioIoOptions) -> Result<OpReport, MediaE
     };
     let copy = codec.contains(&"copy");
     let mut inv = Invocation::new("audio extract");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-map", "0:a:0", "-vn"]);
     inv.args(codec.iter().copied());
     let inv = run_to(ff, inv, None, muxer, &o.output)?;
@@ -114,7 +114,7 @@ pub fn audio_remove(ff: &Ffmpeg, o: &AudioIoOptions) -> Result<OpReport, MediaEr
     probe_video(ff, &o.input)?;
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new("audio remove");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-map", "0:v:0", "-c:v", "copy", "-an"]);
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
     Ok(OpReport::single(&o.output, true, &inv))
@@ -208,11 +208,11 @@ pub fn audio_mix(ff: &Ffmpeg, o: &AudioMixOptions) -> Result<OpReport, MediaErro
     let len = secs(info.video_duration());
     let fmt = "aresample=44100,aformat=sample_fmts=fltp:channel_layouts=stereo";
     let mut inv = Invocation::new("audio mix");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     if o.looped {
         inv.args(["-stream_loop", "-1"]);
     }
-    inv.arg("-i").arg(o.music.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.music));
     let main = if info.audio.is_some() {
         format!("[0:a]{fmt},apad,atrim=duration={len}[a0]")
     } else {

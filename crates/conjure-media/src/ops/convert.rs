@@ -64,7 +64,7 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
     let audio_matches =
         info.audio.as_ref().is_none_or(|a| if opus { a.codec == "opus" } else { a.codec == "aac" });
     let mut inv = Invocation::new(format!("convert to .{ext}"));
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-map", "0:v:0"]);
     let copy = video_matches && audio_matches;
     let mut note = None;
@@ -109,7 +109,7 @@ fn gif(ff: &Ffmpeg, o: &ConvertOptions, had_audio: bool) -> Result<OpReport, Med
         secs(fps)
     );
     let mut inv = Invocation::new("convert to .gif (palette)");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-filter_complex", &g, "-map", "[out]", "-an", "-loop", "0"]);
     let inv = run_to(ff, inv, None, "gif", &o.output)?;
     let mut r = OpReport::single(&o.output, false, &inv);
@@ -139,7 +139,7 @@ pub fn metadata(ff: &Ffmpeg, o: &MetadataOptions) -> Result<OpReport, MediaError
     ff.probe(&o.input)?;
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new("metadata");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-map", "0", "-c", "copy"]);
     for (k, v) in [("title", &o.title), ("artist", &o.artist), ("comment", &o.comment)] {
         if let Some(v) = v {

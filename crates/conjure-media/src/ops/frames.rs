@@ -5,12 +5,13 @@ use std::path::PathBuf;
 
 use super::{OpReport, check_range, probe_video, run_to};
 use crate::filter::{Encoding, Fit, secs};
+use crate::outputs::Numbered;
 use crate::render::{RenderOptions, muxer_for};
 use crate::timeline::{Clip, Motion, Output, Timeline, Transition};
 use crate::tools::Invocation;
 use crate::{Ffmpeg, MediaError};
 
-fn image_muxer_args(path: &std::path::Path) -> Result<Vec<&'static str>, MediaError> {
+pub(crate) fn image_muxer_args(path: &std::path::Path) -> Result<Vec<&'static str>, MediaError> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("png") => Ok(vec!["-c:v", "png"]),
         Some("jpg" | "jpeg") => Ok(vec!["-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj420p"]),
@@ -42,7 +43,7 @@ pub fn thumbnail(ff: &Ffmpeg, o: &ThumbnailOptions) -> Result<OpReport, MediaErr
     }
     let codec = image_muxer_args(&o.output)?;
     let mut inv = Invocation::new("thumbnail");
-    inv.args(["-ss", &secs(o.at), "-i"]).arg(o.input.as_os_str());
+    inv.args(["-ss", &secs(o.at), "-i"]).arg(crate::tools::file_arg(&o.input));
     inv.args(["-frames:v", "1", "-update", "1"]);
     inv.args(codec);
     let inv = run_to(ff, inv, None, "image2", &o.output)?;
@@ -50,30 +51,25 @@ pub fn thumbnail(ff: &Ffmpeg, o: &ThumbnailOptions) -> Result<OpReport, MediaErr
 }
 
 /// Options for [`frames`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FramesOptions {
     /// Source video.
     pub input: PathBuf,
-    /// Folder for `frame_00001.png` ...
-    pub output_dir: PathBuf,
+    /// How the images are named: `frame_{n}.png` in a folder (numbered from 00001).
+    pub output: Numbered,
     /// One frame every this many seconds; `None` for every frame.
     pub every: Option<f64>,
     /// Only frames `a..=b` (0-based frame numbers).
     pub range: Option<(u64, u64)>,
-    /// `png` (default), `jpg` or `webp`.
-    pub format: Option<String>,
 }
 
 /// Writes frames as images: all, one every N seconds, or a numbered range.
 pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
     probe_video(ff, &o.input)?;
-    let ext = o.format.clone().unwrap_or_else(|| "png".into()).to_ascii_lowercase();
-    let pattern = o.output_dir.join(format!("frame_%05d.{ext}"));
-    let codec = image_muxer_args(&pattern)?;
-    std::fs::create_dir_all(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
+    let ext = o.output.extension().unwrap_or_default();
+    let codec = image_muxer_args(std::path::Path::new(&format!("frame.{ext}")))?;
     let mut inv = Invocation::new("frames");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     match (o.every, o.range) {
         (Some(n), None) => {
             check_range("every", n, 0.01, 86_400.0)?;
@@ -101,15 +97,10 @@ pub fn frames(ff: &Ffmpeg, o: &FramesOptions) -> Result<OpReport, MediaError> {
         }
     }
     inv.args(codec);
-    inv.args(["-f", "image2"]).arg(pattern.as_os_str());
+    let staged = o.output.stage()?;
+    inv.args(["-f", "image2"]).arg(o.output.ffmpeg_pattern(staged.path()));
     ff.run(&inv, None)?;
-    let mut outputs: Vec<PathBuf> = std::fs::read_dir(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("listing `{}`", o.output_dir.display()), e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("frame_")))
-        .collect();
-    outputs.sort();
+    let outputs = o.output.commit(staged)?;
     Ok(OpReport { outputs, stream_copy: false, notes: Vec::new(), commands: vec![(&inv).into()] })
 }
 
@@ -128,7 +119,8 @@ pub struct ContactSheetOptions {
     pub tile_width: u32,
 }
 
-/// A grid of frames sampled evenly across the video, as one image.
+/// A grid of frames sampled evenly across the video, as one image, each tile labelled with its
+/// time (`0:03.2`, ASCII digits drawn in-process: no font needed).
 pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let (c, r) = (if o.columns == 0 { 4 } else { o.columns }, if o.rows == 0 { 3 } else { o.rows });
@@ -137,19 +129,43 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
         return Err(MediaError::option("columns", "at most 400 tiles"));
     }
     let len = info.video_duration().max(0.04);
-    let codec = image_muxer_args(&o.output)?;
+    image_muxer_args(&o.output)?;
     let rate = f64::from(c * r) / len;
-    let vf = format!(
-        "fps={},scale={}:-2,tile={c}x{r}:padding=4:margin=4",
-        secs(rate),
-        crate::filter::even(f64::from(tw))
-    );
-    let mut inv = Invocation::new("contact sheet");
-    inv.arg("-i").arg(o.input.as_os_str());
-    inv.args(["-vf", &vf, "-frames:v", "1", "-update", "1"]);
-    inv.args(codec);
-    let inv = run_to(ff, inv, None, "image2", &o.output)?;
+    let work = tempfile::Builder::new()
+        .prefix("conjure-sheet-")
+        .tempdir()
+        .map_err(|e| MediaError::io("creating a working folder", e))?;
+    let _scratch = crate::stop::Scratch::new(work.path().to_path_buf());
+    let mut inv = Invocation::new("contact sheet (frames)");
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
+    let vf = format!("fps={},scale={}:-2", secs(rate), crate::filter::even(f64::from(tw)));
+    inv.args(["-vf", &vf, "-frames:v", &(c * r).to_string(), "-f", "image2"]);
+    inv.arg(crate::tools::file_arg(&work.path().join("%04d.png")));
+    ff.run(&inv, None)?;
+    let mut tiles: Vec<PathBuf> = std::fs::read_dir(work.path())
+        .map_err(|e| MediaError::io("listing the sheet's frames", e))?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    tiles.sort();
+    let labels = (0..tiles.len()).map(|i| clock(i as f64 / rate)).collect();
+    crate::image_ops::sheet(&crate::image_ops::ImageSheetOptions {
+        inputs: tiles,
+        output: o.output.clone(),
+        columns: Some(c),
+        tile_width: Some(crate::filter::even(f64::from(tw))),
+        gap: Some(4),
+        background: Some("#000000".into()),
+        quality: None,
+        labels,
+    })?;
     Ok(OpReport::single(&o.output, false, &inv))
+}
+
+/// `m:ss.d`, e.g. `0:03.2`, `12:00.0`.
+fn clock(seconds: f64) -> String {
+    let tenths = (seconds * 10.0).round() as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths / 10 % 60, tenths % 10)
 }
 
 /// Options for [`images_to_video`].
@@ -172,7 +188,8 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     let container = super::video_container(&o.output, &o.encoding)?;
     let rate = crate::render::Rate::from_f64(fps);
     let mut inv = Invocation::new("images to video");
-    inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"]).arg(o.pattern.as_os_str());
+    inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"])
+        .arg(crate::tools::file_arg(&o.pattern));
     let enc = o.encoding.video_encoder(ff, 1920, 1080, fps)?;
     inv.args(["-vf", &enc.chain("scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p")]);
     enc.apply(&mut inv);
@@ -266,4 +283,14 @@ pub fn slideshow(ff: &Ffmpeg, o: &SlideshowOptions) -> Result<OpReport, MediaErr
         notes: r.notes,
         commands: r.commands,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn clocks_are_minutes_seconds_tenths() {
+        assert_eq!(super::clock(3.24), "0:03.2");
+        assert_eq!(super::clock(0.0), "0:00.0");
+        assert_eq!(super::clock(725.96), "12:06.0");
+    }
 }

@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::filter::{Container, Encoding, container_args};
-use crate::render::{CommandRecord, finish, muxer_for, partial_path};
+use crate::outputs::Partial;
+use crate::render::{CommandRecord, muxer_for};
 use crate::tools::Invocation;
 use crate::{Ffmpeg, MediaError, MediaInfo};
 
@@ -32,7 +33,7 @@ pub mod video;
 pub use audio::*;
 pub use convert::*;
 pub use frames::*;
-pub use op::{Op, OpEncoding, OpOutcome};
+pub use op::{Op, OpEncoding, OpOutcome, RunOptions};
 pub use video::*;
 
 /// What an operation produced.
@@ -124,17 +125,13 @@ pub(crate) fn run_to(
     muxer: &str,
     output: &Path,
 ) -> Result<Invocation, MediaError> {
-    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| MediaError::io(format!("creating `{}`", parent.display()), e))?;
-    }
     if let Some(c) = container {
         inv.args(container_args(c));
     }
-    let partial = partial_path(output);
-    inv.args(["-f", muxer]).arg(partial.as_os_str());
+    let partial = Partial::new(output)?;
+    inv.args(["-f", muxer]).arg(crate::tools::file_arg(partial.path()));
     ff.run(&inv, None)?;
-    finish(&partial, output)?;
+    partial.finish()?;
     Ok(inv)
 }
 
@@ -149,6 +146,10 @@ pub(crate) fn reencode(
     vf: &str,
     af: &str,
 ) -> Result<OpReport, MediaError> {
+    if is_still_output(output) {
+        let vf = if vf.is_empty() { "null" } else { vf };
+        return still(ff, step, input, output, &["-vf", vf]);
+    }
     let info = probe_video(ff, input)?;
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
@@ -157,6 +158,35 @@ pub(crate) fn reencode(
     let inv = reencode_invocation(step, input, &venc, vf, audio);
     let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
+}
+
+/// Whether a step's output is a still image (by extension): geometry and colour steps then
+/// work on one frame, so they apply to PNG/JPEG/WebP images as their help says.
+pub(crate) fn is_still_output(output: &Path) -> bool {
+    matches!(
+        output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+        Some("png" | "jpg" | "jpeg" | "webp")
+    )
+}
+
+/// One frame of `input` through `filter` (`-vf CHAIN` or `-filter_complex GRAPH -map [L]`),
+/// written as the still `output`.
+pub(crate) fn still(
+    ff: &Ffmpeg,
+    step: &str,
+    input: &Path,
+    output: &Path,
+    filter: &[&str],
+) -> Result<OpReport, MediaError> {
+    probe_video(ff, input)?;
+    let codec = frames::image_muxer_args(output)?;
+    let mut inv = Invocation::new(format!("{step} (image)"));
+    inv.arg("-i").arg(crate::tools::file_arg(input));
+    inv.args(filter.iter().copied());
+    inv.args(["-frames:v", "1", "-update", "1"]);
+    inv.args(codec);
+    let inv = run_to(ff, inv, None, "image2", output)?;
+    Ok(OpReport::single(output, false, &inv))
 }
 
 /// The arguments of [`reencode`] up to the output: a pure function. `audio` is the audio
@@ -169,7 +199,7 @@ fn reencode_invocation(
     audio: Option<(&str, Vec<String>)>,
 ) -> Invocation {
     let mut inv = Invocation::new(step);
-    inv.arg("-i").arg(input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(input));
     let vf = venc.chain(&if vf.is_empty() {
         "format=yuv420p".to_string()
     } else {
@@ -204,7 +234,7 @@ pub(crate) fn audio_only_filter(
     }
     let container = Container::from_path(output).unwrap_or(Container::Mp4);
     let mut inv = Invocation::new(step);
-    inv.arg("-i").arg(input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(input));
     if info.video.is_some() {
         inv.args(["-map", "0:v:0", "-c:v", "copy"]);
     }
@@ -212,6 +242,28 @@ pub(crate) fn audio_only_filter(
     inv.args(Encoding::default().audio_args(container));
     let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
     Ok(OpReport::single(output, false, &inv))
+}
+
+/// A pixel size option: 2 to 16384, else refused; an odd one is rounded down to even for
+/// H.264 (R4), with a note saying so.
+pub(crate) fn size_option(
+    name: &str,
+    value: Option<u32>,
+    notes: &mut Vec<String>,
+) -> Result<(), MediaError> {
+    match value {
+        Some(v) if !(2..=16_384).contains(&v) => {
+            Err(MediaError::option(name, format!("`{v}` is not allowed; use 2 to 16384 pixels")))
+        }
+        Some(v) if v % 2 == 1 => {
+            notes.push(format!(
+                "{name} {v} rounded to {} (H.264 video needs even sizes)",
+                crate::filter::even(f64::from(v))
+            ));
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_range(name: &str, v: f64, lo: f64, hi: f64) -> Result<(), MediaError> {
@@ -242,7 +294,7 @@ mod tests {
             &a[..4],
             ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
         );
-        assert_eq!(&a[4..6], ["-i", "in.mp4"]);
+        assert_eq!(&a[4..6], ["-i", "file:in.mp4"]);
         let vf = a.iter().position(|x| x == "-vf").unwrap();
         assert_eq!(a[vf + 1], "hue=s=0,format=yuv420p,format=nv12,hwupload");
         assert_eq!(a.iter().filter(|x| *x == "-vf").count(), 1);
@@ -259,7 +311,7 @@ mod tests {
         let venc = enc.compile_video(support, 320, 180, 30.0).unwrap();
         let inv = reencode_invocation("blur", Path::new("in.mp4"), &venc, "", None);
         let a = inv.display_args();
-        assert_eq!(&a[..6], ["-i", "in.mp4", "-map", "0:v:0", "-vf", "format=yuv420p"]);
+        assert_eq!(&a[..6], ["-i", "file:in.mp4", "-map", "0:v:0", "-vf", "format=yuv420p"]);
         assert!(a.windows(2).any(|w| w == ["-c:v", "libx264"]));
         assert!(venc.note.is_some());
     }

@@ -17,12 +17,16 @@
 //! Encoder settings sit in an optional `encoding` object ([`OpEncoding`]).
 //!
 //! ```json
-//! {"op": "trim", "input": "in.mp4", "output": "cut.mp4", "start": 1.5, "end": 4, "exact": true}
+//! {"op": "trim", "input": "in.mp4", "output": "cut.mp4", "start": 1.5, "end": 4, "fast": true}
 //! {"op": "crop", "input": "in.png", "output": "square.png", "aspect": "1:1"}
 //! {"op": "join", "inputs": ["a.mp4", "b.mp4"], "output": "ab.mp4", "transition": "fade"}
 //! {"op": "speed", "input": "in.mp4", "output": "fast.mp4", "factor": 2,
 //!  "encoding": {"codec": "h265", "preset": "veryfast"}}
 //! ```
+//!
+//! `split` and `frames` name several results: `output` is a pattern with `{n}`
+//! (`parts/part_{n}.mp4`) or a folder. [`Op::run_with`] checks every output before any work
+//! ([`crate::outputs`]): never one of the inputs, and not an existing file unless overwriting.
 //!
 //! The result, [`OpOutcome`], serialises untagged as the report itself: the `result` of
 //! `conjure media --json`, whose envelope is `{"status":"ok","op":<Op::name>,"result":...}`.
@@ -37,6 +41,7 @@ use super::{Aspect, AudioPick, OpReport};
 use crate::filter::{Codec, Encoding, Fit, Hardware};
 use crate::image_ops::{self, ImageReport};
 use crate::ops;
+use crate::outputs::Numbered;
 use crate::timeline::{ColorAdjust, Motion, Position, Rect, Scroll, Text};
 use crate::{LazyFfmpeg, MediaError};
 
@@ -75,7 +80,8 @@ impl OpEncoding {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Op {
-    /// Keep a time range (keyframe copy; `exact` re-encodes for a frame-accurate cut).
+    /// Keep a time range, frame-exact (a stream copy when both cut points are keyframes;
+    /// `fast` always copies, cutting on keyframes).
     Trim {
         /// The source file.
         input: PathBuf,
@@ -90,8 +96,11 @@ pub enum Op {
         /// Seconds to keep.
         #[serde(default)]
         duration: Option<f64>,
-        /// Frame-accurate (re-encodes).
+        /// Cut on keyframes by stream copy (instant; the kept range may be wider).
         #[serde(default)]
+        fast: bool,
+        /// Deprecated: trims are frame-exact by default; ignored.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         exact: bool,
         /// Encoder settings.
         #[serde(default)]
@@ -121,7 +130,7 @@ pub enum Op {
     Split {
         /// The source file.
         input: PathBuf,
-        /// Folder for `part_000.ext`, `part_001.ext` ...
+        /// A pattern with `{n}` (`parts/part_{n}.mp4`), or a folder for `part_000.ext` ...
         output: PathBuf,
         /// Seconds per part.
         #[serde(default = "thirty")]
@@ -487,7 +496,7 @@ pub enum Op {
     Frames {
         /// The source video.
         input: PathBuf,
-        /// Folder for `frame_00001.png` ...
+        /// A pattern with `{n}` (`stills/f_{n}.jpg`), or a folder for `frame_00001.png` ...
         output: PathBuf,
         /// One frame every this many seconds.
         #[serde(default)]
@@ -612,6 +621,21 @@ fn bottom_right() -> String {
     "bottom-right".into()
 }
 
+/// How [`Op::run_with`] treats existing files, and where its progress goes.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Replace an existing output (never one of the inputs).
+    pub overwrite: bool,
+    /// Told how far the step is, from ffmpeg's own progress (video steps only).
+    pub progress: Option<crate::progress::ProgressSink>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions").field("overwrite", &self.overwrite).finish_non_exhaustive()
+    }
+}
+
 /// What [`Op::run`] produced.
 ///
 /// Serialises untagged, as the report itself: `{"outputs","stream_copy","notes","commands"}`
@@ -700,17 +724,190 @@ impl Op {
         }
     }
 
-    /// Runs the step: images in-process (see [`Op::in_process`]), everything else with ffmpeg,
-    /// taken from `ff` only then. Options are checked before ffmpeg is located, so a mistyped
-    /// region is reported as such even where ffmpeg is missing.
+    /// [`Op::run_with`] with the default options: an existing output is refused.
     pub fn run(&self, ff: &LazyFfmpeg) -> Result<OpOutcome, MediaError> {
+        self.run_with(ff, &RunOptions::default())
+    }
+
+    /// Runs the step: images in-process (see [`Op::in_process`]), everything else with ffmpeg,
+    /// taken from `ff` only then. Before any work, the output is checked: never one of the
+    /// inputs, and not an existing file unless `opts.overwrite` ([`crate::outputs::check`]).
+    /// Options are checked before ffmpeg is located, so a mistyped region is reported as such
+    /// even where ffmpeg is missing.
+    pub fn run_with(&self, ff: &LazyFfmpeg, opts: &RunOptions) -> Result<OpOutcome, MediaError> {
         if let Self::Crop { aspect: Some(_), rect: Some(_), .. } = self {
             return Err(MediaError::option("rect", "give either a region (`rect`) or an aspect"));
         }
+        self.check_sizes()?;
+        let inputs = self.inputs();
+        match self.numbered()? {
+            Some(n) => n.check(inputs.iter().copied(), opts.overwrite)?,
+            None => crate::outputs::check(inputs.iter().copied(), self.output(), opts.overwrite)?,
+        }
         if self.in_process() {
-            self.run_image().map(OpOutcome::Image)
-        } else {
-            self.run_ffmpeg(ff).map(OpOutcome::Ffmpeg)
+            return self.run_image().map(OpOutcome::Image);
+        }
+        match &opts.progress {
+            Some(sink) => {
+                let expected = self.expected_seconds(ff);
+                crate::progress::scoped(sink.clone(), expected, || self.run_ffmpeg(ff))
+            }
+            None => self.run_ffmpeg(ff),
+        }
+        .map(OpOutcome::Ffmpeg)
+    }
+
+    /// About how many seconds of output the step writes, for progress: the first input's
+    /// length, cut or sped up as asked (0 when unknown).
+    fn expected_seconds(&self, ff: &LazyFfmpeg) -> f64 {
+        let Some(first) = self.inputs().first().copied() else { return 0.0 };
+        let Ok(len) = ff.get().and_then(|f| f.probe_fast(first)).map(|i| i.duration) else {
+            return 0.0;
+        };
+        match self {
+            Self::Trim { start, end, duration, .. } => {
+                duration.unwrap_or_else(|| end.unwrap_or(len) - start).max(0.0)
+            }
+            Self::Speed { factor, .. } if *factor > 0.0 => len / factor,
+            Self::Join { inputs, .. } => inputs
+                .iter()
+                .filter_map(|p| ff.get().ok()?.probe_fast(p).ok())
+                .map(|i| i.duration)
+                .sum(),
+            _ => len,
+        }
+    }
+
+    /// Sizes where 0 would silently mean "the default" or a degenerate picture are refused.
+    fn check_sizes(&self) -> Result<(), MediaError> {
+        let bad = |name: &str, v: u32, lo: u32, hi: u32| {
+            Err(MediaError::option(name, format!("`{v}` is not allowed; use {lo} to {hi}")))
+        };
+        match self {
+            Self::Sheet { columns, rows, tile_width, .. } => {
+                if let Some(t) = tile_width.filter(|t| !(8..=4096).contains(t)) {
+                    return bad("tile_width", t, 8, 4096);
+                }
+                if let Some(c) = columns.filter(|c| *c == 0) {
+                    return bad("columns", c, 1, 400);
+                }
+                if let Some(r) = rows.filter(|r| *r == 0) {
+                    return bad("rows", r, 1, 400);
+                }
+                Ok(())
+            }
+            Self::Convert { gif_width: Some(w), .. } if !(2..=4096).contains(w) => {
+                bad("gif_width", *w, 2, 4096)
+            }
+            Self::Slideshow { width, height, .. } => {
+                for (name, v) in [("width", width), ("height", height)] {
+                    if let Some(v) = v.filter(|v| !(16..=8192).contains(v) || v % 2 == 1) {
+                        return Err(MediaError::option(
+                            name,
+                            format!("`{v}` is not allowed; use an even number from 16 to 8192"),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Every file the step reads (a slideshow's `%` pattern is not a file and is left out).
+    pub fn inputs(&self) -> Vec<&Path> {
+        match self {
+            Self::Join { inputs, .. } | Self::Sheet { inputs, .. } => {
+                inputs.iter().map(PathBuf::as_path).collect()
+            }
+            Self::Slideshow { images, .. } => {
+                if pattern(images).is_some() {
+                    Vec::new()
+                } else {
+                    images.iter().map(PathBuf::as_path).collect()
+                }
+            }
+            Self::SideBySide { left, right, .. } => vec![left, right],
+            Self::Overlay { input, top, .. } => vec![input, top],
+            Self::Subtitles { input, subs, .. } => vec![input, subs],
+            Self::AudioReplace { input, audio, .. } => vec![input, audio],
+            Self::AudioMix { input, music, .. } => vec![input, music],
+            Self::Text { input, font, .. } => {
+                let mut v = vec![input.as_path()];
+                v.extend(font.as_deref());
+                v
+            }
+            Self::Trim { input, .. }
+            | Self::Split { input, .. }
+            | Self::Crop { input, .. }
+            | Self::Resize { input, .. }
+            | Self::Pad { input, .. }
+            | Self::Reframe { input, .. }
+            | Self::Fade { input, .. }
+            | Self::Speed { input, .. }
+            | Self::Reverse { input, .. }
+            | Self::Color { input, .. }
+            | Self::Blur { input, .. }
+            | Self::AudioExtract { input, .. }
+            | Self::AudioRemove { input, .. }
+            | Self::AudioVolume { input, .. }
+            | Self::AudioLoudnorm { input, .. }
+            | Self::AudioFade { input, .. }
+            | Self::AudioDelay { input, .. }
+            | Self::Convert { input, .. }
+            | Self::Thumbnail { input, .. }
+            | Self::Frames { input, .. }
+            | Self::Metadata { input, .. } => vec![input],
+        }
+    }
+
+    /// The output as given: a file, or for `split` and `frames` a pattern or folder.
+    pub fn output(&self) -> &Path {
+        match self {
+            Self::Trim { output, .. }
+            | Self::Join { output, .. }
+            | Self::Split { output, .. }
+            | Self::Crop { output, .. }
+            | Self::Resize { output, .. }
+            | Self::Pad { output, .. }
+            | Self::Reframe { output, .. }
+            | Self::Fade { output, .. }
+            | Self::Speed { output, .. }
+            | Self::Reverse { output, .. }
+            | Self::Color { output, .. }
+            | Self::Blur { output, .. }
+            | Self::Text { output, .. }
+            | Self::Overlay { output, .. }
+            | Self::SideBySide { output, .. }
+            | Self::Subtitles { output, .. }
+            | Self::AudioReplace { output, .. }
+            | Self::AudioExtract { output, .. }
+            | Self::AudioRemove { output, .. }
+            | Self::AudioVolume { output, .. }
+            | Self::AudioLoudnorm { output, .. }
+            | Self::AudioMix { output, .. }
+            | Self::AudioFade { output, .. }
+            | Self::AudioDelay { output, .. }
+            | Self::Convert { output, .. }
+            | Self::Thumbnail { output, .. }
+            | Self::Frames { output, .. }
+            | Self::Sheet { output, .. }
+            | Self::Slideshow { output, .. }
+            | Self::Metadata { output, .. } => output,
+        }
+    }
+
+    /// How the results of a step with several (`split`, `frames`) are named.
+    pub fn numbered(&self) -> Result<Option<Numbered>, MediaError> {
+        match self {
+            Self::Split { input, output, .. } => {
+                let ext = input.extension().and_then(|e| e.to_str()).unwrap_or("mp4");
+                Numbered::parse(output, &format!("part_{{n}}.{ext}"), 3).map(Some)
+            }
+            Self::Frames { output, format, .. } => {
+                Numbered::parse(output, &format!("frame_{{n}}.{format}"), 5).map(Some)
+            }
+            _ => Ok(None),
         }
     }
 
@@ -760,18 +957,26 @@ impl Op {
     fn run_ffmpeg(&self, ff: &LazyFfmpeg) -> Result<OpReport, MediaError> {
         // Each arm checks its own options first, then locates ffmpeg (`ff.get()?`).
         match self.clone() {
-            Self::Trim { input, output, start, end, duration, exact, encoding } => ops::trim(
-                ff.get()?,
-                &ops::TrimOptions {
-                    input,
-                    output,
-                    start,
-                    end,
-                    duration,
-                    exact,
-                    encoding: encoding.encoding(),
-                },
-            ),
+            Self::Trim { input, output, start, end, duration, fast, exact, encoding } => {
+                let report = ops::trim(
+                    ff.get()?,
+                    &ops::TrimOptions {
+                        input,
+                        output,
+                        start,
+                        end,
+                        duration,
+                        fast,
+                        encoding: encoding.encoding(),
+                    },
+                )?;
+                Ok(if exact {
+                    report
+                        .note("`exact` is deprecated and ignored: trims are frame-exact by default")
+                } else {
+                    report
+                })
+            }
             Self::Join { inputs, output, transition, transition_duration, fit, encoding } => {
                 let crossfade = transition.is_some();
                 let o = ops::JoinOptions {
@@ -785,10 +990,13 @@ impl Op {
                 };
                 if crossfade { ops::crossfade(ff.get()?, &o) } else { ops::join(ff.get()?, &o) }
             }
-            Self::Split { input, output, seconds } => ops::split(
-                ff.get()?,
-                &ops::SplitOptions { input, output_dir: output, segment_seconds: seconds },
-            ),
+            Self::Split { input, seconds, .. } => {
+                let output = self.numbered()?.unwrap_or_else(|| unreachable!("split is numbered"));
+                ops::split(
+                    ff.get()?,
+                    &ops::SplitOptions { input, output, segment_seconds: seconds },
+                )
+            }
             Self::Crop { input, output, aspect, rect, encoding } => {
                 let rect = rect.map(|r| parse_rect(&r, "rect")).transpose()?;
                 let aspect = aspect.map(|a| Aspect::parse(&a)).transpose()?;
@@ -1011,18 +1219,11 @@ impl Op {
             Self::Thumbnail { input, output, at } => {
                 ops::thumbnail(ff.get()?, &ops::ThumbnailOptions { input, output, at })
             }
-            Self::Frames { input, output, every, range, format } => {
+            Self::Frames { input, every, range, .. } => {
                 let range = range.map(|r| parse_frame_range(&r)).transpose()?;
-                ops::frames(
-                    ff.get()?,
-                    &ops::FramesOptions {
-                        input,
-                        output_dir: output,
-                        every,
-                        range,
-                        format: Some(format),
-                    },
-                )
+                let output =
+                    self.numbered()?.unwrap_or_else(|| unreachable!("frames are numbered"));
+                ops::frames(ff.get()?, &ops::FramesOptions { input, output, every, range })
             }
             Self::Sheet { inputs, output, columns, rows, tile_width } => {
                 let [input] = <[PathBuf; 1]>::try_from(inputs).map_err(|_| {

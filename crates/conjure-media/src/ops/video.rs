@@ -8,6 +8,7 @@ use super::{AudioPick, OpReport, check_range, probe_video, reencode, run_to, vid
 use crate::filter::{
     Container, Encoding, Fit, atempo_chain, escape_path, escape_value, even, fit_graph, secs,
 };
+use crate::outputs::Numbered;
 use crate::render::{RenderOptions, muxer_for};
 use crate::timeline::{
     Clip, ColorAdjust, Output, Rect, Text, Timeline, Transition, overlay_anchor,
@@ -28,13 +29,16 @@ pub struct TrimOptions {
     pub end: Option<f64>,
     /// Seconds to keep (exclusive with `end`).
     pub duration: Option<f64>,
-    /// Re-encode for a frame-exact cut; otherwise cut on keyframes by stream copy.
-    pub exact: bool,
-    /// Encoder settings for `exact`.
+    /// Cut on keyframes by stream copy even when a cut point is not one (instant; the kept
+    /// range may start earlier than asked, and a note says what was kept).
+    pub fast: bool,
+    /// Encoder settings for a frame-exact cut.
     pub encoding: Encoding,
 }
 
-/// Keeps a time range: stream copy on keyframes by default, frame-exact with `exact`.
+/// Keeps a time range, frame-exact: by stream copy when both cut points are keyframes (or the
+/// end is the source's end), else by re-encoding. With `fast`, always by stream copy, cutting
+/// on the keyframe at or before the start; the note says what range was kept.
 pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let len = info.video_duration();
@@ -68,11 +72,17 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
     }
     let end = end.min(len);
     let dur = end - o.start;
-    if o.exact {
+    let on_keyframes = !o.fast && {
+        let keys = ff.keyframes(&o.input)?;
+        let is_key = |t: f64| keys.iter().any(|k| (k - t).abs() <= slack);
+        is_key(o.start) && (end >= len - slack || is_key(end))
+    };
+    if !o.fast && !on_keyframes {
         let container = video_container(&o.output, &o.encoding)?;
         let v = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
         let mut inv = Invocation::new("trim (exact)");
-        inv.args(["-ss", &secs(o.start), "-t", &secs(dur), "-i"]).arg(o.input.as_os_str());
+        inv.args(["-ss", &secs(o.start), "-t", &secs(dur), "-i"])
+            .arg(crate::tools::file_arg(&o.input));
         let n = (dur * fps).round().max(1.0) as u64;
         let enc = o.encoding.video_encoder(ff, v.0, v.1, fps)?;
         let vf = enc.chain("format=yuv420p");
@@ -86,8 +96,9 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
         return Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc));
     }
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
-    let mut inv = Invocation::new("trim (keyframe copy)");
-    inv.args(["-ss", &secs(o.start), "-i"]).arg(o.input.as_os_str());
+    let mut inv =
+        Invocation::new(if o.fast { "trim (fast, keyframe copy)" } else { "trim (copy)" });
+    inv.args(["-ss", &secs(o.start), "-i"]).arg(crate::tools::file_arg(&o.input));
     inv.args([
         "-t",
         &secs(dur),
@@ -101,8 +112,24 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
         "make_zero",
     ]);
     let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
-    Ok(OpReport::single(&o.output, true, &inv)
-        .note("cut on keyframes; use exact for a frame-accurate cut"))
+    let report = OpReport::single(&o.output, true, &inv);
+    if on_keyframes {
+        return Ok(report.note("both cut points are keyframes: stream copy, nothing re-encoded"));
+    }
+    // What a keyframe copy kept: from the last keyframe at or before the start, for as long as
+    // the result lasts.
+    let keys = ff.keyframes(&o.input)?;
+    let from = keys.iter().copied().filter(|k| *k <= o.start + slack).fold(0.0, f64::max);
+    let kept = ff.probe_fast(&o.output).map_or(dur, |i| i.duration);
+    Ok(report.note(format!(
+        "fast trim kept {} to {} ({}s) of the source, not {} to {}: a stream copy starts on \
+         the keyframe at or before the start; leave out --fast for an exact cut",
+        secs(from),
+        secs(from + kept),
+        secs(kept),
+        secs(o.start),
+        secs(end)
+    )))
 }
 
 /// Options for [`join`] and [`crossfade`].
@@ -202,25 +229,25 @@ pub fn crossfade(ff: &Ffmpeg, o: &JoinOptions) -> Result<OpReport, MediaError> {
 }
 
 /// Options for [`split`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SplitOptions {
     /// Source video.
     pub input: PathBuf,
-    /// Folder for `part_000.ext`, `part_001.ext` ...
-    pub output_dir: PathBuf,
+    /// How the parts are named: `part_{n}.mp4` in a folder (numbered from 000).
+    pub output: Numbered,
     /// Target length of each part (parts start on keyframes).
     pub segment_seconds: f64,
 }
 
-/// Chops a video into parts of about `segment_seconds` by stream copy.
+/// Chops a video into parts of about `segment_seconds` by stream copy. Parts can only start
+/// on keyframes: when that makes fewer parts than asked, or parts of uneven length, a note
+/// says so.
 pub fn split(ff: &Ffmpeg, o: &SplitOptions) -> Result<OpReport, MediaError> {
-    probe_video(ff, &o.input)?;
+    let info = probe_video(ff, &o.input)?;
     check_range("segment_seconds", o.segment_seconds, 0.1, 86_400.0)?;
-    std::fs::create_dir_all(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("creating `{}`", o.output_dir.display()), e))?;
-    let ext = o.input.extension().and_then(|e| e.to_str()).unwrap_or("mp4").to_string();
+    let staged = o.output.stage()?;
     let mut inv = Invocation::new("split (segment copy)");
-    inv.arg("-i").arg(o.input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args([
         "-map",
         "0:v:0",
@@ -234,20 +261,38 @@ pub fn split(ff: &Ffmpeg, o: &SplitOptions) -> Result<OpReport, MediaError> {
         &secs(o.segment_seconds),
     ]);
     inv.args(["-reset_timestamps", "1"]);
-    inv.arg(o.output_dir.join(format!("part_%03d.{ext}")).as_os_str());
+    inv.arg(o.output.ffmpeg_pattern(staged.path()));
     ff.run(&inv, None)?;
-    let mut outputs: Vec<PathBuf> = std::fs::read_dir(&o.output_dir)
-        .map_err(|e| MediaError::io(format!("listing `{}`", o.output_dir.display()), e))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("part_")))
-        .collect();
-    outputs.sort();
-    Ok(OpReport {
-        outputs,
-        stream_copy: true,
-        notes: vec!["parts start on keyframes".into()],
-        commands: vec![(&inv).into()],
+    let outputs = o.output.commit(staged)?;
+    let lengths: Vec<f64> =
+        outputs.iter().map(|p| ff.probe_fast(p).map_or(0.0, |i| i.video_duration())).collect();
+    let fps = info.video.as_ref().map_or(30.0, crate::VideoInfo::fps);
+    let mut notes = vec!["parts start on keyframes".to_string()];
+    notes.extend(split_note(info.video_duration(), o.segment_seconds, fps, &lengths));
+    Ok(OpReport { outputs, stream_copy: true, notes, commands: vec![(&inv).into()] })
+}
+
+/// The warning when keyframes made fewer parts than asked, or parts of uneven length: a pure
+/// function of the source length, the asked part length, the frame rate and the parts made.
+fn split_note(len: f64, seconds: f64, fps: f64, parts: &[f64]) -> Option<String> {
+    let asked = (len / seconds - 1e-6).ceil().max(1.0) as usize;
+    let list = || parts.iter().map(|p| format!("{}s", secs(*p))).collect::<Vec<_>>().join(", ");
+    if parts.len() < asked {
+        return Some(format!(
+            "the source's keyframes allow {} parts where {asked} were asked ({}); parts can \
+             only start on a keyframe: use `media trim` for exact cuts",
+            parts.len(),
+            list()
+        ));
+    }
+    let tolerance = (1.0 / fps.max(1.0)).max(seconds * 0.05);
+    let uneven = parts.iter().rev().skip(1).any(|p| (p - seconds).abs() > tolerance);
+    uneven.then(|| {
+        format!(
+            "parts are uneven ({}) because they can only start on a keyframe; use `media trim` \
+             for exact cuts",
+            list()
+        )
     })
 }
 
@@ -310,6 +355,7 @@ pub struct CropOptions {
     reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
 )]
 pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
+    let mut notes = Vec::new();
     let info = probe_video(ff, &o.input)?;
     let (iw, ih) = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
     let (w, h, x, y) = match (o.rect, o.aspect) {
@@ -323,7 +369,19 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
                     ),
                 ));
             }
-            (r.width - r.width % 2, r.height - r.height % 2, r.x, r.y)
+            if super::is_still_output(&o.output) {
+                // A still keeps the exact region; only H.264 video needs even sizes.
+                (r.width, r.height, r.x, r.y)
+            } else {
+                let (w, h) = (r.width - r.width % 2, r.height - r.height % 2);
+                if (w, h) != (r.width, r.height) {
+                    notes.push(format!(
+                        "region {}x{} rounded to {w}x{h} (H.264 video needs even sizes)",
+                        r.width, r.height
+                    ));
+                }
+                (w, h, r.x, r.y)
+            }
         }
         (None, Some(a)) => {
             let (w, h) = if f64::from(iw) / f64::from(ih) > a.ratio() {
@@ -335,15 +393,21 @@ pub fn crop(ff: &Ffmpeg, o: &CropOptions) -> Result<OpReport, MediaError> {
         }
         _ => return Err(MediaError::option("rect", "give either a region or an aspect")),
     };
-    reencode(
+    let mut report = reencode(
         ff,
         "crop",
         &o.input,
         &o.output,
         &o.encoding,
-        &format!("crop={w}:{h}:{x}:{y},setsar=1"),
+        // `exact`: a still may have any size; without it ffmpeg rounds a 4:2:0 source's to even.
+        &format!(
+            "crop={w}:{h}:{x}:{y}{},setsar=1",
+            if super::is_still_output(&o.output) { ":exact=1" } else { "" }
+        ),
         "",
-    )
+    )?;
+    report.notes.extend(notes);
+    Ok(report)
 }
 
 /// Options for [`resize`].
@@ -367,6 +431,9 @@ pub struct ResizeOptions {
 
 /// Changes the resolution: into a box (contain/cover/blur/stretch), to one side, or by a factor.
 pub fn resize(ff: &Ffmpeg, o: &ResizeOptions) -> Result<OpReport, MediaError> {
+    let mut notes = Vec::new();
+    super::size_option("width", o.width, &mut notes)?;
+    super::size_option("height", o.height, &mut notes)?;
     let info = probe_video(ff, &o.input)?;
     let (iw, ih) =
         info.video.as_ref().map_or((2.0, 2.0), |v| (f64::from(v.width), f64::from(v.height)));
@@ -391,10 +458,13 @@ pub fn resize(ff: &Ffmpeg, o: &ResizeOptions) -> Result<OpReport, MediaError> {
             ));
         }
     };
-    if vf.starts_with('[') {
-        return graph_op(ff, "resize", &o.input, &o.output, &o.encoding, &vf, "out");
-    }
-    reencode(ff, "resize", &o.input, &o.output, &o.encoding, &format!("{vf},setsar=1"), "")
+    let mut report = if vf.starts_with('[') {
+        graph_op(ff, "resize", &o.input, &o.output, &o.encoding, &vf, "out")?
+    } else {
+        reencode(ff, "resize", &o.input, &o.output, &o.encoding, &format!("{vf},setsar=1"), "")?
+    };
+    report.notes.extend(notes);
+    Ok(report)
 }
 
 /// Runs a `-filter_complex` graph from `[0:v]` to `[{out}]`, keeping the audio (R1).
@@ -407,12 +477,21 @@ fn graph_op(
     graph: &str,
     out: &str,
 ) -> Result<OpReport, MediaError> {
+    if super::is_still_output(output) {
+        return super::still(
+            ff,
+            step,
+            input,
+            output,
+            &["-filter_complex", graph, "-map", &format!("[{out}]")],
+        );
+    }
     let info = probe_video(ff, input)?;
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
     let mut inv = Invocation::new(step);
-    inv.arg("-i").arg(input.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(input));
     let g = format!("{graph};[{out}]{}[vout]", venc.chain("format=yuv420p"));
     inv.args(["-filter_complex", &g, "-map", "[vout]"]);
     venc.apply(&mut inv);
@@ -480,6 +559,8 @@ pub struct ReframeOptions {
 
 /// Converts to another aspect at the source's scale: cover, contain or blurred background.
 pub fn reframe(ff: &Ffmpeg, o: &ReframeOptions) -> Result<OpReport, MediaError> {
+    let mut notes = Vec::new();
+    super::size_option("height", o.height, &mut notes)?;
     let info = probe_video(ff, &o.input)?;
     let a = o
         .aspect
@@ -488,7 +569,9 @@ pub fn reframe(ff: &Ffmpeg, o: &ReframeOptions) -> Result<OpReport, MediaError> 
     let h = even(o.height.map_or(ih, f64::from));
     let w = even(f64::from(h) * a.ratio());
     let graph = fit_graph("0:v", "out", o.fit, w, h, "black", "r");
-    graph_op(ff, "reframe", &o.input, &o.output, &o.encoding, &graph, "out")
+    let mut report = graph_op(ff, "reframe", &o.input, &o.output, &o.encoding, &graph, "out")?;
+    report.notes.extend(notes);
+    Ok(report)
 }
 
 /// Options for [`fade`].
@@ -681,7 +764,7 @@ pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
     ff.require_filter("drawtext", "text overlays (libfreetype)")?;
     let info = probe_video(ff, &o.input)?;
     let tl = Timeline {
-        output: Output { path: o.output.clone(), ..Output::default() },
+        output: Output { path: o.output.clone(), overwrite: true, ..Output::default() },
         clips: vec![Clip {
             color: Some("black".into()),
             duration: Some(1.0),
@@ -774,8 +857,8 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
     let still = top.is_still();
     let mut inv =
         Invocation::new(if still { "overlay (logo)" } else { "overlay (picture-in-picture)" });
-    inv.arg("-i").arg(o.input.as_os_str());
-    inv.arg("-i").arg(o.overlay.as_os_str());
+    inv.arg("-i").arg(crate::tools::file_arg(&o.input));
+    inv.arg("-i").arg(crate::tools::file_arg(&o.overlay));
     let prep = if still {
         format!("scale={ow}:-2,format=rgba")
     } else {
@@ -876,7 +959,10 @@ pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, Medi
     );
     let audio = audio_pick(&mut g, o.audio, l.audio.is_some(), r.audio.is_some())?;
     let mut inv = Invocation::new("side by side");
-    inv.arg("-i").arg(o.left.as_os_str()).arg("-i").arg(o.right.as_os_str());
+    inv.arg("-i")
+        .arg(crate::tools::file_arg(&o.left))
+        .arg("-i")
+        .arg(crate::tools::file_arg(&o.right));
     inv.args(["-filter_complex", &g, "-map", "[vout]"]);
     enc.apply(&mut inv);
     if let Some(m) = audio {
@@ -928,7 +1014,10 @@ pub fn subtitles(ff: &Ffmpeg, o: &SubtitleOptions) -> Result<OpReport, MediaErro
         Container::Mkv => "srt",
     };
     let mut inv = Invocation::new("subtitles (soft track)");
-    inv.arg("-i").arg(o.input.as_os_str()).arg("-i").arg(o.subtitles.as_os_str());
+    inv.arg("-i")
+        .arg(crate::tools::file_arg(&o.input))
+        .arg("-i")
+        .arg(crate::tools::file_arg(&o.subtitles));
     inv.args(["-map", "0:v:0"]);
     if info.audio.is_some() {
         inv.args(["-map", "0:a:0"]);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use conjure_media::MediaError;
 use conjure_media::filter::{Codec, Encoding, Fit};
 use conjure_media::ops::{self, Aspect, AudioPick};
+use conjure_media::outputs::Numbered;
 use conjure_media::timeline::{ColorAdjust, Position, Rect, Scroll, Text};
 
 use crate::*;
@@ -29,7 +30,6 @@ fn trim_copy_and_exact() {
             output: out.clone(),
             start: 0.5,
             end: Some(1.5),
-            exact: true,
             encoding: fast(),
             ..Default::default()
         },
@@ -47,6 +47,7 @@ fn trim_copy_and_exact() {
             output: copy.clone(),
             start: 0.0,
             duration: Some(1.0),
+            fast: true,
             ..Default::default()
         },
     )
@@ -132,7 +133,7 @@ fn split_into_parts() {
         ff(),
         &ops::SplitOptions {
             input: clip_gop(),
-            output_dir: d.path().join("parts"),
+            output: Numbered::parse(&d.path().join("parts"), "part_{n}.mp4", 3).unwrap(),
             segment_seconds: 0.5,
         },
     )
@@ -652,9 +653,9 @@ fn frames_out_and_in() {
         ff(),
         &ops::FramesOptions {
             input: clip_a(),
-            output_dir: p("every"),
+            output: Numbered::parse(&p("every"), "frame_{n}.png", 5).unwrap(),
             every: Some(0.5),
-            ..Default::default()
+            range: None,
         },
     )
     .unwrap();
@@ -663,9 +664,9 @@ fn frames_out_and_in() {
         ff(),
         &ops::FramesOptions {
             input: clip_a(),
-            output_dir: p("range"),
+            output: Numbered::parse(&p("range"), "frame_{n}.png", 5).unwrap(),
             range: Some((10, 14)),
-            ..Default::default()
+            every: None,
         },
     )
     .unwrap();

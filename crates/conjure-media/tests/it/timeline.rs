@@ -89,7 +89,10 @@ fn copy_join_of_mp4_clips_needs_no_ffprobe() {
         .status()
         .unwrap();
     assert!(status.success());
-    let t = tl(&json!({"output": {"path": out}, "clips": [{"src": clip_a()}, {"src": mkv}]}));
+    let t = tl(&json!({
+        "output": {"path": out, "overwrite": true},
+        "clips": [{"src": clip_a()}, {"src": mkv}]
+    }));
     assert!(render(&no_probe, &t, &opts()).is_err());
     let r = render(ff(), &t, &opts()).unwrap();
     assert!(r.stream_copy);
@@ -270,7 +273,7 @@ fn json_schema_knows_every_field() {
     };
     // A clip, text, track and overlay with every optional field set, serialised by serde.
     let full = tl(&json!({
-        "output": {"path": "o.mp4", "width": 2, "height": 2, "fps": 1, "codec": "h264", "preset": "fast", "crf": 1, "audio_bitrate": "1k", "hardware": "nvenc"},
+        "output": {"path": "o.mp4", "overwrite": true, "width": 2, "height": 2, "fps": 1, "codec": "h264", "preset": "fast", "crf": 1, "audio_bitrate": "1k", "hardware": "nvenc"},
         "clips": [{"src": "a", "from": 0, "to": 1, "duration": null, "fit": "cover", "speed": 1, "volume": 1, "keep_audio": true, "motion": "zoom-in",
                    "transition": {"type": "fade", "duration": 1}, "fade_in": 1, "fade_out": 1, "reverse": true, "greyscale": true,
                    "eq": {"brightness": 0}, "blur": {"sigma": 1}, "crop": {"x": 0, "y": 0, "width": 2, "height": 2}, "color": "#000000"}],
@@ -301,4 +304,42 @@ fn json_schema_knows_every_field() {
             "top-level `{k}` missing from the schema"
         );
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn each_distinct_source_is_probed_once() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = tmp();
+    // A Matroska source: its headers are not read in-process, so every probe is an ffprobe run.
+    let mkv = d.path().join("a.mkv");
+    let status = std::process::Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(clip_a())
+        .args(["-c", "copy"])
+        .arg(&mkv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let count = d.path().join("count");
+    let script = d.path().join("ffprobe");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho x >> '{}'\nexec '{}' \"$@\"\n",
+            count.display(),
+            ff().ffprobe_path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let counting = conjure_media::Ffmpeg::with_paths(ff().ffmpeg_path().into(), script);
+    let clips: Vec<_> = (0..200).map(|_| json!({"src": mkv, "to": 0.1})).collect();
+    let t = tl(&json!({"output": {"path": d.path().join("o.mp4")}, "clips": clips}));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let probing = |done: usize, total: usize| seen.lock().unwrap().push((done, total));
+    conjure_media::plan_summary(&counting, &t, Some(&probing)).unwrap();
+    assert_eq!(seen.into_inner().unwrap(), [(1, 1)]);
+    let runs = std::fs::read_to_string(&count).unwrap().lines().count();
+    assert_eq!(runs, 1, "one source, probed {runs} times");
 }

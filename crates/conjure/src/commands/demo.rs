@@ -154,7 +154,7 @@ fn edit(
     output: &std::path::Path,
 ) -> anyhow::Result<conjure_media::RenderReport> {
     let spec = json!({
-        "output": { "path": output, "width": 640, "height": 360, "fps": 24 },
+        "output": { "path": output, "overwrite": true, "width": 640, "height": 360, "fps": 24 },
         "clips": [
             { "src": image, "duration": 2.0, "motion": "zoom-in", "fit": "cover",
               "transition": { "type": "fade", "duration": 0.5 } },

@@ -4,7 +4,7 @@
 //! prints the report. Media errors map to exit codes in `error.rs` (exit 2 when the input is at
 //! fault, exit 1 when ffmpeg itself failed, with its stderr tail).
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -14,19 +14,37 @@ use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
 use crate::commands::Ctx;
 use crate::error::CliError;
 
-/// Render an edit: clips, transitions, captions and music from a timeline file
-/// (docs/timeline.md). Local work: costs no credits.
+/// Render an edit: clips, transitions, captions and music from a timeline file. Local work:
+/// costs no credits.
+///
+/// `conjure edit --example` prints a complete, commented timeline to start from;
+/// `conjure edit --schema` prints its JSON Schema (every field, with defaults).
 #[derive(Debug, Args)]
 pub struct EditArgs {
     /// The timeline: a `.json`, `.yaml` or `.yml` file.
-    pub spec: PathBuf,
-    /// Write here instead of the spec's `output.path`.
+    #[arg(required_unless_present_any = ["schema", "example"])]
+    pub spec: Option<PathBuf>,
+    /// Write here instead of the spec's `output.path` (which may then be left out).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Replace the output if it exists (never one of the sources).
+    #[arg(long)]
+    pub force: bool,
     /// Check the timeline and its sources without rendering.
     #[arg(long)]
     pub check: bool,
+    /// Print the timeline's JSON Schema and exit.
+    #[arg(long, conflicts_with_all = ["spec", "example"])]
+    pub schema: bool,
+    /// Print a complete, commented example timeline (YAML) and exit.
+    #[arg(long, conflicts_with = "spec")]
+    pub example: bool,
 }
+
+/// The timeline's JSON Schema, as shipped in the binary.
+pub const SCHEMA: &str = include_str!("../../../../docs/timeline.schema.json");
+/// A complete, commented example timeline.
+pub const EXAMPLE: &str = include_str!("../../../../docs/timeline.example.yaml");
 
 /// Locates ffmpeg or fails with the install hint.
 pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
@@ -34,6 +52,7 @@ pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
 }
 
 /// A one-line progress bar on stderr, only when stderr is a terminal and output is human.
+/// Shared by `edit` (frames of the render) and `media` (seconds of ffmpeg's output).
 pub struct Bar {
     enabled: bool,
     last: Mutex<u32>,
@@ -41,10 +60,12 @@ pub struct Bar {
 
 impl Bar {
     pub fn new(ctx: &Ctx) -> Self {
-        Self {
-            enabled: !ctx.out.json && std::io::stderr().is_terminal(),
-            last: Mutex::new(u32::MAX),
-        }
+        Self { enabled: ctx.out.progress_enabled(), last: Mutex::new(u32::MAX) }
+    }
+
+    /// Whether the bar draws at all (a terminal, human output).
+    pub fn enabled(&self) -> bool {
+        self.enabled
     }
 
     pub fn update(&self, p: &Progress) {
@@ -59,14 +80,23 @@ impl Bar {
         *last = pct;
         let filled = (pct / 4) as usize;
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r[{}{}] {pct:>3}% {}/{} frames",
-            "#".repeat(filled),
-            ".".repeat(25 - filled),
-            p.frames_done,
-            p.frames_total
-        );
+        let done = if p.frames_total > 0 {
+            format!("{}/{} frames", p.frames_done, p.frames_total)
+        } else {
+            format!("{:.1}/{:.1} s", p.seconds_done, p.seconds_total)
+        };
+        let _ =
+            write!(err, "\r[{}{}] {pct:>3}% {done}", "#".repeat(filled), ".".repeat(25 - filled));
+        let _ = err.flush();
+    }
+
+    /// While a timeline's sources are read (before any frame): `probing sources 8/120`.
+    pub fn probing(&self, done: usize, total: usize) {
+        if !self.enabled {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "\rprobing sources {done}/{total}");
         let _ = err.flush();
     }
 
@@ -80,14 +110,28 @@ impl Bar {
 }
 
 pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
-    let mut timeline = Timeline::from_path(&args.spec)?;
+    if args.schema {
+        ctx.out.line(SCHEMA.trim_end());
+        return Ok(());
+    }
+    if args.example {
+        ctx.out.line(EXAMPLE.trim_end());
+        return Ok(());
+    }
+    let Some(spec) = &args.spec else { unreachable!("clap requires SPEC") };
+    let mut timeline = Timeline::from_path(spec)?;
     if let Some(out) = &args.output {
         timeline.output.path.clone_from(out);
     }
+    timeline.output.overwrite |= args.force;
     timeline.validate().map_err(MediaError::from)?;
     let ff = ffmpeg()?;
+    let bar = Bar::new(ctx);
+    let probing = |done: usize, total: usize| bar.probing(done, total);
     if args.check {
-        let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline)?;
+        let summary = conjure_media::plan_summary(&ff, &timeline, Some(&probing));
+        bar.finish();
+        let (frames, fps, segments) = summary?;
         if ctx.out.json {
             ctx.out.json_value(&serde_json::json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
         } else {
@@ -95,12 +139,18 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let bar = Bar::new(ctx);
+    crate::commands::media::stop_on_signals();
     let cb = |p: Progress| bar.update(&p);
-    let opts = RenderOptions { progress: Some(&cb), ..RenderOptions::default() };
+    let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
-    let report = report?;
+    if let Err(e) = &report {
+        crate::commands::media::hold_if_stopping(e);
+    }
+    let mut report = report?;
+    if let Ok(abs) = std::path::absolute(&report.output) {
+        report.output = abs;
+    }
     if ctx.out.json {
         ctx.out.json_value(&serde_json::json!({"status": "ok", "edit": report}));
     } else {

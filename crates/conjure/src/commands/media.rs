@@ -9,17 +9,23 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 use conjure_media::filter::{Codec, Fit, Hardware};
+use conjure_media::ops::RunOptions;
 use conjure_media::ops::{AudioPick, OpEncoding};
+use conjure_media::progress::ProgressSink;
 use conjure_media::timeline::{Motion, Position, Scroll};
-use conjure_media::{LazyFfmpeg, Op, OpOutcome};
+use conjure_media::{LazyFfmpeg, MediaError, Op, OpOutcome, Progress};
 use serde_json::json;
 
 use crate::commands::Ctx;
+use crate::commands::edit::Bar;
 
 /// Edit one file in one step: trim, join, reframe, caption, audio, convert, frames ...
 /// Local work with ffmpeg (images without it); costs no credits.
 #[derive(Debug, Args)]
 pub struct MediaArgs {
+    /// Replace an output that exists (an output that is one of the inputs is always refused).
+    #[arg(long, global = true)]
+    pub force: bool,
     #[command(subcommand)]
     pub op: MediaOp,
 }
@@ -119,14 +125,92 @@ impl EncodeArgs {
 pub struct Io {
     /// The source file.
     pub input: PathBuf,
-    /// The result.
+    /// The result (a new file; see --force).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
 }
 
+/// Several outputs (`split`, `frames`): a pattern or existing folder with `-o`, or a folder with
+/// `--out-dir`.
+#[derive(Debug, Args)]
+pub struct ManyOut {
+    // clap turns a literal `{n}` in help into a line break; an ANSI reset between `{` and `n`
+    // keeps the braces (the escape is stripped when stderr/stdout is not a colour terminal).
+    #[arg(
+        long,
+        short = 'o',
+        value_name = "PATTERN|DIR",
+        required_unless_present = "out_dir",
+        help = concat!(
+            "A name pattern with {\x1b[0mn} for the number (e.g. part_{\x1b[0mn}.mp4), ",
+            "or an existing folder"
+        )
+    )]
+    pub output: Option<PathBuf>,
+    /// A folder for the results (created when missing), named as the step's default.
+    #[arg(long, value_name = "DIR", conflicts_with = "output")]
+    pub out_dir: Option<PathBuf>,
+}
+
+impl ManyOut {
+    /// The library's output: a `{n}` pattern or a folder. `-o` naming neither is refused here,
+    /// so `-o` always means "the output file(s)", never a folder created by surprise.
+    fn path(self) -> anyhow::Result<PathBuf> {
+        match (self.output, self.out_dir) {
+            (Some(o), _) if o.to_string_lossy().contains("{n}") || o.is_dir() => Ok(o),
+            (Some(o), _) => Err(crate::error::CliError::from(MediaError::InvalidOption {
+                option: "output".into(),
+                message: format!(
+                    "`{}` is neither a pattern with {{n}} (e.g. part_{{n}}.mp4) nor an existing folder; use --out-dir to create a folder",
+                    o.display()
+                ),
+            })
+            .into()),
+            (None, Some(d)) => Ok(d),
+            (None, None) => unreachable!("clap requires -o or --out-dir"),
+        }
+    }
+}
+
+/// Fade lengths, shared by `media fade` and `media audio fade`. `--in/--out` are the old
+/// spellings, hidden and kept for one release.
+#[derive(Debug, Args)]
+pub struct FadeArgs {
+    /// Fade-in length in seconds (from the start).
+    #[arg(long, value_name = "SECONDS")]
+    pub fade_in: Option<f64>,
+    /// Fade-out length in seconds (up to the end).
+    #[arg(long, value_name = "SECONDS")]
+    pub fade_out: Option<f64>,
+    /// Deprecated spelling of --fade-in.
+    #[arg(long = "in", hide = true, conflicts_with = "fade_in")]
+    pub old_in: Option<f64>,
+    /// Deprecated spelling of --fade-out.
+    #[arg(long = "out", hide = true, conflicts_with = "fade_out")]
+    pub old_out: Option<f64>,
+}
+
+impl FadeArgs {
+    fn seconds(&self) -> (f64, f64) {
+        (self.fade_in.or(self.old_in).unwrap_or(0.0), self.fade_out.or(self.old_out).unwrap_or(0.0))
+    }
+
+    fn deprecations(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.old_in.is_some() {
+            v.push("`--in` is deprecated and will be removed; use `--fade-in`");
+        }
+        if self.old_out.is_some() {
+            v.push("`--out` is deprecated and will be removed; use `--fade-out`");
+        }
+        v
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MediaOp {
-    /// Keep a time range (keyframe copy; --exact re-encodes for a frame-accurate cut).
+    /// Keep a time range, frame-exact (stream copy when both cut points are keyframes; --fast
+    /// always copies, cutting on keyframes).
     Trim {
         #[command(flatten)]
         io: Io,
@@ -139,8 +223,12 @@ pub enum MediaOp {
         /// Seconds to keep.
         #[arg(long)]
         duration: Option<f64>,
-        /// Frame-accurate (re-encodes).
+        /// Cut on keyframes by stream copy: instant, but the kept range may start earlier (a
+        /// note says what was kept).
         #[arg(long)]
+        fast: bool,
+        /// Deprecated: trims are frame-exact by default.
+        #[arg(long, hide = true, conflicts_with = "fast")]
         exact: bool,
         #[command(flatten)]
         enc: EncodeArgs,
@@ -150,6 +238,7 @@ pub enum MediaOp {
         /// Clips in order.
         #[arg(required = true, num_args = 2..)]
         inputs: Vec<PathBuf>,
+        /// The result.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
         /// Crossfade with this transition (fade, dissolve, wipeleft ...).
@@ -164,12 +253,13 @@ pub enum MediaOp {
         #[command(flatten)]
         enc: EncodeArgs,
     },
-    /// Chop into parts of about N seconds (stream copy, on keyframes).
+    /// Chop into parts of about N seconds (stream copy, on keyframes): part_000.mp4 ...
     Split {
+        /// The source file.
         input: PathBuf,
-        /// Folder for part_000.ext, part_001.ext ...
-        #[arg(long, short = 'o', value_name = "DIR")]
-        output: PathBuf,
+        #[command(flatten)]
+        out: ManyOut,
+        /// Seconds per part (parts start on keyframes).
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
     },
@@ -177,8 +267,10 @@ pub enum MediaOp {
     Crop {
         #[command(flatten)]
         io: Io,
+        /// Keep the largest centred W:H rectangle, e.g. 9:16.
         #[arg(long)]
         aspect: Option<String>,
+        /// Keep this region, WxH+X+Y (e.g. 320x180+10+20).
         #[arg(long, conflicts_with = "aspect")]
         rect: Option<String>,
         #[command(flatten)]
@@ -188,12 +280,16 @@ pub enum MediaOp {
     Resize {
         #[command(flatten)]
         io: Io,
+        /// Target width in pixels (videos: rounded to even).
         #[arg(long)]
         width: Option<u32>,
+        /// Target height in pixels (videos: rounded to even).
         #[arg(long)]
         height: Option<u32>,
+        /// A factor instead of a size, e.g. 0.5 (videos).
         #[arg(long)]
         scale: Option<f64>,
+        /// How to fill the box when both sides are given.
         #[arg(long, value_enum, default_value_t)]
         fit: FitArg,
         #[command(flatten)]
@@ -203,10 +299,13 @@ pub enum MediaOp {
     Pad {
         #[command(flatten)]
         io: Io,
+        /// The aspect to reach, W:H (e.g. 1:1).
         #[arg(long)]
         aspect: String,
-        #[arg(long)]
-        color: Option<String>,
+        /// Bar colour (#rrggbb or a name; default black). (`--color` is the global output
+        /// colour switch.)
+        #[arg(long, value_name = "COLOR")]
+        bar_color: Option<String>,
         #[command(flatten)]
         enc: EncodeArgs,
     },
@@ -214,10 +313,13 @@ pub enum MediaOp {
     Reframe {
         #[command(flatten)]
         io: Io,
+        /// The new aspect, W:H (e.g. 9:16).
         #[arg(long)]
         aspect: String,
+        /// How the picture fills the new shape.
         #[arg(long, value_enum, default_value_t = FitArg::Blur)]
         fit: FitArg,
+        /// Output height in pixels (default: the source's).
         #[arg(long)]
         height: Option<u32>,
         #[command(flatten)]
@@ -227,10 +329,8 @@ pub enum MediaOp {
     Fade {
         #[command(flatten)]
         io: Io,
-        #[arg(long, default_value_t = 0.0)]
-        r#in: f64,
-        #[arg(long, default_value_t = 0.0)]
-        out: f64,
+        #[command(flatten)]
+        fade: FadeArgs,
         #[command(flatten)]
         enc: EncodeArgs,
     },
@@ -238,6 +338,7 @@ pub enum MediaOp {
     Speed {
         #[command(flatten)]
         io: Io,
+        /// The speed factor: 2 plays twice as fast, 0.5 at half speed.
         factor: f64,
         #[command(flatten)]
         enc: EncodeArgs,
@@ -253,14 +354,19 @@ pub enum MediaOp {
     Color {
         #[command(flatten)]
         io: Io,
+        /// -1 to 1; 0 leaves it unchanged.
         #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
         brightness: f64,
+        /// 0 to 4; 1 leaves it unchanged.
         #[arg(long, default_value_t = 1.0)]
         contrast: f64,
+        /// 0 to 3; 1 leaves it unchanged.
         #[arg(long, default_value_t = 1.0)]
         saturation: f64,
+        /// 0.1 to 10; 1 leaves it unchanged.
         #[arg(long, default_value_t = 1.0)]
         gamma: f64,
+        /// Drop the colour (black and white).
         #[arg(long)]
         greyscale: bool,
         #[command(flatten)]
@@ -270,8 +376,10 @@ pub enum MediaOp {
     Blur {
         #[command(flatten)]
         io: Io,
+        /// Blur strength.
         #[arg(long, default_value_t = 10.0)]
         sigma: f64,
+        /// Blur only this region, WxH+X+Y (e.g. 80x40+10+10); the whole frame when absent.
         #[arg(long)]
         region: Option<String>,
         #[command(flatten)]
@@ -284,21 +392,28 @@ pub enum MediaOp {
         /// The text; any characters.
         #[arg(long)]
         text: String,
+        /// Second it appears.
         #[arg(long, default_value_t = 0.0)]
         start: f64,
+        /// Second it disappears (default: the end).
         #[arg(long)]
         end: Option<f64>,
         /// top, center, bottom, top-left ... or x,y
         #[arg(long, default_value = "bottom")]
         position: String,
+        /// Font size in pixels (default: from the video's height).
         #[arg(long)]
         size: Option<u32>,
-        #[arg(long)]
-        color: Option<String>,
+        /// Text colour: #rrggbb or a name, optionally @alpha (default white).
+        #[arg(long, value_name = "COLOR")]
+        text_color: Option<String>,
+        /// Draw a translucent box behind the text.
         #[arg(long = "box")]
         boxed: bool,
+        /// A TrueType/OpenType font file.
         #[arg(long)]
         font: Option<PathBuf>,
+        /// Scroll: left (a ticker) or up (credits).
         #[arg(long, value_parser = ["left", "up"])]
         scroll: Option<String>,
         #[command(flatten)]
@@ -311,13 +426,16 @@ pub enum MediaOp {
         /// The image or video on top.
         #[arg(long)]
         top: PathBuf,
+        /// top-left, top-right, bottom-left, bottom-right, center or x,y.
         #[arg(long, default_value = "bottom-right")]
         position: String,
         /// Width as a fraction of the main video's width.
         #[arg(long, default_value_t = 0.25)]
         width: f64,
+        /// Margin from the edges in pixels.
         #[arg(long, default_value_t = 16)]
         margin: u32,
+        /// Which sound to keep.
         #[arg(long, value_enum, default_value_t)]
         audio: PickArg,
         #[command(flatten)]
@@ -325,12 +443,17 @@ pub enum MediaOp {
     },
     /// Two videos next to each other (--vertical stacks them).
     SideBySide {
+        /// The left (or top) video.
         left: PathBuf,
+        /// The right (or bottom) video.
         right: PathBuf,
+        /// The result.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
+        /// Stack them, one above the other.
         #[arg(long)]
         vertical: bool,
+        /// Which sound to keep.
         #[arg(long, value_enum, default_value_t)]
         audio: PickArg,
         #[command(flatten)]
@@ -343,6 +466,7 @@ pub enum MediaOp {
         /// The .srt or .ass file.
         #[arg(long)]
         subs: PathBuf,
+        /// Burn them into the picture (re-encodes; needs libass).
         #[arg(long)]
         burn: bool,
         #[command(flatten)]
@@ -357,10 +481,13 @@ pub enum MediaOp {
     Convert {
         #[command(flatten)]
         io: Io,
+        /// GIF frames per second (default 12).
         #[arg(long)]
         gif_fps: Option<f64>,
+        /// GIF width in pixels (default 480).
         #[arg(long)]
         gif_width: Option<u32>,
+        /// JPEG/WebP quality 1 to 100 (images).
         #[arg(long)]
         quality: Option<u8>,
         #[command(flatten)]
@@ -370,52 +497,71 @@ pub enum MediaOp {
     Thumbnail {
         #[command(flatten)]
         io: Io,
+        /// The second to take it from.
         #[arg(long, default_value_t = 0.0)]
         at: f64,
     },
-    /// Frames as images: all, --every N seconds, or --range A-B.
+    /// Frames as images: all, --every N seconds, or --range A-B (frame_00001.png ...).
     Frames {
+        /// The source video.
         input: PathBuf,
-        #[arg(long, short = 'o', value_name = "DIR")]
-        output: PathBuf,
+        #[command(flatten)]
+        out: ManyOut,
+        /// One frame every this many seconds.
         #[arg(long)]
         every: Option<f64>,
+        /// Only frames A to B (0-based, inclusive), e.g. 10-20.
         #[arg(long, conflicts_with = "every")]
         range: Option<String>,
+        /// Image format when -o/--out-dir is a folder: png, jpg or webp.
         #[arg(long, default_value = "png")]
         format: String,
     },
-    /// A contact sheet: frames of one video, or many images tiled.
+    /// A contact sheet: frames of one video (labelled with their time), or many images tiled.
     Sheet {
+        /// One video, or several images.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
+        /// The image (.png, .jpg or .webp).
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
+        /// Columns (default 4 for a video).
         #[arg(long)]
         columns: Option<u32>,
+        /// Rows, for a video (default 3).
         #[arg(long)]
         rows: Option<u32>,
+        /// Width of each tile in pixels.
         #[arg(long)]
         tile_width: Option<u32>,
     },
     /// A video from images: a slideshow (files) or a numbered pattern (frame_%05d.png).
     Slideshow {
+        /// Images in order, or one numbered pattern.
         #[arg(required = true)]
         images: Vec<PathBuf>,
+        /// The result.
         #[arg(long, short = 'o', value_name = "FILE")]
         output: PathBuf,
+        /// Seconds each image is on screen.
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
+        /// Transition between images (fade, dissolve, wipeleft ...).
         #[arg(long)]
         transition: Option<String>,
+        /// Transition seconds.
         #[arg(long, default_value_t = 0.5)]
         transition_duration: f64,
+        /// Frames per second (default 30).
         #[arg(long)]
         fps: Option<f64>,
+        /// Canvas width (default: the first image's).
         #[arg(long)]
         width: Option<u32>,
+        /// Canvas height (default: the first image's).
         #[arg(long)]
         height: Option<u32>,
+        /// Ken Burns motion on each image.
         #[arg(long, value_parser = ["none", "zoom-in", "zoom-out", "pan-left", "pan-right"], default_value = "none")]
         motion: String,
         #[command(flatten)]
@@ -425,10 +571,13 @@ pub enum MediaOp {
     Metadata {
         #[command(flatten)]
         io: Io,
+        /// The title.
         #[arg(long)]
         title: Option<String>,
+        /// The artist.
         #[arg(long)]
         artist: Option<String>,
+        /// A comment.
         #[arg(long)]
         comment: Option<String>,
     },
@@ -440,8 +589,10 @@ pub enum AudioOp {
     Replace {
         #[command(flatten)]
         io: Io,
+        /// The new sound (any audio or video file with sound).
         #[arg(long)]
         audio: PathBuf,
+        /// Repeat the sound until the video ends.
         #[arg(long = "loop")]
         looped: bool,
     },
@@ -459,12 +610,14 @@ pub enum AudioOp {
     Volume {
         #[command(flatten)]
         io: Io,
+        /// The volume factor: 2 doubles, 0.5 halves.
         factor: f64,
     },
     /// Normalise loudness (EBU R128).
     Loudnorm {
         #[command(flatten)]
         io: Io,
+        /// Target integrated loudness in LUFS.
         #[arg(long, default_value_t = -16.0, allow_hyphen_values = true)]
         lufs: f64,
     },
@@ -472,10 +625,13 @@ pub enum AudioOp {
     Mix {
         #[command(flatten)]
         io: Io,
+        /// The music file.
         #[arg(long)]
         music: PathBuf,
+        /// The music's volume factor.
         #[arg(long, default_value_t = 0.3)]
         music_volume: f64,
+        /// Repeat the music until the video ends.
         #[arg(long = "loop")]
         looped: bool,
     },
@@ -483,15 +639,14 @@ pub enum AudioOp {
     Fade {
         #[command(flatten)]
         io: Io,
-        #[arg(long, default_value_t = 0.0)]
-        r#in: f64,
-        #[arg(long, default_value_t = 0.0)]
-        out: f64,
+        #[command(flatten)]
+        fade: FadeArgs,
     },
     /// Shift the sound later by milliseconds.
     Delay {
         #[command(flatten)]
         io: Io,
+        /// Milliseconds to delay the sound by.
         millis: u32,
     },
 }
@@ -507,16 +662,30 @@ fn motion(s: &str) -> Motion {
 }
 
 impl MediaOp {
-    /// The library's operation for these flags: a translation, no decisions.
-    fn into_op(self) -> Op {
+    /// Notes for deprecated spellings used, printed on stderr before the step runs.
+    fn deprecations(&self) -> Vec<&'static str> {
         match self {
-            Self::Trim { io, start, end, duration, exact, enc } => Op::Trim {
+            Self::Fade { fade, .. } | Self::Audio { op: AudioOp::Fade { fade, .. } } => {
+                fade.deprecations()
+            }
+            Self::Trim { exact: true, .. } => {
+                vec!["`--exact` is deprecated and does nothing: trims are frame-exact by default"]
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The library's operation for these flags: a translation, no decisions.
+    fn into_op(self) -> anyhow::Result<Op> {
+        Ok(match self {
+            Self::Trim { io, start, end, duration, fast, exact: _, enc } => Op::Trim {
                 input: io.input,
                 output: io.output,
                 start,
                 end,
                 duration,
-                exact,
+                fast,
+                exact: false,
                 encoding: enc.encoding(),
             },
             Self::Join { inputs, output, transition, transition_duration, fit, enc } => Op::Join {
@@ -527,7 +696,9 @@ impl MediaOp {
                 fit: fit.fit(),
                 encoding: enc.encoding(),
             },
-            Self::Split { input, output, seconds } => Op::Split { input, output, seconds },
+            Self::Split { input, out, seconds } => {
+                Op::Split { input, output: out.path()?, seconds }
+            }
             Self::Crop { io, aspect, rect, enc } => Op::Crop {
                 input: io.input,
                 output: io.output,
@@ -544,11 +715,11 @@ impl MediaOp {
                 fit: fit.fit(),
                 encoding: enc.encoding(),
             },
-            Self::Pad { io, aspect, color, enc } => Op::Pad {
+            Self::Pad { io, aspect, bar_color, enc } => Op::Pad {
                 input: io.input,
                 output: io.output,
                 aspect,
-                color,
+                color: bar_color,
                 encoding: enc.encoding(),
             },
             Self::Reframe { io, aspect, fit, height, enc } => Op::Reframe {
@@ -559,13 +730,16 @@ impl MediaOp {
                 height,
                 encoding: enc.encoding(),
             },
-            Self::Fade { io, r#in, out, enc } => Op::Fade {
-                input: io.input,
-                output: io.output,
-                fade_in: r#in,
-                fade_out: out,
-                encoding: enc.encoding(),
-            },
+            Self::Fade { io, fade, enc } => {
+                let (fade_in, fade_out) = fade.seconds();
+                Op::Fade {
+                    input: io.input,
+                    output: io.output,
+                    fade_in,
+                    fade_out,
+                    encoding: enc.encoding(),
+                }
+            }
             Self::Speed { io, factor, enc } => {
                 Op::Speed { input: io.input, output: io.output, factor, encoding: enc.encoding() }
             }
@@ -598,7 +772,7 @@ impl MediaOp {
                 end,
                 position,
                 size,
-                color,
+                text_color,
                 boxed,
                 font,
                 scroll,
@@ -611,7 +785,7 @@ impl MediaOp {
                 end,
                 position: Position::Named(position),
                 size,
-                color,
+                color: text_color,
                 boxed,
                 font,
                 scroll: scroll.map(|s| if s == "up" { Scroll::Up } else { Scroll::Left }),
@@ -652,8 +826,8 @@ impl MediaOp {
                 encoding: enc.encoding(),
             },
             Self::Thumbnail { io, at } => Op::Thumbnail { input: io.input, output: io.output, at },
-            Self::Frames { input, output, every, range, format } => {
-                Op::Frames { input, output, every, range, format }
+            Self::Frames { input, out, every, range, format } => {
+                Op::Frames { input, output: out.path()?, every, range, format }
             }
             Self::Sheet { inputs, output, columns, rows, tile_width } => {
                 Op::Sheet { inputs, output, columns, rows, tile_width }
@@ -684,7 +858,7 @@ impl MediaOp {
             Self::Metadata { io, title, artist, comment } => {
                 Op::Metadata { input: io.input, output: io.output, title, artist, comment }
             }
-        }
+        })
     }
 }
 
@@ -705,14 +879,29 @@ impl AudioOp {
             Self::Mix { io, music, music_volume, looped } => {
                 Op::AudioMix { input: io.input, output: io.output, music, music_volume, looped }
             }
-            Self::Fade { io, r#in, out } => {
-                Op::AudioFade { input: io.input, output: io.output, fade_in: r#in, fade_out: out }
+            Self::Fade { io, fade } => {
+                let (fade_in, fade_out) = fade.seconds();
+                Op::AudioFade { input: io.input, output: io.output, fade_in, fade_out }
             }
             Self::Delay { io, millis } => {
                 Op::AudioDelay { input: io.input, output: io.output, millis }
             }
         }
     }
+}
+
+/// Outputs as absolute paths, so JSON consumers need not know the working directory.
+fn absolute(mut outcome: OpOutcome) -> OpOutcome {
+    let abs = |p: &mut PathBuf| {
+        if let Ok(a) = std::path::absolute(&*p) {
+            *p = a;
+        }
+    };
+    match &mut outcome {
+        OpOutcome::Image(r) => abs(&mut r.output),
+        OpOutcome::Ffmpeg(r) => r.outputs.iter_mut().for_each(abs),
+    }
+    outcome
 }
 
 fn report(ctx: &Ctx, op: &str, outcome: &OpOutcome) {
@@ -739,9 +928,70 @@ fn report(ctx: &Ctx, op: &str, outcome: &OpOutcome) {
     }
 }
 
+/// From here on, SIGINT (Ctrl-C) and SIGTERM stop every ffmpeg this process started, remove
+/// the unfinished outputs and exit 130 or 143. Only the local commands (`media`, `edit`)
+/// install this: the paid commands keep their own Ctrl-C handling ("safe to resume").
+pub(crate) fn stop_on_signals() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) =
+            (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+        else {
+            return;
+        };
+        tokio::spawn(async move {
+            let (code, name) = tokio::select! {
+                _ = int.recv() => (130, "interrupted"),
+                _ = term.recv() => (143, "terminated"),
+            };
+            let killed = conjure_media::stop::stop_all();
+            eprintln!(
+                "\n{name}: stopped {killed} ffmpeg run{}; no unfinished output was left behind",
+                if killed == 1 { "" } else { "s" }
+            );
+            std::process::exit(code);
+        });
+    }
+}
+
+/// After a failure caused by a stop signal, waits for the handler to exit with the signal's
+/// code rather than reporting ffmpeg's death as an error of its own. Ctrl-C reaches ffmpeg
+/// (same process group) at the same moment as conjure, so its failure can arrive before the
+/// handler task has run: a failure gets a short grace to see whether a stop is under way.
+pub(crate) fn hold_if_stopping(err: &MediaError) {
+    if !matches!(err, MediaError::Ffmpeg { .. } | MediaError::Io { .. }) {
+        return;
+    }
+    for _ in 0..25 {
+        if conjure_media::stop::stopping() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    while conjure_media::stop::stopping() {
+        std::thread::park_timeout(std::time::Duration::from_secs(1));
+    }
+}
+
 pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
-    let op = args.op.into_op();
-    let outcome = op.run(&LazyFfmpeg::new()).map_err(crate::error::CliError::from)?;
+    for note in args.op.deprecations() {
+        ctx.out.warn(note);
+    }
+    let op = args.op.into_op()?;
+    stop_on_signals();
+    let bar = std::sync::Arc::new(Bar::new(ctx));
+    let sink = bar.clone();
+    let progress: Option<ProgressSink> = bar
+        .enabled()
+        .then(|| std::sync::Arc::new(move |p: Progress| sink.update(&p)) as ProgressSink);
+    let opts = RunOptions { overwrite: args.force, progress };
+    let outcome = op.run_with(&LazyFfmpeg::new(), &opts);
+    bar.finish();
+    if let Err(e) = &outcome {
+        hold_if_stopping(e);
+    }
+    let outcome = absolute(outcome.map_err(crate::error::CliError::from)?);
     report(ctx, op.name(), &outcome);
     Ok(())
 }
