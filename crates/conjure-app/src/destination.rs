@@ -54,10 +54,8 @@ impl Destination {
 
     fn from_output(path: &Path) -> (Destination, Option<String>) {
         let text = path.to_string_lossy();
-        // `{n}` as copied from `--help`, where a word joiner keeps clap from reading it.
-        let joined = "{\u{2060}n}";
-        if text.contains(NUMBER) || text.contains(joined) {
-            return (Destination::Pattern(PathBuf::from(text.replace(joined, NUMBER))), None);
+        if text.contains(NUMBER) {
+            return (Destination::Pattern(path.to_path_buf()), None);
         }
         if path.is_dir() || text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) {
             return (Destination::Dir(path.to_path_buf()), None);

@@ -137,13 +137,13 @@ pub struct PayArgs {
 /// Where downloaded results go. Shared by every command that downloads.
 #[derive(Debug, Args, Clone, Default)]
 pub struct OutputArgs {
-    // clap turns a literal `{n}` in help into a line break; a word joiner keeps it visible and
-    // `Destination` reads the joined spelling as `{n}` too, in case it is copied.
+    // clap turns a literal `{n}` in help into a line break; a style reset between `{` and `n`
+    // keeps it whole, and clap drops styles wherever they are not wanted (pipes, man pages).
     #[arg(
         long,
         short = 'o',
         value_name = "PATH",
-        help = "The output file (fox.png); for several files a pattern with {\u{2060}n} (fox-{\u{2060}n}.png) or an existing folder"
+        help = "The output file (fox.png); for several files a pattern with {\x1b[0mn} (fox-{\x1b[0mn}.png) or an existing folder"
     )]
     pub output: Option<PathBuf>,
     /// Folder for the outputs, named <job>-<item>-<n>.<ext> (default: output.dir in the config
