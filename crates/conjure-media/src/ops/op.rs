@@ -130,7 +130,7 @@ pub enum Op {
     Split {
         /// The source file.
         input: PathBuf,
-        /// A pattern with `{n}` (`parts/part_{n}.mp4`), or a folder for `part_000.ext` ...
+        /// A pattern with `{n}` (`parts/part_{n}.mp4`), or a folder for `part_001.ext` ...
         output: PathBuf,
         /// Seconds per part.
         #[serde(default = "thirty")]

@@ -260,7 +260,8 @@ pub fn split(ff: &Ffmpeg, o: &SplitOptions) -> Result<OpReport, MediaError> {
         "-segment_time",
         &secs(o.segment_seconds),
     ]);
-    inv.args(["-reset_timestamps", "1"]);
+    // Numbered from 1, like every `{n}` in conjure (frames, paid outputs).
+    inv.args(["-reset_timestamps", "1", "-segment_start_number", "1"]);
     inv.arg(o.output.ffmpeg_pattern(staged.path()));
     ff.run(&inv, None)?;
     let outputs = o.output.commit(staged)?;

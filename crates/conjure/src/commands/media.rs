@@ -253,7 +253,7 @@ pub enum MediaOp {
         #[command(flatten)]
         enc: EncodeArgs,
     },
-    /// Chop into parts of about N seconds (stream copy, on keyframes): part_000.mp4 ...
+    /// Chop into parts of about N seconds (stream copy, on keyframes): part_001.mp4 ...
     Split {
         /// The source file.
         input: PathBuf,

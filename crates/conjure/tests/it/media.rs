@@ -434,7 +434,7 @@ fn special_characters_in_file_names_work() {
     ok(&["media", "audio", "extract", name, "-o", "a, b: c.m4a"]);
     let run = ok(&["media", "split", name, "-o", "p: 100% {n}.mp4", "--seconds", "1", "--json"]);
     let parts = run.json()["result"]["outputs"].as_array().unwrap().len();
-    assert!(parts >= 1 && t.out_dir().join("p: 100% 000.mp4").is_file(), "{}", run.stdout);
+    assert!(parts >= 1 && t.out_dir().join("p: 100% 001.mp4").is_file(), "{}", run.stdout);
     ok(&["media", "frames", name, "-o", "f [1]: {n}%.png", "--every", "1"]);
     assert!(t.out_dir().join("f [1]: 00001%.png").is_file());
     std::fs::write(
@@ -529,7 +529,7 @@ fn split_and_frames_name_outputs_by_pattern_or_folder() {
         t.run(&["media", "split", "one.mp4", "-o", "part_{n}.mp4", "--seconds", "1", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json();
-    assert_eq!(v["result"]["outputs"][0], t.out_dir().join("part_000.mp4").display().to_string());
+    assert_eq!(v["result"]["outputs"][0], t.out_dir().join("part_001.mp4").display().to_string());
     let notes = v["result"]["notes"].to_string();
     assert!(notes.contains("allow 1 parts where 2 were asked"), "{notes}");
     // Existing parts need --force.
