@@ -235,7 +235,10 @@ impl Settings {
             Some(cap) => config.yes_max_cost = parse_limit(&cap, "limit for --yes")?,
             None => defaults.push((
                 "limits.yes_max_cost".to_owned(),
-                policy::DEFAULT_YES_MAX_COST.to_string().trim_start_matches('$').to_owned(),
+                match policy::DEFAULT_YES_MAX_COST {
+                    Limit::Usd(u) => format!("{:.2}", u.micros() as f64 / 1e6),
+                    Limit::Credits(c) => format!("{c}cr"),
+                },
             )),
         }
         config.budget =
