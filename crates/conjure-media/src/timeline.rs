@@ -369,7 +369,8 @@ pub struct Text {
     /// Draw a translucent box behind the text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub r#box: bool,
-    /// A TrueType/OpenType font file (default DejaVu Sans).
+    /// A TrueType/OpenType font file (default DejaVu Sans); characters it lacks are drawn from
+    /// other installed fonts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub font: Option<PathBuf>,
     /// Scroll the text instead of holding it still.
