@@ -166,14 +166,13 @@ fn default_face() -> Face {
 /// Copies the user's font into the fonts folder (so the filter loads only it, whatever else is
 /// beside it, and its path needs no escaping inside the script) and reads its name and metrics.
 fn user_face(font: &Path, dir: &Path, i: usize) -> Result<Face, MediaError> {
-    let bad = |m: String| MediaError::option("font", m);
-    if let Some(problem) = font_problem(font) {
-        return Err(bad(problem));
-    }
-    let data = std::fs::read(font)
-        .map_err(|e| MediaError::io(format!("reading `{}`", font.display()), e))?;
-    let face = parse_face(&data)
-        .ok_or_else(|| bad(format!("`{}` is not a TrueType/OpenType font", font.display())))?;
+    let shown = font.display();
+    let data = std::fs::read(font).map_err(|e| {
+        MediaError::option("font", format!("the font `{shown}` cannot be read: {e}"))
+    })?;
+    let face = parse_face(&data).ok_or_else(|| {
+        MediaError::option("font", format!("`{shown}` is not a TrueType/OpenType font file"))
+    })?;
     std::fs::create_dir_all(dir)
         .map_err(|e| MediaError::io(format!("creating `{}`", dir.display()), e))?;
     let ext = font.extension().and_then(|e| e.to_str()).unwrap_or("ttf").to_ascii_lowercase();

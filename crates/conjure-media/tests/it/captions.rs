@@ -215,6 +215,18 @@ fn text_is_drawn_literally_and_a_font_file_is_used() {
     )
     .unwrap_err();
     assert!(e.to_string().contains("nope.ttf"), "{e}");
+    let fake = d.path().join("fake.ttf");
+    std::fs::write(&fake, "not a font").unwrap();
+    let mut t = caption("x");
+    t.font = Some(fake);
+    let input = black_clip(d.path());
+    let output = d.path().join("fake.mp4");
+    let e = ops::text(
+        ff(),
+        &ops::TextOptions { input, output, text: t, encoding: Encoding::default() },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("not a TrueType/OpenType font"), "{e}");
 }
 
 #[test]
