@@ -6,6 +6,13 @@ conjure_need_packages() {
   command -v ffmpeg >/dev/null 2>&1 || missing+=(ffmpeg)
   command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+  # Caption fallback fonts (libass picks them per glyph through fontconfig): many scripts
+  # including Arabic and Hebrew, Chinese/Japanese/Korean, and monochrome emoji (libass cannot
+  # draw colour emoji fonts). `fc-list` lets conjure tell when a caption needs a missing font.
+  command -v fc-list >/dev/null 2>&1 || missing+=(fontconfig)
+  [ -f /usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf ] || missing+=(fonts-noto-core)
+  [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || missing+=(fonts-noto-cjk)
+  [ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ] || missing+=(fonts-symbola)
   command -v cc >/dev/null 2>&1 || missing+=(build-essential)
   command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
   command -v script >/dev/null 2>&1 || missing+=(bsdutils)

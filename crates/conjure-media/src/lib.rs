@@ -16,6 +16,7 @@
 //! This crate knows nothing about providers, credits or the journal; the CLI records the
 //! commands a [`RenderReport`] lists.
 
+mod captions;
 mod error;
 pub mod filter;
 pub mod image_ops;

@@ -33,7 +33,7 @@ use crate::filter::{
 };
 use crate::probe::MediaInfo;
 use crate::progress::Progress;
-use crate::timeline::{Clip, Motion, Position, Scroll, Timeline, overlay_anchor, text_anchor};
+use crate::timeline::{Clip, Motion, Timeline, overlay_anchor};
 use crate::tools::{Invocation, Piece, Pipeline};
 use crate::{Ffmpeg, MediaError, TimelineError};
 
@@ -428,17 +428,10 @@ fn build_plan(
         ff.require_filter("xfade", "transitions")?;
     }
     if !tl.texts.is_empty() {
-        ff.require_filter("drawtext", "captions (`texts`)")?;
+        ff.require_filter("ass", "captions (`texts`, drawn with libass)")?;
         for (i, t) in tl.texts.iter().enumerate() {
-            let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
-            if !font.is_file() {
-                return Err(tl_err(
-                    format!("texts[{i}].font"),
-                    format!(
-                        "the font `{}` does not exist; install `fonts-dejavu-core` or give a .ttf path",
-                        font.display()
-                    ),
-                ));
+            if let Some(problem) = t.font.as_deref().and_then(crate::captions::font_problem) {
+                return Err(tl_err(format!("texts[{i}].font"), problem));
             }
         }
     }
@@ -687,45 +680,8 @@ fn clip_chain(
 struct SegmentContext<'a> {
     tl: &'a Timeline,
     plan: &'a Plan,
-    work: &'a Path,
-}
-
-/// A `drawtext` filter for caption `t` whose text is in `file`, on a frame `height` pixels high,
-/// in an output `total` seconds long. Times are output seconds (the frame's pts).
-pub(crate) fn drawtext(t: &crate::timeline::Text, file: &Path, height: u32, total: f64) -> String {
-    let end = t.end.unwrap_or(total);
-    let size = t.size.unwrap_or_else(|| (height / 16).max(8));
-    let font = t.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
-    let colour =
-        t.color.as_deref().and_then(crate::filter::color).unwrap_or_else(|| "white".into());
-    let (mut x, mut y) = match &t.position {
-        Position::Named(n) => {
-            text_anchor(n).unwrap_or(("(w-text_w)/2".into(), "h-text_h-(h/24)".into()))
-        }
-        Position::Xy([x, y]) => (secs(*x), secs(*y)),
-    };
-    let dur = (end - t.start).max(0.001);
-    match t.scroll {
-        Some(Scroll::Left) => x = format!("w-(t-{})*(w+text_w)/{}", secs(t.start), secs(dur)),
-        Some(Scroll::Up) => y = format!("h-(t-{})*(h+text_h)/{}", secs(t.start), secs(dur)),
-        None => {}
-    }
-    // The text goes through a file with expansion off, so quotes, colons, `%` and any script
-    // reach the frame literally; only the font path and expressions need filter escaping.
-    let mut body = format!(
-        "drawtext=fontfile={}:textfile={}:expansion=none:fontsize={size}:fontcolor={colour}:x={}:y={}:enable={}",
-        escape_path(&font),
-        escape_path(file),
-        escape_value(&x),
-        escape_value(&y),
-        escape_value(&format!("between(t,{},{})", secs(t.start), secs(end)))
-    );
-    if t.r#box {
-        let _ = write!(body, ":box=1:boxcolor=black@0.5:boxborderw={}", (size / 4).max(2));
-    } else {
-        let _ = write!(body, ":borderw={}:bordercolor=black@0.6", (size / 16).max(1));
-    }
-    body
+    /// The `ass` filter drawing every caption (`texts`), when there are any.
+    captions: Option<&'a str>,
 }
 
 /// Filters applied in output time: captions, overlays, burned subtitles.
@@ -735,7 +691,7 @@ fn output_time_filters(
     input: &str,
     inv: &mut Invocation,
     inputs: &mut usize,
-) -> Result<String, MediaError> {
+) -> String {
     let plan = cx.plan;
     let rate = plan.rate;
     let s0 = rate.seconds(seg.out_start);
@@ -789,18 +745,11 @@ fn output_time_filters(
         );
         cur = lbl;
     }
-    for (i, t) in cx.tl.texts.iter().enumerate() {
-        let end = t.end.unwrap_or(total);
-        if t.start >= s1 || end <= s0 {
-            continue;
-        }
-        let file = cx.work.join(format!("text{i}.txt"));
-        if !file.exists() {
-            std::fs::write(&file, t.text.as_bytes())
-                .map_err(|e| MediaError::io(format!("writing `{}`", file.display()), e))?;
-        }
-        let body = drawtext(t, &file, plan.height, total);
-        next(&mut g, &body, &mut cur, &mut step);
+    // One libass run draws every caption in output time; segments no caption touches skip it.
+    if let Some(captions) = cx.captions
+        && cx.tl.texts.iter().any(|t| t.start < s1 && t.end.unwrap_or(total) > s0)
+    {
+        next(&mut g, captions, &mut cur, &mut step);
     }
     if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
         next(&mut g, &format!("subtitles=filename={}", escape_path(&s.path)), &mut cur, &mut step);
@@ -808,7 +757,7 @@ fn output_time_filters(
     // Frame n at n/fps exactly, so the raw output neither drops nor repeats a frame whatever
     // time base the filters above left (concat, for one, leaves microseconds).
     let _ = write!(g, "[{cur}]settb=expr={}/{},setpts=N,format=yuv420p[v]", rate.den, rate.num);
-    Ok(g)
+    g
 }
 
 /// The producer for one segment: its frames, raw `yuv420p`, on standard output.
@@ -817,7 +766,7 @@ fn segment_invocation(
     idx: usize,
     count: usize,
     seg: &Segment,
-) -> Result<Invocation, MediaError> {
+) -> Invocation {
     let plan = cx.plan;
     let mut inputs = 0;
     let ci = seg.clip;
@@ -856,10 +805,10 @@ fn segment_invocation(
     };
     inv.step = format!("segment {}/{count}: {what}", idx + 1);
     g.push(';');
-    g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs)?);
+    g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs));
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
     inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
-    Ok(inv)
+    inv
 }
 
 /// Bytes of one raw `yuv420p` frame (even sizes: the planner makes them so).
@@ -1235,7 +1184,26 @@ pub fn render(
         notes.extend(video.note.clone());
         let segs = segments(&plan);
         segment_count = segs.len();
-        let cx = SegmentContext { tl, plan: &plan, work: work.path() };
+        let captions = if tl.texts.is_empty() {
+            None
+        } else {
+            let c = crate::captions::prepare(
+                ff,
+                &tl.texts,
+                (plan.width, plan.height),
+                total_seconds,
+                work.path(),
+                &|i| format!("texts[{i}]"),
+            )?;
+            notes.extend(c.notes.iter().cloned());
+            commands.extend(c.commands.iter().map(CommandRecord::from));
+            Some(c)
+        };
+        let cx = SegmentContext {
+            tl,
+            plan: &plan,
+            captions: captions.as_ref().map(|c| c.filter.as_str()),
+        };
         let audio_file = work.path().join("audio.mka");
         let hz = plan.encoding.audio_rate(plan.container);
         let audio = audio_sink(tl, &plan, hz, &audio_file);
@@ -1243,8 +1211,8 @@ pub fn render(
         let producers = segs
             .iter()
             .enumerate()
-            .map(|(i, s)| Ok((segment_invocation(&cx, i, segs.len(), s)?, s.frames())))
-            .collect::<Result<Vec<_>, MediaError>>()?;
+            .map(|(i, s)| (segment_invocation(&cx, i, segs.len(), s), s.frames()))
+            .collect::<Vec<_>>();
         let sounds: Vec<_> = segs
             .iter()
             .enumerate()
@@ -1460,11 +1428,11 @@ mod tests {
             subtitles: None,
         };
         let work = tempfile::tempdir().unwrap();
-        let cx = SegmentContext { tl: &tl, plan: &plan, work: work.path() };
+        let cx = SegmentContext { tl: &tl, plan: &plan, captions: None };
         let segs = segments(&plan);
         assert_eq!(segs.len(), 2);
         for (i, seg) in segs.iter().enumerate() {
-            let a = segment_invocation(&cx, i, 2, seg).unwrap().display_args();
+            let a = segment_invocation(&cx, i, 2, seg).display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
             assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
             assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));

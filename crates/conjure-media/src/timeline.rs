@@ -378,7 +378,8 @@ pub struct Text {
     /// Draw a translucent box behind the text.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub r#box: bool,
-    /// A TrueType/OpenType font file (default DejaVu Sans).
+    /// A TrueType/OpenType font file (default DejaVu Sans); characters it lacks are drawn from
+    /// other installed fonts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub font: Option<PathBuf>,
     /// Scroll the text instead of holding it still.
@@ -799,7 +800,7 @@ impl Timeline {
                 return Err(err(p("size"), format!("`{s}` is not allowed; use 4 to 1000 pixels")));
             }
             if let Position::Named(name) = &t.position
-                && text_anchor(name).is_none()
+                && crate::captions::named_anchor(name, 1.0, 1.0).is_none()
             {
                 return Err(err(
                     p("position"),
@@ -877,26 +878,6 @@ impl Timeline {
         match self.clips.get(i).and_then(|c| c.transition.as_ref()) {
             Some(t) if t.kind != "cut" && i + 1 < self.clips.len() => t.duration,
             _ => 0.0,
-        }
-    }
-}
-
-/// drawtext x/y expressions for a named caption position.
-pub(crate) fn text_anchor(name: &str) -> Option<(String, String)> {
-    let m = "(h/24)";
-    let pair = |x: &str, y: &str| Some((x.to_string(), y.to_string()));
-    match name {
-        "top" => pair("(w-text_w)/2", m),
-        "center" | "centre" | "middle" => pair("(w-text_w)/2", "(h-text_h)/2"),
-        "bottom" => pair("(w-text_w)/2", &format!("h-text_h-{m}")),
-        "top-left" => pair(m, m),
-        "top-right" => pair(&format!("w-text_w-{m}"), m),
-        "bottom-left" => pair(m, &format!("h-text_h-{m}")),
-        "bottom-right" => pair(&format!("w-text_w-{m}"), &format!("h-text_h-{m}")),
-        other => {
-            let (x, y) = other.split_once(',')?;
-            let (x, y) = (x.trim().parse::<f64>().ok()?, y.trim().parse::<f64>().ok()?);
-            pair(&crate::filter::secs(x), &crate::filter::secs(y))
         }
     }
 }

@@ -154,7 +154,7 @@ fn find_tool_in(
 
 /// The first executable regular file called `program` in an absolute directory of `path` (a
 /// `PATH` value).
-fn search_path(program: &str, path: &OsStr) -> Option<PathBuf> {
+pub(crate) fn search_path(program: &str, path: &OsStr) -> Option<PathBuf> {
     let file = format!("{program}{}", std::env::consts::EXE_SUFFIX);
     std::env::split_paths(path)
         .filter(|dir| dir.is_absolute())

@@ -760,9 +760,9 @@ pub struct TextOptions {
     pub encoding: Encoding,
 }
 
-/// Draws a caption with any characters (written through a text file, never a shell).
+/// Draws a caption in any script (libass: shaping, right-to-left, font fallback per glyph).
 pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
-    ff.require_filter("drawtext", "text overlays (libfreetype)")?;
+    ff.require_filter("ass", "captions (libass)")?;
     let info = probe_video(ff, &o.input)?;
     let tl = Timeline {
         output: Output { path: o.output.clone(), overwrite: true, ..Output::default() },
@@ -779,23 +779,23 @@ pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
         subtitles: None,
     };
     tl.validate().map_err(|e| MediaError::option(e.path.replace("texts[0].", ""), e.message))?;
-    let font = o.text.font.clone().unwrap_or_else(|| PathBuf::from(crate::filter::DEFAULT_FONT));
-    if !font.is_file() {
-        return Err(MediaError::option(
-            "font",
-            format!(
-                "`{}` does not exist; install `fonts-dejavu-core` or give a .ttf file",
-                font.display()
-            ),
-        ));
+    if let Some(problem) = o.text.font.as_deref().and_then(crate::captions::font_problem) {
+        return Err(MediaError::option("font", problem));
     }
     let work = tempfile::tempdir().map_err(|e| MediaError::io("creating a working folder", e))?;
-    let file = work.path().join("text.txt");
-    std::fs::write(&file, o.text.text.as_bytes())
-        .map_err(|e| MediaError::io("writing the caption file", e))?;
-    let h = info.video.as_ref().map_or(720, |v| v.height);
-    let vf = crate::render::drawtext(&o.text, &file, h, info.video_duration());
-    reencode(ff, "text", &o.input, &o.output, &o.encoding, &vf, "")
+    let frame = info.video.as_ref().map_or((1280, 720), |v| (v.width, v.height));
+    let captions = crate::captions::prepare(
+        ff,
+        std::slice::from_ref(&o.text),
+        frame,
+        info.video_duration(),
+        work.path(),
+        &|_| "the caption".into(),
+    )?;
+    let mut report = reencode(ff, "text", &o.input, &o.output, &o.encoding, &captions.filter, "")?;
+    report.notes.extend(captions.notes);
+    report.commands.splice(0..0, captions.commands.iter().map(Into::into));
+    Ok(report)
 }
 
 /// Options for [`overlay`] (logo, watermark, picture-in-picture).

@@ -6,6 +6,7 @@
     reason = "short names for paths and sizes keep assertions readable"
 )]
 
+mod captions;
 mod fixtures;
 mod images;
 mod op;

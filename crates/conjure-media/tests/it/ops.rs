@@ -479,7 +479,9 @@ fn subtitles_burn_and_soft() {
     .unwrap();
     assert_eq!(probe(&burn).subtitle_streams, 0);
     let region = "crop=60:10:50:80";
-    assert!(luma_in(&burn, 0.4, region) > luma_in(&clip_silent(), 0.4, region) + 5.0, "text drawn");
+    // The SRT's default font (Arial) is whatever sans-serif fontconfig substitutes: DejaVu Sans,
+    // or the thinner Noto Sans once the caption fonts (`scripts/lib-deps.sh`) are installed.
+    assert!(luma_in(&burn, 0.4, region) > luma_in(&clip_silent(), 0.4, region) + 2.0, "text drawn");
 }
 
 #[test]
