@@ -140,9 +140,16 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
             "status": "ok", "jobs": results, "edit": report.output, "out": std::fs::canonicalize(&args.out)?, "elapsed_seconds": elapsed,
         }));
     }
+    let quoted = |p: &str| format!("'{}'", p.replace('\'', "'\\''"));
     ctx.out.note(format!(
-        "Demo finished in {elapsed:.1} s. Files are in {}.\n\nNext:\n  1. conjure jobs                      the demo's jobs are in your journal, marked sandbox (no real money)\n  2. conjure auth katana               then `conjure image \"a red fox in snow\" -o fox.png`: a real quote, asked before anything is spent\n  3. conjure edit --example > edit.yaml   then `conjure edit edit.yaml -o edit.mp4`: finish media locally, free",
-        args.out.display()
+        "Demo finished in {elapsed:.1} s. Files are in {}.\n\nNext:\n  \
+         1. conjure jobs\n     the demo's two jobs, in your journal, marked sandbox (no real money)\n  \
+         2. conjure auth katana && conjure image \"a red fox in snow\" -o fox.png\n     \
+         a real quote, shown and asked about before anything is spent\n  \
+         3. conjure media text {} --text \"Hello 👋 你好\" -o hello.mp4\n     \
+         finish media locally, free (`conjure media --help`, `conjure edit --example`)",
+        args.out.display(),
+        quoted(video_path),
     ));
     Ok(())
 }
