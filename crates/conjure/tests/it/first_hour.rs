@@ -200,3 +200,34 @@ fn waiting_is_one_live_line_on_a_terminal() {
     let plain = t.run(&["image", "another fox", "-y"]);
     assert!(!plain.stderr.contains("Ctrl-C is safe"), "{}", plain.stderr);
 }
+
+#[test]
+fn a_job_has_one_shape_in_every_command() {
+    let t = sandbox();
+    let result = t.run(&["--json", "image", "a fox", "-y"]).json();
+    let id = result["job_id"].as_str().unwrap().to_owned();
+    let status = t.run(&["--json", "status", &id]).json();
+    let line = t.run(&["--json", "jobs"]).json()["jobs"][0].clone();
+    let waited = t.run(&["--json", "wait", &id, &id]).json();
+    assert_eq!(waited["jobs"].as_array().unwrap().len(), 2, "several jobs: one object");
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v
+            .as_object()
+            .unwrap()
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "elapsed_seconds" | "refreshed"))
+            .cloned()
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&result), keys(&status));
+    assert_eq!(keys(&result), keys(&line));
+    assert_eq!(keys(&result), keys(&waited["jobs"][1]));
+    for v in [&result, &status, &line] {
+        assert_eq!(v["outputs"], result["outputs"], "outputs are the files everywhere");
+        let created = v["created_at"].as_str().unwrap();
+        assert!(created.ends_with('Z') && created.contains('T'), "RFC 3339 UTC: {created}");
+        assert!(Path::new(v["outputs"][0]["path"].as_str().unwrap()).is_absolute());
+    }
+}
