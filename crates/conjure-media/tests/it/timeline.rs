@@ -80,15 +80,7 @@ fn copy_join_of_mp4_clips_needs_no_ffprobe() {
     assert_eq!((r.frames, r.width, r.height), (120, 160, 90));
     assert_eq!(frames(&out), 120);
     // What the headers cannot answer (a Matroska source) still goes to ffprobe.
-    let mkv = d.path().join("a.mkv");
-    let status = std::process::Command::new(ff().ffmpeg_path())
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(clip_a())
-        .args(["-c", "copy"])
-        .arg(&mkv)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let mkv = mkv_copy_of_clip_a(d.path());
     let t = tl(&json!({
         "output": {"path": out, "overwrite": true},
         "clips": [{"src": clip_a()}, {"src": mkv}]
@@ -312,15 +304,7 @@ fn each_distinct_source_is_probed_once() {
     use std::os::unix::fs::PermissionsExt as _;
     let d = tmp();
     // A Matroska source: its headers are not read in-process, so every probe is an ffprobe run.
-    let mkv = d.path().join("a.mkv");
-    let status = std::process::Command::new(ff().ffmpeg_path())
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(clip_a())
-        .args(["-c", "copy"])
-        .arg(&mkv)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let mkv = mkv_copy_of_clip_a(d.path());
     let count = d.path().join("count");
     let script = d.path().join("ffprobe");
     std::fs::write(
@@ -342,4 +326,19 @@ fn each_distinct_source_is_probed_once() {
     assert_eq!(seen.into_inner().unwrap(), [(1, 1)]);
     let runs = std::fs::read_to_string(&count).unwrap().lines().count();
     assert_eq!(runs, 1, "one source, probed {runs} times");
+}
+
+/// `clip_a` rewrapped as Matroska in `dir`: headers conjure does not read in-process, so every
+/// probe of it is an ffprobe run.
+fn mkv_copy_of_clip_a(dir: &std::path::Path) -> std::path::PathBuf {
+    let mkv = dir.join("a.mkv");
+    let status = std::process::Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(clip_a())
+        .args(["-c", "copy"])
+        .arg(&mkv)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    mkv
 }
