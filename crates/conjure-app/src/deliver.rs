@@ -63,11 +63,24 @@ fn download_error(job: &JobRecord, message: &str) -> AppError {
 }
 
 /// Where and how a job's files are written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Delivery {
     pub destination: Destination,
     /// Replace existing files of the given names (`--force`).
     pub force: bool,
+}
+
+impl Delivery {
+    /// The form journalled with a job ([`conjure_core::Order::deliver_to`]), paths absolute.
+    pub fn journalled(&self) -> Option<String> {
+        let absolute = Delivery { destination: self.destination.absolute(), force: self.force };
+        serde_json::to_string(&absolute).ok()
+    }
+
+    /// Where `job` was asked to deliver, when it says.
+    pub fn of(job: &JobRecord) -> Option<Delivery> {
+        job.deliver_to.as_deref().and_then(|s| serde_json::from_str(s).ok())
+    }
 }
 
 /// Downloads every asset of a finished job to `delivery`. Returns the delivered outputs.
@@ -103,7 +116,20 @@ pub async fn deliver<P: Provider>(
             named: destination.named(n).and_then(|p| p.file_name().map(PathBuf::from)),
             force: delivery.force,
         };
-        let output = deliver_one(provider, job, &snapshot, n, asset, &target).await?;
+        // A file the user named that this job already delivered, unchanged: it is kept as it
+        // is (`conjure fetch` again), not downloaded beside it under another name.
+        let kept = target.named.as_ref().and_then(|name| {
+            let dest = out_dir.join(name);
+            job.outputs.iter().find(|o| {
+                o.index == n
+                    && Path::new(&o.path) == dest
+                    && destination::same_bytes(&dest, &o.sha256)
+            })
+        });
+        let output = match kept {
+            Some(o) => o.clone(),
+            None => deliver_one(provider, job, &snapshot, n, asset, &target).await?,
+        };
         observer(Progress::Saved { job: &job.id, path: Path::new(&output.path) });
         delivered.push(output);
     }

@@ -17,7 +17,8 @@ use crate::error::AppError;
 pub const NUMBER: &str = "{n}";
 
 /// Where the files of one job go.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Destination {
     /// A folder; files keep conjure's names, which are unique per job.
     Dir(PathBuf),
@@ -34,6 +35,25 @@ pub struct Expected {
     pub files: usize,
     /// File extensions that fit them (`png`; `jpg`, `jpeg`; `mp4`), lowercase.
     pub extensions: Vec<&'static str>,
+    /// Files the job already delivered (path, sha256): where one is still on disk unchanged,
+    /// it is the job's own and may be written again (`conjure fetch`).
+    pub own: Vec<(PathBuf, String)>,
+}
+
+impl Expected {
+    /// `path` is a file this job delivered, still as it was delivered.
+    pub fn is_own(&self, path: &Path) -> bool {
+        let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        self.own.iter().any(|(p, sha)| p == &path && same_bytes(p, sha))
+    }
+}
+
+/// The file at `path` has the SHA-256 `sha256` (hex).
+pub fn same_bytes(path: &Path, sha256: &str) -> bool {
+    use sha2::{Digest as _, Sha256};
+    let Ok(mut file) = std::fs::File::open(path) else { return false };
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).is_ok() && hex::encode(hasher.finalize()) == sha256
 }
 
 impl Destination {
@@ -125,7 +145,7 @@ impl Destination {
         for n in 0..expected.files {
             let Some(path) = self.named(n) else { break };
             check_extension(&path, expected)?;
-            if !force {
+            if !force && !expected.is_own(&path) {
                 for taken in [path.clone(), sidecar(&path)] {
                     if taken.symlink_metadata().is_ok() {
                         return Err(AppError::invalid(format!(
@@ -219,7 +239,7 @@ mod tests {
     use super::*;
 
     fn png(files: usize) -> Expected {
-        Expected { files, extensions: vec!["png"] }
+        Expected { files, extensions: vec!["png"], own: Vec::new() }
     }
 
     #[test]

@@ -11,9 +11,10 @@ use conjure_core::approval::Order;
 use conjure_core::runner::Runner;
 use conjure_core::{JobFilter, JobRecord, JobState, JobStore as _, Provider, ProviderId};
 
-use crate::deliver::{self, Delivery};
+use crate::deliver;
+use crate::destination::Destination;
 use crate::error::AppError;
-use crate::paid::{Done, Progress, expected};
+use crate::paid::{Done, Progress, expected_of};
 use crate::session::{App, Connector, Session};
 use crate::views::{BalanceView, JobView, JobsView, TotalsView};
 
@@ -32,7 +33,8 @@ impl<C: Connector> App<C> {
         &self,
         session: &Session,
         input: &str,
-        delivery: &Delivery,
+        destination: Option<&Destination>,
+        force: bool,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
         interrupt: impl Future<Output = ()>,
     ) -> Result<Done, AppError> {
@@ -41,9 +43,10 @@ impl<C: Connector> App<C> {
         if matches!(job.state, JobState::Quoted | JobState::Submitting) {
             return Err(in_other_hands(&job, "wait for"));
         }
-        delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
+        let delivery = self.delivery_for(&job, destination, force);
+        delivery.destination.check(&expected_of(&job), delivery.force).map_err(|e| e.job(&id))?;
         let provider = self.connect_for(&job)?;
-        self.finish(session, &provider, &id, delivery, observer, interrupt)
+        self.finish(session, &provider, &id, &delivery, observer, interrupt)
             .await
             .map_err(|e| e.for_provider(job.provider))
     }
@@ -53,20 +56,22 @@ impl<C: Connector> App<C> {
         &self,
         session: &Session,
         input: &str,
-        delivery: &Delivery,
+        destination: Option<&Destination>,
+        force: bool,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
     ) -> Result<Done, AppError> {
         let started = std::time::Instant::now();
         let id = session.journal.resolve(input).await?;
         let job = session.journal.get(&id).await?;
-        delivery.destination.check(&expected(&job.spec), delivery.force).map_err(|e| e.job(&id))?;
+        let delivery = self.delivery_for(&job, destination, force);
+        delivery.destination.check(&expected_of(&job), delivery.force).map_err(|e| e.job(&id))?;
         let provider = self.connect_for(&job)?;
         if job.request_id.is_some() {
             // Fresh links if the provider still has the job; the recorded ones otherwise.
             let _ = self.runner(session, &provider).poll_once(&id).await;
         }
         let job = session.journal.get(&id).await?;
-        let outputs = deliver::deliver(session, &provider, &job, delivery, observer)
+        let outputs = deliver::deliver(session, &provider, &job, &delivery, observer)
             .await
             .map_err(|e| e.for_provider(job.provider))?;
         let job = session.journal.get(&id).await?;

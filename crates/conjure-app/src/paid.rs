@@ -16,7 +16,7 @@
 //!    waiting leaves the job resumable.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use conjure_core::Provider;
@@ -117,7 +117,15 @@ pub fn expected(spec: &JobSpec) -> Expected {
             }
         }
     }
-    Expected { files: spec.items.len(), extensions }
+    Expected { files: spec.items.len(), extensions, own: Vec::new() }
+}
+
+/// What collecting `job` makes: [`expected`] of its request, and the files it already delivered.
+pub fn expected_of(job: &JobRecord) -> Expected {
+    Expected {
+        own: job.outputs.iter().map(|o| (PathBuf::from(&o.path), o.sha256.clone())).collect(),
+        ..expected(&job.spec)
+    }
 }
 
 impl<C: Connector> App<C> {
@@ -157,12 +165,27 @@ impl<C: Connector> App<C> {
         }
     }
 
+    /// Where `job`'s outputs go when collected: the given destination, else where the job was
+    /// asked to deliver when it was sent, else the configured folder.
+    pub fn delivery_for(
+        &self,
+        job: &JobRecord,
+        destination: Option<&Destination>,
+        force: bool,
+    ) -> Delivery {
+        match (destination, Delivery::of(job)) {
+            (Some(d), _) => self.delivery(Some(d), force),
+            (None, Some(recorded)) => Delivery { force: force || recorded.force, ..recorded },
+            (None, None) => self.delivery(None, force),
+        }
+    }
+
     /// Takes `order` down the paid path. `interrupt` ends waiting early (the job stays
     /// resumable); it is never raced against the POST itself.
     pub async fn pay(
         &self,
         session: &Session,
-        order: Order,
+        mut order: Order,
         options: &PayOptions,
         consent: Option<Consent>,
         observer: &(dyn Fn(Progress<'_>) + Send + Sync),
@@ -186,6 +209,11 @@ impl<C: Connector> App<C> {
         policy::reserve_verdict(&order.quote, &rules, &facts, now)?;
         let delivery = self.delivery(options.destination.as_ref(), options.force);
         delivery.destination.check(&expected(&order.spec), delivery.force)?;
+        // Only what the person named: a job sent to the default folder goes to whichever
+        // folder is the default when it is collected.
+        if options.destination.is_some() {
+            order.deliver_to = delivery.journalled();
+        }
         let provider = self.connect(order.spec.provider)?;
         let approved = match approve(order, consent) {
             Ok(a) => a,

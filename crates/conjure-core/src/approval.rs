@@ -40,6 +40,10 @@ pub struct Order {
     pub retry_of: Option<JobId>,
     /// The job this order derives from (a follow-up action on a parent's result).
     pub parent: Option<JobId>,
+    /// Where the requester wants the results, as the front end spells it (opaque here, and
+    /// not part of what the token approves): journalled with the job, so that collecting it
+    /// later writes where the person asked.
+    pub deliver_to: Option<String>,
 }
 
 impl Order {
@@ -61,7 +65,7 @@ impl Order {
             price_of(&quote),
             retry_of.as_ref(),
         );
-        Ok(Order { spec, wire, quote, retry_of, parent })
+        Ok(Order { spec, wire, quote, retry_of, parent, deliver_to: None })
     }
 
     /// Whether `token` was issued for this order (any nonce, this request, total, price and

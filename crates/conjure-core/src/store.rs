@@ -69,6 +69,8 @@ pub struct JobRecord {
     pub delivered_at: Option<i64>,
     /// Sent to the offline sandbox (see [`crate::policy::SpendRules::sandbox`]): no real money.
     pub sandbox: bool,
+    /// Where the results were asked to go ([`crate::approval::Order::deliver_to`]).
+    pub deliver_to: Option<String>,
     pub outputs: Vec<OutputRecord>,
 }
 

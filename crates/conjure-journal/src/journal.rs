@@ -68,6 +68,7 @@ struct Reservation {
     retry_of: Option<JobId>,
     parent: Option<JobId>,
     owner: String,
+    deliver_to: Option<String>,
 }
 
 impl Journal {
@@ -257,9 +258,9 @@ impl Inner {
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
                      spec_json, wire_json, quote_json, quoted_credits_tenths, quoted_usd_micros, \
                      usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at, \
-                     sandbox) \
+                     sandbox, deliver_to) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                     ?17, ?17, ?18)",
+                     ?17, ?17, ?18, ?19)",
                 params![
                     id.as_str(),
                     r.provider.as_str(),
@@ -279,6 +280,7 @@ impl Inner {
                     r.owner,
                     now,
                     rules.sandbox,
+                    r.deliver_to,
                 ],
             );
             match inserted {
@@ -650,6 +652,7 @@ impl JobStore for Journal {
                 retry_of: order.retry_of.clone(),
                 parent: order.parent.clone(),
                 owner: owner.to_owned(),
+                deliver_to: order.deliver_to.clone(),
             })
         })())?;
         let rules = rules.clone();

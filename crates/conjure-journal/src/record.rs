@@ -18,7 +18,7 @@ use crate::error::JournalError;
 pub(crate) const JOB_COLUMNS: &str = "id, provider, kind, model, prompt, state, fingerprint, \
      spec_json, wire_json, quoted_credits_tenths, quoted_usd_micros, request_id, \
      credits_spent_tenths, error, last_snapshot_json, retry_of, parent, created_at, updated_at, \
-     owner, delivered_at, sandbox";
+     owner, delivered_at, sandbox, deliver_to";
 
 /// One `jobs` row as stored.
 pub(crate) struct JobRow {
@@ -44,6 +44,7 @@ pub(crate) struct JobRow {
     owner: Option<String>,
     delivered_at: Option<i64>,
     sandbox: bool,
+    deliver_to: Option<String>,
 }
 
 impl JobRow {
@@ -71,6 +72,7 @@ impl JobRow {
             owner: row.get(19)?,
             delivered_at: row.get(20)?,
             sandbox: row.get(21)?,
+            deliver_to: row.get(22)?,
         })
     }
 
@@ -104,6 +106,7 @@ impl JobRow {
             updated_at: self.updated_at,
             delivered_at: self.delivered_at,
             sandbox: self.sandbox,
+            deliver_to: self.deliver_to,
             outputs,
             id: JobId::from_stored(id),
         })

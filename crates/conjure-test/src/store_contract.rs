@@ -169,7 +169,9 @@ fn output(index: usize, path: &str) -> OutputRecord {
 }
 
 pub async fn reserve_records_the_intent<S: JobStore>(store: &S, other: &S) {
-    let o = order("a red fox in snow");
+    let mut o = order("a red fox in snow");
+    o.deliver_to = Some(r#"{"destination":{"file":"/home/u/fox é.png"},"force":false}"#.into());
+    let deliver_to = o.deliver_to.clone();
     let (spec, wire) = (o.spec.clone(), o.wire.clone());
     let job = reserve(store, &yes(o), &rules()).await;
     assert!(JobId::parse(job.id.as_str()).is_some(), "{}", job.id);
@@ -186,6 +188,8 @@ pub async fn reserve_records_the_intent<S: JobStore>(store: &S, other: &S) {
     assert_eq!(job.created_at, NOW);
     assert_eq!((job.request_id, job.credits_spent, job.error), (None, None, None));
     assert!(job.outputs.is_empty() && job.delivered_at.is_none());
+    assert_eq!(job.deliver_to, deliver_to);
+    assert!(!job.sandbox);
     // Committed: another handle sees it, the same as this one.
     let seen = other.get(&job.id).await.expect("visible to another handle");
     assert_eq!(

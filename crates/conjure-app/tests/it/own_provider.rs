@@ -126,14 +126,15 @@ async fn status_wait_and_fetch_use_the_jobs_own_provider() {
     assert_eq!(status.status, JobState::Completed);
     assert_eq!(*provider.polls.lock().unwrap(), vec!["req_ip_1"]);
 
-    let out = app.delivery(None, false);
-    let done =
-        app.wait(&session, id.as_str(), &out, &|_| {}, std::future::pending()).await.unwrap();
+    let done = app
+        .wait(&session, id.as_str(), None, false, &|_| {}, std::future::pending())
+        .await
+        .unwrap();
     assert_eq!(done.outputs.len(), 1);
     assert!(Path::new(&done.outputs[0].path).exists());
     assert!(done.job.delivered_at.is_some());
 
-    let fetched = app.fetch(&session, "req_ip_1", &out, &|_| {}).await.unwrap();
+    let fetched = app.fetch(&session, "req_ip_1", None, false, &|_| {}).await.unwrap();
     assert_eq!(fetched.job.id, id);
     assert_eq!(
         provider.polls.lock().unwrap().len(),

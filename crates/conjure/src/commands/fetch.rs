@@ -22,8 +22,9 @@ pub async fn run(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<()> {
     if let Some(note) = deprecated {
         ctx.out.warn(note);
     }
-    let delivery = app.delivery(destination.as_ref(), args.output.force);
-    let done = app.fetch(&session, &args.job, &delivery, &report::observer(ctx.out)).await?;
+    let observer = report::observer(ctx.out);
+    let done =
+        app.fetch(&session, &args.job, destination.as_ref(), args.output.force, &observer).await?;
     report::result(ctx, &done.job, &done.outputs, done.elapsed);
     Ok(())
 }

@@ -84,7 +84,7 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
             Err(CliError::new(Exit::Confirm, "Not approved; nothing was sent").into())
         }
         Paid::Submitted(job) => {
-            report::submitted(ctx, &job, &pay.output);
+            report::submitted(ctx, &job);
             Ok(())
         }
         Paid::Done(done) => {

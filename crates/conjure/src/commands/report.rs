@@ -13,7 +13,6 @@ use conjure_core::{JobId, JobRecord, JobState, OutputRecord};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
-use crate::cli::OutputArgs;
 use crate::commands::Ctx;
 use crate::output::Output;
 
@@ -96,28 +95,15 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
     }
 }
 
-/// Reports a job that was submitted and not waited for (`--no-wait`). The hint repeats where
-/// the files were asked to go, since `wait` is where they are written.
-pub fn submitted(ctx: &Ctx, job: &JobRecord, output: &OutputArgs) {
+/// Reports a job that was submitted and not waited for (`--no-wait`). Where its files were
+/// asked to go is journalled with it, so `wait` alone writes them there.
+pub fn submitted(ctx: &Ctx, job: &JobRecord) {
     if ctx.out.json {
         ctx.out.json_value(&JobView::new(job, &[], Duration::ZERO));
     } else {
         ctx.out.line(job.id.as_str());
     }
-    let quoted = |flag: &str, p: &std::path::Path| {
-        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        format!(" {flag} '{}'", abs.display().to_string().replace('\'', "'\\''"))
-    };
-    let mut args = String::new();
-    if let Some(p) = &output.output {
-        args.push_str(&quoted("-o", p));
-    } else if let Some(p) = output.out_dir.as_ref().or(output.out_deprecated.as_ref()) {
-        args.push_str(&quoted("--out-dir", p));
-    }
-    if output.force {
-        args.push_str(" --force");
-    }
-    ctx.out.note(format!("Collect it with `conjure wait {}{args}`.", job.id));
+    ctx.out.note(format!("Collect it with `conjure wait {}`.", job.id));
 }
 
 /// Progress on stderr, only on a terminal and never with `--json`: one live line while a job

@@ -32,10 +32,12 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
             .hint("give a folder with --out-dir, or wait for the jobs one at a time")
             .into());
     }
-    let delivery = app.delivery(destination.as_ref(), args.output.force);
+    let force = args.output.force;
     let observer = report::observer(ctx.out);
     if args.jobs.len() == 1 {
-        let done = app.wait(&session, &args.jobs[0], &delivery, &observer, ctrl_c()).await?;
+        let done = app
+            .wait(&session, &args.jobs[0], destination.as_ref(), force, &observer, ctrl_c())
+            .await?;
         report::result(ctx, &done.job, &done.outputs, done.elapsed);
         return Ok(());
     }
@@ -43,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     let mut worst: Option<CliError> = None;
     for job in &args.jobs {
-        match app.wait(&session, job, &delivery, &observer, ctrl_c()).await {
+        match app.wait(&session, job, destination.as_ref(), force, &observer, ctrl_c()).await {
             Ok(done) => {
                 if !ctx.out.json {
                     for o in &done.outputs {

@@ -166,18 +166,32 @@ fn flags_the_model_lacks_are_refused_with_the_reason() {
 }
 
 #[test]
-fn no_wait_says_how_to_collect_to_the_same_place() {
+fn a_job_collected_later_goes_where_it_was_asked_to() {
     let t = sandbox();
     let run = t.run(&["image", "a fox", "-y", "--no-wait", "-o", "fox.png"]);
     assert_eq!(run.code, 0, "{run:?}");
     let job = run.stdout.trim().to_owned();
-    assert!(run.stderr.contains(&format!("conjure wait {job} -o '")), "{}", run.stderr);
-    let waited = t.run(&["wait", &job, "-o", "fox.png"]);
+    assert!(run.stderr.contains(&format!("`conjure wait {job}`")), "{}", run.stderr);
+    // From another folder, with no flags: the name asked for when it was sent.
+    std::fs::create_dir_all(t.out_dir().join("elsewhere")).unwrap();
+    let mut wait = t.command(&["--json", "wait", &job]);
+    wait.current_dir(t.out_dir().join("elsewhere"));
+    let waited = t.run_cmd(wait);
     assert_eq!(waited.code, 0, "{waited:?}");
     assert!(t.out_dir().join("fox.png").is_file());
-    // A second fetch to the same name is refused; to a folder it is fine.
-    let fetched = t.run(&["fetch", &job, "-o", "fox.png"]);
+    assert_eq!(
+        waited.json()["outputs"][0]["path"].as_str().unwrap(),
+        t.out_dir().join("fox.png").canonicalize().unwrap().display().to_string()
+    );
+    // Fetching again keeps the job's own file as it is ...
+    let fetched = t.run(&["fetch", &job]);
+    assert_eq!(fetched.code, 0, "{fetched:?}");
+    assert!(fetched.stdout.trim().ends_with("/fox.png"), "{}", fetched.stdout);
+    // ... but once the person changed it, it is theirs: refused without --force.
+    std::fs::write(t.out_dir().join("fox.png"), b"edited by hand").unwrap();
+    let fetched = t.run(&["fetch", &job]);
     assert_eq!(fetched.code, 2, "{fetched:?}");
+    assert_eq!(std::fs::read(t.out_dir().join("fox.png")).unwrap(), b"edited by hand");
     let fetched = t.run(&["fetch", &job, "--out-dir", "copies"]);
     assert_eq!(fetched.code, 0, "{fetched:?}");
     assert_eq!(posts(&t), 1);
