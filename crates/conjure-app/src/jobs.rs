@@ -11,7 +11,7 @@ use conjure_core::approval::Order;
 use conjure_core::runner::Runner;
 use conjure_core::{JobFilter, JobRecord, JobState, JobStore as _, Provider, ProviderId};
 
-use crate::deliver;
+use crate::deliver::{self, Delivery};
 use crate::destination::Destination;
 use crate::error::AppError;
 use crate::paid::{Done, Progress, expected_of};
@@ -43,9 +43,7 @@ impl<C: Connector> App<C> {
         if matches!(job.state, JobState::Quoted | JobState::Submitting) {
             return Err(in_other_hands(&job, "wait for"));
         }
-        let delivery = self.delivery_for(&job, destination, force);
-        delivery.destination.check(&expected_of(&job), delivery.force).map_err(|e| e.job(&id))?;
-        let provider = self.connect_for(&job)?;
+        let (delivery, provider) = self.ready_to_collect(&job, destination, force)?;
         self.finish(session, &provider, &id, &delivery, observer, interrupt)
             .await
             .map_err(|e| e.for_provider(job.provider))
@@ -63,9 +61,7 @@ impl<C: Connector> App<C> {
         let started = std::time::Instant::now();
         let id = session.journal.resolve(input).await?;
         let job = session.journal.get(&id).await?;
-        let delivery = self.delivery_for(&job, destination, force);
-        delivery.destination.check(&expected_of(&job), delivery.force).map_err(|e| e.job(&id))?;
-        let provider = self.connect_for(&job)?;
+        let (delivery, provider) = self.ready_to_collect(&job, destination, force)?;
         if job.request_id.is_some() {
             // Fresh links if the provider still has the job; the recorded ones otherwise.
             let _ = self.runner(session, &provider).poll_once(&id).await;
@@ -147,6 +143,22 @@ impl<C: Connector> App<C> {
         }
         let order = self.order(job.spec.clone(), Some(id))?;
         Ok((order, job))
+    }
+
+    /// What collecting `job` needs, checked before the provider is asked anything: where its
+    /// files go (usable, nothing of the user's overwritten) and its provider, connected.
+    fn ready_to_collect(
+        &self,
+        job: &JobRecord,
+        destination: Option<&Destination>,
+        force: bool,
+    ) -> Result<(Delivery, C::Provider), AppError> {
+        let delivery = self.delivery_for(job, destination, force);
+        delivery
+            .destination
+            .check(&expected_of(job), delivery.force)
+            .map_err(|e| e.job(&job.id))?;
+        Ok((delivery, self.connect_for(job)?))
     }
 
     /// The provider `job` was sent to. A sandbox job's server was the demo's own and is gone.

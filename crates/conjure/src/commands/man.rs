@@ -36,8 +36,19 @@ pub fn run(out: Output, args: &ManArgs) -> anyhow::Result<()> {
     if let Some(dir) = &args.dir {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("Cannot create `{}`", dir.display()))?;
-        clap_mangen::generate_to(Cli::command(), dir)
+        // Generated beside, then moved into place: a reader never sees half a page. Only
+        // conjure's own page names (`conjure*.1`) are replaced.
+        let staged = tempfile::Builder::new()
+            .prefix(".conjure-man")
+            .tempdir_in(dir)
             .with_context(|| format!("Cannot write man pages into `{}`", dir.display()))?;
+        clap_mangen::generate_to(Cli::command(), staged.path())
+            .with_context(|| format!("Cannot write man pages into `{}`", dir.display()))?;
+        for page in std::fs::read_dir(staged.path())? {
+            let page = page?;
+            std::fs::rename(page.path(), dir.join(page.file_name()))
+                .with_context(|| format!("Cannot write man pages into `{}`", dir.display()))?;
+        }
         out.note(format!("Wrote the man pages into {}", dir.display()));
         return Ok(());
     }
