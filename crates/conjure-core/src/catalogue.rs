@@ -219,6 +219,9 @@ pub struct Model {
     pub uhd: bool,
     /// Fast mode (`--fast`) works: Katana honours it on models it hosts itself (creator imgnAI).
     pub fast: bool,
+    /// What `--uhd` asks this model for, where the catalogue names it ("Enhanced Quality").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uhd_means: Option<String>,
     pub prompt_assist: bool,
     pub rules: Vec<VideoRule>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -493,8 +496,13 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
     let mut aliases = Vec::new();
     let mut rules = Vec::new();
     let mut context_tokens = None;
+    let mut uhd_means = None;
     for note in notes.split("; ") {
-        if let Some(list) = note.strip_prefix("aliases=") {
+        if let Some(what) =
+            note.strip_prefix("is_uhd means ").and_then(|r| r.strip_suffix(" on this model"))
+        {
+            uhd_means = Some(what.to_owned());
+        } else if let Some(list) = note.strip_prefix("aliases=") {
             aliases.extend(list.split(',').map(str::to_owned));
         } else if let Some(list) = note.strip_prefix("custom_rules (mapped, inferred)=") {
             // A trailing `?` marks a guessed mapping; conjure enforces it anyway, since a local
@@ -557,6 +565,7 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         uhd: has("uhd") || has("4k"),
         // The catalogue: "is_fast/fast_mode works on imgnAI-hosted models only".
         fast: kind == MediaKind::Image && dash_none(creator) == Some("imgnAI"),
+        uhd_means,
         prompt_assist: has("prompt_assist"),
         rules,
         privacy,

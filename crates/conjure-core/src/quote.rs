@@ -60,11 +60,7 @@ impl Quote {
                     let note = if i.uhd {
                         Some(format!(
                             "--uhd asks for {}; the provider publishes no price for it, so this is the catalogue price and the charge may be higher (conjure reports what was charged)",
-                            if model.id == "pink-image" {
-                                "Enhanced Quality"
-                            } else {
-                                "UHD output"
-                            }
+                            model.uhd_means.as_deref().unwrap_or("UHD output")
                         ))
                     } else if i.fast {
                         Some("--fast asks for half-resolution output, which the provider calls cheaper without publishing a price; this is the full catalogue price".to_owned())
