@@ -228,6 +228,12 @@ pub struct Model {
     pub privacy: Option<Privacy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context_tokens: Option<u64>,
+    /// The most tokens a text model writes in one answer, where the catalogue lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_tokens: Option<u64>,
+    /// What a text model reads besides text: `image` (vision), `file`, `video`, `audio`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub text_inputs: Vec<String>,
     pub notes: String,
 }
 
@@ -250,6 +256,11 @@ impl Model {
             Pricing::PerDuration { credits } => credits.keys().copied().collect(),
             _ => Vec::new(),
         }
+    }
+
+    /// A text model reads `what` (`image`, `file`, ...) besides text.
+    pub fn reads(&self, what: &str) -> bool {
+        self.text_inputs.iter().any(|i| i == what)
     }
 
     pub fn has_rule(&self, rule: VideoRule) -> bool {
@@ -496,6 +507,8 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
     let mut aliases = Vec::new();
     let mut rules = Vec::new();
     let mut context_tokens = None;
+    let mut max_output_tokens = None;
+    let mut text_inputs = Vec::new();
     let mut uhd_means = None;
     for note in notes.split("; ") {
         if let Some(what) =
@@ -513,6 +526,11 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
             }
         } else if let Some(ctx) = note.strip_prefix("ctx=") {
             context_tokens = ctx.parse().ok();
+        } else if let Some(max) = note.strip_prefix("max_out=") {
+            // `not listed` stays unknown: the provider then decides.
+            max_output_tokens = max.parse().ok();
+        } else if let Some(list) = note.strip_prefix("inputs=") {
+            text_inputs.extend(list.split(',').filter(|i| *i != "text").map(str::to_owned));
         }
     }
     if kind == MediaKind::Video && has("lf") && !rules.contains(&VideoRule::LfNeedsFf) {
@@ -570,6 +588,8 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         rules,
         privacy,
         context_tokens,
+        max_output_tokens,
+        text_inputs,
         notes: dash_none(notes).unwrap_or_default().to_owned(),
     })
 }

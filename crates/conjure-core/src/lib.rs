@@ -18,6 +18,7 @@ pub mod quote;
 pub mod runner;
 pub mod spec;
 pub mod store;
+pub mod text;
 
 pub use approval::{Approved, Consent, NeedsApproval, Order, approve};
 pub use catalogue::{Catalogue, MediaKind, Model, ProviderId};

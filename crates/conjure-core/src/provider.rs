@@ -135,6 +135,9 @@ pub struct Snapshot {
     /// Follow-up actions offered (ImaginePro buttons).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<String>,
+    /// A text job's answer (whole, or as far as a cut stream came) and its usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<crate::text::TextAnswer>,
 }
 
 /// A downloaded asset.
@@ -225,6 +228,20 @@ pub trait Provider: Send + Sync {
         &self,
         request: &WireRequest,
     ) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
+
+    /// [`Provider::submit`] for a request whose answer streams (a text job asked with
+    /// `stream`): hands each piece to `sink` as it arrives, and answers once the stream ends.
+    /// A stream cut before its usage arrived is a `Transport { sent: true }` error (the reserve
+    /// may be kept); the pieces already handed over are the caller's record of the partial
+    /// answer. Providers without streaming send it as a plain submit.
+    fn submit_streaming(
+        &self,
+        request: &WireRequest,
+        sink: &(dyn Fn(crate::text::Delta<'_>) + Send + Sync),
+    ) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send {
+        let _ = sink;
+        self.submit(request)
+    }
 
     /// Reads a job's state. Free; policy may call it again after an error.
     fn poll(

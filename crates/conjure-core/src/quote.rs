@@ -24,6 +24,23 @@ pub struct QuoteLine {
     pub usd: Option<Usd>,
 }
 
+/// How a text request is billed (see [`crate::text`]): the quote's credits are the reserve.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct TextQuote {
+    /// Taken up front; the unused part is refunded. Also the worst case: a stream that ends
+    /// without usage keeps all of it.
+    pub reserve: Credits,
+    /// The estimated input and a typical answer at the catalogue's token rates.
+    pub expected: Credits,
+    pub input_tokens: u64,
+    pub max_tokens: u32,
+    /// Credits per million tokens in and out.
+    pub input_rate: Credits,
+    pub output_rate: Credits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<String>,
+}
+
 /// The price of a request, with the token that approves exactly this request.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Quote {
@@ -41,6 +58,9 @@ pub struct Quote {
     /// Notes the user should read before approving (price caveats).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Text billing: reserve, expected charge, token rates. `None` for media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextQuote>,
 }
 
 impl Quote {
@@ -52,8 +72,27 @@ impl Quote {
     ) -> Result<Quote, SpecError> {
         let mut items = Vec::new();
         let mut notes = Vec::new();
+        let mut text = None;
         for (index, item) in spec.items.iter().enumerate() {
             let model = catalogue.resolve(spec.provider, Some(item.kind()), item.model())?;
+            if let crate::spec::Item::Text(t) = item {
+                let quote = text_quote(t, model);
+                items.push(QuoteLine {
+                    index,
+                    kind: item.kind(),
+                    model: model.id.clone(),
+                    detail: item.detail(),
+                    prompt: item.prompt().to_owned(),
+                    credits: quote.reserve,
+                    usd: price.map(|p| p.usd(quote.reserve)),
+                });
+                notes.push(format!(
+                    "text is billed by tokens: {} credits are reserved up front and the unused part refunded; the expected charge is about {} credits, the worst case (the reserve kept) {}",
+                    quote.reserve, quote.expected, quote.reserve
+                ));
+                text = Some(quote);
+                continue;
+            }
             let duration = match item {
                 crate::spec::Item::Video(v) => Some(v.duration_seconds),
                 crate::spec::Item::Image(i) => {
@@ -74,6 +113,7 @@ impl Quote {
                     }
                     None
                 }
+                crate::spec::Item::Text(_) => None,
             };
             let credits = model.item_credits(duration).ok_or_else(|| SpecError::Duration {
                 model: model.id.clone(),
@@ -107,7 +147,23 @@ impl Quote {
             fingerprint,
             token: String::new(),
             notes,
+            text,
         })
+    }
+}
+
+fn text_quote(t: &crate::text::TextItem, model: &crate::catalogue::Model) -> TextQuote {
+    let input_tokens = t.input_tokens();
+    let max_tokens = t.effective_max_tokens();
+    let (input_rate, output_rate) = crate::text::rates(model).unwrap_or_default();
+    TextQuote {
+        reserve: crate::text::reserve(model, input_tokens, max_tokens),
+        expected: crate::text::expected_charge(model, input_tokens, max_tokens),
+        input_tokens,
+        max_tokens,
+        input_rate,
+        output_rate,
+        privacy: model.privacy.map(|p| p.label().to_owned()),
     }
 }
 

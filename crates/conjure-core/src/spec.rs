@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalogue::{Catalogue, MAX_AUDIO_INPUTS, MediaKind, Model, ProviderId, VideoRule};
+use crate::text::{Role, TextItem};
 
 /// What kind of media an input must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +212,7 @@ pub struct VideoItem {
 pub enum Item {
     Image(ImageItem),
     Video(VideoItem),
+    Text(TextItem),
 }
 
 impl Item {
@@ -218,6 +220,7 @@ impl Item {
         match self {
             Item::Image(_) => MediaKind::Image,
             Item::Video(_) => MediaKind::Video,
+            Item::Text(_) => MediaKind::Text,
         }
     }
 
@@ -225,6 +228,7 @@ impl Item {
         match self {
             Item::Image(i) => &i.model,
             Item::Video(v) => &v.model,
+            Item::Text(t) => &t.model,
         }
     }
 
@@ -232,6 +236,7 @@ impl Item {
         match self {
             Item::Image(i) => &i.prompt,
             Item::Video(v) => &v.prompt,
+            Item::Text(t) => t.prompt(),
         }
     }
 
@@ -270,6 +275,23 @@ impl Item {
                 }
                 d
             }
+            Item::Text(t) => {
+                let turns = t.messages.len();
+                let mut d = format!(
+                    "text, {turns} message{}, about {} input tokens, at most {} output tokens",
+                    if turns == 1 { "" } else { "s" },
+                    t.input_tokens(),
+                    t.effective_max_tokens()
+                );
+                let images = t.images().count();
+                if images > 0 {
+                    d.push_str(&format!(", {images} image(s)"));
+                }
+                if !t.files.is_empty() {
+                    d.push_str(&format!(", {} file(s)", t.files.len()));
+                }
+                d
+            }
         }
     }
 
@@ -286,6 +308,7 @@ impl Item {
                 .chain(v.audio.iter().map(|m| ("audio", m)))
                 .chain(v.videos.iter().map(|c| ("input video", &c.input)))
                 .collect(),
+            Item::Text(t) => t.images().map(|m| ("image", m)).collect(),
         }
     }
 }
@@ -298,10 +321,13 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
-    /// Video if any item is video (it sets the polling deadline), else image.
+    /// Video if any item is video (it sets the polling deadline), text for a text job, else
+    /// image.
     pub fn kind(&self) -> MediaKind {
         if self.items.iter().any(|i| i.kind() == MediaKind::Video) {
             MediaKind::Video
+        } else if self.items.iter().any(|i| i.kind() == MediaKind::Text) {
+            MediaKind::Text
         } else {
             MediaKind::Image
         }
@@ -366,6 +392,16 @@ pub enum SpecError {
     InsecureUrl { url: String },
     #[error("Model `{model}` is a {kind} model; use `conjure {kind}`")]
     KindMismatch { model: String, kind: MediaKind },
+    #[error(
+        "Model `{model}` writes at most {max} tokens in one answer; `--max-tokens {got}` asks for more"
+    )]
+    MaxTokens { model: String, max: u64, got: u32 },
+    #[error("The conversation is empty: give a prompt, `--messages FILE` or `--continue`")]
+    NoMessages,
+    #[error("`{what}` must be {range}, got {got}")]
+    OutOfRange { what: &'static str, range: &'static str, got: String },
+    #[error("A text job is one conversation; it cannot be sent together with other items")]
+    MixedText,
 }
 
 impl SpecError {
@@ -394,6 +430,10 @@ impl SpecError {
             SpecError::KindMismatch { model, kind } => {
                 format!("`{model}` is a {kind} model: use `conjure {kind} --model {model}`")
             }
+            SpecError::MaxTokens { max, .. } => format!("ask for at most {max}; {models}"),
+            SpecError::NoMessages => "for example: `conjure text \"say hello\"`".to_owned(),
+            SpecError::OutOfRange { .. } => "pick a value in the range".to_owned(),
+            SpecError::MixedText => "send the conversation on its own".to_owned(),
         })
     }
 }
@@ -431,6 +471,9 @@ pub fn validate(spec: &JobSpec, catalogue: &Catalogue) -> Result<(), SpecError> 
     if spec.items.is_empty() {
         return Err(SpecError::NoItems);
     }
+    if spec.items.len() > 1 && spec.items.iter().any(|i| i.kind() == MediaKind::Text) {
+        return Err(SpecError::MixedText);
+    }
     for item in &spec.items {
         let model = catalogue.resolve(spec.provider, Some(item.kind()), item.model())?;
         validate_item(item, model)?;
@@ -440,6 +483,9 @@ pub fn validate(spec: &JobSpec, catalogue: &Catalogue) -> Result<(), SpecError> 
 
 /// Checks one item against its model.
 pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
+    if let Item::Text(t) = item {
+        return validate_text(t, model);
+    }
     if item.prompt().trim().is_empty() {
         return Err(SpecError::EmptyPrompt);
     }
@@ -452,7 +498,70 @@ pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
     match item {
         Item::Image(i) => validate_image(i, model),
         Item::Video(v) => validate_video(v, model),
+        Item::Text(t) => validate_text(t, model),
     }
+}
+
+fn validate_text(t: &TextItem, model: &Model) -> Result<(), SpecError> {
+    if model.kind != MediaKind::Text {
+        return Err(SpecError::KindMismatch { model: model.id.clone(), kind: model.kind });
+    }
+    let said = |m: &crate::text::Message| {
+        m.content.iter().any(|p| match p {
+            crate::text::Part::Text { text } => !text.trim().is_empty(),
+            _ => true,
+        })
+    };
+    // A system turn alone asks nothing; an assistant turn last is a prefill, which is a question.
+    if !t.messages.iter().any(|m| m.role != Role::System && said(m)) {
+        return Err(SpecError::NoMessages);
+    }
+    for input in t.images() {
+        check_url(input)?;
+    }
+    if t.images().next().is_some() && !model.reads("image") {
+        return Err(SpecError::NotSupported {
+            model: model.id.clone(),
+            what: "images (it is not a vision model)",
+        });
+    }
+    if !t.files.is_empty() && !model.reads("file") {
+        return Err(SpecError::NotSupported { model: model.id.clone(), what: "file inputs" });
+    }
+    for url in &t.files {
+        check_url(&MediaInput::Url { url: url.clone() })?;
+    }
+    if let (Some(max), Some(got)) = (model.max_output_tokens, t.max_tokens)
+        && u64::from(got) > max
+    {
+        return Err(SpecError::MaxTokens { model: model.id.clone(), max, got });
+    }
+    if t.max_tokens == Some(0) {
+        return Err(SpecError::OutOfRange {
+            what: "--max-tokens",
+            range: "at least 1",
+            got: "0".into(),
+        });
+    }
+    if let Some(x) = t.temperature
+        && !(0.0..=2.0).contains(&x)
+    {
+        return Err(SpecError::OutOfRange {
+            what: "--temperature",
+            range: "between 0 and 2",
+            got: x.to_string(),
+        });
+    }
+    if let Some(x) = t.top_p
+        && !(x > 0.0 && x <= 1.0)
+    {
+        return Err(SpecError::OutOfRange {
+            what: "--top-p",
+            range: "above 0 and at most 1",
+            got: x.to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn validate_image(i: &ImageItem, model: &Model) -> Result<(), SpecError> {

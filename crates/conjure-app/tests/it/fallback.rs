@@ -28,6 +28,7 @@ async fn a_recorded_answer_is_replayed_into_the_journal() {
         errors: vec![],
         model: None,
         buttons: vec![],
+        text: None,
     };
     let error = "database is locked";
     let path =

@@ -53,6 +53,7 @@ impl Provider for TestProvider {
             errors: vec![],
             model: None,
             buttons: vec!["U1".into()],
+            text: None,
         })
     }
 
@@ -94,6 +95,7 @@ async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
         fingerprint: spec.fingerprint(),
         token: String::new(),
         notes: vec![],
+        text: None,
     };
     let order = Order::new(
         spec,

@@ -117,6 +117,9 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
         .map(|(i, item)| match item {
             Item::Image(image) => Ok(image_item(i, image)),
             Item::Video(video) => video_item(i, video),
+            Item::Text(_) => Err(ProviderError::Unsupported {
+                message: "text is sent to the chat endpoint".to_owned(),
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut wire = WireRequest::new("POST", SUBMIT_PATH, json!({ "requests": items }));

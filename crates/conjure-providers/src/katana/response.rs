@@ -228,6 +228,7 @@ pub fn parse_envelope(value: &Value) -> Result<Snapshot, ProviderError> {
         errors,
         model,
         buttons: Vec::new(),
+        text: None,
     })
 }
 
