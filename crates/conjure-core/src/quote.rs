@@ -86,10 +86,6 @@ impl Quote {
                     credits: quote.reserve,
                     usd: price.map(|p| p.usd(quote.reserve)),
                 });
-                notes.push(format!(
-                    "text is billed by tokens: {} credits are reserved up front and the unused part refunded; the expected charge is about {} credits, the worst case (the reserve kept) {}",
-                    quote.reserve, quote.expected, quote.reserve
-                ));
                 text = Some(quote);
                 continue;
             }

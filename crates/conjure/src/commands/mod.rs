@@ -26,6 +26,7 @@ pub mod retry;
 pub mod sandbox;
 pub mod status;
 pub mod submit;
+pub mod text;
 pub mod video;
 pub mod wait;
 
@@ -79,6 +80,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Image(args) => image::run(ctx, args).await,
         Command::Video(args) => video::run(ctx, args).await,
+        Command::Text(args) => text::run(ctx, args).await,
         Command::Submit(args) => submit::run(ctx, args).await,
         Command::Quote(args) => quote::run(ctx, args),
         Command::Status(args) => status::run(ctx, args).await,
