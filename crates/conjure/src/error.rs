@@ -68,7 +68,7 @@ pub struct CliError {
     /// The provider's request id, when the provider accepted the request.
     pub request_id: Option<String>,
     /// What arrived of a text answer before the failure (a cut stream).
-    pub answer: Option<String>,
+    pub answer: Option<Box<str>>,
 }
 
 impl CliError {

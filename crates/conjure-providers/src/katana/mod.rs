@@ -399,13 +399,13 @@ impl Katana {
             chat.event(&self.redactor.text(&data), sink);
         }
         let partial = chat.partial();
-        chat.finish(cut).map_err(|e| partial_error(e, partial))
+        chat.finish(cut).map_err(|e| partial_error(e, &partial))
     }
 }
 
 /// A stream that ended without its charge: the error names how far the answer came, so the
 /// caller can keep it (the runner journals the pieces it was handed).
-fn partial_error(e: ProviderError, partial: conjure_core::text::TextAnswer) -> ProviderError {
+fn partial_error(e: ProviderError, partial: &conjure_core::text::TextAnswer) -> ProviderError {
     match e {
         ProviderError::Transport { sent, message } => ProviderError::Transport {
             sent,

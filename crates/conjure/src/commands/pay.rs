@@ -117,7 +117,8 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
             Ok(())
         }
         Paid::Done(done) if text.is_some() => {
-            report::text_result(ctx, &done.job, done.elapsed, streaming && !ctx.out.json);
+            let printed = text == Some(TextMode::Stream) && !ctx.out.json;
+            report::text_result(ctx, &done.job, done.elapsed, printed);
             Ok(())
         }
         Paid::Done(done) => {
@@ -148,7 +149,7 @@ async fn with_partial_answer(
         && let Some(text) = conjure_app::views::text_answer(&job)
         && ctx.out.json
     {
-        err.answer = Some(text.answer);
+        err.answer = Some(text.answer.into_boxed_str());
     }
     err.into()
 }
