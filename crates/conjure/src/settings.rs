@@ -437,7 +437,7 @@ mod tests {
         let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
         let file = SettingSource::File { path: path.display().to_string() };
         let from_file = s.origins.iter().filter(|o| o.source == file).count();
-        assert_eq!(from_file, 8, "{:?}", s.origins);
+        assert_eq!(from_file, 9, "{:?}", s.origins);
     }
 
     #[test]

@@ -11,11 +11,13 @@ use crate::cli::{OutputArgs, PayArgs};
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
 
-/// Ask a text model. The answer is printed on stdout as it arrives (reasoning on stderr), then a
-/// summary of what it cost. Text is billed by tokens: a reserve (at least 10 credits) is taken up
-/// front and the unused part refunded; the quote shows the reserve, the expected charge and the
-/// worst case. Without a terminal (or with --json) it prints the quote and exits 3 until
-/// approved with --approve TOKEN or --yes.
+/// Ask a text model. Shows the quote and asks before spending; the answer streams to stdout
+///
+/// The answer is printed on stdout as it arrives (reasoning on stderr), then a summary of what it
+/// cost. Text is billed by tokens: a reserve (at least 10 credits) is taken up front and the
+/// unused part refunded; the quote shows the reserve, the expected charge and the worst case.
+/// Without a terminal (or with --json) it prints the quote and exits 3 until approved with
+/// --approve TOKEN or --yes.
 #[derive(Debug, Args, Clone)]
 pub struct TextArgs {
     /// The question; `-` reads it from stdin. Optional with --messages or --continue.
