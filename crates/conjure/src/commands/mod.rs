@@ -82,7 +82,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Video(args) => video::run(ctx, args).await,
         Command::Text(args) => text::run(ctx, args).await,
         Command::Submit(args) => submit::run(ctx, args).await,
-        Command::Quote(args) => quote::run(ctx, args),
+        Command::Quote(args) => quote::run(ctx, args).await,
         Command::Status(args) => status::run(ctx, args).await,
         Command::Wait(args) => wait::run(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,

@@ -141,6 +141,12 @@ impl TextArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: TextArgs) -> anyhow::Result<()> {
+    let order = order(ctx, &args).await?;
+    pay::run(ctx, order, &args.pay_args()).await
+}
+
+/// The priced order these flags describe (reads the journal for `--continue`).
+pub async fn order(ctx: &Ctx, args: &TextArgs) -> anyhow::Result<conjure_core::Order> {
     let mut request = TextRequest {
         prompt: args.prompt()?,
         provider: args.provider.parse().map_err(CliError::from)?,
@@ -166,6 +172,5 @@ pub async fn run(ctx: &Ctx, args: TextArgs) -> anyhow::Result<()> {
             request.model.clone_from(&from.model);
         }
     }
-    let order = ctx.app.prepare(&Request::Text(request))?;
-    pay::run(ctx, order, &args.pay_args()).await
+    Ok(ctx.app.prepare(&Request::Text(request))?)
 }
