@@ -45,11 +45,12 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         (None, false) => None,
     };
     let price = app.config.price(order.spec.provider);
-    let what = format!(
-        "{} · {}",
-        order.spec.model(),
-        crate::output::cost_phrase(order.quote.credits, order.quote.usd.and(price))
-    );
+    let cost = crate::output::cost_phrase(order.quote.credits, order.quote.usd.and(price));
+    let what = if order.quote.text.is_some() {
+        format!("{} · up to {cost} reserved", order.spec.model())
+    } else {
+        format!("{} · {cost}", order.spec.model())
+    };
     let out = ctx.out;
     // A text answer that streams (or comes whole) is reported once, by its summary; an async
     // one is a job like media, announced when accepted.
@@ -61,6 +62,10 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         match &p {
             Progress::Job(Event::Submitted { job, request_id }) if !streaming => {
                 out.note(format!("Submitted job {job} (request {request_id}): {what}"));
+            }
+            // Before the first word of the answer: which job and request this is.
+            Progress::Job(Event::Streamed { job, delta: Delta::Started { request_id } }) => {
+                out.note(format!("Job {job} (request {request_id}): {what}"));
             }
             Progress::Job(Event::Streamed { delta: Delta::Answer(a), .. }) => {
                 if let Ok(mut s) = streamed.lock() {
