@@ -204,8 +204,8 @@ impl Output {
             ));
             text.push_str(&format!(
                 "  Worst case (the reserve kept): {} credits{}\n",
-                t.reserve,
-                usd(t.reserve)
+                t.worst_case,
+                usd(t.worst_case)
             ));
             for note in &quote.notes {
                 text.push_str(&format!("  note: {note}\n"));

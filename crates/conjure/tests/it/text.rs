@@ -431,6 +431,7 @@ fn the_quote_shows_reserve_expected_and_worst_case_and_binds_the_messages() {
     let text = &v["quote"]["text"];
     assert_eq!(text["reserve"], 80.1);
     assert_eq!(text["max_tokens"], 16000);
+    assert_eq!(text["worst_case"], 80.1);
     assert_eq!(v["quote"]["credits"], 80.1, "limits hold against the worst case");
     assert!(text["expected"].as_f64().unwrap() < 80.1);
     assert_eq!(v["request"]["headers"]["Authorization"], "****");
