@@ -19,6 +19,7 @@
 //! quote), polling cadence and the "never resend a paid POST" decision (`conjure_core::policy`),
 //! text generation and catalogue parsing.
 
+pub mod catalogue;
 pub mod request;
 pub mod response;
 
