@@ -41,6 +41,9 @@ pub struct Config {
     /// Providers are the offline sandbox (`conjure demo`): jobs go to the sandbox ledger
     /// ([`conjure_core::policy::SpendRules::sandbox`]).
     pub sandbox: bool,
+    /// Check, at most once a day before a paid request, whether the provider's catalogue
+    /// changed since the one in use ([`crate::catalogue`]).
+    pub catalogue_check: bool,
 }
 
 impl Config {
@@ -59,6 +62,7 @@ impl Config {
             http: HttpOptions::default(),
             env: BTreeMap::new(),
             sandbox: false,
+            catalogue_check: true,
         }
     }
 
