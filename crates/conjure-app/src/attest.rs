@@ -47,7 +47,7 @@ pub struct AttestView {
     pub sha256: String,
     /// `object`, `array`, `string`, ... when the body is JSON; `not_json` otherwise.
     pub body: &'static str,
-    /// The top-level field names of a JSON object body.
+    /// The top-level field names of a JSON object body, sorted.
     pub fields: Vec<String>,
     /// The nonce appears in the body: the proof was made for this request.
     pub nonce_present: bool,
@@ -84,7 +84,11 @@ fn contains_hex(hay: &[u8], needle: &str) -> bool {
 /// `body`'s JSON type and top-level fields.
 fn shape(body: &[u8]) -> (&'static str, Vec<String>) {
     match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => ("object", map.keys().cloned().collect()),
+        Ok(serde_json::Value::Object(map)) => {
+            let mut fields: Vec<String> = map.keys().cloned().collect();
+            fields.sort();
+            ("object", fields)
+        }
         Ok(serde_json::Value::Array(_)) => ("array", Vec::new()),
         Ok(serde_json::Value::String(_)) => ("string", Vec::new()),
         Ok(serde_json::Value::Number(_)) => ("number", Vec::new()),
@@ -118,9 +122,9 @@ impl App {
         let model = match catalogue.resolve(ProviderId::Katana, Some(MediaKind::Text), name) {
             Ok(m) if m.privacy == Some(Privacy::E2ee) => m,
             Ok(m) => {
-                let tier = m.privacy.map_or("no privacy tier", Privacy::label);
+                let tier = m.privacy.map_or("no", Privacy::label);
                 return Err(AppError::invalid(format!(
-                    "`{}` is a {tier} model; only E2EE Private text models run on confidential compute and can be attested",
+                    "`{}` has the {tier} privacy tier; only E2EE Private text models run on confidential compute and can be attested",
                     m.id
                 ))
                 .hint(hint()));

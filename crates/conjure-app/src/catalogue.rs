@@ -185,6 +185,11 @@ impl CheckView {
 
 const ADVICE: &str = "run `conjure models --refresh` to fetch the current catalogue, then `conjure models --diff` to see what changed";
 
+/// A base URL as shown: redacted, without the trailing `/` normalisation adds.
+fn shown(base: &str) -> String {
+    redact_url(base).trim_end_matches('/').to_owned()
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
@@ -272,7 +277,7 @@ fn by_kind(c: &Catalogue) -> BTreeMap<MediaKind, usize> {
 pub fn diff_view(refreshed: &Refreshed) -> DiffView {
     DiffView {
         provider: ProviderId::Katana,
-        base_url: redact_url(&refreshed.base_url),
+        base_url: shown(&refreshed.base_url),
         refreshed_at: refreshed.fetched_at(),
         built_in_synced: BUNDLED_SYNCED,
         diff: live::diff(Catalogue::bundled(), &refreshed.catalogue),
@@ -328,7 +333,7 @@ impl<C> App<C> {
             let base = self.katana_base().unwrap_or_default();
             AppError::invalid(format!(
                 "There is no refreshed catalogue for `{}` to compare",
-                redact_url(&base)
+                shown(&base)
             ))
             .hint("run `conjure models --refresh` first, or `conjure models --refresh --diff` to do both")
         })
@@ -407,7 +412,7 @@ impl<C> App<C> {
         let diff = live::diff(Catalogue::bundled(), &refreshed.catalogue);
         let view = RefreshView {
             provider: ProviderId::Katana,
-            base_url: redact_url(&base),
+            base_url: shown(&base),
             fetched_at: refreshed.fetched_at(),
             shape: refreshed.shape,
             authenticated: client.authenticated(),
@@ -450,7 +455,7 @@ impl<C> App<C> {
         let last: Option<CheckFile> = read_json(&self.config.data_dir.join(CHECK_FILE))
             .filter(|c: &CheckFile| c.base_url == base);
         let now = now_ms();
-        let url = redact_url(&format!("{}{LLMS_PATH}", base.trim_end_matches('/')));
+        let url = format!("{}{LLMS_PATH}", shown(&base));
         let bytes = match client.llms_txt().await {
             Ok(b) => b,
             Err(e) => {

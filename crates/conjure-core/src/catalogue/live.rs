@@ -492,8 +492,8 @@ fn opt(c: Option<Credits>) -> String {
     c.map_or_else(|| "unlisted".to_owned(), one_decimal)
 }
 
-/// A price in words, for changes between units.
-fn describe(p: &Pricing) -> String {
+/// A price in words (`14.0 credits per image`).
+pub fn describe_pricing(p: &Pricing) -> String {
     match p {
         Pricing::PerItem { credits } => format!("{} credits per image", one_decimal(*credits)),
         Pricing::PerDuration { credits } => {
@@ -552,7 +552,7 @@ pub fn price_change(before: &Pricing, after: &Pricing) -> Option<String> {
             }
             format!("{} credits per million tokens", parts.join(", "))
         }
-        (b, a) => format!("{} -> {}", describe(b), describe(a)),
+        (b, a) => format!("{} -> {}", describe_pricing(b), describe_pricing(a)),
     })
 }
 
