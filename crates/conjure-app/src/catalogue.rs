@@ -90,6 +90,8 @@ pub struct Refreshed {
     pub shape: LiveShape,
     /// Entries of the answer conjure could not use, with the reason.
     pub skipped: Vec<String>,
+    /// Kinds the answer listed no model of, kept as bundled.
+    pub kept: Vec<MediaKind>,
     pub path: PathBuf,
 }
 
@@ -117,6 +119,8 @@ pub struct RefreshView {
     pub repriced: usize,
     /// Entries left out, each with the reason.
     pub skipped: Vec<String>,
+    /// Kinds the answer listed no model of: kept from the built-in catalogue.
+    pub kept_from_built_in: Vec<MediaKind>,
     /// The `llms.txt` hash the refreshed catalogue is now checked against.
     pub llms_sha256: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -252,6 +256,7 @@ fn load(path: &Path, base_url: &str) -> Option<Refreshed> {
             llms_sha256: cache.llms_sha256,
             shape: l.shape,
             skipped: l.skipped,
+            kept: l.kept,
             path: path.to_owned(),
         }),
         Err(e) => {
@@ -407,6 +412,7 @@ impl<C> App<C> {
             llms_sha256: llms_sha256.clone(),
             shape: read.shape,
             skipped: read.skipped,
+            kept: read.kept,
             path: path.clone(),
         };
         let diff = live::diff(Catalogue::bundled(), &refreshed.catalogue);
@@ -422,6 +428,7 @@ impl<C> App<C> {
             removed: diff.removed.len(),
             repriced: diff.repriced.len(),
             skipped: refreshed.skipped.clone(),
+            kept_from_built_in: refreshed.kept.clone(),
             llms_sha256,
             llms_problem,
             path: std::path::absolute(&path).unwrap_or(path).display().to_string(),

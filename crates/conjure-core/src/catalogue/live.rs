@@ -5,7 +5,8 @@
 //! that prices never change silently. So a refreshed catalogue is built *on* the bundled one: a
 //! model both know keeps every bundled fact conjure curated (aliases, video rules, flags, notes)
 //! and takes the live prices, aspects, durations and limits; a model only the live answer lists
-//! is built from its entry alone; a bundled model the live answer no longer lists is gone. What
+//! is built from its entry alone; a bundled model the live answer no longer lists is gone
+//! (unless the answer lists no model of its kind at all: that kind is kept as bundled). What
 //! changed is reported by [`diff`], and a quote of a re-priced model says so ([`price_notes`]).
 //!
 //! Key terms:
@@ -51,6 +52,8 @@ pub struct LiveCatalogue {
     pub shape: LiveShape,
     /// Entries left out, each with the reason (no id, no price conjure can read, unknown kind).
     pub skipped: Vec<String>,
+    /// Kinds the answer lists no model of, kept from the bundled catalogue as they were.
+    pub kept: Vec<MediaKind>,
 }
 
 impl Catalogue {
@@ -108,16 +111,25 @@ pub fn read_live(value: &Value, base: &Catalogue) -> Result<LiveCatalogue, Catal
     if merged.is_empty() {
         return Err(CatalogueError::Live("the answer lists no model conjure can use".to_owned()));
     }
+    // An answer without a single model of a kind does not say they are all gone (the service
+    // has sent text only to authenticated requests): that kind stays as bundled.
+    let listed: BTreeSet<MediaKind> = merged.values().map(|m| m.kind).collect();
+    let kept: Vec<MediaKind> = [MediaKind::Image, MediaKind::Video, MediaKind::Text]
+        .into_iter()
+        .filter(|k| !listed.contains(k))
+        .collect();
     // Bundled order for the models both know (listings sort anyway), then the new ones.
     let mut models: Vec<Model> =
         base.models.iter().filter(|m| m.provider != ProviderId::Katana).cloned().collect();
     for m in base.models.iter().filter(|m| m.provider == ProviderId::Katana) {
         if let Some(live) = merged.remove(&m.id) {
             models.push(live);
+        } else if kept.contains(&m.kind) {
+            models.push(m.clone());
         }
     }
     models.extend(fresh.iter().filter_map(|id| merged.remove(id)));
-    Ok(LiveCatalogue { catalogue: Catalogue { models }, shape, skipped })
+    Ok(LiveCatalogue { catalogue: Catalogue { models }, shape, skipped, kept })
 }
 
 /// Entries of an answer, each with the kind its section names (sectioned answers only).
@@ -726,9 +738,12 @@ mod tests {
         assert_eq!(get(c, "new-chat").kind, MediaKind::Text);
         assert_eq!(get(c, "new-chat").privacy, Some(Privacy::Anonymized));
         assert_eq!(c.models().len(), 4);
-        // A bare array is a list too.
+        // A bare array is a list too. Kinds it does not list at all are kept as bundled.
         let bare = json!([{"id": "gen", "type": "image", "credits": 2}]);
-        assert_eq!(read_live(&bare, bundled()).unwrap().catalogue.models().len(), 1);
+        let live = read_live(&bare, bundled()).unwrap();
+        assert_eq!(live.kept, [MediaKind::Video, MediaKind::Text]);
+        assert_eq!(live.catalogue.models().len(), 1 + 25 + 45);
+        assert_eq!(diff(bundled(), &live.catalogue).removed.len(), 50);
     }
 
     #[test]

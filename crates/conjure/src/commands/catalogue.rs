@@ -37,18 +37,23 @@ async fn check(ctx: &Ctx) -> anyhow::Result<()> {
         ctx.out.json_value(&view);
     } else {
         ctx.out.line(view.summary());
-        ctx.out.line(format!("  llms.txt      {}", view.url));
-        ctx.out.line(format!("  sha256 now    {}", view.sha256));
-        let of = if view.catalogue == "refreshed" { "refresh" } else { "built-in" };
-        ctx.out.line(format!("  sha256 {of:<7}{}", view.stored_sha256));
-        ctx.out.line(format!("  checked       {}", view.checked_at));
+        let of = if view.catalogue == "refreshed" { "at refresh" } else { "built-in" };
+        let rows = [
+            ("llms.txt".to_owned(), view.url.clone()),
+            ("sha256 now".to_owned(), view.sha256.clone()),
+            (format!("sha256 {of}"), view.stored_sha256.clone()),
+            ("checked".to_owned(), view.checked_at.clone()),
+        ];
+        for (label, value) in rows {
+            ctx.out.line(format!("  {label:<18}{value}"));
+        }
         if let Some(last) = &view.last_check {
             let changed = match &last.sha256 {
                 Some(s) if *s == view.sha256 => "the same llms.txt",
                 Some(_) => "a different llms.txt",
                 None => "no answer",
             };
-            ctx.out.line(format!("  last check    {} ({changed})", last.checked_at));
+            ctx.out.line(format!("  {:<18}{} ({changed})", "last check", last.checked_at));
         }
     }
     if let Some(advice) = &view.advice {

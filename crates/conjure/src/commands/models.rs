@@ -123,7 +123,7 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     }
     if let Some(at) = &refreshed_at {
         ctx.out.note(format!(
-            "The catalogue refreshed from Katana at {at} (`conjure models --diff` shows what changed)"
+            "Using the catalogue refreshed from Katana at {at} (`conjure models --diff` shows what changed)"
         ));
     }
     if let [m] = models[..]
@@ -166,6 +166,11 @@ async fn refresh_and_diff(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         let (view, refreshed) = ctx.app.refresh_catalogue().await?;
         for s in &view.skipped {
             ctx.out.note(format!("left out of the refreshed catalogue: {s}"));
+        }
+        for k in &view.kept_from_built_in {
+            ctx.out.warn(format!(
+                "Katana's answer lists no {k} models; the built-in {k} models are kept as they were"
+            ));
         }
         if let Some(problem) = &view.llms_problem {
             ctx.out.warn(format!(
