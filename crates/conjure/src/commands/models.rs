@@ -380,6 +380,12 @@ fn details(m: &Model) -> Vec<String> {
             if let Some(ctx) = m.context_tokens {
                 d.push(format!("{}k context", ctx / 1000));
             }
+            if m.reads("image") {
+                d.push("vision".to_owned());
+            }
+            if m.reads("file") {
+                d.push("files".to_owned());
+            }
         }
     }
     if m.legacy {
@@ -496,12 +502,50 @@ fn card(m: &Model, price: Option<CreditPrice>) -> Vec<String> {
         }
         MediaKind::Text => {
             if let Some(p) = m.privacy {
-                rows.push(("Privacy", p.label().to_owned()));
+                let mut label = p.label().to_owned();
+                if p == conjure_core::catalogue::Privacy::E2ee {
+                    label.push_str(&format!(" (confidential compute: `conjure attest {}`)", m.id));
+                }
+                rows.push(("Privacy", label));
             }
             if let Some(c) = m.context_tokens {
                 rows.push(("Context", format!("{c} tokens")));
             }
-            rows.push(("Use", "not from conjure yet (no text command)".to_owned()));
+            rows.push((
+                "Answer",
+                m.max_output_tokens.map_or_else(
+                    || "up to the provider's limit (not listed); --max-tokens sets it".to_owned(),
+                    |n| format!("at most {n} tokens (--max-tokens)"),
+                ),
+            ));
+            let reads: Vec<&str> = m
+                .text_inputs
+                .iter()
+                .map(|i| match i.as_str() {
+                    "image" => "images (--image)",
+                    "file" => "files (--file URL)",
+                    "video" => "video",
+                    "audio" => "audio",
+                    other => other,
+                })
+                .collect();
+            rows.push((
+                "Reads",
+                if reads.is_empty() {
+                    "text only".to_owned()
+                } else {
+                    format!("text, {}", reads.join(", "))
+                },
+            ));
+            rows.push((
+                "Billing",
+                format!(
+                    "by tokens; at least {} credits reserved up front, the unused part refunded; at least {} charged",
+                    conjure_core::text::MIN_RESERVE,
+                    conjure_core::text::MIN_CHARGE
+                ),
+            ));
+            rows.push(("Use", format!("conjure text \"...\" --model {}", m.id)));
         }
     }
     if let Some(c) = &m.creator {
@@ -516,6 +560,8 @@ fn card(m: &Model, price: Option<CreditPrice>) -> Vec<String> {
                 && !n.starts_with("aliases=")
                 && !n.starts_with("custom_rules")
                 && !n.starts_with("ctx=")
+                && !n.starts_with("max_out=")
+                && !n.starts_with("inputs=")
         })
         .collect();
     for (i, n) in notes.iter().enumerate() {
