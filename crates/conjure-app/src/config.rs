@@ -35,6 +35,8 @@ pub struct Config {
     pub poll: PollPolicy,
     /// Where outputs go unless a command says otherwise.
     pub out_dir: PathBuf,
+    /// The text model used when a request names none.
+    pub text_model: String,
     pub http: HttpOptions,
     /// The environment captured at start, for credential lookup.
     pub env: BTreeMap<String, String>,
@@ -56,6 +58,7 @@ impl Config {
             budget: None,
             poll: PollPolicy::default(),
             out_dir: PathBuf::from("."),
+            text_model: crate::request::DEFAULT_TEXT_MODEL.to_owned(),
             http: HttpOptions::default(),
             env: BTreeMap::new(),
             sandbox: false,

@@ -96,6 +96,58 @@ impl<C: Connector> App<C> {
         Ok(JobView { refreshed: Some(refreshed), ..JobView::of(&job) })
     }
 
+    /// The conversation a text job had: the messages it sent and the answer it got, as the
+    /// history of a new turn (`conjure text --continue [JOB]`). Without `input`, the newest text
+    /// job of the journal. Only a finished answer continues: a cut or failed one would send the
+    /// model a conversation it never had.
+    pub async fn conversation(
+        &self,
+        session: &Session,
+        input: Option<&str>,
+    ) -> Result<(Vec<conjure_core::text::Message>, JobRecord), AppError> {
+        use conjure_core::spec::Item;
+        use conjure_core::text::{Message, Role};
+        let job = match input {
+            Some(input) => session.journal.get(&session.journal.resolve(input).await?).await?,
+            None => session
+                .journal
+                .list(JobFilter::All, 10_000)
+                .await?
+                .into_iter()
+                .find(|j| j.kind == conjure_core::MediaKind::Text)
+                .ok_or_else(|| {
+                    AppError::invalid("There is no text conversation in the journal to continue")
+                        .hint("start one with `conjure text \"...\"`")
+                })?,
+        };
+        let [Item::Text(item)] = job.spec.items.as_slice() else {
+            return Err(AppError::invalid(format!(
+                "Job `{}` is a {} job, not a text conversation",
+                job.id, job.kind
+            ))
+            .hint("name a text job (`conjure jobs` lists them), or leave JOB out for the last one")
+            .job(&job.id));
+        };
+        let answer = crate::views::text_answer(&job).filter(|t| !t.partial);
+        let answer = match (job.state, answer) {
+            (JobState::Completed, Some(a)) => a,
+            (state, _) => {
+                return Err(AppError::invalid(format!(
+                    "Job `{}` is `{state}` and has no whole answer to continue from",
+                    job.id
+                ))
+                .hint(format!(
+                    "`conjure status {}` shows what arrived; continue an earlier turn with `--continue JOB`",
+                    job.id
+                ))
+                .job(&job.id));
+            }
+        };
+        let mut messages = item.messages.clone();
+        messages.push(Message::text(Role::Assistant, answer.answer));
+        Ok((messages, job))
+    }
+
     /// The journal, newest first, with totals.
     pub async fn list(
         &self,

@@ -30,5 +30,5 @@ pub use config::Config;
 pub use destination::Destination;
 pub use error::{AppError, ErrorKind};
 pub use paid::{Done, Paid, PayOptions, Progress};
-pub use request::{ImageRequest, PayloadRequest, Request, VideoRequest};
+pub use request::{ImageRequest, PayloadRequest, Request, TextRequest, VideoRequest};
 pub use session::{App, Connector, Registry, Session};

@@ -6,6 +6,7 @@
 //! into the normalised [`JobSpec`] that is quoted, approved and sent.
 
 use conjure_core::spec::{ImageFormat, ImageItem, InputKind, Item, MediaInput, VideoItem};
+use conjure_core::text::{Message, Part, Role, TextItem, TextMode};
 use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
 use conjure_providers::registry;
 use serde::Deserialize;
@@ -125,6 +126,77 @@ impl VideoRequest {
     }
 }
 
+/// The text model used when a request names none (a setting: `text.model`).
+pub const DEFAULT_TEXT_MODEL: &str = "grok-4-3";
+
+fn default_text_model() -> String {
+    DEFAULT_TEXT_MODEL.to_owned()
+}
+
+/// `conjure text`: one turn of a conversation.
+///
+/// The messages sent are, in order: `system` (replacing a system turn the earlier messages
+/// begin with), `history` (the turns of a continued conversation, see
+/// [`crate::App::conversation`]), `messages` (an OpenAI-style array given whole), then the new
+/// user turn: `prompt` with `images`. A request without a prompt sends the messages as they are.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TextRequest {
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default = "katana")]
+    pub provider: ProviderId,
+    /// A model key or alias.
+    #[serde(default = "default_text_model")]
+    pub model: String,
+    #[serde(default)]
+    pub system: Option<String>,
+    /// An OpenAI-style `messages` array.
+    #[serde(default)]
+    pub messages: Option<serde_json::Value>,
+    /// Earlier turns of the conversation this continues.
+    #[serde(default)]
+    pub history: Vec<Message>,
+    /// The job the history comes from.
+    #[serde(default)]
+    pub continues: Option<String>,
+    #[serde(default)]
+    pub max_tokens: Option<u32>,
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// Images for vision models: local paths or https:// URLs.
+    #[serde(default)]
+    pub images: Vec<String>,
+    /// File URLs for models that read files.
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub mode: TextMode,
+}
+
+impl TextRequest {
+    /// A streamed question to the default model.
+    pub fn new(prompt: impl Into<String>) -> TextRequest {
+        TextRequest {
+            prompt: Some(prompt.into()),
+            provider: katana(),
+            model: default_text_model(),
+            system: None,
+            messages: None,
+            history: Vec::new(),
+            continues: None,
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            images: Vec::new(),
+            files: Vec::new(),
+            mode: TextMode::Stream,
+        }
+    }
+}
+
 /// `conjure submit`: a provider's own request body, validated and quoted like the rest.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +212,7 @@ pub struct PayloadRequest {
 pub enum Request {
     Image(ImageRequest),
     Video(VideoRequest),
+    Text(TextRequest),
     Payload(PayloadRequest),
 }
 
@@ -149,6 +222,7 @@ impl Request {
         match self {
             Request::Image(r) => r.provider,
             Request::Video(r) => r.provider,
+            Request::Text(r) => r.provider,
             Request::Payload(r) => r.provider,
         }
     }
@@ -168,6 +242,7 @@ impl Request {
         match self {
             Request::Image(r) => image_spec(r),
             Request::Video(r) => video_spec(r),
+            Request::Text(r) => text_spec(r),
             Request::Payload(r) => {
                 let caps = registry::capabilities(r.provider);
                 let mut resolve = |path: &str, value: &str, kind: InputKind| {
@@ -262,6 +337,63 @@ fn video_spec(r: &VideoRequest) -> Result<JobSpec, AppError> {
         videos: Vec::new(),
     };
     Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)] })
+}
+
+fn text_spec(r: &TextRequest) -> Result<JobSpec, AppError> {
+    let caps = registry::capabilities(r.provider);
+    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Text), &r.model)?;
+    let mut messages = r.history.clone();
+    if let Some(raw) = &r.messages {
+        let mut image = |url: &str| {
+            resolve_input(url, InputKind::Image, "--messages", caps.inline_inputs)
+                .map_err(|e| e.message)
+        };
+        let given = conjure_providers::katana::chat::parse_messages(raw, &mut image).map_err(
+            |e| {
+                AppError::invalid(format!("The messages are not usable: {e}")).hint(
+                    "give a JSON array of {\"role\": \"user\"|\"assistant\"|\"system\", \"content\": \"...\"} objects",
+                )
+            },
+        )?;
+        messages.extend(given);
+    }
+    if let Some(system) = r.system.as_deref().filter(|s| !s.trim().is_empty()) {
+        if messages.first().is_some_and(|m| m.role == Role::System) {
+            messages.remove(0);
+        }
+        messages.insert(0, Message::text(Role::System, system));
+    }
+    let prompt = r.prompt.as_deref().filter(|p| !p.trim().is_empty());
+    let images = r
+        .images
+        .iter()
+        .map(|v| resolve_input(v, InputKind::Image, "--image", caps.inline_inputs))
+        .collect::<Result<Vec<_>, _>>()?;
+    match prompt {
+        Some(p) if images.is_empty() => messages.push(Message::text(Role::User, p)),
+        Some(p) => {
+            let mut content = vec![Part::Text { text: p.to_owned() }];
+            content.extend(images.into_iter().map(|input| Part::Image { input }));
+            messages.push(Message { role: Role::User, content, plain: false });
+        }
+        None if !images.is_empty() => {
+            return Err(AppError::invalid("`--image` needs a question to go with it").hint(
+                "add a prompt, e.g. `conjure text \"what is in this picture?\" --image cat.png`",
+            ));
+        }
+        None => {}
+    }
+    let item = TextItem {
+        model: model.id.clone(),
+        messages,
+        max_tokens: r.max_tokens,
+        temperature: r.temperature,
+        top_p: r.top_p,
+        files: r.files.iter().map(|f| f.trim().to_owned()).collect(),
+        mode: r.mode,
+        continues: r.continues.clone(),
+    };
+    Ok(JobSpec { provider: r.provider, items: vec![Item::Text(item)] })
 }
 
 #[cfg(test)]

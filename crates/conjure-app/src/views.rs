@@ -70,6 +70,9 @@ fn warnings(job: &JobRecord) -> Vec<String> {
             job.quoted_credits
         ));
     }
+    if let Some(text) = text_answer(job) {
+        out.extend(text.warnings);
+    }
     out
 }
 
@@ -111,6 +114,72 @@ pub struct JobView {
     /// the totals or budgets.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub sandbox: bool,
+    /// A text job's answer and what it cost (absent for media).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub text: Option<TextView>,
+}
+
+/// Tokens a text job used.
+#[derive(Clone, Debug, Serialize)]
+pub struct UsageView {
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: Option<u64>,
+}
+
+/// A text job's answer, verbatim, and its billing: the reserve taken up front, the charge, the
+/// refund (`None` until the provider reports them).
+#[derive(Clone, Debug, Serialize)]
+pub struct TextView {
+    pub answer: String,
+    pub reasoning: String,
+    pub usage: UsageView,
+    pub credits_reserved: Option<Credits>,
+    pub credits_charged: Option<Credits>,
+    pub credits_refunded: Option<Credits>,
+    /// The privacy tier: as the provider reported it, else the catalogue's.
+    pub privacy: Option<String>,
+    pub finish_reason: Option<String>,
+    /// The answer stopped short: the stream was cut (the job is then `unknown`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
+}
+
+/// The text answer recorded for `job`, whole or partial.
+pub fn text_answer(job: &JobRecord) -> Option<conjure_core::text::TextAnswer> {
+    let v = job.last_snapshot.as_ref()?.get("text")?;
+    serde_json::from_value(v.clone()).ok()
+}
+
+impl TextView {
+    /// `None` for media jobs. A text job without an answer yet has an empty one.
+    pub fn of(job: &JobRecord) -> Option<TextView> {
+        if job.kind != MediaKind::Text {
+            return None;
+        }
+        let text = text_answer(job).unwrap_or_default();
+        let usage = text.usage.clone().unwrap_or_default();
+        let privacy = usage.privacy_mode.clone().or_else(|| {
+            conjure_core::Catalogue::bundled()
+                .resolve(job.provider, Some(MediaKind::Text), &job.model)
+                .ok()
+                .and_then(|m| m.privacy)
+                .map(|p| p.label().to_owned())
+        });
+        Some(TextView {
+            answer: text.answer,
+            reasoning: text.reasoning,
+            usage: UsageView {
+                prompt_tokens: usage.prompt_tokens,
+                completion_tokens: usage.completion_tokens,
+            },
+            credits_reserved: usage.credits_reserved,
+            credits_charged: usage.credits_charged,
+            credits_refunded: usage.credits_refunded,
+            privacy,
+            finish_reason: text.finish_reason,
+            partial: text.partial,
+        })
+    }
 }
 
 impl JobView {
@@ -140,6 +209,7 @@ impl JobView {
             elapsed_seconds: None,
             refreshed: None,
             sandbox: job.sandbox,
+            text: TextView::of(job),
         }
     }
 
@@ -165,7 +235,7 @@ pub struct RequestView {
 impl RequestView {
     pub fn new(provider: ProviderId, wire: &WireRequest, base_url: &str) -> RequestView {
         let mut headers: BTreeMap<&'static str, &'static str> =
-            registry::capabilities(provider).auth_headers.iter().map(|h| (*h, "****")).collect();
+            registry::auth_headers(provider, wire).iter().map(|h| (*h, "****")).collect();
         headers.insert("Content-Type", "application/json");
         RequestView {
             method: wire.method.clone(),
@@ -409,6 +479,9 @@ pub struct ErrorView<'a> {
     /// The provider's request id, when the provider accepted the request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<&'a str>,
+    /// What arrived of a text answer before the failure (a stream cut midway), verbatim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<&'a str>,
 }
 
 impl<'a> ErrorView<'a> {
@@ -418,12 +491,14 @@ impl<'a> ErrorView<'a> {
         hint: Option<&'a str>,
         job_id: Option<&'a str>,
         request_id: Option<&'a str>,
+        answer: Option<&'a str>,
     ) -> ErrorView<'a> {
         ErrorView {
             status: "error",
             error: ErrorDetail { kind, message, hint },
             job_id,
             request_id,
+            answer,
         }
     }
 }

@@ -14,6 +14,8 @@ pub const CONJURE_CONFIG: &str = "CONJURE_CONFIG";
 pub const CONJURE_MAX_COST: &str = "CONJURE_MAX_COST";
 /// The most `--yes` approves unseen, unless the command gives `--max-cost` (default `$2`).
 pub const CONJURE_YES_MAX_COST: &str = "CONJURE_YES_MAX_COST";
+/// The text model `conjure text` uses when `--model` is not given (default `grok-4-3`).
+pub const CONJURE_TEXT_MODEL: &str = "CONJURE_TEXT_MODEL";
 /// The most all requests of the last 24 hours may cost together: dollars or credits.
 pub const CONJURE_DAILY_BUDGET: &str = "CONJURE_DAILY_BUDGET";
 /// Where outputs are written (default: the current directory).
@@ -55,6 +57,7 @@ pub const ALL: &[&str] = &[
     CONJURE_YES_MAX_COST,
     CONJURE_DAILY_BUDGET,
     CONJURE_OUT_DIR,
+    CONJURE_TEXT_MODEL,
     CONJURE_POLL_SCALE,
     CONJURE_LOG,
     CONJURE_FFMPEG,

@@ -32,6 +32,8 @@ pub struct TextQuote {
     pub reserve: Credits,
     /// The estimated input and a typical answer at the catalogue's token rates.
     pub expected: Credits,
+    /// The most it can cost: the reserve, kept whole when a stream ends without usage.
+    pub worst_case: Credits,
     pub input_tokens: u64,
     pub max_tokens: u32,
     /// Credits per million tokens in and out.
@@ -86,10 +88,6 @@ impl Quote {
                     credits: quote.reserve,
                     usd: price.map(|p| p.usd(quote.reserve)),
                 });
-                notes.push(format!(
-                    "text is billed by tokens: {} credits are reserved up front and the unused part refunded; the expected charge is about {} credits, the worst case (the reserve kept) {}",
-                    quote.reserve, quote.expected, quote.reserve
-                ));
                 text = Some(quote);
                 continue;
             }
@@ -156,8 +154,10 @@ fn text_quote(t: &crate::text::TextItem, model: &crate::catalogue::Model) -> Tex
     let input_tokens = t.input_tokens();
     let max_tokens = t.effective_max_tokens();
     let (input_rate, output_rate) = crate::text::rates(model).unwrap_or_default();
+    let reserve = crate::text::reserve(model, input_tokens, max_tokens);
     TextQuote {
-        reserve: crate::text::reserve(model, input_tokens, max_tokens),
+        reserve,
+        worst_case: reserve,
         expected: crate::text::expected_charge(model, input_tokens, max_tokens),
         input_tokens,
         max_tokens,

@@ -23,12 +23,26 @@ use crate::policy::{
 };
 use crate::provider::{Provider, ProviderError, RemoteError, RemoteStatus, Snapshot};
 use crate::store::{JobRecord, JobStore, ReserveError, StoreError};
+use crate::text::{Delta, TextAnswer};
 
 /// Something the user may want to see while a job runs (drawn on stderr by the CLI).
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
-    Submitted { job: &'a JobId, request_id: &'a str },
-    Polled { job: &'a JobId, status: &'a RemoteStatus, progress: Option<u8>, elapsed: Duration },
+    Submitted {
+        job: &'a JobId,
+        request_id: &'a str,
+    },
+    Polled {
+        job: &'a JobId,
+        status: &'a RemoteStatus,
+        progress: Option<u8>,
+        elapsed: Duration,
+    },
+    /// A piece of a streamed text answer, as it arrived.
+    Streamed {
+        job: &'a JobId,
+        delta: Delta<'a>,
+    },
 }
 
 /// Why a run stopped short of a finished job.
@@ -133,9 +147,20 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         self.store.transition(&id, JobState::Submitting, None).await?;
         let quoted = order.quote.credits;
 
-        let snapshot = match self.provider.submit(&order.wire).await {
+        // What a stream handed over so far: the journal keeps it if the stream is cut.
+        let heard = std::sync::Mutex::new(Heard::default());
+        let sink = |delta: Delta<'_>| {
+            if let Ok(mut h) = heard.lock() {
+                h.take(delta);
+            }
+            (self.observer)(Event::Streamed { job: &id, delta });
+        };
+        let snapshot = match self.provider.submit_streaming(&order.wire, &sink).await {
             Ok(s) => s,
-            Err(error) => return Err(self.record_submit_error(&id, error, quoted).await),
+            Err(error) => {
+                let heard = heard.into_inner().unwrap_or_default();
+                return Err(self.record_submit_error_heard(&id, error, quoted, heard).await);
+            }
         };
         match self.record_answer(&id, &snapshot).await {
             Ok(Some(result)) => result,
@@ -184,6 +209,36 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             }
             _ => Ok(self.store.transition(id, JobState::Submitted, None).await?),
         }))
+    }
+
+    /// [`Runner::record_submit_error`], first journalling what a stream handed over (its
+    /// request id and the partial answer), so that nothing that arrived is lost.
+    async fn record_submit_error_heard(
+        &self,
+        id: &JobId,
+        error: ProviderError,
+        quoted: Credits,
+        heard: Heard,
+    ) -> RunError {
+        if let Some(request_id) = &heard.request_id {
+            let _ = self.store.set_request_id(id, request_id).await;
+        }
+        if heard.any {
+            let partial = Snapshot {
+                request_id: heard.request_id.clone(),
+                status: RemoteStatus::Other("cut".to_owned()),
+                poll_after_seconds: None,
+                progress: None,
+                assets: Vec::new(),
+                credits_spent: None,
+                errors: Vec::new(),
+                model: None,
+                buttons: Vec::new(),
+                text: Some(TextAnswer { partial: true, ..heard.text }),
+            };
+            let _ = self.record(id, &partial).await;
+        }
+        self.record_submit_error(id, error, quoted).await
     }
 
     async fn record_submit_error(
@@ -303,6 +358,25 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         match state {
             JobState::Completed | JobState::Partial => Ok(record),
             _ => Err(RunError::Failed { job: id.clone(), state, errors: snapshot.errors }),
+        }
+    }
+}
+
+/// The pieces of a streamed answer the runner has handed on.
+#[derive(Debug, Default)]
+struct Heard {
+    request_id: Option<String>,
+    text: TextAnswer,
+    any: bool,
+}
+
+impl Heard {
+    fn take(&mut self, delta: Delta<'_>) {
+        self.any = true;
+        match delta {
+            Delta::Started { request_id } => self.request_id = Some(request_id.to_owned()),
+            Delta::Answer(a) => self.text.answer.push_str(a),
+            Delta::Reasoning(r) => self.text.reasoning.push_str(r),
         }
     }
 }

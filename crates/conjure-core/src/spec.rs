@@ -205,10 +205,6 @@ pub struct VideoItem {
 /// One unit of a paid call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a request holds a handful of items; boxing buys nothing"
-)]
 pub enum Item {
     Image(ImageItem),
     Video(VideoItem),

@@ -105,6 +105,15 @@ fn not_yet(id: ProviderId) -> ProviderError {
     }
 }
 
+/// The headers that carry credentials on `wire` (shown masked by `quote` and `--dry-run`):
+/// Katana's text endpoint takes the Bearer form, its media endpoints the header pair.
+pub fn auth_headers(provider: ProviderId, wire: &WireRequest) -> &'static [&'static str] {
+    match provider {
+        ProviderId::Katana if wire.path.starts_with(katana::chat::CHAT_PATH) => &["Authorization"],
+        _ => capabilities(provider).auth_headers,
+    }
+}
+
 /// The exact request `spec` becomes for its provider. Pure; needs no credentials.
 pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
     match spec.provider {
@@ -234,6 +243,16 @@ impl Provider for Connected {
     async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
         match self {
             Connected::Katana(k) => k.submit(request).await,
+        }
+    }
+
+    async fn submit_streaming(
+        &self,
+        request: &WireRequest,
+        sink: &(dyn Fn(conjure_core::text::Delta<'_>) + Send + Sync),
+    ) -> Result<Snapshot, ProviderError> {
+        match self {
+            Connected::Katana(k) => k.submit_streaming(request, sink).await,
         }
     }
 

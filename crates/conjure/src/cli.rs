@@ -88,6 +88,7 @@ pub enum ColorWhen {
 pub enum Command {
     Image(commands::image::ImageArgs),
     Video(commands::video::VideoArgs),
+    Text(commands::text::TextArgs),
     Submit(commands::submit::SubmitArgs),
     Quote(commands::quote::QuoteArgs),
     Status(commands::status::StatusArgs),

@@ -67,11 +67,20 @@ pub struct CliError {
     pub job_id: Option<String>,
     /// The provider's request id, when the provider accepted the request.
     pub request_id: Option<String>,
+    /// What arrived of a text answer before the failure (a cut stream).
+    pub answer: Option<Box<str>>,
 }
 
 impl CliError {
     pub fn new(exit: Exit, message: impl Into<String>) -> Self {
-        CliError { exit, message: message.into(), hint: None, job_id: None, request_id: None }
+        CliError {
+            exit,
+            message: message.into(),
+            hint: None,
+            job_id: None,
+            request_id: None,
+            answer: None,
+        }
     }
 
     /// An exit whose output was already printed (e.g. `confirmation_required`).
@@ -110,6 +119,7 @@ impl From<AppError> for CliError {
             hint: e.hint,
             job_id: e.job.map(|j| j.to_string()),
             request_id: e.request_id,
+            answer: None,
         }
     }
 }

@@ -67,6 +67,33 @@ impl Output {
         Output::write_stdout(text);
     }
 
+    /// Ends a text answer printed on a terminal with a line break, so that the prompt does not
+    /// run on after it. A pipe gets the answer verbatim.
+    #[expect(
+        clippy::unused_self,
+        reason = "one printer for every message keeps stdout use in this module"
+    )]
+    pub fn end_answer(self, answer: &str) {
+        if !answer.is_empty() && !answer.ends_with('\n') && std::io::stdout().is_terminal() {
+            Output::write_stdout("\n");
+        }
+    }
+
+    /// A piece of a model's reasoning, on stderr as it arrives (dimmed in colour); dropped by
+    /// `--quiet` and `--json` (JSON carries it in `reasoning`).
+    pub fn reasoning(self, text: &str) {
+        if self.quiet || self.json {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if self.color {
+            let _ = write!(err, "\x1b[2m{text}\x1b[0m");
+        } else {
+            let _ = write!(err, "{text}");
+        }
+        let _ = err.flush();
+    }
+
     fn write_stdout(text: &str) {
         let mut out = std::io::stdout().lock();
         if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush())
@@ -131,6 +158,7 @@ impl Output {
                 err.hint.as_deref(),
                 err.job_id.as_deref(),
                 err.request_id.as_deref(),
+                err.answer.as_deref(),
             ));
         }
         if self.color {
@@ -150,6 +178,41 @@ impl Output {
     )]
     pub fn quote(self, quote: &Quote, price: Option<CreditPrice>) {
         let mut text = format!("Quote: {} · {}\n", quote.provider, quote.model);
+        let usd = |c: Credits| price.map(|p| format!(" ≈ {}", p.usd(c))).unwrap_or_default();
+        if let Some(t) = &quote.text {
+            let line = &quote.items[0];
+            text.push_str(&format!(
+                "  {} {}\n     prompt: {}\n",
+                line.model,
+                line.detail,
+                serde_json::to_string(&line.prompt).unwrap_or_default()
+            ));
+            if let Some(privacy) = &t.privacy {
+                text.push_str(&format!("  Privacy: {privacy}\n"));
+            }
+            text.push_str(&format!(
+                "  Expected charge: about {} credits{} (at {} in / {} out credits per million tokens)\n",
+                t.expected,
+                usd(t.expected),
+                t.input_rate,
+                t.output_rate
+            ));
+            text.push_str(&format!(
+                "  Reserved up front: {} credits{}; the unused part is refunded\n",
+                t.reserve,
+                usd(t.reserve)
+            ));
+            text.push_str(&format!(
+                "  Worst case (the reserve kept): {} credits{}\n",
+                t.worst_case,
+                usd(t.worst_case)
+            ));
+            for note in &quote.notes {
+                text.push_str(&format!("  note: {note}\n"));
+            }
+            eprint!("{text}");
+            return;
+        }
         for line in &quote.items {
             text.push_str(&format!(
                 "  {}. {} {}  {} credits{}\n     prompt: {}\n",

@@ -75,6 +75,11 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # The folder outputs are written to. Environment: CONJURE_OUT_DIR; per command: --out-dir
 # (or -o for a file).
 # dir = "."
+
+[text]
+# The model `conjure text` asks when --model is not given: a key or alias from
+# `conjure models --kind text`. Environment: CONJURE_TEXT_MODEL.
+# model = "grok-4-3"
 "#;
 
 /// The config file: `[limits]`, `[output]`, and one section per provider (`[katana]`, ...).
@@ -84,6 +89,13 @@ struct ConfigFile {
     providers: BTreeMap<ProviderId, ProviderConfig>,
     limits: LimitsConfig,
     output: OutputConfig,
+    text: TextConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextConfig {
+    model: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -254,6 +266,10 @@ impl Settings {
             defaults.push(("output.dir".to_owned(), ".".to_owned()));
         }
         config.out_dir = out_dir.map_or_else(|| PathBuf::from("."), PathBuf::from);
+        match pick("text.model", env::CONJURE_TEXT_MODEL, file.text.model) {
+            Some(model) => config.text_model = model,
+            None => defaults.push(("text.model".to_owned(), config.text_model.clone())),
+        }
         let mut poll = PollPolicy::default();
         if let Some(scale) = pick("poll_scale", env::CONJURE_POLL_SCALE, None) {
             poll.scale =
@@ -337,11 +353,12 @@ fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
         match name.as_str() {
             "limits" => file.limits = section("limits")?.try_into().map_err(typed)?,
             "output" => file.output = section("output")?.try_into().map_err(typed)?,
+            "text" => file.text = section("text")?.try_into().map_err(typed)?,
             other => {
                 let Some(provider) = registry::ALL.into_iter().find(|p| p.as_str() == other) else {
                     let known: Vec<&str> = registry::ALL.iter().map(|p| p.as_str()).collect();
                     return Err(invalid(format!(
-                        "unknown section `[{other}]`; sections are [limits], [output] and one per provider ([{}])",
+                        "unknown section `[{other}]`; sections are [limits], [output], [text] and one per provider ([{}])",
                         known.join("], [")
                     )));
                 };
@@ -420,7 +437,7 @@ mod tests {
         let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
         let file = SettingSource::File { path: path.display().to_string() };
         let from_file = s.origins.iter().filter(|o| o.source == file).count();
-        assert_eq!(from_file, 8, "{:?}", s.origins);
+        assert_eq!(from_file, 9, "{:?}", s.origins);
     }
 
     #[test]

@@ -17,8 +17,11 @@
 //!
 //! Not here: validation against the catalogue (`conjure_core::spec::validate`, done before a
 //! quote), polling cadence and the "never resend a paid POST" decision (`conjure_core::policy`),
-//! text generation and catalogue parsing.
+//! and catalogue parsing. Text ([`chat`]) goes to `/v1/chat/completions` with the Bearer form,
+//! whole, streamed (read as it arrives and handed to the caller piece by piece) or as an async
+//! job polled like media.
 
+pub mod chat;
 pub mod request;
 pub mod response;
 
@@ -307,12 +310,10 @@ fn path_segment(s: &str) -> String {
     out
 }
 
-impl Provider for Katana {
-    fn id(&self) -> ProviderId {
-        ProviderId::Katana
-    }
-
-    async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
+impl Katana {
+    /// The POST for `request`, with its local files inlined and the headers its endpoint takes:
+    /// the header pair for media, Bearer for text.
+    async fn post(&self, request: &WireRequest) -> Result<reqwest::Request, ProviderError> {
         if request.method != "POST" {
             return Err(ProviderError::Unsupported {
                 message: format!("Katana submits are POST, not `{}`", request.method),
@@ -323,17 +324,124 @@ impl Provider for Katana {
         let body = serde_json::to_vec(&body).map_err(|e| ProviderError::Unsupported {
             message: format!("The request body cannot be serialised: {e}"),
         })?;
-        let http_request = self
+        let headers =
+            if is_chat(request) { self.bearer_headers() } else { self.media_headers.clone() };
+        let mut builder = self
             .api
             .post(self.url(&request.path)?)
-            .headers(self.media_headers.clone())
+            .headers(headers)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .body(body)
-            .timeout(self.options.request_timeout)
-            .build()
-            .map_err(|e| http::classify(Failure::Transport(e)))?;
+            .body(body);
+        if !is_stream(request) {
+            // A stream may run as long as the model writes; silence is bounded by the read
+            // timeout instead.
+            builder = builder.timeout(self.options.request_timeout);
+        }
+        builder.build().map_err(|e| http::classify(Failure::Transport(e)))
+    }
+
+    /// Sends a streamed chat request and reads it to its end, handing pieces to `sink`.
+    async fn stream_chat(
+        &self,
+        request: &WireRequest,
+        sink: &(dyn Fn(conjure_core::text::Delta<'_>) + Send + Sync),
+    ) -> Result<Snapshot, ProviderError> {
+        let http_request = self.post(request).await?;
+        let url = DisplaySafeUrl::new(http_request.url().as_str());
+        let response = self
+            .api
+            .execute(http_request)
+            .await
+            .map_err(|e| self.redactor.error(http::classify(Failure::Transport(e))))?;
+        let status = response.status();
+        tracing::debug!(method = "POST", %url, status = status.as_u16(), "response");
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let body = response.bytes().await.unwrap_or_default();
+            let e = http::classify(Failure::Status { status, headers: &headers, body: &body });
+            return Err(self.redactor.error(e));
+        }
+        let event_stream = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        if !event_stream {
+            // A server may answer a stream request whole; read it as such.
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| self.redactor.error(http::classify(Failure::Transport(e))))?;
+            let mut value: Value = serde_json::from_slice(&body).map_err(|e| {
+                ProviderError::Protocol { message: format!("The chat answer is not JSON: {e}") }
+            })?;
+            self.redactor.value(&mut value);
+            return chat::parse_completion(&value);
+        }
+        let mut decoder = chat::SseDecoder::default();
+        let mut chat = chat::ChatStream::default();
+        let mut bytes = response.bytes_stream();
+        let mut cut = None;
+        while let Some(piece) = bytes.next().await {
+            match piece {
+                Ok(piece) => {
+                    for data in decoder.feed(&piece) {
+                        chat.event(&self.redactor.text(&data), sink);
+                    }
+                }
+                Err(e) => {
+                    cut = Some(self.redactor.error(http::classify(Failure::Transport(e))));
+                    break;
+                }
+            }
+        }
+        for data in decoder.finish() {
+            chat.event(&self.redactor.text(&data), sink);
+        }
+        let partial = chat.partial();
+        chat.finish(cut).map_err(|e| partial_error(e, &partial))
+    }
+}
+
+/// A stream that ended without its charge: the error names how far the answer came, so the
+/// caller can keep it (the runner journals the pieces it was handed).
+fn partial_error(e: ProviderError, partial: &conjure_core::text::TextAnswer) -> ProviderError {
+    match e {
+        ProviderError::Transport { sent, message } => ProviderError::Transport {
+            sent,
+            message: format!(
+                "{message}; {} characters of the answer arrived",
+                partial.answer.chars().count()
+            ),
+        },
+        other => other,
+    }
+}
+
+fn is_chat(request: &WireRequest) -> bool {
+    request.path.starts_with(chat::CHAT_PATH)
+}
+
+fn is_stream(request: &WireRequest) -> bool {
+    request.body.get("stream").and_then(Value::as_bool) == Some(true)
+}
+
+impl Provider for Katana {
+    fn id(&self) -> ProviderId {
+        ProviderId::Katana
+    }
+
+    async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
+        if is_stream(request) {
+            return self.stream_chat(request, &|_| {}).await;
+        }
+        let http_request = self.post(request).await?;
         let value = http::execute_json(&self.api, http_request, &self.redactor).await?;
-        let snapshot = parse_envelope(&value)?;
+        let snapshot = if is_chat(request) && !request.path.contains("wait=false") {
+            chat::parse_completion(&value)?
+        } else {
+            parse_envelope(&value)?
+        };
         if snapshot.request_id.is_none() && !snapshot.status.is_terminal() {
             // Without an id the job can never be polled: report it as unreadable (maybe charged).
             return Err(ProviderError::Protocol {
@@ -341,6 +449,18 @@ impl Provider for Katana {
             });
         }
         Ok(snapshot)
+    }
+
+    async fn submit_streaming(
+        &self,
+        request: &WireRequest,
+        sink: &(dyn Fn(conjure_core::text::Delta<'_>) + Send + Sync),
+    ) -> Result<Snapshot, ProviderError> {
+        if is_stream(request) {
+            self.stream_chat(request, sink).await
+        } else {
+            self.submit(request).await
+        }
     }
 
     async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {

@@ -110,6 +110,9 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
     if spec.items.is_empty() {
         return Err(ProviderError::Unsupported { message: "The request has no items".to_owned() });
     }
+    if spec.items.iter().any(|i| matches!(i, Item::Text(_))) {
+        return super::chat::build_chat(spec);
+    }
     let items = spec
         .items
         .iter()
@@ -118,7 +121,7 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
             Item::Image(image) => Ok(image_item(i, image)),
             Item::Video(video) => video_item(i, video),
             Item::Text(_) => Err(ProviderError::Unsupported {
-                message: "text is sent to the chat endpoint".to_owned(),
+                message: "A text job is sent on its own, to the chat endpoint".to_owned(),
             }),
         })
         .collect::<Result<Vec<_>, _>>()?;

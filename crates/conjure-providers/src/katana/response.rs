@@ -148,11 +148,30 @@ pub fn parse_envelope(value: &Value) -> Result<Snapshot, ProviderError> {
     let mut errors = Vec::new();
     let mut credits: Option<Credits> = None;
     let mut model: Option<String> = None;
+    let mut text: Option<conjure_core::text::TextAnswer> = None;
     for (position, response) in responses.iter().enumerate() {
         let item = item_index(response, echo, position);
         let before = errors.len();
         if let Some(list) = response.get("output_assets").and_then(Value::as_array) {
             for a in list {
+                if let Some(content) = a.get("content").and_then(Value::as_str) {
+                    // An async text answer (spec §7.4): usage under the asset's metadata or the
+                    // response's.
+                    let t = text.get_or_insert_with(Default::default);
+                    t.answer.push_str(content);
+                    if let Some(r) = a.get("reasoning_content").and_then(Value::as_str) {
+                        t.reasoning.push_str(r);
+                    }
+                    let usage = [a.pointer("/metadata/usage"), response.pointer("/metadata/usage")]
+                        .into_iter()
+                        .flatten()
+                        .find_map(super::chat::usage_of);
+                    if usage.is_some() {
+                        t.usage = usage;
+                    }
+                    t.finish_reason = non_empty_str(a.get("finish_reason"));
+                    continue;
+                }
                 match parse_asset(item, a) {
                     Some(asset) => assets.push(asset),
                     None => errors.push(RemoteError {
@@ -197,8 +216,11 @@ pub fn parse_envelope(value: &Value) -> Result<Snapshot, ProviderError> {
         errors.push(e);
     }
 
+    if credits.is_none() {
+        credits = text.as_ref().and_then(|t| t.usage.as_ref()).and_then(|u| u.credits_charged);
+    }
     match status {
-        RemoteStatus::Completed | RemoteStatus::Partial if assets.is_empty() => {
+        RemoteStatus::Completed | RemoteStatus::Partial if assets.is_empty() && text.is_none() => {
             errors.push(RemoteError {
                 item: None,
                 code: None,
@@ -228,7 +250,7 @@ pub fn parse_envelope(value: &Value) -> Result<Snapshot, ProviderError> {
         errors,
         model,
         buttons: Vec::new(),
-        text: None,
+        text,
     })
 }
 

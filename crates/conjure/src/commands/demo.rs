@@ -95,7 +95,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         // Show the quote a person would approve; the demo approves it (sandbox credits).
         human.quote(&order.quote, app.config.price(order.spec.provider));
         ctx.out.note("Approved (sandbox credits, no real money).");
-        let observer = report::observer(human);
+        let observer = report::observer(human, false);
         let paid = app
             .pay(&session, order, &options, Some(Consent::Yes), &observer, std::future::pending())
             .await?;

@@ -22,7 +22,7 @@ pub async fn run(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<()> {
     if let Some(note) = deprecated {
         ctx.out.warn(note);
     }
-    let observer = report::observer(ctx.out);
+    let observer = report::observer(ctx.out, false);
     let done =
         app.fetch(&session, &args.job, destination.as_ref(), args.output.force, &observer).await?;
     report::result(ctx, &done.job, &done.outputs, done.elapsed);

@@ -26,6 +26,7 @@ pub mod retry;
 pub mod sandbox;
 pub mod status;
 pub mod submit;
+pub mod text;
 pub mod video;
 pub mod wait;
 
@@ -79,8 +80,9 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Image(args) => image::run(ctx, args).await,
         Command::Video(args) => video::run(ctx, args).await,
+        Command::Text(args) => text::run(ctx, args).await,
         Command::Submit(args) => submit::run(ctx, args).await,
-        Command::Quote(args) => quote::run(ctx, args),
+        Command::Quote(args) => quote::run(ctx, args).await,
         Command::Status(args) => status::run(ctx, args).await,
         Command::Wait(args) => wait::run(ctx, args).await,
         Command::Fetch(args) => fetch::run(ctx, args).await,

@@ -12,6 +12,8 @@ use std::io::BufRead as _;
 use conjure_app::views::{QuoteView, RequestView};
 use conjure_app::{Paid, PayOptions, Progress};
 use conjure_core::runner::Event;
+use conjure_core::spec::Item;
+use conjure_core::text::{Delta, TextMode};
 use conjure_core::{Consent, Order};
 
 use crate::cli::PayArgs;
@@ -43,21 +45,53 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         (None, false) => None,
     };
     let price = app.config.price(order.spec.provider);
-    let what = format!(
-        "{} · {}",
-        order.spec.model(),
-        crate::output::cost_phrase(order.quote.credits, order.quote.usd.and(price))
-    );
+    let cost = crate::output::cost_phrase(order.quote.credits, order.quote.usd.and(price));
+    let what = if order.quote.text.is_some() {
+        format!("{} · up to {cost} reserved", order.spec.model())
+    } else {
+        format!("{} · {cost}", order.spec.model())
+    };
     let out = ctx.out;
-    let progress = report::observer(out);
-    let observer = move |p: Progress<'_>| {
-        if let Progress::Job(Event::Submitted { job, request_id }) = &p {
-            out.note(format!("Submitted job {job} (request {request_id}): {what}"));
+    // A text answer that streams (or comes whole) is reported once, by its summary; an async
+    // one is a job like media, announced when accepted.
+    let text = text_mode(&order);
+    let streaming = text.is_some_and(|m| m != TextMode::Async);
+    let progress = report::observer(out, streaming);
+    let streamed = std::sync::Mutex::new(String::new());
+    let observer = |p: Progress<'_>| {
+        match &p {
+            Progress::Job(Event::Submitted { job, request_id }) if !streaming => {
+                out.note(format!("Submitted job {job} (request {request_id}): {what}"));
+            }
+            // Before the first word of the answer: which job and request this is.
+            Progress::Job(Event::Streamed { job, delta: Delta::Started { request_id } }) => {
+                out.note(format!("Job {job} (request {request_id}): {what}"));
+            }
+            Progress::Job(Event::Streamed { delta: Delta::Answer(a), .. }) => {
+                if let Ok(mut s) = streamed.lock() {
+                    // Only the end matters: whether the terminal needs a line break.
+                    s.clear();
+                    s.push_str(a);
+                }
+            }
+            _ => {}
         }
         progress(p);
     };
     let session = app.session().await?;
-    let mut paid = app.pay(&session, order, &options, consent, &observer, ctrl_c()).await?;
+    let paid = app.pay(&session, order, &options, consent, &observer, ctrl_c()).await;
+    let paid = match paid {
+        Ok(p) => p,
+        Err(e) => {
+            if text.is_some() {
+                // The partial answer printed so far ends before the error does.
+                out.end_answer(&streamed.lock().map(|s| s.clone()).unwrap_or_default());
+                return Err(with_partial_answer(ctx, &session, e).await);
+            }
+            return Err(e.into());
+        }
+    };
+    let mut paid = paid;
     if let Paid::NeedsApproval(order) = paid {
         if !ctx.interactive || ctx.out.json {
             show_quote(ctx, &order, "confirmation_required");
@@ -87,11 +121,42 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
             report::submitted(ctx, &job);
             Ok(())
         }
+        Paid::Done(done) if text.is_some() => {
+            let printed = text == Some(TextMode::Stream) && !ctx.out.json;
+            report::text_result(ctx, &done.job, done.elapsed, printed);
+            Ok(())
+        }
         Paid::Done(done) => {
             report::result(ctx, &done.job, &done.outputs, done.elapsed);
             Ok(())
         }
     }
+}
+
+/// How a text order's answer comes back; `None` for media.
+fn text_mode(order: &Order) -> Option<TextMode> {
+    order.spec.items.iter().find_map(|i| match i {
+        Item::Text(t) => Some(t.mode),
+        _ => None,
+    })
+}
+
+/// A failed text job's error, carrying what arrived of the answer (for `--json`, whose
+/// stdout had nothing else).
+async fn with_partial_answer(
+    ctx: &Ctx,
+    session: &conjure_app::Session,
+    e: conjure_app::AppError,
+) -> anyhow::Error {
+    let mut err = CliError::from(e);
+    if let Some(id) = err.job_id.as_deref().and_then(conjure_core::JobId::parse)
+        && let Ok(job) = conjure_core::JobStore::get(&session.journal, &id).await
+        && let Some(text) = conjure_app::views::text_answer(&job)
+        && ctx.out.json
+    {
+        err.answer = Some(text.answer.into_boxed_str());
+    }
+    err.into()
 }
 
 /// Prints a quote and its exact request: JSON on stdout with `--json`, else people's form.

@@ -1,9 +1,9 @@
-//! `conjure quote`: the price and the exact request body of an image, video or submit command,
+//! `conjure quote`: the price and the exact request body of an image, video, text or submit command,
 //! without sending anything (the same as `--dry-run` on those commands).
 
 use clap::{Args, Subcommand};
 
-use crate::commands::{Ctx, image, pay, submit, video};
+use crate::commands::{Ctx, image, pay, submit, text, video};
 
 /// Show what a request would cost and the exact body that would be sent; sends nothing and
 /// needs no credentials.
@@ -19,15 +19,22 @@ pub enum QuoteWhat {
     Image(image::ImageArgs),
     /// Quote `conjure video` with the same arguments.
     Video(video::VideoArgs),
+    /// Quote `conjure text` with the same arguments.
+    Text(text::TextArgs),
     /// Quote `conjure submit` with the same arguments.
     Submit(submit::SubmitArgs),
 }
 
-pub fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
+pub async fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
     let request = match args.what {
         QuoteWhat::Image(a) => a.request()?,
         QuoteWhat::Video(a) => a.request()?,
         QuoteWhat::Submit(a) => a.request()?,
+        QuoteWhat::Text(a) => {
+            let order = text::order(ctx, &a).await?;
+            pay::show_quote(ctx, &order, "quote");
+            return Ok(());
+        }
     };
     let order = ctx.app.prepare(&request)?;
     pay::show_quote(ctx, &order, "quote");

@@ -9,6 +9,7 @@ use conjure_app::Progress;
 use conjure_app::views::JobView;
 use conjure_core::provider::RemoteStatus;
 use conjure_core::runner::Event;
+use conjure_core::text::Delta;
 use conjure_core::{JobId, JobRecord, JobState, OutputRecord};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -37,6 +38,10 @@ pub fn local_time(rfc3339: &str) -> String {
 
 /// Reports a finished job: JSON or paths on stdout, the summary on stderr.
 pub fn result(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) {
+    if job.kind == conjure_core::MediaKind::Text {
+        text_result(ctx, job, elapsed, false);
+        return;
+    }
     if ctx.out.json {
         ctx.out.json_value(&JobView::new(job, outputs, elapsed));
     } else {
@@ -95,6 +100,60 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
     }
 }
 
+/// Reports a finished text job: the answer verbatim on stdout (unless it was already streamed
+/// there) with its reasoning on stderr, or the JSON view; then the summary on stderr.
+pub fn text_result(ctx: &Ctx, job: &JobRecord, elapsed: Duration, streamed: bool) {
+    let view = JobView::new(job, &[], elapsed);
+    if ctx.out.json {
+        ctx.out.json_value(&view);
+    } else if let Some(text) = &view.text {
+        if !streamed {
+            if !text.reasoning.is_empty() {
+                ctx.out.reasoning(&text.reasoning);
+                ctx.out.reasoning("\n");
+            }
+            ctx.out.raw(&text.answer);
+        }
+        ctx.out.end_answer(&text.answer);
+    }
+    text_summary(ctx.out, job, &view, elapsed);
+}
+
+/// The text summary (stderr): model, request id, tokens, reserve/charge/refund, ~USD, privacy
+/// tier, time.
+fn text_summary(out: Output, job: &JobRecord, view: &JobView, elapsed: Duration) {
+    let Some(text) = &view.text else { return };
+    let tokens = match (text.usage.prompt_tokens, text.usage.completion_tokens) {
+        (Some(i), Some(o)) => format!("{i} in / {o} out tokens"),
+        _ => "tokens not reported".to_owned(),
+    };
+    let credit =
+        |c: Option<conjure_core::Credits>| c.map_or_else(|| "-".to_owned(), |c| c.to_string());
+    let mut cost = format!(
+        "credits reserved {} / charged {} / refunded {}",
+        credit(text.credits_reserved.or(Some(job.quoted_credits))),
+        credit(text.credits_charged.or(job.credits_spent)),
+        credit(text.credits_refunded),
+    );
+    if let Some(usd) = view.usd {
+        cost.push_str(&format!(" ≈ {usd}"));
+    }
+    out.note(format!(
+        "Summary: {} · {} · request {} · {tokens} · {cost} · {} · {:.1} s",
+        job.provider,
+        job.model,
+        job.request_id.as_deref().unwrap_or("-"),
+        text.privacy.as_deref().unwrap_or("privacy tier unknown"),
+        elapsed.as_secs_f64(),
+    ));
+    for w in &view.warnings {
+        out.warn(w);
+    }
+    if job.sandbox {
+        out.note("This was the sandbox: a placeholder answer, no real money.");
+    }
+}
+
 /// Reports a job that was submitted and not waited for (`--no-wait`). Where its files were
 /// asked to go is journalled with it, so `wait` alone writes them there.
 pub fn submitted(ctx: &Ctx, job: &JobRecord) {
@@ -108,10 +167,22 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord) {
 
 /// Progress on stderr, only on a terminal and never with `--json`: one live line while a job
 /// runs, then a line per saved file.
-pub fn observer(out: Output) -> impl Fn(Progress<'_>) + Send + Sync {
+///
+/// A text job streams its answer to stdout and its reasoning to stderr as they arrive (not
+/// with `--json`, whose result carries both), and draws no live line while it streams.
+pub fn observer(out: Output, streaming: bool) -> impl Fn(Progress<'_>) + Send + Sync {
     let line = LiveLine::new(out.progress_enabled());
     move |event| match event {
-        Progress::Job(Event::Submitted { job, .. }) => line.update(job, "submitted", None, None),
+        Progress::Job(Event::Streamed { delta, .. }) => match delta {
+            Delta::Answer(a) if !out.json => out.raw(a),
+            Delta::Reasoning(r) => out.reasoning(r),
+            _ => {}
+        },
+        Progress::Job(Event::Submitted { job, .. }) if !streaming => {
+            line.update(job, "submitted", None, None);
+        }
+        Progress::Job(Event::Submitted { .. }) => {}
+        Progress::Job(Event::Polled { status, .. }) if status.is_terminal() => line.stop(),
         Progress::Job(Event::Polled { job, status, progress, elapsed }) => {
             let state = match status {
                 RemoteStatus::Other(s) => s.clone(),

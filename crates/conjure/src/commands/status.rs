@@ -43,6 +43,27 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
     for o in &view.outputs {
         ctx.out.line(format!("  output:     {}", o.path));
     }
+    if let Some(text) = &view.text {
+        if let (Some(i), Some(o)) = (text.usage.prompt_tokens, text.usage.completion_tokens) {
+            ctx.out.line(format!("  tokens:     {i} in / {o} out"));
+        }
+        if let Some(r) = text.credits_reserved {
+            ctx.out.line(format!(
+                "  reserved:   {r} credits, refunded {}",
+                text.credits_refunded.map_or_else(|| "-".to_owned(), |c| c.to_string())
+            ));
+        }
+        if let Some(p) = &text.privacy {
+            ctx.out.line(format!("  privacy:    {p}"));
+        }
+        if !text.answer.is_empty() {
+            let what = if text.partial { "answer (cut short)" } else { "answer" };
+            ctx.out.line(format!("  {what}:"));
+            for line in text.answer.lines() {
+                ctx.out.line(format!("    {line}"));
+            }
+        }
+    }
     for w in &view.warnings {
         ctx.out.warn(w);
     }

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
             .into());
     }
     let force = args.output.force;
-    let observer = report::observer(ctx.out);
+    let observer = report::observer(ctx.out, false);
     if args.jobs.len() == 1 {
         let done = app
             .wait(&session, &args.jobs[0], destination.as_ref(), force, &observer, ctrl_c())
@@ -68,6 +68,7 @@ pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
                     e.hint.as_deref(),
                     Some(id),
                     e.request_id.as_deref(),
+                    None,
                 ))?);
                 // The JSON object comes at the end; people read each failure as it happens.
                 ctx.out.human().error(&e);

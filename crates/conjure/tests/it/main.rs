@@ -14,6 +14,7 @@ mod money;
 mod paid;
 mod recording;
 mod secrets;
+mod text;
 
 use conjure_test::{Faults, TestContext};
 
