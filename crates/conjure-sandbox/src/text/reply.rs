@@ -51,7 +51,7 @@ pub(crate) fn compose(req: &ChatRequest) -> Reply {
     let reasons = item.model == REASONING_MODEL
         || item.messages.iter().any(|m| m.joined_text().contains(REASON_MARKER));
     let reasoning = reasons.then(|| reasoning(item, &fingerprint));
-    truncate(content, reasoning, item.effective_max_tokens())
+    truncate(&content, reasoning.as_deref(), item.effective_max_tokens())
 }
 
 /// The first 8 hex digits of a digest of the model, the messages and the files.
@@ -161,17 +161,17 @@ fn cut(text: &str, tokens: u64) -> &str {
     &text[..end]
 }
 
-fn truncate(content: String, reasoning: Option<String>, max_tokens: u32) -> Reply {
+fn truncate(content: &str, reasoning: Option<&str>, max_tokens: u32) -> Reply {
     let budget = u64::from(max_tokens);
     let (reasoning, used, reasoning_cut) = match reasoning {
         Some(r) => {
-            let kept = cut(&r, budget);
+            let kept = cut(r, budget);
             let cut_short = kept.len() < r.len();
             (Some(kept.to_owned()), estimate_tokens(kept), cut_short)
         }
         None => (None, 0, false),
     };
-    let kept = cut(&content, budget.saturating_sub(used));
+    let kept = cut(content, budget.saturating_sub(used));
     let finish_reason = if reasoning_cut || kept.len() < content.len() { "length" } else { "stop" };
     Reply { content: kept.to_owned(), reasoning, finish_reason }
 }

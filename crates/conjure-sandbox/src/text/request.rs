@@ -266,7 +266,7 @@ fn part(value: &Value, images: &mut Vec<Option<usize>>) -> Result<Part, Result<R
             if url.trim().is_empty() {
                 return shape_err("an `image_url` part needs `image_url.url`");
             }
-            images.push(inline_size(url).ok_or_else(|| Ok(bad(INVALID_BASE64)))?);
+            images.push(inline_size(url).map_err(Ok)?);
             Ok(Part::Image { input: MediaInput::Url { url: url.to_owned() } })
         }
         Some(_) => Ok(Part::Raw { value: value.clone() }),
@@ -276,19 +276,23 @@ fn part(value: &Value, images: &mut Vec<Option<usize>>) -> Result<Part, Result<R
 
 /// The decoded size of an inline image, `None` for an `http(s)` URL. Anything else must be
 /// base64 (in a `data:` URL or raw); a local path or `file://` fails as on the real service.
-/// `None` when it is neither.
-fn inline_size(url: &str) -> Option<Option<usize>> {
+fn inline_size(url: &str) -> Result<Option<usize>, Refusal> {
     let url = url.trim();
     let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
     if lower.starts_with("https://") || lower.starts_with("http://") {
-        return Some(None);
+        return Ok(None);
     }
+    let invalid = || bad(INVALID_BASE64);
     let data = match url.strip_prefix("data:") {
-        Some(rest) => rest.split_once(";base64,")?.1,
+        Some(rest) => rest.split_once(";base64,").ok_or_else(invalid)?.1,
         None => url,
     };
-    let bytes = STANDARD.decode(data).or_else(|_| STANDARD_NO_PAD.decode(data)).ok()?;
-    (!bytes.is_empty()).then_some(Some(bytes.len()))
+    let bytes =
+        STANDARD.decode(data).or_else(|_| STANDARD_NO_PAD.decode(data)).map_err(|_| invalid())?;
+    if bytes.is_empty() {
+        return Err(invalid());
+    }
+    Ok(Some(bytes.len()))
 }
 
 /// The real service's words for an image it cannot read.

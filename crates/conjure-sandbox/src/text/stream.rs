@@ -116,12 +116,14 @@ pub(crate) fn steps(
     let abort_at = faults.stream_cut_after.map(|limit| cut_index(&frames, limit));
     let mut out = Vec::new();
     for (i, (bytes, _)) in frames.into_iter().enumerate() {
+        if i > 0 {
+            // Also before an abort: the pause lets hyper flush what was written so far, which
+            // an error straight after the last frame would throw away with the connection.
+            out.push(Step::Pace);
+        }
         if abort_at == Some(i) {
             out.push(Step::Abort);
             break;
-        }
-        if i > 0 {
-            out.push(Step::Pace);
         }
         if faults.split_utf8 {
             out.extend(split_mid_character(&bytes).into_iter().map(Step::Data));
