@@ -43,6 +43,9 @@ pub struct Config {
     /// Providers are the offline sandbox (`conjure demo`): jobs go to the sandbox ledger
     /// ([`conjure_core::policy::SpendRules::sandbox`]).
     pub sandbox: bool,
+    /// Check, at most once a day before a paid request, whether the provider's catalogue
+    /// changed since the one in use ([`crate::catalogue`]).
+    pub catalogue_check: bool,
 }
 
 impl Config {
@@ -62,6 +65,7 @@ impl Config {
             http: HttpOptions::default(),
             env: BTreeMap::new(),
             sandbox: false,
+            catalogue_check: true,
         }
     }
 

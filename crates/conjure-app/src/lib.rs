@@ -5,13 +5,17 @@
 //! [`conjure_core::Order`]; [`App::pay`] takes it down the one paid path (a money pre-check,
 //! [`conjure_core::approve`], the store's atomic `reserve`, the runner's single POST, polling,
 //! delivery to disk) and answers `NeedsApproval`, `Submitted` or `Done`. [`jobs`] waits for,
-//! fetches, shows and lists jobs, each through the provider the job belongs to. [`views`] are the
+//! fetches, shows and lists jobs, each through the provider the job belongs to. [`catalogue`] is
+//! the catalogue in use (bundled, or refreshed from the provider) and its staleness check;
+//! [`attest`] fetches an E2EE model's attestation. [`views`] are the
 //! typed, documented JSON shapes of every result. Files on disk (downloads, sidecars, the
 //! fallback record of an answer the journal could not take) are written here, never in the core.
 //!
 //! Not here: flags, prompts and printing (the binary), HTTP (`conjure-providers`), SQLite
 //! (`conjure-journal`), money decisions (`conjure_core::policy`).
 
+pub mod attest;
+pub mod catalogue;
 pub mod config;
 pub mod deliver;
 pub mod destination;

@@ -24,7 +24,7 @@ use conjure_core::approval::{Consent, NeedsApproval, Order, approve};
 use conjure_core::policy::{self, Limit, SpendRules};
 use conjure_core::runner::{Event, RunError, Runner};
 use conjure_core::spec::validate;
-use conjure_core::{Catalogue, JobId, JobRecord, JobSpec, JobStore as _, OutputRecord, Quote};
+use conjure_core::{JobId, JobRecord, JobSpec, JobStore as _, OutputRecord, Quote};
 use conjure_providers::registry;
 
 use crate::deliver::{self, Delivery};
@@ -135,15 +135,16 @@ impl<C: Connector> App<C> {
     /// Turns a request into a priced order. Reads input files; sends nothing; needs no
     /// credentials and no journal.
     pub fn prepare(&self, request: &Request) -> Result<Order, AppError> {
-        self.order(request.spec()?, None)
+        self.order(request.spec_in(self.catalogue())?, None)
     }
 
     /// An order for `spec` (a new request, or a retry of `retry_of`).
     pub fn order(&self, spec: JobSpec, retry_of: Option<JobId>) -> Result<Order, AppError> {
-        let catalogue = Catalogue::bundled();
+        let catalogue = self.catalogue();
         validate(&spec, catalogue)?;
         let wire = registry::build_request(&spec).map_err(|e| AppError::provider(&e))?;
-        let quote = Quote::compute(&spec, catalogue, self.config.price(spec.provider))?;
+        let mut quote = Quote::compute(&spec, catalogue, self.config.price(spec.provider))?;
+        quote.notes.extend(self.price_notes(&quote));
         Order::new(spec, wire, quote, retry_of, None)
             .map_err(|e| AppError::other(format!("Cannot read random bytes for a token: {e}")))
     }

@@ -229,6 +229,11 @@ impl Request {
 
     /// The normalised request: model resolved, inputs read and checked, defaults applied.
     pub fn spec(&self) -> Result<JobSpec, AppError> {
+        self.spec_in(Catalogue::bundled())
+    }
+
+    /// [`Request::spec`] with models resolved in `catalogue` (the one in use, `App::catalogue`).
+    pub fn spec_in(&self, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
         let provider = self.provider();
         if !registry::capabilities(provider).implemented {
             return Err(AppError::invalid(format!(
@@ -240,9 +245,9 @@ impl Request {
             )));
         }
         match self {
-            Request::Image(r) => image_spec(r),
-            Request::Video(r) => video_spec(r),
-            Request::Text(r) => text_spec(r),
+            Request::Image(r) => image_spec(r, catalogue),
+            Request::Video(r) => video_spec(r, catalogue),
+            Request::Text(r) => text_spec(r, catalogue),
             Request::Payload(r) => {
                 let caps = registry::capabilities(r.provider);
                 let mut resolve = |path: &str, value: &str, kind: InputKind| {
@@ -271,9 +276,9 @@ fn resolve_input(
     Ok(input)
 }
 
-fn image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
+fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
     let caps = registry::capabilities(r.provider);
-    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Image), &r.model)?;
+    let model = catalogue.resolve(r.provider, Some(MediaKind::Image), &r.model)?;
     let format = ImageFormat::parse(&r.format).ok_or_else(|| {
         AppError::invalid(format!("Unknown format `{}`", r.format)).hint("use png, jpeg or webp")
     })?;
@@ -299,9 +304,9 @@ fn image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
     Ok(JobSpec { provider: r.provider, items: vec![Item::Image(item); r.count as usize] })
 }
 
-fn video_spec(r: &VideoRequest) -> Result<JobSpec, AppError> {
+fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
     let caps = registry::capabilities(r.provider);
-    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Video), &r.model)?;
+    let model = catalogue.resolve(r.provider, Some(MediaKind::Video), &r.model)?;
     let duration = r.duration.unwrap_or_else(|| model.durations().first().copied().unwrap_or(5));
     let aspect = match &r.aspect {
         Some(a) => a.trim().to_owned(),
@@ -339,9 +344,9 @@ fn video_spec(r: &VideoRequest) -> Result<JobSpec, AppError> {
     Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)] })
 }
 
-fn text_spec(r: &TextRequest) -> Result<JobSpec, AppError> {
+fn text_spec(r: &TextRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
     let caps = registry::capabilities(r.provider);
-    let model = Catalogue::bundled().resolve(r.provider, Some(MediaKind::Text), &r.model)?;
+    let model = catalogue.resolve(r.provider, Some(MediaKind::Text), &r.model)?;
     let mut messages = r.history.clone();
     if let Some(raw) = &r.messages {
         let mut image = |url: &str| {

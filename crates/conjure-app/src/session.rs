@@ -53,6 +53,8 @@ impl Connector for Registry {
 pub struct App<C = Registry> {
     pub config: Config,
     connector: C,
+    /// The refreshed catalogue, read from its cache on first use ([`App::catalogue`]).
+    pub(crate) refreshed: OnceLock<Option<crate::catalogue::Refreshed>>,
 }
 
 /// An open journal, and this process's lease once it reserves anything.
@@ -65,14 +67,14 @@ pub struct Session {
 
 impl App {
     pub fn new(config: Config) -> App {
-        App { config, connector: Registry }
+        App { config, connector: Registry, refreshed: OnceLock::new() }
     }
 }
 
 impl<C: Connector> App<C> {
     /// An application whose providers come from `connector`.
     pub fn with_connector(config: Config, connector: C) -> App<C> {
-        App { config, connector }
+        App { config, connector, refreshed: OnceLock::new() }
     }
 
     /// Opens the journal (creating it on first use) and settles orphaned jobs.

@@ -5,7 +5,8 @@
 //! - [`QuoteView`]: a quote or a `confirmation_required` answer, with the exact request.
 //! - [`JobsView`]: the journal (`jobs`), with totals and what uncertain jobs may have cost.
 //! - [`BalanceView`]: a provider balance.
-//! - [`ModelsView`]: the catalogue with dollar prices (`models`).
+//! - [`ModelsView`]: the catalogue with dollar prices (`models`); the refresh, diff, staleness
+//!   check and attestation views live with their operations in `catalogue` and `attest`.
 //! - [`ConfigView`]: the resolved settings, where each came from, and whether credentials are
 //!   present (`config`); never a credential's value.
 //! - [`OpenView`]: a job's delivered files (`open`).
@@ -457,6 +458,9 @@ impl<'a> ModelView<'a> {
 #[derive(Clone, Debug, Serialize)]
 pub struct ModelsView<'a> {
     pub usd_per_credit: Option<f64>,
+    /// When the catalogue listed was refreshed from the provider; absent for the built-in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refreshed_at: Option<String>,
     pub models: Vec<ModelView<'a>>,
 }
 

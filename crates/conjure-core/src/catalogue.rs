@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::Credits;
 
+pub mod live;
+
 const KATANA_TSV: &str = include_str!("../data/katana-models.tsv");
 
 /// A provider conjure can talk to.
@@ -295,6 +297,9 @@ pub enum CatalogueError {
     UnknownKind(String),
     #[error("The bundled catalogue is malformed at line {line}: {reason}")]
     Malformed { line: usize, reason: String },
+    /// A `GET /v1/models` answer conjure cannot read as a catalogue.
+    #[error("The live catalogue cannot be read: {0}")]
+    Live(String),
 }
 
 impl CatalogueError {
@@ -311,6 +316,9 @@ impl CatalogueError {
             CatalogueError::UnknownProvider(_) | CatalogueError::UnknownKind(_) => return None,
             CatalogueError::Malformed { .. } => {
                 "this build's catalogue is damaged; reinstall conjure".to_owned()
+            }
+            CatalogueError::Live(_) => {
+                "nothing was cached and the catalogue in use is unchanged; check the base URL (`conjure config`) and try `conjure models --refresh` again later".to_owned()
             }
         })
     }
@@ -341,7 +349,7 @@ fn suggest(suggestions: &[String]) -> String {
 }
 
 /// All models conjure knows, across providers.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Catalogue {
     models: Vec<Model>,
 }

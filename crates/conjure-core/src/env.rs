@@ -29,6 +29,10 @@ pub const CONJURE_FFMPEG: &str = "CONJURE_FFMPEG";
 /// An ffprobe binary to use instead of the one on `PATH`.
 pub const CONJURE_FFPROBE: &str = "CONJURE_FFPROBE";
 
+/// `0` (or `false`, `off`, `no`) turns off the daily check, before a paid request, of whether
+/// the provider's catalogue changed since the one in use (`catalogue.check` in the config file).
+pub const CONJURE_CATALOGUE_CHECK: &str = "CONJURE_CATALOGUE_CHECK";
+
 /// The Katana API base URL (default: `https://kat.imgnai.com`; the sandbox prints its own).
 pub const CONJURE_KATANA_BASE_URL: &str = "CONJURE_KATANA_BASE_URL";
 /// Dollars per Katana credit (default: `0.0052`).
@@ -62,6 +66,7 @@ pub const ALL: &[&str] = &[
     CONJURE_LOG,
     CONJURE_FFMPEG,
     CONJURE_FFPROBE,
+    CONJURE_CATALOGUE_CHECK,
     CONJURE_KATANA_BASE_URL,
     CONJURE_KATANA_USD_PER_CREDIT,
     CONJURE_IMAGINEPRO_BASE_URL,

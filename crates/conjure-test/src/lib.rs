@@ -155,6 +155,9 @@ impl TestContext {
             .env("CONJURE_HOME", self.path("data"))
             .env("CONJURE_CONFIG_DIR", self.path("config"))
             .env("CONJURE_POLL_SCALE", "0.01")
+            // The daily catalogue check would reach out to whatever base URL a test sets; tests
+            // of the check turn it on with `env`.
+            .env("CONJURE_CATALOGUE_CHECK", "0")
             .env("NO_COLOR", "1")
             .env("TZ", "UTC")
             .current_dir(self.out_dir())

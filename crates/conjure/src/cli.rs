@@ -97,6 +97,8 @@ pub enum Command {
     Jobs(commands::jobs::JobsArgs),
     Retry(commands::retry::RetryArgs),
     Models(commands::models::ModelsArgs),
+    Catalogue(commands::catalogue::CatalogueArgs),
+    Attest(commands::attest::AttestArgs),
     Balance(commands::balance::BalanceArgs),
     Auth(commands::auth::AuthArgs),
     Sandbox(commands::sandbox::SandboxArgs),

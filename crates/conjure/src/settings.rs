@@ -80,16 +80,24 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # The model `conjure text` asks when --model is not given: a key or alias from
 # `conjure models --kind text`. Environment: CONJURE_TEXT_MODEL.
 # model = "grok-4-3"
+
+[catalogue]
+# Before a paid request, at most once a day, check whether Katana's llms.txt changed since the
+# catalogue in use was made, and warn if so (never blocks; 3 s at most; skipped by the demo).
+# Environment: CONJURE_CATALOGUE_CHECK (0 turns it off).
+# check = true
 "#;
 
-/// The config file: `[limits]`, `[output]`, and one section per provider (`[katana]`, ...).
-/// Unknown sections and keys are errors, so a typo never silently drops a limit.
+/// The config file: `[limits]`, `[output]`, `[catalogue]`, and one section per provider
+/// (`[katana]`, ...). Unknown sections and keys are errors, so a typo never silently drops a
+/// limit.
 #[derive(Debug, Default)]
 struct ConfigFile {
     providers: BTreeMap<ProviderId, ProviderConfig>,
     limits: LimitsConfig,
     output: OutputConfig,
     text: TextConfig,
+    catalogue: CatalogueConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +125,22 @@ struct LimitsConfig {
 #[serde(deny_unknown_fields)]
 struct OutputConfig {
     dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueConfig {
+    check: Option<bool>,
+}
+
+/// An on/off setting from the environment: `1`/`true`/`on`/`yes` or `0`/`false`/`off`/`no`.
+fn parse_switch(value: &str, var: &str) -> Result<bool, CliError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" => Ok(false),
+        _ => Err(CliError::usage(format!("{var} `{value}` is not on or off"))
+            .hint(format!("set {var}=0 to turn it off, or {var}=1 to turn it on"))),
+    }
 }
 
 /// Everything a command needs to know about its environment.
@@ -285,6 +309,15 @@ impl Settings {
             defaults.push(("poll_scale".to_owned(), "1".to_owned()));
         }
         config.poll = poll;
+        let check = pick(
+            "catalogue.check",
+            env::CONJURE_CATALOGUE_CHECK,
+            file.catalogue.check.map(|b| b.to_string()),
+        );
+        match check {
+            Some(v) => config.catalogue_check = parse_switch(&v, env::CONJURE_CATALOGUE_CHECK)?,
+            None => defaults.push(("catalogue.check".to_owned(), "true".to_owned())),
+        }
         for (key, var) in [("ffmpeg", env::CONJURE_FFMPEG), ("ffprobe", env::CONJURE_FFPROBE)] {
             if pick(key, var, None).is_none() {
                 defaults.push((key.to_owned(), format!("{key} on PATH")));
@@ -354,11 +387,12 @@ fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
             "limits" => file.limits = section("limits")?.try_into().map_err(typed)?,
             "output" => file.output = section("output")?.try_into().map_err(typed)?,
             "text" => file.text = section("text")?.try_into().map_err(typed)?,
+            "catalogue" => file.catalogue = section("catalogue")?.try_into().map_err(typed)?,
             other => {
                 let Some(provider) = registry::ALL.into_iter().find(|p| p.as_str() == other) else {
                     let known: Vec<&str> = registry::ALL.iter().map(|p| p.as_str()).collect();
                     return Err(invalid(format!(
-                        "unknown section `[{other}]`; sections are [limits], [output], [text] and one per provider ([{}])",
+                        "unknown section `[{other}]`; sections are [limits], [output], [text], [catalogue] and one per provider ([{}])",
                         known.join("], [")
                     )));
                 };
@@ -428,7 +462,7 @@ mod tests {
         let uncommented: String = CONFIG_TEMPLATE
             .lines()
             .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if rest.contains(" = \"") => rest,
+                Some(rest) if rest.contains(" = \"") || rest.ends_with(" = true") => rest,
                 _ => l,
             })
             .collect::<Vec<_>>()
@@ -437,7 +471,7 @@ mod tests {
         let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
         let file = SettingSource::File { path: path.display().to_string() };
         let from_file = s.origins.iter().filter(|o| o.source == file).count();
-        assert_eq!(from_file, 9, "{:?}", s.origins);
+        assert_eq!(from_file, 10, "{:?}", s.origins);
     }
 
     #[test]
@@ -457,6 +491,24 @@ mod tests {
         assert_eq!(of("katana.base_url").value.as_deref(), Some("https://kat.imgnai.com"));
         assert_eq!(of("data_dir").value.as_deref(), Some("/h/.local/share/conjure"));
         assert_eq!(of("imaginepro.usd_per_credit").value, None);
+    }
+
+    #[test]
+    fn the_catalogue_check_is_a_switch() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let check = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("CONJURE_CONFIG_DIR", d)];
+            all.extend_from_slice(pairs);
+            Settings::from_env(env(&all), false).map(|s| s.config.catalogue_check)
+        };
+        assert!(check(&[]).unwrap());
+        assert!(!check(&[("CONJURE_CATALOGUE_CHECK", "0")]).unwrap());
+        std::fs::write(dir.path().join("config.toml"), "[catalogue]\ncheck = false\n").unwrap();
+        assert!(!check(&[]).unwrap());
+        assert!(check(&[("CONJURE_CATALOGUE_CHECK", "on")]).unwrap());
+        let err = check(&[("CONJURE_CATALOGUE_CHECK", "maybe")]).unwrap_err();
+        assert!(err.message.contains("CONJURE_CATALOGUE_CHECK"), "{}", err.message);
     }
 
     #[test]

@@ -21,6 +21,7 @@
 //! whole, streamed (read as it arrives and handed to the caller piece by piece) or as an async
 //! job polled like media.
 
+pub mod catalogue;
 pub mod chat;
 pub mod request;
 pub mod response;

@@ -6,8 +6,10 @@
 //! so commands that need neither, such as `models` or a `quote`, work without credentials or a
 //! writable home.
 
+pub mod attest;
 pub mod auth;
 pub mod balance;
+pub mod catalogue;
 pub mod completions;
 pub mod config;
 pub mod demo;
@@ -88,8 +90,10 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(ctx, args).await,
         Command::Jobs(args) => jobs::run(ctx, &args).await,
         Command::Retry(args) => retry::run(ctx, args).await,
-        Command::Models(args) => models::run(ctx, &args),
+        Command::Models(args) => models::run(ctx, &args).await,
         Command::Balance(args) => balance::run(ctx, args).await,
+        Command::Catalogue(args) => catalogue::run(ctx, &args).await,
+        Command::Attest(args) => attest::run(ctx, &args).await,
         Command::Auth(args) => auth::run(ctx, &args),
         Command::Sandbox(args) => sandbox::run(ctx, args).await,
         Command::Demo(args) => demo::run(ctx, args).await,

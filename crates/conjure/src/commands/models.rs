@@ -1,13 +1,21 @@
-//! `conjure models`: the bundled catalogue, to choose a model by what it takes and costs.
+//! `conjure models`: the catalogue in use, to choose a model by what it takes and costs; and
+//! keeping it current.
 //!
 //! The list is sorted by kind, then by price (the cheapest option of a video model), with
 //! dollars at the configured price per credit, and can be narrowed by capability
 //! (`--kind`, `--needs-image`, `--audio`, `--sound`, `--uhd`) and by price (`--max-price`, in
 //! dollars or credits like `--max-cost`). `conjure models MODEL` shows every fact the
 //! catalogue has about one model, in words. `--json` prints the catalogue's fields either way.
+//!
+//! The catalogue in use is the built-in one until `--refresh` fetches Katana's own (`GET
+//! /v1/models`); from then on listings, quotes and validation use the refreshed one
+//! (`conjure_app::App::catalogue`). `--diff` shows what the refresh added, removed and
+//! re-priced against the built-in catalogue.
 
 use clap::Args;
+use conjure_app::catalogue::{DiffView, RefreshView, diff_view};
 use conjure_app::views::{ModelView, ModelsView};
+use conjure_core::catalogue::live::describe_pricing;
 use conjure_core::catalogue::{CatalogueError, MAX_AUDIO_INPUTS, Pricing};
 use conjure_core::policy::Limit;
 use conjure_core::{Catalogue, CreditPrice, Credits, MediaKind, Model, ProviderId};
@@ -17,7 +25,8 @@ use crate::error::CliError;
 use crate::settings::parse_limit;
 
 /// List models to choose from, or show everything known about one: price in credits and
-/// dollars, input images, frames, audio, UHD, aspects, durations.
+/// dollars, input images, frames, audio, UHD, aspects, durations. Uses the built-in catalogue
+/// until `--refresh` fetches the provider's current one.
 #[derive(Debug, Args)]
 pub struct ModelsArgs {
     /// Show one model in full (a key, legacy key or alias).
@@ -45,14 +54,37 @@ pub struct ModelsArgs {
     /// video at its cheapest duration): dollars (`0.50`, `$0.50`) or credits (`120cr`).
     #[arg(long, value_name = "LIMIT")]
     pub max_price: Option<String>,
+    /// Fetch Katana's current catalogue (GET /v1/models; with the credentials when there are
+    /// any) and use it from now on for listings, quotes and checks. A price that differs from
+    /// the built-in catalogue is named in every quote.
+    #[arg(long, conflicts_with_all = FILTERS)]
+    pub refresh: bool,
+    /// List the models the refreshed catalogue added, removed and re-priced against the
+    /// built-in one (with --refresh: refresh first).
+    #[arg(long, conflicts_with_all = FILTERS)]
+    pub diff: bool,
 }
 
-pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
+/// What `--refresh` and `--diff` do not combine with.
+const FILTERS: [&str; 7] = ["model", "kind", "needs_image", "audio", "sound", "uhd", "max_price"];
+
+pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     // Catalogue errors become usage errors (exit 2), with their hints.
     let provider: ProviderId = args.provider.parse().map_err(CliError::from)?;
+    if args.refresh || args.diff {
+        if provider != ProviderId::Katana {
+            return Err(CliError::usage(format!(
+                "conjure cannot refresh the {provider} catalogue"
+            ))
+            .hint("only the Katana catalogue can be refreshed: drop `--provider`")
+            .into());
+        }
+        return refresh_and_diff(ctx, args).await;
+    }
     let kind: Option<MediaKind> =
         args.kind.as_deref().map(str::parse).transpose().map_err(CliError::from)?;
-    let catalogue = Catalogue::bundled();
+    let catalogue = ctx.app.catalogue();
+    let refreshed_at = ctx.app.refreshed().map(conjure_app::catalogue::Refreshed::fetched_at);
     let price = ctx.app.config.price(provider);
     let models: Vec<&Model> = if let Some(name) = &args.model {
         vec![resolve(ctx, catalogue, provider, kind, name)?]
@@ -84,9 +116,15 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
     if ctx.out.json {
         ctx.out.json_value(&ModelsView {
             usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
+            refreshed_at,
             models: models.iter().map(|m| ModelView::new(m, price)).collect(),
         });
         return Ok(());
+    }
+    if let Some(at) = &refreshed_at {
+        ctx.out.note(format!(
+            "Using the catalogue refreshed from Katana at {at} (`conjure models --diff` shows what changed)"
+        ));
     }
     if let [m] = models[..]
         && args.model.is_some()
@@ -120,6 +158,101 @@ pub fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         ctx.out.note(format!("{provider} has no dollar price per credit; set one to see dollars"));
     }
     Ok(())
+}
+
+/// `--refresh`, `--diff`, or both.
+async fn refresh_and_diff(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
+    let refreshed = if args.refresh {
+        let (view, refreshed) = ctx.app.refresh_catalogue().await?;
+        for s in &view.skipped {
+            ctx.out.note(format!("left out of the refreshed catalogue: {s}"));
+        }
+        for k in &view.kept_from_built_in {
+            ctx.out.warn(format!(
+                "Katana's answer lists no {k} models; the built-in {k} models are kept as they were"
+            ));
+        }
+        if let Some(problem) = &view.llms_problem {
+            ctx.out.warn(format!(
+                "{problem}; `conjure catalogue check` compares with the built-in catalogue's checksum"
+            ));
+        }
+        if !args.diff {
+            if ctx.out.json {
+                ctx.out.json_value(&view);
+            } else {
+                for line in refresh_lines(&view) {
+                    ctx.out.line(line);
+                }
+            }
+            return Ok(());
+        }
+        if !ctx.out.json {
+            for line in refresh_lines(&view) {
+                ctx.out.note(line);
+            }
+        }
+        let mut diff = diff_view(&refreshed);
+        diff.refresh = Some(view);
+        diff
+    } else {
+        ctx.app.catalogue_diff()?
+    };
+    if ctx.out.json {
+        ctx.out.json_value(&refreshed);
+    } else {
+        print_diff(ctx, &refreshed);
+    }
+    Ok(())
+}
+
+fn refresh_lines(v: &RefreshView) -> Vec<String> {
+    let kinds: Vec<String> = v.by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let mut lines = vec![format!(
+        "Refreshed the Katana catalogue from {}: {} models ({})",
+        v.base_url,
+        v.models,
+        kinds.join(", ")
+    )];
+    if v.added + v.removed + v.repriced == 0 {
+        lines.push("  the same models and prices as the built-in catalogue".to_owned());
+    } else {
+        lines.push(format!(
+            "  against the built-in catalogue: {} added, {} removed, {} re-priced (`conjure models --diff` lists them)",
+            v.added, v.removed, v.repriced
+        ));
+    }
+    lines.push(format!("  cached in {}", v.path));
+    lines
+}
+
+fn print_diff(ctx: &Ctx, d: &DiffView) {
+    ctx.out.note(format!(
+        "The Katana catalogue refreshed at {} from {}, against the built-in catalogue (synced {}):",
+        d.refreshed_at, d.base_url, d.built_in_synced
+    ));
+    if d.diff.is_empty() {
+        ctx.out.line("No models added, removed or re-priced");
+        return;
+    }
+    ctx.out.line(format!("{:<10} {:<5}  {:<30} PRICE", "CHANGE", "KIND", "MODEL"));
+    let row = |change: &str, kind: MediaKind, id: &str, price: String| {
+        format!("{change:<10} {:<5}  {id:<30} {price}", kind.as_str())
+    };
+    for m in &d.diff.added {
+        ctx.out.line(row("added", m.kind, &m.id, describe_pricing(&m.pricing)));
+    }
+    for m in &d.diff.removed {
+        ctx.out.line(row(
+            "removed",
+            m.kind,
+            &m.id,
+            format!("was {}", describe_pricing(&m.pricing)),
+        ));
+    }
+    for r in &d.diff.repriced {
+        ctx.out.line(row("re-priced", r.kind, &r.id, r.change.clone()));
+    }
 }
 
 /// One model by name, with errors that say what to do in this command.

@@ -5,7 +5,8 @@
 //! very request), `--yes`, or a person answering `y` on a terminal. Without any, the quote is
 //! printed as `confirmation_required` and the command exits 3 with nothing sent. Limits
 //! (`--max-cost`, the daily budget) and the 24-hour duplicate rule bind every form of consent and
-//! are checked before anyone is asked.
+//! are checked before anyone is asked. Before that, the daily catalogue check
+//! (`App::catalogue_notice`) may print one warning that the catalogue is stale; it never blocks.
 
 use std::io::BufRead as _;
 
@@ -28,6 +29,9 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let app = &ctx.app;
+    if let Some(warning) = app.catalogue_notice(order.spec.provider).await {
+        ctx.out.warn(warning);
+    }
     let (destination, deprecated) = pay.output.destination();
     if let Some(note) = deprecated {
         ctx.out.warn(note);

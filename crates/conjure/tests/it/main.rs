@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions fail loudly too")]
 
 mod captions;
+mod catalogue;
 mod cli;
 mod exit_codes;
 mod faults;
