@@ -1,8 +1,9 @@
 //! Reading Katana credentials from request headers.
 //!
-//! Media endpoints take the `X-API-Key` + `X-API-Secret` pair; the balance endpoint also takes
-//! `Authorization: Bearer key:secret`, split on the first colon because a secret may contain
-//! colons. The outcomes match what was measured on the real service: anything incomplete
+//! Media endpoints take the `X-API-Key` + `X-API-Secret` pair; the text endpoints (chat,
+//! attestation) take only `Authorization: Bearer key:secret`, as OpenAI-compatible clients send
+//! it; the balance endpoint takes either. The Bearer value is split on the first colon because a
+//! secret may contain colons. The outcomes match what was measured on the real service: anything incomplete
 //! (no headers, a Bearer value without a colon, a key without a secret) is "missing", and a
 //! complete pair that does not match a configured key is "invalid". Header values are never
 //! logged, and echoed only under the echo-credentials fault ([`crate::echo`]).
@@ -17,6 +18,9 @@ pub(crate) enum AuthForms {
     HeaderPair,
     /// The pair or a Bearer `key:secret` (balance).
     PairOrBearer,
+    /// Only a Bearer `key:secret` (text endpoints). The documented form; whether the real text
+    /// endpoints also take the pair is not known, so a client sending it is caught here.
+    Bearer,
 }
 
 /// Credentials as presented, before they are checked against the configured keys.
@@ -39,10 +43,14 @@ pub(crate) fn presented(headers: &HeaderMap, forms: AuthForms) -> Option<Present
     };
     let key = text("x-api-key");
     let secret = text("x-api-secret");
-    if let (Some(key), Some(secret)) = (key, secret) {
+    if forms != AuthForms::Bearer
+        && let (Some(key), Some(secret)) = (key, secret)
+    {
         return Some(Presented { key: key.to_owned(), secret: secret.to_owned() });
     }
-    if key.is_some() || secret.is_some() || forms == AuthForms::HeaderPair {
+    if ((key.is_some() || secret.is_some()) && forms == AuthForms::PairOrBearer)
+        || forms == AuthForms::HeaderPair
+    {
         // A half pair is "missing", even when a Bearer header is present as well.
         return None;
     }
@@ -90,6 +98,15 @@ mod tests {
         assert!(presented(&no_colon, AuthForms::PairOrBearer).is_none());
         let basic = headers(&[("authorization", "Basic k:s")]);
         assert!(presented(&basic, AuthForms::PairOrBearer).is_none());
+    }
+
+    #[test]
+    fn bearer_only_ignores_the_pair() {
+        let pair = headers(&[("x-api-key", "k"), ("x-api-secret", "s")]);
+        assert!(presented(&pair, AuthForms::Bearer).is_none());
+        let both = headers(&[("x-api-key", "k"), ("authorization", "Bearer k:s")]);
+        let p = presented(&both, AuthForms::Bearer).unwrap();
+        assert_eq!((p.key.as_str(), p.secret.as_str()), ("k", "s"));
     }
 
     #[test]

@@ -10,6 +10,12 @@
 //!
 //! `credits_spent` is what each item was charged, the injected overcharge included, and a failed
 //! item's `error.message` repeats the poll's credentials when the echo-credentials fault asks.
+//!
+//! An async text job (`POST /v1/chat/completions?wait=false`) has the same envelope with one
+//! response: while processing, `credits_spent` is the reserve held; once completed it is the
+//! charge, and the one `output_assets[]` entry is `{kind: "text", mime_type: "text/plain",
+//! content, reasoning_content?, finish_reason, metadata: {usage}}`, the usage object being the
+//! one a synchronous call returns.
 
 use conjure_core::catalogue::MediaKind;
 use conjure_core::money::Credits;
@@ -19,8 +25,9 @@ use time::{Duration, OffsetDateTime};
 
 use crate::echo::with_echo;
 use crate::media::image;
-use crate::state::{Job, JobItem, Phase};
+use crate::state::{Job, JobItem, Phase, Work};
 use crate::submit::PlannedItem;
+use crate::text::TextJob;
 
 const IMAGE_LONG: u32 = 768;
 const VIDEO_LONG: u32 = 640;
@@ -149,34 +156,76 @@ pub(crate) fn render(
     credentials: Option<&str>,
 ) -> Value {
     let created = timestamp(job.created_at);
-    let status = match job.phase {
-        Phase::Processing => "processing",
-        Phase::Done { .. } => {
-            let failed = job.items.iter().filter(|i| i.fails).count();
-            if failed == 0 {
-                "completed"
-            } else if failed == job.items.len() {
-                "failed"
-            } else {
-                "partial_failure"
-            }
+    let (status, requests, responses) = match &job.work {
+        Work::Media(items) => {
+            let status = match job.phase {
+                Phase::Processing => "processing",
+                Phase::Done { .. } => {
+                    let failed = items.iter().filter(|i| i.fails).count();
+                    if failed == 0 {
+                        "completed"
+                    } else if failed == items.len() {
+                        "failed"
+                    } else {
+                        "partial_failure"
+                    }
+                }
+            };
+            let responses: Vec<Value> = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| response(job, i, item, base_url, &created, credentials))
+                .collect();
+            (status, items.iter().map(|i| echo(&i.plan)).collect(), responses)
+        }
+        Work::Text(text) => {
+            let status = match job.phase {
+                Phase::Processing => "processing",
+                Phase::Done { .. } => "completed",
+            };
+            (status, vec![text.echo()], vec![text_response(job, text, &created)])
         }
     };
-    let responses: Vec<Value> = job
-        .items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| response(job, i, item, base_url, &created, credentials))
-        .collect();
     json!({
         "request_id": job.id,
         "status": status,
         "poll_after_seconds": poll_after(poll_after_secs),
         "created_at": created,
         "updated_at": timestamp(job.updated_at),
-        "requests": job.items.iter().map(|i| echo(&i.plan)).collect::<Vec<_>>(),
+        "requests": requests,
         "responses": responses,
     })
+}
+
+fn text_response(job: &Job, text: &TextJob, started: &str) -> Value {
+    let model = text.model.id.as_str();
+    match job.phase {
+        Phase::Processing => json!({
+            "status": "processing",
+            "started_at": started,
+            "metadata": { "credits_spent": text.usage.reserved, "model": model },
+            "output_assets": [],
+        }),
+        Phase::Done { completed_at } => {
+            let mut asset = json!({
+                "kind": "text",
+                "mime_type": "text/plain",
+                "content": text.reply.content,
+                "finish_reason": text.reply.finish_reason,
+                "metadata": { "usage": text.usage.to_json() },
+            });
+            if let (Some(reasoning), Value::Object(obj)) = (&text.reply.reasoning, &mut asset) {
+                obj.insert("reasoning_content".into(), reasoning.clone().into());
+            }
+            json!({
+                "status": "completed",
+                "started_at": started,
+                "completed_at": timestamp(completed_at),
+                "metadata": { "credits_spent": text.usage.charged, "model": model },
+                "output_assets": [asset],
+            })
+        }
+    }
 }
 
 /// The message of a failed item.

@@ -10,9 +10,30 @@
 //! (latency, `poll_after_seconds`, echoed credentials, asset 404s), and a job captures the faults
 //! that apply to it (failures, staleness, rate limiting, the overcharge) when it is accepted.
 //!
+//! The text faults (`POST /v1/chat/completions`, see [`crate::text`]) cover what a streaming,
+//! reserve-billed endpoint can do to a client:
+//! - `stream-cut-after N`: a stream is aborted after N content chunks (0 = before the first
+//!   one; more than the answer has = right after the last one). No finish chunk, no usage, no
+//!   `[DONE]`: the connection ends mid-body, so the client sees a transport error, not
+//!   a clean end. The reserve is kept and nothing is refunded (the documented rule for a stream
+//!   that ends without usage).
+//! - `stream-malformed`: one extra frame whose data is not valid JSON is sent in the middle of
+//!   every stream; every other frame, the answer, usage and `[DONE]` are as usual.
+//! - `text-500`: every chat POST answers 500 after taking the reserve (streamed, whole or
+//!   async: no job is created); the reserve is kept.
+//! - `split-utf8`: the SSE body is written in pieces that each end in the middle of a multi-byte
+//!   character where the frame has one (and within the `data:` line otherwise), so a client
+//!   that decodes each network read on its own garbles the text.
+//! - `catalogue-drift`: the service's catalogue differs from the one bundled with conjure (see
+//!   [`crate::catalogue`]): `/v1/models` in both shapes, `llms.txt`, validation and billing
+//!   (media and text) all follow the drifted one.
+//! - `llms-revision N`: `/llms.txt` changes deterministically with N (0 = the original text), so
+//!   a client comparing its digest sees a change.
+//!
 //! Flag names match `conjure sandbox serve`: `latency-ms`, `steps`, `fail-rate`, `seed`,
 //! `rate-limit-polls`, `retry-after`, `submit-500`, `drop-after-accept`, `stale`, `poll-after`,
-//! `echo-credentials`, `overcharge`, `asset-404`.
+//! `echo-credentials`, `overcharge`, `asset-404`, `stream-cut-after`, `stream-malformed`,
+//! `text-500`, `split-utf8`, `catalogue-drift`, `llms-revision`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -56,6 +77,19 @@ pub struct Faults {
     /// assets (URLs that expired or were never stored). Read at download time, so turning it
     /// off makes the same URLs work again.
     pub asset_404: bool,
+    /// Abort every chat stream after this many content chunks, without finish chunk, usage or
+    /// `[DONE]`; the reserve is kept.
+    pub stream_cut_after: Option<u32>,
+    /// Send one frame of invalid JSON in the middle of every chat stream.
+    pub stream_malformed: bool,
+    /// Answer every chat POST with 500 after taking its reserve.
+    pub text_500: bool,
+    /// Write chat streams in pieces that split multi-byte UTF-8 characters.
+    pub split_utf8: bool,
+    /// Serve, validate and bill by a catalogue that differs from the bundled one.
+    pub catalogue_drift: bool,
+    /// The revision of `/llms.txt`; 0 is the original text.
+    pub llms_revision: u32,
 }
 
 impl Default for Faults {
@@ -74,6 +108,12 @@ impl Default for Faults {
             echo_credentials: false,
             overcharge: Credits::ZERO,
             asset_404: false,
+            stream_cut_after: None,
+            stream_malformed: false,
+            text_500: false,
+            split_utf8: false,
+            catalogue_drift: false,
+            llms_revision: 0,
         }
     }
 }
@@ -93,12 +133,19 @@ pub const FAULT_FLAGS: &[&str] = &[
     "echo-credentials",
     "overcharge",
     "asset-404",
+    "stream-cut-after",
+    "stream-malformed",
+    "text-500",
+    "split-utf8",
+    "catalogue-drift",
+    "llms-revision",
 ];
 
 impl Faults {
     /// Sets one fault from a flag name (with or without leading `--`, `_` or `-` alike) and its
     /// value. Boolean faults take no value or `true`/`false`; `poll-after` takes a number of
-    /// seconds or `null`/`none`; `overcharge` takes credits with at most one decimal (`2.5`).
+    /// seconds or `null`/`none`; `overcharge` takes credits with at most one decimal (`2.5`);
+    /// `stream-cut-after` takes a number of chunks or `null`/`none` (no cut).
     pub fn parse_flag(&mut self, flag: &str, value: Option<&str>) -> Result<(), SandboxError> {
         let name = flag.trim_start_matches('-').replace('_', "-").to_ascii_lowercase();
         let fault = |reason: String| SandboxError::Fault { flag: name.clone(), reason };
@@ -151,6 +198,18 @@ impl Faults {
                 self.overcharge = credits;
             }
             "asset-404" => self.asset_404 = flag_value()?,
+            "stream-cut-after" => {
+                let v = need()?;
+                self.stream_cut_after = match v.to_ascii_lowercase().as_str() {
+                    "null" | "none" => None,
+                    _ => Some(small(v)?),
+                };
+            }
+            "stream-malformed" => self.stream_malformed = flag_value()?,
+            "text-500" => self.text_500 = flag_value()?,
+            "split-utf8" => self.split_utf8 = flag_value()?,
+            "catalogue-drift" | "catalog-drift" => self.catalogue_drift = flag_value()?,
+            "llms-revision" => self.llms_revision = small(need()?)?,
             _ => {
                 return Err(fault(format!("unknown fault; known: {}", FAULT_FLAGS.join(", "))));
             }
@@ -240,6 +299,24 @@ impl fmt::Display for Faults {
         if self.asset_404 {
             parts.push("asset-404".to_owned());
         }
+        if let Some(n) = self.stream_cut_after {
+            parts.push(format!("stream-cut-after={n}"));
+        }
+        if self.stream_malformed {
+            parts.push("stream-malformed".to_owned());
+        }
+        if self.text_500 {
+            parts.push("text-500".to_owned());
+        }
+        if self.split_utf8 {
+            parts.push("split-utf8".to_owned());
+        }
+        if self.catalogue_drift {
+            parts.push("catalogue-drift".to_owned());
+        }
+        if self.llms_revision != d.llms_revision {
+            parts.push(format!("llms-revision={}", self.llms_revision));
+        }
         if parts.is_empty() { f.write_str("none") } else { f.write_str(&parts.join(",")) }
     }
 }
@@ -286,6 +363,31 @@ mod tests {
         for name in ["echo-credentials", "overcharge", "asset-404"] {
             assert!(FAULT_FLAGS.contains(&name), "{name}");
         }
+    }
+
+    #[test]
+    fn text_fault_flags_parse_and_round_trip() {
+        let f: Faults =
+            "stream-cut-after=3,stream-malformed,text-500,split_utf8,--catalogue-drift,llms-revision=2"
+                .parse()
+                .unwrap();
+        assert_eq!(f.stream_cut_after, Some(3));
+        assert!(f.stream_malformed && f.text_500 && f.split_utf8 && f.catalogue_drift);
+        assert_eq!(f.llms_revision, 2);
+        assert_eq!(
+            f.to_string(),
+            "stream-cut-after=3,stream-malformed,text-500,split-utf8,catalogue-drift,llms-revision=2"
+        );
+        assert_eq!(f.to_string().parse::<Faults>().unwrap(), f);
+        let mut g = f.clone();
+        g.parse_flag("stream-cut-after", Some("none")).unwrap();
+        assert_eq!(g.stream_cut_after, None);
+        assert!(g.parse_flag("stream-cut-after", None).is_err());
+        assert!(g.parse_flag("llms-revision", Some("-1")).is_err());
+        for name in ["stream-cut-after", "stream-malformed", "text-500", "split-utf8"] {
+            assert!(FAULT_FLAGS.contains(&name), "{name}");
+        }
+        assert!(FAULT_FLAGS.contains(&"catalogue-drift") && FAULT_FLAGS.contains(&"llms-revision"));
     }
 
     #[test]

@@ -1,14 +1,20 @@
 //! The offline Katana sandbox: a real HTTP server that speaks the Katana wire contract for image
-//! and video generation, with labelled placeholder media, per-key credit balances and fault
-//! injection.
+//! and video generation and for text (`/v1/chat/completions`, whole, streamed or async), with
+//! labelled placeholder media and answers, per-key credit balances and fault injection.
 //!
-//! conjure's integration tests and `conjure demo` point a real client at [`Sandbox::base_url`].
-//! The sandbox validates submissions against the bundled catalogue, charges the catalogue price
-//! exactly (in tenths of a credit; more only under the overcharge fault), completes jobs after a
-//! configurable number of polls and serves deterministic placeholder pictures (the `image` crate)
-//! and videos (ffmpeg) from `/assets/…`. [`Faults`] makes it misbehave in the ways a client must
-//! survive without paying twice or leaking its credentials. It does not speak ImaginePro or the
-//! text endpoints, and it keeps nothing on disk but cached videos in its media directory.
+//! conjure's integration tests and `conjure demo` point a real client at [`Sandbox::base_url`];
+//! so can any OpenAI-compatible client, with base URL `{base_url}/v1` and `key:secret` as its
+//! API key. The sandbox validates submissions against the bundled catalogue, charges the
+//! catalogue price exactly (in tenths of a credit; more only under the overcharge fault),
+//! completes jobs after a configurable number of polls and serves deterministic placeholder
+//! pictures (the `image` crate) and videos (ffmpeg) from `/assets/…`. Text calls get a
+//! deterministic placeholder answer and are billed like the real service (a reserve, the charge,
+//! a refund) with the very functions conjure quotes with (`conjure_core::text`), so an offline
+//! run costs exactly the quote. It also serves a placeholder attestation for E2EE Private models
+//! and an `llms.txt`. [`Faults`] makes it misbehave in the ways a client must survive without
+//! paying twice or leaking its credentials: failed or stale jobs, 500s after the charge, dropped
+//! connections, cut or malformed streams, a catalogue that drifted from the bundled one. It does
+//! not speak ImaginePro, and it keeps nothing on disk but cached videos in its media directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conjure_sandbox::SandboxError> {
@@ -18,17 +24,21 @@
 //! # Ok(()) }
 //! ```
 
+mod attest;
 mod auth;
+mod catalogue;
 mod conn;
 mod echo;
 mod envelope;
 mod error;
 mod faults;
+mod llms;
 mod media;
 mod models;
 mod server;
 mod state;
 mod submit;
+mod text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -37,16 +47,17 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use conjure_core::catalogue::Catalogue;
 use conjure_core::money::Credits;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use catalogue::{DRIFT_ADDED, DRIFT_REMOVED};
 pub use error::SandboxError;
 pub use faults::{FAULT_FLAGS, Faults};
 pub use server::FAIL_MARKER;
 pub use state::Stats;
+pub use text::REASON_MARKER;
 
 use conn::{ConnHandle, KillableListener};
 use media::MediaStore;
@@ -133,7 +144,6 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         }
     }
     let state = Arc::new(AppState {
-        catalogue: Catalogue::bundled(),
         keys,
         balances: Mutex::new(balances),
         jobs: Mutex::new(HashMap::new()),

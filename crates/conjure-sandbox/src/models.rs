@@ -1,11 +1,14 @@
-//! `GET /v1/models`: the bundled catalogue in the two shapes the real service answers with.
+//! `GET /v1/models`: the served catalogue (bundled, or drifted under the `catalogue-drift`
+//! fault, see [`crate::catalogue`]) in the two shapes the real service answers with.
 //!
 //! Without an `Authorization` header the body is sectioned (`images`, `videos`, `text`,
 //! `text_pricing`); with any `Authorization` header, valid or not, it is an OpenAI-style
 //! `{object:"list", data:[…]}`. Both carry the same entry fields, named as on the wire.
 
-use conjure_core::catalogue::{Catalogue, MAX_AUDIO_INPUTS, MediaKind, Model, Pricing, ProviderId};
+use conjure_core::catalogue::{MAX_AUDIO_INPUTS, MediaKind, Model, Pricing};
 use serde_json::{Map, Value, json};
+
+use crate::catalogue::Served;
 
 fn display_name(id: &str) -> String {
     id.split('-')
@@ -72,6 +75,13 @@ fn entry(m: &Model) -> Map<String, Value> {
         if let Some(ctx) = m.context_tokens {
             e.insert("context_length".into(), ctx.into());
         }
+        // Field names of our own (the real ones are not known); clients may ignore them.
+        if let Some(max) = m.max_output_tokens {
+            e.insert("max_output_tokens".into(), max.into());
+        }
+        if !m.text_inputs.is_empty() {
+            e.insert("input_modalities".into(), json!(m.text_inputs));
+        }
         if let Some(privacy) = m.privacy {
             e.insert("privacy_mode".into(), privacy.label().into());
         }
@@ -93,15 +103,10 @@ fn text_pricing(m: &Model) -> Option<Value> {
 }
 
 /// The body for a request without `Authorization`.
-pub(crate) fn sectioned(catalogue: &Catalogue) -> Value {
-    let section = |k| {
-        catalogue
-            .iter(Some(ProviderId::Katana), Some(k))
-            .map(|m| Value::Object(entry(m)))
-            .collect::<Vec<_>>()
-    };
+pub(crate) fn sectioned(catalogue: &Served) -> Value {
+    let section = |k| catalogue.iter(Some(k)).map(|m| Value::Object(entry(m))).collect::<Vec<_>>();
     let pricing: Map<String, Value> = catalogue
-        .iter(Some(ProviderId::Katana), Some(MediaKind::Text))
+        .iter(Some(MediaKind::Text))
         .filter_map(|m| text_pricing(m).map(|p| (m.id.clone(), p)))
         .collect();
     json!({
@@ -113,9 +118,9 @@ pub(crate) fn sectioned(catalogue: &Catalogue) -> Value {
 }
 
 /// The body for a request with an `Authorization` header.
-pub(crate) fn openai_list(catalogue: &Catalogue) -> Value {
+pub(crate) fn openai_list(catalogue: &Served) -> Value {
     let data: Vec<Value> = catalogue
-        .iter(Some(ProviderId::Katana), None)
+        .iter(None)
         .map(|m| {
             let mut e = entry(m);
             e.insert("id".into(), m.id.clone().into());
@@ -137,7 +142,7 @@ mod tests {
 
     #[test]
     fn both_shapes_list_the_catalogue() {
-        let c = Catalogue::bundled();
+        let c = Served::bundled();
         let s = sectioned(c);
         assert_eq!(s["images"].as_array().unwrap().len(), 51);
         assert_eq!(s["videos"].as_array().unwrap().len(), 25);

@@ -3,9 +3,12 @@
 //! | Route | Auth | Answer |
 //! |---|---|---|
 //! | `POST /v1/generation-requests` | key + secret headers | envelope, `rejected`, 400/401/402/422 |
-//! | `GET /v1/generation-requests/{id}` | key + secret headers | envelope, 404, injected 429 |
+//! | `GET /v1/generation-requests/{id}` | key + secret headers | envelope (media or async text), 404, injected 429 |
+//! | `POST /v1/chat/completions` | Bearer `key:secret` | `chat.completion`, SSE chunks, or with `?wait=false` the envelope; 400/401/402/422, injected 500 ([`crate::text`]) |
+//! | `GET /v1/text/attestation` | Bearer `key:secret` | placeholder attestation, 400/401/422 ([`crate::attest`]) |
 //! | `GET /v1/models` | none | sectioned, or an OpenAI list when `Authorization` is present |
 //! | `GET /v1/me/balance` | headers or Bearer `key:secret` | `{"credits":"…"}` |
+//! | `GET /llms.txt` | none | plain-text catalogue summary ([`crate::llms`]) |
 //! | `GET /assets/{request_id}/{file}` | none (signed URLs in reality) | placeholder bytes |
 //! | `GET /_sandbox/stats` | none | [`crate::Stats`] |
 //!
@@ -39,7 +42,7 @@ use crate::echo;
 use crate::envelope::{self, AssetPart};
 use crate::media::image::{self, Placeholder};
 use crate::media::video::VideoJob;
-use crate::state::{AppState, Counters, Job, JobItem, Phase, PollOutcome, credits_string};
+use crate::state::{AppState, Counters, Job, JobItem, Phase, PollOutcome, Work, credits_string};
 use crate::submit::{self, BodyError, PlannedItem};
 
 /// Inline `data:` inputs make bodies large; the real service takes multi-megabyte images.
@@ -52,6 +55,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/v1/generation-requests", post(submit))
         .route("/v1/generation-requests/{id}", get(poll))
+        .route("/v1/chat/completions", post(crate::text::chat))
+        .route("/v1/text/attestation", get(crate::attest::attestation))
+        .route("/llms.txt", get(crate::llms::llms_txt))
         .route("/v1/models", get(models))
         .route("/v1/me/balance", get(balance))
         .route("/assets/{request_id}/{file}", get(asset))
@@ -75,13 +81,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     response
 }
 
-fn detail(status: StatusCode, message: &str) -> Response {
+pub(crate) fn detail(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "detail": message }))).into_response()
 }
 
 /// The two documented 401 answers.
 #[derive(Clone, Copy, Debug)]
-enum AuthFailure {
+pub(crate) enum AuthFailure {
     Missing,
     Invalid,
 }
@@ -97,7 +103,7 @@ impl IntoResponse for AuthFailure {
 }
 
 /// Checks credentials and returns the key.
-fn authenticate(
+pub(crate) fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     forms: AuthForms,
@@ -110,14 +116,19 @@ fn authenticate(
     }
 }
 
-fn request_id() -> String {
+/// 24 random hex digits, for ids.
+pub(crate) fn random_token() -> String {
     let mut bytes = [0_u8; 12];
     if getrandom::fill(&mut bytes).is_err() {
         // No OS randomness: fall back to the clock, which is unique enough for a sandbox.
         let nanos = OffsetDateTime::now_utc().unix_timestamp_nanos();
         bytes.copy_from_slice(&nanos.to_le_bytes()[..12]);
     }
-    format!("req_{}", hex::encode(bytes))
+    hex::encode(bytes)
+}
+
+pub(crate) fn request_id() -> String {
+    format!("req_{}", random_token())
 }
 
 async fn submit(
@@ -131,7 +142,7 @@ async fn submit(
         Ok(key) => key,
         Err(failure) => return failure.into_response(),
     };
-    let items = match submit::plan(&body, state.catalogue) {
+    let items = match submit::plan(&body, state.catalogue()) {
         Ok(items) => items,
         Err(BodyError::BadRequest(message)) => return detail(StatusCode::BAD_REQUEST, &message),
         Err(BodyError::Unprocessable(message)) => {
@@ -162,7 +173,7 @@ async fn submit(
         owner: key,
         created_at: now,
         updated_at: now,
-        items,
+        work: Work::Media(items),
         faults: faults.clone(),
         rate_limited: 0,
         polls: 0,
@@ -211,9 +222,9 @@ async fn poll(
 
 async fn models(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
     let body = if headers.contains_key(AUTHORIZATION) {
-        crate::models::openai_list(state.catalogue)
+        crate::models::openai_list(state.catalogue())
     } else {
-        crate::models::sectioned(state.catalogue)
+        crate::models::sectioned(state.catalogue())
     };
     Json(body).into_response()
 }
@@ -275,7 +286,8 @@ async fn asset(
     }
     let Some(job) = state.completed_job(&request_id) else { return not_found() };
     let Some((index, part)) = envelope::parse_asset(&file) else { return not_found() };
-    let Some(item) = job.items.get(index).filter(|i| !i.fails) else { return not_found() };
+    let Work::Media(items) = &job.work else { return not_found() };
+    let Some(item) = items.get(index).filter(|i| !i.fails) else { return not_found() };
     let plan = &item.plan;
     let size = envelope::output_size(plan);
     let result = match part {

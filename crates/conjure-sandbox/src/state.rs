@@ -1,27 +1,36 @@
 //! The sandbox's memory: keys and balances, accepted jobs, counters and the current faults.
 //!
-//! Money moves in exactly two places: [`AppState::charge`] takes the whole price of a
-//! submission or nothing, and [`AppState::advance`] refunds failed items when their job
-//! completes. Each item remembers what it was charged (the catalogue price plus any injected
-//! overcharge), so a refund returns exactly that whatever the faults are by then. Locks are
-//! short and never held across an await; when both are needed, `jobs` is taken before
-//! `balances`.
+//! Money is taken in one place, [`AppState::charge`]: the whole price of a media submission, or
+//! a text call's whole reserve, or nothing. It comes back in two: [`AppState::refund`] returns
+//! the unused part of a text reserve once the answer is known (never for a cut stream or an
+//! injected 500, which keep the reserve), and [`AppState::advance`] refunds failed media items,
+//! and an async text job's unused reserve, when their job completes. Each item remembers what it
+//! was charged (the catalogue price plus any injected overcharge), so a refund returns exactly
+//! that whatever the faults are by then. Locks are short and never held across an await; when
+//! both are needed, `jobs` is taken before `balances`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use conjure_core::catalogue::Catalogue;
 use conjure_core::money::Credits;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::catalogue::Served;
 use crate::faults::Faults;
 use crate::media::MediaStore;
 use crate::submit::PlannedItem;
+use crate::text::TextJob;
 
 /// Counters and balances, as served by `GET /_sandbox/stats`.
+///
+/// The `chat_*` counters are about `POST /v1/chat/completions`: a paid call is one that got as
+/// far as taking its reserve, so a test can assert that a client sent a paid text call exactly
+/// once (`chat_paid`) and in which form (`chat_paid_whole + chat_paid_stream + chat_paid_async
+/// == chat_paid`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Submissions accepted and charged (including those answered with an injected 500 or a
     /// dropped connection).
@@ -32,6 +41,16 @@ pub struct Stats {
     pub polls: u64,
     /// Asset downloads answered with 200.
     pub downloads: u64,
+    /// Every `POST /v1/chat/completions` that reached the server, whatever its outcome.
+    pub chat_posts_received: u64,
+    /// Chat calls that took a reserve (including cut streams and injected 500s).
+    pub chat_paid: u64,
+    /// Paid chat calls answered with one JSON body.
+    pub chat_paid_whole: u64,
+    /// Paid chat calls answered with a stream (`stream: true`).
+    pub chat_paid_stream: u64,
+    /// Paid chat calls accepted as async jobs (`?wait=false`).
+    pub chat_paid_async: u64,
     /// Balance per key, as the decimal string `/v1/me/balance` returns.
     pub balances: BTreeMap<String, String>,
 }
@@ -42,6 +61,11 @@ pub(crate) struct Counters {
     pub submit_posts_received: AtomicU64,
     pub polls: AtomicU64,
     pub downloads: AtomicU64,
+    pub chat_posts_received: AtomicU64,
+    pub chat_paid: AtomicU64,
+    pub chat_paid_whole: AtomicU64,
+    pub chat_paid_stream: AtomicU64,
+    pub chat_paid_async: AtomicU64,
     /// Items accepted so far: the ordinal for the failure draw.
     pub items: AtomicU64,
 }
@@ -70,6 +94,15 @@ pub(crate) enum Phase {
     Done { completed_at: OffsetDateTime },
 }
 
+/// What a job produces.
+#[derive(Clone, Debug)]
+pub(crate) enum Work {
+    /// The items of a `POST /v1/generation-requests`.
+    Media(Vec<JobItem>),
+    /// An async `POST /v1/chat/completions?wait=false`.
+    Text(Box<TextJob>),
+}
+
 /// An accepted submission.
 #[derive(Clone, Debug)]
 pub(crate) struct Job {
@@ -78,7 +111,7 @@ pub(crate) struct Job {
     pub owner: String,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
-    pub items: Vec<JobItem>,
+    pub work: Work,
     /// Faults as they were when the job was accepted.
     pub faults: Faults,
     /// Polls answered 429 so far.
@@ -98,7 +131,6 @@ pub(crate) enum PollOutcome {
 /// Everything the handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub catalogue: &'static Catalogue,
     /// `(key, secret)` pairs.
     pub keys: Vec<(String, String)>,
     pub balances: Mutex<BTreeMap<String, Credits>>,
@@ -130,6 +162,12 @@ impl AppState {
         *lock(&self.faults) = faults;
     }
 
+    /// The catalogue the service has now: the bundled one, or the drifted one under the
+    /// `catalogue-drift` fault.
+    pub(crate) fn catalogue(&self) -> &'static Served {
+        if lock(&self.faults).catalogue_drift { Served::drifted() } else { Served::bundled() }
+    }
+
     /// The key name when `key`/`secret` match a configured key.
     pub(crate) fn authenticate(&self, key: &str, secret: &str) -> bool {
         self.keys.iter().any(|(k, s)| k == key && constant_time_eq(s.as_bytes(), secret.as_bytes()))
@@ -148,6 +186,15 @@ impl AppState {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// Gives `amount` back to `key` (the unused part of a text reserve).
+    pub(crate) fn refund(&self, key: &str, amount: Credits) {
+        if amount > Credits::ZERO
+            && let Some(balance) = lock(&self.balances).get_mut(key)
+        {
+            *balance += amount;
         }
     }
 
@@ -178,7 +225,10 @@ impl AppState {
         {
             job.phase = Phase::Done { completed_at: now };
             job.updated_at = now;
-            let refund: Credits = job.items.iter().filter(|i| i.fails).map(|i| i.charged).sum();
+            let refund: Credits = match &job.work {
+                Work::Media(items) => items.iter().filter(|i| i.fails).map(|i| i.charged).sum(),
+                Work::Text(text) => text.usage.refunded(),
+            };
             if refund > Credits::ZERO {
                 let mut balances = lock(&self.balances);
                 if let Some(balance) = balances.get_mut(&job.owner) {
@@ -196,6 +246,11 @@ impl AppState {
             submit_posts_received: c.submit_posts_received.load(Ordering::Relaxed),
             polls: c.polls.load(Ordering::Relaxed),
             downloads: c.downloads.load(Ordering::Relaxed),
+            chat_posts_received: c.chat_posts_received.load(Ordering::Relaxed),
+            chat_paid: c.chat_paid.load(Ordering::Relaxed),
+            chat_paid_whole: c.chat_paid_whole.load(Ordering::Relaxed),
+            chat_paid_stream: c.chat_paid_stream.load(Ordering::Relaxed),
+            chat_paid_async: c.chat_paid_async.load(Ordering::Relaxed),
             balances: lock(&self.balances)
                 .iter()
                 .map(|(k, v)| (k.clone(), credits_string(*v)))

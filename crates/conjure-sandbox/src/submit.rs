@@ -19,7 +19,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
-use conjure_core::catalogue::{Catalogue, MediaKind, Model, ProviderId};
+use conjure_core::catalogue::{MediaKind, Model};
 use conjure_core::money::Credits;
 use conjure_core::spec::{
     ImageFormat, ImageItem, Item, MediaInput, SpecError, VideoClipInput, VideoItem, validate_item,
@@ -27,6 +27,8 @@ use conjure_core::spec::{
 use conjure_providers::katana::vocab;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+
+use crate::catalogue::Served;
 
 /// Why a submission was refused before validation of its items.
 #[derive(Debug, PartialEq, Eq)]
@@ -60,10 +62,7 @@ pub(crate) struct PlannedItem {
 }
 
 /// Parses and validates a submission body.
-pub(crate) fn plan(
-    body: &[u8],
-    catalogue: &'static Catalogue,
-) -> Result<Vec<PlannedItem>, BodyError> {
+pub(crate) fn plan(body: &[u8], catalogue: &'static Served) -> Result<Vec<PlannedItem>, BodyError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| BodyError::Unprocessable(format!("The body is not valid JSON: {e}")))?;
     let Value::Object(envelope) = value else {
@@ -88,7 +87,7 @@ fn output_field() -> BodyError {
 fn plan_item(
     index: usize,
     value: &Value,
-    catalogue: &'static Catalogue,
+    catalogue: &'static Served,
 ) -> Result<PlannedItem, BodyError> {
     let schema = |what: &str| BodyError::Unprocessable(format!("requests[{index}]: {what}"));
     let Value::Object(obj) = value else {
@@ -104,7 +103,8 @@ fn plan_item(
         None => return Err(schema("field `type` is required")),
     };
     let name = str_field(obj, "model").ok_or_else(|| schema("field `model` is required"))?;
-    let model = resolve_exact(catalogue, kind, name)
+    let model = catalogue
+        .exact_of(kind, name)
         .ok_or_else(|| BodyError::BadRequest(format!("no such model: {name}")))?;
     let prompt = str_field(obj, "prompt").ok_or_else(|| schema("field `prompt` is required"))?;
     let duration = match kind {
@@ -167,17 +167,6 @@ fn plan_item(
         echo,
         invalid,
     })
-}
-
-/// Only public model names work on the wire: canonical or legacy keys of the right kind.
-fn resolve_exact(
-    catalogue: &'static Catalogue,
-    kind: MediaKind,
-    name: &str,
-) -> Option<&'static Model> {
-    let model = catalogue.resolve(ProviderId::Katana, Some(kind), name).ok()?;
-    let wanted = name.trim().to_ascii_lowercase();
-    (model.id == wanted || model.legacy_key.as_deref() == Some(wanted.as_str())).then_some(model)
 }
 
 fn str_field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
@@ -385,7 +374,7 @@ mod tests {
     use serde_json::json;
 
     fn run(body: &Value) -> Result<Vec<PlannedItem>, BodyError> {
-        plan(body.to_string().as_bytes(), Catalogue::bundled())
+        plan(body.to_string().as_bytes(), Served::bundled())
     }
 
     #[test]

@@ -6,10 +6,14 @@
 #![expect(clippy::unwrap_used, reason = "helpers outside #[test] fns panic on unexpected answers")]
 
 mod auth;
+mod clients;
 mod echo;
 mod faults;
 mod flow;
 mod models;
+mod text;
+mod text_extras;
+mod text_faults;
 mod validation;
 
 use conjure_core::money::Credits;
@@ -74,6 +78,46 @@ pub async fn download(url: &str) -> (String, Vec<u8>) {
     assert_eq!(response.status(), 200, "GET {url}");
     let mime = response.headers()["content-type"].to_str().unwrap().to_owned();
     (mime, response.bytes().await.unwrap().to_vec())
+}
+
+/// `POST /v1/chat/completions` (with `query`, e.g. `?wait=false`) with the demo Bearer token.
+pub async fn chat_with(sb: &Sandbox, query: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/v1/chat/completions{query}", sb.base_url()))
+        .bearer_auth(format!("{DEMO_KEY}:{DEMO_SECRET}"))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+pub async fn chat(sb: &Sandbox, body: &Value) -> reqwest::Response {
+    chat_with(sb, "", body).await
+}
+
+/// A chat call that must succeed with a JSON body.
+pub async fn chat_ok(sb: &Sandbox, body: &Value) -> Value {
+    let response = chat(sb, body).await;
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// The `data:` payloads of a whole SSE body, checking the framing on the way.
+pub fn sse_payloads(body: &[u8]) -> Vec<String> {
+    let text = std::str::from_utf8(body).unwrap();
+    assert!(text.ends_with("\n\n"), "every frame ends with a blank line");
+    text.split_terminator("\n\n")
+        .map(|frame| frame.strip_prefix("data: ").unwrap_or_else(|| panic!("{frame}")).to_owned())
+        .collect()
+}
+
+/// The answer put together from the `delta.content` of stream chunks.
+pub fn streamed_content(payloads: &[String]) -> String {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_owned))
+        .collect()
 }
 
 pub fn image_item(model: &str, aspect: &str, format: &str) -> Value {

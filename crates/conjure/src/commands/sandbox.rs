@@ -1,5 +1,6 @@
 //! `conjure sandbox serve`: the offline server that speaks Katana's wire API with labelled
-//! placeholder media, for trying conjure without credentials and for testing clients.
+//! placeholder media and text, for trying conjure without credentials and for testing clients.
+//! Each fault flag sets the `conjure_sandbox::Faults` field of the same name.
 
 use std::net::SocketAddr;
 
@@ -25,7 +26,8 @@ pub enum SandboxCommand {
 }
 
 /// Serve the Katana wire API locally. Point conjure at it with
-/// CONJURE_KATANA_BASE_URL=http://ADDR and the printed key and secret.
+/// CONJURE_KATANA_BASE_URL=http://ADDR and the printed key and secret; OpenAI-compatible
+/// clients use http://ADDR/v1 with KEY:SECRET as their API key.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (loopback only by default; port 0 picks a free one).
@@ -73,6 +75,24 @@ pub struct ServeArgs {
     /// Answer 404 to asset downloads while jobs still complete (expired or missing asset URLs).
     #[arg(long)]
     pub asset_404: bool,
+    /// Abort chat streams after N content chunks: no usage, no [DONE], the reserve kept.
+    #[arg(long, value_name = "N")]
+    pub stream_cut_after: Option<u32>,
+    /// Send one frame of invalid JSON in the middle of every chat stream.
+    #[arg(long)]
+    pub stream_malformed: bool,
+    /// Answer 500 to chat calls after taking their reserve (kept).
+    #[arg(long)]
+    pub text_500: bool,
+    /// Write chat streams in pieces that split multi-byte UTF-8 characters.
+    #[arg(long)]
+    pub split_utf8: bool,
+    /// Serve, accept and bill by a catalogue that drifted from the bundled one.
+    #[arg(long)]
+    pub catalogue_drift: bool,
+    /// Revision of /llms.txt (0 = the original text; others change it).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub llms_revision: u32,
 }
 
 impl ServeArgs {
@@ -89,6 +109,12 @@ impl ServeArgs {
             stale: self.stale,
             echo_credentials: self.echo_credentials,
             asset_404: self.asset_404,
+            stream_cut_after: self.stream_cut_after,
+            stream_malformed: self.stream_malformed,
+            text_500: self.text_500,
+            split_utf8: self.split_utf8,
+            catalogue_drift: self.catalogue_drift,
+            llms_revision: self.llms_revision,
             ..Faults::default()
         };
         faults
@@ -129,4 +155,41 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     sandbox.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn text_fault_flags_reach_the_sandbox() {
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--stream-cut-after",
+            "3",
+            "--stream-malformed",
+            "--text-500",
+            "--split-utf8",
+            "--catalogue-drift",
+            "--llms-revision",
+            "2",
+        ])
+        .unwrap();
+        let faults = cli.serve.config().unwrap().faults;
+        let expected: Faults =
+            "stream-cut-after=3,stream-malformed,text-500,split-utf8,catalogue-drift,llms-revision=2"
+                .parse()
+                .unwrap();
+        assert_eq!(faults, expected);
+        let plain = Cli::try_parse_from(["serve"]).unwrap().serve.config().unwrap().faults;
+        assert_eq!(plain, Faults::default());
+    }
 }
