@@ -2,12 +2,9 @@
 -- that people find them with `conjure jobs`, but they are a ledger of their own: they never
 -- count toward real budgets, totals or the duplicate rule, and real jobs never count toward
 -- theirs. The covering indexes gain the column so the sums still read only the index.
--- Also where a job's results were asked to go (`-o`, `--out-dir`), so collecting the job later
--- (`conjure wait` after `--no-wait` or a crash) writes them there.
 -- Shipped migrations are never edited; change the schema with a new numbered file.
 
 ALTER TABLE jobs ADD COLUMN sandbox INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE jobs ADD COLUMN deliver_to TEXT;
 
 DROP INDEX jobs_budget;
 CREATE INDEX jobs_budget ON jobs (created_at, provider, state, request_id, quoted_credits_tenths,

@@ -47,7 +47,7 @@ pub enum JournalError {
         source: rusqlite::Error,
     },
 
-    #[error("SQLite returned an error")]
+    #[error("SQLite returned an error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
     #[error("Could not encode the {what} of a job as JSON")]
@@ -192,7 +192,13 @@ mod tests {
     #[test]
     fn backend_keeps_the_cause_once() {
         let e: StoreError = JournalError::Sqlite(rusqlite::Error::InvalidQuery).into();
-        assert_eq!(e.to_string(), "The journal failed: SQLite returned an error");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "The journal failed: SQLite returned an error: {}",
+                rusqlite::Error::InvalidQuery
+            )
+        );
         let cause = e.source().expect("a cause");
         assert_eq!(cause.to_string(), rusqlite::Error::InvalidQuery.to_string());
     }

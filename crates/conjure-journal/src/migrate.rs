@@ -16,14 +16,40 @@ use crate::error::JournalError;
 pub(crate) struct Migration {
     pub(crate) name: &'static str,
     pub(crate) sql: &'static str,
+    /// `(table, column)`: the file adds this column and is skipped where it already exists.
+    /// Only for repairing history (0004, whose column an edited 0003 once added), never as a
+    /// way to change a shipped file.
+    pub(crate) unless_column: Option<(&'static str, &'static str)>,
 }
 
 /// Every migration, in the order they apply. Append only.
 pub(crate) const MIGRATIONS: &[Migration] = &[
-    Migration { name: "0001_initial.sql", sql: include_str!("../migrations/0001_initial.sql") },
-    Migration { name: "0002_reserve.sql", sql: include_str!("../migrations/0002_reserve.sql") },
-    Migration { name: "0003_sandbox.sql", sql: include_str!("../migrations/0003_sandbox.sql") },
+    Migration {
+        name: "0001_initial.sql",
+        sql: include_str!("../migrations/0001_initial.sql"),
+        unless_column: None,
+    },
+    Migration {
+        name: "0002_reserve.sql",
+        sql: include_str!("../migrations/0002_reserve.sql"),
+        unless_column: None,
+    },
+    Migration {
+        name: "0003_sandbox.sql",
+        sql: include_str!("../migrations/0003_sandbox.sql"),
+        unless_column: None,
+    },
+    Migration {
+        name: "0004_deliver_to.sql",
+        sql: include_str!("../migrations/0004_deliver_to.sql"),
+        unless_column: Some(("jobs", "deliver_to")),
+    },
 ];
+
+fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    let mut stmt = conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?;
+    stmt.exists([table, column])
+}
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -52,8 +78,14 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), JournalE
     }
     let start = usize::try_from(current).unwrap_or(0);
     for (done, migration) in MIGRATIONS.iter().enumerate().skip(start) {
-        tx.execute_batch(migration.sql)
-            .map_err(|source| JournalError::Migration { name: migration.name, source })?;
+        let present = match migration.unless_column {
+            Some((table, column)) => has_column(&tx, table, column)?,
+            None => false,
+        };
+        if !present {
+            tx.execute_batch(migration.sql)
+                .map_err(|source| JournalError::Migration { name: migration.name, source })?;
+        }
         tx.pragma_update(None, "user_version", done as i64 + 1)?;
     }
     tx.commit()?;
@@ -70,6 +102,28 @@ mod tests {
             let expected = format!("{:04}_", i + 1);
             assert!(m.name.starts_with(&expected), "{} should start with {expected}", m.name);
             assert_eq!(Path::new(m.name).extension().and_then(|e| e.to_str()), Some("sql"));
+        }
+    }
+
+    /// Journals made while 0003 also added `deliver_to` (an edit after it shipped), and those
+    /// made by the 0003 that first shipped, both reach the current schema.
+    #[test]
+    fn both_histories_of_0003_reach_the_current_schema() {
+        let edited_0003 = format!(
+            "{}\nALTER TABLE jobs ADD COLUMN deliver_to TEXT;",
+            include_str!("../migrations/0003_sandbox.sql")
+        );
+        for third in [include_str!("../migrations/0003_sandbox.sql"), edited_0003.as_str()] {
+            let mut conn = Connection::open_in_memory().unwrap();
+            for m in &MIGRATIONS[..2] {
+                conn.execute_batch(m.sql).unwrap();
+            }
+            conn.execute_batch(third).unwrap();
+            conn.pragma_update(None, "user_version", 3).unwrap();
+            migrate(&mut conn, Path::new(":memory:")).unwrap();
+            assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+            assert!(has_column(&conn, "jobs", "deliver_to").unwrap());
+            assert!(has_column(&conn, "jobs", "sandbox").unwrap());
         }
     }
 
