@@ -78,6 +78,10 @@ struct CheckFile {
     sha256: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    /// The hash this server's `llms.txt` had when it was first checked, and when: what a
+    /// server other than production (which the built-in catalogue was made from) is compared with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    first_seen: Option<(String, String)>,
 }
 
 /// A catalogue refreshed from Katana, as read from its cache.
@@ -157,7 +161,8 @@ pub struct CheckView {
     /// The `llms.txt` fetched.
     pub url: String,
     pub sha256: String,
-    /// `built_in` or `refreshed`: the catalogue in use, whose hash is compared.
+    /// `built_in` (production, against the hash the built-in catalogue was made from), `refreshed`
+    /// (the hash at the last refresh) or `first_seen` (another server, against its first check).
     pub catalogue: &'static str,
     pub stored_sha256: String,
     /// When the catalogue in use was made: the bundled snapshot's sync date, or the refresh time.
@@ -177,6 +182,7 @@ impl CheckView {
     pub fn summary(&self) -> String {
         let since = match self.catalogue {
             "refreshed" => format!("the catalogue was refreshed ({})", self.stored_at),
+            "first_seen" => format!("this server was first checked ({})", self.stored_at),
             _ => format!("the built-in catalogue was synced ({})", self.stored_at),
         };
         if self.changed {
@@ -184,6 +190,24 @@ impl CheckView {
         } else {
             format!("Katana's llms.txt is unchanged since {since}")
         }
+    }
+}
+
+/// What a check compares `llms.txt` with: the hash at the last refresh; else, for production,
+/// the hash the built-in catalogue was made from; else (the sandbox, a dev deployment: servers
+/// the built-in catalogue says nothing about) the hash the server had when it was first checked,
+/// which is `current` on the first check.
+fn baseline(
+    production: bool,
+    refreshed: Option<(String, String)>,
+    first_seen: Option<(String, String)>,
+    current: (&str, i64),
+) -> (&'static str, String, String) {
+    match (refreshed, production, first_seen) {
+        (Some((sha, at)), _, _) => ("refreshed", sha, at),
+        (None, true, _) => ("built_in", BUNDLED_LLMS_SHA256.to_owned(), BUNDLED_SYNCED.to_owned()),
+        (None, false, Some((sha, at))) => ("first_seen", sha, at),
+        (None, false, None) => ("first_seen", current.0.to_owned(), rfc3339_ms(current.1)),
     }
 }
 
@@ -439,14 +463,19 @@ impl<C> App<C> {
     /// Records a check (or a failed attempt). Best effort: a check that cannot be recorded is
     /// simply made again next time.
     fn record_check(&self, base: &str, at_ms: i64, sha256: Option<String>, error: Option<String>) {
+        let path = self.config.data_dir.join(CHECK_FILE);
+        let first_seen = read_json::<CheckFile>(&path)
+            .filter(|c| c.base_url == base)
+            .and_then(|c| c.first_seen)
+            .or_else(|| sha256.clone().map(|sha| (sha, rfc3339_ms(at_ms))));
         let record = CheckFile {
+            first_seen,
             base_url: base.to_owned(),
             checked_at: rfc3339_ms(at_ms),
             checked_at_ms: at_ms,
             sha256,
             error,
         };
-        let path = self.config.data_dir.join(CHECK_FILE);
         if let Ok(bytes) = serde_json::to_vec_pretty(&record)
             && let Err(e) = write_atomically(&path, &bytes, true)
         {
@@ -482,13 +511,15 @@ impl<C> App<C> {
         let sha256 = sha256_hex(&bytes);
         self.record_check(&base, now, Some(sha256.clone()), None);
         // A refresh that could not read llms.txt left nothing to compare: the bundled hash is.
-        let (catalogue, stored_sha256, stored_at) = match self
-            .refreshed()
-            .and_then(|r| r.llms_sha256.clone().map(|sha| (sha, r.fetched_at())))
-        {
-            Some((sha, at)) => ("refreshed", sha, at),
-            None => ("built_in", BUNDLED_LLMS_SHA256.to_owned(), BUNDLED_SYNCED.to_owned()),
-        };
+        let production = conjure_providers::katana::normalize_base_url(
+            conjure_providers::katana::DEFAULT_BASE_URL,
+        )
+        .is_ok_and(|u| u.to_string() == base);
+        let refreshed =
+            self.refreshed().and_then(|r| r.llms_sha256.clone().map(|sha| (sha, r.fetched_at())));
+        let first_seen = last.as_ref().and_then(|l| l.first_seen.clone());
+        let (catalogue, stored_sha256, stored_at) =
+            baseline(production, refreshed, first_seen, (&sha256, now));
         let changed = sha256 != stored_sha256;
         Ok(CheckView {
             provider: ProviderId::Katana,
@@ -539,5 +570,25 @@ impl<C> App<C> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baseline_of_a_check() {
+        let pair = |a: &str, b: &str| Some((a.to_owned(), b.to_owned()));
+        let now = ("cafe", 0);
+        assert_eq!(baseline(true, None, None, now).0, "built_in");
+        assert_eq!(baseline(true, None, None, now).1, BUNDLED_LLMS_SHA256);
+        assert_eq!(baseline(true, pair("r", "t"), None, now).0, "refreshed");
+        assert_eq!(baseline(false, pair("r", "t"), pair("f", "t"), now).1, "r");
+        assert_eq!(
+            baseline(false, None, pair("f", "t"), now),
+            ("first_seen", "f".into(), "t".into())
+        );
+        assert_eq!(baseline(false, None, None, now).1, "cafe");
     }
 }

@@ -354,22 +354,31 @@ fn check(t: &TestContext) -> Value {
 fn the_staleness_check_compares_llms_txt_with_the_catalogue_in_use() {
     let server = start();
     let t = ctx(&server);
-    // First: against the built-in catalogue's checksum.
+    // First: this server is not production, which the built-in catalogue was made from, so its
+    // first llms.txt is the baseline (production's is compared with the built-in checksum: a
+    // unit test of `baseline`).
     let v = check(&t);
-    assert_eq!(v["catalogue"], "built_in");
-    assert_eq!(v["stored_sha256"], BUNDLED_LLMS_SHA256);
-    assert_eq!(v["stored_at"], "2026-06-08");
-    assert_eq!(v["changed"], true);
+    assert_eq!(v["catalogue"], "first_seen");
+    assert_eq!(v["changed"], false);
     assert_eq!(v["url"], format!("{}/llms.txt", server.base));
-    assert!(v["advice"].as_str().unwrap().contains("conjure models --refresh"));
     let first = v["sha256"].as_str().unwrap().to_owned();
     assert_eq!(first.len(), 64);
+    assert_eq!(v["stored_sha256"], first);
+    assert_ne!(first, BUNDLED_LLMS_SHA256);
     let record: Value = serde_json::from_str(
         &std::fs::read_to_string(t.path("data").join("catalogue-check.json")).unwrap(),
     )
     .unwrap();
     assert_eq!(record["sha256"], first);
     assert!(record["checked_at"].is_string());
+    // It changes: against what it was first.
+    "# Katana\n\nModels: version one and a half\n"
+        .clone_into(&mut server.fake.llms.lock().unwrap());
+    let v = check(&t);
+    assert_eq!((v["catalogue"].as_str(), v["changed"].as_bool()), (Some("first_seen"), Some(true)));
+    assert_eq!(v["stored_sha256"], first);
+    assert!(v["advice"].as_str().unwrap().contains("conjure models --refresh"));
+    let first = v["sha256"].as_str().unwrap().to_owned();
 
     // A refresh makes the current llms.txt the one the catalogue was made from.
     assert_eq!(t.run(&["models", "--refresh"]).code, 0);
@@ -394,7 +403,7 @@ fn the_staleness_check_compares_llms_txt_with_the_catalogue_in_use() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("the catalogue may be stale"), "{}", r.stdout);
     assert!(r.stderr.contains("next: run `conjure models --refresh`"), "{}", r.stderr);
-    assert_eq!(server.fake.llms_gets.load(Ordering::SeqCst), 6);
+    assert_eq!(server.fake.llms_gets.load(Ordering::SeqCst), 7);
 
     // The check needs no credentials.
     let mut anonymous = crate::ctx();
@@ -434,27 +443,33 @@ fn paid_requests_check_the_catalogue_at_most_once_a_day() {
     assert_eq!(t.run(&["image", "a fox", "--dry-run"]).code, 0);
     assert_eq!(gets(), 0);
 
+    // The first check of a server records what it serves: nothing to warn about.
     let r = t.run(&["image", "a fox", "--yes"]);
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(gets(), 1);
+    assert!(!r.stderr.contains("warning:"), "{}", r.stderr);
+    // It changes; a day later the next paid request says so, once, and still goes.
+    age_last_check(&t, 25);
+    "# Katana\n\nModels: version two\n".clone_into(&mut server.fake.llms.lock().unwrap());
+    let r = t.run(&["image", "a fox", "--again", "--yes"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(gets(), 2);
     let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.starts_with("warning:")).collect();
     assert_eq!(warnings.len(), 1, "{}", r.stderr);
     assert!(
-        warnings[0].starts_with("warning: Katana's llms.txt changed since the built-in catalogue was synced (2026-06-08): the catalogue may be stale; run `conjure models --refresh`"),
+        warnings[0].starts_with(
+            "warning: Katana's llms.txt changed since this server was first checked ("
+        ),
         "{}",
         warnings[0]
     );
+    assert!(warnings[0].contains("run `conjure models --refresh`"), "{}", warnings[0]);
 
     // Within 24 hours: no second check, no warning; the request goes as before.
     let r = t.run(&["image", "a fox", "--again", "--yes"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(gets(), 1);
-    assert!(!r.stderr.contains("llms.txt"), "{}", r.stderr);
-
-    // A day later it checks again.
-    age_last_check(&t, 25);
-    assert_eq!(t.run(&["image", "a fox", "--again", "--yes"]).code, 0);
     assert_eq!(gets(), 2);
+    assert!(!r.stderr.contains("llms.txt"), "{}", r.stderr);
 
     // An unreachable llms.txt never fails or delays the request, and counts as the day's check.
     server.fake.llms_fail.store(true, Ordering::SeqCst);
