@@ -449,3 +449,136 @@ fn the_quote_shows_reserve_expected_and_worst_case_and_binds_the_messages() {
     assert_eq!(s.posts().len(), 1);
     std::thread::sleep(Duration::from_millis(1));
 }
+
+// --- Against the sandbox: the real server, its balance and its counters. ---
+
+fn balance(t: &TestContext) -> f64 {
+    let v = t.run(&["--json", "balance"]).json();
+    v["credits"].as_f64().unwrap_or_else(|| v["credits"].as_str().unwrap().parse().unwrap())
+}
+
+#[test]
+fn sandbox_quote_approve_and_the_balance_moves_by_the_charge_only() {
+    let t = crate::sandbox();
+    let before = balance(&t);
+    let q = t.run(&["--json", "text", "how do lighthouses work?", "--model", "claude"]);
+    assert_eq!(q.code, 3, "{}", q.stderr);
+    let token = q.json()["quote"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(t.stats().chat_posts_received, 0, "a quote sends nothing");
+    let r = t.run(&[
+        "--json",
+        "text",
+        "how do lighthouses work?",
+        "--model",
+        "claude",
+        "--approve",
+        &token,
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = r.json();
+    assert!(v["answer"].as_str().unwrap().starts_with("[conjure sandbox]"), "{v}");
+    let reserved = v["credits_reserved"].as_f64().unwrap();
+    let charged = v["credits_charged"].as_f64().unwrap();
+    let refunded = v["credits_refunded"].as_f64().unwrap();
+    assert_eq!(reserved, 80.1, "the sandbox reserves what conjure quoted");
+    assert!((reserved - charged - refunded).abs() < 1e-9, "{v}");
+    assert!((before - balance(&t) - charged).abs() < 1e-9, "only the charge is gone");
+    assert_eq!(t.stats().chat_paid, 1);
+    // The same token twice sends nothing more.
+    let again =
+        t.run(&["text", "how do lighthouses work?", "--model", "claude", "--approve", &token]);
+    assert_ne!(again.code, 0);
+    assert_eq!(t.stats().chat_posts_received, 1);
+}
+
+#[test]
+fn sandbox_streams_split_inside_characters_arrive_whole() {
+    let t = crate::sandbox_with(conjure_test::Faults { split_utf8: true, ..Default::default() });
+    let streamed = t.run(&["text", "Grüße — «ok»?", "--yes"]);
+    assert_eq!(streamed.code, 0, "{}", streamed.stderr);
+    let whole = t.run(&["--json", "text", "Grüße — «ok»?", "--no-stream", "--yes"]);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    assert_eq!(streamed.stdout, whole.json()["answer"].as_str().unwrap());
+    assert!(streamed.stdout.contains('—') && streamed.stdout.contains('«'));
+    assert_eq!(t.stats().chat_paid, 2);
+}
+
+#[test]
+fn sandbox_cut_streams_keep_the_reserve_in_the_budget_across_processes() {
+    // Every stream is cut before its usage: each job is `unknown` with its 10-credit reserve at
+    // risk. Six processes at once against a 25-credit day: exactly two may be sent.
+    let mut t = crate::sandbox_with(conjure_test::Faults {
+        stream_cut_after: Some(1),
+        latency_ms: 200,
+        ..Default::default()
+    });
+    t.env("CONJURE_DAILY_BUDGET", "25cr");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            let mut cmd = t.command(&["--json", "text", &format!("question {i}"), "--yes"]);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 5).count(), 2, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 6).count(), 4, "{codes:?}");
+    assert_eq!(t.stats().chat_posts_received, 2);
+    // Later, still two: the unknown reserves stay at risk.
+    let r = t.run(&["text", "one more", "--yes"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert_eq!(t.stats().chat_posts_received, 2);
+}
+
+#[test]
+fn sandbox_secrets_echoed_in_a_text_error_never_show() {
+    let t = crate::sandbox_with(conjure_test::Faults {
+        text_500: true,
+        echo_credentials: true,
+        ..Default::default()
+    });
+    let r = t.run(&["--json", "text", "hello", "--yes"]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_no_secret(&r);
+    let jobs = t.run(&["--json", "jobs"]);
+    assert_no_secret(&jobs);
+    for f in t.all_files() {
+        if let Ok(text) = std::fs::read(&f) {
+            let text = String::from_utf8_lossy(&text);
+            assert!(!text.contains(TEST_SECRET), "{} holds the secret", f.display());
+        }
+    }
+    assert_eq!(t.stats().chat_paid, 1);
+}
+
+#[test]
+fn sandbox_drifted_catalogue_refresh_then_quote_a_new_model_and_a_new_price() {
+    let t =
+        crate::sandbox_with(conjure_test::Faults { catalogue_drift: true, ..Default::default() });
+    assert_eq!(t.run(&["text", "hi", "--model", "glm-5-2", "--dry-run"]).code, 2);
+    let r = t.run(&["models", "--refresh"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let q = t.run(&["--json", "text", "hi", "--model", "glm-5-2", "--dry-run"]);
+    assert_eq!(q.code, 0, "{}", q.stderr);
+    assert_eq!(q.json()["quote"]["text"]["input_rate"], 100.0);
+    let q = t.run(&["--json", "text", "hi", "--model", "grok", "--dry-run"]).json();
+    let notes = q["quote"]["notes"].to_string();
+    assert!(notes.contains("264.5") && notes.contains("300"), "{notes}");
+    let r = t.run(&["--json", "text", "hi", "--model", "glm-5-2", "--yes"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["model"], "glm-5-2");
+}
+
+#[test]
+fn sandbox_attestation_of_an_e2ee_model() {
+    let t = crate::sandbox();
+    let r = t.run(&["--json", "attest", "glm-5-1-private"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["nonce_present"], true);
+    let r = t.run(&["attest", "grok"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(t.stats().chat_posts_received, 0);
+}
