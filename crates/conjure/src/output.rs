@@ -79,6 +79,16 @@ impl Output {
         }
     }
 
+    /// Text for people exactly as given, on stderr without a line break (a streamed answer the
+    /// demo shows); dropped by `--quiet`.
+    pub fn note_raw(self, text: &str) {
+        if !self.quiet {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "{text}");
+            let _ = err.flush();
+        }
+    }
+
     /// A piece of a model's reasoning, on stderr as it arrives (dimmed in colour); dropped by
     /// `--quiet` and `--json` (JSON carries it in `reasoning`).
     pub fn reasoning(self, text: &str) {

@@ -1,6 +1,7 @@
-//! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image
-//! and a video through the application layer's paid path (quote, approval, reserve, submit,
-//! poll, download, summary), with no credentials and no network, then edits the two into a short
+//! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image,
+//! a video and a streamed text answer through the application layer's paid path (quote,
+//! approval, reserve, submit, poll, download, summary), with no credentials and no network, then
+//! edits the image and the video into a short
 //! captioned clip with the local engine. The jobs go to the person's own journal, so `conjure
 //! jobs` shows them, in the sandbox ledger: marked `sandbox`, never counted in real totals,
 //! budgets or the duplicate rule.
@@ -10,7 +11,11 @@ use std::time::Instant;
 
 use clap::Args;
 use conjure_app::views::JobView;
-use conjure_app::{App, Destination, ImageRequest, Paid, PayOptions, Request, VideoRequest};
+use conjure_app::{
+    App, Destination, ImageRequest, Paid, PayOptions, Progress, Request, TextRequest, VideoRequest,
+};
+use conjure_core::runner::Event;
+use conjure_core::text::Delta;
 use conjure_core::{Consent, env};
 use conjure_sandbox::SandboxConfig;
 use serde_json::json;
@@ -18,7 +23,7 @@ use serde_json::json;
 use crate::commands::{Ctx, report};
 use crate::settings::Settings;
 
-/// Try conjure offline: generate an image and a video against the built-in sandbox
+/// Try conjure offline: generate an image, a video and a text answer against the built-in sandbox
 ///
 /// Placeholder media, no credentials, no real money; then the two are edited into a captioned
 /// clip. The jobs appear in `conjure jobs`, marked sandbox, outside every real total and budget.
@@ -114,11 +119,36 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         }
         ctx.out.note("");
     }
+    // Text: a question whose answer streams as it arrives (on stderr here: stdout lists files).
+    ctx.out.note("== text ==");
+    let order = app.prepare(&Request::Text(TextRequest {
+        model: "grok-4-3".into(),
+        ..TextRequest::new("Write a one-line caption for a lighthouse at dawn")
+    }))?;
+    human.quote(&order.quote, app.config.price(order.spec.provider));
+    ctx.out.note("Approved (sandbox credits, no real money). The answer, as it arrives:");
+    let progress = report::observer(human, true);
+    let observer = |p: Progress<'_>| match p {
+        Progress::Job(Event::Streamed { delta: Delta::Answer(a), .. }) => human.note_raw(a),
+        Progress::Job(Event::Streamed { delta: Delta::Started { .. }, .. }) => {}
+        other => progress(other),
+    };
+    let paid = app
+        .pay(&session, order, &options, Some(Consent::Yes), &observer, std::future::pending())
+        .await?;
+    if let Paid::Done(done) = paid {
+        human.note_raw("\n");
+        let view = JobView::new(&done.job, &[], done.elapsed);
+        report::text_summary(human, &done.job, &view, done.elapsed);
+        results.push(serde_json::to_value(view)?);
+    }
+    ctx.out.note("");
     sandbox.shutdown().await;
 
     ctx.out.note("== edit ==");
     let paths: Vec<String> = results
         .iter()
+        .filter(|r| r["kind"] != "text")
         .filter_map(|r| r["outputs"][0]["path"].as_str().map(str::to_owned))
         .collect();
     let [image_path, video_path] = paths.as_slice() else {
@@ -143,7 +173,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     let quoted = |p: &str| format!("'{}'", p.replace('\'', "'\\''"));
     ctx.out.note(format!(
         "Demo finished in {elapsed:.1} s. Files are in {}.\n\nNext:\n  \
-         1. conjure jobs\n     the demo's two jobs, in your journal, marked sandbox (no real money)\n  \
+         1. conjure jobs\n     the demo's three jobs, in your journal, marked sandbox (no real money)\n  \
          2. conjure auth katana && conjure image \"a red fox in snow\" -o fox.png\n     \
          a real quote, shown and asked about before anything is spent\n  \
          3. conjure media text {} --text \"Hello 👋 你好\" -o hello.mp4\n     \

@@ -121,7 +121,7 @@ pub fn text_result(ctx: &Ctx, job: &JobRecord, elapsed: Duration, streamed: bool
 
 /// The text summary (stderr): model, request id, tokens, reserve/charge/refund, ~USD, privacy
 /// tier, time.
-fn text_summary(out: Output, job: &JobRecord, view: &JobView, elapsed: Duration) {
+pub fn text_summary(out: Output, job: &JobRecord, view: &JobView, elapsed: Duration) {
     let Some(text) = &view.text else { return };
     let tokens = match (text.usage.prompt_tokens, text.usage.completion_tokens) {
         (Some(i), Some(o)) => format!("{i} in / {o} out tokens"),

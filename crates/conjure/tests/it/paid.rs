@@ -233,7 +233,9 @@ fn demo_runs_offline_and_ends_with_an_edit() {
     // The jobs are in the person's own journal, in the sandbox ledger.
     let jobs = t.run(&["--json", "jobs"]).json();
     let listed = jobs["jobs"].as_array().unwrap();
-    assert_eq!(listed.len(), 2, "{jobs}");
+    assert_eq!(listed.len(), 3, "an image, a video, a text: {jobs}");
+    assert_eq!(listed[0]["kind"], "text", "{jobs}");
+    assert!(listed[0]["answer"].as_str().unwrap().starts_with("[conjure sandbox]"));
     assert!(listed.iter().all(|j| j["sandbox"] == true), "{jobs}");
     assert_eq!(jobs["totals"].as_array().unwrap().len(), 0, "no real money: {jobs}");
     let human = t.run(&["jobs"]);
@@ -243,9 +245,11 @@ fn demo_runs_offline_and_ends_with_an_edit() {
     let fetch = t.run(&["--json", "fetch", id]);
     assert_eq!(fetch.code, 2, "{fetch:?}");
     assert!(fetch.stdout.contains("offline sandbox"), "{}", fetch.stdout);
-    assert_eq!(v["jobs"].as_array().unwrap().len(), 2);
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 3);
     assert_eq!(v["jobs"][0]["outputs"][0]["mime"], "image/png");
     assert_eq!(v["jobs"][1]["outputs"][0]["mime"], "video/mp4");
+    assert_eq!(v["jobs"][2]["kind"], "text");
+    assert_eq!(v["jobs"][2]["credits_charged"], 0.1);
     let edit = std::path::PathBuf::from(v["edit"].as_str().unwrap());
     let probe = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0"])
