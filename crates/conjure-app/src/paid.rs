@@ -239,7 +239,14 @@ impl<C: Connector> App<C> {
         };
         let started = Instant::now();
         let provider_id = approved.order().spec.provider;
-        let job = match runner.submit(approved, &rules, now).await {
+        // A text answer read as it is written may take minutes: an interrupt stops reading it
+        // (the job is then `unknown`, with what arrived). Media answers come at once.
+        let mut interrupt = std::pin::pin!(interrupt);
+        let long_answer = approved.order().spec.items.iter().any(|i| {
+            matches!(i, conjure_core::Item::Text(t) if t.mode != conjure_core::text::TextMode::Async)
+        });
+        let stop = long_answer.then_some(interrupt.as_mut());
+        let job = match runner.submit_until(approved, &rules, now, stop).await {
             Ok(job) => job,
             Err(RunError::Unrecorded { job, request_id, snapshot, error }) => {
                 let written = fallback::record(

@@ -381,6 +381,10 @@ fn text_spec(r: &TextRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError
             content.extend(images.into_iter().map(|input| Part::Image { input }));
             messages.push(Message { role: Role::User, content, plain: false });
         }
+        None if r.continues.is_some() && r.messages.is_none() => {
+            return Err(AppError::invalid("`--continue` needs the next question")
+                .hint("add it, e.g. `conjure text --continue \"and then?\"`"));
+        }
         None if !images.is_empty() => {
             return Err(AppError::invalid("`--image` needs a question to go with it").hint(
                 "add a prompt, e.g. `conjure text \"what is in this picture?\" --image cat.png`",

@@ -12,6 +12,7 @@
 //! somewhere else and tell the user. Delivery (downloads, files on disk) is not the runner's
 //! job: the core does no IO of its own.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::approval::Approved;
@@ -134,6 +135,21 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         rules: &SpendRules,
         now_ms: i64,
     ) -> Result<JobRecord, RunError> {
+        self.submit_until(approved, rules, now_ms, None::<std::future::Pending<()>>).await
+    }
+
+    /// [`Runner::submit`], giving up on the answer when `stop` completes first (Ctrl-C while a
+    /// text answer streams). The request is never sent again either way; a stop before the
+    /// answer was read makes the job `unknown` (it may have been sent and charged, even if the
+    /// stop came first), keeping what had arrived. Front ends pass a stop only for answers that
+    /// may take long to read (text); media answers arrive at once and are never raced.
+    pub async fn submit_until(
+        &self,
+        approved: Approved,
+        rules: &SpendRules,
+        now_ms: i64,
+        stop: Option<impl Future<Output = ()>>,
+    ) -> Result<JobRecord, RunError> {
         let order = approved.order();
         if order.spec.provider != self.provider.id() {
             return Err(RunError::WrongProvider {
@@ -155,7 +171,18 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             }
             (self.observer)(Event::Streamed { job: &id, delta });
         };
-        let snapshot = match self.provider.submit_streaming(&order.wire, &sink).await {
+        let sent = self.provider.submit_streaming(&order.wire, &sink);
+        let answer = match stop {
+            None => sent.await,
+            Some(stop) => tokio::select! {
+                answer = sent => answer,
+                () = stop => Err(ProviderError::Transport {
+                    sent: true,
+                    message: "interrupted before the whole answer was read".to_owned(),
+                }),
+            },
+        };
+        let snapshot = match answer {
             Ok(s) => s,
             Err(error) => {
                 let heard = heard.into_inner().unwrap_or_default();

@@ -32,6 +32,8 @@ enum Behaviour {
     Malformed,
     /// A 500 after the (pretend) reserve.
     ServerError,
+    /// Send this many content chunks, then nothing more, never ending.
+    StallAfter(usize),
 }
 
 #[derive(Clone, Default)]
@@ -61,7 +63,8 @@ fn events(behaviour: Behaviour) -> Vec<String> {
     e.push(chunk(&json!({"reasoning_content": REASONING}), &Value::Null));
     let mut content = 0;
     for piece in ANSWER.split_inclusive(' ') {
-        if behaviour == Behaviour::CutAfter(content) {
+        if behaviour == Behaviour::CutAfter(content) || behaviour == Behaviour::StallAfter(content)
+        {
             return e;
         }
         e.push(chunk(&json!({"content": piece}), &Value::Null));
@@ -107,11 +110,13 @@ async fn chat(State(f): State<Fake>, uri: Uri, headers: HeaderMap, body: String)
     if matches!(f.behaviour, Behaviour::CutAfter(_)) {
         pieces.push(Err(std::io::Error::other("cut")));
     }
-    let stream = futures_util::stream::iter(pieces);
-    Response::builder()
-        .header("content-type", "text/event-stream")
-        .body(Body::from_stream(stream))
-        .unwrap()
+    let head = futures_util::stream::iter(pieces);
+    let body = if matches!(f.behaviour, Behaviour::StallAfter(_)) {
+        Body::from_stream(futures_util::StreamExt::chain(head, futures_util::stream::pending()))
+    } else {
+        Body::from_stream(head)
+    };
+    Response::builder().header("content-type", "text/event-stream").body(body).unwrap()
 }
 
 async fn poll(State(f): State<Fake>, Path(id): Path<String>) -> axum::Json<Value> {
@@ -290,6 +295,37 @@ fn a_cut_stream_prints_and_keeps_the_partial_answer_and_is_unknown() {
 }
 
 #[test]
+fn ctrl_c_while_an_answer_streams_keeps_what_arrived_and_is_unknown() {
+    use std::io::Read as _;
+    let s = serve(Behaviour::StallAfter(2), 64);
+    let mut cmd = s.t.command(&["text", "hello", "--yes"]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    // The first word on stdout means the stream is being read; then Ctrl-C.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0_u8; 1];
+    stdout.read_exact(&mut first).unwrap();
+    let ok = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let mut rest = Vec::new();
+    stdout.read_to_end(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    let printed = String::from_utf8([&first[..], &rest].concat()).unwrap();
+    assert_eq!(printed, ANSWER.split_inclusive(' ').take(2).collect::<String>());
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let job = s.t.run(&["--json", "jobs"]).json()["jobs"][0].clone();
+    assert_eq!(job["status"], "unknown");
+    assert_eq!(job["answer"], ANSWER.split_inclusive(' ').take(2).collect::<String>());
+    assert_eq!(s.posts().len(), 1);
+}
+
+#[test]
 fn a_malformed_chunk_is_skipped_with_a_warning() {
     let s = serve(Behaviour::Malformed, 16);
     let r = s.t.run(&["--json", "text", "hello", "--yes"]);
@@ -356,6 +392,9 @@ fn continue_sends_the_earlier_turns() {
         {"role": "user", "content": "second question"}
     ]);
     assert_eq!(s.posts()[1].2["messages"], expected);
+    let r = s.t.run(&["text", "--continue", "--yes"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("needs the next question"), "{}", r.stderr);
     // A named job, and the model it used unless another is asked for.
     let r = s.t.run(&[
         "text",
