@@ -127,6 +127,10 @@ impl Destination {
 
     /// Everything about this destination that can fail before the request is paid for.
     pub fn check(&self, expected: &Expected, force: bool) -> Result<(), AppError> {
+        if expected.files == 0 {
+            // A text answer: nothing is written, so nowhere needs to be writable.
+            return Ok(());
+        }
         if let Destination::File(p) = self
             && expected.files > 1
         {

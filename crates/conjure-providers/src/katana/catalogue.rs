@@ -81,7 +81,8 @@ impl KatanaPublic {
             }
             None => (None, Redactor::default()),
         };
-        Ok(KatanaPublic { base, bearer, api: http::api_client(&options)?, options, redactor })
+        let api = http::api_client(&options, &base)?;
+        Ok(KatanaPublic { base, bearer, api, options, redactor })
     }
 
     pub fn base_url(&self) -> &Url {

@@ -101,7 +101,9 @@ pub struct Katana {
     media_headers: HeaderMap,
     bearer: HeaderValue,
     api: Client,
-    download: Client,
+    /// Built on first use: building a TLS client reads the system's certificates (milliseconds
+    /// each), and a text answer needs no download.
+    download: std::sync::OnceLock<Client>,
     options: HttpOptions,
     redactor: Redactor,
 }
@@ -142,12 +144,13 @@ impl Katana {
         media_headers
             .insert(HeaderName::from_static("x-api-secret"), sensitive(&secret, "API secret")?);
         let bearer = sensitive(&bearer, "API key and secret")?;
+        let api = http::api_client(&options, &base)?;
         Ok(Katana {
             base,
             media_headers,
             bearer,
-            api: http::api_client(&options)?,
-            download: http::download_client(&options)?,
+            api,
+            download: std::sync::OnceLock::new(),
             options,
             redactor,
         })
@@ -206,8 +209,16 @@ impl Katana {
             });
         }
         // No credentials: asset URLs are signed, and the asset host is not the API host.
-        let response = self
-            .download
+        let client = match self.download.get() {
+            Some(c) => c,
+            None => {
+                let built = http::download_client(&self.options).map_err(|e| {
+                    ProviderError::Local { message: format!("Cannot start an HTTP client: {e}") }
+                })?;
+                self.download.get_or_init(|| built)
+            }
+        };
+        let response = client
             .get(parsed)
             .send()
             .await
