@@ -218,11 +218,8 @@ impl Katana {
                 self.download.get_or_init(|| built)
             }
         };
-        let response = client
-            .get(parsed)
-            .send()
-            .await
-            .map_err(|e| http::classify(Failure::Transport(e)))?;
+        let response =
+            client.get(parsed).send().await.map_err(|e| http::classify(Failure::Transport(e)))?;
         let status = response.status();
         tracing::debug!(method = "GET", url = %safe, status = status.as_u16(), "download response");
         if !status.is_success() {
