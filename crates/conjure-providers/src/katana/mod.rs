@@ -209,14 +209,13 @@ impl Katana {
             });
         }
         // No credentials: asset URLs are signed, and the asset host is not the API host.
-        let client = match self.download.get() {
-            Some(c) => c,
-            None => {
-                let built = http::download_client(&self.options).map_err(|e| {
-                    ProviderError::Local { message: format!("Cannot start an HTTP client: {e}") }
-                })?;
-                self.download.get_or_init(|| built)
-            }
+        let client = if let Some(c) = self.download.get() {
+            c
+        } else {
+            let built = http::download_client(&self.options).map_err(|e| ProviderError::Local {
+                message: format!("Cannot start an HTTP client: {e}"),
+            })?;
+            self.download.get_or_init(|| built)
         };
         let response =
             client.get(parsed).send().await.map_err(|e| http::classify(Failure::Transport(e)))?;
