@@ -395,7 +395,17 @@ impl ChatStream {
         }
         if !has_usage {
             let why = match cut {
-                Some(e) => format!("the stream was cut before the charge was reported ({e})"),
+                Some(e) => {
+                    // reqwest's chain ("error decoding response body: ...: unexpected EOF ...")
+                    // says at its end what happened.
+                    let detail = match &e {
+                        ProviderError::Transport { message, .. } => {
+                            message.rsplit(": ").next().unwrap_or(message).to_owned()
+                        }
+                        other => other.to_string(),
+                    };
+                    format!("the stream was cut before the charge was reported ({detail})")
+                }
                 None if self.done => "the stream ended without reporting the charge".to_owned(),
                 None => "the stream ended early, before the charge was reported".to_owned(),
             };
@@ -403,6 +413,9 @@ impl ChatStream {
         }
         let mut text = self.text.clone();
         text.warnings = self.warnings();
+        if let Some(message) = &self.error {
+            text.warnings.push(format!("the stream reported an error after the charge: {message}"));
+        }
         if !self.done && cut.is_some() {
             text.warnings.push("the stream was cut after the charge was reported".to_owned());
         }

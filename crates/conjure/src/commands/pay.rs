@@ -153,10 +153,10 @@ async fn with_partial_answer(
     e: conjure_app::AppError,
 ) -> anyhow::Error {
     let mut err = CliError::from(e);
-    if let Some(id) = err.job_id.as_deref().and_then(conjure_core::JobId::parse)
+    if ctx.out.json
+        && let Some(id) = err.job_id.as_deref().and_then(conjure_core::JobId::parse)
         && let Ok(job) = conjure_core::JobStore::get(&session.journal, &id).await
         && let Some(text) = conjure_app::views::text_answer(&job)
-        && ctx.out.json
     {
         err.answer = Some(text.answer.into_boxed_str());
     }
