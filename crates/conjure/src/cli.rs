@@ -111,9 +111,9 @@ pub enum Command {
     Man(commands::man::ManArgs),
 }
 
-/// How a paid command is approved and bounded. Shared by image, video, submit and retry.
+/// How a paid command is approved and bounded. Shared by every paid command.
 #[derive(Debug, Args, Clone, Default)]
-pub struct PayArgs {
+pub struct ApprovalArgs {
     /// Send the request quoted with this token (from a `confirmation_required` answer).
     #[arg(long, value_name = "TOKEN")]
     pub approve: Option<String>,
@@ -130,6 +130,13 @@ pub struct PayArgs {
     /// Show the quote and the exact request body; send nothing.
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The flags of a paid command that makes files. Shared by image, video, submit and retry.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PayArgs {
+    #[command(flatten)]
+    pub approval: ApprovalArgs,
     /// Submit and return at once with the job id; collect it later with `conjure wait`.
     #[arg(long)]
     pub no_wait: bool,

@@ -24,7 +24,7 @@ use crate::settings::parse_limit;
 
 /// Sends `order` if approved (or shows its quote with `--dry-run`), and reports the outcome.
 pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
-    if pay.dry_run {
+    if pay.approval.dry_run {
         show_quote(ctx, &order, "quote");
         return Ok(());
     }
@@ -37,13 +37,18 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         ctx.out.warn(note);
     }
     let options = PayOptions {
-        again: pay.again,
-        max_cost: pay.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?,
+        again: pay.approval.again,
+        max_cost: pay
+            .approval
+            .max_cost
+            .as_deref()
+            .map(|s| parse_limit(s, "cost limit"))
+            .transpose()?,
         no_wait: pay.no_wait,
         destination,
         force: pay.output.force,
     };
-    let consent = match (&pay.approve, pay.yes) {
+    let consent = match (&pay.approval.approve, pay.approval.yes) {
         (Some(token), _) => Some(Consent::Token(token.clone())),
         (None, true) => Some(Consent::Yes),
         (None, false) => None,

@@ -21,9 +21,9 @@ pub struct RetryArgs {
 
 pub async fn run(ctx: &Ctx, args: RetryArgs) -> anyhow::Result<()> {
     let session = ctx.app.session().await?;
-    let (order, job) = ctx.app.retry_order(&session, &args.job, args.pay.again).await?;
+    let (order, job) = ctx.app.retry_order(&session, &args.job, args.pay.approval.again).await?;
     drop(session);
-    if job.state == JobState::Unknown && !ctx.out.json && !args.pay.dry_run {
+    if job.state == JobState::Unknown && !ctx.out.json && !args.pay.approval.dry_run {
         ctx.out.warn(format!(
             "job {} may already have been charged; sending it again may charge twice",
             job.id

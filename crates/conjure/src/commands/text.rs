@@ -7,7 +7,7 @@ use clap::Args;
 use conjure_app::{Request, TextRequest};
 use conjure_core::text::TextMode;
 
-use crate::cli::{OutputArgs, PayArgs};
+use crate::cli::{ApprovalArgs, OutputArgs, PayArgs};
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
 
@@ -65,23 +65,8 @@ pub struct TextArgs {
     /// it later with `conjure wait`).
     #[arg(long = "async")]
     pub async_: bool,
-    /// Send the request quoted with this token (from a `confirmation_required` answer).
-    #[arg(long, value_name = "TOKEN")]
-    pub approve: Option<String>,
-    /// Approve without a token (for scripts): up to $2 unless --max-cost (or limits.yes_max_cost)
-    /// says otherwise; still bound by the budget.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Refuse to send if the quote (its reserve) is above this: dollars (`0.50`) or credits
-    /// (`20cr`).
-    #[arg(long, value_name = "LIMIT")]
-    pub max_cost: Option<String>,
-    /// Send even though the same request was sent in the last 24 hours.
-    #[arg(long)]
-    pub again: bool,
-    /// Show the quote and the exact request body; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub approval: ApprovalArgs,
     /// With --async: return at once with the job id.
     #[arg(long, requires = "async_")]
     pub no_wait: bool,
@@ -93,11 +78,7 @@ pub struct TextArgs {
 impl TextArgs {
     fn pay_args(&self) -> PayArgs {
         PayArgs {
-            approve: self.approve.clone(),
-            yes: self.yes,
-            max_cost: self.max_cost.clone(),
-            again: self.again,
-            dry_run: self.dry_run,
+            approval: self.approval.clone(),
             no_wait: self.no_wait,
             output: OutputArgs::default(),
         }
