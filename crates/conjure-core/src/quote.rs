@@ -77,52 +77,23 @@ impl Quote {
         let mut text = None;
         for (index, item) in spec.items.iter().enumerate() {
             let model = catalogue.resolve(spec.provider, Some(item.kind()), item.model())?;
-            if let crate::spec::Item::Text(t) = item {
-                let quote = text_quote(t, model);
-                items.push(QuoteLine {
-                    index,
-                    kind: item.kind(),
-                    model: model.id.clone(),
-                    detail: item.detail(),
-                    prompt: item.prompt().to_owned(),
-                    credits: quote.reserve,
-                    usd: price.map(|p| p.usd(quote.reserve)),
-                });
-                text = Some(quote);
-                continue;
-            }
-            let duration = match item {
-                crate::spec::Item::Video(v) => Some(v.duration_seconds),
+            let credits = match item {
+                crate::spec::Item::Text(t) => {
+                    let quote = text_quote(t, model);
+                    let reserve = quote.reserve;
+                    text = Some(quote);
+                    reserve
+                }
                 crate::spec::Item::Image(i) => {
-                    let note = if i.uhd {
-                        Some(format!(
-                            "--uhd asks for {}; the provider publishes no price for it, so this is the catalogue price and the charge may be higher (conjure reports what was charged)",
-                            model.uhd_means.as_deref().unwrap_or("UHD output")
-                        ))
-                    } else if i.fast {
-                        Some("--fast asks for half-resolution output, which the provider calls cheaper without publishing a price; this is the full catalogue price".to_owned())
-                    } else {
-                        None
-                    };
-                    if let Some(note) = note
+                    if let Some(note) = image_note(i, model)
                         && !notes.contains(&note)
                     {
                         notes.push(note);
                     }
-                    None
+                    media_credits(model, None)?
                 }
-                crate::spec::Item::Text(_) => None,
+                crate::spec::Item::Video(v) => media_credits(model, Some(v.duration_seconds))?,
             };
-            let credits = model.item_credits(duration).ok_or_else(|| SpecError::Duration {
-                model: model.id.clone(),
-                duration: duration.unwrap_or_default(),
-                allowed: model
-                    .durations()
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
             items.push(QuoteLine {
                 index,
                 kind: item.kind(),
@@ -148,6 +119,32 @@ impl Quote {
             text,
         })
     }
+}
+
+/// What `--uhd` or `--fast` leaves unpriced, as a note for the quote.
+fn image_note(i: &crate::spec::ImageItem, model: &crate::catalogue::Model) -> Option<String> {
+    if i.uhd {
+        Some(format!(
+            "--uhd asks for {}; the provider publishes no price for it, so this is the catalogue price and the charge may be higher (conjure reports what was charged)",
+            model.uhd_means.as_deref().unwrap_or("UHD output")
+        ))
+    } else if i.fast {
+        Some("--fast asks for half-resolution output, which the provider calls cheaper without publishing a price; this is the full catalogue price".to_owned())
+    } else {
+        None
+    }
+}
+
+/// An image's or a `duration`-second video's catalogue price.
+fn media_credits(
+    model: &crate::catalogue::Model,
+    duration: Option<u32>,
+) -> Result<Credits, SpecError> {
+    model.item_credits(duration).ok_or_else(|| SpecError::Duration {
+        model: model.id.clone(),
+        duration: duration.unwrap_or_default(),
+        allowed: model.durations().iter().map(u32::to_string).collect::<Vec<_>>().join(", "),
+    })
 }
 
 fn text_quote(t: &crate::text::TextItem, model: &crate::catalogue::Model) -> TextQuote {
