@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::Credits;
 
+pub mod imaginepro;
 pub mod live;
 
 const KATANA_TSV: &str = include_str!("../data/katana-models.tsv");
