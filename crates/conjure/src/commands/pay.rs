@@ -88,19 +88,11 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         progress(p);
     };
     let session = app.session().await?;
-    let paid = app.pay(&session, order, &options, consent, &observer, ctrl_c()).await;
-    let paid = match paid {
+    let failed = |e| failed(ctx, &session, text.is_some(), &streamed, e);
+    let mut paid = match app.pay(&session, order, &options, consent, &observer, ctrl_c()).await {
         Ok(p) => p,
-        Err(e) => {
-            if text.is_some() {
-                // The partial answer printed so far ends before the error does.
-                out.end_answer(&streamed.lock().map(|s| s.clone()).unwrap_or_default());
-                return Err(with_partial_answer(ctx, &session, e).await);
-            }
-            return Err(e.into());
-        }
+        Err(e) => return Err(failed(e).await),
     };
-    let mut paid = paid;
     if let Paid::NeedsApproval(order) = paid {
         if !ctx.interactive || ctx.out.json {
             show_quote(ctx, &order, "confirmation_required");
@@ -119,8 +111,11 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
             return Err(CliError::new(Exit::Confirm, "Not approved; nothing was sent").into());
         }
-        paid =
-            app.pay(&session, *order, &options, Some(Consent::Person), &observer, ctrl_c()).await?;
+        let consent = Some(Consent::Person);
+        paid = match app.pay(&session, *order, &options, consent, &observer, ctrl_c()).await {
+            Ok(p) => p,
+            Err(e) => return Err(failed(e).await),
+        };
     }
     match paid {
         Paid::NeedsApproval(_) => {
@@ -150,13 +145,19 @@ fn text_mode(order: &Order) -> Option<TextMode> {
     })
 }
 
-/// A failed text job's error, carrying what arrived of the answer (for `--json`, whose
-/// stdout had nothing else).
-async fn with_partial_answer(
+/// The error of a failed paid call. For a text job, the partial answer printed so far ends
+/// before the error does, and `--json` (whose stdout had nothing else) carries what arrived.
+async fn failed(
     ctx: &Ctx,
     session: &conjure_app::Session,
+    text: bool,
+    streamed: &std::sync::Mutex<String>,
     e: conjure_app::AppError,
 ) -> anyhow::Error {
+    if !text {
+        return e.into();
+    }
+    ctx.out.end_answer(&streamed.lock().map(|s| s.clone()).unwrap_or_default());
     let mut err = CliError::from(e);
     if ctx.out.json
         && let Some(id) = err.job_id.as_deref().and_then(conjure_core::JobId::parse)
