@@ -4,7 +4,6 @@
 //! input refused before anything is sent. Each paid path counts the POSTs the fake received.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -486,7 +485,6 @@ fn the_quote_shows_reserve_expected_and_worst_case_and_binds_the_messages() {
     let r = s.t.run(&["text", "hello", "--model", "claude", "--approve", &token]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(s.posts().len(), 1);
-    std::thread::sleep(Duration::from_millis(1));
 }
 
 // --- Against the sandbox: the real server, its balance and its counters. ---
