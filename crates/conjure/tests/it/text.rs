@@ -300,9 +300,10 @@ fn ctrl_c_while_an_answer_streams_keeps_what_arrived_and_is_unknown() {
     let mut cmd = s.t.command(&["text", "hello", "--yes"]);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    // The first word on stdout means the stream is being read; then Ctrl-C.
+    // Both words the fake sends before it stalls are on stdout: the stream is being read; then Ctrl-C.
+    let expected = ANSWER.split_inclusive(' ').take(2).collect::<String>();
     let mut stdout = child.stdout.take().unwrap();
-    let mut first = [0_u8; 1];
+    let mut first = vec![0_u8; expected.len()];
     stdout.read_exact(&mut first).unwrap();
     let ok = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -316,11 +317,11 @@ fn ctrl_c_while_an_answer_streams_keeps_what_arrived_and_is_unknown() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(5), "{stderr}");
     let printed = String::from_utf8([&first[..], &rest].concat()).unwrap();
-    assert_eq!(printed, ANSWER.split_inclusive(' ').take(2).collect::<String>());
+    assert_eq!(printed, expected);
     assert!(stderr.contains("interrupted"), "{stderr}");
     let job = s.t.run(&["--json", "jobs"]).json()["jobs"][0].clone();
     assert_eq!(job["status"], "unknown");
-    assert_eq!(job["answer"], ANSWER.split_inclusive(' ').take(2).collect::<String>());
+    assert_eq!(job["answer"], expected.as_str());
     assert_eq!(s.posts().len(), 1);
 }
 
