@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use conjure_core::imaginepro::PriceTable;
 use conjure_core::policy::{self, Limit, PollPolicy};
 use conjure_core::{CreditPrice, ProviderId};
 use conjure_providers::registry::{self, ProviderSettings};
@@ -32,6 +33,10 @@ pub struct Config {
     pub yes_max_cost: Limit,
     /// The most the last 24 hours' requests may cost together.
     pub budget: Option<Limit>,
+    /// Credits for operations ImaginePro publishes no price for (`[imaginepro.prices]`), by
+    /// operation name; they never override a published price.
+    pub imaginepro_prices: PriceTable,
+    /// The cadence before it is made per provider ([`PollPolicy::for_provider`]).
     pub poll: PollPolicy,
     /// Where outputs go unless a command says otherwise.
     pub out_dir: PathBuf,
@@ -59,6 +64,7 @@ impl Config {
             max_cost: None,
             yes_max_cost: policy::DEFAULT_YES_MAX_COST,
             budget: None,
+            imaginepro_prices: PriceTable::new(),
             poll: PollPolicy::default(),
             out_dir: PathBuf::from("."),
             text_model: crate::request::DEFAULT_TEXT_MODEL.to_owned(),

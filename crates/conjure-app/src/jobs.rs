@@ -239,7 +239,7 @@ impl<C: Connector> App<C> {
         Runner {
             provider,
             store: &session.journal,
-            policy: self.config.poll.clone(),
+            policy: self.config.poll.for_provider(provider.id()),
             owner: "",
             observer: &|_| {},
         }

@@ -104,6 +104,13 @@ pub fn expected(spec: &JobSpec) -> Expected {
     let mut extensions = Vec::new();
     for item in &spec.items {
         let exts: &[&'static str] = match item {
+            // ImaginePro picks the format; its CDN serves PNG, JPEG or WebP.
+            Item::Image(_) | Item::Button(_) | Item::Tool(_)
+                if spec.provider == conjure_core::ProviderId::ImaginePro =>
+            {
+                &["png", "jpg", "jpeg", "webp"]
+            }
+            Item::Button(_) | Item::Tool(_) => &["png"],
             Item::Image(i) => match i.format {
                 ImageFormat::Png => &["png"],
                 ImageFormat::Jpeg => &["jpg", "jpeg"],
@@ -143,7 +150,12 @@ impl<C: Connector> App<C> {
         let catalogue = self.catalogue();
         validate(&spec, catalogue)?;
         let wire = registry::build_request(&spec).map_err(|e| AppError::provider(&e))?;
-        let mut quote = Quote::compute(&spec, catalogue, self.config.price(spec.provider))?;
+        let mut quote = Quote::compute_with(
+            &spec,
+            catalogue,
+            self.config.price(spec.provider),
+            &self.config.imaginepro_prices,
+        )?;
         quote.notes.extend(self.price_notes(&quote));
         Order::new(spec, wire, quote, retry_of, None)
             .map_err(|e| AppError::other(format!("Cannot read random bytes for a token: {e}")))
@@ -233,7 +245,7 @@ impl<C: Connector> App<C> {
         let runner = Runner {
             provider: &provider,
             store: &session.journal,
-            policy: self.config.poll.clone(),
+            policy: self.config.poll.for_provider(provider.id()),
             owner: session.owner()?,
             observer: &runner_observer,
         };
@@ -292,7 +304,7 @@ impl<C: Connector> App<C> {
             let runner = Runner {
                 provider,
                 store: &session.journal,
-                policy: self.config.poll.clone(),
+                policy: self.config.poll.for_provider(provider.id()),
                 owner: "",
                 observer: &runner_observer,
             };

@@ -464,6 +464,32 @@ pub struct ModelsView<'a> {
     pub models: Vec<ModelView<'a>>,
 }
 
+/// ImaginePro's operations (`conjure models --provider imaginepro`): priced per operation, some
+/// not at all.
+#[derive(Clone, Debug, Serialize)]
+pub struct OperationsView {
+    pub provider: conjure_core::ProviderId,
+    /// Absent: ImaginePro publishes no dollar price per credit and none is configured.
+    pub usd_per_credit: Option<f64>,
+    pub operations: Vec<OperationView>,
+}
+
+/// One priced operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct OperationView {
+    pub operation: String,
+    pub model: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub alt_path: Option<String>,
+    /// `None`: not published (and not configured).
+    pub credits: Option<Credits>,
+    pub unit: conjure_core::catalogue::imaginepro::Unit,
+    /// ImaginePro publishes this price (else it is from `[imaginepro.prices]`, or unknown).
+    pub price_published: bool,
+    pub notes: String,
+}
+
 /// The error part of an [`ErrorView`].
 #[derive(Clone, Debug, Serialize)]
 pub struct ErrorDetail<'a> {

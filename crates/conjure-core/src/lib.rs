@@ -10,6 +10,7 @@
 pub mod approval;
 pub mod catalogue;
 pub mod env;
+pub mod imaginepro;
 pub mod job;
 pub mod money;
 pub mod policy;

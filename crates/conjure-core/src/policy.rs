@@ -14,6 +14,12 @@
 //!   records the job, so two processes cannot both pass.
 //! - A dollar limit on a job with no dollar price refuses ([`SpendRefusal::NoDollarPrice`]); it
 //!   never passes silently.
+//! - A quote with an item whose price the provider does not publish (`Quote::unpriced`, some
+//!   ImaginePro buttons and models) is refused while any cost limit is set: the per-request
+//!   limit, the daily budget, or the cap on what `--yes` approves unseen
+//!   ([`SpendRefusal::PriceNotPublished`]). A limit cannot be checked against an unknown price;
+//!   such a request is sent only after a person approved its quote with no limit in force, or
+//!   once the configuration prices the operation (`[imaginepro.prices]`).
 //!
 //! Cadence follows the provider's `poll_after_seconds`, else 30 s for the first five minutes and
 //! 60 s after; hard stops are 10 min for images and 100 min for video. Every duration is
@@ -211,6 +217,10 @@ pub enum SpendRefusal {
         "{what} has no dollar price, so the dollar limit of {limit} cannot be checked; nothing was sent"
     )]
     NoDollarPrice { what: String, limit: Limit, provider: ProviderId },
+    #[error(
+        "{provider} publishes no price for part of this request, so the cost limit of {limit} cannot be checked; nothing was sent"
+    )]
+    PriceNotPublished { limit: Limit, provider: ProviderId },
 }
 
 impl SpendRefusal {
@@ -236,6 +246,9 @@ impl SpendRefusal {
                 "set the dollar price of a {provider} credit ([{provider}] usd_per_credit in the config file, or CONJURE_{}_USD_PER_CREDIT), or give the limit in credits (e.g. `500cr`)",
                 provider.as_str().to_ascii_uppercase()
             ),
+            SpendRefusal::PriceNotPublished { provider, .. } => format!(
+                "price the operation the quote names in the config (`[{provider}.prices] OPERATION = CREDITS`), or, with no cost limit in force (no --max-cost, no daily budget), run it without --yes, read the quote and approve it with --approve TOKEN"
+            ),
         }
     }
 
@@ -252,9 +265,18 @@ fn price_phrase(credits: Credits, usd: Option<Usd>) -> String {
     }
 }
 
+/// An unpublished price cannot be held against `limit`.
+fn check_priced(limit: Limit, quote: &Quote) -> Result<(), SpendRefusal> {
+    if quote.unpriced {
+        return Err(SpendRefusal::PriceNotPublished { limit, provider: quote.provider });
+    }
+    Ok(())
+}
+
 /// The per-request limit. Pure: checked before asking a person and again when recording.
 pub fn check_max_cost(limit: Option<Limit>, quote: &Quote) -> Result<(), SpendRefusal> {
     let Some(limit) = limit else { return Ok(()) };
+    check_priced(limit, quote)?;
     let over = match limit {
         Limit::Credits(max) => quote.credits > max,
         Limit::Usd(max) => match quote.usd {
@@ -302,6 +324,7 @@ pub fn check_budget(
     quote: &Quote,
 ) -> Result<(), SpendRefusal> {
     let Some(limit) = limit else { return Ok(()) };
+    check_priced(limit, quote)?;
     match limit {
         Limit::Credits(max) => {
             let total = spent.provider(quote.provider).credits + quote.credits;
@@ -409,7 +432,27 @@ impl Default for PollPolicy {
     }
 }
 
+/// ImaginePro's cadence: every 5 s (its jobs take 30-120 s and report progress), never faster
+/// than every 3 s whatever the server hints.
+pub const IMAGINEPRO_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// The fastest ImaginePro is ever polled.
+pub const IMAGINEPRO_MIN_POLL_INTERVAL: Duration = Duration::from_secs(3);
+
 impl PollPolicy {
+    /// This policy as it applies to `provider`'s jobs (the scale and deadlines are kept).
+    #[must_use]
+    pub fn for_provider(&self, provider: ProviderId) -> PollPolicy {
+        match provider {
+            ProviderId::Katana => self.clone(),
+            ProviderId::ImaginePro => PollPolicy {
+                early_interval: IMAGINEPRO_POLL_INTERVAL,
+                late_interval: IMAGINEPRO_POLL_INTERVAL,
+                min_interval: IMAGINEPRO_MIN_POLL_INTERVAL,
+                ..self.clone()
+            },
+        }
+    }
+
     fn scaled(&self, d: Duration) -> Duration {
         d.mul_f64(self.scale.max(0.0))
     }
@@ -603,6 +646,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("1 earlier katana job"), "{e}");
+    }
+
+    fn unpriced_quote() -> Quote {
+        let reroll = Item::Button(crate::spec::ButtonItem {
+            parent: "j1".into(),
+            parent_message: "m1".into(),
+            button: "🔄".into(),
+            mask: None,
+            prompt: None,
+        });
+        let spec = JobSpec { provider: ProviderId::ImaginePro, items: vec![reroll] };
+        Quote::compute(&spec, Catalogue::bundled(), Some(CreditPrice::from_micros_per_credit(1)))
+            .unwrap()
+    }
+
+    #[test]
+    fn an_unpublished_price_is_refused_while_any_limit_is_set() {
+        let q = unpriced_quote();
+        assert!(q.unpriced);
+        assert_eq!(check_max_cost(None, &q), Ok(()), "no limit: a person approves the quote");
+        assert_eq!(check_budget(None, &Spent::default(), &q), Ok(()));
+        for limit in [Limit::Credits(Credits::whole(1000)), Limit::Usd(Usd::from_micros(9_000_000))]
+        {
+            let refused = |r: Result<(), SpendRefusal>| {
+                matches!(
+                    r,
+                    Err(SpendRefusal::PriceNotPublished { provider: ProviderId::ImaginePro, .. })
+                )
+            };
+            assert!(refused(check_max_cost(Some(limit), &q)));
+            assert!(refused(check_budget(Some(limit), &Spent::default(), &q)));
+            assert!(refused(check_yes(&q, None, limit)), "--yes never approves an unknown price");
+            let rules = SpendRules { budget: Some(limit), ..SpendRules::default() };
+            assert!(refused(reserve_verdict(&q, &rules, &ReserveFacts::default(), 0)));
+        }
+        let e = check_max_cost(Some(Limit::Credits(Credits::whole(1))), &q).unwrap_err();
+        assert!(e.hint().contains("[imaginepro.prices]"), "{}", e.hint());
+    }
+
+    #[test]
+    fn imaginepro_is_polled_every_five_seconds_never_under_three() {
+        let p = PollPolicy::default().for_provider(ProviderId::ImaginePro);
+        assert_eq!(p.next_delay(Duration::ZERO, None), Duration::from_secs(5));
+        assert_eq!(p.next_delay(Duration::from_secs(3600), None), Duration::from_secs(5));
+        assert_eq!(p.next_delay(Duration::ZERO, Some(0.5)), Duration::from_secs(3));
+        assert_eq!(PollPolicy::default().for_provider(ProviderId::Katana), PollPolicy::default());
+        let scaled = PollPolicy { scale: 0.01, ..PollPolicy::default() };
+        assert!((scaled.for_provider(ProviderId::ImaginePro).scale - 0.01).abs() < f64::EPSILON);
     }
 
     #[test]

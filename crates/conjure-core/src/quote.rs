@@ -4,10 +4,16 @@
 //! price per credit. Its `token` is issued by [`crate::approval::Order::new`] and binds the
 //! request's fingerprint, the total and the price: `--approve TOKEN` is accepted only for the
 //! very request that was quoted, so an agent cannot approve one request and send another.
+//!
+//! ImaginePro is priced from its operations table ([`crate::imaginepro`]), not the catalogue.
+//! An operation it publishes no price for is a line flagged `unpriced` (credits zero, no dollar
+//! amount) and makes the whole quote `unpriced`: its total is a lower bound, never a guess, and
+//! `policy` refuses it while a cost limit is set.
 
 use serde::Serialize;
 
 use crate::catalogue::{Catalogue, MediaKind, ProviderId};
+use crate::imaginepro::{self, PriceTable};
 use crate::money::{CreditPrice, Credits, Usd};
 use crate::spec::{JobSpec, SpecError};
 
@@ -22,6 +28,10 @@ pub struct QuoteLine {
     pub credits: Credits,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usd: Option<Usd>,
+    /// The provider publishes no price for this item (and the configuration gives none): its
+    /// `credits` are not a price.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpriced: bool,
 }
 
 /// How a text request is billed (see [`crate::text`]): the quote's credits are the reserve.
@@ -63,6 +73,9 @@ pub struct Quote {
     /// Text billing: reserve, expected charge, token rates. `None` for media.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextQuote>,
+    /// Some item has no published price: `credits` leaves it out and `usd` is `None`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unpriced: bool,
 }
 
 impl Quote {
@@ -72,6 +85,20 @@ impl Quote {
         catalogue: &Catalogue,
         price: Option<CreditPrice>,
     ) -> Result<Quote, SpecError> {
+        Quote::compute_with(spec, catalogue, price, &PriceTable::new())
+    }
+
+    /// [`Quote::compute`] with the configuration's prices for operations the provider does not
+    /// price (ImaginePro's `[imaginepro.prices]`).
+    pub fn compute_with(
+        spec: &JobSpec,
+        catalogue: &Catalogue,
+        price: Option<CreditPrice>,
+        prices: &PriceTable,
+    ) -> Result<Quote, SpecError> {
+        if spec.provider == ProviderId::ImaginePro {
+            return imaginepro_quote(spec, price, prices);
+        }
         let mut items = Vec::new();
         let mut notes = Vec::new();
         let mut text = None;
@@ -93,6 +120,12 @@ impl Quote {
                     media_credits(model, None)?
                 }
                 crate::spec::Item::Video(v) => media_credits(model, Some(v.duration_seconds))?,
+                crate::spec::Item::Button(_) | crate::spec::Item::Tool(_) => {
+                    return Err(SpecError::NotSupported {
+                        model: model.id.clone(),
+                        what: "button presses or image tools (they are ImaginePro's)",
+                    });
+                }
             };
             items.push(QuoteLine {
                 index,
@@ -102,6 +135,7 @@ impl Quote {
                 prompt: item.prompt().to_owned(),
                 credits,
                 usd: price.map(|p| p.usd(credits)),
+                unpriced: false,
             });
         }
         let credits: Credits = items.iter().map(|l| l.credits).sum();
@@ -117,8 +151,69 @@ impl Quote {
             token: String::new(),
             notes,
             text,
+            unpriced: false,
         })
     }
+}
+
+/// An ImaginePro quote, from its operations table and the configuration's prices.
+fn imaginepro_quote(
+    spec: &JobSpec,
+    price: Option<CreditPrice>,
+    prices: &PriceTable,
+) -> Result<Quote, SpecError> {
+    let mut items = Vec::new();
+    let mut notes = Vec::new();
+    let mut note = |n: String| {
+        if !notes.contains(&n) {
+            notes.push(n);
+        }
+    };
+    for (index, item) in spec.items.iter().enumerate() {
+        let line = imaginepro::item_price(item, prices)?;
+        let unpriced = line.credits.is_none();
+        if unpriced {
+            note(format!(
+                "ImaginePro publishes no price for `{op}`: it is quoted as \"price not published\", the total leaves it out and the charge is unknown; it is refused while a cost limit is set unless you price it in the config (`[imaginepro.prices] {op} = CREDITS`)",
+                op = line.operation
+            ));
+        } else if line.from_config {
+            note(format!(
+                "`{}` is priced by your config ([imaginepro.prices]); ImaginePro publishes no price for it",
+                line.operation
+            ));
+        }
+        let credits = line.credits.unwrap_or(Credits::ZERO);
+        items.push(QuoteLine {
+            index,
+            kind: item.kind(),
+            model: item.model().to_owned(),
+            detail: imaginepro::detail(item),
+            prompt: item.prompt().to_owned(),
+            credits,
+            usd: if unpriced { None } else { price.map(|p| p.usd(credits)) },
+            unpriced,
+        });
+    }
+    match price {
+        None => note("ImaginePro publishes no dollar price per credit, so amounts are in credits only; set `[imaginepro] usd_per_credit` (or CONJURE_IMAGINEPRO_USD_PER_CREDIT) to see dollar estimates".to_owned()),
+        Some(_) => note("Dollar amounts are estimates at your configured price per ImaginePro credit (ImaginePro publishes none)".to_owned()),
+    }
+    let unpriced = items.iter().any(|l| l.unpriced);
+    let credits: Credits = items.iter().map(|l| l.credits).sum();
+    Ok(Quote {
+        provider: spec.provider,
+        model: spec.model().to_owned(),
+        items,
+        credits,
+        usd: if unpriced { None } else { price.map(|p| p.usd(credits)) },
+        usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1_000_000.0),
+        fingerprint: spec.fingerprint(),
+        token: String::new(),
+        notes,
+        text: None,
+        unpriced,
+    })
 }
 
 /// What `--uhd` or `--fast` leaves unpriced, as a note for the quote.
@@ -182,6 +277,58 @@ mod tests {
         assert_eq!(q.usd.unwrap().to_string(), "$0.2184");
         assert_eq!(q.items.len(), 3);
         assert_eq!(q.fingerprint, spec(3).fingerprint());
+    }
+
+    fn imaginepro(items: Vec<Item>) -> JobSpec {
+        JobSpec { provider: ProviderId::ImaginePro, items }
+    }
+
+    #[test]
+    fn imaginepro_quotes_follow_the_operations_table() {
+        let q = |items| Quote::compute(&imaginepro(items), Catalogue::bundled(), None).unwrap();
+        let relax = q(vec![Item::Image(ImageItem::new("midjourney", "a cat --relax"))]);
+        assert_eq!(relax.credits, Credits::whole(5));
+        assert!(relax.items[0].detail.contains("relax"));
+        assert!(relax.usd.is_none());
+        assert!(relax.notes.iter().any(|n| n.contains("usd_per_credit")), "{:?}", relax.notes);
+        let fast = q(vec![Item::Image(ImageItem::new("midjourney", "a cat"))]);
+        assert_eq!(fast.credits, Credits::whole(10));
+        let flux = q(vec![Item::Image(ImageItem::new("flux", "a fox")); 3]);
+        assert_eq!(flux.credits, Credits::whole(18));
+        assert_eq!(flux.items.len(), 3);
+        let priced = Quote::compute(
+            &imaginepro(vec![Item::Image(ImageItem::new("flux", "a fox"))]),
+            Catalogue::bundled(),
+            Some(CreditPrice::from_micros_per_credit(10_000)),
+        )
+        .unwrap();
+        assert_eq!(priced.usd.unwrap().to_string(), "$0.0600");
+        assert!(priced.notes.iter().any(|n| n.contains("estimates")));
+    }
+
+    #[test]
+    fn an_unpublished_price_is_flagged_never_guessed() {
+        let reroll = Item::Button(crate::spec::ButtonItem {
+            parent: "j1".into(),
+            parent_message: "m1".into(),
+            button: "🔄".into(),
+            mask: None,
+            prompt: None,
+        });
+        let spec = imaginepro(vec![reroll]);
+        let price = Some(CreditPrice::from_micros_per_credit(10_000));
+        let q = Quote::compute(&spec, Catalogue::bundled(), price).unwrap();
+        assert!(q.unpriced && q.items[0].unpriced);
+        assert_eq!(q.usd, None);
+        assert!(q.notes.iter().any(|n| n.contains("price not published")), "{:?}", q.notes);
+        let json = serde_json::to_value(&q).unwrap();
+        assert_eq!(json["unpriced"], true);
+        let mut table = PriceTable::new();
+        table.insert("mj_button_other".into(), Credits::whole(5));
+        let q = Quote::compute_with(&spec, Catalogue::bundled(), price, &table).unwrap();
+        assert!(!q.unpriced);
+        assert_eq!(q.credits, Credits::whole(5));
+        assert!(q.notes.iter().any(|n| n.contains("priced by your config")));
     }
 
     #[test]

@@ -202,6 +202,52 @@ pub struct VideoItem {
     pub videos: Vec<VideoClipInput>,
 }
 
+/// A press of one of the buttons an earlier job's message offered (ImaginePro's Midjourney `U1`,
+/// `V2`, `🔄`, `Vary (Region)`, ...). It makes a new job, the child of `parent`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonItem {
+    /// conjure's id of the parent job.
+    pub parent: String,
+    /// The provider's id of the parent's message (`messageId`).
+    pub parent_message: String,
+    /// The button's wire value, exactly as the provider spells it (emoji included).
+    pub button: String,
+    /// `Vary (Region)` only: the mask image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<MediaInput>,
+    /// `Vary (Region)` only: what to paint in the masked region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+}
+
+/// A one-image tool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "tool", rename_all = "kebab-case")]
+pub enum Tool {
+    /// Flux upscale by an integer factor (2..=4).
+    Upscale { scale: u8 },
+    /// Background removal.
+    RemoveBg,
+}
+
+/// One image through a tool (ImaginePro's Flux upscale and background removal).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolItem {
+    #[serde(flatten)]
+    pub tool: Tool,
+    pub image: MediaInput,
+}
+
+impl ToolItem {
+    /// The name the tool is listed under, as a model: `flux-upscale`, `remove-bg`.
+    pub fn model(&self) -> &'static str {
+        match self.tool {
+            Tool::Upscale { .. } => "flux-upscale",
+            Tool::RemoveBg => "remove-bg",
+        }
+    }
+}
+
 /// One unit of a paid call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
@@ -209,12 +255,14 @@ pub enum Item {
     Image(ImageItem),
     Video(VideoItem),
     Text(TextItem),
+    Button(ButtonItem),
+    Tool(ToolItem),
 }
 
 impl Item {
     pub fn kind(&self) -> MediaKind {
         match self {
-            Item::Image(_) => MediaKind::Image,
+            Item::Image(_) | Item::Button(_) | Item::Tool(_) => MediaKind::Image,
             Item::Video(_) => MediaKind::Video,
             Item::Text(_) => MediaKind::Text,
         }
@@ -225,14 +273,23 @@ impl Item {
             Item::Image(i) => &i.model,
             Item::Video(v) => &v.model,
             Item::Text(t) => &t.model,
+            Item::Button(_) => crate::imaginepro::MIDJOURNEY,
+            Item::Tool(t) => t.model(),
         }
     }
 
+    /// The prompt; a button press without one shows its button, a tool its image.
     pub fn prompt(&self) -> &str {
         match self {
             Item::Image(i) => &i.prompt,
             Item::Video(v) => &v.prompt,
             Item::Text(t) => t.prompt(),
+            Item::Button(b) => b.prompt.as_deref().unwrap_or(&b.button),
+            Item::Tool(t) => match &t.image {
+                MediaInput::Url { url } => url,
+                MediaInput::File(f) => &f.path,
+                MediaInput::Data { source, .. } => source,
+            },
         }
     }
 
@@ -288,6 +345,17 @@ impl Item {
                 }
                 d
             }
+            Item::Button(b) => {
+                let mut d = format!("button `{}` on job {}", b.button, b.parent);
+                if b.mask.is_some() {
+                    d.push_str(", with a mask");
+                }
+                d
+            }
+            Item::Tool(t) => match t.tool {
+                Tool::Upscale { scale } => format!("upscale x{scale}"),
+                Tool::RemoveBg => "background removal".to_owned(),
+            },
         }
     }
 
@@ -305,6 +373,8 @@ impl Item {
                 .chain(v.videos.iter().map(|c| ("input video", &c.input)))
                 .collect(),
             Item::Text(t) => t.images().map(|m| ("image", m)).collect(),
+            Item::Button(b) => b.mask.iter().map(|m| ("mask", m)).collect(),
+            Item::Tool(t) => vec![("image", &t.image)],
         }
     }
 }
@@ -398,6 +468,10 @@ pub enum SpecError {
     OutOfRange { what: &'static str, range: &'static str, got: String },
     #[error("A text job is one conversation; it cannot be sent together with other items")]
     MixedText,
+    #[error("ImaginePro takes URLs, not uploads: `{input}` is not an https:// URL")]
+    UrlOnly { input: String },
+    #[error("Lumi Girl's aspect `{aspect}` is not W:H with two positive whole numbers")]
+    LumiAspect { aspect: String },
 }
 
 impl SpecError {
@@ -430,6 +504,10 @@ impl SpecError {
             SpecError::NoMessages => "for example: `conjure text \"say hello\"`".to_owned(),
             SpecError::OutOfRange { .. } => "pick a value in the range".to_owned(),
             SpecError::MixedText => "send the conversation on its own".to_owned(),
+            SpecError::UrlOnly { .. } => "upload the file somewhere it can be fetched over https:// (your own storage, or the URL of an earlier job's output from `conjure status JOB --json`) and pass that URL".to_owned(),
+            SpecError::LumiAspect { .. } => {
+                "give `--aspect W:H` (e.g. 3:4) or `--ar W:H` in the prompt".to_owned()
+            }
         })
     }
 }
@@ -467,6 +545,9 @@ pub fn validate(spec: &JobSpec, catalogue: &Catalogue) -> Result<(), SpecError> 
     if spec.items.is_empty() {
         return Err(SpecError::NoItems);
     }
+    if spec.provider == ProviderId::ImaginePro {
+        return crate::imaginepro::validate(spec);
+    }
     if spec.items.len() > 1 && spec.items.iter().any(|i| i.kind() == MediaKind::Text) {
         return Err(SpecError::MixedText);
     }
@@ -495,6 +576,10 @@ pub fn validate_item(item: &Item, model: &Model) -> Result<(), SpecError> {
         Item::Image(i) => validate_image(i, model),
         Item::Video(v) => validate_video(v, model),
         Item::Text(t) => validate_text(t, model),
+        Item::Button(_) | Item::Tool(_) => Err(SpecError::NotSupported {
+            model: model.id.clone(),
+            what: "button presses or image tools (they are ImaginePro's)",
+        }),
     }
 }
 

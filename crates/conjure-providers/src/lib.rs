@@ -4,6 +4,7 @@
 //!   credentials, and [`registry::connect`] to a provider that implements `conjure_core::Provider`.
 //! - [`katana`]: Katana's request vocabulary (builder, aliases, inverse parser), its answer
 //!   parsers, and the client that sends them.
+//! - [`imaginepro`]: ImaginePro's request builder, button vocabulary and answer parsers (pure).
 //! - [`http`]: client construction, URL redaction, and the one classification of failed calls
 //!   into `conjure_core::ProviderError`.
 //! - [`redact`]: masks configured secrets in everything a server sends back.
@@ -16,6 +17,7 @@
 pub mod credentials;
 pub mod error;
 pub mod http;
+pub mod imaginepro;
 pub mod inline;
 pub mod katana;
 pub mod redact;

@@ -118,7 +118,7 @@ pub fn auth_headers(provider: ProviderId, wire: &WireRequest) -> &'static [&'sta
 pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
     match spec.provider {
         ProviderId::Katana => katana::build_request(spec),
-        ProviderId::ImaginePro => Err(not_yet(spec.provider)),
+        ProviderId::ImaginePro => crate::imaginepro::build_request(spec),
     }
 }
 

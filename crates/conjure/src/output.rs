@@ -224,17 +224,31 @@ impl Output {
             return;
         }
         for line in &quote.items {
+            let cost = if line.unpriced {
+                "price not published".to_owned()
+            } else {
+                format!(
+                    "{} credits{}",
+                    line.credits,
+                    line.usd.map(|u| format!(" ≈ {u}")).unwrap_or_default()
+                )
+            };
             text.push_str(&format!(
-                "  {}. {} {}  {} credits{}\n     prompt: {}\n",
+                "  {}. {} {}  {cost}\n     prompt: {}\n",
                 line.index + 1,
                 line.model,
                 line.detail,
-                line.credits,
-                line.usd.map(|u| format!(" ≈ {u}")).unwrap_or_default(),
                 serde_json::to_string(&line.prompt).unwrap_or_default(),
             ));
         }
-        text.push_str(&format!("  Total: {} credits", quote.credits));
+        if quote.unpriced {
+            text.push_str(&format!(
+                "  Total: price not published ({} credits for the priced items; the charge is unknown)",
+                quote.credits
+            ));
+        } else {
+            text.push_str(&format!("  Total: {} credits", quote.credits));
+        }
         if let (Some(usd), Some(p)) = (quote.usd, price) {
             text.push_str(&format!(" ≈ {usd} (at {p} per credit)"));
         }

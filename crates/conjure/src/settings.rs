@@ -53,12 +53,17 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # usd_per_credit = "0.0052"
 
 [imaginepro]
-# The ImaginePro server (conjure cannot send requests to it yet).
+# The ImaginePro server; http:// is allowed only for loopback (the sandbox).
 # Environment: CONJURE_IMAGINEPRO_BASE_URL.
 # base_url = "https://api.imaginepro.ai"
 # Dollars per credit. ImaginePro publishes none and there is no default: without one, dollar
 # amounts are not shown and dollar limits refuse. Environment: CONJURE_IMAGINEPRO_USD_PER_CREDIT.
 # usd_per_credit = "0.01"
+# Credits for operations ImaginePro publishes no price for (`conjure models --provider
+# imaginepro` lists them as "not published"), by operation name. Without one such a request is
+# refused while a cost limit is set. A published price is never overridden.
+# [imaginepro.prices]
+# mj_button_other = 5
 
 [limits]
 # The most one request may cost: dollars ("1.00" or "$1.00") or credits ("200cr").
@@ -111,6 +116,51 @@ struct TextConfig {
 struct ProviderConfig {
     base_url: Option<String>,
     usd_per_credit: Option<String>,
+    /// `[imaginepro.prices]`: credits by operation name.
+    #[serde(default)]
+    prices: BTreeMap<String, toml::Value>,
+}
+
+/// `[imaginepro.prices]`: every key an operation of ImaginePro's table, every value credits.
+fn parse_prices(
+    provider: ProviderId,
+    raw: &BTreeMap<String, toml::Value>,
+) -> Result<conjure_core::imaginepro::PriceTable, CliError> {
+    use conjure_core::catalogue::imaginepro::operations;
+    let mut out = conjure_core::imaginepro::PriceTable::new();
+    if raw.is_empty() {
+        return Ok(out);
+    }
+    if provider != ProviderId::ImaginePro {
+        return Err(CliError::usage(format!("[{provider}.prices] is not a setting")).hint(
+            "only ImaginePro has operations without a published price: [imaginepro.prices]",
+        ));
+    }
+    for (op, value) in raw {
+        if !operations().iter().any(|o| &o.operation == op) {
+            let mut known: Vec<&str> = operations().iter().map(|o| o.operation.as_str()).collect();
+            known.dedup();
+            return Err(CliError::usage(format!("[imaginepro.prices]: unknown operation `{op}`"))
+                .hint(format!("operations are: {}", known.join(", "))));
+        }
+        let text = match value {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            _ => String::new(),
+        };
+        let credits = text
+            .trim()
+            .parse::<conjure_core::Credits>()
+            .ok()
+            .filter(|c| *c >= conjure_core::Credits::ZERO)
+            .ok_or_else(|| {
+                CliError::usage(format!("[imaginepro.prices] `{op}` is not a number of credits"))
+                    .hint("give credits, e.g. `mj_button_other = 5`")
+            })?;
+        out.insert(op.clone(), credits);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +311,10 @@ impl Settings {
                 caps.default_usd_per_credit
             };
             config.providers.insert(id, ProviderSettings { base_url, usd_per_credit });
+            let prices = parse_prices(id, &section.prices)?;
+            if id == ProviderId::ImaginePro {
+                config.imaginepro_prices = prices;
+            }
         }
         config.max_cost = pick("limits.max_cost", env::CONJURE_MAX_COST, file.limits.max_cost)
             .map(|s| parse_limit(&s, "cost limit"))
@@ -445,6 +499,25 @@ mod tests {
         assert_eq!(s.max_cost, Some(Limit::Usd(Usd::from_micros(2_500_000))));
         assert_eq!(s.budget, Some(Limit::Credits(Credits::whole(500))));
         assert_eq!(s.yes_max_cost, Limit::Credits(Credits::whole(40)));
+    }
+
+    #[test]
+    fn imaginepro_prices_fill_unpublished_operations() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let with = |text: &str| {
+            std::fs::write(dir.path().join("config.toml"), text).unwrap();
+            Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false)
+        };
+        let s = with("[imaginepro.prices]\nmj_button_other = 5\nuniversal_imagine = \"6.5\"\n")
+            .unwrap()
+            .config;
+        assert_eq!(s.imaginepro_prices.get("mj_button_other"), Some(&Credits::whole(5)));
+        assert_eq!(s.imaginepro_prices.get("universal_imagine"), Some(&Credits::from_tenths(65)));
+        let e = with("[imaginepro.prices]\nmj_button_typo = 5\n").unwrap_err();
+        assert!(e.to_string().contains("mj_button_typo"), "{e}");
+        assert!(with("[imaginepro.prices]\nmj_button_other = \"lots\"\n").is_err());
+        assert!(with("[katana.prices]\nx = 5\n").is_err());
     }
 
     #[test]

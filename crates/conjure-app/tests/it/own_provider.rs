@@ -96,6 +96,7 @@ async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
         token: String::new(),
         notes: vec![],
         text: None,
+        unpriced: false,
     };
     let order = Order::new(
         spec,

@@ -123,6 +123,9 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
             Item::Text(_) => Err(ProviderError::Unsupported {
                 message: "A text job is sent on its own, to the chat endpoint".to_owned(),
             }),
+            Item::Button(_) | Item::Tool(_) => Err(ProviderError::Unsupported {
+                message: "Katana has no buttons or image tools; they are ImaginePro's".to_owned(),
+            }),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut wire = WireRequest::new("POST", SUBMIT_PATH, json!({ "requests": items }));

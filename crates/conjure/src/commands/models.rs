@@ -81,6 +81,10 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         }
         return refresh_and_diff(ctx, args).await;
     }
+    if provider == ProviderId::ImaginePro {
+        imaginepro_operations(ctx);
+        return Ok(());
+    }
     let kind: Option<MediaKind> =
         args.kind.as_deref().map(str::parse).transpose().map_err(CliError::from)?;
     let catalogue = ctx.app.catalogue();
@@ -158,6 +162,74 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         ctx.out.note(format!("{provider} has no dollar price per credit; set one to see dollars"));
     }
     Ok(())
+}
+
+/// ImaginePro is priced per operation, from its table: every operation with its credits, "not
+/// published" where ImaginePro gives none (or the configured price, marked as such).
+fn imaginepro_operations(ctx: &Ctx) {
+    use conjure_app::views::{OperationView, OperationsView};
+    use conjure_core::catalogue::imaginepro::operations;
+    let price = ctx.app.config.price(ProviderId::ImaginePro);
+    let configured = &ctx.app.config.imaginepro_prices;
+    let view = OperationsView {
+        provider: ProviderId::ImaginePro,
+        usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
+        operations: operations()
+            .iter()
+            .map(|o| OperationView {
+                operation: o.operation.clone(),
+                model: o.model.clone(),
+                method: o.method.clone(),
+                path: o.path.clone(),
+                alt_path: o.alt_path.clone(),
+                credits: o.credits.or_else(|| configured.get(&o.operation).copied()),
+                unit: o.unit,
+                price_published: o.credits.is_some(),
+                notes: o.notes.clone(),
+            })
+            .collect(),
+    };
+    if ctx.out.json {
+        ctx.out.json_value(&view);
+        return;
+    }
+    ctx.out.line(format!("{:<20} {:<32} {:<26} {}", "OPERATION", "MODEL", "CREDITS", "USD"));
+    for o in &view.operations {
+        let credits = match (o.credits, o.price_published) {
+            (None, _) => "not published".to_owned(),
+            (Some(c), true) => format!("{c} {}", unit_word(o.unit)),
+            (Some(c), false) => format!("{c} (your config)"),
+        };
+        let usd = match (o.credits, price) {
+            (Some(c), Some(p)) => format!("≈ {}", p.usd(c)),
+            _ => String::new(),
+        };
+        ctx.out.line(
+            format!(
+                "{:<20} {:<32} {credits:<26} {usd}",
+                o.operation,
+                o.model.as_deref().unwrap_or("-")
+            )
+            .trim_end(),
+        );
+    }
+    if price.is_none() {
+        ctx.out.note("ImaginePro publishes no dollar price per credit; set `[imaginepro] usd_per_credit` to see dollar estimates");
+    }
+    ctx.out.note("an operation whose price is not published is refused while a cost limit is set, unless `[imaginepro.prices]` prices it");
+}
+
+fn unit_word(unit: conjure_core::catalogue::imaginepro::Unit) -> &'static str {
+    use conjure_core::catalogue::imaginepro::Unit;
+    match unit {
+        Unit::PerJob => "per job",
+        Unit::PerPress => "per press",
+        Unit::PerImage => "per image",
+        Unit::PerCall => "per call",
+        Unit::PerRequest => "per request",
+        Unit::PerVideo => "per video",
+        Unit::PerPoll => "per poll",
+    }
 }
 
 /// `--refresh`, `--diff`, or both.

@@ -179,9 +179,21 @@ fn models_filter_max_price_in_dollars_or_credits() {
 fn models_provider_flag_behaves_as_before() {
     let t = ctx();
     assert_eq!(listed(&t, &["--provider", "katana"]).len(), 121);
-    let none = t.run(&["models", "--provider", "imaginepro"]);
-    assert_eq!(none.code, 2);
-    assert!(none.stderr.contains("No imaginepro models match"), "{}", none.stderr);
+    let ip = t.run(&["models", "--provider", "imaginepro"]);
+    assert_eq!(ip.code, 0, "{}", ip.stderr);
+    assert!(ip.stdout.contains("mj_imagine_relax"), "{}", ip.stdout);
+    assert!(ip.stdout.contains("5 per job"), "{}", ip.stdout);
+    assert!(ip.stdout.contains("not published"), "{}", ip.stdout);
+    assert!(ip.stderr.contains("usd_per_credit"), "{}", ip.stderr);
+    let json = t.run(&["--json", "models", "--provider", "imaginepro"]).json();
+    let other = json["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operation"] == "mj_button_other")
+        .unwrap();
+    assert_eq!(other["credits"], serde_json::Value::Null, "not published is not zero");
+    assert_eq!(other["price_published"], false);
     let unknown = t.run(&["models", "--provider", "nope"]);
     assert_eq!(unknown.code, 2);
     assert!(unknown.stderr.contains("Unknown provider `nope`"), "{}", unknown.stderr);
