@@ -32,6 +32,7 @@ mod echo;
 mod envelope;
 mod error;
 mod faults;
+mod imaginepro;
 mod llms;
 mod media;
 mod models;
@@ -55,6 +56,7 @@ use tokio::task::JoinHandle;
 pub use catalogue::{DRIFT_ADDED, DRIFT_REMOVED};
 pub use error::SandboxError;
 pub use faults::{FAULT_FLAGS, Faults};
+pub use imaginepro::plan::UNPUBLISHED_PRICE as IMAGINEPRO_UNPUBLISHED_PRICE;
 pub use server::FAIL_MARKER;
 pub use state::Stats;
 pub use text::REASON_MARKER;
@@ -69,6 +71,36 @@ pub const DEMO_KEY: &str = "sandbox-key";
 pub const DEMO_SECRET: &str = "sandbox-secret";
 /// The starting balance of [`SandboxConfig::default`], in whole credits.
 pub const DEMO_BALANCE: i64 = 10_000;
+
+/// The ImaginePro key of [`SandboxConfig::default`].
+pub const IMAGINEPRO_DEMO_KEY: &str = "sandbox-imaginepro-key";
+/// The starting balance of [`IMAGINEPRO_DEMO_KEY`], in whole credits.
+pub const IMAGINEPRO_DEMO_BALANCE: i64 = 10_000;
+/// The environment variable ImaginePro's skill and conjure read the key from.
+pub const IMAGINEPRO_API_KEY_ENV: &str = "IMAGINEPRO_API_KEY";
+
+/// One ImaginePro API key the sandbox accepts (`Authorization: Bearer <key>`), with its
+/// starting balance. The key is the whole credential, so `Debug` hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImagineProKey {
+    pub key: String,
+    pub balance: Credits,
+}
+
+impl ImagineProKey {
+    pub fn new(key: impl Into<String>, balance: Credits) -> ImagineProKey {
+        ImagineProKey { key: key.into(), balance }
+    }
+}
+
+impl fmt::Debug for ImagineProKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImagineProKey")
+            .field("key", &"****")
+            .field("balance", &self.balance)
+            .finish()
+    }
+}
 
 /// One API key the sandbox accepts, with its starting balance.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,17 +133,25 @@ pub struct SandboxConfig {
     pub addr: SocketAddr,
     /// Accepted keys and their starting balances. A key listed twice keeps its first entry.
     pub keys: Vec<ApiKey>,
+    /// Accepted ImaginePro keys and their starting balances (a ledger apart from Katana's). A
+    /// key listed twice keeps its first entry.
+    pub imaginepro_keys: Vec<ImagineProKey>,
     pub faults: Faults,
     /// Where encoded videos are cached; `None` uses a temporary directory removed on shutdown.
     pub media_dir: Option<PathBuf>,
 }
 
 impl Default for SandboxConfig {
-    /// Loopback on a free port, one demo key with 10 000 credits, no faults.
+    /// Loopback on a free port, one Katana demo key and one ImaginePro demo key with 10 000
+    /// credits each, no faults.
     fn default() -> Self {
         SandboxConfig {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             keys: vec![ApiKey::new(DEMO_KEY, DEMO_SECRET, Credits::whole(DEMO_BALANCE))],
+            imaginepro_keys: vec![ImagineProKey::new(
+                IMAGINEPRO_DEMO_KEY,
+                Credits::whole(IMAGINEPRO_DEMO_BALANCE),
+            )],
             faults: Faults::default(),
             media_dir: None,
         }
@@ -151,6 +191,9 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         counters: Counters::default(),
         base_url: format!("http://{addr}"),
         media,
+        imaginepro: imaginepro::store::Store::new(
+            config.imaginepro_keys.into_iter().map(|k| (k.key, k.balance)),
+        ),
     });
     let app =
         server::router(Arc::clone(&state)).into_make_service_with_connect_info::<ConnHandle>();
@@ -192,6 +235,22 @@ impl Sandbox {
             (conjure_core::env::KATANA_API_KEY, key.clone()),
             (conjure_core::env::KATANA_API_SECRET, secret.clone()),
         ])
+    }
+
+    /// The environment that points an ImaginePro client at this sandbox with the ImaginePro key
+    /// `key`: the base URL without `/api/v1` (clients and SDKs append it) and the key. `None`
+    /// for an unknown key.
+    pub fn imaginepro_exports(&self, key: &str) -> Option<Vec<(&'static str, String)>> {
+        self.state.imaginepro.balance(key)?;
+        Some(vec![
+            (conjure_core::env::CONJURE_IMAGINEPRO_BASE_URL, self.base_url()),
+            (IMAGINEPRO_API_KEY_ENV, key.to_owned()),
+        ])
+    }
+
+    /// The current balance of the ImaginePro key `key`, or `None` for an unknown key.
+    pub fn imaginepro_balance(&self, key: &str) -> Option<Credits> {
+        self.state.imaginepro.balance(key)
     }
 
     /// The current balance of `key`, or `None` for an unknown key.

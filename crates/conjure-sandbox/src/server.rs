@@ -11,6 +11,10 @@
 //! | `GET /llms.txt` | none | plain-text catalogue summary ([`crate::llms`]) |
 //! | `GET /assets/{request_id}/{file}` | none (signed URLs in reality) | placeholder bytes |
 //! | `GET /_sandbox/stats` | none | [`crate::Stats`] |
+//! | `POST /api/v1/{midjourney,nova}/imagine`, `…/{midjourney,nova}/button`, `/api/v1/flux/{imagine,upscale}`, `/api/v1/universal/{imagine,zimage}`, `/api/v1/gemini/imagine`, `/api/v1/video/mj/{generate,extend}`, `/api/v1/tools/remove-bg` | Bearer ImaginePro key | `{success, messageId, createdAt}`; 400/401 `{message, error, statusCode}`, injected 500 ([`crate::imaginepro`]) |
+//! | `GET /api/v1/midjourney/message/{id}`, `/api/v1/message/fetch/{id}`, `/api/v1/video/mj/fetch/{id}` | Bearer ImaginePro key | the message object, 404, injected 429 |
+//! | `POST /api/v1/tools/prompt-extend` | Bearer ImaginePro key | `{"prompt": …}` at once, free |
+//! | `GET /assets/imaginepro/{messageId}/{index}.{png,mp4}` | none | placeholder bytes |
 //!
 //! A middleware adds the injected latency and logs method, path and status at debug level;
 //! headers and bodies are never logged. Another ([`crate::echo`]) puts the request's credentials
@@ -61,6 +65,8 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/me/balance", get(balance))
         .route("/assets/{request_id}/{file}", get(asset))
+        .route("/assets/imaginepro/{message_id}/{file}", get(crate::imaginepro::asset))
+        .nest(crate::imaginepro::PREFIX, crate::imaginepro::router())
         .route("/_sandbox/stats", get(stats))
         .fallback(|| async { detail(StatusCode::NOT_FOUND, "Not Found") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

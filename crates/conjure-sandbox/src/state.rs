@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::catalogue::Served;
 use crate::faults::Faults;
+use crate::imaginepro::store::IpCounters;
 use crate::media::MediaStore;
 use crate::submit::PlannedItem;
 use crate::text::TextJob;
@@ -53,6 +54,26 @@ pub struct Stats {
     pub chat_paid_async: u64,
     /// Balance per key, as the decimal string `/v1/me/balance` returns.
     pub balances: BTreeMap<String, String>,
+    /// Every paid ImaginePro `POST` (imagine, button, flux, universal, gemini, video, remove-bg)
+    /// that reached the server, whatever its outcome.
+    pub imaginepro_posts_received: u64,
+    /// ImaginePro jobs accepted and charged (including those answered with an injected 500 or
+    /// a dropped connection).
+    pub imaginepro_accepted: u64,
+    /// Accepted ImaginePro jobs per path relative to `/api/v1` (`/nova/imagine`, ...).
+    pub imaginepro_accepted_by_path: BTreeMap<String, u64>,
+    /// Every ImaginePro message fetch, on any of the three paths, including 404s and 429s.
+    pub imaginepro_fetches: u64,
+    /// Answered `POST /api/v1/tools/prompt-extend` calls (free).
+    pub imaginepro_prompt_extends: u64,
+    /// Webhook calls that got an HTTP answer (one per job at most).
+    pub imaginepro_webhooks_delivered: u64,
+    /// Webhook calls that got no answer (refused, timed out); never retried.
+    pub imaginepro_webhooks_failed: u64,
+    /// Accepted jobs whose `webhookOverride` was not a loopback `http://` URL: never called.
+    pub imaginepro_webhooks_skipped: u64,
+    /// Balance per ImaginePro key, in the same decimal form as `balances`.
+    pub imaginepro_balances: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default)]
@@ -139,6 +160,8 @@ pub(crate) struct AppState {
     pub counters: Counters,
     pub base_url: String,
     pub media: MediaStore,
+    /// The ImaginePro half's keys, balances, jobs and counters.
+    pub imaginepro: crate::imaginepro::store::Store,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -241,6 +264,7 @@ impl AppState {
 
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
+        let ip = &self.imaginepro.counters;
         Stats {
             submissions_accepted: c.submissions_accepted.load(Ordering::Relaxed),
             submit_posts_received: c.submit_posts_received.load(Ordering::Relaxed),
@@ -255,12 +279,26 @@ impl AppState {
                 .iter()
                 .map(|(k, v)| (k.clone(), credits_string(*v)))
                 .collect(),
+            imaginepro_posts_received: IpCounters::get(&ip.posts_received),
+            imaginepro_accepted: IpCounters::get(&ip.accepted),
+            imaginepro_accepted_by_path: lock(&ip.accepted_by_path).clone(),
+            imaginepro_fetches: IpCounters::get(&ip.fetches),
+            imaginepro_prompt_extends: IpCounters::get(&ip.prompt_extends),
+            imaginepro_webhooks_delivered: IpCounters::get(&ip.webhooks_delivered),
+            imaginepro_webhooks_failed: IpCounters::get(&ip.webhooks_failed),
+            imaginepro_webhooks_skipped: IpCounters::get(&ip.webhooks_skipped),
+            imaginepro_balances: self
+                .imaginepro
+                .balances()
+                .into_iter()
+                .map(|(k, v)| (k, credits_string(v)))
+                .collect(),
         }
     }
 }
 
 /// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

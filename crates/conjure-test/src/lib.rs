@@ -94,6 +94,7 @@ impl TestContext {
             )],
             faults,
             media_dir: Some(self.root.path().join("sandbox-media")),
+            ..SandboxConfig::default()
         };
         let sandbox =
             self.runtime.block_on(conjure_sandbox::start(config)).expect("sandbox starts");
