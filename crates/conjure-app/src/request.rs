@@ -301,7 +301,7 @@ fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
         fast: r.fast,
         uhd: r.uhd,
     };
-    Ok(JobSpec { provider: r.provider, items: vec![Item::Image(item); r.count as usize] })
+    Ok(JobSpec::new(r.provider, vec![Item::Image(item); r.count as usize]))
 }
 
 fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
@@ -341,7 +341,7 @@ fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
             .collect::<Result<_, _>>()?,
         videos: Vec::new(),
     };
-    Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)] })
+    Ok(JobSpec::new(r.provider, vec![Item::Video(item)]))
 }
 
 fn text_spec(r: &TextRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
@@ -402,7 +402,7 @@ fn text_spec(r: &TextRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError
         mode: r.mode,
         continues: r.continues.clone(),
     };
-    Ok(JobSpec { provider: r.provider, items: vec![Item::Text(item)] })
+    Ok(JobSpec::new(r.provider, vec![Item::Text(item)]))
 }
 
 #[cfg(test)]

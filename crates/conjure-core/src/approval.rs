@@ -198,7 +198,7 @@ mod tests {
 
     fn order(prompt: &str, count: usize, retry_of: Option<JobId>) -> Order {
         let item = Item::Image(ImageItem::new("gpt-image-2", prompt));
-        let spec = JobSpec { provider: ProviderId::Katana, items: vec![item; count] };
+        let spec = JobSpec::new(ProviderId::Katana, vec![item; count]);
         let quote =
             Quote::compute(&spec, Catalogue::bundled(), Some(CreditPrice::KATANA_REFERENCE))
                 .unwrap();

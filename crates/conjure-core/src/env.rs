@@ -48,6 +48,8 @@ pub const KATANA_API_KEY: &str = "KATANA_API_KEY";
 pub const KATANA_API_SECRET: &str = "KATANA_API_SECRET";
 /// A `KEY=VALUE` file with the Katana key and secret (default: `~/.openclaw/secrets/katana.env`).
 pub const KATANA_SECRETS_FILE: &str = "KATANA_SECRETS_FILE";
+/// The ImaginePro API key (`sk-...`), sent as `Authorization: Bearer`.
+pub const IMAGINEPRO_API_KEY: &str = "IMAGINEPRO_API_KEY";
 
 /// Disables colour on stderr when set (any value).
 pub const NO_COLOR: &str = "NO_COLOR";
@@ -74,5 +76,6 @@ pub const ALL: &[&str] = &[
     KATANA_API_KEY,
     KATANA_API_SECRET,
     KATANA_SECRETS_FILE,
+    IMAGINEPRO_API_KEY,
     NO_COLOR,
 ];

@@ -354,7 +354,7 @@ mod tests {
     }
 
     fn spec(items: Vec<Item>) -> JobSpec {
-        JobSpec { provider: ProviderId::ImaginePro, items }
+        JobSpec::new(ProviderId::ImaginePro, items)
     }
 
     fn image(model: &str, prompt: &str) -> Item {

@@ -557,7 +557,7 @@ mod tests {
 
     fn approved(price: Option<CreditPrice>) -> crate::approval::Approved {
         let item = Item::Image(ImageItem::new("gpt-image-2", "fox"));
-        let spec = JobSpec { provider: ProviderId::Katana, items: vec![item] };
+        let spec = JobSpec::new(ProviderId::Katana, vec![item]);
         let quote = Quote::compute(&spec, Catalogue::bundled(), price).unwrap();
         let wire = crate::WireRequest::new("POST", "/x", serde_json::json!({}));
         approve(Order::new(spec, wire, quote, None, None).unwrap(), Some(Consent::Yes)).unwrap()
@@ -656,7 +656,7 @@ mod tests {
             mask: None,
             prompt: None,
         });
-        let spec = JobSpec { provider: ProviderId::ImaginePro, items: vec![reroll] };
+        let spec = JobSpec::new(ProviderId::ImaginePro, vec![reroll]);
         Quote::compute(&spec, Catalogue::bundled(), Some(CreditPrice::from_micros_per_credit(1)))
             .unwrap()
     }

@@ -243,10 +243,12 @@ pub trait Provider: Send + Sync {
         self.submit(request)
     }
 
-    /// Reads a job's state. Free; policy may call it again after an error.
+    /// Reads the state of a job of `kind` (ImaginePro polls video at a path of its own). Free;
+    /// policy may call it again after an error.
     fn poll(
         &self,
         request_id: &str,
+        kind: crate::catalogue::MediaKind,
     ) -> impl Future<Output = Result<Snapshot, ProviderError>> + Send;
 
     /// Streams `url` (`https:`, loopback `http:`, or `data:`) into `dest` (a temp file the

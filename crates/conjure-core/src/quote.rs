@@ -266,7 +266,7 @@ mod tests {
 
     fn spec(count: usize) -> JobSpec {
         let item = Item::Image(ImageItem::new("gpt-image-2", "a red fox"));
-        JobSpec { provider: ProviderId::Katana, items: vec![item; count] }
+        JobSpec::new(ProviderId::Katana, vec![item; count])
     }
 
     #[test]
@@ -280,7 +280,7 @@ mod tests {
     }
 
     fn imaginepro(items: Vec<Item>) -> JobSpec {
-        JobSpec { provider: ProviderId::ImaginePro, items }
+        JobSpec::new(ProviderId::ImaginePro, items)
     }
 
     #[test]

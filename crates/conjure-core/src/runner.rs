@@ -332,7 +332,7 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             }
             tokio::time::sleep(delay).await;
             let elapsed = started.elapsed();
-            match self.provider.poll(&request_id).await {
+            match self.provider.poll(&request_id, job.kind).await {
                 Ok(snapshot) => {
                     self.record(&job.id, &snapshot).await?;
                     (self.observer)(Event::Polled {
@@ -365,7 +365,7 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         };
         let snapshot = self
             .provider
-            .poll(&request_id)
+            .poll(&request_id, job.kind)
             .await
             .map_err(|error| RunError::PollStopped { job: job.id.clone(), error })?;
         self.record(&job.id, &snapshot).await?;

@@ -384,9 +384,35 @@ impl Item {
 pub struct JobSpec {
     pub provider: ProviderId,
     pub items: Vec<Item>,
+    /// Where the provider reports the result and how it tags the job (ImaginePro only).
+    #[serde(default, skip_serializing_if = "Hooks::is_empty")]
+    pub hooks: Hooks,
+}
+
+/// What a provider is asked to do besides the work: call a webhook when the job ends, echo a
+/// reference of the caller's. Part of the request, so an approval binds them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hooks {
+    /// The URL the provider POSTs the finished job to (ImaginePro's `webhookOverride`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<String>,
+    /// The caller's reference, echoed in every answer about the job (ImaginePro's `ref`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self.webhook.is_none() && self.tag.is_none()
+    }
 }
 
 impl JobSpec {
+    /// A request of `items` for `provider`, without hooks.
+    pub fn new(provider: ProviderId, items: Vec<Item>) -> JobSpec {
+        JobSpec { provider, items, hooks: Hooks::default() }
+    }
+
     /// Video if any item is video (it sets the polling deadline), text for a text job, else
     /// image.
     pub fn kind(&self) -> MediaKind {
@@ -472,6 +498,10 @@ pub enum SpecError {
     UrlOnly { input: String },
     #[error("Lumi Girl's aspect `{aspect}` is not W:H with two positive whole numbers")]
     LumiAspect { aspect: String },
+    #[error("{provider} has no webhooks or job tags: `--webhook` and `--tag` are ImaginePro's")]
+    NoHooks { provider: ProviderId },
+    #[error("The webhook `{url}` is not an http(s) URL")]
+    BadWebhook { url: String },
 }
 
 impl SpecError {
@@ -507,6 +537,13 @@ impl SpecError {
             SpecError::UrlOnly { .. } => "upload the file somewhere it can be fetched over https:// (your own storage, or the URL of an earlier job's output from `conjure status JOB --json`) and pass that URL".to_owned(),
             SpecError::LumiAspect { .. } => {
                 "give `--aspect W:H` (e.g. 3:4) or `--ar W:H` in the prompt".to_owned()
+            }
+            SpecError::NoHooks { .. } => {
+                "leave them out; conjure reports the result itself (`conjure wait JOB`)".to_owned()
+            }
+            SpecError::BadWebhook { .. } => {
+                "give the full URL the provider should POST to, e.g. https://example.com/hook"
+                    .to_owned()
             }
         })
     }
@@ -545,8 +582,18 @@ pub fn validate(spec: &JobSpec, catalogue: &Catalogue) -> Result<(), SpecError> 
     if spec.items.is_empty() {
         return Err(SpecError::NoItems);
     }
+    if let Some(url) = &spec.hooks.webhook {
+        let lower = url.trim().to_ascii_lowercase();
+        if !(lower.starts_with("https://") || lower.starts_with("http://")) || url.trim().len() < 9
+        {
+            return Err(SpecError::BadWebhook { url: url.clone() });
+        }
+    }
     if spec.provider == ProviderId::ImaginePro {
         return crate::imaginepro::validate(spec);
+    }
+    if !spec.hooks.is_empty() {
+        return Err(SpecError::NoHooks { provider: spec.provider });
     }
     if spec.items.len() > 1 && spec.items.iter().any(|i| i.kind() == MediaKind::Text) {
         return Err(SpecError::MixedText);
@@ -790,7 +837,7 @@ mod tests {
     }
 
     fn check(item: Item) -> Result<(), SpecError> {
-        validate(&JobSpec { provider: ProviderId::Katana, items: vec![item] }, Catalogue::bundled())
+        validate(&JobSpec::new(ProviderId::Katana, vec![item]), Catalogue::bundled())
     }
 
     #[test]
@@ -858,7 +905,7 @@ mod tests {
 
     #[test]
     fn fingerprint_is_stable_and_sensitive() {
-        let a = JobSpec { provider: ProviderId::Katana, items: vec![Item::Image(image("gen"))] };
+        let a = JobSpec::new(ProviderId::Katana, vec![Item::Image(image("gen"))]);
         let mut b = a.clone();
         assert_eq!(a.fingerprint(), b.fingerprint());
         if let Item::Image(i) = &mut b.items[0] {

@@ -13,7 +13,8 @@ use std::path::Path;
 use conjure_core::provider::Downloaded;
 use conjure_core::spec::{InputKind, MediaInput};
 use conjure_core::{
-    CreditPrice, Credits, JobSpec, Provider, ProviderError, ProviderId, Snapshot, WireRequest, env,
+    CreditPrice, Credits, JobSpec, MediaKind, Provider, ProviderError, ProviderId, Snapshot,
+    WireRequest, env,
 };
 use serde_json::Value;
 
@@ -256,9 +257,9 @@ impl Provider for Connected {
         }
     }
 
-    async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
+    async fn poll(&self, request_id: &str, kind: MediaKind) -> Result<Snapshot, ProviderError> {
         match self {
-            Connected::Katana(k) => k.poll(request_id).await,
+            Connected::Katana(k) => k.poll(request_id, kind).await,
         }
     }
 
@@ -280,7 +281,7 @@ mod tests {
         }
         assert!(capabilities(ProviderId::Katana).implemented);
         assert_eq!(capabilities(ProviderId::ImaginePro).default_usd_per_credit, None);
-        let spec = JobSpec { provider: ProviderId::ImaginePro, items: vec![] };
+        let spec = JobSpec::new(ProviderId::ImaginePro, vec![]);
         let e = build_request(&spec).unwrap_err();
         assert!(e.to_string().contains("imaginepro"), "{e}");
     }

@@ -77,7 +77,7 @@ pub const IMAGINEPRO_DEMO_KEY: &str = "sandbox-imaginepro-key";
 /// The starting balance of [`IMAGINEPRO_DEMO_KEY`], in whole credits.
 pub const IMAGINEPRO_DEMO_BALANCE: i64 = 10_000;
 /// The environment variable ImaginePro's skill and conjure read the key from.
-pub const IMAGINEPRO_API_KEY_ENV: &str = "IMAGINEPRO_API_KEY";
+pub const IMAGINEPRO_API_KEY_ENV: &str = conjure_core::env::IMAGINEPRO_API_KEY;
 
 /// One ImaginePro API key the sandbox accepts (`Authorization: Bearer <key>`), with its
 /// starting balance. The key is the whole credential, so `Debug` hides it.

@@ -67,6 +67,7 @@ macro_rules! store_contract_suite {
 pub fn spec(prompt: &str) -> JobSpec {
     JobSpec {
         provider: ProviderId::Katana,
+        hooks: Default::default(),
         items: vec![Item::Image(ImageItem {
             model: "gpt-image-2".into(),
             prompt: prompt.into(),

@@ -31,7 +31,11 @@ impl Provider for TestProvider {
         panic!("nothing is submitted in these tests");
     }
 
-    async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
+    async fn poll(
+        &self,
+        request_id: &str,
+        _: conjure_core::MediaKind,
+    ) -> Result<Snapshot, ProviderError> {
         self.polls.lock().unwrap().push(request_id.to_owned());
         Ok(Snapshot {
             request_id: Some(request_id.to_owned()),
@@ -83,6 +87,7 @@ impl Connector for OnlyImaginePro {
 async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
     let spec = JobSpec {
         provider: ProviderId::ImaginePro,
+        hooks: Default::default(),
         items: vec![Item::Image(ImageItem::new("midjourney", "a lighthouse"))],
     };
     let quote = Quote {

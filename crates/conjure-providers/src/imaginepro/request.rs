@@ -167,6 +167,15 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
             Tool::RemoveBg => ("/tools/remove-bg", json!({ "image": url_of(&t.image)? })),
         },
     };
+    let mut body = body;
+    if let Value::Object(o) = &mut body {
+        if let Some(tag) = &spec.hooks.tag {
+            o.insert("ref".into(), tag.clone().into());
+        }
+        if let Some(url) = &spec.hooks.webhook {
+            o.insert("webhookOverride".into(), url.trim().into());
+        }
+    }
     Ok(WireRequest::new("POST", path, body))
 }
 
@@ -182,7 +191,7 @@ mod tests {
     }
 
     fn build(items: Vec<Item>) -> WireRequest {
-        build_request(&JobSpec { provider: ProviderId::ImaginePro, items }).unwrap()
+        build_request(&JobSpec::new(ProviderId::ImaginePro, items)).unwrap()
     }
 
     #[test]

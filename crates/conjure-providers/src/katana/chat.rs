@@ -448,7 +448,7 @@ mod tests {
     }
 
     fn spec(mode: TextMode) -> JobSpec {
-        JobSpec { provider: ProviderId::Katana, items: vec![Item::Text(item(mode))] }
+        JobSpec::new(ProviderId::Katana, vec![Item::Text(item(mode))])
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
-use conjure_core::catalogue::ProviderId;
+use conjure_core::catalogue::{MediaKind, ProviderId};
 use conjure_core::money::Credits;
 use conjure_core::provider::Downloaded;
 use conjure_core::{Provider, ProviderError, Snapshot, WireRequest};
@@ -471,7 +471,7 @@ impl Provider for Katana {
         }
     }
 
-    async fn poll(&self, request_id: &str) -> Result<Snapshot, ProviderError> {
+    async fn poll(&self, request_id: &str, _: MediaKind) -> Result<Snapshot, ProviderError> {
         // `.` and `..` would be resolved as path segments, polling some other resource.
         if matches!(request_id.trim(), "" | "." | "..") {
             return Err(ProviderError::Unsupported {

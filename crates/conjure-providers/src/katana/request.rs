@@ -241,7 +241,7 @@ pub fn parse_request<E: From<PayloadError>>(
         .enumerate()
         .map(|(i, item)| parse_item(&format!("requests[{i}]"), item, resolve))
         .collect::<Result<Vec<_>, E>>()?;
-    Ok(JobSpec { provider: ProviderId::Katana, items })
+    Ok(JobSpec::new(ProviderId::Katana, items))
 }
 
 /// The default input resolver: `https://` URLs and `data:` URLs only.
@@ -520,7 +520,7 @@ mod tests {
     }
 
     fn spec(items: Vec<Item>) -> JobSpec {
-        JobSpec { provider: ProviderId::Katana, items }
+        JobSpec::new(ProviderId::Katana, items)
     }
 
     #[test]
@@ -602,7 +602,7 @@ mod tests {
 
     #[test]
     fn other_provider_or_no_items_is_unsupported() {
-        let s = JobSpec { provider: ProviderId::ImaginePro, items: vec![] };
+        let s = JobSpec::new(ProviderId::ImaginePro, vec![]);
         assert!(matches!(build_request(&s), Err(ProviderError::Unsupported { .. })));
         assert!(matches!(build_request(&spec(vec![])), Err(ProviderError::Unsupported { .. })));
     }

@@ -17,7 +17,7 @@ async fn poll_gets_the_job_with_the_header_pair() {
         "output_assets":[{"kind":"image","mime_type":"image/png",
             "original_data_url":"https://assets.test/o.png","width":1024,"height":1024}]}]});
     let server = FakeServer::start(vec![Reply::Json(200, done)]).await;
-    let snap = katana(&server.base).poll("req_abc").await.unwrap();
+    let snap = katana(&server.base).poll("req_abc", conjure_core::MediaKind::Image).await.unwrap();
     let r = server.only();
     assert_eq!(r.method, "GET");
     assert_eq!(r.path, "/v1/generation-requests/req_abc");
@@ -47,13 +47,13 @@ async fn rate_limited_poll_carries_retry_after() {
     .await;
     let k = katana(&server.base);
     assert_eq!(
-        k.poll("req_abc").await.unwrap_err(),
+        k.poll("req_abc", conjure_core::MediaKind::Image).await.unwrap_err(),
         ProviderError::RateLimited {
             retry_after: Some(Duration::from_secs(3)),
             message: "Too many requests".to_owned()
         }
     );
-    let err = k.poll("req_abc").await.unwrap_err();
+    let err = k.poll("req_abc", conjure_core::MediaKind::Image).await.unwrap_err();
     assert!(matches!(err, ProviderError::RateLimited { retry_after: None, .. }), "{err:?}");
 }
 
@@ -61,7 +61,7 @@ async fn rate_limited_poll_carries_retry_after() {
 async fn unknown_job_is_not_found_and_ids_are_escaped() {
     let server =
         FakeServer::start(vec![Reply::Json(404, json!({"error":"no such request"}))]).await;
-    let err = katana(&server.base).poll("a/b c").await.unwrap_err();
+    let err = katana(&server.base).poll("a/b c", conjure_core::MediaKind::Image).await.unwrap_err();
     assert_eq!(err, ProviderError::NotFound { message: "no such request".to_owned() });
     assert_eq!(server.only().path, "/v1/generation-requests/a%2Fb%20c");
     assert_no_secret(&format!("{err:?}"));

@@ -19,7 +19,7 @@ async fn debug_of_client_and_credentials_hides_secrets() {
 #[tokio::test]
 async fn transport_errors_hide_secrets() {
     let k = katana(&closed_port_base().await);
-    let err = k.poll("req").await.unwrap_err();
+    let err = k.poll("req", conjure_core::MediaKind::Image).await.unwrap_err();
     assert_no_secret(&format!("{err} {err:?}"));
     let err = k.balance().await.unwrap_err();
     assert_no_secret(&format!("{err} {err:?}"));
@@ -54,6 +54,7 @@ async fn echoed_credentials_are_masked_in_errors_and_answers() {
     let echo = format!("bad key {KEY} / secret {SECRET} / Bearer {KEY}:{SECRET}");
     let spec = conjure_core::JobSpec {
         provider: conjure_core::ProviderId::Katana,
+        hooks: Default::default(),
         items: vec![conjure_core::Item::Image(conjure_core::spec::ImageItem::new("gen", "p"))],
     };
     let wire = conjure_providers::build_request(&spec).unwrap();
@@ -68,7 +69,7 @@ async fn echoed_credentials_are_masked_in_errors_and_answers() {
         let e = k.submit(&wire).await.unwrap_err();
         assert_no_secret(&format!("{e} {e:?}"));
         assert!(e.to_string().contains("****"), "{e}");
-        let e = k.poll("req_1").await.unwrap_err();
+        let e = k.poll("req_1", conjure_core::MediaKind::Image).await.unwrap_err();
         assert_no_secret(&format!("{e} {e:?}"));
         let e = k.balance().await.unwrap_err();
         assert_no_secret(&format!("{e} {e:?}"));
@@ -79,6 +80,6 @@ async fn echoed_credentials_are_masked_in_errors_and_answers() {
         json!({"request_id": "r", "status": "failed", "responses": [{"status": "failed", "error": {"message": echo}}]}),
     )])
     .await;
-    let snapshot = katana(&server.base).poll("r").await.unwrap();
+    let snapshot = katana(&server.base).poll("r", conjure_core::MediaKind::Image).await.unwrap();
     assert_no_secret(&serde_json::to_string(&snapshot).unwrap());
 }
