@@ -93,7 +93,13 @@ impl<C: Connector> App<C> {
             refreshed = self.runner(session, &provider).poll_once(&id).await.is_ok();
             job = session.journal.get(&id).await?;
         }
-        Ok(JobView { refreshed: Some(refreshed), ..JobView::of(&job) })
+        let lineage = self.lineage(session, &job).await?;
+        let related = lineage.parent.is_some() || !lineage.children.is_empty();
+        Ok(JobView {
+            refreshed: Some(refreshed),
+            lineage: (related || !lineage.buttons.is_empty()).then_some(lineage),
+            ..JobView::of(&job)
+        })
     }
 
     /// The conversation a text job had: the messages it sent and the answer it got, as the
@@ -261,5 +267,36 @@ impl App {
             credits,
             usd: self.config.price(provider).map(|p| p.usd(credits)),
         })
+    }
+
+    /// `prompt` expanded by the provider's prompt enhancement (ImaginePro's, free and
+    /// synchronous: no job, nothing journalled, nothing charged).
+    pub async fn enhance(&self, provider: ProviderId, prompt: &str) -> Result<String, AppError> {
+        if provider != ProviderId::ImaginePro {
+            return Err(AppError::invalid(format!("{provider} has no prompt enhancement"))
+                .hint("use `--provider imaginepro` (free), or write the prompt out in full"));
+        }
+        if prompt.trim().is_empty() {
+            return Err(AppError::invalid("The prompt to enhance is empty")
+                .hint("for example: `conjure enhance \"a fox in the snow\"`"));
+        }
+        let connected = self.connect(provider)?;
+        let enhanced = connected.enhance(prompt).await.map_err(|e| {
+            let mut e = AppError::provider(&e).for_provider(provider);
+            // Free and without a job: an unanswered call cost nothing and may simply be repeated.
+            if e.kind == crate::ErrorKind::OutcomeUnknown {
+                e.kind = crate::ErrorKind::ProviderFailed;
+                e.hint = Some("prompt enhancement is free, so nothing was charged; try again".into());
+            }
+            e
+        })?;
+        if enhanced.trim().is_empty() {
+            return Err(AppError::new(
+                crate::ErrorKind::ProviderFailed,
+                "The provider's prompt enhancement answered with an empty prompt",
+            )
+            .hint("try again, or leave out `--enhance`"));
+        }
+        Ok(enhanced)
     }
 }

@@ -23,6 +23,7 @@ pub mod error;
 pub mod fallback;
 pub mod inputs;
 pub mod jobs;
+pub mod lineage;
 pub mod owner;
 pub mod paid;
 pub mod request;
@@ -34,5 +35,8 @@ pub use config::Config;
 pub use destination::Destination;
 pub use error::{AppError, ErrorKind};
 pub use paid::{Done, Paid, PayOptions, Progress};
-pub use request::{ImageRequest, PayloadRequest, Request, TextRequest, VideoRequest};
+pub use request::{
+    ButtonRequest, ImageRequest, PayloadRequest, Request, TextRequest, ToolName, ToolRequest,
+    VideoRequest,
+};
 pub use session::{App, Connector, Registry, Session};

@@ -126,7 +126,17 @@ pub fn expected(spec: &JobSpec) -> Expected {
             }
         }
     }
-    let files = spec.items.iter().filter(|i| !matches!(i, Item::Text(_))).count();
+    let files = spec
+        .items
+        .iter()
+        .map(|i| match i {
+            Item::Text(_) => 0,
+            _ if spec.provider == conjure_core::ProviderId::ImaginePro => {
+                conjure_core::imaginepro::images_per_item(i)
+            }
+            _ => 1,
+        })
+        .sum();
     Expected { files, extensions, own: Vec::new() }
 }
 

@@ -5,7 +5,10 @@
 //! resolves the model, the inputs (checked by content, see [`crate::inputs`]) and the defaults
 //! into the normalised [`JobSpec`] that is quoted, approved and sent.
 
-use conjure_core::spec::{ImageFormat, ImageItem, InputKind, Item, MediaInput, VideoItem};
+use conjure_core::imaginepro;
+use conjure_core::spec::{
+    Hooks, ImageFormat, ImageItem, InputKind, Item, MediaInput, Tool, ToolItem, VideoItem,
+};
 use conjure_core::text::{Message, Part, Role, TextItem, TextMode};
 use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
 use conjure_providers::registry;
@@ -22,12 +25,20 @@ fn one() -> u32 {
     1
 }
 
-fn default_image_model() -> String {
-    "gen".to_owned()
+/// The model an image request without one uses, per provider.
+pub fn default_image_model(provider: ProviderId) -> &'static str {
+    match provider {
+        ProviderId::Katana => "gen",
+        ProviderId::ImaginePro => imaginepro::MIDJOURNEY,
+    }
 }
 
-fn default_video_model() -> String {
-    "seedance-2-0-fast".to_owned()
+/// The model a video request without one uses, per provider.
+pub fn default_video_model(provider: ProviderId) -> &'static str {
+    match provider {
+        ProviderId::Katana => "seedance-2-0-fast",
+        ProviderId::ImaginePro => imaginepro::MJ_VIDEO,
+    }
 }
 
 fn square() -> String {
@@ -45,9 +56,9 @@ pub struct ImageRequest {
     pub prompt: String,
     #[serde(default = "katana")]
     pub provider: ProviderId,
-    /// A model key, legacy key or alias.
-    #[serde(default = "default_image_model")]
-    pub model: String,
+    /// A model key, legacy key or alias (default: the provider's, [`default_image_model`]).
+    #[serde(default)]
+    pub model: Option<String>,
     #[serde(default = "square")]
     pub aspect: String,
     /// `png`, `jpeg`/`jpg` or `webp`.
@@ -64,6 +75,11 @@ pub struct ImageRequest {
     pub uhd: bool,
     #[serde(default = "one")]
     pub count: u32,
+    /// Midjourney's speed, `fast` or `relax` (ImaginePro).
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub hooks: Hooks,
 }
 
 impl ImageRequest {
@@ -72,7 +88,7 @@ impl ImageRequest {
         ImageRequest {
             prompt: prompt.into(),
             provider: katana(),
-            model: default_image_model(),
+            model: None,
             aspect: square(),
             format: png(),
             refs: Vec::new(),
@@ -80,6 +96,8 @@ impl ImageRequest {
             fast: false,
             uhd: false,
             count: 1,
+            mode: None,
+            hooks: Hooks::default(),
         }
     }
 }
@@ -91,8 +109,9 @@ pub struct VideoRequest {
     pub prompt: String,
     #[serde(default = "katana")]
     pub provider: ProviderId,
-    #[serde(default = "default_video_model")]
-    pub model: String,
+    /// A model key or alias (default: the provider's, [`default_video_model`]).
+    #[serde(default)]
+    pub model: Option<String>,
     /// Seconds, from the model's list (default: its shortest).
     #[serde(default)]
     pub duration: Option<u32>,
@@ -107,6 +126,8 @@ pub struct VideoRequest {
     pub refs: Vec<String>,
     #[serde(default)]
     pub audio: Vec<String>,
+    #[serde(default)]
+    pub hooks: Hooks,
 }
 
 impl VideoRequest {
@@ -115,13 +136,14 @@ impl VideoRequest {
         VideoRequest {
             prompt: prompt.into(),
             provider: katana(),
-            model: default_video_model(),
+            model: None,
             duration: None,
             aspect: None,
             first_frame: None,
             last_frame: None,
             refs: Vec::new(),
             audio: Vec::new(),
+            hooks: Hooks::default(),
         }
     }
 }
@@ -197,6 +219,55 @@ impl TextRequest {
     }
 }
 
+/// `conjure upscale URL` and `conjure remove-bg URL`: one image through a provider's tool
+/// (ImaginePro's Flux upscale and background removal).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolRequest {
+    #[serde(default = "imaginepro_id")]
+    pub provider: ProviderId,
+    pub tool: ToolName,
+    /// The image, as a URL the provider can fetch.
+    pub image: String,
+    /// Upscale factor, 2 to 4 (default 2).
+    #[serde(default)]
+    pub scale: Option<u8>,
+    #[serde(default)]
+    pub hooks: Hooks,
+}
+
+/// The tools of [`ToolRequest`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ToolName {
+    Upscale,
+    RemoveBg,
+}
+
+fn imaginepro_id() -> ProviderId {
+    ProviderId::ImaginePro
+}
+
+/// `conjure button JOB BUTTON` (and `conjure upscale JOB --index N`): a Midjourney button
+/// pressed on a finished job. Its order needs the journal (the parent's message and buttons):
+/// `App::button_order`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonRequest {
+    /// The parent: a job id (or unique prefix) from the journal.
+    pub job: String,
+    /// `U1`..`U4`, `V1`..`V4`, `reroll`, `zoom-out-2x`, ... or the wire value itself.
+    pub button: String,
+    /// `vary-region` only: the mask image URL.
+    #[serde(default)]
+    pub mask: Option<String>,
+    /// `vary-region` only: what to paint in the masked region.
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub hooks: Hooks,
+}
+
 /// `conjure submit`: a provider's own request body, validated and quoted like the rest.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -213,6 +284,7 @@ pub enum Request {
     Image(ImageRequest),
     Video(VideoRequest),
     Text(TextRequest),
+    Tool(ToolRequest),
     Payload(PayloadRequest),
 }
 
@@ -223,6 +295,7 @@ impl Request {
             Request::Image(r) => r.provider,
             Request::Video(r) => r.provider,
             Request::Text(r) => r.provider,
+            Request::Tool(r) => r.provider,
             Request::Payload(r) => r.provider,
         }
     }
@@ -248,6 +321,7 @@ impl Request {
             Request::Image(r) => image_spec(r, catalogue),
             Request::Video(r) => video_spec(r, catalogue),
             Request::Text(r) => text_spec(r, catalogue),
+            Request::Tool(r) => tool_spec(r),
             Request::Payload(r) => {
                 let caps = registry::capabilities(r.provider);
                 let mut resolve = |path: &str, value: &str, kind: InputKind| {
@@ -259,26 +333,40 @@ impl Request {
     }
 }
 
-/// An input value, refusing local files for providers that only take URLs.
-fn resolve_input(
+/// An input value. A provider without inline inputs (ImaginePro) takes URLs only, fetched by
+/// the provider itself, so a local path is refused before it is read, and `http://` passes
+/// (no credential of ours goes with it; see `conjure_core::imaginepro`).
+pub(crate) fn resolve_input(
     value: &str,
     kind: InputKind,
     flag: &str,
     inline: bool,
 ) -> Result<MediaInput, AppError> {
-    let input = inputs::resolve(value, kind, flag)?;
-    if !inline && !matches!(input, MediaInput::Url { .. }) {
+    if !inline {
+        let v = value.trim();
+        let lower = v.to_ascii_lowercase();
+        if (lower.starts_with("https://") || lower.starts_with("http://")) && v.len() > 8 {
+            return Ok(MediaInput::Url { url: v.to_owned() });
+        }
         return Err(AppError::invalid(format!(
-            "`{flag} {value}`: this provider takes inputs as https:// URLs only"
+            "`{flag} {value}`: ImaginePro takes image URLs, not uploads"
         ))
-        .hint("upload the file somewhere public and pass its https:// URL"));
+        .hint("put the file somewhere ImaginePro can fetch it (your own storage, or the URL of an earlier job's output: `conjure status JOB --json`) and pass that https:// URL"));
     }
-    Ok(input)
+    inputs::resolve(value, kind, flag)
 }
 
 fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
+    if r.provider == ProviderId::ImaginePro {
+        return imaginepro_image_spec(r);
+    }
+    if r.mode.is_some() {
+        return Err(AppError::invalid("`--mode` is Midjourney's (ImaginePro)")
+            .hint("leave it out, or use `--provider imaginepro --model midjourney`"));
+    }
     let caps = registry::capabilities(r.provider);
-    let model = catalogue.resolve(r.provider, Some(MediaKind::Image), &r.model)?;
+    let name = r.model.as_deref().unwrap_or(default_image_model(r.provider));
+    let model = catalogue.resolve(r.provider, Some(MediaKind::Image), name)?;
     let format = ImageFormat::parse(&r.format).ok_or_else(|| {
         AppError::invalid(format!("Unknown format `{}`", r.format)).hint("use png, jpeg or webp")
     })?;
@@ -301,12 +389,110 @@ fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
         fast: r.fast,
         uhd: r.uhd,
     };
-    Ok(JobSpec::new(r.provider, vec![Item::Image(item); r.count as usize]))
+    Ok(JobSpec {
+        provider: r.provider,
+        items: vec![Item::Image(item); r.count as usize],
+        hooks: r.hooks.clone(),
+    })
+}
+
+/// An ImaginePro image: the model by its own name, Midjourney's mode and `--aspect` written into
+/// the prompt (the text sent is what the quote is priced from), URL references for Nano Banana.
+fn imaginepro_image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
+    let model = r.model.as_deref().unwrap_or(imaginepro::MIDJOURNEY).trim().to_ascii_lowercase();
+    let model = match model.as_str() {
+        "mj" => imaginepro::MIDJOURNEY.to_owned(),
+        "nano" | "nanobanana" | "nano-banana-2" => imaginepro::NANO_BANANA.to_owned(),
+        "lumi" | "lumigirl" => imaginepro::LUMI_GIRL.to_owned(),
+        _ => model,
+    };
+    let aspect = r.aspect.trim();
+    let default_aspect = aspect == "1:1" || aspect == "auto";
+    let mut prompt = r.prompt.clone();
+    if model == imaginepro::MIDJOURNEY {
+        if let Some(mode) = &r.mode {
+            let mode = imaginepro::Mode::parse(mode).ok_or_else(|| {
+                AppError::invalid(format!("Unknown mode `{mode}`")).hint("use `--mode fast` or `--mode relax`")
+            })?;
+            prompt = imaginepro::apply_mode(&prompt, mode);
+        }
+        if !default_aspect {
+            match imaginepro::prompt_aspect(&prompt) {
+                None => prompt = format!("{} --ar {aspect}", prompt.trim_end()),
+                Some(typed) if typed == aspect => {}
+                Some(typed) => {
+                    return Err(AppError::invalid(format!(
+                        "`--aspect {aspect}` and `--ar {typed}` in the prompt disagree"
+                    ))
+                    .hint("give the aspect once"));
+                }
+            }
+        }
+    } else if r.mode.is_some() {
+        return Err(AppError::invalid(format!("`--mode` is Midjourney's; `{model}` has no modes"))
+            .hint("leave it out, or use `--model midjourney`"));
+    } else if !default_aspect && model != imaginepro::LUMI_GIRL && model != imaginepro::FLUX {
+        return Err(AppError::invalid(format!("`{model}` takes no `--aspect`"))
+            .hint("describe the shape in the prompt, or use midjourney, flux or lumi-girl"));
+    }
+    if r.count > 1 && model != imaginepro::FLUX {
+        return Err(AppError::invalid(format!("`{model}` makes one job per request; `--count` is Flux's"))
+            .hint("leave out `--count` (a Midjourney job is already a grid of 4)"));
+    }
+    if r.format != "png" {
+        return Err(AppError::invalid("ImaginePro picks the output format itself")
+            .hint("leave out `--format`; convert afterwards with `conjure media convert`"));
+    }
+    let inputs = r
+        .refs
+        .iter()
+        .map(|v| resolve_input(v, InputKind::Image, "--ref", false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let item = ImageItem {
+        model,
+        prompt,
+        aspect_ratio: aspect.to_owned(),
+        format: ImageFormat::Png,
+        inputs,
+        negative_prompt: r.negative.clone().filter(|n| !n.trim().is_empty()),
+        fast: r.fast,
+        uhd: r.uhd,
+    };
+    Ok(JobSpec {
+        provider: r.provider,
+        items: vec![Item::Image(item); r.count as usize],
+        hooks: r.hooks.clone(),
+    })
+}
+
+fn tool_spec(r: &ToolRequest) -> Result<JobSpec, AppError> {
+    if r.provider != ProviderId::ImaginePro {
+        return Err(AppError::invalid(format!("{} has no image tools", r.provider))
+            .hint("use `--provider imaginepro`"));
+    }
+    let tool = match r.tool {
+        ToolName::Upscale => Tool::Upscale { scale: r.scale.unwrap_or(2) },
+        ToolName::RemoveBg if r.scale.is_some() => {
+            return Err(AppError::invalid("`--scale` is for `conjure upscale`")
+                .hint("leave it out"));
+        }
+        ToolName::RemoveBg => Tool::RemoveBg,
+    };
+    let image = resolve_input(&r.image, InputKind::Image, "IMAGE", false)?;
+    Ok(JobSpec {
+        provider: r.provider,
+        items: vec![Item::Tool(ToolItem { tool, image })],
+        hooks: r.hooks.clone(),
+    })
 }
 
 fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
+    if r.provider == ProviderId::ImaginePro {
+        return imaginepro_video_spec(r);
+    }
     let caps = registry::capabilities(r.provider);
-    let model = catalogue.resolve(r.provider, Some(MediaKind::Video), &r.model)?;
+    let name = r.model.as_deref().unwrap_or(default_video_model(r.provider));
+    let model = catalogue.resolve(r.provider, Some(MediaKind::Video), name)?;
     let duration = r.duration.unwrap_or_else(|| model.durations().first().copied().unwrap_or(5));
     let aspect = match &r.aspect {
         Some(a) => a.trim().to_owned(),
@@ -341,7 +527,39 @@ fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
             .collect::<Result<_, _>>()?,
         videos: Vec::new(),
     };
-    Ok(JobSpec::new(r.provider, vec![Item::Video(item)]))
+    Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)], hooks: r.hooks.clone() })
+}
+
+/// An MJ video: a prompt between two frames, both URLs.
+fn imaginepro_video_spec(r: &VideoRequest) -> Result<JobSpec, AppError> {
+    let model = r.model.as_deref().unwrap_or(imaginepro::MJ_VIDEO).trim().to_ascii_lowercase();
+    if r.duration.is_some() || r.aspect.is_some() {
+        return Err(AppError::invalid("An MJ video takes no `--duration` or `--aspect`")
+            .hint("leave them out; the frames set the shape"));
+    }
+    let frame = |v: &Option<String>, flag: &str| {
+        v.as_ref().map(|v| resolve_input(v, InputKind::Image, flag, false)).transpose()
+    };
+    let item = VideoItem {
+        model,
+        prompt: r.prompt.clone(),
+        duration_seconds: 0,
+        aspect_ratio: String::new(),
+        first_frame: frame(&r.first_frame, "--first-frame")?,
+        last_frame: frame(&r.last_frame, "--last-frame")?,
+        references: r
+            .refs
+            .iter()
+            .map(|v| resolve_input(v, InputKind::Image, "--ref", false))
+            .collect::<Result<_, _>>()?,
+        audio: r
+            .audio
+            .iter()
+            .map(|v| resolve_input(v, InputKind::Audio, "--audio", false))
+            .collect::<Result<_, _>>()?,
+        videos: Vec::new(),
+    };
+    Ok(JobSpec { provider: r.provider, items: vec![Item::Video(item)], hooks: r.hooks.clone() })
 }
 
 fn text_spec(r: &TextRequest, catalogue: &Catalogue) -> Result<JobSpec, AppError> {
@@ -430,7 +648,7 @@ mod tests {
     #[test]
     fn specs_resolve_models_and_defaults() {
         let spec = Request::Image(ImageRequest {
-            model: "flux".into(),
+            model: Some("flux".into()),
             count: 2,
             ..ImageRequest::new("x")
         })
@@ -438,7 +656,7 @@ mod tests {
         .unwrap();
         assert_eq!(spec.items.len(), 2);
         assert_eq!(spec.model(), "flux-2-pro");
-        let spec = Request::Video(VideoRequest { model: "kling".into(), ..VideoRequest::new("x") })
+        let spec = Request::Video(VideoRequest { model: Some("kling".into()), ..VideoRequest::new("x") })
             .spec()
             .unwrap();
         let Item::Video(v) = &spec.items[0] else { panic!() };

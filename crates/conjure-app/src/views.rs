@@ -118,6 +118,21 @@ pub struct JobView {
     /// A text job's answer and what it cost (absent for media).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub text: Option<TextView>,
+    /// The job this one was made from by a button press (ImaginePro).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<JobId>,
+    /// The button pressed on the parent (`U1`, `reroll`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub button: Option<String>,
+    /// The buttons this job's result offers, by the names `conjure button` takes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<String>,
+    /// The reference given with `--tag`, echoed by the provider.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Parent, children and buttons with what they made (`status` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<crate::lineage::LineageView>,
 }
 
 /// Tokens a text job used.
@@ -211,6 +226,14 @@ impl JobView {
             refreshed: None,
             sandbox: job.sandbox,
             text: TextView::of(job),
+            parent: job.parent.clone(),
+            button: crate::lineage::pressed(job),
+            buttons: crate::lineage::offered(job)
+                .iter()
+                .map(|w| conjure_providers::imaginepro::button_name(w))
+                .collect(),
+            tag: job.spec.hooks.tag.clone(),
+            lineage: None,
         }
     }
 

@@ -178,6 +178,22 @@ fn unknown_model(name: &str, kind: &str) -> SpecError {
     })
 }
 
+/// How many images one item makes: a Midjourney imagine, variation, reroll, zoom, pan or
+/// make-square is a grid of 4; an upscale (a `U` button, `Upscale (...)`), Flux image, tool,
+/// Nano Banana or Lumi Girl image is one. Used to check `-o` before paying; delivery writes
+/// whatever the provider returns.
+pub fn images_per_item(item: &Item) -> usize {
+    match item {
+        Item::Image(i) if i.model == MIDJOURNEY => 4,
+        Item::Button(b) => match button_operation(&b.button) {
+            "mj_button_upscale" => 1,
+            _ if b.button.starts_with("Upscale (") => 1,
+            _ => 4,
+        },
+        _ => 1,
+    }
+}
+
 /// What one item costs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinePrice {

@@ -258,6 +258,12 @@ pub trait JobStore: Send + Sync {
         limit: usize,
     ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
 
+    /// The jobs made from `parent` (its `parent` is `parent`), oldest first.
+    fn children(
+        &self,
+        parent: &JobId,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
+
     /// Money at risk (see [`crate::policy::money_at_risk`]) of real (not sandbox) jobs created
     /// at or after `since_ms`, per provider.
     fn spent_since(&self, since_ms: i64) -> impl Future<Output = Result<Spent, StoreError>> + Send;

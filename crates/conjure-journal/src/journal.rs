@@ -443,6 +443,15 @@ impl Inner {
         )
     }
 
+    fn children(&self, parent: &JobId) -> Result<Vec<JobRecord>, JournalError> {
+        let conn = self.lock();
+        query_jobs(
+            &conn,
+            "WHERE parent = ?1 ORDER BY created_at, rowid",
+            params![parent.as_str()],
+        )
+    }
+
     fn spent_since(&self, since_ms: i64) -> Result<Spent, JournalError> {
         spent_since(&self.lock(), since_ms, false)
     }
@@ -724,6 +733,11 @@ impl JobStore for Journal {
 
     async fn list(&self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
         self.blocking(move |inner| store(inner.list(filter, limit))).await
+    }
+
+    async fn children(&self, parent: &JobId) -> Result<Vec<JobRecord>, StoreError> {
+        let parent = parent.clone();
+        self.blocking(move |inner| store(inner.children(&parent))).await
     }
 
     async fn spent_since(&self, since_ms: i64) -> Result<Spent, StoreError> {

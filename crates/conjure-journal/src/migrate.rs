@@ -44,6 +44,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0004_deliver_to.sql"),
         unless_column: Some(("jobs", "deliver_to")),
     },
+    Migration {
+        name: "0005_parent_index.sql",
+        sql: include_str!("../migrations/0005_parent_index.sql"),
+        unless_column: None,
+    },
 ];
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {

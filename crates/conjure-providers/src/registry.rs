@@ -232,6 +232,11 @@ impl Connected {
             Connected::Katana(k) => k.balance().await,
         }
     }
+
+    /// A prompt expanded by the provider's free prompt enhancement.
+    pub async fn enhance(&self, _prompt: &str) -> Result<String, ProviderError> {
+        Err(ProviderError::Unsupported { message: "prompt enhancement is ImaginePro's".into() })
+    }
 }
 
 impl Provider for Connected {

@@ -89,6 +89,10 @@ pub enum Command {
     Image(commands::image::ImageArgs),
     Video(commands::video::VideoArgs),
     Text(commands::text::TextArgs),
+    Button(commands::button::ButtonArgs),
+    Upscale(commands::upscale::UpscaleArgs),
+    RemoveBg(commands::remove_bg::RemoveBgArgs),
+    Enhance(commands::enhance::EnhanceArgs),
     Submit(commands::submit::SubmitArgs),
     Quote(commands::quote::QuoteArgs),
     Status(commands::status::StatusArgs),
@@ -142,6 +146,24 @@ pub struct PayArgs {
     pub no_wait: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// What the provider does besides the work (ImaginePro's `webhookOverride` and `ref`). Shared
+/// by every command that submits to ImaginePro; part of the approved request.
+#[derive(Debug, Args, Clone, Default)]
+pub struct HookArgs {
+    /// Have the provider POST the finished job to this URL (ImaginePro).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// A reference of yours the provider echoes with the job (ImaginePro's `ref`).
+    #[arg(long, value_name = "REF")]
+    pub tag: Option<String>,
+}
+
+impl HookArgs {
+    pub fn hooks(&self) -> conjure_core::spec::Hooks {
+        conjure_core::spec::Hooks { webhook: self.webhook.clone(), tag: self.tag.clone() }
+    }
 }
 
 /// Where downloaded results go. Shared by every command that downloads.

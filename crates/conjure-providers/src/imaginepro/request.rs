@@ -1,7 +1,8 @@
 //! The request builder (pure): one [`JobSpec`] is one POST, and the button vocabulary.
 //!
-//! Bodies are camelCase (`startFrameUrl`, `messageId`) except Flux's snake_case fields, which
-//! conjure does not send (only `{prompt, n}`, like the helper).
+//! Bodies are camelCase (`startFrameUrl`, `messageId`) except Flux's snake_case fields, of which
+//! conjure sends only `aspect_ratio`, and only for a non-square `--aspect` (otherwise
+//! `{prompt, n}`, like the helper).
 
 use conjure_core::imaginepro::{
     FLUX, LUMI_GIRL, MIDJOURNEY, MJ_VIDEO, NANO_BANANA, NANO_BANANA_WIRE_MODEL, lumi_aspect,
@@ -109,7 +110,14 @@ pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
     let (path, body) = match first {
         Item::Image(i) => match i.model.as_str() {
             MIDJOURNEY => ("/nova/imagine", json!({ "prompt": i.prompt })),
-            FLUX => ("/flux/imagine", json!({ "prompt": i.prompt, "n": spec.items.len() })),
+            FLUX => {
+                let mut body = json!({ "prompt": i.prompt, "n": spec.items.len() });
+                // Flux's one snake_case field conjure sends, and only when it is not the default.
+                if !matches!(i.aspect_ratio.as_str(), "" | "1:1" | "auto") {
+                    body["aspect_ratio"] = i.aspect_ratio.clone().into();
+                }
+                ("/flux/imagine", body)
+            }
             NANO_BANANA => {
                 let mut contents = vec![json!({ "type": "text", "text": i.prompt })];
                 for input in &i.inputs {

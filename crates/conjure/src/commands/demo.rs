@@ -77,7 +77,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         (
             "image",
             Request::Image(ImageRequest {
-                model: "gpt-image-2".into(),
+                model: Some("gpt-image-2".into()),
                 aspect: "16:9".into(),
                 ..ImageRequest::new("a lighthouse on a cliff at dawn, watercolor")
             }),
@@ -85,7 +85,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         (
             "video",
             Request::Video(VideoRequest {
-                model: "seedance-2-0-fast".into(),
+                model: Some("seedance-2-0-fast".into()),
                 duration: Some(5),
                 aspect: Some("16:9".into()),
                 ..VideoRequest::new("waves rolling under the lighthouse, slow camera push")

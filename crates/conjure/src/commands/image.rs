@@ -3,7 +3,7 @@
 use clap::Args;
 use conjure_app::{ImageRequest, Request};
 
-use crate::cli::PayArgs;
+use crate::cli::{HookArgs, PayArgs};
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
 
@@ -13,16 +13,18 @@ use crate::error::CliError;
 pub struct ImageArgs {
     /// What to draw.
     pub prompt: String,
-    /// Model key, legacy key or alias (see `conjure models --kind image`).
-    #[arg(long, short, default_value = "gen")]
-    pub model: String,
-    /// Aspect ratio W:H, from the model's list (or `auto`).
+    /// Model key, legacy key or alias (see `conjure models --kind image`); default `gen`, or
+    /// `midjourney` with `--provider imaginepro` (also flux, nano-banana, lumi-girl).
+    #[arg(long, short)]
+    pub model: Option<String>,
+    /// Aspect ratio W:H, from the model's list (or `auto`). Midjourney: appended as `--ar`.
     #[arg(long, short, default_value = "1:1")]
     pub aspect: String,
     /// Output format (default: from the -o file's extension, else png).
     #[arg(long, value_parser = ["png", "jpeg", "jpg", "webp"])]
     pub format: Option<String>,
-    /// Input or reference image: a local file or an https:// URL (repeatable).
+    /// Input or reference image: a local file or an https:// URL (repeatable; ImaginePro: URLs,
+    /// Nano Banana only).
     #[arg(long = "ref", value_name = "PATH|URL")]
     pub refs: Vec<String>,
     /// What to avoid.
@@ -35,12 +37,21 @@ pub struct ImageArgs {
     /// UHD output (Enhanced Quality on pink-image), on models that offer it.
     #[arg(long)]
     pub uhd: bool,
-    /// How many images (each is one priced item of the same request).
+    /// How many images (each is one priced item of the same request; ImaginePro: Flux, 1 to 4).
     #[arg(long, short = 'n', default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub count: u32,
-    /// Provider.
+    /// Midjourney's speed: `fast`, or `relax` (appends ` --relax` to the prompt; cheaper).
+    #[arg(long, value_parser = ["fast", "relax"])]
+    pub mode: Option<String>,
+    /// Expand the prompt first with the provider's free prompt enhancement (ImaginePro); the
+    /// quote and the request carry the expanded prompt.
+    #[arg(long)]
+    pub enhance: bool,
+    /// Provider: katana or imaginepro.
     #[arg(long, default_value = "katana")]
     pub provider: String,
+    #[command(flatten)]
+    pub hooks: HookArgs,
     #[command(flatten)]
     pub pay: PayArgs,
 }
@@ -73,11 +84,19 @@ impl ImageArgs {
             fast: self.fast,
             uhd: self.uhd,
             count: self.count,
+            mode: self.mode.clone(),
+            hooks: self.hooks.hooks(),
         }))
     }
 }
 
 pub async fn run(ctx: &Ctx, args: ImageArgs) -> anyhow::Result<()> {
-    let order = ctx.app.prepare(&args.request()?)?;
+    let mut request = args.request()?;
+    if args.enhance
+        && let Request::Image(r) = &mut request
+    {
+        r.prompt = crate::commands::enhance::enhanced(ctx, r.provider, &r.prompt).await?;
+    }
+    let order = ctx.app.prepare(&request)?;
     pay::run(ctx, order, &args.pay).await
 }

@@ -15,10 +15,26 @@ pub struct JobsArgs {
     /// How many to show.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Show each job with the jobs made from it (Midjourney button presses) beneath it.
+    #[arg(long, conflicts_with = "pending")]
+    pub tree: bool,
 }
 
 pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
     let session = ctx.app.session().await?;
+    if args.tree {
+        let view = ctx.app.tree(&session, args.limit).await?;
+        if ctx.out.json {
+            ctx.out.json_value(&view);
+        } else if view.jobs.is_empty() {
+            ctx.out.note("No jobs yet.");
+        } else {
+            for node in &view.jobs {
+                tree_lines(ctx, node, "", "");
+            }
+        }
+        return Ok(());
+    }
     let filter = if args.pending { JobFilter::Pending } else { JobFilter::All };
     let view = ctx.app.list(&session, filter, args.limit).await?;
     if ctx.out.json {
@@ -71,4 +87,30 @@ pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
+}
+
+/// One line for `node`, then its children drawn beneath it.
+fn tree_lines(ctx: &Ctx, node: &conjure_app::lineage::TreeNode, lead: &str, rest: &str) {
+    let j = &node.job;
+    let price = ctx.app.config.price(j.provider);
+    let how = node.button.as_deref().map(|b| format!("{b} → ")).unwrap_or_default();
+    let mut prompt: String = j.prompt.chars().take(40).collect();
+    if j.prompt.chars().count() > 40 {
+        prompt.push('…');
+    }
+    let status = if j.sandbox { "sandbox" } else { j.status.as_str() };
+    ctx.out.line(format!(
+        "{lead}{how}{} {status} {} {}  {}",
+        j.job_id,
+        j.model,
+        crate::output::cost_phrase(j.credits, price),
+        prompt
+    ));
+    let n = node.children.len();
+    for (i, child) in node.children.iter().enumerate() {
+        let last = i + 1 == n;
+        let branch = format!("{rest}{}", if last { "└─ " } else { "├─ " });
+        let below = format!("{rest}{}", if last { "   " } else { "│  " });
+        tree_lines(ctx, child, &branch, &below);
+    }
 }

@@ -9,11 +9,13 @@
 pub mod attest;
 pub mod auth;
 pub mod balance;
+pub mod button;
 pub mod catalogue;
 pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod edit;
+pub mod enhance;
 pub mod fetch;
 pub mod image;
 pub mod jobs;
@@ -23,12 +25,14 @@ pub mod models;
 pub mod open;
 pub mod pay;
 pub mod quote;
+pub mod remove_bg;
 pub mod report;
 pub mod retry;
 pub mod sandbox;
 pub mod status;
 pub mod submit;
 pub mod text;
+pub mod upscale;
 pub mod video;
 pub mod wait;
 
@@ -83,6 +87,10 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Image(args) => image::run(ctx, args).await,
         Command::Video(args) => video::run(ctx, args).await,
         Command::Text(args) => text::run(ctx, args).await,
+        Command::Button(args) => button::run(ctx, args).await,
+        Command::Upscale(args) => upscale::run(ctx, args).await,
+        Command::RemoveBg(args) => remove_bg::run(ctx, args).await,
+        Command::Enhance(args) => enhance::run(ctx, args).await,
         Command::Submit(args) => submit::run(ctx, args).await,
         Command::Quote(args) => quote::run(ctx, args).await,
         Command::Status(args) => status::run(ctx, args).await,

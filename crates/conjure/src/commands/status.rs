@@ -64,6 +64,31 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
             }
         }
     }
+    if let Some(tag) = &view.tag {
+        ctx.out.line(format!("  tag:        {tag}"));
+    }
+    if let Some(l) = &view.lineage {
+        if let Some(p) = &l.parent {
+            let how = l.button.as_deref().map(|b| format!(" by {b}")).unwrap_or_default();
+            ctx.out.line(format!("  made from:  {} ({}){how}", p.job_id, p.status));
+        }
+        for c in &l.children {
+            let how = c.button.as_deref().unwrap_or("-");
+            ctx.out.line(format!("  child:      {how} → {} ({})", c.job_id, c.status));
+        }
+        if !l.buttons.is_empty() {
+            let names: Vec<String> = l
+                .buttons
+                .iter()
+                .map(|b| match b.pressed_by.len() {
+                    0 => b.name.clone(),
+                    n => format!("{} (pressed {n}×)", b.name),
+                })
+                .collect();
+            ctx.out.line(format!("  buttons:    {}", names.join(", ")));
+            ctx.out.note(format!("press one with `conjure button {} BUTTON`", view.job_id));
+        }
+    }
     for w in &view.warnings {
         ctx.out.warn(w);
     }

@@ -3,7 +3,7 @@
 use clap::Args;
 use conjure_app::{Request, VideoRequest};
 
-use crate::cli::PayArgs;
+use crate::cli::{HookArgs, PayArgs};
 use crate::commands::{Ctx, pay};
 use crate::error::CliError;
 
@@ -13,19 +13,21 @@ use crate::error::CliError;
 pub struct VideoArgs {
     /// What should happen.
     pub prompt: String,
-    /// Model key, legacy key or alias (see `conjure models --kind video`).
-    #[arg(long, short, default_value = "seedance-2-0-fast")]
-    pub model: String,
+    /// Model key, legacy key or alias (see `conjure models --kind video`); default
+    /// `seedance-2-0-fast`, or `mj-video` with `--provider imaginepro`.
+    #[arg(long, short)]
+    pub model: Option<String>,
     /// Length in seconds, from the model's list (default: its shortest).
     #[arg(long, short)]
     pub duration: Option<u32>,
     /// Aspect ratio W:H, from the model's list (default: 16:9, or the model's first).
     #[arg(long, short)]
     pub aspect: Option<String>,
-    /// First frame: a local image or an https:// URL.
+    /// First frame: a local image or an https:// URL (ImaginePro: a URL, required).
     #[arg(long, value_name = "PATH|URL")]
     pub first_frame: Option<String>,
-    /// Last frame: a local image or an https:// URL (most models need a first frame too).
+    /// Last frame: a local image or an https:// URL (most models need a first frame too;
+    /// ImaginePro: a URL, required).
     #[arg(long, value_name = "PATH|URL")]
     pub last_frame: Option<String>,
     /// Reference image (repeatable).
@@ -34,9 +36,11 @@ pub struct VideoArgs {
     /// Audio input (repeatable; only models that take audio).
     #[arg(long, value_name = "PATH|URL")]
     pub audio: Vec<String>,
-    /// Provider.
+    /// Provider: katana or imaginepro.
     #[arg(long, default_value = "katana")]
     pub provider: String,
+    #[command(flatten)]
+    pub hooks: HookArgs,
     #[command(flatten)]
     pub pay: PayArgs,
 }
@@ -54,6 +58,7 @@ impl VideoArgs {
             last_frame: self.last_frame.clone(),
             refs: self.refs.clone(),
             audio: self.audio.clone(),
+            hooks: self.hooks.hooks(),
         }))
     }
 }
