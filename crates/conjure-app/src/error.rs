@@ -100,6 +100,15 @@ impl AppError {
     /// say `PROVIDER`.
     #[must_use]
     pub fn for_provider(mut self, provider: conjure_core::ProviderId) -> AppError {
+        // ImaginePro does not say whether a failed job is charged (its spec §15.6).
+        if provider == conjure_core::ProviderId::ImaginePro
+            && self.hint.as_deref() == Some(REFUNDED_HINT)
+        {
+            self.hint = Some(
+                "ImaginePro does not say whether a failed job is charged (charged: unknown); check your ImaginePro account, then change the request and try again"
+                    .to_owned(),
+            );
+        }
         let caps = conjure_providers::registry::capabilities(provider);
         self.hint = self.hint.map(|h| {
             h.replace("CONJURE_<PROVIDER>_BASE_URL", caps.base_url_env)
@@ -119,6 +128,9 @@ impl AppError {
         AppError::new(kind, e.to_string()).hint_opt(e.hint())
     }
 }
+
+/// What a failed job costs, where the provider refunds failures (Katana).
+const REFUNDED_HINT: &str = "failed jobs are refunded by the provider (not for terms-of-service refusals); change the request or the model and try again";
 
 impl std::fmt::Display for AppError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -252,7 +264,7 @@ impl From<RunError> for AppError {
                 err
             }
             RunError::Failed { job, .. } => AppError::new(ErrorKind::ProviderFailed, message)
-                .hint("failed jobs are refunded by the provider (not for terms-of-service refusals); change the request or the model and try again")
+                .hint(REFUNDED_HINT)
                 .job(&job),
             RunError::StillPending { job, .. } => AppError::new(ErrorKind::StillPending, message)
                 .hint(format!("it keeps running at the provider; resume with `conjure wait {job}`"))

@@ -166,7 +166,9 @@ impl TestContext {
         if let Some(sandbox) = &self.sandbox {
             cmd.env("CONJURE_KATANA_BASE_URL", sandbox.base_url())
                 .env("KATANA_API_KEY", TEST_KEY)
-                .env("KATANA_API_SECRET", TEST_SECRET);
+                .env("KATANA_API_SECRET", TEST_SECRET)
+                .env("CONJURE_IMAGINEPRO_BASE_URL", sandbox.base_url())
+                .env("IMAGINEPRO_API_KEY", conjure_sandbox::IMAGINEPRO_DEMO_KEY);
         }
         for (k, v) in &self.extra_env {
             cmd.env(k, v);

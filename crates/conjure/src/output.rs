@@ -58,6 +58,17 @@ impl Output {
         }
     }
 
+    /// A progress event for programs: with `--json` (and not `--quiet`), one compact JSON
+    /// object per line on stderr, e.g. `{"event":"progress","job_id":..,"progress":40}`.
+    /// stdout keeps its one result object.
+    pub fn event(self, value: &serde_json::Value) {
+        if self.json && !self.quiet {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{value}");
+            let _ = err.flush();
+        }
+    }
+
     /// Text exactly as given on stdout (generated scripts, man pages).
     #[expect(
         clippy::unused_self,

@@ -1,5 +1,6 @@
 //! `conjure demo`: the whole paid path, offline. Starts the sandbox in-process and runs an image,
-//! a video and a streamed text answer through the application layer's paid path (quote,
+//! a video and a streamed text answer (Katana), then a Midjourney grid and U1 on it (ImaginePro,
+//! a parent and its child job) through the application layer's paid path (quote,
 //! approval, reserve, submit, poll, download, summary), with no credentials and no network, then
 //! edits the image and the video into a short
 //! captioned clip with the local engine. The jobs go to the person's own journal, so `conjure
@@ -12,7 +13,8 @@ use std::time::Instant;
 use clap::Args;
 use conjure_app::views::JobView;
 use conjure_app::{
-    App, Destination, ImageRequest, Paid, PayOptions, Progress, Request, TextRequest, VideoRequest,
+    App, ButtonRequest, Destination, ImageRequest, Paid, PayOptions, Progress, Request,
+    TextRequest, VideoRequest,
 };
 use conjure_core::runner::Event;
 use conjure_core::text::Delta;
@@ -49,11 +51,18 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     // The demo's own world: the in-process sandbox (its base URLs and placeholder credentials,
     // never the user's), the sandbox ledger of the user's journal, none of the user's limits.
     let mut env = ctx.app.config.env.clone();
-    env.retain(|k, _| !k.starts_with("KATANA_") && !k.ends_with("_BASE_URL"));
+    env.retain(|k, _| {
+        !k.starts_with("KATANA_") && k != env::IMAGINEPRO_API_KEY && !k.ends_with("_BASE_URL")
+    });
     for name in [env::CONJURE_MAX_COST, env::CONJURE_DAILY_BUDGET] {
         env.remove(name);
     }
-    for (name, value) in sandbox.exports(conjure_sandbox::DEMO_KEY).unwrap_or_default() {
+    for (name, value) in sandbox
+        .exports(conjure_sandbox::DEMO_KEY)
+        .unwrap_or_default()
+        .into_iter()
+        .chain(sandbox.imaginepro_exports(conjure_sandbox::IMAGINEPRO_DEMO_KEY).unwrap_or_default())
+    {
         env.insert(name.to_owned(), value);
     }
     let mut config = Settings::from_env(env, false)?.config;
@@ -97,26 +106,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     for (label, request) in requests {
         ctx.out.note(format!("== {label} =="));
         let order = app.prepare(&request)?;
-        // Show the quote a person would approve; the demo approves it (sandbox credits).
-        human.quote(&order.quote, app.config.price(order.spec.provider));
-        ctx.out.note("Approved (sandbox credits, no real money).");
-        let observer = report::observer(human, false);
-        let paid = app
-            .pay(&session, order, &options, Some(Consent::Yes), &observer, std::future::pending())
-            .await?;
-        if let Paid::Done(done) = paid {
-            report::summary(human, &done.job, &done.outputs, done.elapsed);
-            for o in &done.outputs {
-                if !ctx.out.json {
-                    ctx.out.line(&o.path);
-                }
-            }
-            results.push(serde_json::to_value(JobView::new(
-                &done.job,
-                &done.outputs,
-                done.elapsed,
-            ))?);
-        }
+        results.extend(pay_media(ctx, &app, &session, order, &options).await?);
         ctx.out.note("");
     }
     // Text: a question whose answer streams as it arrives (on stderr here: stdout lists files).
@@ -143,12 +133,39 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         results.push(serde_json::to_value(view)?);
     }
     ctx.out.note("");
+    // ImaginePro: a Midjourney grid, then U1 on its first image, a child job of the grid.
+    ctx.out.note("== imaginepro: midjourney grid, then U1 ==");
+    let order = app.prepare(&Request::Image(ImageRequest {
+        provider: conjure_core::ProviderId::ImaginePro,
+        ..ImageRequest::new("a lighthouse on a cliff at dawn, watercolor --ar 16:9")
+    }))?;
+    let Some(grid) = pay_media(ctx, &app, &session, order, &options).await? else {
+        anyhow::bail!("the demo's Midjourney grid did not finish");
+    };
+    let parent = grid["job_id"].as_str().unwrap_or_default().to_owned();
+    results.push(grid);
+    let press = ButtonRequest {
+        job: parent.clone(),
+        button: "U1".into(),
+        mask: None,
+        prompt: None,
+        hooks: conjure_core::spec::Hooks::default(),
+    };
+    let order = app.button_order(&session, &press).await?;
+    if let Some(child) = pay_media(ctx, &app, &session, order, &options).await? {
+        ctx.out.note(format!(
+            "Lineage: {parent} (grid)\n  └─ U1 → {} (upscaled; `conjure status` shows it)",
+            child["job_id"].as_str().unwrap_or_default()
+        ));
+        results.push(child);
+    }
+    ctx.out.note("");
     sandbox.shutdown().await;
 
     ctx.out.note("== edit ==");
     let paths: Vec<String> = results
         .iter()
-        .filter(|r| r["kind"] != "text")
+        .filter(|r| r["kind"] != "text" && r["provider"] == "katana")
         .filter_map(|r| r["outputs"][0]["path"].as_str().map(str::to_owned))
         .collect();
     let [image_path, video_path] = paths.as_slice() else {
@@ -173,7 +190,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     let quoted = |p: &str| format!("'{}'", p.replace('\'', "'\\''"));
     ctx.out.note(format!(
         "Demo finished in {elapsed:.1} s. Files are in {}.\n\nNext:\n  \
-         1. conjure jobs\n     the demo's three jobs, in your journal, marked sandbox (no real money)\n  \
+         1. conjure jobs --tree\n     the demo's jobs, in your journal, marked sandbox (no real money), U1 under its grid\n  \
          2. conjure auth katana && conjure image \"a red fox in snow\" -o fox.png\n     \
          a real quote, shown and asked about before anything is spent\n  \
          3. conjure media text {} --text \"Hello 👋 你好\" -o hello.mp4\n     \
@@ -182,6 +199,33 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         quoted(video_path),
     ));
     Ok(())
+}
+
+/// Shows `order`'s quote, approves it (sandbox credits), sends it, prints its summary and files;
+/// the result's JSON view once it is done.
+async fn pay_media(
+    ctx: &Ctx,
+    app: &App,
+    session: &conjure_app::Session,
+    order: conjure_core::Order,
+    options: &PayOptions,
+) -> anyhow::Result<Option<serde_json::Value>> {
+    let human = ctx.out.human();
+    // Show the quote a person would approve; the demo approves it (sandbox credits).
+    human.quote(&order.quote, app.config.price(order.spec.provider));
+    ctx.out.note("Approved (sandbox credits, no real money).");
+    let observer = report::observer(human, false);
+    let paid = app
+        .pay(session, order, options, Some(Consent::Yes), &observer, std::future::pending())
+        .await?;
+    let Paid::Done(done) = paid else { return Ok(None) };
+    report::summary(human, &done.job, &done.outputs, done.elapsed);
+    for o in &done.outputs {
+        if !ctx.out.json {
+            ctx.out.line(&o.path);
+        }
+    }
+    Ok(Some(serde_json::to_value(JobView::new(&done.job, &done.outputs, done.elapsed))?))
 }
 
 /// The demo's edit: 2 s of the still with a slow zoom, a 0.5 s crossfade into the clip, a caption.

@@ -3,7 +3,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::commands::{Ctx, image, pay, submit, text, video};
+use crate::commands::{Ctx, button, image, pay, remove_bg, submit, text, upscale, video};
 
 /// Show what a request would cost and the exact body that would be sent; sends nothing and
 /// needs no credentials.
@@ -23,11 +23,33 @@ pub enum QuoteWhat {
     Text(text::TextArgs),
     /// Quote `conjure submit` with the same arguments.
     Submit(submit::SubmitArgs),
+    /// Quote `conjure button` with the same arguments.
+    Button(button::ButtonArgs),
+    /// Quote `conjure upscale` with the same arguments.
+    Upscale(upscale::UpscaleArgs),
+    /// Quote `conjure remove-bg` with the same arguments.
+    RemoveBg(remove_bg::RemoveBgArgs),
 }
 
 pub async fn run(ctx: &Ctx, args: QuoteArgs) -> anyhow::Result<()> {
+    // These commands' own `--dry-run` is the quote (an image's `--enhance` included).
     let request = match args.what {
-        QuoteWhat::Image(a) => a.request()?,
+        QuoteWhat::Image(mut a) => {
+            a.pay.approval.dry_run = true;
+            return image::run(ctx, a).await;
+        }
+        QuoteWhat::Button(mut a) => {
+            a.pay.approval.dry_run = true;
+            return button::run(ctx, a).await;
+        }
+        QuoteWhat::Upscale(mut a) => {
+            a.pay.approval.dry_run = true;
+            return upscale::run(ctx, a).await;
+        }
+        QuoteWhat::RemoveBg(mut a) => {
+            a.pay.approval.dry_run = true;
+            return remove_bg::run(ctx, a).await;
+        }
         QuoteWhat::Video(a) => a.request()?,
         QuoteWhat::Submit(a) => a.request()?,
         QuoteWhat::Text(a) => {

@@ -64,10 +64,20 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
             _ => o.mime.clone(),
         })
         .collect();
-    let cost = match view.usd {
+    let mut cost = match view.usd {
         Some(usd) => format!("{} credits ≈ {usd}", view.credits),
         None => format!("{} credits", view.credits),
     };
+    if job.provider == conjure_core::ProviderId::ImaginePro {
+        // ImaginePro reports no charge and publishes no dollar price: say where figures come from.
+        match (view.charged_credits, view.usd) {
+            (None, None) => cost.push_str(
+                " (its price table; no dollar price set: `[imaginepro] usd_per_credit`)",
+            ),
+            (None, Some(_)) => cost.push_str(" (its price table at your usd_per_credit)"),
+            _ => {}
+        }
+    }
     out.note(format!(
         "Summary: {} · {} · request {} · {} · {} · {:.1} s · {} file(s)",
         job.provider,
@@ -191,6 +201,13 @@ pub fn observer(out: Output, streaming: bool) -> impl Fn(Progress<'_>) + Send + 
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
             };
+            out.event(&serde_json::json!({
+                "event": "progress",
+                "job_id": job,
+                "status": state,
+                "progress": progress,
+                "elapsed_seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            }));
             line.update(job, &state, progress, Some(elapsed));
         }
         Progress::Saved { path, .. } => {

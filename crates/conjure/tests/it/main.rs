@@ -9,6 +9,7 @@ mod cli;
 mod exit_codes;
 mod faults;
 mod first_hour;
+mod imaginepro;
 mod furniture;
 mod media;
 mod money;
