@@ -286,7 +286,8 @@ impl App {
             // Free and without a job: an unanswered call cost nothing and may simply be repeated.
             if e.kind == crate::ErrorKind::OutcomeUnknown {
                 e.kind = crate::ErrorKind::ProviderFailed;
-                e.hint = Some("prompt enhancement is free, so nothing was charged; try again".into());
+                e.hint =
+                    Some("prompt enhancement is free, so nothing was charged; try again".into());
             }
             e
         })?;

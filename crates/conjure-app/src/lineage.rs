@@ -100,6 +100,17 @@ pub struct TreeView {
     pub jobs: Vec<TreeNode>,
 }
 
+/// `job` and its descendants, from the children of each job (`kids`).
+fn node(job: &JobRecord, kids: &HashMap<&JobId, Vec<&JobRecord>>, depth: usize) -> TreeNode {
+    // A lineage is a tree by construction (a child is made after its parent); the depth
+    // bound only guards a hand-edited journal.
+    let children = match kids.get(&job.id) {
+        Some(c) if depth < 64 => c.iter().map(|c| node(c, kids, depth + 1)).collect(),
+        _ => Vec::new(),
+    };
+    TreeNode { job: JobView::of(job), button: pressed(job), children }
+}
+
 /// Why `job` cannot have a button pressed, if it cannot.
 fn refuse_parent(job: &JobRecord) -> Option<AppError> {
     let press = |b: &str| format!("conjure button {} {b}", job.id);
@@ -109,7 +120,9 @@ fn refuse_parent(job: &JobRecord) -> Option<AppError> {
                 "Job `{}` is a {} job; buttons are Midjourney's (ImaginePro)",
                 job.id, job.provider
             ))
-            .hint("press buttons on a `conjure image --provider imaginepro --model midjourney` job"),
+            .hint(
+                "press buttons on a `conjure image --provider imaginepro --model midjourney` job",
+            ),
         );
     }
     match job.state {
@@ -120,7 +133,11 @@ fn refuse_parent(job: &JobRecord) -> Option<AppError> {
                     "Job `{}` is still `{}`: its buttons come with its result",
                     job.id, job.state
                 ))
-                .hint(format!("`conjure wait {}` first, then `{}`", job.id, press("U1"))),
+                .hint(format!(
+                    "`conjure wait {}` first, then `{}`",
+                    job.id,
+                    press("U1")
+                )),
             )
         }
         _ => Some(
@@ -205,7 +222,11 @@ impl<C: Connector> App<C> {
     }
 
     /// Where `job` sits in its lineage.
-    pub async fn lineage(&self, session: &Session, job: &JobRecord) -> Result<LineageView, AppError> {
+    pub async fn lineage(
+        &self,
+        session: &Session,
+        job: &JobRecord,
+    ) -> Result<LineageView, AppError> {
         let parent = match &job.parent {
             Some(p) => session.journal.get(p).await.ok().map(|p| RelativeView::of(&p)),
             None => None,
@@ -218,7 +239,10 @@ impl<C: Connector> App<C> {
                 pressed_by: children
                     .iter()
                     .filter(|c| {
-                        c.spec.items.iter().any(|i| matches!(i, Item::Button(b) if b.button == wire))
+                        c.spec
+                            .items
+                            .iter()
+                            .any(|i| matches!(i, Item::Button(b) if b.button == wire))
                     })
                     .map(|c| c.id.clone())
                     .collect(),
@@ -249,15 +273,6 @@ impl<C: Connector> App<C> {
             .filter(|j| j.parent.as_ref().is_none_or(|p| !known.contains(p)))
             .take(limit)
             .collect();
-        fn node(job: &JobRecord, kids: &HashMap<&JobId, Vec<&JobRecord>>, depth: usize) -> TreeNode {
-            // A lineage is a tree by construction (a child is made after its parent); the depth
-            // bound only guards a hand-edited journal.
-            let children = match kids.get(&job.id) {
-                Some(c) if depth < 64 => c.iter().map(|c| node(c, kids, depth + 1)).collect(),
-                _ => Vec::new(),
-            };
-            TreeNode { job: JobView::of(job), button: pressed(job), children }
-        }
         Ok(TreeView { jobs: roots.into_iter().map(|r| node(r, &kids, 0)).collect() })
     }
 }

@@ -412,7 +412,8 @@ fn imaginepro_image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
     if model == imaginepro::MIDJOURNEY {
         if let Some(mode) = &r.mode {
             let mode = imaginepro::Mode::parse(mode).ok_or_else(|| {
-                AppError::invalid(format!("Unknown mode `{mode}`")).hint("use `--mode fast` or `--mode relax`")
+                AppError::invalid(format!("Unknown mode `{mode}`"))
+                    .hint("use `--mode fast` or `--mode relax`")
             })?;
             prompt = imaginepro::apply_mode(&prompt, mode);
         }
@@ -436,8 +437,10 @@ fn imaginepro_image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
             .hint("describe the shape in the prompt, or use midjourney, flux or lumi-girl"));
     }
     if r.count > 1 && model != imaginepro::FLUX {
-        return Err(AppError::invalid(format!("`{model}` makes one job per request; `--count` is Flux's"))
-            .hint("leave out `--count` (a Midjourney job is already a grid of 4)"));
+        return Err(AppError::invalid(format!(
+            "`{model}` makes one job per request; `--count` is Flux's"
+        ))
+        .hint("leave out `--count` (a Midjourney job is already a grid of 4)"));
     }
     if r.format != "png" {
         return Err(AppError::invalid("ImaginePro picks the output format itself")
@@ -473,8 +476,9 @@ fn tool_spec(r: &ToolRequest) -> Result<JobSpec, AppError> {
     let tool = match r.tool {
         ToolName::Upscale => Tool::Upscale { scale: r.scale.unwrap_or(2) },
         ToolName::RemoveBg if r.scale.is_some() => {
-            return Err(AppError::invalid("`--scale` is for `conjure upscale`")
-                .hint("leave it out"));
+            return Err(
+                AppError::invalid("`--scale` is for `conjure upscale`").hint("leave it out")
+            );
         }
         ToolName::RemoveBg => Tool::RemoveBg,
     };
@@ -656,13 +660,82 @@ mod tests {
         .unwrap();
         assert_eq!(spec.items.len(), 2);
         assert_eq!(spec.model(), "flux-2-pro");
-        let spec = Request::Video(VideoRequest { model: Some("kling".into()), ..VideoRequest::new("x") })
-            .spec()
-            .unwrap();
+        let spec =
+            Request::Video(VideoRequest { model: Some("kling".into()), ..VideoRequest::new("x") })
+                .spec()
+                .unwrap();
         let Item::Video(v) = &spec.items[0] else { panic!() };
         assert_eq!((v.duration_seconds, v.aspect_ratio.as_str()), (5, "16:9"));
         let e =
             Request::Image(ImageRequest { count: 0, ..ImageRequest::new("x") }).spec().unwrap_err();
         assert!(e.message.contains("out of range"));
+    }
+
+    fn mj(prompt: &str) -> ImageRequest {
+        ImageRequest { provider: ProviderId::ImaginePro, ..ImageRequest::new(prompt) }
+    }
+
+    fn prompt_of(spec: &JobSpec) -> &str {
+        spec.items[0].prompt()
+    }
+
+    #[test]
+    fn imaginepro_images_write_mode_and_aspect_into_the_prompt() {
+        let spec = imaginepro_image_spec(&mj("a fox")).unwrap();
+        assert_eq!((spec.model(), prompt_of(&spec)), ("midjourney", "a fox"));
+        let r = ImageRequest { mode: Some("relax".into()), aspect: "16:9".into(), ..mj("a fox ") };
+        assert_eq!(prompt_of(&imaginepro_image_spec(&r).unwrap()), "a fox --relax --ar 16:9");
+        // Typed once, not twice; typed differently, refused.
+        let r = ImageRequest {
+            mode: Some("relax".into()),
+            aspect: "16:9".into(),
+            ..mj("a fox --relax --ar 16:9")
+        };
+        assert_eq!(prompt_of(&imaginepro_image_spec(&r).unwrap()), "a fox --relax --ar 16:9");
+        let r = ImageRequest { aspect: "16:9".into(), ..mj("a fox --ar 4:3") };
+        assert!(imaginepro_image_spec(&r).unwrap_err().message.contains("disagree"));
+        // Flux batches; other models make one job; --mode is Midjourney's.
+        let r = ImageRequest { model: Some("flux".into()), count: 3, ..mj("a fox") };
+        assert_eq!(imaginepro_image_spec(&r).unwrap().items.len(), 3);
+        let r = ImageRequest { count: 2, ..mj("a fox") };
+        assert!(imaginepro_image_spec(&r).is_err());
+        let r = ImageRequest { model: Some("flux".into()), mode: Some("fast".into()), ..mj("x") };
+        assert!(imaginepro_image_spec(&r).is_err());
+        let r = ImageRequest { model: Some("nano".into()), ..mj("x") };
+        assert_eq!(imaginepro_image_spec(&r).unwrap().model(), "nano-banana");
+    }
+
+    #[test]
+    fn imaginepro_inputs_are_urls_and_local_paths_are_refused_unread() {
+        let r = ImageRequest {
+            model: Some("nano-banana".into()),
+            refs: vec!["http://example.com/a.png".into(), "/no/such/file.png".into()],
+            ..mj("x")
+        };
+        let e = imaginepro_image_spec(&r).unwrap_err();
+        assert!(
+            e.message.contains("/no/such/file.png") && e.message.contains("not uploads"),
+            "{e:?}"
+        );
+        let r = ImageRequest { refs: vec!["http://example.com/a.png".into()], ..r };
+        let spec = imaginepro_image_spec(&r).unwrap();
+        let Item::Image(i) = &spec.items[0] else { panic!() };
+        assert_eq!(i.inputs, vec![MediaInput::Url { url: "http://example.com/a.png".into() }]);
+        let tool = ToolRequest {
+            provider: ProviderId::ImaginePro,
+            tool: ToolName::Upscale,
+            image: "https://example.com/a.png".into(),
+            scale: None,
+            hooks: Hooks { webhook: None, tag: Some("t".into()) },
+        };
+        let spec = tool_spec(&tool).unwrap();
+        assert_eq!(spec.hooks.tag.as_deref(), Some("t"));
+        assert!(matches!(
+            &spec.items[0],
+            Item::Tool(ToolItem { tool: Tool::Upscale { scale: 2 }, .. })
+        ));
+        assert!(
+            tool_spec(&ToolRequest { tool: ToolName::RemoveBg, scale: Some(2), ..tool }).is_err()
+        );
     }
 }

@@ -445,11 +445,7 @@ impl Inner {
 
     fn children(&self, parent: &JobId) -> Result<Vec<JobRecord>, JournalError> {
         let conn = self.lock();
-        query_jobs(
-            &conn,
-            "WHERE parent = ?1 ORDER BY created_at, rowid",
-            params![parent.as_str()],
-        )
+        query_jobs(&conn, "WHERE parent = ?1 ORDER BY created_at, rowid", params![parent.as_str()])
     }
 
     fn spent_since(&self, since_ms: i64) -> Result<Spent, JournalError> {

@@ -43,6 +43,7 @@ macro_rules! store_contract_suite {
             snapshots_keep_the_last_reported_charge,
             outputs_and_delivery_are_recorded,
             ids_resolve_from_prefixes_and_request_ids,
+            children_are_found_by_their_parent,
             listing_is_newest_first_and_can_show_what_is_outstanding,
             totals_report_charges_and_exposure,
             in_flight_lists_reserved_and_sending_jobs,
@@ -67,7 +68,7 @@ macro_rules! store_contract_suite {
 pub fn spec(prompt: &str) -> JobSpec {
     JobSpec {
         provider: ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Image(ImageItem {
             model: "gpt-image-2".into(),
             prompt: prompt.into(),
@@ -439,6 +440,23 @@ pub async fn ids_resolve_from_prefixes_and_request_ids<S: JobStore>(store: &S, _
         }
         other => panic!("expected ambiguity over 13 jobs, got {other:?}"),
     }
+}
+
+pub async fn children_are_found_by_their_parent<S: JobStore>(store: &S, _other: &S) {
+    let parent = reserve(store, &yes(order("grid")), &rules()).await;
+    assert!(store.children(&parent.id).await.expect("children").is_empty());
+    let mut kids = Vec::new();
+    for (n, at) in [(1, NOW + 1), (2, NOW + 2)] {
+        let mut o = order(&format!("press {n}"));
+        o.parent = Some(parent.id.clone());
+        kids.push(store.reserve(&yes(o), OWNER, &rules(), at).await.expect("reserved"));
+    }
+    reserve(store, &yes(order("unrelated")), &rules()).await;
+    let found = store.children(&parent.id).await.expect("children");
+    let ids: Vec<&JobId> = found.iter().map(|j| &j.id).collect();
+    assert_eq!(ids, kids.iter().map(|k| &k.id).collect::<Vec<_>>(), "oldest first");
+    assert!(found.iter().all(|j| j.parent.as_ref() == Some(&parent.id)));
+    assert!(store.children(&kids[0].id).await.expect("children").is_empty());
 }
 
 pub async fn listing_is_newest_first_and_can_show_what_is_outstanding<S: JobStore>(

@@ -57,11 +57,10 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     for name in [env::CONJURE_MAX_COST, env::CONJURE_DAILY_BUDGET] {
         env.remove(name);
     }
-    for (name, value) in sandbox
-        .exports(conjure_sandbox::DEMO_KEY)
-        .unwrap_or_default()
-        .into_iter()
-        .chain(sandbox.imaginepro_exports(conjure_sandbox::IMAGINEPRO_DEMO_KEY).unwrap_or_default())
+    for (name, value) in
+        sandbox.exports(conjure_sandbox::DEMO_KEY).unwrap_or_default().into_iter().chain(
+            sandbox.imaginepro_exports(conjure_sandbox::IMAGINEPRO_DEMO_KEY).unwrap_or_default(),
+        )
     {
         env.insert(name.to_owned(), value);
     }

@@ -71,9 +71,8 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
     if job.provider == conjure_core::ProviderId::ImaginePro {
         // ImaginePro reports no charge and publishes no dollar price: say where figures come from.
         match (view.charged_credits, view.usd) {
-            (None, None) => cost.push_str(
-                " (its price table; no dollar price set: `[imaginepro] usd_per_credit`)",
-            ),
+            (None, None) => cost
+                .push_str(" (its price table; no dollar price set: `[imaginepro] usd_per_credit`)"),
             (None, Some(_)) => cost.push_str(" (its price table at your usd_per_credit)"),
             _ => {}
         }

@@ -35,9 +35,11 @@ fn is_url(target: &str) -> bool {
 pub async fn run(ctx: &Ctx, args: UpscaleArgs) -> anyhow::Result<()> {
     if is_url(&args.target) {
         if args.index.is_some() {
-            return Err(CliError::usage("`--index` picks an image of a Midjourney job, not of a URL")
-                .hint("give `--scale 2..4` for an image URL, or a job id with `--index`")
-                .into());
+            return Err(CliError::usage(
+                "`--index` picks an image of a Midjourney job, not of a URL",
+            )
+            .hint("give `--scale 2..4` for an image URL, or a job id with `--index`")
+            .into());
         }
         let request = Request::Tool(ToolRequest {
             provider: conjure_core::ProviderId::ImaginePro,

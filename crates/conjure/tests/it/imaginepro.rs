@@ -74,7 +74,9 @@ async fn submit(
         Submit::Accept => {}
         Submit::Status(400) => return error_body(400, "Prompt is required.", "Bad Request"),
         Submit::Status(401) => return error_body(401, "Unauthorized", "Unauthorized"),
-        Submit::Status(s) => return error_body(s, "Internal server error", "Internal Server Error"),
+        Submit::Status(s) => {
+            return error_body(s, "Internal server error", "Internal Server Error");
+        }
         Submit::Drop => {
             // Never answered: the client sees the connection close.
             return (StatusCode::OK, [("content-length", "100")], "{").into_response();
@@ -122,8 +124,10 @@ async fn fetch(
         .into_response();
     }
     if let Some(error) = r.fail {
-        return axum::Json(json!({"messageId": id, "status": "FAIL", "progress": 100, "error": error}))
-            .into_response();
+        return axum::Json(
+            json!({"messageId": id, "status": "FAIL", "progress": 100, "error": error}),
+        )
+        .into_response();
     }
     let base = r.base.lock().unwrap().clone();
     let png = |n: usize| format!("{base}/cdn/{id}-{n}.png");
@@ -162,7 +166,7 @@ async fn fetch(
 }
 
 async fn cdn(Path(name): Path<String>) -> Response {
-    let (mime, bytes) = if name.ends_with(".mp4") {
+    let (mime, bytes) = if std::path::Path::new(&name).extension().is_some_and(|e| e == "mp4") {
         ("video/mp4", b"\x00\x00\x00\x18ftypmp42".to_vec())
     } else {
         ("image/png", conjure_test::png_bytes())
@@ -187,7 +191,7 @@ fn start_with(recorder: Recorder) -> Fake {
         .with_state(recorder.clone());
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    *recorder.base.lock().unwrap() = base.clone();
+    recorder.base.lock().unwrap().clone_from(&base);
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
     Fake { recorder, base, _runtime: runtime }
 }
@@ -234,8 +238,20 @@ fn every_command_on_the_wire_once() {
     let t = fake.ctx();
     let cases: Vec<(Vec<&str>, &str, Value)> = vec![
         (
-            vec!["image", "a fox", "--provider", "imaginepro", "--mode", "relax", "--aspect", "16:9",
-                 "--tag", "order-7", "--webhook", "https://example.com/hook"],
+            vec![
+                "image",
+                "a fox",
+                "--provider",
+                "imaginepro",
+                "--mode",
+                "relax",
+                "--aspect",
+                "16:9",
+                "--tag",
+                "order-7",
+                "--webhook",
+                "https://example.com/hook",
+            ],
             "/api/v1/nova/imagine",
             json!({"prompt": "a fox --relax --ar 16:9", "ref": "order-7",
                    "webhookOverride": "https://example.com/hook"}),
@@ -246,8 +262,18 @@ fn every_command_on_the_wire_once() {
             json!({"prompt": "a fox", "n": 3}),
         ),
         (
-            vec!["image", "a fox", "--provider", "imaginepro", "--model", "nano-banana",
-                 "--ref", "https://example.com/a.png", "--ref", "https://example.com/b.png"],
+            vec![
+                "image",
+                "a fox",
+                "--provider",
+                "imaginepro",
+                "--model",
+                "nano-banana",
+                "--ref",
+                "https://example.com/a.png",
+                "--ref",
+                "https://example.com/b.png",
+            ],
             "/api/v1/universal/imagine",
             json!({"model": "nano-banana-2", "contents": [
                 {"type": "text", "text": "a fox"},
@@ -255,13 +281,30 @@ fn every_command_on_the_wire_once() {
                 {"type": "image", "url": "https://example.com/b.png"}]}),
         ),
         (
-            vec!["image", "a fox", "--provider", "imaginepro", "--model", "lumi-girl", "--aspect", "3:4"],
+            vec![
+                "image",
+                "a fox",
+                "--provider",
+                "imaginepro",
+                "--model",
+                "lumi-girl",
+                "--aspect",
+                "3:4",
+            ],
             "/api/v1/universal/zimage",
             json!({"prompt": "a fox", "steps": 4, "width": 768, "height": 1024}),
         ),
         (
-            vec!["video", "waves", "--provider", "imaginepro",
-                 "--first-frame", "https://example.com/1.png", "--last-frame", "https://example.com/2.png"],
+            vec![
+                "video",
+                "waves",
+                "--provider",
+                "imaginepro",
+                "--first-frame",
+                "https://example.com/1.png",
+                "--last-frame",
+                "https://example.com/2.png",
+            ],
             "/api/v1/video/mj/generate",
             json!({"prompt": "waves", "startFrameUrl": "https://example.com/1.png",
                    "endFrameUrl": "https://example.com/2.png", "timeout": 900}),
@@ -327,7 +370,8 @@ fn a_midjourney_grid_then_u1_records_the_lineage() {
     assert_eq!(children.len(), 3, "{st}");
     assert_eq!(children[0]["job_id"], child_id.as_str());
     assert_eq!(children[0]["button"], "U1");
-    let u1 = st["lineage"]["buttons"].as_array().unwrap().iter().find(|b| b["name"] == "U1").unwrap();
+    let u1 =
+        st["lineage"]["buttons"].as_array().unwrap().iter().find(|b| b["name"] == "U1").unwrap();
     assert_eq!(u1["pressed_by"], json!([child_id]), "{st}");
     let st = t.run(&["--json", "status", &child_id, "--offline"]).json();
     assert_eq!(st["lineage"]["parent"]["job_id"], parent.as_str(), "{st}");
@@ -370,7 +414,11 @@ fn only_offered_buttons_and_finished_midjourney_parents() {
     // What the upscale offers is pressable (and unpriced: refused under a cost limit).
     let r = t.run(&["--json", "button", &child_id, "zoom-out-2x", "--max-cost", "50cr", "--yes"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
-    assert!(r.stderr.contains("not published") || r.stdout.contains("not published"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not published") || r.stdout.contains("not published"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(fake.posts().len(), before, "nothing refused was sent");
     let v = paid(&t, &["button", &child_id, "zoom-out-2x"]);
     assert_eq!(fake.posts().last().unwrap().body["button"], "Zoom Out 2x", "{v}");
@@ -399,7 +447,8 @@ fn quotes_follow_the_mode_the_count_and_lumi_size() {
     let flux = credits(&["image", "a fox", "--provider", "imaginepro", "-m", "flux", "-n", "4"]);
     assert_eq!(flux["quote"]["credits"], 24.0, "{flux}");
     // Lumi Girl's size from a `--ar` in the prompt, sent unchanged.
-    let lumi = credits(&["image", "a fox --ar 16:9", "--provider", "imaginepro", "-m", "lumi-girl"]);
+    let lumi =
+        credits(&["image", "a fox --ar 16:9", "--provider", "imaginepro", "-m", "lumi-girl"]);
     assert_eq!(lumi["request"]["body"]["width"], 1024);
     assert_eq!(lumi["request"]["body"]["height"], 576);
     assert_eq!(lumi["request"]["body"]["prompt"], "a fox --ar 16:9");
@@ -407,7 +456,16 @@ fn quotes_follow_the_mode_the_count_and_lumi_size() {
     // Without a dollar price, credits only, and the quote says why.
     assert!(fast["quote"]["usd"].is_null(), "{fast}");
     assert!(fast["quote"]["notes"].to_string().contains("usd_per_credit"), "{fast}");
-    let r = t.run(&["--json", "image", "a fox", "--provider", "imaginepro", "--max-cost", "0.50", "--yes"]);
+    let r = t.run(&[
+        "--json",
+        "image",
+        "a fox",
+        "--provider",
+        "imaginepro",
+        "--max-cost",
+        "0.50",
+        "--yes",
+    ]);
     assert_eq!(r.code, 6, "a dollar limit without a dollar price refuses: {}", r.stderr);
     assert!(fake.posts().is_empty(), "quotes and refusals send nothing");
 }
@@ -418,10 +476,26 @@ fn bad_input_is_refused_before_anything_is_sent() {
     let t = fake.ctx();
     std::fs::write(t.out_dir().join("cat.png"), conjure_test::png_bytes()).unwrap();
     let cases: &[&[&str]] = &[
-        &["image", "a fox", "--provider", "imaginepro", "--model", "nano-banana", "--ref", "cat.png"],
+        &[
+            "image",
+            "a fox",
+            "--provider",
+            "imaginepro",
+            "--model",
+            "nano-banana",
+            "--ref",
+            "cat.png",
+        ],
         &["upscale", "cat.png", "--scale", "2"],
         &["remove-bg", "cat.png"],
-        &["video", "waves", "--provider", "imaginepro", "--first-frame", "https://example.com/1.png"],
+        &[
+            "video",
+            "waves",
+            "--provider",
+            "imaginepro",
+            "--first-frame",
+            "https://example.com/1.png",
+        ],
         &["image", "a fox", "--provider", "imaginepro", "--model", "midjourney", "--count", "2"],
         &["image", "a fox", "--provider", "imaginepro", "--model", "flux", "--count", "5"],
         &["image", "a fox", "--provider", "imaginepro", "--model", "dalle"],
@@ -436,7 +510,11 @@ fn bad_input_is_refused_before_anything_is_sent() {
         full.push("--yes");
         let r = t.run(&full);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains("hint:"), "{args:?}: every refusal says what to do: {}", r.stderr);
+        assert!(
+            r.stderr.contains("hint:"),
+            "{args:?}: every refusal says what to do: {}",
+            r.stderr
+        );
     }
     let r = t.run(&["upscale", "cat.png", "--scale", "2", "--yes"]);
     assert!(r.stderr.contains("URLs, not uploads"), "{}", r.stderr);
@@ -489,10 +567,22 @@ fn enhance_is_free_and_image_enhance_quotes_the_enhanced_prompt() {
     assert_eq!(v["enhanced"], "a fox, golden hour, highly detailed");
     assert_eq!(fake.posts()[0].uri, "/api/v1/tools/prompt-extend");
     assert_eq!(fake.posts()[0].body, json!({"prompt": "a fox"}));
-    let q = t.run(&["--json", "image", "a fox", "--provider", "imaginepro", "--enhance", "--mode", "relax"]);
+    let q = t.run(&[
+        "--json",
+        "image",
+        "a fox",
+        "--provider",
+        "imaginepro",
+        "--enhance",
+        "--mode",
+        "relax",
+    ]);
     assert_eq!(q.code, 3, "{}", q.stderr);
     let q = q.json();
-    assert_eq!(q["request"]["body"]["prompt"], "a fox, golden hour, highly detailed --relax", "{q}");
+    assert_eq!(
+        q["request"]["body"]["prompt"], "a fox, golden hour, highly detailed --relax",
+        "{q}"
+    );
     assert_eq!(q["quote"]["credits"], 5.0);
     // Nothing but the enhancements was sent, and the journal has no job for them.
     assert!(fake.posts().iter().all(|p| p.uri == "/api/v1/tools/prompt-extend"));
@@ -545,6 +635,6 @@ fn sandbox_grid_then_u1_and_balance() {
     let child = paid(&t, &["button", &parent, "U1"]);
     assert_eq!(child["parent"], parent.as_str());
     let after = t.sandbox().imaginepro_balance(key).unwrap();
-    assert_eq!(before.to_string().parse::<f64>().unwrap() - after.to_string().parse::<f64>().unwrap(), 15.0);
+    assert_eq!(before - after, conjure_core::Credits::whole(15), "10 for the grid, 5 for U1");
     assert_eq!(t.stats().imaginepro_posts_received, 2, "{:?}", t.stats());
 }
