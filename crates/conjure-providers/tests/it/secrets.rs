@@ -54,7 +54,7 @@ async fn echoed_credentials_are_masked_in_errors_and_answers() {
     let echo = format!("bad key {KEY} / secret {SECRET} / Bearer {KEY}:{SECRET}");
     let spec = conjure_core::JobSpec {
         provider: conjure_core::ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![conjure_core::Item::Image(conjure_core::spec::ImageItem::new("gen", "p"))],
     };
     let wire = conjure_providers::build_request(&spec).unwrap();

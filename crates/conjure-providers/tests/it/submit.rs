@@ -20,7 +20,7 @@ fn url(u: &str) -> MediaInput {
 fn image_spec() -> JobSpec {
     JobSpec {
         provider: ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Image(ImageItem {
             model: "flux-2-pro".to_owned(),
             prompt: "a lighthouse at dusk".to_owned(),
@@ -37,7 +37,7 @@ fn image_spec() -> JobSpec {
 fn video_spec() -> JobSpec {
     JobSpec {
         provider: ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Video(VideoItem {
             model: "kling-3-0-kling30".to_owned(),
             prompt: "the lighthouse beam sweeps".to_owned(),
