@@ -265,6 +265,16 @@ impl Provider for ImaginePro {
                 message: format!("ImaginePro submits are POST, not `{}`", request.method),
             });
         }
+        if let Some(file) = request.files.first() {
+            // The builder refuses local inputs already; this keeps a hand-made request from
+            // sending a placeholder where ImaginePro expects a URL.
+            return Err(ProviderError::Unsupported {
+                message: format!(
+                    "ImaginePro takes URLs, not uploads: `{}` is a local file",
+                    file.path
+                ),
+            });
+        }
         let http_request = self.request(Method::POST, &request.path, Some(&request.body))?;
         let value = self.call(http_request).await?;
         parse_submit(&value)

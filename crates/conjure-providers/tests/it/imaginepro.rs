@@ -430,3 +430,22 @@ async fn the_registry_reads_env_first_then_the_shared_file() {
         registry::load_credentials(ProviderId::Katana, |_| None, None, dir.path()).unwrap();
     assert!(matches!(c, Credentials::Katana(_)));
 }
+
+#[tokio::test]
+async fn a_request_with_local_files_or_not_post_is_refused_unsent() {
+    let server = FakeServer::start(vec![]).await;
+    let c = client(&server.base);
+    let mut wire = mj_request();
+    wire.files.push(conjure_core::FileRef {
+        path: "/tmp/in.png".to_owned(),
+        mime: "image/png".to_owned(),
+        sha256: "00".to_owned(),
+        bytes: 1,
+    });
+    let err = c.submit(&wire).await.unwrap_err();
+    assert!(matches!(&err, ProviderError::Unsupported { message } if message.contains("URLs")));
+    let mut get = mj_request();
+    get.method = "GET".to_owned();
+    assert!(matches!(c.submit(&get).await, Err(ProviderError::Unsupported { .. })));
+    assert!(server.requests().is_empty());
+}
