@@ -87,7 +87,7 @@ impl Connector for OnlyImaginePro {
 async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
     let spec = JobSpec {
         provider: ProviderId::ImaginePro,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Image(ImageItem::new("midjourney", "a lighthouse"))],
     };
     let quote = Quote {
