@@ -306,7 +306,7 @@ fn unquote(value: &str) -> &str {
 }
 
 /// Saves Katana's key and secret in conjure's file at `path`, keeping any other provider's
-/// entries (see [`update_credentials_file`]).
+/// entries (see `update_credentials_file`).
 pub fn write_credentials_file(path: &Path, creds: &KatanaCredentials) -> Result<(), Error> {
     update_credentials_file(path, &[(KEY_VAR, &creds.key), (SECRET_VAR, &creds.secret)])
 }
@@ -324,7 +324,7 @@ pub fn write_imaginepro_key(path: &Path, key: &ImagineProKey) -> Result<(), Erro
 /// either the old file or the new one. An existing file that cannot be parsed is refused
 /// rather than overwritten: it may hold the only copy of another provider's key. Comments are
 /// not kept; entries are written in a fixed order (known names first), each value quoted.
-pub fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(), Error> {
+fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(), Error> {
     let werr = |source| Error::Write { path: path.to_owned(), source };
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     if path.exists() {

@@ -241,8 +241,8 @@ pub fn connect(
         // Another provider's credentials: a caller's mistake, reported without their values.
         (provider, _) => Err(Error::InvalidCredential {
             provider,
-            what: "credentials",
-            reason: "they belong to another provider",
+            what: "credential",
+            reason: "it belongs to another provider",
         }),
     }
 }

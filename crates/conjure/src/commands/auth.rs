@@ -52,10 +52,15 @@ pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
     } else {
         ctx.out.line(path.display().to_string());
         let names: Vec<&str> = fields.iter().map(|f| f.env).collect();
-        ctx.out.note(format!(
-            "Saved (mode 600). conjure uses it when {} are unset and no other credentials file is configured.",
-            names.join("/")
-        ));
+        // Only Katana has a second file (its skill's) that is looked at first.
+        let when = match provider {
+            ProviderId::Katana => format!(
+                "when {} are unset and no other credentials file is configured",
+                names.join("/")
+            ),
+            ProviderId::ImaginePro => format!("when {} is unset", names.join("/")),
+        };
+        ctx.out.note(format!("Saved (mode 600). conjure uses it {when}."));
     }
     Ok(())
 }
