@@ -57,8 +57,8 @@ pub fn base_url_from_env(env: impl Fn(&str) -> Option<String>) -> String {
 }
 
 /// Applies the base URL rules: `https://` as is; `http://` only on loopback hosts (the offline
-/// sandbox), refused elsewhere. Userinfo, queries and fragments are refused; a trailing `/` is
-/// dropped.
+/// sandbox), refused elsewhere. Userinfo, queries, fragments and a trailing `/api/v1` are
+/// refused; a trailing `/` is dropped.
 pub fn normalize_base_url(raw: &str) -> Result<Url, Error> {
     let bad = |reason| Error::BaseUrl { url: http::redact_url(raw), reason };
     let mut url = Url::parse(raw.trim()).map_err(|_| bad("it is not a valid URL"))?;
@@ -82,6 +82,10 @@ pub fn normalize_base_url(raw: &str) -> Result<Url, Error> {
         _ => return Err(bad("only https:// is supported")),
     }
     let path = url.path().trim_end_matches('/').to_owned();
+    // The helper's BASE_URL includes the prefix; pasted here it would double it.
+    if path.ends_with(API_PREFIX) {
+        return Err(bad("leave out `/api/v1`: conjure adds it to every path"));
+    }
     url.set_path(&path);
     Ok(url)
 }
@@ -326,6 +330,8 @@ mod tests {
         assert!(n("https://x/?a=1").is_err());
         assert!(n("https://x/#f").is_err());
         assert!(n("nonsense").is_err());
+        let e = normalize_base_url("https://api.imaginepro.ai/api/v1/").unwrap_err();
+        assert!(e.to_string().contains("leave out `/api/v1`"), "{e}");
         assert_eq!(base_url_from_env(|_| None), DEFAULT_BASE_URL);
         assert_eq!(base_url_from_env(|_| Some(" ".to_owned())), DEFAULT_BASE_URL);
     }
