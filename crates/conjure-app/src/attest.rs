@@ -139,7 +139,12 @@ impl App {
                 .hint("name another file with -o, or add --force to replace it"));
         }
         let nonce = nonce()?;
-        let conjure_providers::Connected::Katana(provider) = self.connect(ProviderId::Katana)?;
+        let conjure_providers::Connected::Katana(provider) = self.connect(ProviderId::Katana)?
+        else {
+            return Err(AppError::other(
+                "attestations are Katana's, and another provider answered",
+            ));
+        };
         let answer = fetch(&provider, &model.id, &nonce).await?;
         let now = now_ms();
         let (body, fields) = shape(&answer.body);

@@ -199,7 +199,9 @@ impl<C: Connector> App<C> {
                     .job(&id));
             }
         }
-        let order = self.order(job.spec.clone(), Some(id))?;
+        let mut order = self.order(job.spec.clone(), Some(id))?;
+        // A button press sent again is still its parent's child.
+        order.parent.clone_from(&job.parent);
         Ok((order, job))
     }
 

@@ -1,4 +1,4 @@
-//! Katana credentials: where they are looked up, how the files are read and written.
+//! Provider credentials: where they are looked up, how the files are read and written.
 //!
 //! A Katana credential is a pair, the API **key** and the API **secret**. Lookup order, first
 //! hit wins:
@@ -8,17 +8,31 @@
 //!    `~/.openclaw/secrets/katana.env`, so users of the skill need no second setup;
 //! 3. conjure's own file `<config_dir>/credentials/katana.env`, written by `conjure auth katana`.
 //!
+//! An ImaginePro credential is one API key ([`ImagineProKey`], `sk-...`): `IMAGINEPRO_API_KEY`
+//! in the environment (the variable ImaginePro's own skill reads), else the same conjure file.
+//!
+//! **conjure's file** holds every provider's entries side by side (`KATANA_API_KEY`,
+//! `KATANA_API_SECRET`, `IMAGINEPRO_API_KEY`). Its name, `katana.env`, is historical: it predates
+//! the second provider and is kept so that existing files keep working. `conjure auth PROVIDER`
+//! rewrites only that provider's lines and keeps the others' (read, merge, write to a temp file,
+//! rename), so saving one provider's key never wipes another's. A file without a provider's
+//! lines is "not found" for that provider, not an error.
+//!
 //! Files are `KEY=VALUE` lines with `#` comments, optional single or double quotes and an
 //! optional `export ` prefix. A file that group or others can access is refused. The process
 //! environment, the home directory and the config directory are parameters, so tests never
 //! touch the real ones. Nothing here prints a value; errors name files and line numbers only.
 //!
-//! Not here: prompting for a key (the CLI's `auth` command) and sending it (`crate::katana`).
+//! Not here: prompting for a key (the CLI's `auth` command) and sending it (`crate::katana`,
+//! `crate::imaginepro`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use conjure_core::ProviderId;
 
 use crate::error::Error;
 use crate::secret::Secret;
@@ -26,6 +40,10 @@ use crate::secret::Secret;
 pub const KEY_VAR: &str = conjure_core::env::KATANA_API_KEY;
 pub const SECRET_VAR: &str = conjure_core::env::KATANA_API_SECRET;
 pub const SECRETS_FILE_VAR: &str = conjure_core::env::KATANA_SECRETS_FILE;
+pub const IMAGINEPRO_KEY_VAR: &str = conjure_core::env::IMAGINEPRO_API_KEY;
+
+/// Every name conjure's own file holds, in the order it writes them.
+const CONJURE_FILE_VARS: [&str; 3] = [KEY_VAR, SECRET_VAR, IMAGINEPRO_KEY_VAR];
 
 /// A Katana key and secret, checked to be usable as HTTP header values.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,10 +60,14 @@ impl KatanaCredentials {
     pub fn new(key: &str, secret: &str) -> Result<KatanaCredentials, Error> {
         let key = key.trim();
         let secret = secret.trim();
-        check_value("API key", key)?;
-        check_value("API secret", secret)?;
+        check_value(ProviderId::Katana, "API key", key)?;
+        check_value(ProviderId::Katana, "API secret", secret)?;
         if key.contains(':') {
-            return Err(Error::InvalidCredential { what: "API key", reason: "it contains `:`" });
+            return Err(Error::InvalidCredential {
+                provider: ProviderId::Katana,
+                what: "API key",
+                reason: "it contains `:`",
+            });
         }
         Ok(KatanaCredentials { key: Secret::new(key), secret: Secret::new(secret) })
     }
@@ -56,12 +78,37 @@ impl KatanaCredentials {
     }
 }
 
-fn check_value(what: &'static str, value: &str) -> Result<(), Error> {
+/// An ImaginePro API key (`sk-...`), checked to be usable as a Bearer header value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImagineProKey(Secret);
+
+impl ImagineProKey {
+    /// Trims surrounding whitespace and checks the value: not empty, visible ASCII only.
+    ///
+    /// The `sk-` prefix is not demanded: the spec documents it from one README, and refusing a
+    /// key over it would lock out a user whose key ImaginePro accepts.
+    pub fn new(key: &str) -> Result<ImagineProKey, Error> {
+        let key = key.trim();
+        check_value(ProviderId::ImaginePro, "API key", key)?;
+        Ok(ImagineProKey(Secret::new(key)))
+    }
+
+    pub fn secret(&self) -> &Secret {
+        &self.0
+    }
+
+    pub fn into_secret(self) -> Secret {
+        self.0
+    }
+}
+
+fn check_value(provider: ProviderId, what: &'static str, value: &str) -> Result<(), Error> {
     if value.is_empty() {
-        return Err(Error::InvalidCredential { what, reason: "it is empty" });
+        return Err(Error::InvalidCredential { provider, what, reason: "it is empty" });
     }
     if !value.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Error::InvalidCredential {
+            provider,
             what,
             reason: "it contains spaces, control or non-ASCII characters",
         });
@@ -75,7 +122,7 @@ pub enum CredentialSource {
     Environment,
     /// The Katana skill's secrets file (`KATANA_SECRETS_FILE` or its default).
     SecretsFile(PathBuf),
-    /// conjure's own `<config_dir>/credentials/katana.env`.
+    /// conjure's own `<config_dir>/credentials/katana.env` (every provider's entries).
     ConjureFile(PathBuf),
 }
 
@@ -84,7 +131,8 @@ pub fn default_secrets_file(home: &Path) -> PathBuf {
     home.join(".openclaw").join("secrets").join("katana.env")
 }
 
-/// conjure's own credentials file under its config directory.
+/// conjure's own credentials file under its config directory, shared by every provider (the
+/// name predates the second one).
 pub fn conjure_credentials_file(config_dir: &Path) -> PathBuf {
     config_dir.join("credentials").join("katana.env")
 }
@@ -149,20 +197,49 @@ pub fn load_katana_credentials(
 
     let path = conjure_credentials_file(config_dir);
     if path.exists() {
-        let creds = read_credentials_file(&path)?;
-        return Ok((creds, CredentialSource::ConjureFile(path)));
+        let values = read_env_file(&path)?;
+        // Only ImaginePro's line: Katana was never saved here.
+        if values.contains_key(KEY_VAR) || values.contains_key(SECRET_VAR) {
+            let creds = katana_from(&path, &values)?;
+            return Ok((creds, CredentialSource::ConjureFile(path)));
+        }
     }
     places.push(format!("`{}`", path.display()));
-    Err(Error::NotFound { places })
+    Err(Error::NotFound { provider: ProviderId::Katana, places })
 }
 
-/// Reads one credentials file, refusing it if group or others can access it.
-pub fn read_credentials_file(path: &Path) -> Result<KatanaCredentials, Error> {
+/// Finds the ImaginePro key: `IMAGINEPRO_API_KEY`, else conjure's own file.
+pub fn load_imaginepro_key(
+    env: impl Fn(&str) -> Option<String>,
+    config_dir: &Path,
+) -> Result<(ImagineProKey, CredentialSource), Error> {
+    if let Some(key) = non_empty(&env, IMAGINEPRO_KEY_VAR) {
+        return Ok((ImagineProKey::new(&key)?, CredentialSource::Environment));
+    }
+    let path = conjure_credentials_file(config_dir);
+    if path.exists()
+        && let Some(key) = read_env_file(&path)?.get(IMAGINEPRO_KEY_VAR)
+    {
+        return Ok((ImagineProKey::new(key)?, CredentialSource::ConjureFile(path)));
+    }
+    Err(Error::NotFound {
+        provider: ProviderId::ImaginePro,
+        places: vec![
+            format!("the environment (`{IMAGINEPRO_KEY_VAR}`)"),
+            format!("`{}`", path.display()),
+        ],
+    })
+}
+
+/// Reads a credentials file's `KEY=VALUE` lines, refusing it if group or others can access it.
+fn read_env_file(path: &Path) -> Result<HashMap<String, String>, Error> {
     check_permissions(path)?;
     let text =
         fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_owned(), source })?;
-    let values =
-        parse_env_file(&text).map_err(|line| Error::Malformed { path: path.to_owned(), line })?;
+    parse_env_file(&text).map_err(|line| Error::Malformed { path: path.to_owned(), line })
+}
+
+fn katana_from(path: &Path, values: &HashMap<String, String>) -> Result<KatanaCredentials, Error> {
     let key = values
         .get(KEY_VAR)
         .ok_or(Error::IncompleteFile { path: path.to_owned(), missing: KEY_VAR })?;
@@ -170,6 +247,11 @@ pub fn read_credentials_file(path: &Path) -> Result<KatanaCredentials, Error> {
         .get(SECRET_VAR)
         .ok_or(Error::IncompleteFile { path: path.to_owned(), missing: SECRET_VAR })?;
     KatanaCredentials::new(key, secret)
+}
+
+/// Reads one credentials file, refusing it if group or others can access it.
+pub fn read_credentials_file(path: &Path) -> Result<KatanaCredentials, Error> {
+    katana_from(path, &read_env_file(path)?)
 }
 
 #[cfg(unix)]
@@ -223,13 +305,41 @@ fn unquote(value: &str) -> &str {
     value
 }
 
-/// Writes `creds` to `path` with mode 0600, creating parent directories with mode 0700.
+/// Saves Katana's key and secret in conjure's file at `path`, keeping any other provider's
+/// entries (see `update_credentials_file`).
+pub fn write_credentials_file(path: &Path, creds: &KatanaCredentials) -> Result<(), Error> {
+    update_credentials_file(path, &[(KEY_VAR, &creds.key), (SECRET_VAR, &creds.secret)])
+}
+
+/// Saves the ImaginePro key in conjure's file at `path`, keeping any other provider's entries.
+pub fn write_imaginepro_key(path: &Path, key: &ImagineProKey) -> Result<(), Error> {
+    update_credentials_file(path, &[(IMAGINEPRO_KEY_VAR, key.secret())])
+}
+
+/// Sets `entries` in the credentials file at `path` and keeps every other entry already there,
+/// writing it with mode 0600 and creating parent directories with mode 0700.
 ///
 /// The file is written to a temp file in the same directory (created 0600, so the secret is
 /// never readable by others even for an instant) and renamed into place, so a crash leaves
-/// either the old file or the new one.
-pub fn write_credentials_file(path: &Path, creds: &KatanaCredentials) -> Result<(), Error> {
+/// either the old file or the new one. An existing file that cannot be parsed is refused
+/// rather than overwritten: it may hold the only copy of another provider's key. Comments are
+/// not kept; entries are written in a fixed order (known names first), each value quoted.
+fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(), Error> {
     let werr = |source| Error::Write { path: path.to_owned(), source };
+    let mut values: BTreeMap<String, String> = BTreeMap::new();
+    if path.exists() {
+        // Not `read_env_file`: a file with loose permissions is ours to tighten, not a reason
+        // to refuse the save that fixes it.
+        let text = fs::read_to_string(path)
+            .map_err(|source| Error::Read { path: path.to_owned(), source })?;
+        let old = parse_env_file(&text)
+            .map_err(|line| Error::Malformed { path: path.to_owned(), line })?;
+        values.extend(old);
+    }
+    for (name, value) in entries {
+        values.insert((*name).to_owned(), value.expose().to_owned());
+    }
+
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     create_private_dir(dir).map_err(werr)?;
 
@@ -237,12 +347,17 @@ pub fn write_credentials_file(path: &Path, creds: &KatanaCredentials) -> Result<
         .file_name()
         .map_or_else(|| "credentials".to_owned(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    // Always quote: a secret that itself starts and ends with a quote survives the round trip.
-    let content = format!(
-        "# Katana API credentials, written by `conjure auth katana`.\n{KEY_VAR}=\"{}\"\n{SECRET_VAR}=\"{}\"\n",
-        creds.key.expose(),
-        creds.secret.expose()
+    let mut content = String::from(
+        "# conjure's provider credentials, written by `conjure auth PROVIDER`.\n\
+         # Each `conjure auth` replaces its own provider's lines and keeps the others.\n",
     );
+    let known = CONJURE_FILE_VARS.iter().filter_map(|n| values.get_key_value(*n));
+    let others = values.iter().filter(|(n, _)| !CONJURE_FILE_VARS.contains(&n.as_str()));
+    for (name, value) in known.chain(others) {
+        // Always quote: a secret that itself starts and ends with a quote survives the round
+        // trip.
+        let _ = writeln!(content, "{name}=\"{value}\"");
+    }
     let result = (|| {
         let mut file = open_private(&tmp)?;
         file.write_all(content.as_bytes())?;
@@ -401,7 +516,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let config = tempfile::tempdir().unwrap();
         let e = load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap_err();
-        let Error::NotFound { places } = &e else { panic!("{e}") };
+        let Error::NotFound { places, .. } = &e else { panic!("{e}") };
         assert_eq!(places.len(), 3);
         let text = e.to_string();
         assert!(text.contains("KATANA_API_KEY"), "{text}");
@@ -461,6 +576,127 @@ mod tests {
         assert_eq!(read_credentials_file(&path).unwrap(), second);
         let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp file left behind");
+    }
+
+    const IP_KEY: &str = "sk-IPLEAK-0123456789";
+
+    #[test]
+    fn imaginepro_env_wins_over_the_file() {
+        let config = tempfile::tempdir().unwrap();
+        let path = conjure_credentials_file(config.path());
+        write_imaginepro_key(&path, &ImagineProKey::new("sk-from-file").unwrap()).unwrap();
+        let (k, src) =
+            load_imaginepro_key(env_of(&[(IMAGINEPRO_KEY_VAR, IP_KEY)]), config.path()).unwrap();
+        assert_eq!((k.secret().expose(), src), (IP_KEY, CredentialSource::Environment));
+        let (k, src) = load_imaginepro_key(env_of(&[]), config.path()).unwrap();
+        assert_eq!(
+            (k.secret().expose(), src),
+            ("sk-from-file", CredentialSource::ConjureFile(path))
+        );
+    }
+
+    #[test]
+    fn imaginepro_key_is_checked_and_never_shown() {
+        assert_eq!(ImagineProKey::new("  sk-x1  ").unwrap().secret().expose(), "sk-x1");
+        for bad in ["", "   ", "sk- spaced", "sk-\u{7}bell", "sk-é"] {
+            let e = ImagineProKey::new(bad).unwrap_err();
+            assert!(matches!(e, Error::InvalidCredential { provider: ProviderId::ImaginePro, .. }));
+            assert!(e.to_string().starts_with("The ImaginePro API key"), "{e}");
+        }
+        let e =
+            load_imaginepro_key(env_of(&[(IMAGINEPRO_KEY_VAR, "sk-IPLEAK bad")]), Path::new("/x"))
+                .unwrap_err();
+        assert!(!show(&e).contains("IPLEAK"), "{}", show(&e));
+        let k = ImagineProKey::new(IP_KEY).unwrap();
+        assert!(!format!("{k:?} {k:#?} {}", k.secret()).contains("IPLEAK"));
+    }
+
+    #[test]
+    fn imaginepro_missing_names_both_places_and_the_auth_command() {
+        let config = tempfile::tempdir().unwrap();
+        let e = load_imaginepro_key(env_of(&[]), config.path()).unwrap_err();
+        let Error::NotFound { provider: ProviderId::ImaginePro, places } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(places.len(), 2);
+        assert!(e.to_string().starts_with("No ImaginePro credentials found"), "{e}");
+        assert!(e.to_string().contains("IMAGINEPRO_API_KEY"), "{e}");
+        assert!(e.hint().unwrap().contains("conjure auth imaginepro"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn both_providers_share_the_file_and_neither_save_wipes_the_other() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let home = tempfile::tempdir().unwrap();
+        let config = tempfile::tempdir().unwrap();
+        let path = conjure_credentials_file(config.path());
+        let katana = KatanaCredentials::new(KEY, SECRET).unwrap();
+        write_credentials_file(&path, &katana).unwrap();
+        // A Katana-only file: no ImaginePro key in it, which is "not found", not an error.
+        assert!(matches!(
+            load_imaginepro_key(env_of(&[]), config.path()),
+            Err(Error::NotFound { .. })
+        ));
+        write_imaginepro_key(&path, &ImagineProKey::new(IP_KEY).unwrap()).unwrap();
+        let (k, _) =
+            load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap();
+        assert_eq!(k, katana);
+        let (ip, _) = load_imaginepro_key(env_of(&[]), config.path()).unwrap();
+        assert_eq!(ip.secret().expose(), IP_KEY);
+        // Saving Katana again keeps ImaginePro's line, and the reverse.
+        let katana2 = KatanaCredentials::new("k2", "s2").unwrap();
+        write_credentials_file(&path, &katana2).unwrap();
+        assert_eq!(
+            load_imaginepro_key(env_of(&[]), config.path()).unwrap().0.secret().expose(),
+            IP_KEY
+        );
+        write_imaginepro_key(&path, &ImagineProKey::new("sk-second").unwrap()).unwrap();
+        let (k, _) =
+            load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap();
+        assert_eq!(k, katana2);
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        let text = fs::read_to_string(&path).unwrap();
+        assert_eq!(text.matches("IMAGINEPRO_API_KEY=").count(), 1, "{text}");
+        assert!(text.contains("IMAGINEPRO_API_KEY=\"sk-second\""), "{text}");
+        let leftovers: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "temp file left behind");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_imaginepro_only_file_is_no_katana_credentials_and_old_files_still_read() {
+        let home = tempfile::tempdir().unwrap();
+        let config = tempfile::tempdir().unwrap();
+        let path = conjure_credentials_file(config.path());
+        write_imaginepro_key(&path, &ImagineProKey::new(IP_KEY).unwrap()).unwrap();
+        let e = load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap_err();
+        assert!(matches!(e, Error::NotFound { provider: ProviderId::Katana, .. }), "{e}");
+        // A file as older conjure wrote it (Katana only, its own comment) is read as before,
+        // and an ImaginePro save keeps its Katana lines.
+        write_mode(
+            &path,
+            &format!(
+                "# Katana API credentials, written by `conjure auth katana`.\nKATANA_API_KEY=\"{KEY}\"\nKATANA_API_SECRET=\"{SECRET}\"\n"
+            ),
+            0o600,
+        );
+        let (k, _) =
+            load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap();
+        assert_eq!(k.key.expose(), KEY);
+        write_imaginepro_key(&path, &ImagineProKey::new(IP_KEY).unwrap()).unwrap();
+        let (k, _) =
+            load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap();
+        assert_eq!(k.secret.expose(), SECRET);
+        // Half a Katana pair next to an ImaginePro key is still an incomplete file.
+        write_mode(&path, &format!("KATANA_API_KEY={KEY}\nIMAGINEPRO_API_KEY={IP_KEY}\n"), 0o600);
+        let e = load_katana_credentials(env_of(&[]), Some(home.path()), config.path()).unwrap_err();
+        assert!(matches!(e, Error::IncompleteFile { .. }), "{e}");
+        // A malformed file is not overwritten: it may hold the only copy of a key.
+        write_mode(&path, "garbage line\n", 0o600);
+        let e = write_imaginepro_key(&path, &ImagineProKey::new(IP_KEY).unwrap()).unwrap_err();
+        assert!(matches!(e, Error::Malformed { line: 1, .. }), "{e}");
+        assert_eq!(fs::read_to_string(&path).unwrap(), "garbage line\n");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use conjure_core::ProviderId;
+
 /// Setup errors: credentials, base URLs, client construction.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -43,12 +45,12 @@ pub enum Error {
     IncompleteFile { path: PathBuf, missing: &'static str },
 
     /// No credentials anywhere.
-    #[error("No Katana credentials found; looked in: {}", places_text(places))]
-    NotFound { places: Vec<String> },
+    #[error("No {} credentials found; looked in: {}", name(*provider), places_text(places))]
+    NotFound { provider: ProviderId, places: Vec<String> },
 
     /// A credential value cannot be used (empty, contains a newline, ...).
-    #[error("The Katana {what} is not usable: {reason}")]
-    InvalidCredential { what: &'static str, reason: &'static str },
+    #[error("The {} {what} is not usable: {reason}", name(*provider))]
+    InvalidCredential { provider: ProviderId, what: &'static str, reason: &'static str },
 
     /// Writing the credentials file failed.
     #[error("Could not write the credentials file `{}`", path.display())]
@@ -65,7 +67,7 @@ pub enum Error {
     /// A provider conjure knows the name of (its catalogue, its config section) but does not
     /// send requests to in this build.
     #[error("conjure cannot send requests to {provider} yet")]
-    UnsupportedProvider { provider: conjure_core::ProviderId },
+    UnsupportedProvider { provider: ProviderId },
 
     /// reqwest could not build a client (TLS backend initialisation).
     #[error("Could not set up the HTTP client")]
@@ -73,6 +75,14 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+}
+
+/// The provider's name as people write it, for messages.
+fn name(provider: ProviderId) -> &'static str {
+    match provider {
+        ProviderId::Katana => "Katana",
+        ProviderId::ImaginePro => "ImaginePro",
+    }
 }
 
 fn places_text(places: &[String]) -> String {
@@ -104,16 +114,22 @@ impl Error {
                 Some(format!("chmod 600 {}", path.display()))
             }
             Error::Malformed { .. } => Some(
-                "each line must be `KATANA_API_KEY=...` or `KATANA_API_SECRET=...`; `#` starts a comment"
+                "each line must be `NAME=value` (`KATANA_API_KEY`, `KATANA_API_SECRET`, `IMAGINEPRO_API_KEY`); `#` starts a comment"
                     .to_owned(),
             ),
             Error::IncompleteFile { missing, .. } => Some(format!("add a `{missing}=...` line")),
-            Error::NotFound { .. } => Some(
+            Error::NotFound { provider: ProviderId::Katana, .. } => Some(
                 "run `conjure auth katana`, or set `KATANA_API_KEY` and `KATANA_API_SECRET`"
                     .to_owned(),
             ),
-            Error::InvalidCredential { .. } => {
+            Error::NotFound { provider: ProviderId::ImaginePro, .. } => {
+                Some("run `conjure auth imaginepro`, or set `IMAGINEPRO_API_KEY`".to_owned())
+            }
+            Error::InvalidCredential { provider: ProviderId::Katana, .. } => {
                 Some("copy the key and secret again from app.imgnai.com/katana-api".to_owned())
+            }
+            Error::InvalidCredential { provider: ProviderId::ImaginePro, .. } => {
+                Some("copy the API key (`sk-...`) again from your ImaginePro dashboard".to_owned())
             }
             Error::Write { path, .. } => {
                 let dir = path.parent().map_or_else(String::new, |p| p.display().to_string());

@@ -19,14 +19,22 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use conjure_core::ProviderError;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use conjure_core::provider::Downloaded;
+use futures_util::StreamExt as _;
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use conjure_core::{ProviderError, ProviderId};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Client, StatusCode, Url};
 
 use crate::error::Error;
 use crate::redact::Redactor;
+use crate::secret::Secret;
 
 /// Timeouts for one provider's clients.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,6 +80,22 @@ pub fn api_client(options: &HttpOptions, base: &Url) -> Result<Client, Error> {
         .retry(reqwest::retry::never())
         .build()
         .map_err(|source| Error::Client { source })
+}
+
+/// `value` as a header value marked sensitive, which keeps it out of HTTP/2 header compression
+/// tables and out of `Debug` output.
+pub(crate) fn sensitive_header(
+    value: &Secret,
+    provider: ProviderId,
+    what: &'static str,
+) -> Result<HeaderValue, Error> {
+    let mut v = HeaderValue::from_str(value.expose()).map_err(|_| Error::InvalidCredential {
+        provider,
+        what,
+        reason: "it is not a valid HTTP header value",
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 /// The client for asset downloads: a few redirects, only to fetchable URLs.
@@ -342,6 +366,67 @@ pub async fn execute_json(
             ),
         }))),
     }
+}
+
+/// Streams the asset at `url` (`https:`, or loopback `http:`) into `dest`, without credentials:
+/// asset URLs are signed, and the asset host is not the API host. The download client in `cell`
+/// is built on first use (building a TLS client reads the system's certificates, milliseconds
+/// each, and a text answer needs no download). An error body passes through `redactor`.
+pub(crate) async fn download(
+    cell: &OnceLock<Client>,
+    options: &HttpOptions,
+    url: &str,
+    dest: &Path,
+    redactor: &Redactor,
+) -> Result<Downloaded, ProviderError> {
+    let safe = DisplaySafeUrl::new(url);
+    let parsed = Url::parse(url)
+        .map_err(|_| ProviderError::Protocol { message: format!("`{safe}` is not a valid URL") })?;
+    if !is_fetchable(&parsed) {
+        return Err(ProviderError::Unsupported {
+            message: format!(
+                "Refusing to download `{safe}`: only https:// (or loopback http://) URLs are fetched"
+            ),
+        });
+    }
+    // No credentials: asset URLs are signed, and the asset host is not the API host.
+    let client = if let Some(c) = cell.get() {
+        c
+    } else {
+        let built = download_client(options).map_err(|e| ProviderError::Local {
+            message: format!("Cannot start an HTTP client: {e}"),
+        })?;
+        cell.get_or_init(|| built)
+    };
+    let response = client.get(parsed).send().await.map_err(|e| classify(Failure::Transport(e)))?;
+    let status = response.status();
+    tracing::debug!(method = "GET", url = %safe, status = status.as_u16(), "download response");
+    if !status.is_success() {
+        let headers = response.headers().clone();
+        let body = response.bytes().await.unwrap_or_default();
+        let e = classify(Failure::Status { status, headers: &headers, body: &body });
+        return Err(redactor.error(e));
+    }
+    let mime =
+        response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut file = tokio::fs::File::create(dest).await.map_err(|e| local_io(dest, &e))?;
+    let mut hasher = Sha256::new();
+    let mut bytes: u64 = 0;
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| classify(Failure::Transport(e)))?;
+        hasher.update(&chunk);
+        bytes += chunk.len() as u64;
+        file.write_all(&chunk).await.map_err(|e| local_io(dest, &e))?;
+    }
+    file.flush().await.map_err(|e| local_io(dest, &e))?;
+    file.sync_all().await.map_err(|e| local_io(dest, &e))?;
+    Ok(Downloaded { bytes, sha256: hex::encode(hasher.finalize()), mime })
+}
+
+/// A local write failure while saving a download.
+pub(crate) fn local_io(dest: &Path, e: &std::io::Error) -> ProviderError {
+    ProviderError::Local { message: format!("Could not write `{}`: {e}", dest.display()) }
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //!   credentials, and [`registry::connect`] to a provider that implements `conjure_core::Provider`.
 //! - [`katana`]: Katana's request vocabulary (builder, aliases, inverse parser), its answer
 //!   parsers, and the client that sends them.
-//! - [`imaginepro`]: ImaginePro's request builder, button vocabulary and answer parsers (pure).
+//! - [`imaginepro`]: ImaginePro's request builder, button vocabulary and answer parsers (pure),
+//!   and the client that sends them.
 //! - [`http`]: client construction, URL redaction, and the one classification of failed calls
 //!   into `conjure_core::ProviderError`.
 //! - [`redact`]: masks configured secrets in everything a server sends back.
@@ -25,10 +26,12 @@ pub mod registry;
 pub mod secret;
 
 pub use credentials::{
-    CredentialSource, KatanaCredentials, load_katana_credentials, write_credentials_file,
+    CredentialSource, ImagineProKey, KatanaCredentials, load_imaginepro_key,
+    load_katana_credentials, write_credentials_file,
 };
 pub use error::Error;
 pub use http::{DisplaySafeUrl, HttpOptions};
+pub use imaginepro::ImaginePro;
 pub use katana::{Katana, build_request, parse_balance, parse_envelope};
 pub use redact::Redactor;
 pub use registry::{Capabilities, Connected, Credentials, ProviderSettings};

@@ -18,9 +18,10 @@ use conjure_core::{
 };
 use serde_json::Value;
 
-use crate::credentials::{self, CredentialSource, KatanaCredentials};
+use crate::credentials::{self, CredentialSource, ImagineProKey, KatanaCredentials};
 use crate::error::Error;
 use crate::http::HttpOptions;
+use crate::imaginepro::{self, ImaginePro};
 use crate::katana::{self, Katana, PayloadError};
 
 /// Where a provider is and what its credit is worth in dollars.
@@ -68,15 +69,16 @@ const KATANA: Capabilities = Capabilities {
 
 const IMAGINEPRO: Capabilities = Capabilities {
     id: ProviderId::ImaginePro,
-    implemented: false,
+    implemented: true,
     inline_inputs: false,
+    // No documented endpoint reports ImaginePro credits (spec §5.13).
     balance: false,
-    default_base_url: "https://api.imaginepro.ai",
+    default_base_url: imaginepro::DEFAULT_BASE_URL,
     // ImaginePro publishes no dollar price per credit.
     default_usd_per_credit: None,
     base_url_env: env::CONJURE_IMAGINEPRO_BASE_URL,
     usd_per_credit_env: env::CONJURE_IMAGINEPRO_USD_PER_CREDIT,
-    credential_env: &[],
+    credential_env: &[env::IMAGINEPRO_API_KEY],
     auth_headers: &["Authorization"],
 };
 
@@ -98,12 +100,6 @@ pub fn sendable_hint() -> String {
         .map(|p| format!("`--provider {p}`"))
         .collect();
     format!("use {}", names.join(" or "))
-}
-
-fn not_yet(id: ProviderId) -> ProviderError {
-    ProviderError::Unsupported {
-        message: format!("conjure cannot send requests to {id} yet; {}", sendable_hint()),
-    }
 }
 
 /// The headers that carry credentials on `wire` (shown masked by `quote` and `--dry-run`):
@@ -134,7 +130,9 @@ pub fn parse_payload<E: From<PayloadError>>(
         ProviderId::Katana => katana::parse_request(payload, resolve),
         ProviderId::ImaginePro => Err(PayloadError {
             path: "$".to_owned(),
-            message: not_yet(provider).to_string(),
+            message: format!(
+                "conjure does not read raw {provider} payloads yet; describe the job with `conjure image` or `conjure video` instead"
+            ),
             hint: None,
         }
         .into()),
@@ -145,6 +143,7 @@ pub fn parse_payload<E: From<PayloadError>>(
 #[derive(Clone, Debug)]
 pub enum Credentials {
     Katana(KatanaCredentials),
+    ImaginePro(ImagineProKey),
 }
 
 /// One value `conjure auth PROVIDER` asks for.
@@ -163,7 +162,9 @@ pub fn credential_fields(provider: ProviderId) -> &'static [CredentialField] {
             CredentialField { label: "API key", env: env::KATANA_API_KEY },
             CredentialField { label: "API secret", env: env::KATANA_API_SECRET },
         ],
-        ProviderId::ImaginePro => &[],
+        ProviderId::ImaginePro => {
+            &[CredentialField { label: "API key", env: env::IMAGINEPRO_API_KEY }]
+        }
     }
 }
 
@@ -182,10 +183,21 @@ pub fn save_credentials(
             Ok(path)
         }
         (ProviderId::Katana, _) => Err(Error::InvalidCredential {
+            provider,
             what: "API key and secret",
             reason: "expected exactly two values",
         }),
-        (ProviderId::ImaginePro, _) => Err(Error::UnsupportedProvider { provider }),
+        (ProviderId::ImaginePro, [key]) => {
+            let key = ImagineProKey::new(key)?;
+            let path = credentials::conjure_credentials_file(config_dir);
+            credentials::write_imaginepro_key(&path, &key)?;
+            Ok(path)
+        }
+        (ProviderId::ImaginePro, _) => Err(Error::InvalidCredential {
+            provider,
+            what: "API key",
+            reason: "expected exactly one value",
+        }),
     }
 }
 
@@ -200,7 +212,8 @@ pub fn load_credentials(
     match provider {
         ProviderId::Katana => credentials::load_katana_credentials(env, home, config_dir)
             .map(|(c, s)| (Credentials::Katana(c), s)),
-        ProviderId::ImaginePro => Err(Error::UnsupportedProvider { provider }),
+        ProviderId::ImaginePro => credentials::load_imaginepro_key(env, config_dir)
+            .map(|(c, s)| (Credentials::ImaginePro(c), s)),
     }
 }
 
@@ -208,6 +221,7 @@ pub fn load_credentials(
 #[derive(Debug)]
 pub enum Connected {
     Katana(Katana),
+    ImaginePro(ImaginePro),
 }
 
 /// Connects to `provider` at `settings` with `credentials`. Makes no request.
@@ -221,7 +235,15 @@ pub fn connect(
         (ProviderId::Katana, Credentials::Katana(c)) => {
             Ok(Connected::Katana(Katana::new(&settings.base_url, c, http)?))
         }
-        (ProviderId::ImaginePro, _) => Err(Error::UnsupportedProvider { provider }),
+        (ProviderId::ImaginePro, Credentials::ImaginePro(key)) => {
+            Ok(Connected::ImaginePro(ImaginePro::new(&settings.base_url, key, http)?))
+        }
+        // Another provider's credentials: a caller's mistake, reported without their values.
+        (provider, _) => Err(Error::InvalidCredential {
+            provider,
+            what: "credential",
+            reason: "it belongs to another provider",
+        }),
     }
 }
 
@@ -230,25 +252,38 @@ impl Connected {
     pub async fn balance(&self) -> Result<Credits, ProviderError> {
         match self {
             Connected::Katana(k) => k.balance().await,
+            Connected::ImaginePro(_) => Err(ProviderError::Unsupported {
+                message: "ImaginePro has no balance endpoint; see your credits in its dashboard"
+                    .to_owned(),
+            }),
         }
     }
 
-    /// A prompt expanded by the provider's free prompt enhancement.
-    pub async fn enhance(&self, _prompt: &str) -> Result<String, ProviderError> {
-        Err(ProviderError::Unsupported { message: "prompt enhancement is ImaginePro's".into() })
+    /// An expanded version of `prompt`, where the provider offers it (free).
+    pub async fn enhance(&self, prompt: &str) -> Result<String, ProviderError> {
+        match self {
+            Connected::Katana(_) => Err(ProviderError::Unsupported {
+                message: "prompt enhancement is ImaginePro's; use `--provider imaginepro`"
+                    .to_owned(),
+            }),
+            Connected::ImaginePro(p) => p.enhance(prompt).await,
+        }
     }
+
 }
 
 impl Provider for Connected {
     fn id(&self) -> ProviderId {
         match self {
             Connected::Katana(k) => k.id(),
+            Connected::ImaginePro(p) => p.id(),
         }
     }
 
     async fn submit(&self, request: &WireRequest) -> Result<Snapshot, ProviderError> {
         match self {
             Connected::Katana(k) => k.submit(request).await,
+            Connected::ImaginePro(p) => p.submit(request).await,
         }
     }
 
@@ -259,18 +294,21 @@ impl Provider for Connected {
     ) -> Result<Snapshot, ProviderError> {
         match self {
             Connected::Katana(k) => k.submit_streaming(request, sink).await,
+            Connected::ImaginePro(p) => p.submit_streaming(request, sink).await,
         }
     }
 
     async fn poll(&self, request_id: &str, kind: MediaKind) -> Result<Snapshot, ProviderError> {
         match self {
             Connected::Katana(k) => k.poll(request_id, kind).await,
+            Connected::ImaginePro(p) => p.poll(request_id, kind).await,
         }
     }
 
     async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
         match self {
             Connected::Katana(k) => k.download(url, dest).await,
+            Connected::ImaginePro(p) => p.download(url, dest).await,
         }
     }
 }
@@ -280,14 +318,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_provider_has_capabilities_and_only_katana_is_implemented() {
+    fn every_provider_has_capabilities_and_both_are_implemented() {
         for id in ALL {
             assert_eq!(capabilities(id).id, id);
+            assert!(capabilities(id).implemented, "{id}");
+            assert!(!credential_fields(id).is_empty(), "{id}");
         }
-        assert!(capabilities(ProviderId::Katana).implemented);
-        assert_eq!(capabilities(ProviderId::ImaginePro).default_usd_per_credit, None);
+        let ip = capabilities(ProviderId::ImaginePro);
+        assert_eq!(ip.default_usd_per_credit, None);
+        assert!(!ip.balance);
+        assert_eq!(ip.credential_env, [env::IMAGINEPRO_API_KEY]);
+        assert_eq!(ip.default_base_url, "https://api.imaginepro.ai");
+        assert_eq!(sendable_hint(), "use `--provider katana` or `--provider imaginepro`");
         let spec = JobSpec::new(ProviderId::ImaginePro, vec![]);
         let e = build_request(&spec).unwrap_err();
         assert!(e.to_string().contains("imaginepro"), "{e}");
+    }
+
+    #[test]
+    fn imaginepro_credentials_save_load_and_connect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = save_credentials(ProviderId::ImaginePro, dir.path(), &["sk-abc123".to_owned()])
+            .unwrap();
+        assert!(
+            save_credentials(ProviderId::ImaginePro, dir.path(), &["a".into(), "b".into()])
+                .is_err()
+        );
+        let (creds, source) =
+            load_credentials(ProviderId::ImaginePro, |_| None, None, dir.path()).unwrap();
+        assert_eq!(source, CredentialSource::ConjureFile(path));
+        let settings =
+            ProviderSettings { base_url: "http://127.0.0.1:1".to_owned(), usd_per_credit: None };
+        let connected =
+            connect(ProviderId::ImaginePro, &settings, creds, HttpOptions::default()).unwrap();
+        assert_eq!(connected.id(), ProviderId::ImaginePro);
+        assert!(!format!("{connected:?}").contains("sk-abc123"));
     }
 }

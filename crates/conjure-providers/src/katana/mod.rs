@@ -43,7 +43,6 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, Header
 use reqwest::{Client, Url};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use tokio::io::AsyncWriteExt as _;
 
 use crate::credentials::KatanaCredentials;
 use crate::error::Error;
@@ -119,13 +118,7 @@ impl fmt::Debug for Katana {
 }
 
 fn sensitive(value: &Secret, what: &'static str) -> Result<HeaderValue, Error> {
-    let mut v = HeaderValue::from_str(value.expose()).map_err(|_| Error::InvalidCredential {
-        what,
-        reason: "it is not a valid HTTP header value",
-    })?;
-    // Keeps it out of HTTP/2 header compression tables and out of `Debug` output.
-    v.set_sensitive(true);
-    Ok(v)
+    http::sensitive_header(value, ProviderId::Katana, what)
 }
 
 impl Katana {
@@ -195,63 +188,11 @@ impl Katana {
         let request = self.get(self.url(MODELS_PATH)?, self.bearer_headers())?;
         http::execute_json(&self.api, request, &self.redactor).await
     }
-
-    async fn download_http(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
-        let safe = DisplaySafeUrl::new(url);
-        let parsed = Url::parse(url).map_err(|_| ProviderError::Protocol {
-            message: format!("`{safe}` is not a valid URL"),
-        })?;
-        if !http::is_fetchable(&parsed) {
-            return Err(ProviderError::Unsupported {
-                message: format!(
-                    "Refusing to download `{safe}`: only https:// (or loopback http://) URLs are fetched"
-                ),
-            });
-        }
-        // No credentials: asset URLs are signed, and the asset host is not the API host.
-        let client = if let Some(c) = self.download.get() {
-            c
-        } else {
-            let built = http::download_client(&self.options).map_err(|e| ProviderError::Local {
-                message: format!("Cannot start an HTTP client: {e}"),
-            })?;
-            self.download.get_or_init(|| built)
-        };
-        let response =
-            client.get(parsed).send().await.map_err(|e| http::classify(Failure::Transport(e)))?;
-        let status = response.status();
-        tracing::debug!(method = "GET", url = %safe, status = status.as_u16(), "download response");
-        if !status.is_success() {
-            let headers = response.headers().clone();
-            let body = response.bytes().await.unwrap_or_default();
-            let e = http::classify(Failure::Status { status, headers: &headers, body: &body });
-            return Err(self.redactor.error(e));
-        }
-        let mime =
-            response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let mut file = tokio::fs::File::create(dest).await.map_err(|e| local_io(dest, &e))?;
-        let mut hasher = Sha256::new();
-        let mut bytes: u64 = 0;
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| http::classify(Failure::Transport(e)))?;
-            hasher.update(&chunk);
-            bytes += chunk.len() as u64;
-            file.write_all(&chunk).await.map_err(|e| local_io(dest, &e))?;
-        }
-        file.flush().await.map_err(|e| local_io(dest, &e))?;
-        file.sync_all().await.map_err(|e| local_io(dest, &e))?;
-        Ok(Downloaded { bytes, sha256: hex::encode(hasher.finalize()), mime })
-    }
-}
-
-fn local_io(dest: &Path, e: &std::io::Error) -> ProviderError {
-    ProviderError::Local { message: format!("Could not write `{}`: {e}", dest.display()) }
 }
 
 async fn write_data_url(url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
     let (data, mime) = decode_data_url(url)?;
-    tokio::fs::write(dest, &data).await.map_err(|e| local_io(dest, &e))?;
+    tokio::fs::write(dest, &data).await.map_err(|e| http::local_io(dest, &e))?;
     Ok(Downloaded { bytes: data.len() as u64, sha256: hex::encode(Sha256::digest(&data)), mime })
 }
 
@@ -489,7 +430,9 @@ impl Provider for Katana {
         if trimmed.len() >= 5 && trimmed[..5].eq_ignore_ascii_case("data:") {
             return write_data_url(trimmed, dest).await;
         }
-        self.download_http(trimmed, dest).await.map_err(|e| self.redactor.error(e))
+        http::download(&self.download, &self.options, trimmed, dest, &self.redactor)
+            .await
+            .map_err(|e| self.redactor.error(e))
     }
 }
 

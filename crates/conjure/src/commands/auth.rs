@@ -18,7 +18,7 @@ use crate::error::{CliError, Exit};
 /// Save provider credentials (read without echo, or from stdin; never from arguments).
 #[derive(Debug, Args)]
 pub struct AuthArgs {
-    /// The provider, e.g. `katana`.
+    /// The provider: `katana` (API key and secret) or `imaginepro` (API key).
     pub provider: String,
 }
 
@@ -52,10 +52,15 @@ pub fn run(ctx: &Ctx, args: &AuthArgs) -> anyhow::Result<()> {
     } else {
         ctx.out.line(path.display().to_string());
         let names: Vec<&str> = fields.iter().map(|f| f.env).collect();
-        ctx.out.note(format!(
-            "Saved (mode 600). conjure uses it when {} are unset and no other credentials file is configured.",
-            names.join("/")
-        ));
+        // Only Katana has a second file (its skill's) that is looked at first.
+        let when = match provider {
+            ProviderId::Katana => format!(
+                "when {} are unset and no other credentials file is configured",
+                names.join("/")
+            ),
+            ProviderId::ImaginePro => format!("when {} is unset", names.join("/")),
+        };
+        ctx.out.note(format!("Saved (mode 600). conjure uses it {when}."));
     }
     Ok(())
 }
@@ -84,9 +89,13 @@ fn read_stdin(provider: ProviderId, fields: &[CredentialField]) -> Result<Vec<St
         return Ok(lines);
     }
     let labels: Vec<&str> = fields.iter().map(|f| f.label).collect();
+    let lines =
+        if fields.len() == 1 { "one line".to_owned() } else { format!("{} lines", fields.len()) };
+    let pattern = vec!["%s\\n"; fields.len()].concat();
+    let vars: Vec<String> = fields.iter().map(|f| format!("\"${}\"", f.env)).collect();
     Err(CliError::new(
         Exit::Credentials,
-        format!("Expected the {} on {} lines of stdin", labels.join(" and "), fields.len()),
+        format!("Expected the {} on {lines} of stdin", labels.join(" and ")),
     )
-    .hint(format!("printf '%s\\n%s\\n' \"$KEY\" \"$SECRET\" | conjure auth {provider}")))
+    .hint(format!("printf '{pattern}' {} | conjure auth {provider}", vars.join(" "))))
 }

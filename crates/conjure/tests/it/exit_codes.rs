@@ -118,6 +118,37 @@ fn auth_writes_a_private_file_that_is_then_used() {
 }
 
 #[test]
+fn auth_imaginepro_shares_the_file_without_wiping_katana() {
+    use std::os::unix::fs::PermissionsExt as _;
+    const IP_KEY: &str = "sk-IPLEAK-cli-4410";
+    let t = ctx();
+    let katana = t.run_with_stdin(
+        &["auth", "katana"],
+        &format!("{}\n{}\n", conjure_test::TEST_KEY, conjure_test::TEST_SECRET),
+    );
+    assert_eq!(katana.code, 0, "{katana:?}");
+    let run = t.run_with_stdin(&["--json", "auth", "imaginepro"], &format!("{IP_KEY}\n"));
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.json()["provider"], "imaginepro");
+    assert!(!run.stdout.contains(IP_KEY) && !run.stderr.contains(IP_KEY), "{run:?}");
+    let path = t.path("config/credentials/katana.env");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("KATANA_API_SECRET=") && text.contains("IMAGINEPRO_API_KEY="), "{text}");
+    // `NAME=value` on stdin works too, and replaces the key.
+    let run = t.run_with_stdin(&["auth", "imaginepro"], "IMAGINEPRO_API_KEY=sk-second\n");
+    assert_eq!(run.code, 0, "{run:?}");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("sk-second") && !text.contains(IP_KEY), "{text}");
+    assert!(text.contains("KATANA_API_KEY="), "{text}");
+    // Two lines for a one-value provider: refused, nothing echoed.
+    let run = t.run_with_stdin(&["auth", "imaginepro"], &format!("{IP_KEY}\nmore\n"));
+    assert_eq!(run.code, 7, "{run:?}");
+    assert!(!run.stdout.contains(IP_KEY) && !run.stderr.contains(IP_KEY), "{run:?}");
+    assert!(run.stderr.contains("$IMAGINEPRO_API_KEY"), "{}", run.stderr);
+}
+
+#[test]
 fn sandbox_serve_is_a_working_katana_server() {
     use std::io::BufRead as _;
     let t = ctx();
