@@ -67,7 +67,7 @@ macro_rules! store_contract_suite {
 pub fn spec(prompt: &str) -> JobSpec {
     JobSpec {
         provider: ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Image(ImageItem {
             model: "gpt-image-2".into(),
             prompt: prompt.into(),
