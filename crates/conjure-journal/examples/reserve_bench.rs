@@ -25,7 +25,7 @@ use conjure_journal::Journal;
 fn order(prompt: &str, inline: &str) -> Order {
     let spec = JobSpec {
         provider: ProviderId::Katana,
-        hooks: Default::default(),
+        hooks: conjure_core::spec::Hooks::default(),
         items: vec![Item::Image(ImageItem {
             model: "gpt-image-2".into(),
             prompt: prompt.into(),
