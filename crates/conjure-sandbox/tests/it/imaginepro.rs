@@ -307,6 +307,9 @@ async fn mj_video_generate_extend_fetch() {
     assert_eq!(results[2]["index"], 2);
     assert_eq!(done["videoUrl"], results[0]["url"]);
     assert_eq!(done["videoUrl"].as_str().unwrap().rsplit_once('.').unwrap().1, "mp4");
+    let (mime, bytes) = download(done["videoUrl"].as_str().unwrap()).await;
+    assert_eq!(mime, "video/mp4");
+    assert_eq!(&bytes[4..8], b"ftyp");
     // The same job on the message paths.
     assert_eq!(fetch_on(&sb, NOVA_FETCH, &id).await, done);
     // Both frames are required.
@@ -417,6 +420,10 @@ async fn unknown_ids_and_other_keys_jobs_are_404() {
     documented_error(theirs, 404).await;
     let unknown_path = post(&sb, "/describe", &json!({})).await;
     documented_error(unknown_path, 404).await;
+    // The wrong method is JSON too, never an empty body.
+    documented_error(get_as(&sb, Some(IMAGINEPRO_DEMO_KEY), "/nova/imagine").await, 405).await;
+    let post_fetch = post(&sb, &format!("{NOVA_FETCH}{id}"), &json!({})).await;
+    documented_error(post_fetch, 405).await;
 }
 
 #[tokio::test]
@@ -619,8 +626,9 @@ async fn fault_stale_jobs_never_finish() {
     let id = submit(&sb, "/nova/imagine", &json!({ "prompt": "p" })).await;
     for _ in 0..5 {
         let m = fetch_on(&sb, NOVA_FETCH, &id).await;
-        assert!(m["status"] == "QUEUED" || m["status"] == "PROCESSING", "{m}");
+        assert_eq!(m["status"], "PROCESSING", "{m}");
         assert!(m["progress"].as_u64().unwrap() < 100);
+        assert!(m.get("uri").is_none() && m.get("images").is_none());
     }
 }
 
