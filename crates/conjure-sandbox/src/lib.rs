@@ -1,20 +1,43 @@
-//! The offline Katana sandbox: a real HTTP server that speaks the Katana wire contract for image
-//! and video generation and for text (`/v1/chat/completions`, whole, streamed or async), with
-//! labelled placeholder media and answers, per-key credit balances and fault injection.
+//! The offline sandbox: one real HTTP server that speaks two providers' wire contracts on the
+//! same port, with labelled placeholder media and answers, per-key credit balances and fault
+//! injection.
 //!
-//! conjure's integration tests and `conjure demo` point a real client at [`Sandbox::base_url`];
-//! so can any OpenAI-compatible client, with base URL `{base_url}/v1` and `key:secret` as its
-//! API key. The sandbox validates submissions against the bundled catalogue, charges the
-//! catalogue price exactly (in tenths of a credit; more only under the overcharge fault),
-//! completes jobs after a configurable number of polls and serves deterministic placeholder
-//! pictures (the `image` crate) and videos (ffmpeg) from `/assets/…`. Text calls get a
-//! deterministic placeholder answer and are billed like the real service (a reserve, the charge,
-//! a refund) with the very functions conjure quotes with (`conjure_core::text`), so an offline
-//! run costs exactly the quote. It also serves a placeholder attestation for E2EE Private models
-//! and an `llms.txt`. [`Faults`] makes it misbehave in the ways a client must survive without
-//! paying twice or leaking its credentials: failed or stale jobs, 500s after the charge, dropped
-//! connections, cut or malformed streams, a catalogue that drifted from the bundled one. It does
-//! not speak ImaginePro, and it keeps nothing on disk but cached videos in its media directory.
+//! **Katana** (image and video generation, and text on `/v1/chat/completions`, whole, streamed or
+//! async). conjure's integration tests and `conjure demo` point a real client at
+//! [`Sandbox::base_url`]; so can any OpenAI-compatible client, with base URL `{base_url}/v1` and
+//! `key:secret` as its API key. The sandbox validates submissions against the bundled catalogue,
+//! charges the catalogue price exactly (in tenths of a credit; more only under the overcharge
+//! fault), completes jobs after a configurable number of polls and serves deterministic
+//! placeholder pictures (the `image` crate) and videos (ffmpeg) from `/assets/…`. Text calls get
+//! a deterministic placeholder answer and are billed like the real service (a reserve, the
+//! charge, a refund) with the very functions conjure quotes with (`conjure_core::text`), so an
+//! offline run costs exactly the quote. It also serves a placeholder attestation for E2EE Private
+//! models and an `llms.txt`.
+//!
+//! **ImaginePro** (`imaginepro-api.md`) under `/api/v1`, authenticated by
+//! `Authorization: Bearer <key>` against [`SandboxConfig::imaginepro_keys`] (by default
+//! [`IMAGINEPRO_DEMO_KEY`] with [`IMAGINEPRO_DEMO_BALANCE`] credits, a ledger apart from
+//! Katana's). Both path families share one job store: `/midjourney/{imagine,button}` and
+//! `/midjourney/message/{id}` (the skill's), `/nova/{imagine,button}` and `/message/fetch/{id}`
+//! (the SDKs'); every job is also served on `/video/mj/fetch/{id}`. Besides those:
+//! `/flux/{imagine,upscale}`, `/universal/{imagine,zimage}`, `/gemini/imagine`,
+//! `/video/mj/{generate,extend}`, `/tools/remove-bg` and the synchronous, free
+//! `/tools/prompt-extend`. A job steps once per poll, `QUEUED` → `PROCESSING` (numeric `progress`)
+//! → `DONE` with `uri`, `images` and `buttons` (or `FAIL` with `error`, refunded); buttons make
+//! children with `originatingMessageId`; prices are the table's
+//! (`conjure_core::catalogue::imaginepro`, [`IMAGINEPRO_UNPUBLISHED_PRICE`] where none is
+//! published); errors are JSON `{message, error, statusCode}`; `ref` is echoed and
+//! `webhookOverride` is POSTed the final message once when it is a loopback URL.
+//! [`Sandbox::imaginepro_exports`] is the environment for conjure; ImaginePro's official SDKs
+//! (Python `imaginepro`, the JS/TS SDK) work unchanged with [`Sandbox::base_url`] as their base
+//! URL (they append `/api/v1`), and `tests/it/clients.rs` runs both against it. With the SDKs'
+//! default 2 s polling a job takes `steps` + 1 polls; a small `fetch_interval` keeps tests fast.
+//!
+//! [`Faults`] makes both halves misbehave in the ways a client must survive without paying twice
+//! or leaking its credentials: failed or stale jobs, 500s after the charge, dropped connections,
+//! rate-limited polls, overcharges, missing assets, and for Katana's text cut or malformed
+//! streams and a catalogue that drifted from the bundled one. The sandbox keeps nothing on disk
+//! but cached videos in its media directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conjure_sandbox::SandboxError> {

@@ -80,6 +80,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/message/fetch/{id}", get(fetch))
         .route("/video/mj/fetch/{id}", get(fetch))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "No such ImaginePro endpoint.") })
+        // axum's own 405 has an empty body, which both SDKs would fail to decode (§11).
+        .method_not_allowed_fallback(|| async {
+            error(StatusCode::METHOD_NOT_ALLOWED, "Wrong HTTP method for this endpoint.")
+        })
 }
 
 /// An error in the documented shape (§11).

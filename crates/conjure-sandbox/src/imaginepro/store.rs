@@ -5,6 +5,7 @@
 //! A job steps once per fetch: with `steps` = S (the Katana half's `steps` fault), fetches 1..=S
 //! answer `PROCESSING` with `progress` rising (the first one `QUEUED` at 0 when S ≥ 2), and
 //! fetch S+1 finishes it: `DONE` with `uri`, `images` and `buttons`, or `FAIL` with `error`.
+//! Under the `stale` fault every fetch answers `PROCESSING` with the progress it had, forever.
 //! A job with a loopback webhook is also stepped by a timer ([`Store::tick`]) so a client that
 //! only listens still gets its call. Whoever finishes a job gets its webhook [`Delivery`], once.
 //!
@@ -93,7 +94,13 @@ impl IpJob {
 
     /// Moves one step; true when this step finished the job.
     fn step(&mut self, now: OffsetDateTime) -> bool {
-        if self.status.terminal() || self.faults.stale {
+        if self.status.terminal() {
+            return false;
+        }
+        if self.faults.stale {
+            // The stale-status bug as a client meets it: the job is taken up and then never
+            // moves again (Katana's stale jobs likewise stay `processing`).
+            self.status = Status::Processing;
             return false;
         }
         self.steps += 1;

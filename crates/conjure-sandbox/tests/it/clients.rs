@@ -1,10 +1,14 @@
-//! Official clients as tests of the sandbox: OpenAI's Python package, unchanged, against
-//! `/v1/chat/completions` and `/v1/models`.
+//! Official clients as tests of the sandbox, each used unchanged: OpenAI's Python package against
+//! `/v1/chat/completions` and `/v1/models`; ImaginePro's Python SDK (PyPI `imaginepro` 0.1.0) and
+//! JS/TS SDK (vendored source, see `tests/clients/imaginepro-js-sdk/README.md`) against
+//! `/api/v1` (`imaginepro-api.md` §14.3).
 //!
-//! The client lives in a virtualenv that `scripts/test` prepares (`conjure_need_py_clients` in
-//! `scripts/lib-deps.sh`) at `$CARGO_TARGET_DIR/py-clients` (default `target/py-clients`). A
-//! missing venv fails the test with that instruction rather than skipping it: a skipped client
-//! test would pass silently on a machine that never ran it.
+//! The Python clients live in a virtualenv that `scripts/test` prepares
+//! (`conjure_need_py_clients` in `scripts/lib-deps.sh`) at `$CARGO_TARGET_DIR/py-clients`
+//! (default `target/py-clients`); the JS SDK is compiled by `conjure_need_js_clients` into
+//! `$CARGO_TARGET_DIR/js-clients`. A missing install fails the test with that instruction rather
+//! than skipping it: a skipped client test would pass silently on a machine that never ran it.
+//! No client reaches beyond 127.0.0.1 at test time.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +16,9 @@ use std::time::Duration;
 use conjure_core::catalogue::{Catalogue, MediaKind, ProviderId};
 use conjure_core::money::Credits;
 use conjure_core::text::{self, DEFAULT_MAX_TOKENS, Message, Role, TextItem, TextMode};
-use conjure_sandbox::{DEMO_KEY, DEMO_SECRET, Faults};
+use conjure_sandbox::{
+    DEMO_KEY, DEMO_SECRET, Faults, IMAGINEPRO_DEMO_BALANCE, IMAGINEPRO_DEMO_KEY,
+};
 use serde_json::{Value, json};
 
 use crate::{demo_balance, sandbox};
@@ -21,12 +27,15 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| workspace().join("target"), |dir| workspace().join(dir))
+}
+
 /// The venv's Python; panics with the way to create it when it is missing.
 fn venv_python() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| workspace().join("target"), |dir| workspace().join(dir));
-    let python = target.join("py-clients").join("bin").join("python");
+    let python = target_dir().join("py-clients").join("bin").join("python");
     assert!(
         python.exists(),
         "the Python API clients are not installed at {}: run scripts/test (it creates the venv \
@@ -107,4 +116,134 @@ async fn openai_python_client_works_unchanged() {
         summary["vision"]["usage"]["imgnai"]["credits_charged"].as_f64().unwrap(),
     );
     assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance() - charged - charged - vision));
+}
+
+/// The compiled ImaginePro JS SDK; panics with the way to make it when it is missing.
+fn imaginepro_js_sdk() -> PathBuf {
+    let sdk = target_dir().join("js-clients").join("imaginepro").join("index.js");
+    assert!(
+        sdk.exists(),
+        "the ImaginePro JS SDK is not compiled at {}: run scripts/test (conjure_need_js_clients \
+         in scripts/lib-deps.sh compiles crates/conjure-sandbox/tests/clients/imaginepro-js-sdk)",
+        sdk.display()
+    );
+    sdk
+}
+
+/// Runs `program script` against `sb` with `envs`; the JSON of its last stdout line (the SDKs
+/// print their own log lines before it).
+async fn run_client(program: &Path, script: &str, envs: &[(&str, String)]) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+    let mut command = tokio::process::Command::new(program);
+    command
+        .arg(&script)
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("HTTP_PROXY")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("IMAGINEPRO_API_KEY")
+        .kill_on_drop(true);
+    // The key goes through the environment, never argv.
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
+        .await
+        .expect("the client script finishes")
+        .expect("the client's interpreter runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}\nstdout:\n{stdout}"))
+}
+
+/// The sandbox for an ImaginePro SDK: every job answers one `PROCESSING` poll, then `DONE`, so
+/// the SDKs' polling loops run (with a short `fetchInterval` of their own) and finish fast.
+async fn imaginepro_sandbox() -> conjure_sandbox::Sandbox {
+    sandbox(Faults { processing_steps: 1, ..Faults::default() }).await
+}
+
+fn imaginepro_spent(sb: &conjure_sandbox::Sandbox) -> Credits {
+    Credits::whole(IMAGINEPRO_DEMO_BALANCE) - sb.imaginepro_balance(IMAGINEPRO_DEMO_KEY).unwrap()
+}
+
+/// What both SDKs raise for the refused calls: the body's `error` field (§11).
+fn assert_sdk_errors(errors: &Value) {
+    assert_eq!(errors["bad_key"], "Unauthorized");
+    assert_eq!(errors["bad_key_fetch"], "Unauthorized");
+    assert_eq!(errors["unknown_id"], "Not Found");
+    assert_eq!(errors["not_offered"], "Bad Request");
+}
+
+#[tokio::test]
+async fn imaginepro_python_sdk_works_unchanged() {
+    let python = venv_python();
+    let sb = imaginepro_sandbox().await;
+    let summary = run_client(
+        &python,
+        "imaginepro_python.py",
+        &[
+            ("SANDBOX_BASE_URL", sb.base_url()),
+            ("SANDBOX_API_KEY", IMAGINEPRO_DEMO_KEY.to_owned()),
+            ("SANDBOX_FETCH_INTERVAL", "0.05".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(summary["sdk_version"], "0.1.0");
+    assert_eq!(summary["first_status"], "PROCESSING");
+    assert_sdk_errors(&summary["errors"]);
+    // Imagine (10), upscale and variant (5 each), reroll, inpainting and zoom (unpublished).
+    let unpublished = conjure_sandbox::IMAGINEPRO_UNPUBLISHED_PRICE;
+    assert_eq!(imaginepro_spent(&sb), Credits::whole(10 + 5 + 5 + 3 * unpublished));
+    let stats = sb.stats();
+    assert_eq!(stats.imaginepro_accepted, 6);
+    assert_eq!(stats.imaginepro_accepted_by_path["/nova/imagine"], 1);
+    assert_eq!(stats.imaginepro_accepted_by_path["/nova/button"], 5);
+    // Two refused POSTs (bad key, a button not offered) besides the six accepted.
+    assert_eq!(stats.imaginepro_posts_received, 8);
+}
+
+#[tokio::test]
+async fn imaginepro_js_sdk_works_unchanged() {
+    let sdk = imaginepro_js_sdk();
+    let sb = imaginepro_sandbox().await;
+    let summary = run_client(
+        Path::new("node"),
+        "imaginepro_js.mjs",
+        &[
+            ("IMAGINEPRO_JS_SDK", sdk.display().to_string()),
+            ("SANDBOX_BASE_URL", sb.base_url()),
+            ("SANDBOX_API_KEY", IMAGINEPRO_DEMO_KEY.to_owned()),
+            ("SANDBOX_FETCH_INTERVAL_MS", "50".to_owned()),
+        ],
+    )
+    .await;
+    assert_eq!(summary["first_status"], "PROCESSING");
+    assert_sdk_errors(&summary["errors"]);
+    // The vendored SDK (c731800) has every method.
+    let ran: Vec<&str> =
+        summary["ran"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    for method in
+        ["universalImagine", "geminiImagine", "generateVideo", "fetchVideoMessage", "extendVideo"]
+    {
+        assert!(ran.contains(&method), "{method} not run: {ran:?}");
+    }
+    // Imagine 10, U and V 5 each, reroll/inpainting/pan unpublished, nano-banana-2 6, gemini
+    // unpublished, MJ video 10, extend unpublished.
+    let unpublished = conjure_sandbox::IMAGINEPRO_UNPUBLISHED_PRICE;
+    assert_eq!(imaginepro_spent(&sb), Credits::whole(10 + 5 + 5 + 6 + 10 + 5 * unpublished));
+    let by_path = sb.stats().imaginepro_accepted_by_path;
+    for (path, n) in [
+        ("/nova/imagine", 1),
+        ("/nova/button", 5),
+        ("/universal/imagine", 1),
+        ("/gemini/imagine", 1),
+        ("/video/mj/generate", 1),
+        ("/video/mj/extend", 1),
+    ] {
+        assert_eq!(by_path[path], n, "{path}");
+    }
 }

@@ -10,6 +10,7 @@ mod clients;
 mod echo;
 mod faults;
 mod flow;
+mod imaginepro;
 mod imaginepro_client;
 mod models;
 mod text;

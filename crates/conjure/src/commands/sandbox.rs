@@ -1,6 +1,10 @@
-//! `conjure sandbox serve`: the offline server that speaks Katana's wire API with labelled
-//! placeholder media and text, for trying conjure without credentials and for testing clients.
-//! Each fault flag sets the `conjure_sandbox::Faults` field of the same name.
+//! `conjure sandbox serve`: the offline server that speaks Katana's and ImaginePro's wire APIs
+//! with labelled placeholder media and text, for trying conjure without credentials and for
+//! testing clients. Each fault flag sets the `conjure_sandbox::Faults` field of the same name;
+//! both halves obey them.
+//!
+//! stdout is one block of `export NAME=value` lines per provider, each under a `# provider`
+//! comment line, so a shell can `source` or `eval` it; people's notes go to stderr.
 
 use std::net::SocketAddr;
 
@@ -21,22 +25,25 @@ pub struct SandboxArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
-    /// Serve the Katana API on a local address until interrupted.
+    /// Serve the Katana and ImaginePro APIs on a local address until interrupted.
     Serve(ServeArgs),
 }
 
-/// Serve the Katana wire API locally. Point conjure at it with
-/// CONJURE_KATANA_BASE_URL=http://ADDR and the printed key and secret; OpenAI-compatible
-/// clients use http://ADDR/v1 with KEY:SECRET as their API key.
+/// Serve the Katana and ImaginePro wire APIs locally, on one address. Prints the environment
+/// that points conjure at it as `export` lines, one commented block per provider. Katana:
+/// CONJURE_KATANA_BASE_URL=http://ADDR and the printed key and secret; OpenAI-compatible clients
+/// use http://ADDR/v1 with KEY:SECRET as their API key. ImaginePro (both path families under
+/// /api/v1): CONJURE_IMAGINEPRO_BASE_URL=http://ADDR and the key sandbox-imaginepro-key; its
+/// official SDKs take http://ADDR as their base URL.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (loopback only by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8787")]
     pub addr: SocketAddr,
-    /// API key the sandbox accepts.
+    /// Katana API key the sandbox accepts.
     #[arg(long, default_value = "sandbox-key")]
     pub key: String,
-    /// Starting balance of that key, in credits.
+    /// Starting balance of that Katana key, in credits.
     #[arg(long, default_value = "10000")]
     pub balance: String,
     /// Milliseconds of latency added to every request.
@@ -139,16 +146,37 @@ pub async fn run(ctx: &Ctx, args: SandboxArgs) -> anyhow::Result<()> {
     let sandbox = conjure_sandbox::start(config).await?;
     let url = sandbox.base_url();
     // The sandbox's own placeholder credentials, not the user's: printing them is the point.
-    let exports = sandbox.exports(&key).unwrap_or_default();
+    let blocks = [
+        (
+            "Katana",
+            format!("OpenAI-compatible clients: {url}/v1 with KEY:SECRET as the API key"),
+            sandbox.exports(&key).unwrap_or_default(),
+        ),
+        (
+            "ImaginePro",
+            format!("official SDKs: base URL {url}; they append /api/v1"),
+            sandbox.imaginepro_exports(conjure_sandbox::IMAGINEPRO_DEMO_KEY).unwrap_or_default(),
+        ),
+    ];
     if ctx.out.json {
-        let env: serde_json::Map<String, serde_json::Value> =
-            exports.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
-        ctx.out.json_value(
-            &json!({ "status": "serving", "base_url": url, "api_key": key, "env": env }),
-        );
+        let env: serde_json::Map<String, serde_json::Value> = blocks
+            .iter()
+            .flat_map(|(_, _, exports)| exports)
+            .map(|(k, v)| ((*k).to_owned(), json!(v)))
+            .collect();
+        ctx.out.json_value(&json!({
+            "status": "serving",
+            "base_url": url,
+            "api_key": key,
+            "imaginepro_api_key": conjure_sandbox::IMAGINEPRO_DEMO_KEY,
+            "env": env,
+        }));
     } else {
-        for (name, value) in &exports {
-            ctx.out.line(format!("export {name}={value}"));
+        for (provider, about, exports) in &blocks {
+            ctx.out.line(format!("# {provider} ({about})"));
+            for (name, value) in exports {
+                ctx.out.line(format!("export {name}={value}"));
+            }
         }
         ctx.out.note("conjure sandbox: placeholder media, no real charges. Ctrl-C stops it.");
     }

@@ -164,9 +164,15 @@ fn sandbox_serve_is_a_working_katana_server() {
     ]);
     cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let url = first.strip_prefix("export CONJURE_KATANA_BASE_URL=").unwrap().to_owned();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // One commented block per provider, in a form `eval` and `source` accept.
+    let printed: Vec<String> = lines.take(7).map(Result::unwrap).collect();
+    assert!(printed[0].starts_with("# Katana"), "{printed:?}");
+    let url = printed[1].strip_prefix("export CONJURE_KATANA_BASE_URL=").unwrap().to_owned();
+    assert_eq!(printed[2], "export KATANA_API_KEY=k1");
+    assert!(printed[4].starts_with("# ImaginePro"), "{printed:?}");
+    assert_eq!(printed[5], format!("export CONJURE_IMAGINEPRO_BASE_URL={url}"));
+    assert_eq!(printed[6], "export IMAGINEPRO_API_KEY=sandbox-imaginepro-key");
     let mut t = t;
     t.env("CONJURE_KATANA_BASE_URL", &url);
     t.env("KATANA_API_KEY", "k1");
