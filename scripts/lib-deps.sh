@@ -55,37 +55,6 @@ conjure_need_py_clients() {
   cp "$reqs" "$venv/conjure-requirements.txt"
 }
 
-# The JS API client the sandbox's tests run against it: ImaginePro's JS/TS SDK, vendored at
-# crates/conjure-sandbox/tests/clients/imaginepro-js-sdk/ (npm has no `imaginepro` package; see
-# the README there), compiled unchanged with the TypeScript pinned in
-# crates/conjure-sandbox/tests/clients/package.json (+ package-lock.json) into
-# $CARGO_TARGET_DIR/js-clients (default target/js-clients). Node >= 18 is needed (the SDK uses
-# the global fetch). Does the work only when the output is missing or its inputs changed. Run
-# from the repository root.
-conjure_need_js_clients() {
-  local dir="${CARGO_TARGET_DIR:-target}/js-clients"
-  local src="crates/conjure-sandbox/tests/clients"
-  local stamp
-  stamp=$(cat "$src/package.json" "$src/package-lock.json" "$src/imaginepro-js-sdk/index.ts" | cksum)
-  if [ -f "$dir/imaginepro/index.js" ] && [ "$(cat "$dir/conjure-stamp" 2>/dev/null)" = "$stamp" ]; then
-    return 0
-  fi
-  command -v node >/dev/null 2>&1 || conjure_apt_install nodejs || return 1
-  command -v npm >/dev/null 2>&1 || conjure_apt_install npm || return 1
-  if ! node -e 'process.exit(parseInt(process.versions.node, 10) >= 18 ? 0 : 1)'; then
-    echo "conjure: the JS client tests need Node.js 18 or later; found $(node --version)" >&2
-    return 1
-  fi
-  echo "conjure: installing the JS API clients for the sandbox tests into $dir (npm)" >&2
-  rm -rf "$dir"
-  mkdir -p "$dir"
-  cp "$src/package.json" "$src/package-lock.json" "$dir/"
-  (cd "$dir" && npm install --no-audit --no-fund --silent) || return 1
-  "$dir/node_modules/.bin/tsc" --target ES2020 --module commonjs --lib ES2020,DOM --skipLibCheck \
-    --outDir "$dir/imaginepro" "$src/imaginepro-js-sdk/index.ts" || return 1
-  echo "$stamp" >"$dir/conjure-stamp"
-}
-
 conjure_need_cargo() {
   if ! command -v cargo >/dev/null 2>&1; then
     [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"

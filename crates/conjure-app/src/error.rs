@@ -20,7 +20,8 @@ use serde::Serialize;
 pub enum ErrorKind {
     /// Anything else: network unreachable, disk, journal (exit 1).
     Error,
-    /// Invalid input or usage; nothing sent (exit 2).
+    /// Invalid input or usage, found by conjure (nothing sent) or by the provider's HTTP 400
+    /// (nothing charged) (exit 2).
     InvalidInput,
     /// Confirmation required; nothing sent (exit 3).
     ConfirmationRequired,
@@ -122,6 +123,9 @@ impl AppError {
         let kind = match e {
             ProviderError::Auth { .. } => ErrorKind::Credentials,
             ProviderError::Unsupported { .. } => ErrorKind::InvalidInput,
+            // The provider found the request invalid before accepting it: bad input, as when
+            // conjure's own checks refuse it, and nothing was charged.
+            ProviderError::Rejected { status: 400, .. } => ErrorKind::InvalidInput,
             ProviderError::Transport { .. } | ProviderError::Local { .. } => ErrorKind::Error,
             _ => ErrorKind::ProviderFailed,
         };

@@ -291,8 +291,10 @@ impl<C: Connector> App<C> {
         if options.no_wait && !job.state.is_terminal() {
             return Ok(Paid::Submitted(job));
         }
-        let mut done =
-            self.finish(session, &provider, &job.id, &delivery, observer, interrupt).await?;
+        let mut done = self
+            .finish(session, &provider, &job.id, &delivery, observer, interrupt)
+            .await
+            .map_err(|e| e.for_provider(provider_id))?;
         done.elapsed = started.elapsed();
         Ok(Paid::Done(done))
     }

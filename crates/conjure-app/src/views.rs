@@ -263,7 +263,7 @@ impl RequestView {
         headers.insert("Content-Type", "application/json");
         RequestView {
             method: wire.method.clone(),
-            url: format!("{}{}", base_url.trim_end_matches('/'), wire.path),
+            url: registry::request_url(provider, base_url, wire),
             headers,
             body: shorten(&wire.body, wire),
         }

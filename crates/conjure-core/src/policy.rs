@@ -243,7 +243,7 @@ impl SpendRefusal {
                 "to send it with --yes, add --max-cost at or above the quote; or run without --yes to see the quote and approve it with --approve TOKEN; the standing cap is limits.yes_max_cost (CONJURE_YES_MAX_COST)".to_owned()
             }
             SpendRefusal::NoDollarPrice { provider, .. } => format!(
-                "set the dollar price of a {provider} credit ([{provider}] usd_per_credit in the config file, or CONJURE_{}_USD_PER_CREDIT), or give the limit in credits (e.g. `500cr`)",
+                "set the dollar price of a {provider} credit ([{provider}] usd_per_credit in the config file, or CONJURE_{}_USD_PER_CREDIT), or give the limit in credits (e.g. `--max-cost 500cr`, which also caps `--yes`)",
                 provider.as_str().to_ascii_uppercase()
             ),
             SpendRefusal::PriceNotPublished { provider, .. } => format!(

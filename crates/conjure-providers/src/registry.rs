@@ -111,6 +111,15 @@ pub fn auth_headers(provider: ProviderId, wire: &WireRequest) -> &'static [&'sta
     }
 }
 
+/// The full URL `wire` goes to at `base_url` (ImaginePro's paths are under `/api/v1`).
+pub fn request_url(provider: ProviderId, base_url: &str, wire: &WireRequest) -> String {
+    let prefix = match provider {
+        ProviderId::Katana => "",
+        ProviderId::ImaginePro => crate::imaginepro::client::API_PREFIX,
+    };
+    format!("{}{prefix}{}", base_url.trim_end_matches('/'), wire.path)
+}
+
 /// The exact request `spec` becomes for its provider. Pure; needs no credentials.
 pub fn build_request(spec: &JobSpec) -> Result<WireRequest, ProviderError> {
     match spec.provider {
@@ -269,7 +278,6 @@ impl Connected {
             Connected::ImaginePro(p) => p.enhance(prompt).await,
         }
     }
-
 }
 
 impl Provider for Connected {

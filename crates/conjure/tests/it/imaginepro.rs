@@ -78,8 +78,12 @@ async fn submit(
             return error_body(s, "Internal server error", "Internal Server Error");
         }
         Submit::Drop => {
-            // Never answered: the client sees the connection close.
-            return (StatusCode::OK, [("content-length", "100")], "{").into_response();
+            // The body breaks off: the client sees the connection close mid-answer.
+            let broken = futures_util::stream::iter([
+                Ok(Bytes::from_static(b"{\"success\": tr")),
+                Err(std::io::Error::other("connection dropped")),
+            ]);
+            return Response::new(axum::body::Body::from_stream(broken));
         }
     }
     let path = uri.path().trim_start_matches("/api/v1").to_owned();
@@ -222,11 +226,12 @@ fn assert_headers(s: &Seen) {
     assert_eq!(s.headers["content-type"], "application/json", "{}", s.uri);
 }
 
-/// Runs `args` (with `--yes --json`) and returns the JSON result; asserts success.
+/// Runs `args` (with `--json --yes`, capped in credits: without a dollar price per credit the
+/// standing dollar cap of `--yes` cannot be checked) and returns the JSON result; asserts success.
 fn paid(t: &TestContext, args: &[&str]) -> Value {
     let mut full = vec!["--json"];
     full.extend_from_slice(args);
-    full.push("--yes");
+    full.extend(["--yes", "--max-cost", "100cr"]);
     let r = t.run(&full);
     assert_eq!(r.code, 0, "{args:?}\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
     r.json()
@@ -359,8 +364,11 @@ fn a_midjourney_grid_then_u1_records_the_lineage() {
     let post = fake.posts().last().unwrap().clone();
     assert_eq!(post.uri, "/api/v1/nova/button");
     assert_eq!(post.body, json!({"messageId": "msg-1", "button": "U1"}));
-    // Reroll goes as its emoji; `upscale JOB --index` is the U button.
-    paid(&t, &["button", &parent, "reroll"]);
+    // Reroll goes as its emoji (unpriced: approved by its token); `upscale JOB --index` is U.
+    let q = t.run(&["--json", "button", &parent, "reroll"]).json();
+    let token = q["quote"]["token"].as_str().unwrap().to_owned();
+    let r = t.run(&["--json", "button", &parent, "reroll", "--approve", &token]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(fake.posts().last().unwrap().body["button"], "🔄");
     paid(&t, &["upscale", &parent, "--index", "2"]);
     assert_eq!(fake.posts().last().unwrap().body, json!({"messageId": "msg-1", "button": "U2"}));
@@ -385,7 +393,16 @@ fn a_midjourney_grid_then_u1_records_the_lineage() {
     assert!(drawn.stdout.contains("├─ U1 → "), "{}", drawn.stdout);
     assert!(drawn.stdout.contains("└─ U2 → "), "{}", drawn.stdout);
     // The grid reported its progress while it ran.
-    let r = t.run(&["--json", "image", "a second lighthouse", "--provider", "imaginepro", "--yes"]);
+    let r = t.run(&[
+        "--json",
+        "image",
+        "a second lighthouse",
+        "--provider",
+        "imaginepro",
+        "--yes",
+        "--max-cost",
+        "10cr",
+    ]);
     assert!(r.stderr.contains(r#""event":"progress""#), "{}", r.stderr);
 }
 
@@ -414,14 +431,18 @@ fn only_offered_buttons_and_finished_midjourney_parents() {
     // What the upscale offers is pressable (and unpriced: refused under a cost limit).
     let r = t.run(&["--json", "button", &child_id, "zoom-out-2x", "--max-cost", "50cr", "--yes"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("not published") || r.stdout.contains("not published"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("publishes no price"), "{}", r.stderr);
     assert_eq!(fake.posts().len(), before, "nothing refused was sent");
-    let v = paid(&t, &["button", &child_id, "zoom-out-2x"]);
-    assert_eq!(fake.posts().last().unwrap().body["button"], "Zoom Out 2x", "{v}");
+    // Without a limit it is quoted as not published and sent once approved by its token.
+    let q = t.run(&["--json", "button", &child_id, "zoom-out-2x"]);
+    assert_eq!(q.code, 3, "{}", q.stderr);
+    let q = q.json();
+    assert!(q.to_string().contains("not published"), "{q}");
+    let token = q["quote"]["token"].as_str().unwrap().to_owned();
+    let r = t.run(&["--json", "button", &child_id, "zoom-out-2x", "--approve", &token]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(fake.posts().last().unwrap().body["button"], "Zoom Out 2x");
+    assert_eq!(fake.posts().len(), before + 1);
 }
 
 #[test]
@@ -455,7 +476,7 @@ fn quotes_follow_the_mode_the_count_and_lumi_size() {
     assert_eq!(lumi["request"]["url"], format!("{}/api/v1/universal/zimage", fake.base));
     // Without a dollar price, credits only, and the quote says why.
     assert!(fast["quote"]["usd"].is_null(), "{fast}");
-    assert!(fast["quote"]["notes"].to_string().contains("usd_per_credit"), "{fast}");
+    assert!(fast.to_string().contains("usd_per_credit"), "{fast}");
     let r = t.run(&[
         "--json",
         "image",
@@ -525,7 +546,16 @@ fn bad_input_is_refused_before_anything_is_sent() {
 fn each_error_class() {
     let run = |submit: Submit| {
         let fake = start_with(Recorder { submit, ..Recorder::default() });
-        let r = fake.ctx().run(&["--json", "image", "a fox", "--provider", "imaginepro", "--yes"]);
+        let r = fake.ctx().run(&[
+            "--json",
+            "image",
+            "a fox",
+            "--provider",
+            "imaginepro",
+            "--yes",
+            "--max-cost",
+            "10cr",
+        ]);
         (r, fake.posts().len())
     };
     let (r, posts) = run(Submit::Status(400));
@@ -542,7 +572,15 @@ fn each_error_class() {
     }
     // A job that fails: exit 4, and whether it was charged is not known.
     let fake = start_with(Recorder { fail: Some("content policy"), ..Recorder::default() });
-    let r = fake.ctx().run(&["image", "a fox", "--provider", "imaginepro", "--yes"]);
+    let r = fake.ctx().run(&[
+        "image",
+        "a fox",
+        "--provider",
+        "imaginepro",
+        "--yes",
+        "--max-cost",
+        "10cr",
+    ]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("content policy"), "{}", r.stderr);
     assert!(r.stderr.contains("charged: unknown"), "{}", r.stderr);
@@ -553,7 +591,7 @@ fn each_error_class() {
     fake.recorder.jobs.lock().unwrap().clear();
     let r = t.run(&["wait", "msg-1"]);
     assert_ne!(r.code, 0);
-    assert!(r.stderr.to_lowercase().contains("unknown"), "{}", r.stderr);
+    assert!(r.stderr.contains("ImaginePro does not know the job `msg-1`"), "{}", r.stderr);
 }
 
 #[test]
@@ -596,9 +634,9 @@ fn the_key_never_shows() {
     let fake = start_with(Recorder { submit: Submit::Status(401), ..Recorder::default() });
     let t = fake.ctx();
     for args in [
-        vec!["--json", "image", "a fox", "--provider", "imaginepro", "--yes"],
+        vec!["--json", "image", "a fox", "--provider", "imaginepro", "--yes", "--max-cost", "10cr"],
         vec!["image", "a fox", "--provider", "imaginepro", "--dry-run"],
-        vec!["-vv", "image", "a fox", "--provider", "imaginepro", "--yes"],
+        vec!["-vv", "image", "a fox", "--provider", "imaginepro", "--approve", "x"],
         vec!["--json", "jobs"],
         vec!["config"],
     ] {

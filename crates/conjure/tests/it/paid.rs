@@ -233,9 +233,18 @@ fn demo_runs_offline_and_ends_with_an_edit() {
     // The jobs are in the person's own journal, in the sandbox ledger.
     let jobs = t.run(&["--json", "jobs"]).json();
     let listed = jobs["jobs"].as_array().unwrap();
-    assert_eq!(listed.len(), 3, "an image, a video, a text: {jobs}");
-    assert_eq!(listed[0]["kind"], "text", "{jobs}");
-    assert!(listed[0]["answer"].as_str().unwrap().starts_with("[conjure sandbox]"));
+    assert_eq!(listed.len(), 5, "an image, a video, a text, a grid and U1: {jobs}");
+    // Newest first: U1, pressed on the grid before it.
+    assert_eq!(
+        (listed[0]["provider"].as_str(), listed[0]["button"].as_str()),
+        (Some("imaginepro"), Some("U1"))
+    );
+    assert_eq!(listed[0]["parent"], listed[1]["job_id"], "{jobs}");
+    assert_eq!(listed[1]["outputs"].as_array().unwrap().len(), 4, "a grid of four: {jobs}");
+    assert_eq!(listed[2]["kind"], "text", "{jobs}");
+    assert!(listed[2]["answer"].as_str().unwrap().starts_with("[conjure sandbox]"));
+    let tree = t.run(&["jobs", "--tree"]);
+    assert!(tree.stdout.contains("└─ U1 → "), "{}", tree.stdout);
     assert!(listed.iter().all(|j| j["sandbox"] == true), "{jobs}");
     assert_eq!(jobs["totals"].as_array().unwrap().len(), 0, "no real money: {jobs}");
     let human = t.run(&["jobs"]);
@@ -245,7 +254,8 @@ fn demo_runs_offline_and_ends_with_an_edit() {
     let fetch = t.run(&["--json", "fetch", id]);
     assert_eq!(fetch.code, 2, "{fetch:?}");
     assert!(fetch.stdout.contains("offline sandbox"), "{}", fetch.stdout);
-    assert_eq!(v["jobs"].as_array().unwrap().len(), 3);
+    assert_eq!(v["jobs"].as_array().unwrap().len(), 5);
+    assert!(run.stderr.contains("Lineage: "), "{}", run.stderr);
     assert_eq!(v["jobs"][0]["outputs"][0]["mime"], "image/png");
     assert_eq!(v["jobs"][1]["outputs"][0]["mime"], "video/mp4");
     assert_eq!(v["jobs"][2]["kind"], "text");
