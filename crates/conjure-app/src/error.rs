@@ -122,10 +122,11 @@ impl AppError {
     pub fn provider(e: &ProviderError) -> AppError {
         let kind = match e {
             ProviderError::Auth { .. } => ErrorKind::Credentials,
-            ProviderError::Unsupported { .. } => ErrorKind::InvalidInput,
-            // The provider found the request invalid before accepting it: bad input, as when
-            // conjure's own checks refuse it, and nothing was charged.
-            ProviderError::Rejected { status: 400, .. } => ErrorKind::InvalidInput,
+            // The provider found the request invalid before accepting it (HTTP 400): bad input,
+            // as when conjure's own checks refuse it, and nothing was charged.
+            ProviderError::Unsupported { .. } | ProviderError::Rejected { status: 400, .. } => {
+                ErrorKind::InvalidInput
+            }
             ProviderError::Transport { .. } | ProviderError::Local { .. } => ErrorKind::Error,
             _ => ErrorKind::ProviderFailed,
         };

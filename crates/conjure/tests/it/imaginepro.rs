@@ -676,3 +676,85 @@ fn sandbox_grid_then_u1_and_balance() {
     assert_eq!(before - after, conjure_core::Credits::whole(15), "10 for the grid, 5 for U1");
     assert_eq!(t.stats().imaginepro_posts_received, 2, "{:?}", t.stats());
 }
+
+#[test]
+fn sandbox_faults_never_send_a_submission_twice() {
+    for faults in [
+        conjure_test::Faults { submit_500: true, ..Default::default() },
+        conjure_test::Faults { drop_after_accept: true, ..Default::default() },
+        conjure_test::Faults { fail_rate: 1.0, ..Default::default() },
+        conjure_test::Faults { rate_limit_polls: 2, retry_after_secs: 0, ..Default::default() },
+    ] {
+        let t = crate::sandbox_with(faults.clone());
+        let r = t.run(&[
+            "--json",
+            "image",
+            "a fox",
+            "--provider",
+            "imaginepro",
+            "--yes",
+            "--max-cost",
+            "10cr",
+        ]);
+        let expected = if faults.submit_500 || faults.drop_after_accept {
+            5
+        } else if faults.fail_rate > 0.0 {
+            4
+        } else {
+            0
+        };
+        assert_eq!(r.code, expected, "{faults:?}: {}", r.stderr);
+        assert_eq!(
+            t.stats().imaginepro_posts_received,
+            1,
+            "{faults:?}: one submission per approval"
+        );
+        // Asking again about the job sends nothing new either.
+        let job =
+            t.run(&["--json", "jobs"]).json()["jobs"][0]["job_id"].as_str().unwrap().to_owned();
+        t.run(&["status", &job]);
+        t.run(&["wait", &job]);
+        assert_eq!(t.stats().imaginepro_posts_received, 1, "{faults:?}");
+    }
+}
+
+#[test]
+fn sandbox_webhook_reaches_a_loopback_receiver_once() {
+    use axum::routing::post as route_post;
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let sink = received.clone();
+    let app = Router::new().route(
+        "/hook",
+        route_post(move |axum::Json(v): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push(v);
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let t = crate::sandbox();
+    let v = paid(
+        &t,
+        &["image", "a fox", "--provider", "imaginepro", "--webhook", &hook, "--tag", "order-9"],
+    );
+    let message = v["request_id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        if !received.lock().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["messageId"], message.as_str());
+    assert_eq!(got[0]["status"], "DONE");
+    assert_eq!(got[0]["ref"], "order-9");
+    assert_eq!(t.stats().imaginepro_webhooks_delivered, 1);
+}
