@@ -94,8 +94,10 @@ fn tree_lines(ctx: &Ctx, node: &conjure_app::lineage::TreeNode, lead: &str, rest
     let j = &node.job;
     let price = ctx.app.config.price(j.provider);
     let how = node.button.as_deref().map(|b| format!("{b} → ")).unwrap_or_default();
-    let mut prompt: String = j.prompt.chars().take(40).collect();
-    if j.prompt.chars().count() > 40 {
+    // A button press's prompt is its parent's; the button already says what it did.
+    let shown = if node.button.is_some() { "" } else { j.prompt.as_str() };
+    let mut prompt: String = shown.chars().take(40).collect();
+    if shown.chars().count() > 40 {
         prompt.push('…');
     }
     let status = if j.sandbox { "sandbox" } else { j.status.as_str() };

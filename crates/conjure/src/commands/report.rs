@@ -90,6 +90,13 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
     for w in &view.warnings {
         out.warn(w);
     }
+    if !view.buttons.is_empty() {
+        out.note(format!(
+            "Buttons: {} (`conjure button {} NAME`)",
+            view.buttons.join(", "),
+            job.id
+        ));
+    }
     if job.state == JobState::Partial {
         out.warn(format!(
             "some items failed and produced nothing ({}); failed items are refunded by the provider",
