@@ -217,22 +217,22 @@ pub fn item_price(item: &Item, prices: &PriceTable) -> Result<LinePrice, SpecErr
     })
 }
 
-/// One line describing an ImaginePro item, for quotes and summaries.
+/// One line describing an ImaginePro item, for quotes and summaries (after its model name).
 pub fn detail(item: &Item) -> String {
     match item {
         Item::Image(i) => match i.model.as_str() {
-            MIDJOURNEY if is_relax(&i.prompt) => "midjourney imagine, relax mode".to_owned(),
-            MIDJOURNEY => "midjourney imagine, fast mode".to_owned(),
+            MIDJOURNEY if is_relax(&i.prompt) => "grid of 4, relax mode".to_owned(),
+            MIDJOURNEY => "grid of 4, fast mode".to_owned(),
             LUMI_GIRL => match lumi_size(lumi_aspect(i)) {
-                Ok((w, h)) => format!("lumi-girl {w}x{h}"),
-                Err(_) => "lumi-girl".to_owned(),
+                Ok((w, h)) => format!("{w}x{h}"),
+                Err(_) => "image".to_owned(),
             },
             NANO_BANANA if !i.inputs.is_empty() => {
-                format!("nano-banana, {} reference image(s)", i.inputs.len())
+                format!("{} reference image(s)", i.inputs.len())
             }
-            other => format!("{other} image"),
+            _ => "image".to_owned(),
         },
-        Item::Video(_) => "mj-video from a first and a last frame".to_owned(),
+        Item::Video(_) => "from a first and a last frame".to_owned(),
         other => other.detail(),
     }
 }

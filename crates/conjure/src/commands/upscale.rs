@@ -51,9 +51,13 @@ pub async fn run(ctx: &Ctx, args: UpscaleArgs) -> anyhow::Result<()> {
         let order = ctx.app.prepare(&request)?;
         return pay::run(ctx, order, &args.pay).await;
     }
-    if std::path::Path::new(&args.target).exists() {
+    let path = std::path::Path::new(&args.target);
+    let image_ext = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["png", "jpg", "jpeg", "webp", "gif"].contains(&e.to_ascii_lowercase().as_str())
+    });
+    if path.exists() || image_ext || args.target.contains('/') {
         return Err(CliError::usage(format!(
-            "`{}` is a local file: ImaginePro upscales image URLs, not uploads",
+            "`{}` is a file path: ImaginePro upscales image URLs, not uploads",
             args.target
         ))
         .hint("put it somewhere ImaginePro can fetch it and pass its https:// URL")
