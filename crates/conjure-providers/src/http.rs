@@ -121,6 +121,56 @@ pub fn download_client(options: &HttpOptions) -> Result<Client, Error> {
 }
 
 /// Whether `url`'s host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+/// What a provider does with a plain `http://` base URL on a host that is not loopback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlainHttp {
+    /// Switch it to `https://` (Katana, as its skill does).
+    Upgrade,
+    /// Refuse it: the credentials would travel unencrypted (ImaginePro).
+    Refuse,
+}
+
+/// `var` from `env`, trimmed, else `default`.
+pub fn base_url_from(env: impl Fn(&str) -> Option<String>, var: &str, default: &str) -> String {
+    env(var)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// The base URL rules every provider shares: `https://` as is; `http://` as is on loopback
+/// hosts (the offline sandbox speaks plain HTTP), else as `plain` says. Userinfo, queries and
+/// fragments are refused; a trailing `/` is dropped.
+pub fn normalize_base_url(raw: &str, plain: PlainHttp) -> Result<Url, Error> {
+    let bad = |reason| Error::BaseUrl { url: redact_url(raw), reason };
+    let mut url = Url::parse(raw.trim()).map_err(|_| bad("it is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain a user name or password"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not contain a query or fragment"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("it has no host"));
+    }
+    match (url.scheme(), plain) {
+        ("https", _) => {}
+        ("http", _) if is_loopback(&url) => {}
+        ("http", PlainHttp::Upgrade) => {
+            url.set_scheme("https").map_err(|()| bad("it cannot be switched to https"))?;
+        }
+        ("http", PlainHttp::Refuse) => {
+            return Err(bad(
+                "plain http:// would send the API key unencrypted; use https:// (http:// is only accepted for loopback hosts)",
+            ));
+        }
+        _ => return Err(bad("only https:// is supported")),
+    }
+    let path = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&path);
+    Ok(url)
+}
+
 pub fn is_loopback(url: &Url) -> bool {
     let Some(host) = url.host_str() else { return false };
     let bare = host.trim_start_matches('[').trim_end_matches(']');

@@ -50,43 +50,21 @@ pub const API_PREFIX: &str = "/api/v1";
 
 /// The configured base URL, or the production default.
 pub fn base_url_from_env(env: impl Fn(&str) -> Option<String>) -> String {
-    env(BASE_URL_ENV)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+    http::base_url_from(env, BASE_URL_ENV, DEFAULT_BASE_URL)
 }
 
-/// Applies the base URL rules: `https://` as is; `http://` only on loopback hosts (the offline
-/// sandbox), refused elsewhere. Userinfo, queries, fragments and a trailing `/api/v1` are
-/// refused; a trailing `/` is dropped.
+/// Applies the base URL rules ([`http::normalize_base_url`]): a plain `http://` URL is refused
+/// unless the host is loopback (the offline sandbox), and so is a trailing `/api/v1`, which
+/// conjure adds to every path itself.
 pub fn normalize_base_url(raw: &str) -> Result<Url, Error> {
-    let bad = |reason| Error::BaseUrl { url: http::redact_url(raw), reason };
-    let mut url = Url::parse(raw.trim()).map_err(|_| bad("it is not a valid URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it must not contain a user name or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("it must not contain a query or fragment"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if http::is_loopback(&url) => {}
-        "http" => {
-            return Err(bad(
-                "plain http:// would send the API key unencrypted; use https:// (http:// is only accepted for loopback hosts)",
-            ));
-        }
-        _ => return Err(bad("only https:// is supported")),
-    }
-    let path = url.path().trim_end_matches('/').to_owned();
+    let url = http::normalize_base_url(raw, http::PlainHttp::Refuse)?;
     // The helper's BASE_URL includes the prefix; pasted here it would double it.
-    if path.ends_with(API_PREFIX) {
-        return Err(bad("leave out `/api/v1`: conjure adds it to every path"));
+    if url.path().ends_with(API_PREFIX) {
+        return Err(Error::BaseUrl {
+            url: http::redact_url(raw),
+            reason: "leave out `/api/v1`: conjure adds it to every path",
+        });
     }
-    url.set_path(&path);
     Ok(url)
 }
 

@@ -60,38 +60,13 @@ const MODELS_PATH: &str = "/v1/models";
 
 /// The configured base URL, or the production default.
 pub fn base_url_from_env(env: impl Fn(&str) -> Option<String>) -> String {
-    env(BASE_URL_ENV)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned())
+    http::base_url_from(env, BASE_URL_ENV, DEFAULT_BASE_URL)
 }
 
-/// Applies the base URL rules: `https://` as is; `http://` rewritten to `https://` (as the
-/// Katana skill does) except on loopback hosts, where the offline sandbox speaks plain HTTP.
-/// Userinfo, queries and fragments are refused; a trailing `/` is dropped.
+/// Applies the base URL rules ([`http::normalize_base_url`]): a plain `http://` URL on a host
+/// that is not loopback is switched to `https://`, as the Katana skill does.
 pub fn normalize_base_url(raw: &str) -> Result<Url, Error> {
-    let bad = |reason| Error::BaseUrl { url: http::redact_url(raw), reason };
-    let mut url = Url::parse(raw.trim()).map_err(|_| bad("it is not a valid URL"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad("it must not contain a user name or password"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("it must not contain a query or fragment"));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it has no host"));
-    }
-    match url.scheme() {
-        "https" => {}
-        "http" if http::is_loopback(&url) => {}
-        "http" => {
-            url.set_scheme("https").map_err(|()| bad("it cannot be switched to https"))?;
-        }
-        _ => return Err(bad("only https:// is supported")),
-    }
-    let path = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&path);
-    Ok(url)
+    http::normalize_base_url(raw, http::PlainHttp::Upgrade)
 }
 
 /// The Katana provider: base URL, credentials (as ready header values) and two HTTP clients.
