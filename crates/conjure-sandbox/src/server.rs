@@ -339,22 +339,14 @@ async fn video(
         plan.model.id,
         plan.prompt.chars().take(60).collect::<String>()
     );
-    let label_png = {
-        let model = plan.model.id.clone();
-        let prompt = plan.prompt.clone();
-        tokio::task::spawn_blocking(move || {
-            let p = Placeholder {
-                model: &model,
-                prompt: &prompt,
-                note: Some(&note),
-                width,
-                height: height / 2,
-            };
-            image::encode(&image::render_label(&p), ImageFormat::Png).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("The placeholder renderer stopped: {e}"))??
-    };
+    let label_png = image::video_label_png(
+        plan.model.id.clone(),
+        plan.prompt.clone(),
+        note.clone(),
+        width,
+        height,
+    )
+    .await?;
     let job = VideoJob {
         width,
         height,

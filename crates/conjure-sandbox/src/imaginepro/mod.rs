@@ -428,23 +428,14 @@ async fn video(
         job.plan.label,
         job.plan.prompt.chars().take(60).collect::<String>()
     );
-    let label_png = {
-        let label = job.plan.label.clone();
-        let prompt = job.plan.prompt.clone();
-        let note = note.clone();
-        tokio::task::spawn_blocking(move || {
-            let p = Placeholder {
-                model: &label,
-                prompt: &prompt,
-                note: Some(&note),
-                width,
-                height: height / 2,
-            };
-            image::encode(&image::render_label(&p), ImageFormat::Png).map_err(|e| e.to_string())
-        })
-        .await
-        .map_err(|e| format!("The placeholder renderer stopped: {e}"))??
-    };
+    let label_png = image::video_label_png(
+        job.plan.label.clone(),
+        job.plan.prompt.clone(),
+        note.clone(),
+        width,
+        height,
+    )
+    .await?;
     let spec = VideoJob {
         width,
         height,

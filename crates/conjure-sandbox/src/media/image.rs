@@ -97,6 +97,29 @@ pub(crate) fn render_label(p: &Placeholder<'_>) -> RgbImage {
 }
 
 /// Encodes a picture; the same pixels always give the same bytes.
+/// The labelled strip above a placeholder video (half its height) as PNG, rendered off the
+/// async threads.
+pub(crate) async fn video_label_png(
+    model: String,
+    prompt: String,
+    note: String,
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, String> {
+    tokio::task::spawn_blocking(move || {
+        let p = Placeholder {
+            model: &model,
+            prompt: &prompt,
+            note: Some(&note),
+            width,
+            height: height / 2,
+        };
+        encode(&render_label(&p), ImageFormat::Png).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| format!("The placeholder renderer stopped: {e}"))?
+}
+
 pub(crate) fn encode(img: &RgbImage, format: ImageFormat) -> Result<Vec<u8>, SandboxError> {
     let mut out = Cursor::new(Vec::new());
     let (w, h) = img.dimensions();
