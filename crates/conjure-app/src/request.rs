@@ -389,11 +389,16 @@ fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
         fast: r.fast,
         uhd: r.uhd,
     };
-    Ok(JobSpec {
+    Ok(image_job(r, item))
+}
+
+/// `r.count` copies of `item`, one request, with `r`'s hooks.
+fn image_job(r: &ImageRequest, item: ImageItem) -> JobSpec {
+    JobSpec {
         provider: r.provider,
         items: vec![Item::Image(item); r.count as usize],
         hooks: r.hooks.clone(),
-    })
+    }
 }
 
 /// An ImaginePro image: the model by its own name, Midjourney's mode and `--aspect` written into
@@ -461,11 +466,7 @@ fn imaginepro_image_spec(r: &ImageRequest) -> Result<JobSpec, AppError> {
         fast: r.fast,
         uhd: r.uhd,
     };
-    Ok(JobSpec {
-        provider: r.provider,
-        items: vec![Item::Image(item); r.count as usize],
-        hooks: r.hooks.clone(),
-    })
+    Ok(image_job(r, item))
 }
 
 fn tool_spec(r: &ToolRequest) -> Result<JobSpec, AppError> {
