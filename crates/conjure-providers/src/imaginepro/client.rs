@@ -297,17 +297,12 @@ mod tests {
         let n = |u: &str| normalize_base_url(u).map(|u| u.to_string());
         assert_eq!(n("https://api.imaginepro.ai").unwrap(), "https://api.imaginepro.ai/");
         assert_eq!(n("https://api.imaginepro.ai/").unwrap(), "https://api.imaginepro.ai/");
+        // Loopback and the shared refusals are `http::normalize_base_url`'s (tested with
+        // Katana's rules); what differs here is plain http:// elsewhere, and `/api/v1`.
         assert_eq!(n("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/");
-        assert_eq!(n("http://[::1]:9/").unwrap(), "http://[::1]:9/");
-        assert_eq!(n("http://localhost:9/prefix/").unwrap(), "http://localhost:9/prefix");
         let e = normalize_base_url("http://api.imaginepro.ai").unwrap_err();
         assert!(matches!(e, Error::BaseUrl { .. }), "{e}");
         assert!(e.to_string().contains("http://"), "{e}");
-        assert!(n("ftp://x").is_err());
-        assert!(n("https://u:p@x").is_err());
-        assert!(n("https://x/?a=1").is_err());
-        assert!(n("https://x/#f").is_err());
-        assert!(n("nonsense").is_err());
         let e = normalize_base_url("https://api.imaginepro.ai/api/v1/").unwrap_err();
         assert!(e.to_string().contains("leave out `/api/v1`"), "{e}");
         assert_eq!(base_url_from_env(|_| None), DEFAULT_BASE_URL);
