@@ -16,6 +16,7 @@ mod money;
 mod paid;
 mod recording;
 mod secrets;
+mod skill;
 mod text;
 
 use conjure_test::{Faults, TestContext};
