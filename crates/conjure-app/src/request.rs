@@ -366,7 +366,9 @@ fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
     }
     let caps = registry::capabilities(r.provider);
     let name = r.model.as_deref().unwrap_or(default_image_model(r.provider));
-    let model = catalogue.resolve(r.provider, Some(MediaKind::Image), name)?;
+    let model = catalogue
+        .resolve(r.provider, Some(MediaKind::Image), name)
+        .map_err(|e| other_provider(e, name))?;
     let format = ImageFormat::parse(&r.format).ok_or_else(|| {
         AppError::invalid(format!("Unknown format `{}`", r.format)).hint("use png, jpeg or webp")
     })?;
@@ -390,6 +392,16 @@ fn image_spec(r: &ImageRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
         uhd: r.uhd,
     };
     Ok(image_job(r, item))
+}
+
+/// A Katana catalogue miss for a name that is ImaginePro's says which `--provider` it needs.
+fn other_provider(e: conjure_core::catalogue::CatalogueError, name: &str) -> AppError {
+    let ours = imaginepro::IMAGE_MODELS.iter().chain([&imaginepro::MJ_VIDEO]);
+    let mut err = AppError::from(e);
+    if ours.into_iter().any(|m| m.eq_ignore_ascii_case(name.trim())) {
+        err = err.hint(format!("`{name}` is ImaginePro's: add `--provider imaginepro`"));
+    }
+    err
 }
 
 /// `r.count` copies of `item`, one request, with `r`'s hooks.
@@ -497,7 +509,9 @@ fn video_spec(r: &VideoRequest, catalogue: &Catalogue) -> Result<JobSpec, AppErr
     }
     let caps = registry::capabilities(r.provider);
     let name = r.model.as_deref().unwrap_or(default_video_model(r.provider));
-    let model = catalogue.resolve(r.provider, Some(MediaKind::Video), name)?;
+    let model = catalogue
+        .resolve(r.provider, Some(MediaKind::Video), name)
+        .map_err(|e| other_provider(e, name))?;
     let duration = r.duration.unwrap_or_else(|| model.durations().first().copied().unwrap_or(5));
     let aspect = match &r.aspect {
         Some(a) => a.trim().to_owned(),

@@ -82,8 +82,7 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
         return refresh_and_diff(ctx, args).await;
     }
     if provider == ProviderId::ImaginePro {
-        imaginepro_operations(ctx);
-        return Ok(());
+        return imaginepro_operations(ctx, args.model.as_deref());
     }
     let kind: Option<MediaKind> =
         args.kind.as_deref().map(str::parse).transpose().map_err(CliError::from)?;
@@ -166,7 +165,9 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
 
 /// ImaginePro is priced per operation, from its table: every operation with its credits, "not
 /// published" where ImaginePro gives none (or the configured price, marked as such).
-fn imaginepro_operations(ctx: &Ctx) {
+/// ImaginePro's priced operations; with `name`, those of that model or operation
+/// (`midjourney`, `flux`, `nano-banana`, `remove-bg`, ...).
+fn imaginepro_operations(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<()> {
     use conjure_app::views::{OperationView, OperationsView};
     use conjure_core::catalogue::imaginepro::operations;
     let price = ctx.app.config.price(ProviderId::ImaginePro);
@@ -176,6 +177,7 @@ fn imaginepro_operations(ctx: &Ctx) {
         usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
         operations: operations()
             .iter()
+            .filter(|o| name.is_none_or(|n| operation_matches(o, n)))
             .map(|o| OperationView {
                 operation: o.operation.clone(),
                 model: o.model.clone(),
@@ -189,9 +191,15 @@ fn imaginepro_operations(ctx: &Ctx) {
             })
             .collect(),
     };
+    if view.operations.is_empty() {
+        let n = name.unwrap_or_default();
+        return Err(CliError::usage(format!("ImaginePro has no model or operation `{n}`"))
+            .hint("its models are midjourney, flux, nano-banana, lumi-girl and mj-video; `conjure models --provider imaginepro` lists every operation")
+            .into());
+    }
     if ctx.out.json {
         ctx.out.json_value(&view);
-        return;
+        return Ok(());
     }
     ctx.out.line(format!("{:<20} {:<32} {:<26} {}", "OPERATION", "MODEL", "CREDITS", "USD"));
     for o in &view.operations {
@@ -217,6 +225,27 @@ fn imaginepro_operations(ctx: &Ctx) {
         ctx.out.note("ImaginePro publishes no dollar price per credit; set `[imaginepro] usd_per_credit` to see dollar estimates");
     }
     ctx.out.note("an operation whose price is not published is refused while a cost limit is set, unless `[imaginepro.prices]` prices it");
+    Ok(())
+}
+
+/// Whether operation `o` belongs to what the user calls `name`: conjure's model names
+/// (`nano-banana` is the universal endpoint, `flux` also its upscale, `mj-video` its video
+/// operations), the table's model value, or the operation's own name.
+fn operation_matches(o: &conjure_core::catalogue::imaginepro::Operation, name: &str) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    let op = o.operation.as_str();
+    let model = o.model.as_deref().unwrap_or_default();
+    let family = match n.as_str() {
+        "midjourney" | "mj" => op.starts_with("mj_") && !op.starts_with("mj_video"),
+        "flux" => op.starts_with("flux_"),
+        "nano-banana" | "nano" => op == "universal_imagine",
+        "lumi-girl" | "lumi" => op == "lumi_girl",
+        "mj-video" => op.starts_with("mj_video"),
+        "remove-bg" => op == "remove_bg",
+        "enhance" => op == "prompt_extend",
+        _ => false,
+    };
+    family || model.eq_ignore_ascii_case(&n) || op.eq_ignore_ascii_case(&n.replace('-', "_"))
 }
 
 fn unit_word(unit: conjure_core::catalogue::imaginepro::Unit) -> &'static str {
@@ -340,6 +369,17 @@ fn resolve<'c>(
         Err(e @ CatalogueError::WrongKind { .. }) => {
             return Err(CliError::usage(e.to_string())
                 .hint(format!("drop `--kind` to see it: `conjure models {name}`")));
+        }
+        Err(e)
+            if provider == ProviderId::Katana
+                && conjure_core::imaginepro::IMAGE_MODELS
+                    .iter()
+                    .chain([&conjure_core::imaginepro::MJ_VIDEO])
+                    .any(|m| m.eq_ignore_ascii_case(name.trim())) =>
+        {
+            return Err(CliError::usage(e.to_string()).hint(format!(
+                "`{name}` is ImaginePro's: `conjure models --provider imaginepro {name}`"
+            )));
         }
         Err(e) => return Err(e.into()),
     };

@@ -539,6 +539,22 @@ fn bad_input_is_refused_before_anything_is_sent() {
     }
     let r = t.run(&["upscale", "cat.png", "--scale", "2", "--yes"]);
     assert!(r.stderr.contains("URLs, not uploads"), "{}", r.stderr);
+    // A Midjourney name without the provider says which provider it needs.
+    for args in
+        [["image", "a fox", "--model", "midjourney"], ["models", "midjourney", "--kind", "image"]]
+    {
+        let r = t.run(&args);
+        assert_eq!(r.code, 2, "{}", r.stderr);
+        assert!(r.stderr.contains("ImaginePro's"), "{}", r.stderr);
+    }
+    let ops = t.run(&["--json", "models", "--provider", "imaginepro", "flux"]).json();
+    let names: Vec<&str> = ops["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["operation"].as_str())
+        .collect();
+    assert_eq!(names, ["flux_imagine", "flux_upscale"]);
     assert!(fake.posts().is_empty());
 }
 
