@@ -26,6 +26,9 @@ use crate::provider::{Provider, ProviderError, RemoteError, RemoteStatus, Snapsh
 use crate::store::{JobRecord, JobStore, ReserveError, StoreError};
 use crate::text::{Delta, TextAnswer};
 
+/// How often a streaming answer's words so far are journalled.
+const CHECKPOINT: Duration = Duration::from_millis(500);
+
 /// Something the user may want to see while a job runs (drawn on stderr by the CLI).
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -171,16 +174,42 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
             }
             (self.observer)(Event::Streamed { job: &id, delta });
         };
-        let sent = self.provider.submit_streaming(&order.wire, &sink);
-        let answer = match stop {
-            None => sent.await,
-            Some(stop) => tokio::select! {
-                answer = sent => answer,
-                () = stop => Err(ProviderError::Transport {
-                    sent: true,
-                    message: "interrupted before the whole answer was read".to_owned(),
-                }),
-            },
+        let answer = {
+            let mut sent = std::pin::pin!(self.provider.submit_streaming(&order.wire, &sink));
+            let mut stop = std::pin::pin!(async move {
+                match stop {
+                    Some(stop) => stop.await,
+                    None => std::future::pending().await,
+                }
+            });
+            // While an answer streams, what arrived is journalled every CHECKPOINT: a process
+            // killed mid-stream (kill -9, a crash) leaves the words it had, not nothing.
+            let mut checkpoint = tokio::time::interval(CHECKPOINT);
+            checkpoint.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut journalled = 0;
+            loop {
+                tokio::select! {
+                    answer = &mut sent => break answer,
+                    () = &mut stop => break Err(ProviderError::Transport {
+                        sent: true,
+                        message: "interrupted before the whole answer was read".to_owned(),
+                    }),
+                    _ = checkpoint.tick() => {
+                        let now = heard
+                            .lock()
+                            .ok()
+                            .filter(|h| h.pieces > journalled)
+                            .map(|h| (h.pieces, h.partial()));
+                        if let Some((pieces, partial)) = now {
+                            journalled = pieces;
+                            if let Some(request_id) = &partial.request_id {
+                                let _ = self.store.set_request_id(&id, request_id).await;
+                            }
+                            let _ = self.record(&id, &partial).await;
+                        }
+                    }
+                }
+            }
         };
         let snapshot = match answer {
             Ok(s) => s,
@@ -250,20 +279,8 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
         if let Some(request_id) = &heard.request_id {
             let _ = self.store.set_request_id(id, request_id).await;
         }
-        if heard.any {
-            let partial = Snapshot {
-                request_id: heard.request_id.clone(),
-                status: RemoteStatus::Other("cut".to_owned()),
-                poll_after_seconds: None,
-                progress: None,
-                assets: Vec::new(),
-                credits_spent: None,
-                errors: Vec::new(),
-                model: None,
-                buttons: Vec::new(),
-                text: Some(TextAnswer { partial: true, ..heard.text }),
-            };
-            let _ = self.record(id, &partial).await;
+        if heard.pieces > 0 {
+            let _ = self.record(id, &heard.partial()).await;
         }
         self.record_submit_error(id, error, quoted).await
     }
@@ -394,12 +411,29 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
 struct Heard {
     request_id: Option<String>,
     text: TextAnswer,
-    any: bool,
+    /// How many pieces arrived (0: nothing yet).
+    pieces: u64,
 }
 
 impl Heard {
+    /// What arrived so far, as the snapshot of an answer cut short.
+    fn partial(&self) -> Snapshot {
+        Snapshot {
+            request_id: self.request_id.clone(),
+            status: RemoteStatus::Other("cut".to_owned()),
+            poll_after_seconds: None,
+            progress: None,
+            assets: Vec::new(),
+            credits_spent: None,
+            errors: Vec::new(),
+            model: None,
+            buttons: Vec::new(),
+            text: Some(TextAnswer { partial: true, ..self.text.clone() }),
+        }
+    }
+
     fn take(&mut self, delta: Delta<'_>) {
-        self.any = true;
+        self.pieces += 1;
         match delta {
             Delta::Started { request_id } => self.request_id = Some(request_id.to_owned()),
             Delta::Answer(a) => self.text.answer.push_str(a),

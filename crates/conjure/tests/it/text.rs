@@ -326,6 +326,38 @@ fn ctrl_c_while_an_answer_streams_keeps_what_arrived_and_is_unknown() {
 }
 
 #[test]
+fn kill_9_while_an_answer_streams_keeps_what_arrived() {
+    use std::io::Read as _;
+    let s = serve(Behaviour::StallAfter(2), 64);
+    let expected = ANSWER.split_inclusive(' ').take(2).collect::<String>();
+    let mut cmd = s.t.command(&["text", "hello", "--yes"]);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = vec![0_u8; expected.len()];
+    stdout.read_exact(&mut first).unwrap();
+    // The words are journalled while the answer still streams; wait until they are (bounded).
+    let mut journalled = false;
+    for _ in 0..200 {
+        let jobs = s.t.run(&["--json", "jobs"]).json();
+        if jobs["jobs"][0]["answer"] == expected.as_str() {
+            journalled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(journalled, "the streamed words reached the journal before the end of the answer");
+    // The next command finds the process gone: the job is unknown, with what had arrived.
+    let job = s.t.run(&["--json", "jobs"]).json()["jobs"][0].clone();
+    assert_eq!(job["status"], "unknown", "{job}");
+    assert_eq!(job["answer"], expected.as_str());
+    assert_eq!(job["request_id"], "chatcmpl-fake1");
+    assert_eq!(s.posts().len(), 1, "never sent again");
+}
+
+#[test]
 fn a_malformed_chunk_is_skipped_with_a_warning() {
     let s = serve(Behaviour::Malformed, 16);
     let r = s.t.run(&["--json", "text", "hello", "--yes"]);
