@@ -61,6 +61,18 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         format!("{} · {cost}", order.spec.model())
     };
     let out = ctx.out;
+    out.event(
+        "quoted",
+        None,
+        &serde_json::json!({
+            "provider": order.quote.provider,
+            "model": order.quote.model,
+            "credits": order.quote.credits,
+            "usd": order.quote.usd,
+            "unpriced": order.quote.unpriced,
+            "token": order.quote.token,
+        }),
+    );
     // A text answer that streams (or comes whole) is reported once, by its summary; an async
     // one is a job like media, announced when accepted.
     let text = text_mode(&order);
@@ -94,7 +106,8 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         Err(e) => return Err(failed(e).await),
     };
     if let Paid::NeedsApproval(order) = paid {
-        if !ctx.interactive || ctx.out.json {
+        // A program reading events cannot answer a prompt either.
+        if !ctx.interactive || ctx.out.json || ctx.out.events {
             show_quote(ctx, &order, "confirmation_required");
             if !ctx.out.json {
                 ctx.out.important(format!(
@@ -102,6 +115,14 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
                     order.quote.token
                 ));
             }
+            ctx.out.error_event(
+                &CliError::new(Exit::Confirm, "Confirmation required; nothing was sent").hint(
+                    format!(
+                        "to send exactly this request, run the same command with --approve {}",
+                        order.quote.token
+                    ),
+                ),
+            );
             return Err(CliError::silent(Exit::Confirm).into());
         }
         ctx.out.quote(&order.quote, price);
