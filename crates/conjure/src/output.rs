@@ -348,12 +348,30 @@ impl Write for EventLog {
 impl Drop for EventLog {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        let text = text.trim_end();
-        if !text.is_empty() {
-            let fields = json!({"message": text});
-            write_event(&event_line("log", None, conjure_app::timefmt::now_ms(), &fields));
+        if let Some((event, fields)) = log_event(&text) {
+            write_event(&event_line(event, None, conjure_app::timefmt::now_ms(), &fields));
         }
     }
+}
+
+/// A formatted log record (`WARN message`) as its event: a `warning` for a warning, else a
+/// `log` with its level.
+fn log_event(text: &str) -> Option<(&'static str, serde_json::Value)> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let (level, message) = text.split_once(' ').unwrap_or((text, ""));
+    let level = level.to_ascii_lowercase();
+    if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
+        return Some(("log", json!({"message": text})));
+    }
+    let message = message.trim_start();
+    Some(if level == "warn" {
+        ("warning", json!({"message": message}))
+    } else {
+        ("log", json!({"level": level, "message": message}))
+    })
 }
 
 /// Credits and dollars as one short phrase.
@@ -391,6 +409,20 @@ mod tests {
         );
         let bare = event_line("warning", None, 0, &json!({}));
         assert_eq!(bare, r#"{"event":"warning","job_id":null,"ts":"1970-01-01T00:00:00.000Z"}"#);
+    }
+
+    #[test]
+    fn log_records_become_events() {
+        assert_eq!(
+            log_event(" WARN  stale catalogue\n"),
+            Some(("warning", json!({"message": "stale catalogue"})))
+        );
+        assert_eq!(
+            log_event("DEBUG polling j1"),
+            Some(("log", json!({"level": "debug", "message": "polling j1"})))
+        );
+        assert_eq!(log_event("plain"), Some(("log", json!({"message": "plain"}))));
+        assert_eq!(log_event("\n"), None);
     }
 
     #[test]

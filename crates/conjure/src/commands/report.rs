@@ -1,5 +1,7 @@
 //! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
-//! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
+//! the summary and progress on stderr. JSON shapes are `conjure_app::views`. With `--events`,
+//! the job's events instead of the summary and progress: `submitted` and `progress` from the
+//! [`observer`], `completed`, `file` and `cost` from [`finished_events`].
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
