@@ -24,6 +24,18 @@ use crate::settings::parse_limit;
 
 /// Sends `order` if approved (or shows its quote with `--dry-run`), and reports the outcome.
 pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
+    ctx.out.event(
+        "quoted",
+        None,
+        &serde_json::json!({
+            "provider": order.quote.provider,
+            "model": order.quote.model,
+            "credits": order.quote.credits,
+            "usd": order.quote.usd,
+            "unpriced": order.quote.unpriced,
+            "token": order.quote.token,
+        }),
+    );
     if pay.approval.dry_run {
         show_quote(ctx, &order, "quote");
         return Ok(());
@@ -61,18 +73,6 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         format!("{} · {cost}", order.spec.model())
     };
     let out = ctx.out;
-    out.event(
-        "quoted",
-        None,
-        &serde_json::json!({
-            "provider": order.quote.provider,
-            "model": order.quote.model,
-            "credits": order.quote.credits,
-            "usd": order.quote.usd,
-            "unpriced": order.quote.unpriced,
-            "token": order.quote.token,
-        }),
-    );
     // A text answer that streams (or comes whole) is reported once, by its summary; an async
     // one is a job like media, announced when accepted.
     let text = text_mode(&order);

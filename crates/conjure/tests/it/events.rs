@@ -203,6 +203,9 @@ fn no_human_text_leaks_onto_stderr() {
     assert!(seq.contains(&"warning"), "{seq:?}");
     assert!(seq.contains(&"log"), "{seq:?}");
     let job = all[position(&seq, "submitted")]["job_id"].as_str().unwrap().to_owned();
+    let dry = t.run(&["image", "a fox", "--model", "gpt-image-2", "--dry-run", "--events"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(names(&events(&dry.stderr)), ["quoted"], "{}", dry.stderr);
     for args in [
         vec!["wait", job.as_str(), "--events"],
         vec!["fetch", job.as_str(), "--force", "--events"],
