@@ -24,6 +24,27 @@ use crate::paid::Progress;
 use crate::session::Session;
 use crate::timefmt;
 
+/// What a front end says about a file made locally (an edit, a media operation): its type by
+/// content, size and SHA-256, as a delivered output's record carries them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LocalFile {
+    pub mime: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Reads `path` once for its [`LocalFile`] facts; an unrecognised type is
+/// `application/octet-stream`.
+pub fn local_file(path: &Path) -> std::io::Result<LocalFile> {
+    use sha2::{Digest as _, Sha256};
+    let bytes = std::fs::read(path)?;
+    Ok(LocalFile {
+        mime: crate::inputs::sniff(&bytes).unwrap_or("application/octet-stream").to_owned(),
+        bytes: bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    })
+}
+
 /// File extension from a MIME type; never from the URL.
 pub fn extension_for(mime: &str) -> &'static str {
     match mime.split(';').next().unwrap_or("").trim() {

@@ -37,6 +37,14 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     )
 }
 
+/// Unix milliseconds as RFC 3339 UTC with milliseconds (`2026-11-21T16:00:00.250Z`): the
+/// `ts` of an event stream, where several events share a second.
+pub fn rfc3339_millis(ms: i64) -> String {
+    let seconds = rfc3339_ms(ms);
+    let base = seconds.strip_suffix('Z').unwrap_or(&seconds);
+    format!("{base}.{:03}Z", ms.max(0) % 1000)
+}
+
 /// Seconds from now until an RFC 3339 time (negative when past); `None` when it does not parse.
 pub fn seconds_until(rfc3339: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;
@@ -55,5 +63,7 @@ mod tests {
         assert_eq!(rfc3339_ms(951_782_400_000), "2000-02-29T00:00:00Z");
         assert_eq!(seconds_until("1970-01-01T00:00:00Z").map(i64::is_negative), Some(true));
         assert_eq!(seconds_until("soon"), None);
+        assert_eq!(rfc3339_millis(1_795_276_800_250), "2026-11-21T16:00:00.250Z");
+        assert_eq!(rfc3339_millis(1_795_276_800_007), "2026-11-21T16:00:00.007Z");
     }
 }

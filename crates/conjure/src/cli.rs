@@ -67,6 +67,9 @@ pub struct GlobalArgs {
     /// No notes or progress on stderr; results, warnings and errors still print.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Only JSON Lines events on stderr (progress, files, cost, errors), for programs.
+    #[arg(long, global = true)]
+    pub events: bool,
     /// Colour on stderr: `auto` (only on a terminal without NO_COLOR), `always` or `never`.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,

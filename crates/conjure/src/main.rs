@@ -10,8 +10,9 @@ mod settings;
 fn main() {
     commands::report::init_local_offset();
     let cli = cli::Cli::parse_args();
-    let out = output::Output::new(cli.global.json, cli.global.quiet, cli.global.color);
-    init_logging(cli.global.verbose);
+    let out =
+        output::Output::new(cli.global.json, cli.global.quiet, cli.global.color, cli.global.events);
+    init_logging(cli.global.verbose, cli.global.events);
     let code = match run(cli, out) {
         Ok(()) => error::Exit::Ok,
         Err(err) => {
@@ -47,15 +48,17 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
     runtime.block_on(commands::dispatch(&ctx, *command)).map_err(error::classify)
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, events: bool) {
     let level = match (verbose, std::env::var(conjure_core::env::CONJURE_LOG).ok().as_deref()) {
         (0, Some("debug")) | (2.., _) => tracing::Level::DEBUG,
         (0, Some("info")) | (1, _) => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    let logs = tracing_subscriber::fmt().with_max_level(level).with_target(false);
+    if events {
+        // Every stderr line is an event: each log record becomes a `log` event.
+        logs.with_writer(output::EventLog::default).with_ansi(false).without_time().init();
+    } else {
+        logs.with_writer(std::io::stderr).init();
+    }
 }

@@ -10,6 +10,13 @@
 //! person is asked about, or an [`Output::important`] line; colour is on with `--color always`,
 //! off with `--color never`, and with `auto` (the default) only when stderr is a terminal and
 //! `NO_COLOR` is unset or empty (<https://no-color.org>: a flag overrides the variable).
+//!
+//! The global `--events` flag turns stderr into a stream for programs: JSON Lines, one object
+//! per event (`quoted`, `submitted`, `progress`, `completed`, `file`, `cost`, `warning`,
+//! `error`, `log`), each with `event`, `job_id` (null where there is no job yet) and `ts`
+//! (RFC 3339 UTC with milliseconds). Nothing else is written to stderr then: notes, progress,
+//! the quote's text and the human error lines are dropped, warnings and errors become events.
+//! stdout does not change.
 
 use std::io::{IsTerminal, Write};
 
@@ -29,15 +36,18 @@ pub struct Output {
     pub color: bool,
     /// No notes or progress on stderr.
     pub quiet: bool,
+    /// stderr carries only JSON Lines events (`--events`).
+    pub events: bool,
     /// stderr is a terminal: progress lines make sense.
     tty: bool,
 }
 
 impl Output {
-    pub fn new(json: bool, quiet: bool, color: ColorWhen) -> Output {
+    pub fn new(json: bool, quiet: bool, color: ColorWhen, events: bool) -> Output {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os(conjure_core::env::NO_COLOR).is_some_and(|v| !v.is_empty());
-        Output { json, quiet, color: resolve_color(color, tty, no_color), tty }
+        let color = resolve_color(color, tty, no_color) && !events;
+        Output { json, quiet: quiet || events, color, events, tty }
     }
 
     /// The same printer for people's output, whatever `--json` says.
@@ -58,14 +68,12 @@ impl Output {
         }
     }
 
-    /// A progress event for programs: with `--json` (and not `--quiet`), one compact JSON
-    /// object per line on stderr, e.g. `{"event":"progress","job_id":..,"progress":40}`.
-    /// stdout keeps its one result object.
-    pub fn event(self, value: &serde_json::Value) {
-        if self.json && !self.quiet {
-            let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{value}");
-            let _ = err.flush();
+    /// One event on stderr, only with `--events`: a compact JSON object on one line, starting
+    /// with `event`, `job_id` and `ts`, then `fields` (an object). Written whole under the
+    /// lock, so lines from several threads never interleave.
+    pub fn event(self, event: &str, job_id: Option<&str>, fields: &serde_json::Value) {
+        if self.events {
+            write_event(&event_line(event, job_id, conjure_app::timefmt::now_ms(), fields));
         }
     }
 
@@ -154,23 +162,25 @@ impl Output {
 
     /// A message for people that `--quiet` keeps: what to do next when the command did not do
     /// what was asked (e.g. the token that approves a quote nobody was asked about).
-    #[expect(
-        clippy::unused_self,
-        reason = "one printer for every message keeps stdout use in this module"
-    )]
     pub fn important(self, text: impl AsRef<str>) {
-        eprintln!("{}", text.as_ref());
+        if !self.events {
+            eprintln!("{}", text.as_ref());
+        }
     }
 
+    /// A warning on stderr, or a `warning` event with `--events`.
     pub fn warn(self, text: impl AsRef<str>) {
-        if self.color {
+        if self.events {
+            self.event("warning", None, &json!({"message": text.as_ref()}));
+        } else if self.color {
             eprintln!("\x1b[33mwarning:\x1b[0m {}", text.as_ref());
         } else {
             eprintln!("warning: {}", text.as_ref());
         }
     }
 
-    /// Prints an error: JSON on stdout in `--json` mode, and always a human line on stderr.
+    /// Prints an error: JSON on stdout in `--json` mode, and a human line on stderr (with
+    /// `--events`, an `error` event instead, with the same fields as the JSON error).
     pub fn error(self, err: &CliError) {
         if self.json {
             self.json_value(&conjure_app::views::ErrorView::new(
@@ -182,6 +192,10 @@ impl Output {
                 err.answer.as_deref(),
             ));
         }
+        if self.events {
+            self.error_event(err);
+            return;
+        }
         if self.color {
             eprintln!("\x1b[31merror:\x1b[0m {}", err.message);
         } else {
@@ -192,12 +206,28 @@ impl Output {
         }
     }
 
-    /// The quote, for a person deciding whether to pay (stderr).
-    #[expect(
-        clippy::unused_self,
-        reason = "one printer for every message keeps stdout use in this module"
-    )]
+    /// The `error` event of `err` (with `--events`): the fields of the JSON error, and the
+    /// exit code the process ends with.
+    pub fn error_event(self, err: &CliError) {
+        self.event(
+            "error",
+            err.job_id.as_deref(),
+            &json!({
+                "kind": err.exit.kind(),
+                "message": err.message,
+                "hint": err.hint,
+                "request_id": err.request_id,
+                "exit_code": err.exit as i32,
+            }),
+        );
+    }
+
+    /// The quote, for a person deciding whether to pay (stderr; with `--events` the `quoted`
+    /// event says it instead).
     pub fn quote(self, quote: &Quote, price: Option<CreditPrice>) {
+        if self.events {
+            return;
+        }
         let mut text = format!("Quote: {} · {}\n", quote.provider, quote.model);
         let usd = |c: Credits| price.map(|p| format!(" ≈ {}", p.usd(c))).unwrap_or_default();
         if let Some(t) = &quote.text {
@@ -271,6 +301,79 @@ impl Output {
     }
 }
 
+/// One event as its JSON line (without the line break): `event`, `job_id` and `ts` first.
+fn event_line(
+    event: &str,
+    job_id: Option<&str>,
+    now_ms: i64,
+    fields: &serde_json::Value,
+) -> String {
+    let mut line = json!({
+        "event": event,
+        "job_id": job_id,
+        "ts": conjure_app::timefmt::rfc3339_millis(now_ms),
+    })
+    .to_string();
+    if let Some(rest) = fields.as_object().filter(|m| !m.is_empty()) {
+        let rest = serde_json::Value::Object(rest.clone()).to_string();
+        line.pop();
+        line.push(',');
+        line.push_str(&rest[1..]);
+    }
+    line
+}
+
+fn write_event(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+}
+
+/// Log lines (`-v`, `CONJURE_LOG`) as `log` events, so that with `--events` every stderr line
+/// is JSON: `tracing` formats one record per writer, and the writer sends it when dropped.
+#[derive(Default)]
+pub struct EventLog(Vec<u8>);
+
+impl Write for EventLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        if let Some((event, fields)) = log_event(&text) {
+            write_event(&event_line(event, None, conjure_app::timefmt::now_ms(), &fields));
+        }
+    }
+}
+
+/// A formatted log record (`WARN message`) as its event: a `warning` for a warning, else a
+/// `log` with its level.
+fn log_event(text: &str) -> Option<(&'static str, serde_json::Value)> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let (level, message) = text.split_once(' ').unwrap_or((text, ""));
+    let level = level.to_ascii_lowercase();
+    if !["trace", "debug", "info", "warn", "error"].contains(&level.as_str()) {
+        return Some(("log", json!({"message": text})));
+    }
+    let message = message.trim_start();
+    Some(if level == "warn" {
+        ("warning", json!({"message": message}))
+    } else {
+        ("log", json!({"level": level, "message": message}))
+    })
+}
+
 /// Credits and dollars as one short phrase.
 pub fn cost_phrase(credits: Credits, price: Option<CreditPrice>) -> String {
     match price {
@@ -291,6 +394,36 @@ fn resolve_color(when: ColorWhen, tty: bool, no_color: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_line_starts_with_its_name_job_and_time() {
+        let line = event_line(
+            "progress",
+            Some("j1"),
+            1_795_276_800_250,
+            &json!({"status": "running", "progress": null}),
+        );
+        assert_eq!(
+            line,
+            r#"{"event":"progress","job_id":"j1","ts":"2026-11-21T16:00:00.250Z","progress":null,"status":"running"}"#
+        );
+        let bare = event_line("warning", None, 0, &json!({}));
+        assert_eq!(bare, r#"{"event":"warning","job_id":null,"ts":"1970-01-01T00:00:00.000Z"}"#);
+    }
+
+    #[test]
+    fn log_records_become_events() {
+        assert_eq!(
+            log_event(" WARN  stale catalogue\n"),
+            Some(("warning", json!({"message": "stale catalogue"})))
+        );
+        assert_eq!(
+            log_event("DEBUG polling j1"),
+            Some(("log", json!({"level": "debug", "message": "polling j1"})))
+        );
+        assert_eq!(log_event("plain"), Some(("log", json!({"message": "plain"}))));
+        assert_eq!(log_event("\n"), None);
+    }
 
     #[test]
     fn color_follows_flag_then_terminal_and_no_color() {

@@ -5,14 +5,18 @@
 //! fault, exit 1 when ffmpeg itself failed, with its stderr tail).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::Instant;
 
 use clap::Args;
 use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
 
+use serde_json::json;
+
 use crate::commands::Ctx;
 use crate::error::CliError;
+use crate::output::Output;
 
 /// Render an edit: clips, transitions, captions and music from a timeline file. Local work:
 /// costs no credits.
@@ -51,25 +55,57 @@ pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
     Ok(Ffmpeg::locate()?)
 }
 
-/// A one-line progress bar on stderr, only when stderr is a terminal and output is human.
-/// Shared by `edit` (frames of the render) and `media` (seconds of ffmpeg's output).
+/// A file the work wrote, for its `file` event: path, width and height, duration.
+pub type Made<'a> = (&'a Path, Option<(u32, u32)>, Option<f64>);
+
+/// A one-line progress bar on stderr, only when stderr is a terminal and output is human; with
+/// `--events`, `progress` events instead (one per percent), about the work named by its output
+/// path. Shared by `edit` (frames of the render) and `media` (seconds of ffmpeg's output).
 pub struct Bar {
     enabled: bool,
     last: Mutex<u32>,
+    out: Output,
+    /// What identifies the work in events: the output's absolute path.
+    work: String,
+    started: Instant,
 }
 
 impl Bar {
-    pub fn new(ctx: &Ctx) -> Self {
-        Self { enabled: ctx.out.progress_enabled(), last: Mutex::new(u32::MAX) }
+    /// A bar for the work that writes `output`.
+    pub fn new(ctx: &Ctx, output: &Path) -> Self {
+        let work = std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf());
+        Self {
+            enabled: ctx.out.progress_enabled(),
+            last: Mutex::new(u32::MAX),
+            out: ctx.out,
+            work: work.display().to_string(),
+            started: Instant::now(),
+        }
     }
 
-    /// Whether the bar draws at all (a terminal, human output).
+    /// With `--events`: the work (not a check) has started.
+    pub fn start(&self) {
+        self.event(
+            "progress",
+            &json!({"status": "started", "progress": 0, "elapsed_seconds": 0.0}),
+        );
+    }
+
+    /// Whether anyone wants progress: a terminal with human output, or `--events`.
     pub fn enabled(&self) -> bool {
-        self.enabled
+        self.enabled || self.out.events
+    }
+
+    fn event(&self, name: &str, fields: &serde_json::Value) {
+        self.out.event(name, Some(&self.work), fields);
+    }
+
+    fn elapsed(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0
     }
 
     pub fn update(&self, p: &Progress) {
-        if !self.enabled {
+        if !self.enabled() {
             return;
         }
         let pct = (p.fraction() * 100.0).round() as u32;
@@ -78,6 +114,12 @@ impl Bar {
             return;
         }
         *last = pct;
+        if self.out.events {
+            let fields =
+                json!({"status": "rendering", "progress": pct, "elapsed_seconds": self.elapsed()});
+            self.event("progress", &fields);
+            return;
+        }
         let filled = (pct / 4) as usize;
         let mut err = std::io::stderr().lock();
         let done = if p.frames_total > 0 {
@@ -88,6 +130,31 @@ impl Bar {
         let _ =
             write!(err, "\r[{}{}] {pct:>3}% {done}", "#".repeat(filled), ".".repeat(25 - filled));
         let _ = err.flush();
+    }
+
+    /// With `--events`: the work is done (`completed`), and what it wrote (a `file` each, with
+    /// the dimensions and duration when the caller knows them).
+    pub fn done(&self, files: &[Made<'_>]) {
+        if !self.out.events {
+            return;
+        }
+        self.event("completed", &json!({"status": "completed", "elapsed_seconds": self.elapsed()}));
+        for (path, dims, duration) in files {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let Ok(facts) = conjure_app::deliver::local_file(&path) else { continue };
+            self.event(
+                "file",
+                &json!({
+                    "path": path.display().to_string(),
+                    "mime": facts.mime,
+                    "bytes": facts.bytes,
+                    "sha256": facts.sha256,
+                    "width": dims.map(|d| d.0),
+                    "height": dims.map(|d| d.1),
+                    "duration_seconds": duration,
+                }),
+            );
+        }
     }
 
     /// While a timeline's sources are read (before any frame): `probing sources 8/120`.
@@ -126,7 +193,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     timeline.output.overwrite |= args.force;
     timeline.validate().map_err(MediaError::from)?;
     let ff = ffmpeg()?;
-    let bar = Bar::new(ctx);
+    let bar = Bar::new(ctx, &timeline.output.path);
     let probing = |done: usize, total: usize| bar.probing(done, total);
     if args.check {
         let summary = conjure_media::plan_summary(&ff, &timeline, Some(&probing));
@@ -139,7 +206,8 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    crate::commands::media::stop_on_signals();
+    crate::commands::media::stop_on_signals(ctx.out);
+    bar.start();
     let cb = |p: Progress| bar.update(&p);
     let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
     let report = conjure_media::render(&ff, &timeline, &opts);
@@ -151,6 +219,9 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     if let Ok(abs) = std::path::absolute(&report.output) {
         report.output = abs;
     }
+    let audio_only = report.frames == 0;
+    let dims = (!audio_only).then_some((report.width, report.height));
+    bar.done(&[(&report.output, dims, Some(report.duration))]);
     if ctx.out.json {
         ctx.out.json_value(&serde_json::json!({"status": "ok", "edit": report}));
     } else {

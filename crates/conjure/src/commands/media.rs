@@ -931,7 +931,7 @@ fn report(ctx: &Ctx, op: &str, outcome: &OpOutcome) {
 /// From here on, SIGINT (Ctrl-C) and SIGTERM stop every ffmpeg this process started, remove
 /// the unfinished outputs and exit 130 or 143. Only the local commands (`media`, `edit`)
 /// install this: the paid commands keep their own Ctrl-C handling ("safe to resume").
-pub(crate) fn stop_on_signals() {
+pub(crate) fn stop_on_signals(out: crate::output::Output) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -946,10 +946,19 @@ pub(crate) fn stop_on_signals() {
                 _ = term.recv() => (143, "terminated"),
             };
             let killed = conjure_media::stop::stop_all();
-            eprintln!(
-                "\n{name}: stopped {killed} ffmpeg run{}; no unfinished output was left behind",
+            let message = format!(
+                "{name}: stopped {killed} ffmpeg run{}; no unfinished output was left behind",
                 if killed == 1 { "" } else { "s" }
             );
+            if out.events {
+                out.event(
+                    "error",
+                    None,
+                    &json!({"kind": name, "message": message, "exit_code": code}),
+                );
+            } else {
+                eprintln!("\n{message}");
+            }
             std::process::exit(code);
         });
     }
@@ -979,8 +988,9 @@ pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
         ctx.out.warn(note);
     }
     let op = args.op.into_op()?;
-    stop_on_signals();
-    let bar = std::sync::Arc::new(Bar::new(ctx));
+    stop_on_signals(ctx.out);
+    let bar = std::sync::Arc::new(Bar::new(ctx, op.output()));
+    bar.start();
     let sink = bar.clone();
     let progress: Option<ProgressSink> = bar
         .enabled()
@@ -992,6 +1002,12 @@ pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
         hold_if_stopping(e);
     }
     let outcome = absolute(outcome.map_err(crate::error::CliError::from)?);
+    match &outcome {
+        OpOutcome::Image(r) => bar.done(&[(&r.output, Some((r.width, r.height)), None)]),
+        OpOutcome::Ffmpeg(r) => {
+            bar.done(&r.outputs.iter().map(|o| (o.as_path(), None, None)).collect::<Vec<_>>());
+        }
+    }
     report(ctx, op.name(), &outcome);
     Ok(())
 }

@@ -24,6 +24,18 @@ use crate::settings::parse_limit;
 
 /// Sends `order` if approved (or shows its quote with `--dry-run`), and reports the outcome.
 pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
+    ctx.out.event(
+        "quoted",
+        None,
+        &serde_json::json!({
+            "provider": order.quote.provider,
+            "model": order.quote.model,
+            "credits": order.quote.credits,
+            "usd": order.quote.usd,
+            "unpriced": order.quote.unpriced,
+            "token": order.quote.token,
+        }),
+    );
     if pay.approval.dry_run {
         show_quote(ctx, &order, "quote");
         return Ok(());
@@ -94,7 +106,8 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         Err(e) => return Err(failed(e).await),
     };
     if let Paid::NeedsApproval(order) = paid {
-        if !ctx.interactive || ctx.out.json {
+        // A program reading events cannot answer a prompt either.
+        if !ctx.interactive || ctx.out.json || ctx.out.events {
             show_quote(ctx, &order, "confirmation_required");
             if !ctx.out.json {
                 ctx.out.important(format!(
@@ -102,6 +115,14 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
                     order.quote.token
                 ));
             }
+            ctx.out.error_event(
+                &CliError::new(Exit::Confirm, "Confirmation required; nothing was sent").hint(
+                    format!(
+                        "to send exactly this request, run the same command with --approve {}",
+                        order.quote.token
+                    ),
+                ),
+            );
             return Err(CliError::silent(Exit::Confirm).into());
         }
         ctx.out.quote(&order.quote, price);

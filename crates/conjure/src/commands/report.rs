@@ -1,5 +1,7 @@
 //! What conjure tells people about a job: the result on stdout (the JSON view, or the paths),
-//! the summary and progress on stderr. JSON shapes are `conjure_app::views`.
+//! the summary and progress on stderr. JSON shapes are `conjure_app::views`. With `--events`,
+//! the job's events instead of the summary and progress: `submitted` and `progress` from the
+//! [`observer`], `completed`, `file` and `cost` from [`finished_events`].
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,6 +13,7 @@ use conjure_core::provider::RemoteStatus;
 use conjure_core::runner::Event;
 use conjure_core::text::Delta;
 use conjure_core::{JobId, JobRecord, JobState, OutputRecord};
+use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
 
@@ -42,6 +45,7 @@ pub fn result(ctx: &Ctx, job: &JobRecord, outputs: &[OutputRecord], elapsed: Dur
         text_result(ctx, job, elapsed, false);
         return;
     }
+    finished_events(ctx.out, job, outputs, elapsed);
     if ctx.out.json {
         ctx.out.json_value(&JobView::new(job, outputs, elapsed));
     } else {
@@ -119,6 +123,7 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
 /// Reports a finished text job: the answer verbatim on stdout (unless it was already streamed
 /// there) with its reasoning on stderr, or the JSON view; then the summary on stderr.
 pub fn text_result(ctx: &Ctx, job: &JobRecord, elapsed: Duration, streamed: bool) {
+    finished_events(ctx.out, job, &[], elapsed);
     let view = JobView::new(job, &[], elapsed);
     if ctx.out.json {
         ctx.out.json_value(&view);
@@ -170,6 +175,55 @@ pub fn text_summary(out: Output, job: &JobRecord, view: &JobView, elapsed: Durat
     }
 }
 
+/// The events of a finished job (`--events`): `completed`, a `file` per output, then `cost`.
+pub fn finished_events(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: Duration) {
+    if !out.events {
+        return;
+    }
+    let view = JobView::new(job, outputs, elapsed);
+    let id = Some(job.id.as_str());
+    out.event(
+        "completed",
+        id,
+        &json!({
+            "status": view.status,
+            "request_id": view.request_id,
+            "elapsed_seconds": seconds(elapsed),
+        }),
+    );
+    for o in outputs {
+        out.event(
+            "file",
+            id,
+            &json!({
+                "path": o.path,
+                "mime": o.mime,
+                "bytes": o.bytes,
+                "sha256": o.sha256,
+                "width": o.width,
+                "height": o.height,
+                "duration_seconds": o.duration_seconds,
+            }),
+        );
+    }
+    out.event(
+        "cost",
+        id,
+        &json!({
+            "credits": view.credits,
+            "charged_credits": view.charged_credits,
+            "usd": view.usd,
+            "quoted_credits": view.quoted_credits,
+            "quoted_usd": view.quoted_usd,
+        }),
+    );
+}
+
+/// Seconds to a tenth, as events carry them.
+fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10.0).round() / 10.0
+}
+
 /// Reports a job that was submitted and not waited for (`--no-wait`). Where its files were
 /// asked to go is journalled with it, so `wait` alone writes them there.
 pub fn submitted(ctx: &Ctx, job: &JobRecord) {
@@ -182,23 +236,45 @@ pub fn submitted(ctx: &Ctx, job: &JobRecord) {
 }
 
 /// Progress on stderr, only on a terminal and never with `--json`: one live line while a job
-/// runs, then a line per saved file.
+/// runs, then a line per saved file. With `--events`, the `submitted` and `progress` events
+/// instead (the finished job's are [`finished_events`]).
 ///
 /// A text job streams its answer to stdout and its reasoning to stderr as they arrive (not
 /// with `--json`, whose result carries both), and draws no live line while it streams.
 pub fn observer(out: Output, streaming: bool) -> impl Fn(Progress<'_>) + Send + Sync {
     let line = LiveLine::new(out.progress_enabled());
+    // The job whose `submitted` event was sent: a stream announces its request id with its
+    // first chunk, long before the runner's own `Submitted` at the end of the answer.
+    let announced = Mutex::new(None::<JobId>);
+    let submitted = move |job: &JobId, request_id: &str| {
+        let Ok(mut last) = announced.lock() else { return };
+        if last.as_ref() == Some(job) {
+            return;
+        }
+        *last = Some(job.clone());
+        out.event("submitted", Some(job.as_str()), &json!({"request_id": request_id}));
+        if streaming {
+            // A text answer has no polls: its one progress event says it has begun.
+            out.event(
+                "progress",
+                Some(job.as_str()),
+                &json!({"status": "answering", "progress": null, "elapsed_seconds": 0.0}),
+            );
+        }
+    };
     move |event| match event {
-        Progress::Job(Event::Streamed { delta, .. }) => match delta {
+        Progress::Job(Event::Streamed { job, delta }) => match delta {
             Delta::Answer(a) if !out.json => out.raw(a),
             Delta::Reasoning(r) => out.reasoning(r),
-            _ => {}
+            Delta::Started { request_id } => submitted(job, request_id),
+            Delta::Answer(_) => {}
         },
-        Progress::Job(Event::Submitted { job, .. }) if !streaming => {
-            line.update(job, "submitted", None, None);
+        Progress::Job(Event::Submitted { job, request_id }) => {
+            submitted(job, request_id);
+            if !streaming {
+                line.update(job, "submitted", None, None);
+            }
         }
-        Progress::Job(Event::Submitted { .. }) => {}
-        Progress::Job(Event::Polled { status, .. }) if status.is_terminal() => line.stop(),
         Progress::Job(Event::Polled { job, status, progress, elapsed }) => {
             let state = match status {
                 RemoteStatus::Other(s) => s.clone(),
@@ -207,14 +283,20 @@ pub fn observer(out: Output, streaming: bool) -> impl Fn(Progress<'_>) + Send + 
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default(),
             };
-            out.event(&serde_json::json!({
-                "event": "progress",
-                "job_id": job,
-                "status": state,
-                "progress": progress,
-                "elapsed_seconds": (elapsed.as_secs_f64() * 10.0).round() / 10.0,
-            }));
-            line.update(job, &state, progress, Some(elapsed));
+            out.event(
+                "progress",
+                Some(job.as_str()),
+                &json!({
+                    "status": state,
+                    "progress": progress,
+                    "elapsed_seconds": seconds(elapsed),
+                }),
+            );
+            if status.is_terminal() {
+                line.stop();
+            } else {
+                line.update(job, &state, progress, Some(elapsed));
+            }
         }
         Progress::Saved { path, .. } => {
             line.stop();

@@ -394,7 +394,7 @@ fn a_midjourney_grid_then_u1_records_the_lineage() {
     assert!(drawn.stdout.contains("└─ U2 → "), "{}", drawn.stdout);
     // The grid reported its progress while it ran.
     let r = t.run(&[
-        "--json",
+        "--events",
         "image",
         "a second lighthouse",
         "--provider",

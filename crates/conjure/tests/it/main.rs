@@ -6,6 +6,7 @@
 mod captions;
 mod catalogue;
 mod cli;
+mod events;
 mod exit_codes;
 mod faults;
 mod first_hour;
