@@ -167,11 +167,22 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
 /// ImaginePro is priced per operation, from its table: every operation with its credits, "not
 /// published" where ImaginePro gives none (or the configured price, marked as such).
 fn imaginepro_operations(ctx: &Ctx) {
+    let price = ctx.app.config.price(ProviderId::ImaginePro);
+    let view = imaginepro_view(&ctx.app);
+    if ctx.out.json {
+        ctx.out.json_value(&view);
+        return;
+    }
+    print_operations(ctx, &view, price);
+}
+
+/// ImaginePro's operations with their credits: published, else configured, else unknown.
+pub fn imaginepro_view(app: &conjure_app::App) -> conjure_app::views::OperationsView {
     use conjure_app::views::{OperationView, OperationsView};
     use conjure_core::catalogue::imaginepro::operations;
-    let price = ctx.app.config.price(ProviderId::ImaginePro);
-    let configured = &ctx.app.config.imaginepro_prices;
-    let view = OperationsView {
+    let price = app.config.price(ProviderId::ImaginePro);
+    let configured = &app.config.imaginepro_prices;
+    OperationsView {
         provider: ProviderId::ImaginePro,
         usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
         operations: operations()
@@ -188,11 +199,14 @@ fn imaginepro_operations(ctx: &Ctx) {
                 notes: o.notes.clone(),
             })
             .collect(),
-    };
-    if ctx.out.json {
-        ctx.out.json_value(&view);
-        return;
     }
+}
+
+fn print_operations(
+    ctx: &Ctx,
+    view: &conjure_app::views::OperationsView,
+    price: Option<CreditPrice>,
+) {
     ctx.out.line(format!("{:<20} {:<32} {:<26} {}", "OPERATION", "MODEL", "CREDITS", "USD"));
     for o in &view.operations {
         let credits = match (o.credits, o.price_published) {

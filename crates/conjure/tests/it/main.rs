@@ -11,6 +11,7 @@ mod faults;
 mod first_hour;
 mod furniture;
 mod imaginepro;
+mod mcp;
 mod media;
 mod money;
 mod paid;
