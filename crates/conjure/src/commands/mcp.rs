@@ -326,6 +326,7 @@ impl Server {
                 Ok(json!({"status": "ok", "prompt": a.prompt, "enhanced": enhanced}))
             }
             "edit_media" => edit(parse(name, args)?).await,
+            "media" => media(name, args).await,
             _ => Err(AppError::invalid(format!("Unknown tool `{name}`")).into()),
         }
     }
@@ -491,5 +492,32 @@ async fn edit(a: EditArgs) -> Result<Value, CliError> {
     match job.await {
         Ok(result) => Ok(result?),
         Err(e) => Err(AppError::other(format!("The render stopped: {e}")).into()),
+    }
+}
+
+/// `conjure media` for agents: one `Op` as JSON, run on a blocking thread.
+async fn media(tool: &str, mut args: Map<String, Value>) -> Result<Value, CliError> {
+    use conjure_media::ops::RunOptions;
+    use conjure_media::{LazyFfmpeg, Op};
+    let overwrite = match args.remove("overwrite") {
+        None | Some(Value::Null) => false,
+        Some(v) => v.as_bool().ok_or_else(|| {
+            CliError::from(AppError::invalid(format!(
+                "Invalid arguments for `{tool}`: `overwrite` must be true or false"
+            )))
+        })?,
+    };
+    let op: Op = parse(tool, args)?;
+    let job = tokio::task::spawn_blocking(move || {
+        let opts = RunOptions { overwrite, progress: None };
+        op.run_with(&LazyFfmpeg::new(), &opts).map(|outcome| (op.name(), outcome))
+    });
+    match job.await {
+        Ok(result) => {
+            let (name, outcome) = result?;
+            let outcome = crate::commands::media::absolute(outcome);
+            Ok(json!({"status": "ok", "op": name, "result": to_json(&outcome)?}))
+        }
+        Err(e) => Err(AppError::other(format!("The step stopped: {e}")).into()),
     }
 }

@@ -109,6 +109,7 @@ fn tools_are_listed_with_object_schemas_and_models_and_quotes_send_nothing() {
             "balance",
             "enhance_prompt",
             "edit_media",
+            "media",
         ] {
             assert!(names.contains(&want), "{want} missing from {names:?}");
         }
@@ -204,6 +205,25 @@ fn generate_with_the_token_sends_once_then_jobs_tools_and_an_edit() {
         let mut again = edit;
         again["overwrite"] = json!(true);
         mcp.ok("edit_media", again).await;
+
+        // One `media` step on the generated image.
+        let small = t.out_dir().join("small.png");
+        let step = json!({"op": "resize", "input": path, "output": small, "width": 32});
+        let resized = mcp.ok("media", step.clone()).await;
+        assert_eq!(resized["op"], "resize", "{resized}");
+        assert_eq!(resized["result"]["width"], 32, "{resized}");
+        assert!(small.is_file());
+        let err = mcp.err("media", step.clone()).await;
+        assert_eq!(err["kind"], "invalid_input", "{err}");
+        let mut again = step;
+        again["overwrite"] = json!(true);
+        mcp.ok("media", again).await;
+        let err = mcp
+            .err("media", json!({"op": "resize", "input": path, "output": "x.png", "wide": 3}))
+            .await;
+        assert_eq!(err["kind"], "invalid_input", "{err}");
+        assert!(err["message"].as_str().unwrap().contains("width"), "{err}");
+        assert_eq!(posts(&t), 1);
         mcp.finish().await;
     });
 }
@@ -300,4 +320,40 @@ fn imaginepro_generate_then_a_button_press() {
         assert!(enhanced["enhanced"].as_str().is_some_and(|s| !s.is_empty()), "{enhanced}");
         mcp.finish().await;
     });
+}
+
+/// Without any MCP client library: every line the server writes to stdout is a JSON-RPC
+/// message, even when a tool fails and with logging turned up (logs go to stderr).
+#[test]
+fn stdout_carries_only_mcp_messages() {
+    let t = sandbox();
+    let lines = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "0"}}}),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+            "name": "generate", "arguments": {"type": "image", "prompt": "x", "model": "no-such"}}}),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {
+            "name": "list_jobs", "arguments": {}}}),
+    ];
+    let input = lines.iter().map(Value::to_string).collect::<Vec<_>>().join("\n") + "\n";
+    let mut cmd = t.command(&["-vv", "mcp"]);
+    cmd.env("CONJURE_LOG", "debug");
+    let run = t.run_cmd_with_stdin(cmd, &input);
+    let mut ids = Vec::new();
+    for line in run.stdout.lines() {
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not JSON on stdout ({e}): {line}\nstderr: {}", run.stderr));
+        assert_eq!(v["jsonrpc"], "2.0", "{line}");
+        ids.push(v["id"].clone());
+    }
+    // Calls are answered concurrently, in any order.
+    ids.sort_by_key(Value::as_u64);
+    assert_eq!(ids, [json!(1), json!(2), json!(3), json!(4)], "{}", run.stdout);
+    assert!(!run.stderr.is_empty(), "the debug log is on stderr");
+    for secret in [TEST_KEY, TEST_SECRET, conjure_sandbox::IMAGINEPRO_DEMO_KEY] {
+        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    }
 }

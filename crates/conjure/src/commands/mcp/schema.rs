@@ -137,6 +137,66 @@ fn edit_schema() -> Value {
     schema
 }
 
+/// The operations of `conjure media`, by the names `Op` takes in `op`.
+pub const MEDIA_OPS: [&str; 31] = [
+    "trim",
+    "join",
+    "split",
+    "crop",
+    "resize",
+    "pad",
+    "reframe",
+    "fade",
+    "speed",
+    "reverse",
+    "color",
+    "blur",
+    "text",
+    "overlay",
+    "side-by-side",
+    "subtitles",
+    "audio-replace",
+    "audio-extract",
+    "audio-remove",
+    "audio-volume",
+    "audio-loudnorm",
+    "audio-mix",
+    "audio-fade",
+    "audio-delay",
+    "convert",
+    "thumbnail",
+    "frames",
+    "sheet",
+    "slideshow",
+    "metadata",
+    "",
+];
+
+/// `media`'s input: one `conjure_media::Op` (tagged by `op`) plus `overwrite`. The fields
+/// common to every step are described; the others are the step's own, as `conjure media OP
+/// --help` lists its flags (snake_case), so further properties are allowed here and checked by
+/// the step itself (unknown ones are refused with the list of expected ones).
+fn media_schema() -> Value {
+    let ops: Vec<&str> = MEDIA_OPS.iter().copied().filter(|o| !o.is_empty()).collect();
+    json!({
+        "type": "object",
+        "required": ["op"],
+        "properties": {
+            "op": {"type": "string", "enum": ops, "description": "The step."},
+            "input": {"type": "string", "description": "The source file (steps on one file)."},
+            "inputs": strings("The source files (join, sheet, slideshow, audio-mix)."),
+            "output": {"type": "string", "description": "The file written (split and frames: a pattern with `{n}`, or a folder). Relative paths are against the server's working folder."},
+            "overwrite": {"type": "boolean", "default": false, "description": "Replace the output if it exists. Without it an existing file is never replaced (an input never is)."},
+            "encoding": {"type": "object", "additionalProperties": false, "properties": {
+                "codec": {"type": "string", "enum": ["h264", "h265", "vp9", "av1"]},
+                "preset": {"type": "string"},
+                "crf": {"type": "integer", "minimum": 0, "maximum": 63},
+                "hardware": {"type": "string", "enum": ["nvenc", "qsv", "vaapi"]}}}
+        },
+        "additionalProperties": true
+    })
+}
+
 /// Every tool, in the order they are listed.
 pub fn tools() -> Vec<ToolDef> {
     vec![
@@ -226,5 +286,126 @@ pub fn tools() -> Vec<ToolDef> {
             schema: edit_schema(),
             read_only: false,
         },
+        ToolDef {
+            name: "media",
+            description: "One local post-production step with ffmpeg (free): trim, join, crop, resize, reframe, fade, speed, text, overlay, subtitles, audio, convert, thumbnail, frames, slideshow, ... Give `op` and the step's fields in snake_case, as `conjure media OP --help` lists its flags, e.g. {\"op\":\"trim\",\"input\":\"in.mp4\",\"output\":\"cut.mp4\",\"start\":1.5,\"end\":4} or {\"op\":\"crop\",\"input\":\"in.png\",\"output\":\"square.png\",\"aspect\":\"1:1\"}. An unknown field is refused with the list of the step's fields. An existing output is never replaced unless `overwrite` is true.",
+            schema: media_schema(),
+            read_only: false,
+        },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use conjure_app::{ButtonRequest, Request};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// The fields a `deny_unknown_fields` type expects, from serde's error for an unknown one.
+    fn expected_fields<T: serde::de::DeserializeOwned>(value: Value) -> BTreeSet<String> {
+        let err = serde_json::from_value::<T>(value).err().expect("refused").to_string();
+        names(&err)
+    }
+
+    /// The names in serde's "expected `a`", "expected `a` or `b`", "expected one of `a`, `b`".
+    fn names(err: &str) -> BTreeSet<String> {
+        let list = err.split("expected ").nth(1).unwrap_or_else(|| panic!("{err}"));
+        let list = list.strip_prefix("one of ").unwrap_or(list);
+        list.split(", ")
+            .flat_map(|f| f.split(" or "))
+            .map(|f| f.trim_matches(|c| c == '`' || c == ' ').to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_request_schema_names_every_field_the_requests_take() {
+        let props: BTreeSet<String> = request_properties().keys().cloned().collect();
+        // Front-end internals of `text --continue`, not for agents.
+        let internal = ["history", "continues"];
+        let mut taken = BTreeSet::new();
+        for (ty, required) in [
+            ("image", json!({"prompt": "x"})),
+            ("video", json!({"prompt": "x"})),
+            ("text", json!({})),
+            ("tool", json!({"tool": "upscale", "image": "https://x/y.png"})),
+            ("payload", json!({"payload": {}})),
+        ] {
+            let mut v = required;
+            v["type"] = json!(ty);
+            v["zz_unknown"] = json!(1);
+            for f in expected_fields::<Request>(v) {
+                assert!(
+                    props.contains(&f) || internal.contains(&f.as_str()),
+                    "{ty}: `{f}` is not in the schema"
+                );
+                taken.insert(f);
+            }
+        }
+        for f in
+            expected_fields::<ButtonRequest>(json!({"job": "j", "button": "U1", "zz_unknown": 1}))
+        {
+            assert!(props.contains(&f), "button: `{f}` is not in the schema");
+            taken.insert(f);
+        }
+        taken.insert("type".to_owned());
+        for p in &props {
+            assert!(taken.contains(p), "the schema offers `{p}`, which no request takes");
+        }
+    }
+
+    #[test]
+    fn the_media_ops_are_the_ones_op_takes() {
+        let want: BTreeSet<String> =
+            MEDIA_OPS.iter().filter(|o| !o.is_empty()).map(|o| (*o).to_owned()).collect();
+        let err = serde_json::from_value::<conjure_media::Op>(json!({"op": "zz"}))
+            .expect_err("refused")
+            .to_string();
+        assert_eq!(names(&err), want);
+    }
+
+    #[test]
+    fn the_encoding_schema_is_op_encoding() {
+        let schema = media_schema();
+        let props = schema["properties"]["encoding"]["properties"].as_object().expect("object");
+        let want: BTreeSet<String> = props.keys().cloned().collect();
+        let got = expected_fields::<conjure_media::ops::OpEncoding>(json!({"zz": 1}));
+        assert_eq!(got, want);
+        for codec in props["codec"]["enum"].as_array().expect("enum") {
+            serde_json::from_value::<conjure_media::Codec>(codec.clone()).expect("a codec");
+        }
+    }
+
+    /// Every `$ref` points into the schema's own `$defs`, and every tool's schema is an object.
+    #[test]
+    fn every_schema_is_an_object_and_its_refs_resolve() {
+        fn refs(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        out.push(r.clone());
+                    }
+                    m.values().for_each(|v| refs(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+                _ => {}
+            }
+        }
+        for tool in tools() {
+            assert_eq!(tool.schema["type"], "object", "{}", tool.name);
+            let mut found = Vec::new();
+            refs(&tool.schema, &mut found);
+            for r in found {
+                let name =
+                    r.strip_prefix("#/$defs/").unwrap_or_else(|| panic!("{}: {r}", tool.name));
+                assert!(
+                    tool.schema["$defs"][name].is_object(),
+                    "{}: {r} does not resolve",
+                    tool.name
+                );
+            }
+        }
+    }
 }
