@@ -229,7 +229,7 @@ fn generate_with_the_token_sends_once_then_jobs_tools_and_an_edit() {
 }
 
 #[test]
-fn a_short_wait_answers_still_pending_and_wait_job_collects() {
+fn a_short_wait_answers_still_pending_and_the_job_outlives_the_server() {
     let t = sandbox();
     block_on(async {
         let mut mcp = Mcp::start(&t).await;
@@ -242,6 +242,12 @@ fn a_short_wait_answers_still_pending_and_wait_job_collects() {
         assert_eq!(pending["status"], "still_pending", "{pending}");
         let id = pending["job_id"].as_str().unwrap().to_owned();
         assert!(pending["hint"].as_str().unwrap().contains("wait_job"));
+        assert_eq!(posts(&t), 1);
+        mcp.finish().await;
+        // The job outlives the server: the journal has it, and another server collects it.
+        let status = t.run(&["--json", "status", &id, "--offline"]).json();
+        assert_eq!(status["job_id"], id.as_str(), "{status}");
+        let mut mcp = Mcp::start(&t).await;
         let waited = mcp.ok("wait_job", json!({"job": id})).await;
         assert_eq!(waited["status"], "completed", "{waited}");
         assert!(waited["outputs"][0]["duration_seconds"].is_number(), "{waited}");
