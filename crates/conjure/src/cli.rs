@@ -113,6 +113,7 @@ pub enum Command {
     Edit(commands::edit::EditArgs),
     Media(commands::media::MediaArgs),
     Open(commands::open::OpenArgs),
+    Mcp(commands::mcp::McpArgs),
     Config(commands::config::ConfigArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),

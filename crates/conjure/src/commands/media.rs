@@ -891,7 +891,7 @@ impl AudioOp {
 }
 
 /// Outputs as absolute paths, so JSON consumers need not know the working directory.
-fn absolute(mut outcome: OpOutcome) -> OpOutcome {
+pub fn absolute(mut outcome: OpOutcome) -> OpOutcome {
     let abs = |p: &mut PathBuf| {
         if let Ok(a) = std::path::absolute(&*p) {
             *p = a;

@@ -20,6 +20,7 @@ pub mod fetch;
 pub mod image;
 pub mod jobs;
 pub mod man;
+pub mod mcp;
 pub mod media;
 pub mod models;
 pub mod open;
@@ -108,6 +109,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Edit(args) => edit::run(ctx, &args),
         Command::Media(args) => media::run(ctx, args),
         Command::Open(args) => open::run(ctx, &args).await,
+        Command::Mcp(args) => mcp::run(ctx, args).await,
         Command::Config(args) => {
             config::run(ctx, &args);
             Ok(())

@@ -165,14 +165,36 @@ pub async fn run(ctx: &Ctx, args: &ModelsArgs) -> anyhow::Result<()> {
 
 /// ImaginePro is priced per operation, from its table: every operation with its credits, "not
 /// published" where ImaginePro gives none (or the configured price, marked as such).
-/// ImaginePro's priced operations; with `name`, those of that model or operation
-/// (`midjourney`, `flux`, `nano-banana`, `remove-bg`, ...).
+/// With `name`, only the operations of that model or operation (`midjourney`, `flux`,
+/// `nano-banana`, `remove-bg`, ...).
 fn imaginepro_operations(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<()> {
+    let price = ctx.app.config.price(ProviderId::ImaginePro);
+    let view = imaginepro_view(&ctx.app, name);
+    if view.operations.is_empty() {
+        let n = name.unwrap_or_default();
+        return Err(CliError::usage(format!("ImaginePro has no model or operation `{n}`"))
+            .hint("its models are midjourney, flux, nano-banana, lumi-girl and mj-video; `conjure models --provider imaginepro` lists every operation")
+            .into());
+    }
+    if ctx.out.json {
+        ctx.out.json_value(&view);
+        return Ok(());
+    }
+    print_operations(ctx, &view, price);
+    Ok(())
+}
+
+/// ImaginePro's operations with their credits: published, else configured, else unknown; with
+/// `name`, those of that model or operation.
+pub fn imaginepro_view(
+    app: &conjure_app::App,
+    name: Option<&str>,
+) -> conjure_app::views::OperationsView {
     use conjure_app::views::{OperationView, OperationsView};
     use conjure_core::catalogue::imaginepro::operations;
-    let price = ctx.app.config.price(ProviderId::ImaginePro);
-    let configured = &ctx.app.config.imaginepro_prices;
-    let view = OperationsView {
+    let price = app.config.price(ProviderId::ImaginePro);
+    let configured = &app.config.imaginepro_prices;
+    OperationsView {
         provider: ProviderId::ImaginePro,
         usd_per_credit: price.map(|p| p.micros_per_credit() as f64 / 1e6),
         operations: operations()
@@ -190,17 +212,14 @@ fn imaginepro_operations(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<()> {
                 notes: o.notes.clone(),
             })
             .collect(),
-    };
-    if view.operations.is_empty() {
-        let n = name.unwrap_or_default();
-        return Err(CliError::usage(format!("ImaginePro has no model or operation `{n}`"))
-            .hint("its models are midjourney, flux, nano-banana, lumi-girl and mj-video; `conjure models --provider imaginepro` lists every operation")
-            .into());
     }
-    if ctx.out.json {
-        ctx.out.json_value(&view);
-        return Ok(());
-    }
+}
+
+fn print_operations(
+    ctx: &Ctx,
+    view: &conjure_app::views::OperationsView,
+    price: Option<CreditPrice>,
+) {
     ctx.out.line(format!("{:<20} {:<32} {:<26} {}", "OPERATION", "MODEL", "CREDITS", "USD"));
     for o in &view.operations {
         let credits = match (o.credits, o.price_published) {
@@ -225,7 +244,6 @@ fn imaginepro_operations(ctx: &Ctx, name: Option<&str>) -> anyhow::Result<()> {
         ctx.out.note("ImaginePro publishes no dollar price per credit; set `[imaginepro] usd_per_credit` to see dollar estimates");
     }
     ctx.out.note("an operation whose price is not published is refused while a cost limit is set, unless `[imaginepro.prices]` prices it");
-    Ok(())
 }
 
 /// Whether operation `o` belongs to what the user calls `name`: conjure's model names

@@ -30,6 +30,7 @@ const COMMANDS: &[&[&str]] = &[
     &["media", "audio"],
     &["media", "convert"],
     &["open"],
+    &["mcp"],
     &["config"],
     &["config", "init"],
     &["completions"],

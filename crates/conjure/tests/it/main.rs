@@ -12,6 +12,7 @@ mod faults;
 mod first_hour;
 mod furniture;
 mod imaginepro;
+mod mcp;
 mod media;
 mod money;
 mod paid;
