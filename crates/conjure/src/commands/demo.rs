@@ -37,6 +37,10 @@ pub struct DemoArgs {
     /// Deprecated spelling of --out-dir.
     #[arg(long = "out", value_name = "DIR", hide = true, conflicts_with = "out")]
     pub out_deprecated: Option<PathBuf>,
+    /// Instead, show what an agent does: conjure's MCP server driven as an MCP client would
+    /// (list, quote, generate without and with the token, wait, fetch, edit), every message shown.
+    #[arg(long)]
+    pub agent: bool,
 }
 
 pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
@@ -64,11 +68,32 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     {
         env.insert(name.to_owned(), value);
     }
+    if args.agent {
+        // The agent's files go where the demo's do (its tools take no folder of their own).
+        env.insert(
+            env::CONJURE_OUT_DIR.to_owned(),
+            std::path::absolute(&args.out)?.display().to_string(),
+        );
+    }
     let mut config = Settings::from_env(env, false)?.config;
     config.max_cost = None;
     config.budget = None;
     config.sandbox = true;
     let app = App::new(config);
+    if args.agent {
+        let result = crate::commands::demo_agent::run(ctx, app, &sandbox, &args.out).await?;
+        sandbox.shutdown().await;
+        if ctx.out.json {
+            ctx.out.json_value(&json!({"status": "ok", "agent": result}));
+        } else if let Some(path) = result["edit"]["edit"]["output"].as_str() {
+            ctx.out.line(path);
+        }
+        ctx.out.note(format!(
+            "\nDemo finished in {:.1} s. Register conjure with your agent: `claude mcp add conjure -- conjure mcp` (README, \"For agents: MCP\").",
+            started.elapsed().as_secs_f64()
+        ));
+        return Ok(());
+    }
     let session = app.session().await?;
     let human = ctx.out.human();
 

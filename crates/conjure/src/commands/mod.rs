@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod completions;
 pub mod config;
 pub mod demo;
+pub mod demo_agent;
 pub mod edit;
 pub mod enhance;
 pub mod fetch;

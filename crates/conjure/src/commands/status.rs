@@ -37,7 +37,9 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
         ctx.out
             .line(format!("  charged:    {}", crate::output::cost_phrase(c, view.usd.and(price))));
     } else if view.provider == conjure_core::ProviderId::ImaginePro && view.status.is_terminal() {
-        ctx.out.line("  charged:    unknown (ImaginePro reports no charge; the quote is its price table's)");
+        ctx.out.line(
+            "  charged:    unknown (ImaginePro reports no charge; the quote is its price table's)",
+        );
     }
     if let Some(e) = &view.error {
         ctx.out.line(format!("  note:       {e}"));

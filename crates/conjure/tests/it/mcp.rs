@@ -363,3 +363,36 @@ fn stdout_carries_only_mcp_messages() {
         assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
     }
 }
+
+#[test]
+fn demo_agent_walks_through_the_protocol_offline() {
+    let t = crate::ctx();
+    let run = t.run(&["--json", "demo", "--agent", "--out-dir", "agent"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    let job = &v["agent"]["job"];
+    assert_eq!(job["status"], "completed", "{v}");
+    assert!(job["request_id"].is_string(), "{v}");
+    let edit = std::path::PathBuf::from(v["agent"]["edit"]["edit"]["output"].as_str().unwrap());
+    assert!(
+        edit.starts_with(t.out_dir().join("agent").canonicalize().unwrap()),
+        "{}",
+        edit.display()
+    );
+    assert!(edit.exists());
+    // Every message both ways is shown; the unapproved generate sent nothing.
+    for shown in [
+        "\"method\":\"initialize\"",
+        "\"name\":\"quote\"",
+        "\"name\":\"edit_media\"",
+        "(paid requests the sandbox received: 0)",
+        "(paid requests the sandbox received: 1)",
+    ] {
+        assert!(run.stderr.contains(shown), "{shown}: {}", run.stderr);
+    }
+    // The job is in the person's journal, in the sandbox ledger.
+    let jobs = t.run(&["--json", "jobs"]).json();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+    assert_eq!(jobs["jobs"][0]["sandbox"], true);
+    assert_eq!(jobs["totals"], serde_json::json!([]));
+}
