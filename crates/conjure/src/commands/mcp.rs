@@ -54,7 +54,7 @@ pub const MAX_WAIT_SECONDS: u64 = 600;
 pub struct McpArgs {}
 
 pub async fn run(ctx: &Ctx, _args: McpArgs) -> anyhow::Result<()> {
-    serve_io(ctx.app.clone(), rmcp::transport::stdio()).await
+    Box::pin(serve_io(ctx.app.clone(), rmcp::transport::stdio())).await
 }
 
 /// Serves `app` over `io` (stdin/stdout for `conjure mcp`, an in-memory pipe for
