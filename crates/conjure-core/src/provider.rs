@@ -140,6 +140,25 @@ pub struct Snapshot {
     pub text: Option<crate::text::TextAnswer>,
 }
 
+impl Snapshot {
+    /// An answer with only a request id and a status; the rest is filled in by whoever reads
+    /// more from the provider.
+    pub fn new(request_id: Option<String>, status: RemoteStatus) -> Snapshot {
+        Snapshot {
+            request_id,
+            status,
+            poll_after_seconds: None,
+            progress: None,
+            assets: Vec::new(),
+            credits_spent: None,
+            errors: Vec::new(),
+            model: None,
+            buttons: Vec::new(),
+            text: None,
+        }
+    }
+}
+
 /// A downloaded asset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Downloaded {

@@ -419,16 +419,8 @@ impl Heard {
     /// What arrived so far, as the snapshot of an answer cut short.
     fn partial(&self) -> Snapshot {
         Snapshot {
-            request_id: self.request_id.clone(),
-            status: RemoteStatus::Other("cut".to_owned()),
-            poll_after_seconds: None,
-            progress: None,
-            assets: Vec::new(),
-            credits_spent: None,
-            errors: Vec::new(),
-            model: None,
-            buttons: Vec::new(),
             text: Some(TextAnswer { partial: true, ..self.text.clone() }),
+            ..Snapshot::new(self.request_id.clone(), RemoteStatus::Other("cut".to_owned()))
         }
     }
 

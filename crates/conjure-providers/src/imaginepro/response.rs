@@ -9,18 +9,7 @@ fn text(v: &Value, key: &str) -> Option<String> {
 }
 
 fn empty(request_id: Option<String>, status: RemoteStatus) -> Snapshot {
-    Snapshot {
-        request_id,
-        status,
-        poll_after_seconds: None,
-        progress: None,
-        assets: Vec::new(),
-        credits_spent: None,
-        errors: Vec::new(),
-        model: None,
-        buttons: Vec::new(),
-        text: None,
-    }
+    Snapshot::new(request_id, status)
 }
 
 /// The answer to a paid POST: `{success, messageId, createdAt, error?}`. A `success: false`
