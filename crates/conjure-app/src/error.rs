@@ -101,16 +101,12 @@ impl AppError {
     /// say `PROVIDER`.
     #[must_use]
     pub fn for_provider(mut self, provider: conjure_core::ProviderId) -> AppError {
-        // ImaginePro does not say whether a failed job is charged (its spec §15.6).
-        if provider == conjure_core::ProviderId::ImaginePro
-            && self.hint.as_deref() == Some(REFUNDED_HINT)
-        {
-            self.hint = Some(
-                "ImaginePro does not say whether a failed job is charged (charged: unknown); check your ImaginePro account, then change the request and try again"
-                    .to_owned(),
-            );
-        }
         let caps = conjure_providers::registry::capabilities(provider);
+        if !caps.reports_charges && self.hint.as_deref() == Some(REFUNDED_HINT) {
+            self.hint = Some(format!(
+                "{provider} does not say whether a failed job is charged (charged: unknown); check your account with it, then change the request and try again"
+            ));
+        }
         self.hint = self.hint.map(|h| {
             h.replace("CONJURE_<PROVIDER>_BASE_URL", caps.base_url_env)
                 .replace("conjure auth PROVIDER", &format!("conjure auth {provider}"))

@@ -43,6 +43,9 @@ pub struct Capabilities {
     pub inline_inputs: bool,
     /// It has a balance endpoint.
     pub balance: bool,
+    /// It reports what each job was charged, and refunds failed jobs. Without it, a job's
+    /// credits are its price table's, and whether a failed job cost anything is unknown.
+    pub reports_charges: bool,
     pub default_base_url: &'static str,
     /// The price conjure assumes when none is configured.
     pub default_usd_per_credit: Option<CreditPrice>,
@@ -59,6 +62,7 @@ const KATANA: Capabilities = Capabilities {
     implemented: true,
     inline_inputs: true,
     balance: true,
+    reports_charges: true,
     default_base_url: katana::DEFAULT_BASE_URL,
     default_usd_per_credit: Some(CreditPrice::KATANA_REFERENCE),
     base_url_env: env::CONJURE_KATANA_BASE_URL,
@@ -73,6 +77,8 @@ const IMAGINEPRO: Capabilities = Capabilities {
     inline_inputs: false,
     // No documented endpoint reports ImaginePro credits (spec §5.13).
     balance: false,
+    // Its messages carry no charge, and whether a FAIL is refunded is not documented (§15.6).
+    reports_charges: false,
     default_base_url: imaginepro::DEFAULT_BASE_URL,
     // ImaginePro publishes no dollar price per credit.
     default_usd_per_credit: None,

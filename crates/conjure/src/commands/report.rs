@@ -72,11 +72,13 @@ pub fn summary(out: Output, job: &JobRecord, outputs: &[OutputRecord], elapsed: 
         Some(usd) => format!("{} credits ≈ {usd}", view.credits),
         None => format!("{} credits", view.credits),
     };
-    if job.provider == conjure_core::ProviderId::ImaginePro {
-        // ImaginePro reports no charge and publishes no dollar price: say where figures come from.
+    if !conjure_providers::registry::capabilities(job.provider).reports_charges {
+        // The provider reports no charge: say where the figures come from.
         match (view.charged_credits, view.usd) {
-            (None, None) => cost
-                .push_str(" (its price table; no dollar price set: `[imaginepro] usd_per_credit`)"),
+            (None, None) => cost.push_str(&format!(
+                " (its price table; no dollar price set: `[{}] usd_per_credit`)",
+                job.provider
+            )),
             (None, Some(_)) => cost.push_str(" (its price table at your usd_per_credit)"),
             _ => {}
         }

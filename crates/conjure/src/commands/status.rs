@@ -36,10 +36,13 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> anyhow::Result<()> {
     if let Some(c) = view.charged_credits {
         ctx.out
             .line(format!("  charged:    {}", crate::output::cost_phrase(c, view.usd.and(price))));
-    } else if view.provider == conjure_core::ProviderId::ImaginePro && view.status.is_terminal() {
-        ctx.out.line(
-            "  charged:    unknown (ImaginePro reports no charge; the quote is its price table's)",
-        );
+    } else if !conjure_providers::registry::capabilities(view.provider).reports_charges
+        && view.status.is_terminal()
+    {
+        ctx.out.line(format!(
+            "  charged:    unknown ({} reports no charge; the quote is its price table's)",
+            view.provider
+        ));
     }
     if let Some(e) = &view.error {
         ctx.out.line(format!("  note:       {e}"));
