@@ -774,3 +774,50 @@ fn sandbox_webhook_reaches_a_loopback_receiver_once() {
     assert_eq!(got[0]["ref"], "order-9");
     assert_eq!(t.stats().imaginepro_webhooks_delivered, 1);
 }
+
+/// Starts `args` (with `--json`) without waiting for it.
+fn spawn(t: &TestContext, args: &[&str]) -> std::process::Child {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let mut cmd = t.command(&full);
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+fn codes(children: Vec<std::process::Child>) -> Vec<i32> {
+    let mut codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+        .collect();
+    codes.sort_unstable();
+    codes
+}
+
+#[test]
+fn sandbox_several_processes_one_token_one_press_and_a_credit_budget() {
+    // Latency keeps the processes in flight together.
+    let mut t = crate::sandbox_with(conjure_test::Faults { latency_ms: 300, ..Default::default() });
+    let grid = paid(&t, &["image", "a lighthouse", "--provider", "imaginepro"]);
+    let parent = grid["job_id"].as_str().unwrap().to_owned();
+    // One approved press, approved by four processes at once: sent once.
+    let q = t.run(&["--json", "button", &parent, "V2"]).json();
+    let token = q["quote"]["token"].as_str().unwrap().to_owned();
+    let press = ["button", parent.as_str(), "V2", "--approve", token.as_str()];
+    let children = (0..4).map(|_| spawn(&t, &press)).collect();
+    assert_eq!(codes(children), [0, 2, 2, 2], "one sends, three are refused");
+    assert_eq!(t.stats().imaginepro_posts_received, 2, "the grid and one press");
+    // A daily budget of 40 credits holds across processes.
+    t.env("CONJURE_DAILY_BUDGET", "40cr");
+    let children = (0..4)
+        .map(|i| {
+            let prompt = format!("racing lighthouse {i}");
+            spawn(
+                &t,
+                &["image", &prompt, "--provider", "imaginepro", "--yes", "--max-cost", "10cr"],
+            )
+        })
+        .collect();
+    // 15 credits are spent already (grid 10, V2 5): 25 left, two more grids.
+    assert_eq!(codes(children), [0, 0, 6, 6]);
+    assert_eq!(t.stats().imaginepro_posts_received, 4);
+}
