@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use conjure_core::imaginepro::PriceTable;
-use conjure_core::policy::{self, Limit, PollPolicy};
+use conjure_core::policy::{self, Budget, Limit, PollPolicy};
 use conjure_core::{CreditPrice, ProviderId};
 use conjure_providers::registry::{self, ProviderSettings};
 use conjure_providers::{CredentialSource, HttpOptions};
@@ -31,8 +31,11 @@ pub struct Config {
     /// The most `--yes` approves without anyone seeing the quote (unless the command gives
     /// its own `--max-cost`).
     pub yes_max_cost: Limit,
-    /// The most the last 24 hours' requests may cost together.
-    pub budget: Option<Limit>,
+    /// Every budget: daily and monthly, for all providers together or for one.
+    pub budgets: Vec<Budget>,
+    /// Requests in flight at once per provider, where configured; else the provider's own
+    /// limit ([`registry::Capabilities::max_in_flight`]).
+    pub max_in_flight: BTreeMap<ProviderId, u32>,
     /// Credits for operations ImaginePro publishes no price for (`[imaginepro.prices]`), by
     /// operation name; they never override a published price.
     pub imaginepro_prices: PriceTable,
@@ -63,7 +66,8 @@ impl Config {
             providers: BTreeMap::new(),
             max_cost: None,
             yes_max_cost: policy::DEFAULT_YES_MAX_COST,
-            budget: None,
+            budgets: Vec::new(),
+            max_in_flight: BTreeMap::new(),
             imaginepro_prices: PriceTable::new(),
             poll: PollPolicy::default(),
             out_dir: PathBuf::from("."),
@@ -88,6 +92,15 @@ impl Config {
                 usd_per_credit: caps.default_usd_per_credit,
             }
         })
+    }
+
+    /// How many of `provider`'s requests conjure processes on this machine keep in flight at
+    /// once; `None` is no limit.
+    pub fn max_in_flight(&self, provider: ProviderId) -> Option<u32> {
+        self.max_in_flight
+            .get(&provider)
+            .copied()
+            .or(registry::capabilities(provider).max_in_flight)
     }
 
     /// Dollars per credit of `provider`, when known.

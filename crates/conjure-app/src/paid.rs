@@ -175,7 +175,7 @@ impl<C: Connector> App<C> {
     pub fn rules(&self, options: &PayOptions) -> SpendRules {
         SpendRules {
             max_cost: options.max_cost.or(self.config.max_cost),
-            budget: self.config.budget,
+            budgets: self.config.budgets.clone(),
             again: options.again,
             sandbox: self.config.sandbox,
         }

@@ -18,6 +18,19 @@ pub const CONJURE_YES_MAX_COST: &str = "CONJURE_YES_MAX_COST";
 pub const CONJURE_TEXT_MODEL: &str = "CONJURE_TEXT_MODEL";
 /// The most all requests of the last 24 hours may cost together: dollars or credits.
 pub const CONJURE_DAILY_BUDGET: &str = "CONJURE_DAILY_BUDGET";
+/// The most all requests of the last 30 days may cost together: dollars or credits.
+pub const CONJURE_MONTHLY_BUDGET: &str = "CONJURE_MONTHLY_BUDGET";
+/// The most Katana requests of the last 24 hours may cost together.
+pub const CONJURE_KATANA_DAILY_BUDGET: &str = "CONJURE_KATANA_DAILY_BUDGET";
+/// The most Katana requests of the last 30 days may cost together.
+pub const CONJURE_KATANA_MONTHLY_BUDGET: &str = "CONJURE_KATANA_MONTHLY_BUDGET";
+/// The most ImaginePro requests of the last 24 hours may cost together.
+pub const CONJURE_IMAGINEPRO_DAILY_BUDGET: &str = "CONJURE_IMAGINEPRO_DAILY_BUDGET";
+/// The most ImaginePro requests of the last 30 days may cost together.
+pub const CONJURE_IMAGINEPRO_MONTHLY_BUDGET: &str = "CONJURE_IMAGINEPRO_MONTHLY_BUDGET";
+/// How many Katana requests conjure processes on this machine keep in flight at once (default 1,
+/// the provider's rule).
+pub const CONJURE_KATANA_MAX_IN_FLIGHT: &str = "CONJURE_KATANA_MAX_IN_FLIGHT";
 /// Where outputs are written (default: the current directory).
 pub const CONJURE_OUT_DIR: &str = "CONJURE_OUT_DIR";
 /// Multiplies every polling wait and deadline (tests set it far below 1).
@@ -62,6 +75,12 @@ pub const ALL: &[&str] = &[
     CONJURE_MAX_COST,
     CONJURE_YES_MAX_COST,
     CONJURE_DAILY_BUDGET,
+    CONJURE_MONTHLY_BUDGET,
+    CONJURE_KATANA_DAILY_BUDGET,
+    CONJURE_KATANA_MONTHLY_BUDGET,
+    CONJURE_IMAGINEPRO_DAILY_BUDGET,
+    CONJURE_IMAGINEPRO_MONTHLY_BUDGET,
+    CONJURE_KATANA_MAX_IN_FLIGHT,
     CONJURE_OUT_DIR,
     CONJURE_TEXT_MODEL,
     CONJURE_POLL_SCALE,

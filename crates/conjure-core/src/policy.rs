@@ -6,8 +6,12 @@
 //!   failed submit certainly cost nothing (`NotCharged`) or may have been charged
 //!   (`MaybeCharged`, recorded as `unknown`). Polls are free, so [`after_poll_error`] may wait
 //!   and poll again.
-//! - [`money_at_risk`] says which jobs may have cost money; they count in budgets at the larger
-//!   of their quote and what the provider reported charging ([`SpendRules`]).
+//! - [`money_at_risk`] says which jobs may have cost money. A job counts in budgets at the
+//!   larger of its quote and what the provider reported charging, until the provider settled it
+//!   ([`is_settled`]); from then on at the reported charge. A text job reserves its ceiling and
+//!   settles to what its answer cost.
+//! - Budgets ([`Budget`]) are rolling windows (24 hours, 30 days), for all providers together
+//!   or for one; every budget that applies to a request must hold.
 //! - [`reserve_verdict`] is the whole decision to record a job: its token unused, no earlier
 //!   send of the same request inside the duplicate window (unless asked), and the budget. A
 //!   store's `reserve` gathers the [`ReserveFacts`] and calls it inside the one transaction that
@@ -39,6 +43,8 @@ use crate::quote::Quote;
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(24 * 3600);
 /// The daily budget is a rolling window of this length.
 pub const BUDGET_WINDOW: Duration = Duration::from_secs(24 * 3600);
+/// The monthly budget is a rolling window of this length.
+pub const MONTH_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// The most `--yes` approves when neither the command (`--max-cost`) nor the configuration
 /// (`limits.yes_max_cost`) says otherwise: $2.00. `--yes` sends without anyone seeing the
@@ -85,8 +91,8 @@ impl fmt::Display for Limit {
 pub struct SpendRules {
     /// The most one request may cost.
     pub max_cost: Option<Limit>,
-    /// The most all requests of the last [`BUDGET_WINDOW`] may cost together.
-    pub budget: Option<Limit>,
+    /// Every budget in force; those that apply to a request's provider must all hold.
+    pub budgets: Vec<Budget>,
     /// Send even though the same request was sent inside [`DUPLICATE_WINDOW`] (`--again`).
     pub again: bool,
     /// The request goes to the offline sandbox: it is recorded in a ledger of its own, judged
@@ -100,9 +106,102 @@ impl SpendRules {
         now_ms - DUPLICATE_WINDOW.as_millis() as i64
     }
 
-    /// The oldest creation time (unix ms) the budget counts.
+    /// The oldest creation time (unix ms) the daily budget counts.
     pub fn budget_since(now_ms: i64) -> i64 {
-        now_ms - BUDGET_WINDOW.as_millis() as i64
+        BudgetWindow::Day.since(now_ms)
+    }
+
+    /// The windows the budgets that apply to `provider` count, each once.
+    pub fn windows_for(&self, provider: ProviderId) -> Vec<BudgetWindow> {
+        let mut out: Vec<BudgetWindow> = self
+            .budgets
+            .iter()
+            .filter(|b| b.applies_to(provider))
+            .map(|b| b.window)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The rolling window a budget counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BudgetWindow {
+    /// The last 24 hours.
+    Day,
+    /// The last 30 days.
+    Month,
+}
+
+impl BudgetWindow {
+    pub const ALL: [BudgetWindow; 2] = [BudgetWindow::Day, BudgetWindow::Month];
+
+    pub fn length(self) -> Duration {
+        match self {
+            BudgetWindow::Day => BUDGET_WINDOW,
+            BudgetWindow::Month => MONTH_WINDOW,
+        }
+    }
+
+    /// The oldest creation time (unix ms) the window counts at `now_ms`.
+    pub fn since(self, now_ms: i64) -> i64 {
+        now_ms - self.length().as_millis() as i64
+    }
+
+    /// `daily` or `monthly`, as in the setting's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetWindow::Day => "daily",
+            BudgetWindow::Month => "monthly",
+        }
+    }
+
+    fn span(self) -> &'static str {
+        match self {
+            BudgetWindow::Day => "the last 24 hours'",
+            BudgetWindow::Month => "the last 30 days'",
+        }
+    }
+}
+
+/// A cap on what the requests of a window may cost together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// The provider whose requests it counts; `None` counts every provider (a credit limit
+    /// then holds each provider's credits, since credits of different providers do not add up).
+    pub provider: Option<ProviderId>,
+    pub window: BudgetWindow,
+    pub limit: Limit,
+}
+
+impl Budget {
+    pub fn applies_to(&self, provider: ProviderId) -> bool {
+        self.provider.is_none_or(|p| p == provider)
+    }
+
+    /// The config file's key: `limits.daily_budget`, `katana.monthly_budget`.
+    pub fn setting(&self) -> String {
+        let section = self.provider.map_or("limits", ProviderId::as_str);
+        format!("{section}.{}_budget", self.window.as_str())
+    }
+
+    /// The environment variable that sets it: `CONJURE_DAILY_BUDGET`,
+    /// `CONJURE_KATANA_MONTHLY_BUDGET`.
+    pub fn env_var(&self) -> String {
+        let window = self.window.as_str().to_ascii_uppercase();
+        match self.provider {
+            None => format!("CONJURE_{window}_BUDGET"),
+            Some(p) => format!("CONJURE_{}_{window}_BUDGET", p.as_str().to_ascii_uppercase()),
+        }
+    }
+
+    /// `the daily budget`, `the katana monthly budget`.
+    pub fn name(&self) -> String {
+        match self.provider {
+            None => format!("the {} budget", self.window.as_str()),
+            Some(p) => format!("the {p} {} budget", self.window.as_str()),
+        }
     }
 }
 
@@ -136,6 +235,13 @@ pub fn money_at_risk_states() -> (Vec<JobState>, Vec<JobState>) {
     (always, accepted)
 }
 
+/// Whether the provider settled what a job in `state` cost: from then on a reported charge is
+/// what the job cost (a text reserve refunded down to its answer's price, items refunded after
+/// failing). Before, the job counts at the larger of its quote and any charge reported so far.
+pub fn is_settled(state: JobState) -> bool {
+    state.is_terminal()
+}
+
 /// Whether a job's outcome is uncertain money: `unknown`, or still being sent. Together these
 /// are the "may have been charged" exposure `conjure jobs` reports.
 pub fn is_exposure(state: JobState) -> bool {
@@ -163,14 +269,6 @@ impl Spent {
     pub fn provider(&self, p: ProviderId) -> ProviderSpend {
         self.by_provider.get(&p).copied().unwrap_or_default()
     }
-
-    fn usd(&self) -> Usd {
-        self.by_provider.values().fold(Usd::ZERO, |a, s| a + s.usd)
-    }
-
-    fn unpriced_jobs(&self) -> u64 {
-        self.by_provider.values().map(|s| s.unpriced_jobs).sum()
-    }
 }
 
 /// The earlier job a duplicate check found.
@@ -192,8 +290,9 @@ pub struct ReserveFacts {
     /// [`money_at_risk`] counts, other than the job a retry re-sends. Not looked up when
     /// `again` is set.
     pub same_request: Option<EarlierJob>,
-    /// Money at risk inside [`BUDGET_WINDOW`]. Not needed without a budget.
-    pub spent: Spent,
+    /// Money at risk inside each window a budget that applies counts; a window no budget
+    /// needs is not looked up.
+    pub spent: BTreeMap<BudgetWindow, Spent>,
 }
 
 /// Why a paid request is not recorded (and so not sent). Nothing was sent.
@@ -208,9 +307,12 @@ pub enum SpendRefusal {
     #[error("The quote ({quoted}) is above the cost limit ({limit}); nothing was sent")]
     OverMaxCost { quoted: String, limit: Limit },
     #[error(
-        "This request ({quoted}) would take the last 24 hours' spending to {total}, above the daily budget of {limit}; nothing was sent"
+        "This request ({quoted}) would take {}{} spending to {total}, above {} of {limit}; nothing was sent",
+        budget.window.span(),
+        budget.provider.map(|p| format!(" {p}")).unwrap_or_default(),
+        budget.name()
     )]
-    OverBudget { quoted: String, total: String, limit: Limit },
+    OverBudget { quoted: String, total: String, limit: Limit, budget: Budget },
     #[error("The quote ({quoted}) is above what --yes approves unseen ({limit}); nothing was sent")]
     OverYesLimit { quoted: String, limit: Limit },
     #[error(
@@ -236,9 +338,11 @@ impl SpendRefusal {
             SpendRefusal::OverMaxCost { .. } => {
                 "raise --max-cost (or limits.max_cost), or pick a cheaper model, duration or count".to_owned()
             }
-            SpendRefusal::OverBudget { .. } => {
-                "raise limits.daily_budget (or CONJURE_DAILY_BUDGET), or wait".to_owned()
-            }
+            SpendRefusal::OverBudget { budget, .. } => format!(
+                "raise {} in the config file (or {}), or wait; `conjure spend` shows what counts",
+                budget.setting(),
+                budget.env_var()
+            ),
             SpendRefusal::OverYesLimit { .. } => {
                 "to send it with --yes, add --max-cost at or above the quote; or run without --yes to see the quote and approve it with --approve TOKEN; the standing cap is limits.yes_max_cost (CONJURE_YES_MAX_COST)".to_owned()
             }
@@ -317,13 +421,12 @@ pub fn check_yes(
     })
 }
 
-/// The rolling budget, given what was spent inside its window.
-pub fn check_budget(
-    limit: Option<Limit>,
-    spent: &Spent,
-    quote: &Quote,
-) -> Result<(), SpendRefusal> {
-    let Some(limit) = limit else { return Ok(()) };
+/// One budget, given what was spent inside its window. A budget for another provider holds.
+pub fn check_budget(budget: &Budget, spent: &Spent, quote: &Quote) -> Result<(), SpendRefusal> {
+    if !budget.applies_to(quote.provider) {
+        return Ok(());
+    }
+    let limit = budget.limit;
     check_priced(limit, quote)?;
     match limit {
         Limit::Credits(max) => {
@@ -333,6 +436,7 @@ pub fn check_budget(
                     quoted: price_phrase(quote.credits, None),
                     total: format!("{total} {} credits", quote.provider),
                     limit,
+                    budget: *budget,
                 });
             }
         }
@@ -344,27 +448,41 @@ pub fn check_budget(
                     provider: quote.provider,
                 });
             };
-            if let Some((provider, s)) = spent.by_provider.iter().find(|(_, s)| s.unpriced_jobs > 0)
-            {
+            let counted = spent.by_provider.iter().filter(|(p, _)| budget.applies_to(**p));
+            if let Some((provider, s)) = counted.clone().find(|(_, s)| s.unpriced_jobs > 0) {
                 return Err(SpendRefusal::NoDollarPrice {
                     what: format!(
-                        "{} earlier {provider} job(s) of the last 24 hours",
-                        s.unpriced_jobs
+                        "{} earlier {provider} job(s) of {} window",
+                        s.unpriced_jobs,
+                        budget.name()
                     ),
                     limit,
                     provider: *provider,
                 });
             }
-            debug_assert_eq!(spent.unpriced_jobs(), 0);
-            let total = spent.usd() + usd;
+            let total = counted.fold(Usd::ZERO, |a, (_, s)| a + s.usd) + usd;
             if total > max {
                 return Err(SpendRefusal::OverBudget {
                     quoted: usd.to_string(),
                     total: total.to_string(),
                     limit,
+                    budget: *budget,
                 });
             }
         }
+    }
+    Ok(())
+}
+
+/// Every budget of `rules`, given what was spent inside each window.
+pub fn check_budgets(
+    rules: &SpendRules,
+    spent: &BTreeMap<BudgetWindow, Spent>,
+    quote: &Quote,
+) -> Result<(), SpendRefusal> {
+    let none = Spent::default();
+    for budget in &rules.budgets {
+        check_budget(budget, spent.get(&budget.window).unwrap_or(&none), quote)?;
     }
     Ok(())
 }
@@ -391,7 +509,7 @@ pub fn reserve_verdict(
         });
     }
     check_max_cost(rules.max_cost, quote)?;
-    check_budget(rules.budget, &facts.spent, quote)
+    check_budgets(rules, &facts.spent, quote)
 }
 
 /// Whether an earlier job of the same request blocks sending it again: everything that may have
@@ -563,6 +681,11 @@ mod tests {
         approve(Order::new(spec, wire, quote, None, None).unwrap(), Some(Consent::Yes)).unwrap()
     }
 
+    /// A daily budget of `limit` over every provider.
+    fn daily(limit: &str) -> Budget {
+        Budget { provider: None, window: BudgetWindow::Day, limit: Limit::parse(limit).unwrap() }
+    }
+
     fn spent(credits: i64, usd_micros: i64, unpriced: u64) -> Spent {
         let mut s = Spent::default();
         s.by_provider.insert(
@@ -633,18 +756,13 @@ mod tests {
         let e = check_max_cost(Some(Limit::parse("100").unwrap()), q).unwrap_err();
         assert!(matches!(e, SpendRefusal::NoDollarPrice { .. }), "{e}");
         assert!(e.hint().contains("usd_per_credit") && e.hint().contains("500cr"), "{}", e.hint());
-        let e = check_budget(Some(Limit::parse("100").unwrap()), &Spent::default(), q).unwrap_err();
+        let e = check_budget(&daily("100"), &Spent::default(), q).unwrap_err();
         assert!(matches!(e, SpendRefusal::NoDollarPrice { .. }), "{e}");
         // Credits still work.
-        assert!(check_budget(Some(Limit::parse("100cr").unwrap()), &Spent::default(), q).is_ok());
+        assert!(check_budget(&daily("100cr"), &Spent::default(), q).is_ok());
         // Earlier unpriced jobs in the window make a dollar budget uncheckable too.
         let priced = approved(Some(CreditPrice::KATANA_REFERENCE));
-        let e = check_budget(
-            Some(Limit::parse("100").unwrap()),
-            &spent(14, 0, 1),
-            &priced.order().quote,
-        )
-        .unwrap_err();
+        let e = check_budget(&daily("100"), &spent(14, 0, 1), &priced.order().quote).unwrap_err();
         assert!(e.to_string().contains("1 earlier katana job"), "{e}");
     }
 
@@ -666,7 +784,7 @@ mod tests {
         let q = unpriced_quote();
         assert!(q.unpriced);
         assert_eq!(check_max_cost(None, &q), Ok(()), "no limit: a person approves the quote");
-        assert_eq!(check_budget(None, &Spent::default(), &q), Ok(()));
+        assert_eq!(check_budgets(&SpendRules::default(), &BTreeMap::new(), &q), Ok(()));
         for limit in [Limit::Credits(Credits::whole(1000)), Limit::Usd(Usd::from_micros(9_000_000))]
         {
             let refused = |r: Result<(), SpendRefusal>| {
@@ -676,9 +794,10 @@ mod tests {
                 )
             };
             assert!(refused(check_max_cost(Some(limit), &q)));
-            assert!(refused(check_budget(Some(limit), &Spent::default(), &q)));
+            let budget = Budget { provider: None, window: BudgetWindow::Month, limit };
+            assert!(refused(check_budget(&budget, &Spent::default(), &q)));
             assert!(refused(check_yes(&q, None, limit)), "--yes never approves an unknown price");
-            let rules = SpendRules { budget: Some(limit), ..SpendRules::default() };
+            let rules = SpendRules { budgets: vec![budget], ..SpendRules::default() };
             assert!(refused(reserve_verdict(&q, &rules, &ReserveFacts::default(), 0)));
         }
         let e = check_max_cost(Some(Limit::Credits(Credits::whole(1))), &q).unwrap_err();
@@ -700,13 +819,58 @@ mod tests {
     fn budget_adds_the_window_to_the_quote() {
         let a = approved(Some(CreditPrice::KATANA_REFERENCE));
         let q = &a.order().quote;
-        let budget = Some(Limit::parse("0.22").unwrap());
-        assert!(check_budget(budget, &spent(28, 145_600, 0), q).is_ok());
-        let e = check_budget(budget, &spent(42, 218_400, 0), q).unwrap_err();
+        let budget = daily("0.22");
+        assert!(check_budget(&budget, &spent(28, 145_600, 0), q).is_ok());
+        let e = check_budget(&budget, &spent(42, 218_400, 0), q).unwrap_err();
         assert!(matches!(e, SpendRefusal::OverBudget { .. }), "{e}");
-        let credits = Some(Limit::parse("42cr").unwrap());
-        assert!(check_budget(credits, &spent(28, 0, 0), q).is_ok());
-        assert!(check_budget(credits, &spent(29, 0, 0), q).is_err());
+        assert!(e.to_string().contains("the last 24 hours' spending"), "{e}");
+        assert!(e.hint().contains("limits.daily_budget"), "{}", e.hint());
+        let credits = daily("42cr");
+        assert!(check_budget(&credits, &spent(28, 0, 0), q).is_ok());
+        assert!(check_budget(&credits, &spent(29, 0, 0), q).is_err());
+    }
+
+    #[test]
+    fn budgets_per_provider_and_window_all_hold() {
+        let a = approved(Some(CreditPrice::KATANA_REFERENCE));
+        let q = &a.order().quote;
+        let katana_month = Budget {
+            provider: Some(ProviderId::Katana),
+            window: BudgetWindow::Month,
+            limit: Limit::parse("100cr").unwrap(),
+        };
+        let imaginepro_day = Budget {
+            provider: Some(ProviderId::ImaginePro),
+            window: BudgetWindow::Day,
+            limit: Limit::parse("1cr").unwrap(),
+        };
+        let rules = SpendRules {
+            budgets: vec![daily("1000cr"), katana_month, imaginepro_day],
+            ..SpendRules::default()
+        };
+        assert_eq!(rules.windows_for(ProviderId::Katana), [BudgetWindow::Day, BudgetWindow::Month]);
+        assert_eq!(rules.windows_for(ProviderId::ImaginePro), [BudgetWindow::Day]);
+        // Another provider's budget never refuses this one's request.
+        assert!(check_budget(&imaginepro_day, &spent(999, 0, 0), q).is_ok());
+        let mut windows = BTreeMap::new();
+        windows.insert(BudgetWindow::Day, spent(10, 0, 0));
+        windows.insert(BudgetWindow::Month, spent(80, 0, 0));
+        assert!(check_budgets(&rules, &windows, q).is_ok());
+        windows.insert(BudgetWindow::Month, spent(90, 0, 0));
+        let e = check_budgets(&rules, &windows, q).unwrap_err();
+        assert!(e.to_string().contains("the last 30 days' katana spending to 104"), "{e}");
+        assert!(e.to_string().contains("the katana monthly budget"), "{e}");
+        assert!(e.hint().contains("katana.monthly_budget"), "{}", e.hint());
+        assert!(e.hint().contains("CONJURE_KATANA_MONTHLY_BUDGET"), "{}", e.hint());
+        // A dollar budget for one provider ignores another provider's unpriced jobs.
+        let mut mixed = spent(0, 0, 0);
+        mixed.by_provider.insert(
+            ProviderId::ImaginePro,
+            ProviderSpend { credits: Credits::whole(5), usd: Usd::ZERO, unpriced_jobs: 3 },
+        );
+        let katana_usd = Budget { limit: Limit::parse("1.00").unwrap(), ..katana_month };
+        assert!(check_budget(&katana_usd, &mixed, q).is_ok());
+        assert!(check_budget(&daily("1.00"), &mixed, q).is_err(), "all providers: unpriced counts");
     }
 
     #[test]
@@ -732,7 +896,7 @@ mod tests {
         assert!(reserve_verdict(a, &rules, &earlier(JobState::Rejected, false), 0).is_ok());
         let again = SpendRules { again: true, ..SpendRules::default() };
         assert!(reserve_verdict(a, &again, &earlier(JobState::Completed, true), 0).is_ok());
-        let tight = SpendRules { budget: Limit::parse("10cr"), ..SpendRules::default() };
+        let tight = SpendRules { budgets: vec![daily("10cr")], ..SpendRules::default() };
         assert!(matches!(
             reserve_verdict(a, &tight, &ReserveFacts::default(), 0),
             Err(SpendRefusal::OverBudget { .. })

@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use conjure_core::approval::{Consent, Order, approve};
-use conjure_core::policy::{Limit, SpendRules};
+use conjure_core::policy::{Budget, BudgetWindow, Limit, SpendRules};
 use conjure_core::spec::{ImageFormat, ImageItem, Item, JobSpec, MediaInput};
 use conjure_core::{
     Catalogue, CreditPrice, JobFilter, JobStore as _, ProviderId, Quote, WireRequest,
@@ -64,7 +64,14 @@ async fn main() {
     let inline = "A".repeat(64 * 1024);
     let now = 1_790_000_000_000_i64;
     let fill = SpendRules { again: true, ..SpendRules::default() };
-    let checked = SpendRules { budget: Limit::parse("1000000cr"), ..SpendRules::default() };
+    let checked = SpendRules {
+        budgets: vec![Budget {
+            provider: None,
+            window: BudgetWindow::Day,
+            limit: Limit::parse("1000000cr").expect("limit"),
+        }],
+        ..SpendRules::default()
+    };
     println!(
         "| jobs in journal | reserve (median of 50) | old budget scan (parse every job) | journal size |"
     );

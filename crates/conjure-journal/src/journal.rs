@@ -16,6 +16,7 @@
 //! carries no headers and refers to local files by hash), makes no money decision of its own
 //! ([`conjure_core::policy`] does, from the facts it reads), and never deletes jobs.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -247,6 +248,7 @@ impl Inner {
                 .map_err(|e| StoreError::from(JournalError::from(e)))?;
             let facts = store(reserve_facts(
                 &tx,
+                r.quote.provider,
                 &r.fingerprint,
                 r.token.as_deref(),
                 r.retry_of.as_ref(),
@@ -454,6 +456,7 @@ impl Inner {
 
     fn preview(
         &self,
+        provider: ProviderId,
         fingerprint: &str,
         token: Option<&str>,
         retry_of: Option<&JobId>,
@@ -462,7 +465,7 @@ impl Inner {
     ) -> Result<ReserveFacts, JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        reserve_facts(&tx, fingerprint, token, retry_of, rules, now)
+        reserve_facts(&tx, provider, fingerprint, token, retry_of, rules, now)
     }
 
     fn in_flight(&self) -> Result<Vec<InFlight>, JournalError> {
@@ -498,6 +501,7 @@ impl Inner {
 /// read transaction, for a preview).
 fn reserve_facts(
     conn: &Connection,
+    provider: ProviderId,
     fingerprint: &str,
     token: Option<&str>,
     retry_of: Option<&JobId>,
@@ -552,34 +556,40 @@ fn reserve_facts(
         })
         .transpose()?
     };
-    let spent = if rules.budget.is_some() {
-        spent_since(conn, SpendRules::budget_since(now), rules.sandbox)?
-    } else {
-        Spent::default()
-    };
+    let mut spent = BTreeMap::new();
+    for window in rules.windows_for(provider) {
+        spent.insert(window, spent_since(conn, window.since(now), rules.sandbox)?);
+    }
     Ok(ReserveFacts { token_used_by, same_request, spent })
 }
 
-/// Money at risk since `since_ms`, per provider: each counted job at the larger of its quote and
-/// the reported charge, in credits and (at its own price per credit) dollars.
+/// Money at risk since `since_ms`, per provider, in credits and (at its own price per credit)
+/// dollars: a job the provider settled ([`policy::is_settled`]) with a reported charge counts
+/// at that charge, any other at the larger of its quote and the charge reported so far.
 fn spent_since(conn: &Connection, since_ms: i64, sandbox: bool) -> Result<Spent, JournalError> {
     let (always, accepted) = at_risk_lists()?;
+    let settled = state_list(JobState::ALL.into_iter().filter(|s| policy::is_settled(*s)))?;
     let mut stmt = conn.prepare_cached(
         "SELECT provider, \
-                coalesce(sum(max(quoted_credits_tenths, coalesce(credits_spent_tenths, 0))), 0), \
-                coalesce(sum(CASE WHEN quoted_usd_micros IS NULL THEN 0 ELSE \
-                    max(quoted_usd_micros, (coalesce(credits_spent_tenths, 0) \
+                coalesce(sum(CASE WHEN settled THEN credits_spent_tenths \
+                    ELSE max(quoted_credits_tenths, coalesce(credits_spent_tenths, 0)) END), 0), \
+                coalesce(sum(CASE WHEN quoted_usd_micros IS NULL THEN 0 \
+                    WHEN settled THEN (credits_spent_tenths \
+                        * coalesce(usd_per_credit_micros, 0) + 5) / 10 \
+                    ELSE max(quoted_usd_micros, (coalesce(credits_spent_tenths, 0) \
                         * coalesce(usd_per_credit_micros, 0) + 5) / 10) END), 0), \
                 coalesce(sum(quoted_usd_micros IS NULL), 0) \
-         FROM jobs INDEXED BY jobs_budget \
-         WHERE created_at >= ?1 \
-           AND (state IN (SELECT value FROM json_each(?2)) \
-                OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?3)))) \
-           AND sandbox = ?4 \
+         FROM (SELECT *, credits_spent_tenths IS NOT NULL \
+                    AND state IN (SELECT value FROM json_each(?5)) AS settled \
+               FROM jobs INDEXED BY jobs_budget \
+               WHERE created_at >= ?1 \
+                 AND (state IN (SELECT value FROM json_each(?2)) \
+                      OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?3)))) \
+                 AND sandbox = ?4) \
          GROUP BY provider",
     )?;
     let rows = stmt
-        .query_map(params![since_ms, always, accepted, sandbox], |r| {
+        .query_map(params![since_ms, always, accepted, sandbox, settled], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, i64>(1)?,
@@ -672,11 +682,19 @@ impl JobStore for Journal {
         now_ms: i64,
     ) -> Result<ReserveFacts, StoreError> {
         let fingerprint = order.spec.fingerprint();
+        let provider = order.spec.provider;
         let token = token.map(str::to_owned);
         let retry_of = order.retry_of.clone();
         let rules = rules.clone();
         self.blocking(move |inner| {
-            store(inner.preview(&fingerprint, token.as_deref(), retry_of.as_ref(), &rules, now_ms))
+            store(inner.preview(
+                provider,
+                &fingerprint,
+                token.as_deref(),
+                retry_of.as_ref(),
+                &rules,
+                now_ms,
+            ))
         })
         .await
     }

@@ -46,6 +46,12 @@ pub struct Capabilities {
     /// It reports what each job was charged, and refunds failed jobs. Without it, a job's
     /// credits are its price table's, and whether a failed job cost anything is unknown.
     pub reports_charges: bool,
+    /// The most requests the provider allows in flight per account, when it sets a limit; a
+    /// batch then packs items into fewer requests, and conjure processes on one machine take
+    /// turns (configurable per provider, `max_in_flight`).
+    pub max_in_flight: Option<u32>,
+    /// The environment variable that overrides `max_in_flight`.
+    pub max_in_flight_env: Option<&'static str>,
     pub default_base_url: &'static str,
     /// The price conjure assumes when none is configured.
     pub default_usd_per_credit: Option<CreditPrice>,
@@ -63,6 +69,9 @@ const KATANA: Capabilities = Capabilities {
     inline_inputs: true,
     balance: true,
     reports_charges: true,
+    // "At most one request in flight at a time, across text, image and video" (spec §17.3).
+    max_in_flight: Some(1),
+    max_in_flight_env: Some(env::CONJURE_KATANA_MAX_IN_FLIGHT),
     default_base_url: katana::DEFAULT_BASE_URL,
     default_usd_per_credit: Some(CreditPrice::KATANA_REFERENCE),
     base_url_env: env::CONJURE_KATANA_BASE_URL,
@@ -79,6 +88,8 @@ const IMAGINEPRO: Capabilities = Capabilities {
     balance: false,
     // Its messages carry no charge, and whether a FAIL is refunded is not documented (§15.6).
     reports_charges: false,
+    max_in_flight: None,
+    max_in_flight_env: None,
     default_base_url: imaginepro::DEFAULT_BASE_URL,
     // ImaginePro publishes no dollar price per credit.
     default_usd_per_credit: None,

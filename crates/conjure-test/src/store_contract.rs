@@ -10,7 +10,7 @@
 use conjure_core::approval::{Approved, Consent, Order, approve};
 use conjure_core::job::JobState;
 use conjure_core::money::{CreditPrice, Credits, Usd};
-use conjure_core::policy::{Limit, SpendRefusal, SpendRules};
+use conjure_core::policy::{Budget, BudgetWindow, Limit, SpendRefusal, SpendRules};
 use conjure_core::spec::{FileRef, ImageFormat, ImageItem, Item, JobSpec, MediaInput};
 use conjure_core::store::{JobFilter, JobStore, OutputRecord, ReserveError, StoreError};
 use conjure_core::{Catalogue, JobId, JobRecord, ProviderId, Quote, WireRequest};
@@ -38,6 +38,8 @@ macro_rules! store_contract_suite {
             charges_above_the_quote_count_in_the_budget,
             a_dollar_budget_needs_dollar_prices,
             the_budget_window_is_rolling,
+            a_settled_charge_replaces_the_quote,
+            monthly_and_per_provider_budgets,
             transitions_follow_the_state_machine,
             request_ids_are_set_once,
             snapshots_keep_the_last_reported_charge,
@@ -129,7 +131,12 @@ fn rules() -> SpendRules {
 }
 
 fn budget(limit: &str) -> SpendRules {
-    SpendRules { budget: Limit::parse(limit), ..SpendRules::default() }
+    windowed(limit, BudgetWindow::Day, None)
+}
+
+fn windowed(limit: &str, window: BudgetWindow, provider: Option<ProviderId>) -> SpendRules {
+    let limit = Limit::parse(limit).expect("limit");
+    SpendRules { budgets: vec![Budget { provider, window, limit }], ..SpendRules::default() }
 }
 
 async fn reserve<S: JobStore>(store: &S, approved: &Approved, rules: &SpendRules) -> JobRecord {
@@ -329,6 +336,43 @@ pub async fn a_dollar_budget_needs_dollar_prices<S: JobStore>(store: &S, _other:
         store.spent_since(0).await.expect("spent").provider(ProviderId::Katana).unpriced_jobs,
         1
     );
+}
+
+pub async fn a_settled_charge_replaces_the_quote<S: JobStore>(store: &S, _other: &S) {
+    // A reserve (14) settled to a smaller charge (4), like a text answer shorter than its ceiling.
+    let rules = budget("30cr");
+    let a = reserve(store, &yes(order("settles low")), &rules).await;
+    walk(store, &a.id, &[JobState::Submitting]).await;
+    store.set_request_id(&a.id, "req_low").await.expect("request id");
+    store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(4))).await.expect("snapshot");
+    walk(store, &a.id, &[JobState::Submitted]).await;
+    // Not settled yet: the quote still counts.
+    let spent = store.spent_since(NOW - HOUR).await.expect("spent").provider(ProviderId::Katana);
+    assert_eq!(spent.credits, Credits::whole(14));
+    walk(store, &a.id, &[JobState::Completed]).await;
+    let spent = store.spent_since(NOW - HOUR).await.expect("spent").provider(ProviderId::Katana);
+    assert_eq!(spent.credits, Credits::whole(4));
+    assert_eq!(spent.usd, Usd::from_micros(20_800));
+    // 4 + 14 + 14 = 32 > 30, but 4 + 14 = 18 leaves room for one.
+    reserve(store, &yes(order("second")), &rules).await;
+    assert!(matches!(
+        refusal(store, &yes(order("third")), &rules, NOW).await,
+        SpendRefusal::OverBudget { .. }
+    ));
+}
+
+pub async fn monthly_and_per_provider_budgets<S: JobStore>(store: &S, other: &S) {
+    let old = NOW - 10 * 24 * HOUR;
+    store.reserve(&yes(order("last week")), OWNER, &rules(), old).await.expect("reserved");
+    let month = windowed("20cr", BudgetWindow::Month, Some(ProviderId::Katana));
+    // The daily window does not see it; the monthly one does, from either process.
+    assert!(store.reserve(&yes(order("today")), OWNER, &budget("14cr"), NOW).await.is_ok());
+    let r = refusal(other, &yes(order("one more")), &month, NOW).await;
+    assert!(matches!(r, SpendRefusal::OverBudget { .. }), "{r:?}");
+    assert!(r.to_string().contains("30 days"), "{r}");
+    // A budget for another provider does not count these.
+    let theirs = windowed("1cr", BudgetWindow::Month, Some(ProviderId::ImaginePro));
+    assert!(other.reserve(&yes(order("one more")), OWNER, &theirs, NOW).await.is_ok());
 }
 
 pub async fn the_budget_window_is_rolling<S: JobStore>(store: &S, _other: &S) {

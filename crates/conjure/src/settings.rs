@@ -18,8 +18,8 @@ use clap::ValueEnum as _;
 use conjure_app::Config;
 use conjure_app::views::{SettingSource, SettingView};
 use conjure_core::env;
-use conjure_core::policy::{self, Limit, PollPolicy};
-use conjure_core::{CreditPrice, ProviderId};
+use conjure_core::policy::{self, Budget, BudgetWindow, Limit, PollPolicy};
+use conjure_core::{CreditPrice, Credits, ProviderId};
 use conjure_providers::registry::{self, ProviderSettings};
 use serde::Deserialize;
 
@@ -51,6 +51,15 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # Dollars per credit, for estimates and dollar limits: 0.0052 is the reference plan, the dev
 # deployment quotes 0.0047. Environment: CONJURE_KATANA_USD_PER_CREDIT.
 # usd_per_credit = "0.0052"
+# What Katana requests may cost together in the last 24 hours and the last 30 days: dollars or
+# Katana credits ("2000cr"). No budget by default. Environment: CONJURE_KATANA_DAILY_BUDGET,
+# CONJURE_KATANA_MONTHLY_BUDGET.
+# daily_budget = "5.00"
+# monthly_budget = "50.00"
+# Katana's rule is one request in flight per account: conjure processes on this machine wait for
+# each other's request to finish (a lock in the data directory). Raise it only if your account
+# allows more. Environment: CONJURE_KATANA_MAX_IN_FLIGHT.
+# max_in_flight = 1
 
 [imaginepro]
 # The ImaginePro server; http:// is allowed only for loopback (the sandbox).
@@ -59,6 +68,11 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # Dollars per credit. ImaginePro publishes none and there is no default: without one, dollar
 # amounts are not shown and dollar limits refuse. Environment: CONJURE_IMAGINEPRO_USD_PER_CREDIT.
 # usd_per_credit = "0.01"
+# What ImaginePro requests may cost together in the last 24 hours and the last 30 days: dollars
+# (needs usd_per_credit) or ImaginePro credits ("300cr"). No budget by default. Environment:
+# CONJURE_IMAGINEPRO_DAILY_BUDGET, CONJURE_IMAGINEPRO_MONTHLY_BUDGET.
+# daily_budget = "300cr"
+# monthly_budget = "3000cr"
 # Credits for operations ImaginePro publishes no price for (`conjure models --provider
 # imaginepro` lists them as "not published"), by operation name. Without one such a request is
 # refused while a cost limit is set. A published price is never overridden.
@@ -75,6 +89,9 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # The most the last 24 hours' requests may cost together: dollars, or credits of the provider
 # charged ("2000cr"). No budget by default. Environment: CONJURE_DAILY_BUDGET.
 # daily_budget = "10.00"
+# The same over the last 30 days. Environment: CONJURE_MONTHLY_BUDGET.
+# Every budget that applies to a request must hold: these, and its provider's own.
+# monthly_budget = "100.00"
 
 [output]
 # The folder outputs are written to. Environment: CONJURE_OUT_DIR; per command: --out-dir
@@ -116,6 +133,9 @@ struct TextConfig {
 struct ProviderConfig {
     base_url: Option<String>,
     usd_per_credit: Option<String>,
+    daily_budget: Option<String>,
+    monthly_budget: Option<String>,
+    max_in_flight: Option<u32>,
     /// `[imaginepro.prices]`: credits by operation name.
     #[serde(default)]
     prices: BTreeMap<String, toml::Value>,
@@ -169,6 +189,7 @@ struct LimitsConfig {
     max_cost: Option<String>,
     yes_max_cost: Option<String>,
     daily_budget: Option<String>,
+    monthly_budget: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -331,10 +352,50 @@ impl Settings {
                 },
             )),
         }
-        config.budget =
-            pick("limits.daily_budget", env::CONJURE_DAILY_BUDGET, file.limits.daily_budget)
-                .map(|s| parse_limit(&s, "daily budget"))
-                .transpose()?;
+        for (window, from_file) in [
+            (BudgetWindow::Day, file.limits.daily_budget.clone()),
+            (BudgetWindow::Month, file.limits.monthly_budget.clone()),
+        ] {
+            let key = Budget { provider: None, window, limit: Limit::Credits(Credits::ZERO) };
+            if let Some(s) = pick(&key.setting(), &key.env_var(), from_file) {
+                let limit = parse_limit(&s, &format!("{} budget", window.as_str()))?;
+                config.budgets.push(Budget { limit, ..key });
+            }
+        }
+        for id in registry::ALL {
+            let section = file.providers.get(&id).cloned().unwrap_or_default();
+            let caps = registry::capabilities(id);
+            let key = format!("{id}.max_in_flight");
+            match (caps.max_in_flight_env, section.max_in_flight) {
+                (Some(var), from_file) => {
+                    if let Some(n) = pick(&key, var, from_file.map(|n| n.to_string())) {
+                        let n = n.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                            CliError::usage(format!("{key} `{n}` is not a whole number of at least 1"))
+                                .hint("it counts requests in flight at once, e.g. `max_in_flight = 1`")
+                        })?;
+                        config.max_in_flight.insert(id, n);
+                    } else if let Some(n) = caps.max_in_flight {
+                        defaults.push((key, n.to_string()));
+                    }
+                }
+                (None, Some(_)) => {
+                    return Err(CliError::usage(format!("{key} is not a setting")).hint(format!(
+                        "{id} sets no limit on requests in flight; only providers that do take max_in_flight"
+                    )));
+                }
+                (None, None) => {}
+            }
+            for (window, from_file) in [
+                (BudgetWindow::Day, section.daily_budget),
+                (BudgetWindow::Month, section.monthly_budget),
+            ] {
+                let key = Budget { provider: Some(id), window, limit: Limit::Credits(Credits::ZERO) };
+                if let Some(s) = pick(&key.setting(), &key.env_var(), from_file) {
+                    let what = format!("{id} {} budget", window.as_str());
+                    config.budgets.push(Budget { limit: parse_limit(&s, &what)?, ..key });
+                }
+            }
+        }
         let out_dir = pick(
             "output.dir",
             env::CONJURE_OUT_DIR,
@@ -497,8 +558,57 @@ mod tests {
         assert_eq!(s.price(ProviderId::Katana).unwrap().micros_per_credit(), 4_700);
         assert_eq!(s.price(ProviderId::ImaginePro).unwrap().micros_per_credit(), 10_000);
         assert_eq!(s.max_cost, Some(Limit::Usd(Usd::from_micros(2_500_000))));
-        assert_eq!(s.budget, Some(Limit::Credits(Credits::whole(500))));
+        assert_eq!(
+            s.budgets,
+            [Budget {
+                provider: None,
+                window: BudgetWindow::Day,
+                limit: Limit::Credits(Credits::whole(500))
+            }]
+        );
         assert_eq!(s.yes_max_cost, Limit::Credits(Credits::whole(40)));
+    }
+
+    #[test]
+    fn budgets_per_provider_and_window_and_the_katana_in_flight_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let with = |text: &str, extra: &[(&str, &str)]| {
+            std::fs::write(dir.path().join("config.toml"), text).unwrap();
+            let mut e = env(&[("CONJURE_CONFIG_DIR", d)]);
+            e.extend(env(extra));
+            Settings::from_env(e, false)
+        };
+        let s = with(
+            "[limits]\nmonthly_budget = \"40.00\"\n[katana]\ndaily_budget = \"900cr\"\nmax_in_flight = 2\n[imaginepro]\nmonthly_budget = \"300cr\"\n",
+            &[("CONJURE_KATANA_MONTHLY_BUDGET", "20.00")],
+        )
+        .unwrap()
+        .config;
+        let shown: Vec<(String, String)> =
+            s.budgets.iter().map(|b| (b.setting(), b.limit.to_string())).collect();
+        assert_eq!(
+            shown,
+            [
+                ("limits.monthly_budget".to_owned(), "$40.0000".to_owned()),
+                ("katana.daily_budget".to_owned(), "900 credits".to_owned()),
+                ("katana.monthly_budget".to_owned(), "$20.0000".to_owned()),
+                ("imaginepro.monthly_budget".to_owned(), "300 credits".to_owned()),
+            ]
+        );
+        assert_eq!(s.max_in_flight(ProviderId::Katana), Some(2));
+        assert_eq!(s.max_in_flight(ProviderId::ImaginePro), None);
+        // Every budget's variable is a documented one.
+        for b in &s.budgets {
+            assert!(conjure_core::env::ALL.contains(&b.env_var().as_str()), "{}", b.env_var());
+        }
+        let plain = with("", &[]).unwrap().config;
+        assert!(plain.budgets.is_empty());
+        assert_eq!(plain.max_in_flight(ProviderId::Katana), Some(1), "Katana's own rule");
+        assert!(with("[katana]\nmax_in_flight = 0\n", &[]).is_err());
+        assert!(with("[imaginepro]\nmax_in_flight = 3\n", &[]).is_err());
+        let e = with("[katana]\ndaily_budget = \"lots\"\n", &[]).unwrap_err();
+        assert!(e.to_string().contains("katana daily budget"), "{e}");
     }
 
     #[test]
@@ -544,7 +654,7 @@ mod tests {
         let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
         let file = SettingSource::File { path: path.display().to_string() };
         let from_file = s.origins.iter().filter(|o| o.source == file).count();
-        assert_eq!(from_file, 10, "{:?}", s.origins);
+        assert_eq!(from_file, 15, "{:?}", s.origins);
     }
 
     #[test]

@@ -44,7 +44,11 @@ async fn a_dollar_limit_without_a_dollar_price_refuses_before_anything_else() {
     assert!(err.hint.as_deref().unwrap().contains("usd_per_credit"), "{err:?}");
     // The same through the daily budget.
     let mut budgeted = app.config.clone();
-    budgeted.budget = Limit::parse("5.00");
+    budgeted.budgets = vec![conjure_core::policy::Budget {
+        provider: None,
+        window: conjure_core::policy::BudgetWindow::Day,
+        limit: Limit::parse("5.00").unwrap(),
+    }];
     let app = App::new(budgeted);
     let err = refusal(&app, &session, &order, &PayOptions::default()).await;
     assert_eq!(err.kind, ErrorKind::OverBudget, "{err:?}");

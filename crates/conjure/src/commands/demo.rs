@@ -77,7 +77,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
     }
     let mut config = Settings::from_env(env, false)?.config;
     config.max_cost = None;
-    config.budget = None;
+    config.budgets.clear();
     config.sandbox = true;
     let app = App::new(config);
     if args.agent {
