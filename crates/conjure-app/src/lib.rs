@@ -28,6 +28,7 @@ pub mod owner;
 pub mod paid;
 pub mod request;
 pub mod session;
+pub mod spend;
 pub mod timefmt;
 pub mod views;
 

@@ -67,3 +67,72 @@ mod tests {
         assert_eq!(rfc3339_millis(1_795_276_800_007), "2026-11-21T16:00:00.007Z");
     }
 }
+
+/// Days since 1970-01-01 of a proleptic Gregorian date, or `None` for a date that does not exist.
+fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in = [31, if leap { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+    if !(1..=12).contains(&month) || day < 1 || day > days_in[(month - 1) as usize] {
+        return None;
+    }
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
+/// A point in time as a person types it, in unix milliseconds: a UTC date (`2026-11-01`, from
+/// its midnight), an RFC 3339 UTC time (`2026-11-01T09:30:00Z`), or a span back from `now_ms`
+/// (`7d`, `12h`, `30m`).
+pub fn parse_since(text: &str, now_ms: i64) -> Option<i64> {
+    let t = text.trim();
+    for (suffix, unit) in [("d", 86_400_000_i64), ("h", 3_600_000), ("m", 60_000)] {
+        if let Some(n) = t.strip_suffix(suffix)
+            && let Ok(n) = n.parse::<u32>()
+        {
+            return Some(now_ms - i64::from(n) * unit);
+        }
+    }
+    let (date, time) = match t.split_once('T') {
+        Some((d, rest)) => (d, Some(rest.strip_suffix('Z')?)),
+        None => (t, None),
+    };
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if date.len() != 10 {
+        return None;
+    }
+    let mut ms = days_from_civil(y, m, d)? * 86_400_000;
+    if let Some(time) = time {
+        let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
+        let [h, mi, s] = hms[..] else { return None };
+        if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0..60).contains(&s) {
+            return None;
+        }
+        ms += ((h * 60 + mi) * 60 + s) * 1000;
+    }
+    Some(ms)
+}
+
+#[cfg(test)]
+mod since_tests {
+    use super::*;
+
+    #[test]
+    fn dates_times_and_spans() {
+        assert_eq!(parse_since("1970-01-02", 0), Some(86_400_000));
+        assert_eq!(rfc3339_ms(parse_since("2026-11-01", 0).unwrap()), "2026-11-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_ms(parse_since("2024-02-29T09:30:05Z", 0).unwrap()),
+            "2024-02-29T09:30:05Z"
+        );
+        assert_eq!(parse_since("7d", 10 * 86_400_000), Some(3 * 86_400_000));
+        assert_eq!(parse_since("2h", 3 * 3_600_000), Some(3_600_000));
+        for bad in ["", "yesterday", "2026-13-01", "2025-02-29", "2026-1-1", "2026-11-01T25:00:00Z", "-3d"] {
+            assert_eq!(parse_since(bad, 0), None, "{bad}");
+        }
+    }
+}

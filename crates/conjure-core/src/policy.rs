@@ -242,6 +242,46 @@ pub fn is_settled(state: JobState) -> bool {
     state.is_terminal()
 }
 
+/// How a job's money shows in the spending report (`conjure spend`), from the same rules the
+/// budgets count by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Counted {
+    /// Settled by the provider: its reported charge, or, for a provider that reports none, its
+    /// price.
+    Charged,
+    /// Reserved, or accepted and not finished yet: its quote (or a larger charge reported so far).
+    Reserved,
+    /// Being sent, or `unknown`: the provider may have charged it.
+    Exposure,
+}
+
+/// How a job counts, and for how much: `None` for a job that cost nothing. A settled job with a
+/// reported charge counts at the charge, any other at the larger of its quote and the charge
+/// reported so far (what [`check_budget`]'s store sums).
+pub fn counted(
+    state: JobState,
+    has_request_id: bool,
+    quoted: Credits,
+    charged: Option<Credits>,
+) -> Option<(Counted, Credits)> {
+    if !money_at_risk(state, has_request_id) {
+        return None;
+    }
+    let credits = match charged {
+        Some(c) if is_settled(state) => c,
+        Some(c) => c.max(quoted),
+        None => quoted,
+    };
+    let how = if is_exposure(state) {
+        Counted::Exposure
+    } else if is_settled(state) {
+        Counted::Charged
+    } else {
+        Counted::Reserved
+    };
+    Some((how, credits))
+}
+
 /// Whether a job's outcome is uncertain money: `unknown`, or still being sent. Together these
 /// are the "may have been charged" exposure `conjure jobs` reports.
 pub fn is_exposure(state: JobState) -> bool {
@@ -722,6 +762,26 @@ mod tests {
         assert_eq!(always.len() + accepted.len(), JobState::ALL.len());
         assert!(is_exposure(JobState::Submitting) && is_exposure(JobState::Unknown));
         assert!(!is_exposure(JobState::Completed));
+    }
+
+    #[test]
+    fn how_jobs_count_in_the_ledger() {
+        let (q, c) = (Credits::whole(14), Credits::whole(4));
+        assert_eq!(counted(JobState::Completed, true, q, Some(c)), Some((Counted::Charged, c)));
+        assert_eq!(counted(JobState::Completed, true, q, None), Some((Counted::Charged, q)));
+        assert_eq!(counted(JobState::Processing, true, q, Some(c)), Some((Counted::Reserved, q)));
+        assert_eq!(
+            counted(JobState::Processing, true, q, Some(Credits::whole(20))),
+            Some((Counted::Reserved, Credits::whole(20)))
+        );
+        assert_eq!(counted(JobState::Quoted, false, q, None), Some((Counted::Reserved, q)));
+        assert_eq!(counted(JobState::Unknown, false, q, None), Some((Counted::Exposure, q)));
+        assert_eq!(counted(JobState::Submitting, false, q, None), Some((Counted::Exposure, q)));
+        assert_eq!(counted(JobState::Rejected, false, q, None), None);
+        assert_eq!(
+            counted(JobState::Failed, true, q, Some(Credits::ZERO)),
+            Some((Counted::Charged, Credits::ZERO))
+        );
     }
 
     #[test]

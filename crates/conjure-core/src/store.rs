@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::approval::{Approved, Order};
 use crate::catalogue::{MediaKind, ProviderId};
 use crate::job::{IllegalTransition, JobId, JobState};
-use crate::money::{Credits, Usd};
+use crate::money::{CreditPrice, Credits, Usd};
 use crate::policy::{ReserveFacts, SpendRefusal, SpendRules, Spent};
 use crate::provider::WireRequest;
 use crate::spec::JobSpec;
@@ -114,6 +114,24 @@ pub struct ProviderTotals {
     pub spent: Credits,
     /// The quotes of jobs whose outcome is uncertain (`unknown`, or still being sent).
     pub exposure: Credits,
+}
+
+/// One job's money, for the spending report: what it was quoted and what the provider reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub id: JobId,
+    pub provider: ProviderId,
+    pub kind: MediaKind,
+    pub model: String,
+    pub state: JobState,
+    pub has_request_id: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub quoted: Credits,
+    /// The reported charge, if any.
+    pub charged: Option<Credits>,
+    /// The price per credit the job was quoted at, when it had one.
+    pub usd_per_credit: Option<CreditPrice>,
 }
 
 /// A job reserved or being sent, with the process that owns it.
@@ -271,6 +289,12 @@ pub trait JobStore: Send + Sync {
     /// Credits quoted, charged and exposed, per provider, over the whole journal's real (not
     /// sandbox) jobs.
     fn totals(&self) -> impl Future<Output = Result<Vec<ProviderTotals>, StoreError>> + Send;
+
+    /// Every real (not sandbox) job created since `since_ms`, oldest first, with its money.
+    fn ledger(
+        &self,
+        since_ms: i64,
+    ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
 
     /// Jobs reserved or being sent (`quoted`, `submitting`), oldest first.
     fn in_flight(&self) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;

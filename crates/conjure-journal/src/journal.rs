@@ -25,6 +25,7 @@ use conjure_core::approval::{Approved, Order};
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
 use conjure_core::quote::Quote;
 use conjure_core::store::{
+    LedgerEntry,
     InFlight, JobEvent, JobFilter, JobRecord, JobStore, OutputRecord, ProviderTotals, ReserveError,
     StoreError,
 };
@@ -468,6 +469,47 @@ impl Inner {
         reserve_facts(&tx, provider, fingerprint, token, retry_of, rules, now)
     }
 
+    fn ledger(&self, since_ms: i64) -> Result<Vec<LedgerEntry>, JournalError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, provider, kind, model, state, request_id IS NOT NULL, created_at, \
+                    quoted_credits_tenths, credits_spent_tenths, usd_per_credit_micros \
+             FROM jobs WHERE created_at >= ?1 AND sandbox = 0 ORDER BY created_at, rowid",
+        )?;
+        let rows = stmt
+            .query_map([since_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, bool>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                    r.get::<_, Option<i64>>(8)?,
+                    r.get::<_, Option<i64>>(9)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter()
+            .map(|(id, provider, kind, model, state, has_request_id, created_at, q, c, price)| {
+                Ok(LedgerEntry {
+                    state: parse_state(&id, &state)?,
+                    kind: crate::record::parse(&id, "kind", &kind)?,
+                    provider: parse_provider(&provider)?,
+                    id: JobId::from_stored(id),
+                    model,
+                    has_request_id,
+                    created_at,
+                    quoted: Credits::from_tenths(q),
+                    charged: c.map(Credits::from_tenths),
+                    usd_per_credit: price.map(conjure_core::CreditPrice::from_micros_per_credit),
+                })
+            })
+            .collect()
+    }
+
     fn in_flight(&self) -> Result<Vec<InFlight>, JournalError> {
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
@@ -760,6 +802,10 @@ impl JobStore for Journal {
 
     async fn totals(&self) -> Result<Vec<ProviderTotals>, StoreError> {
         self.blocking(|inner| store(inner.totals())).await
+    }
+
+    async fn ledger(&self, since_ms: i64) -> Result<Vec<LedgerEntry>, StoreError> {
+        self.blocking(move |inner| store(inner.ledger(since_ms))).await
     }
 
     async fn in_flight(&self) -> Result<Vec<InFlight>, StoreError> {

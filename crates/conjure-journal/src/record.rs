@@ -113,7 +113,7 @@ impl JobRow {
     }
 }
 
-fn parse<T>(id: &str, field: &'static str, value: &str) -> Result<T, JournalError>
+pub(crate) fn parse<T>(id: &str, field: &'static str, value: &str) -> Result<T, JournalError>
 where
     T: FromStr,
     T::Err: std::error::Error + Send + Sync + 'static,

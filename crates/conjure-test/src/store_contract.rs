@@ -40,6 +40,7 @@ macro_rules! store_contract_suite {
             the_budget_window_is_rolling,
             a_settled_charge_replaces_the_quote,
             monthly_and_per_provider_budgets,
+            the_ledger_lists_real_jobs_with_their_money,
             transitions_follow_the_state_machine,
             request_ids_are_set_once,
             snapshots_keep_the_last_reported_charge,
@@ -373,6 +374,26 @@ pub async fn monthly_and_per_provider_budgets<S: JobStore>(store: &S, other: &S)
     // A budget for another provider does not count these.
     let theirs = windowed("1cr", BudgetWindow::Month, Some(ProviderId::ImaginePro));
     assert!(other.reserve(&yes(order("one more")), OWNER, &theirs, NOW).await.is_ok());
+}
+
+pub async fn the_ledger_lists_real_jobs_with_their_money<S: JobStore>(store: &S, _other: &S) {
+    let old = reserve(store, &yes(order("old")), &rules()).await;
+    let a = store.reserve(&yes(order("a")), OWNER, &rules(), NOW + 1).await.expect("a");
+    walk(store, &a.id, &[JobState::Submitting]).await;
+    store.set_request_id(&a.id, "req_a").await.expect("request id");
+    store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(12))).await.expect("snapshot");
+    walk(store, &a.id, &[JobState::Submitted, JobState::Completed]).await;
+    let sandbox = SpendRules { sandbox: true, ..rules() };
+    store.reserve(&yes(order("play")), OWNER, &sandbox, NOW + 2).await.expect("sandbox");
+    let ledger = store.ledger(NOW).await.expect("ledger");
+    let ids: Vec<&JobId> = ledger.iter().map(|e| &e.id).collect();
+    assert_eq!(ids, [&old.id, &a.id], "oldest first, sandbox jobs left out");
+    let e = &ledger[1];
+    assert_eq!((e.provider, e.state, e.has_request_id), (ProviderId::Katana, JobState::Completed, true));
+    assert_eq!((e.quoted, e.charged), (Credits::whole(14), Some(Credits::whole(12))));
+    assert_eq!(e.usd_per_credit, Some(CreditPrice::KATANA_REFERENCE));
+    assert_eq!(e.model, "gpt-image-2");
+    assert!(store.ledger(NOW + 2).await.expect("ledger").is_empty());
 }
 
 pub async fn the_budget_window_is_rolling<S: JobStore>(store: &S, _other: &S) {

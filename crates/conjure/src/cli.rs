@@ -107,6 +107,7 @@ pub enum Command {
     Catalogue(commands::catalogue::CatalogueArgs),
     Attest(commands::attest::AttestArgs),
     Balance(commands::balance::BalanceArgs),
+    Spend(commands::spend::SpendArgs),
     Auth(commands::auth::AuthArgs),
     Sandbox(commands::sandbox::SandboxArgs),
     Demo(commands::demo::DemoArgs),

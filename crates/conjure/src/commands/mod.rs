@@ -9,6 +9,7 @@
 pub mod attest;
 pub mod auth;
 pub mod balance;
+pub mod spend;
 pub mod button;
 pub mod catalogue;
 pub mod completions;
@@ -102,6 +103,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Retry(args) => retry::run(ctx, args).await,
         Command::Models(args) => models::run(ctx, &args).await,
         Command::Balance(args) => balance::run(ctx, args).await,
+        Command::Spend(args) => spend::run(ctx, &args).await,
         Command::Catalogue(args) => catalogue::run(ctx, &args).await,
         Command::Attest(args) => attest::run(ctx, &args).await,
         Command::Auth(args) => auth::run(ctx, &args),
