@@ -62,11 +62,21 @@ pub struct AppError {
     pub job: Option<JobId>,
     /// The provider's request id, when the provider accepted the request (never lose it).
     pub request_id: Option<String>,
+    /// A rate limit refused the submit before the provider accepted it (nothing charged): how
+    /// long the provider asked to wait. Only `conjure batch` acts on it.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl AppError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> AppError {
-        AppError { kind, message: message.into(), hint: None, job: None, request_id: None }
+        AppError {
+            kind,
+            message: message.into(),
+            hint: None,
+            job: None,
+            request_id: None,
+            retry_after: None,
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> AppError {
@@ -241,6 +251,7 @@ impl From<RunError> for AppError {
                     err = err.hint(format!(
                         "nothing was charged; wait {wait}, then send it again with `conjure retry {job}`"
                     ));
+                    err.retry_after = Some(retry_after.unwrap_or(std::time::Duration::from_secs(5)));
                 } else if let ProviderError::Local { .. } = &error {
                     err = err.hint("nothing was sent or charged; check the input files and run the command again");
                 } else if err.hint.is_none() {

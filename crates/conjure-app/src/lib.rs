@@ -15,12 +15,14 @@
 //! (`conjure-journal`), money decisions (`conjure_core::policy`).
 
 pub mod attest;
+pub mod batch;
 pub mod catalogue;
 pub mod config;
 pub mod deliver;
 pub mod destination;
 pub mod error;
 pub mod fallback;
+pub mod inflight;
 pub mod inputs;
 pub mod jobs;
 pub mod lineage;

@@ -76,6 +76,9 @@ pub enum Progress<'a> {
     Job(Event<'a>),
     /// A file was written.
     Saved { job: &'a JobId, path: &'a Path },
+    /// Every in-flight slot of the provider is taken by other requests (other conjure
+    /// processes, or earlier calls of a batch): this one waits its turn before it is reserved.
+    WaitingTurn { provider: conjure_core::ProviderId, max: u32 },
 }
 
 /// Checks that every local input still has the bytes that were quoted. The provider checks
@@ -251,6 +254,17 @@ impl<C: Connector> App<C> {
                 .hint("the request, the price or the total changed since that quote; run the command without --approve to see the new quote"));
             }
         };
+        let provider_id = approved.order().spec.provider;
+        // The provider's in-flight rule, across processes: wait for a turn before reserving.
+        let _slot = match self.config.max_in_flight(provider_id) {
+            Some(max) => Some(
+                crate::inflight::acquire(&self.config.data_dir, provider_id, max, || {
+                    observer(Progress::WaitingTurn { provider: provider_id, max });
+                })
+                .await?,
+            ),
+            None => None,
+        };
         let runner_observer = |e: Event<'_>| observer(Progress::Job(e));
         let runner = Runner {
             provider: &provider,
@@ -260,7 +274,6 @@ impl<C: Connector> App<C> {
             observer: &runner_observer,
         };
         let started = Instant::now();
-        let provider_id = approved.order().spec.provider;
         // A text answer read as it is written may take minutes: an interrupt stops reading it
         // (the job is then `unknown`, with what arrived). Media answers come at once.
         let mut interrupt = std::pin::pin!(interrupt);

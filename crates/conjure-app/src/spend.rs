@@ -100,8 +100,7 @@ pub struct SpendView {
 pub fn rows(entries: &[LedgerEntry], by: SpendBy) -> Vec<SpendRow> {
     let mut out: BTreeMap<(ProviderId, String), SpendRow> = BTreeMap::new();
     for e in entries {
-        let Some((how, credits)) =
-            policy::counted(e.state, e.has_request_id, e.quoted, e.charged)
+        let Some((how, credits)) = policy::counted(e.state, e.has_request_id, e.quoted, e.charged)
         else {
             continue;
         };
@@ -245,11 +244,15 @@ mod tests {
             kind: MediaKind::Image,
             model: model.to_owned(),
             state,
-            has_request_id: !matches!(state, JobState::Quoted | JobState::Submitting | JobState::Rejected),
+            has_request_id: !matches!(
+                state,
+                JobState::Quoted | JobState::Submitting | JobState::Rejected
+            ),
             created_at: at,
             quoted: Credits::whole(quoted),
             charged: charged.map(Credits::whole),
-            usd_per_credit: (provider == ProviderId::Katana).then_some(CreditPrice::KATANA_REFERENCE),
+            usd_per_credit: (provider == ProviderId::Katana)
+                .then_some(CreditPrice::KATANA_REFERENCE),
         }
     }
 
@@ -312,11 +315,15 @@ mod tests {
         // Since day 2: 10 charged + 6 unknown.
         let v = budget_view(&katana, &ledger(), 2 * DAY);
         assert_eq!(v.setting, "katana.daily_budget");
-        assert_eq!((v.used.clone(), v.left.clone()), (
-            vec!["16 katana credits".to_owned()],
-            vec!["34 katana credits".to_owned()]
-        ));
-        let all_usd = Budget { provider: None, window: BudgetWindow::Month, limit: Limit::parse("1.00").unwrap() };
+        assert_eq!(
+            (v.used.clone(), v.left.clone()),
+            (vec!["16 katana credits".to_owned()], vec!["34 katana credits".to_owned()])
+        );
+        let all_usd = Budget {
+            provider: None,
+            window: BudgetWindow::Month,
+            limit: Limit::parse("1.00").unwrap(),
+        };
         let v = budget_view(&all_usd, &ledger(), 0);
         assert!(v.left.is_empty() && v.problem.is_some(), "{v:?}");
         let katana_usd = Budget { provider: Some(ProviderId::Katana), ..all_usd };

@@ -131,7 +131,9 @@ mod since_tests {
         );
         assert_eq!(parse_since("7d", 10 * 86_400_000), Some(3 * 86_400_000));
         assert_eq!(parse_since("2h", 3 * 3_600_000), Some(3_600_000));
-        for bad in ["", "yesterday", "2026-13-01", "2025-02-29", "2026-1-1", "2026-11-01T25:00:00Z", "-3d"] {
+        for bad in
+            ["", "yesterday", "2026-13-01", "2025-02-29", "2026-1-1", "2026-11-01T25:00:00Z", "-3d"]
+        {
             assert_eq!(parse_since(bad, 0), None, "{bad}");
         }
     }

@@ -44,6 +44,10 @@ pub struct Order {
     /// not part of what the token approves): journalled with the job, so that collecting it
     /// later writes where the person asked.
     pub deliver_to: Option<String>,
+    /// The batch lines this order sends (`conjure batch`), journalled with the job in the
+    /// transaction that records it. Not part of what a token approves: a batch is approved as a
+    /// whole, by its own token.
+    pub batch: Option<crate::batch::BatchLink>,
 }
 
 impl Order {
@@ -65,7 +69,7 @@ impl Order {
             price_of(&quote),
             retry_of.as_ref(),
         );
-        Ok(Order { spec, wire, quote, retry_of, parent, deliver_to: None })
+        Ok(Order { spec, wire, quote, retry_of, parent, deliver_to: None, batch: None })
     }
 
     /// Whether `token` was issued for this order (any nonce, this request, total, price and
@@ -126,6 +130,9 @@ pub enum Consent {
     Yes,
     /// A person saw the quote and answered yes.
     Person,
+    /// One call of a batch whose whole quote was approved (by its token, `--yes` or a person)
+    /// before any of its calls was reserved.
+    Batch,
 }
 
 /// An order someone agreed to pay for. Only [`approve`] makes one.
@@ -186,7 +193,9 @@ pub fn approve(order: Order, consent: Option<Consent>) -> Result<Approved, Needs
                 Err(NeedsApproval::TokenMismatch(Box::new(order)))
             }
         }
-        Some(Consent::Yes | Consent::Person) => Ok(Approved { order, token: None }),
+        Some(Consent::Yes | Consent::Person | Consent::Batch) => {
+            Ok(Approved { order, token: None })
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 //! budgets, the "never re-send a paid POST" rule) is here, in [`approval`] and [`policy`].
 
 pub mod approval;
+pub mod batch;
 pub mod catalogue;
 pub mod env;
 pub mod imaginepro;

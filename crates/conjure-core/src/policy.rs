@@ -113,12 +113,8 @@ impl SpendRules {
 
     /// The windows the budgets that apply to `provider` count, each once.
     pub fn windows_for(&self, provider: ProviderId) -> Vec<BudgetWindow> {
-        let mut out: Vec<BudgetWindow> = self
-            .budgets
-            .iter()
-            .filter(|b| b.applies_to(provider))
-            .map(|b| b.window)
-            .collect();
+        let mut out: Vec<BudgetWindow> =
+            self.budgets.iter().filter(|b| b.applies_to(provider)).map(|b| b.window).collect();
         out.sort();
         out.dedup();
         out

@@ -71,6 +71,9 @@ pub struct JobRecord {
     pub sandbox: bool,
     /// Where the results were asked to go ([`crate::approval::Order::deliver_to`]).
     pub deliver_to: Option<String>,
+    /// The batch lines it sends ([`crate::approval::Order::batch`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<crate::batch::BatchLink>,
     pub outputs: Vec<OutputRecord>,
 }
 
@@ -295,6 +298,25 @@ pub trait JobStore: Send + Sync {
         &self,
         since_ms: i64,
     ) -> impl Future<Output = Result<Vec<LedgerEntry>, StoreError>> + Send;
+
+    /// Journals a batch's plan before any of it is sent. A plan with the same id already
+    /// journalled is kept as it is (the same lines: running the same file again resumes it).
+    fn record_batch(
+        &self,
+        plan: &crate::batch::BatchPlan,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The batch with this id, or the only one whose id starts with it.
+    fn batch(
+        &self,
+        id_or_prefix: &str,
+    ) -> impl Future<Output = Result<crate::batch::BatchPlan, StoreError>> + Send;
+
+    /// Every job that sends lines of batch `id`, oldest first.
+    fn batch_jobs(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<JobRecord>, StoreError>> + Send;
 
     /// Jobs reserved or being sent (`quoted`, `submitting`), oldest first.
     fn in_flight(&self) -> impl Future<Output = Result<Vec<InFlight>, StoreError>> + Send;

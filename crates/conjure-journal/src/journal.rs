@@ -22,12 +22,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use conjure_core::approval::{Approved, Order};
+use conjure_core::batch::BatchPlan;
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
 use conjure_core::quote::Quote;
 use conjure_core::store::{
-    LedgerEntry,
-    InFlight, JobEvent, JobFilter, JobRecord, JobStore, OutputRecord, ProviderTotals, ReserveError,
-    StoreError,
+    InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
+    ReserveError, StoreError,
 };
 use conjure_core::{Credits, JobId, JobState, ProviderId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -71,6 +71,8 @@ struct Reservation {
     parent: Option<JobId>,
     owner: String,
     deliver_to: Option<String>,
+    batch_id: Option<String>,
+    batch_json: Option<String>,
 }
 
 impl Journal {
@@ -261,9 +263,9 @@ impl Inner {
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
                      spec_json, wire_json, quote_json, quoted_credits_tenths, quoted_usd_micros, \
                      usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at, \
-                     sandbox, deliver_to) \
+                     sandbox, deliver_to, batch_id, batch_json) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-                     ?17, ?17, ?18, ?19)",
+                     ?17, ?17, ?18, ?19, ?20, ?21)",
                 params![
                     id.as_str(),
                     r.provider.as_str(),
@@ -284,6 +286,8 @@ impl Inner {
                     now,
                     rules.sandbox,
                     r.deliver_to,
+                    r.batch_id,
+                    r.batch_json,
                 ],
             );
             match inserted {
@@ -467,6 +471,57 @@ impl Inner {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         reserve_facts(&tx, provider, fingerprint, token, retry_of, rules, now)
+    }
+
+    fn record_batch(&self, plan: &BatchPlan) -> Result<(), JournalError> {
+        let conn = self.lock();
+        conn.execute(
+            "INSERT INTO batches (id, source, lines_json, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (id) DO NOTHING",
+            params![plan.id, plan.source, to_json(&plan.lines, "batch lines")?, plan.created_at],
+        )?;
+        Ok(())
+    }
+
+    fn batch(&self, id_or_prefix: &str) -> Result<BatchPlan, JournalError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, source, lines_json, created_at FROM batches \
+             WHERE id = ?1 OR substr(id, 1, length(?1)) = ?1 ORDER BY id = ?1 DESC",
+        )?;
+        let found = stmt
+            .query_map([id_or_prefix], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let exact = found.first().is_some_and(|f| f.0 == id_or_prefix);
+        match (found.len(), exact) {
+            (0, _) => Err(JournalError::NotFound(id_or_prefix.to_owned())),
+            (1, _) | (_, true) => {
+                let (id, source, lines, created_at) = found.into_iter().next().expect("one");
+                let lines = serde_json::from_str(&lines).map_err(|e| JournalError::Corrupt {
+                    id: id.clone(),
+                    field: "lines_json",
+                    source: Box::new(e),
+                })?;
+                Ok(BatchPlan { id, source, lines, created_at })
+            }
+            (n, _) => Err(JournalError::Ambiguous {
+                input: id_or_prefix.to_owned(),
+                total: n,
+                candidates: Vec::new(),
+            }),
+        }
+    }
+
+    fn batch_jobs(&self, id: &str) -> Result<Vec<JobRecord>, JournalError> {
+        let conn = self.lock();
+        query_jobs(&conn, "WHERE batch_id = ?1 ORDER BY created_at, rowid", params![id])
     }
 
     fn ledger(&self, since_ms: i64) -> Result<Vec<LedgerEntry>, JournalError> {
@@ -710,6 +765,8 @@ impl JobStore for Journal {
                 parent: order.parent.clone(),
                 owner: owner.to_owned(),
                 deliver_to: order.deliver_to.clone(),
+                batch_id: order.batch.as_ref().map(|b| b.batch.clone()),
+                batch_json: order.batch.as_ref().map(|b| to_json(b, "batch link")).transpose()?,
             })
         })())?;
         let rules = rules.clone();
@@ -802,6 +859,21 @@ impl JobStore for Journal {
 
     async fn totals(&self) -> Result<Vec<ProviderTotals>, StoreError> {
         self.blocking(|inner| store(inner.totals())).await
+    }
+
+    async fn record_batch(&self, plan: &BatchPlan) -> Result<(), StoreError> {
+        let plan = plan.clone();
+        self.blocking(move |inner| store(inner.record_batch(&plan))).await
+    }
+
+    async fn batch(&self, id_or_prefix: &str) -> Result<BatchPlan, StoreError> {
+        let id = id_or_prefix.to_owned();
+        self.blocking(move |inner| store(inner.batch(&id))).await
+    }
+
+    async fn batch_jobs(&self, id: &str) -> Result<Vec<JobRecord>, StoreError> {
+        let id = id.to_owned();
+        self.blocking(move |inner| store(inner.batch_jobs(&id))).await
     }
 
     async fn ledger(&self, since_ms: i64) -> Result<Vec<LedgerEntry>, StoreError> {

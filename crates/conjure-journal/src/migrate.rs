@@ -49,6 +49,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/0005_parent_index.sql"),
         unless_column: None,
     },
+    Migration {
+        name: "0006_batches.sql",
+        sql: include_str!("../migrations/0006_batches.sql"),
+        unless_column: None,
+    },
 ];
 
 fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {

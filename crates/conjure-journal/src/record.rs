@@ -18,7 +18,7 @@ use crate::error::JournalError;
 pub(crate) const JOB_COLUMNS: &str = "id, provider, kind, model, prompt, state, fingerprint, \
      spec_json, wire_json, quoted_credits_tenths, quoted_usd_micros, request_id, \
      credits_spent_tenths, error, last_snapshot_json, retry_of, parent, created_at, updated_at, \
-     owner, delivered_at, sandbox, deliver_to";
+     owner, delivered_at, sandbox, deliver_to, batch_json";
 
 /// One `jobs` row as stored.
 pub(crate) struct JobRow {
@@ -45,6 +45,7 @@ pub(crate) struct JobRow {
     delivered_at: Option<i64>,
     sandbox: bool,
     deliver_to: Option<String>,
+    batch_json: Option<String>,
 }
 
 impl JobRow {
@@ -73,6 +74,7 @@ impl JobRow {
             delivered_at: row.get(20)?,
             sandbox: row.get(21)?,
             deliver_to: row.get(22)?,
+            batch_json: row.get(23)?,
         })
     }
 
@@ -107,6 +109,10 @@ impl JobRow {
             delivered_at: self.delivered_at,
             sandbox: self.sandbox,
             deliver_to: self.deliver_to,
+            batch: match &self.batch_json {
+                Some(text) => Some(parse_json(&id, "batch_json", text)?),
+                None => None,
+            },
             outputs,
             id: JobId::from_stored(id),
         })

@@ -389,7 +389,10 @@ pub async fn the_ledger_lists_real_jobs_with_their_money<S: JobStore>(store: &S,
     let ids: Vec<&JobId> = ledger.iter().map(|e| &e.id).collect();
     assert_eq!(ids, [&old.id, &a.id], "oldest first, sandbox jobs left out");
     let e = &ledger[1];
-    assert_eq!((e.provider, e.state, e.has_request_id), (ProviderId::Katana, JobState::Completed, true));
+    assert_eq!(
+        (e.provider, e.state, e.has_request_id),
+        (ProviderId::Katana, JobState::Completed, true)
+    );
     assert_eq!((e.quoted, e.charged), (Credits::whole(14), Some(Credits::whole(12))));
     assert_eq!(e.usd_per_credit, Some(CreditPrice::KATANA_REFERENCE));
     assert_eq!(e.model, "gpt-image-2");

@@ -92,6 +92,7 @@ pub enum Command {
     Image(commands::image::ImageArgs),
     Video(commands::video::VideoArgs),
     Text(commands::text::TextArgs),
+    Batch(commands::batch::BatchArgs),
     Button(commands::button::ButtonArgs),
     Upscale(commands::upscale::UpscaleArgs),
     RemoveBg(commands::remove_bg::RemoveBgArgs),

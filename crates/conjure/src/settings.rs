@@ -389,7 +389,8 @@ impl Settings {
                 (BudgetWindow::Day, section.daily_budget),
                 (BudgetWindow::Month, section.monthly_budget),
             ] {
-                let key = Budget { provider: Some(id), window, limit: Limit::Credits(Credits::ZERO) };
+                let key =
+                    Budget { provider: Some(id), window, limit: Limit::Credits(Credits::ZERO) };
                 if let Some(s) = pick(&key.setting(), &key.env_var(), from_file) {
                     let what = format!("{id} {} budget", window.as_str());
                     config.budgets.push(Budget { limit: parse_limit(&s, &what)?, ..key });

@@ -9,7 +9,7 @@
 pub mod attest;
 pub mod auth;
 pub mod balance;
-pub mod spend;
+pub mod batch;
 pub mod button;
 pub mod catalogue;
 pub mod completions;
@@ -32,6 +32,7 @@ pub mod remove_bg;
 pub mod report;
 pub mod retry;
 pub mod sandbox;
+pub mod spend;
 pub mod status;
 pub mod submit;
 pub mod text;
@@ -104,6 +105,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Models(args) => models::run(ctx, &args).await,
         Command::Balance(args) => balance::run(ctx, args).await,
         Command::Spend(args) => spend::run(ctx, &args).await,
+        Command::Batch(args) => batch::run(ctx, &args).await,
         Command::Catalogue(args) => catalogue::run(ctx, &args).await,
         Command::Attest(args) => attest::run(ctx, &args).await,
         Command::Auth(args) => auth::run(ctx, &args),

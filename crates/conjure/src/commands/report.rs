@@ -304,6 +304,12 @@ pub fn observer(out: Output, streaming: bool) -> impl Fn(Progress<'_>) + Send + 
             line.stop();
             out.progress(format!("  saved {}", path.display()));
         }
+        Progress::WaitingTurn { provider, max } => {
+            out.event("waiting", None, &json!({"provider": provider, "in_flight_limit": max}));
+            out.note(format!(
+                "Waiting for another {provider} request to finish: {provider} allows {max} in flight per account ({provider}.max_in_flight)"
+            ));
+        }
     }
 }
 

@@ -72,10 +72,12 @@ pub async fn run(ctx: &Ctx, args: &SpendArgs) -> anyhow::Result<()> {
         }
     }
     if view.budgets.is_empty() {
-        ctx.out.note("No budgets are set: `conjure config init` writes a config file that shows how.");
+        ctx.out
+            .note("No budgets are set: `conjure config init` writes a config file that shows how.");
     }
     for b in &view.budgets {
-        let left = if b.left.is_empty() { String::new() } else { format!(", {} left", b.left.join(", ")) };
+        let left =
+            if b.left.is_empty() { String::new() } else { format!(", {} left", b.left.join(", ")) };
         ctx.out.line(format!("{} {}: {} used{left}", b.setting, b.limit, b.used.join(", ")));
         if let Some(p) = &b.problem {
             ctx.out.line(format!("  {p}"));
