@@ -542,7 +542,8 @@ impl<C: Connector> App<C> {
         interrupted: &AtomicBool,
     ) -> Result<BatchReport, AppError> {
         session.journal.record_batch(&run.plan).await?;
-        let mut errors: BTreeMap<u32, (ErrorKind, String)> = BTreeMap::new();
+        let mut errors =
+            self.collect_batch(session, &run.plan.id, options, observer, interrupted).await?;
         let mut resends = 0_u32;
         let mut lanes: BTreeMap<Option<ProviderId>, Vec<Call>> = BTreeMap::new();
         for call in run.calls {
@@ -564,6 +565,63 @@ impl<C: Connector> App<C> {
             resends += n;
         }
         self.report_batch(session, &run.plan, errors, resends).await
+    }
+
+    /// Waits for and downloads the batch's jobs an earlier run left running or undelivered
+    /// (a kill, an interrupt, a failed download): polling is free, nothing is sent.
+    async fn collect_batch(
+        &self,
+        session: &Session,
+        batch: &str,
+        options: &BatchOptions,
+        observer: &(dyn Fn(BatchEvent<'_>) + Send + Sync),
+        interrupted: &AtomicBool,
+    ) -> Result<BTreeMap<u32, (ErrorKind, String)>, AppError> {
+        use conjure_core::JobState;
+        let jobs = session.journal.batch_jobs(batch).await?;
+        let open: Vec<_> = jobs
+            .into_iter()
+            .filter(|j| {
+                j.request_id.is_some()
+                    && (matches!(j.state, JobState::Submitted | JobState::Processing)
+                        || j.is_undelivered())
+            })
+            .collect();
+        let gate = tokio::sync::Semaphore::new(options.concurrency.max(1));
+        let tasks = open.iter().map(|job| async {
+            let _permit = gate.acquire().await;
+            let lines: Vec<BatchLine> =
+                job.batch.as_ref().map(|b| b.lines.clone()).unwrap_or_default();
+            let delivery = self.delivery_for(job, options.out.as_ref(), options.force);
+            let progress = |p: Progress<'_>| observer(BatchEvent::Job(p));
+            let result = match self.connect(job.provider) {
+                Ok(provider) => {
+                    let stop = async {
+                        while !interrupted.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    };
+                    self.finish(session, &provider, &job.id, &delivery, &progress, stop).await
+                }
+                Err(e) => Err(e),
+            };
+            let error = result.err();
+            observer(BatchEvent::Ended {
+                lines: &lines,
+                job: Some(&job.id),
+                error: error.as_ref(),
+            });
+            (lines, error)
+        });
+        let mut errors = BTreeMap::new();
+        for (lines, error) in futures_util::future::join_all(tasks).await {
+            if let Some(e) = error {
+                for l in lines {
+                    errors.insert(l.line, (e.kind, e.message.clone()));
+                }
+            }
+        }
+        Ok(errors)
     }
 
     /// Sends `calls` with at most `width` in flight, narrowing after a 429.

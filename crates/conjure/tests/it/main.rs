@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers outside #[test] functions fail loudly too")]
 
+mod batch;
 mod captions;
 mod catalogue;
 mod cli;

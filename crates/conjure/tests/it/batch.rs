@@ -1,0 +1,288 @@
+//! `conjure batch` against the sandbox: one quote and one approval for a whole file, Katana lines
+//! packed into shared requests and other providers' lines sent one call each, resumption that
+//! never sends a line twice (after a finished run, and after kill -9 at random moments), and
+//! budgets that hold with a batch and seven other processes spending at once. Every test counts
+//! the POSTs the sandbox received.
+
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use conjure_test::{Faults, Run, TestContext};
+use serde_json::Value;
+
+use crate::{sandbox, sandbox_with};
+
+fn write(t: &TestContext, name: &str, lines: &[String]) -> String {
+    let path = t.path(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.display().to_string()
+}
+
+/// The JSON Lines of a `--json` run, parsed.
+fn events(run: &Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}\n{}", run.stderr)))
+        .collect()
+}
+
+fn summary(run: &Run) -> Value {
+    let ev = events(run);
+    let last = ev.last().unwrap_or_else(|| panic!("no output\n{}", run.stderr)).clone();
+    assert_eq!(last["event"], "summary", "{}\n{}", run.stdout, run.stderr);
+    last["summary"].clone()
+}
+
+fn mixed() -> Vec<String> {
+    let mut lines: Vec<String> = (0..5)
+        .map(|i| format!(r#"{{"kind":"image","model":"gpt-image-2","prompt":"product shot {i}"}}"#))
+        .collect();
+    lines.push(r#"{"provider":"imaginepro","model":"flux","prompt":"a green frog"}"#.to_owned());
+    lines.push(
+        r#"{"provider":"imaginepro","model":"flux","prompt":"a grey heron","count":2}"#.to_owned(),
+    );
+    lines
+}
+
+#[test]
+fn one_quote_one_approval_katana_packed_and_a_rerun_sends_nothing() {
+    let mut t = sandbox();
+    t.env("CONJURE_IMAGINEPRO_USD_PER_CREDIT", "0.01");
+    let file = write(&t, "shots.jsonl", &mixed());
+    // No approval: the quote, a token, exit 3, nothing sent.
+    let quoted = t.run(&["--json", "batch", &file]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let q = &events(&quoted)[0];
+    assert_eq!(q["status"], "confirmation_required");
+    let q = &q["quote"];
+    assert_eq!(q["calls"], 3, "five Katana lines share one envelope: {q}");
+    assert_eq!(q["lines"].as_array().unwrap().len(), 7);
+    let token = q["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("cb_"));
+    assert_eq!(t.stats().submit_posts_received + t.stats().imaginepro_posts_received, 0);
+    // A wrong token is refused, nothing sent.
+    let wrong =
+        t.run(&["--json", "batch", &file, "--approve", "cb_0000000000000000000000000000000a"]);
+    assert_eq!(wrong.code, 2, "{wrong:?}");
+    // The token sends exactly those calls: one Katana POST, two ImaginePro POSTs.
+    let run = t.run(&[
+        "--json",
+        "batch",
+        &file,
+        "--approve",
+        &token,
+        "--out",
+        &t.out_dir().display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let s = summary(&run);
+    assert_eq!(
+        (s["done"].as_u64(), s["failed"].as_u64(), s["unknown"].as_u64()),
+        (Some(7), Some(0), Some(0)),
+        "{s}"
+    );
+    assert_eq!(t.stats().submit_posts_received, 1);
+    assert_eq!(t.stats().imaginepro_posts_received, 2);
+    // Every line has its own files: 1 each, 2 for the count of 2.
+    let files: Vec<usize> = s["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["files"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(files, [1, 1, 1, 1, 1, 1, 2]);
+    // The same token again, or the same file with --yes: everything is done, nothing is sent.
+    let again = t.run(&["--json", "batch", &file, "--yes"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert_eq!(summary(&again)["done"], 7);
+    let batch_id = s["batch_id"].as_str().unwrap();
+    let resumed = t.run(&["--json", "batch", "--resume", &batch_id[..6], "--yes"]);
+    assert_eq!(resumed.code, 0, "{resumed:?}");
+    assert_eq!(t.stats().submit_posts_received, 1);
+    assert_eq!(t.stats().imaginepro_posts_received, 2);
+    // The ledger has it: Katana's charge as reported, ImaginePro's at its price.
+    let spend = t.run(&["--json", "spend"]);
+    assert_eq!(spend.code, 0, "{spend:?}");
+    let rows = spend.json()["rows"].clone();
+    assert_eq!(rows[0]["provider"], "katana");
+    assert_eq!(rows[0]["jobs"], 1);
+    assert_eq!(rows[1]["provider"], "imaginepro");
+    assert_eq!(rows[1]["jobs"], 2);
+    assert_eq!(rows[1]["charged"]["credits"], serde_json::json!(18.0), "{rows}");
+}
+
+#[test]
+fn bad_lines_are_all_named_and_nothing_is_sent() {
+    let t = sandbox();
+    let file = write(
+        &t,
+        "bad.jsonl",
+        &[
+            r#"{"prompt":"fine"}"#.to_owned(),
+            "not json".to_owned(),
+            r#"{"prompt":"x","colour":"red"}"#.to_owned(),
+            r#"{"prompt":"fine"}"#.to_owned(),
+            r#"{"prompt":"y","model":"no-such-model"}"#.to_owned(),
+        ],
+    );
+    let run = t.run(&["batch", &file, "--yes"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("line 2") && run.stderr.contains("line 3"), "{}", run.stderr);
+    let fixed = write(
+        &t,
+        "dup.jsonl",
+        &[r#"{"prompt":"fine"}"#.to_owned(), r#"{"prompt":"fine"}"#.to_owned()],
+    );
+    let run = t.run(&["batch", &fixed, "--yes"]);
+    assert_eq!(run.code, 2, "{run:?}");
+    assert!(run.stderr.contains("line 2 repeats line 1"), "{}", run.stderr);
+    assert_eq!(t.stats().submit_posts_received, 0);
+}
+
+/// The short version of the crash benchmark: a batch killed with SIGKILL at random moments,
+/// resumed each time; at the end every line was accepted exactly once by the server.
+#[test]
+fn a_batch_killed_at_random_moments_resumes_and_sends_every_line_once() {
+    let mut t = sandbox_with(Faults { latency_ms: 40, ..Faults::default() });
+    t.env("CONJURE_IMAGINEPRO_USD_PER_CREDIT", "0.01");
+    let n = 24;
+    let mut lines: Vec<String> = (0..n)
+        .map(|i| format!(r#"{{"provider":"imaginepro","model":"flux","prompt":"crash shot {i}"}}"#))
+        .collect();
+    lines.extend(
+        (0..6).map(|i| format!(r#"{{"model":"gpt-image-2","prompt":"katana crash shot {i}"}}"#)),
+    );
+    let file = write(&t, "crash.jsonl", &lines);
+    let out = t.out_dir().display().to_string();
+    let args = [
+        "--json",
+        "batch",
+        file.as_str(),
+        "--yes",
+        "--max-cost",
+        "5.00",
+        "--concurrency",
+        "4",
+        "--out",
+        out.as_str(),
+    ];
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..4 {
+        let mut child: Child = {
+            let mut cmd = t.command(&args);
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+            cmd.spawn().unwrap()
+        };
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let wait = Duration::from_millis(150 + seed % 900);
+        let start = Instant::now();
+        while start.elapsed() < wait {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let _ = round;
+    }
+    // Resume until every line is done or unknown (a kill between the POST and the journal's
+    // record of the answer leaves the line unknown: never sent again, reported).
+    let mut last = None;
+    for _ in 0..5 {
+        let run = t.run(&args);
+        let s = summary(&run);
+        let settled = s["done"].as_u64().unwrap() + s["unknown"].as_u64().unwrap() == n + 6;
+        last = Some((run, s));
+        if settled {
+            break;
+        }
+    }
+    let (run, s) = last.unwrap();
+    let (done, unknown) = (s["done"].as_u64().unwrap(), s["unknown"].as_u64().unwrap());
+    assert_eq!(done + unknown, n + 6, "{run:?}");
+    assert_eq!(run.code, if unknown > 0 { 5 } else { 0 }, "{run:?}");
+    // Never more than once at the server: at most one ImaginePro job per line, and every done
+    // line was accepted; Katana envelopes together hold each Katana line once.
+    let accepted = t.stats().imaginepro_accepted;
+    assert!(accepted <= n, "{accepted} jobs accepted for {n} lines");
+    let done_imaginepro = s["lines"].as_array().unwrap()[..n as usize]
+        .iter()
+        .filter(|l| l["state"] == "done")
+        .count() as u64;
+    assert!(accepted >= done_imaginepro);
+    let katana_items: u64 = {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let conn = rusqlite::Connection::open_with_flags(t.journal_path(), flags).unwrap();
+        conn.query_row(
+            "SELECT coalesce(sum(json_array_length(spec_json, '$.items')), 0) FROM jobs \
+             WHERE provider = 'katana' AND state NOT IN ('failed', 'rejected')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(katana_items, 6, "each Katana line sent once");
+    // A second rerun sends nothing at all.
+    let before = (t.stats().submit_posts_received, t.stats().imaginepro_posts_received);
+    let again = t.run(&args);
+    assert_eq!(summary(&again)["done"].as_u64(), Some(done), "{again:?}");
+    assert_eq!((t.stats().submit_posts_received, t.stats().imaginepro_posts_received), before);
+    // No partial file under a final name: every file is a whole PNG.
+    for f in std::fs::read_dir(t.out_dir()).unwrap() {
+        let p = f.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".png") {
+            let bytes = std::fs::read(&p).unwrap();
+            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 60, "{name}");
+        }
+    }
+}
+
+/// A batch and seven other processes spend at once under one daily budget: the total never
+/// passes it.
+#[test]
+fn a_budget_holds_for_a_batch_and_seven_processes_at_once() {
+    let mut t = sandbox_with(Faults { latency_ms: 100, ..Faults::default() });
+    // 6 credits per Flux image; 60 credits fit ten of the 17 requests below.
+    t.env("CONJURE_IMAGINEPRO_DAILY_BUDGET", "60cr");
+    t.env("CONJURE_IMAGINEPRO_USD_PER_CREDIT", "0.01");
+    let lines: Vec<String> = (0..10)
+        .map(|i| {
+            format!(r#"{{"provider":"imaginepro","model":"flux","prompt":"budget batch {i}"}}"#)
+        })
+        .collect();
+    let file = write(&t, "budget.jsonl", &lines);
+    let spawn = |args: &[&str]| -> Child {
+        let mut cmd = t.command(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let mut children = vec![spawn(&["--json", "batch", &file, "--yes", "--concurrency", "4"])];
+    for i in 0..7 {
+        let prompt = format!("budget single {i}");
+        children.push(spawn(&[
+            "--json",
+            "image",
+            &prompt,
+            "--provider",
+            "imaginepro",
+            "--model",
+            "flux",
+            "--yes",
+        ]));
+    }
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap_or(-1))
+        .collect();
+    assert_eq!(t.stats().imaginepro_accepted, 10, "{codes:?}");
+    assert_eq!(t.stats().imaginepro_posts_received, 10, "{codes:?}");
+    assert!(codes.iter().all(|c| *c == 0 || *c == 6), "{codes:?}");
+    let spend = t.run(&["--json", "spend"]);
+    let budgets = spend.json()["budgets"].clone();
+    assert_eq!(budgets[0]["setting"], "imaginepro.daily_budget");
+    assert_eq!(budgets[0]["left"][0], "0 imaginepro credits", "{budgets}");
+}
