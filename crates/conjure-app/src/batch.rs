@@ -367,10 +367,10 @@ impl<C: Connector> App<C> {
                     )
                 };
                 let mut order = self.order(spec, None)?;
-                let links: Vec<BatchLine> =
+                let carried: Vec<BatchLine> =
                     group.iter().map(|p| BatchLine { line: p.line, items: p.items }).collect();
-                order.batch = Some(BatchLink { batch: batch.to_owned(), lines: links.clone() });
-                calls.push(Call { order, lines: links });
+                order.batch = Some(BatchLink { batch: batch.to_owned(), lines: carried.clone() });
+                calls.push(Call { order, lines: carried });
             }
         }
         Ok(calls)
@@ -413,7 +413,7 @@ impl<C: Connector> App<C> {
                 calls: 0,
                 lines: 0,
             });
-            p.credits = p.credits + q.credits;
+            p.credits += q.credits;
             p.usd = match (p.usd, q.usd) {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
@@ -728,7 +728,6 @@ impl<C: Connector> App<C> {
                                 concurrency: width.load(Ordering::SeqCst),
                             });
                             tokio::time::sleep(self.config.poll.retry_after(Some(wait))).await;
-                            continue;
                         }
                         Err(e) => {
                             observer(BatchEvent::Ended {
@@ -847,7 +846,7 @@ mod tests {
         for n in ["line 2", "line 3", "line 4"] {
             assert!(e.message.contains(n), "{}", e.message);
         }
-        assert!(!e.message.contains("line 1"), "{}", e.message);
+        assert!(!e.message.contains("line 1:"), "{}", e.message);
         let ok =
             read_lines("# products\n\n{\"prompt\":\"a\"}\n{\"kind\":\"video\",\"prompt\":\"b\"}\n")
                 .unwrap();

@@ -19,7 +19,7 @@ use crate::session::{App, Connector, Session};
 use crate::timefmt::{now_ms, rfc3339_ms};
 
 /// How rows are grouped.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SpendBy {
     #[default]
@@ -39,7 +39,7 @@ pub struct Amount {
 
 impl Amount {
     fn add(&mut self, credits: Credits, price: Option<CreditPrice>, first: bool) {
-        self.credits = self.credits + credits;
+        self.credits += credits;
         self.usd = match (first, self.usd, price) {
             (true, _, Some(p)) => Some(p.usd(credits)),
             (false, Some(u), Some(p)) => Some(u + p.usd(credits)),
@@ -146,7 +146,7 @@ pub fn budget_view(budget: &Budget, entries: &[LedgerEntry], since_ms: i64) -> B
             None => unpriced += 1,
         }
     }
-    let (used, left, problem) = match budget.limit {
+    let (used_text, left, problem) = match budget.limit {
         Limit::Credits(max) => {
             let providers: Vec<ProviderId> = match budget.provider {
                 Some(p) => vec![p],
@@ -179,7 +179,7 @@ pub fn budget_view(budget: &Budget, entries: &[LedgerEntry], since_ms: i64) -> B
         provider: budget.provider,
         window: budget.window.as_str(),
         limit: budget.limit.to_string(),
-        used,
+        used: used_text,
         left,
         problem,
     }

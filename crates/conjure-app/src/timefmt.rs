@@ -88,24 +88,24 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> Option<i64> {
 /// its midnight), an RFC 3339 UTC time (`2026-11-01T09:30:00Z`), or a span back from `now_ms`
 /// (`7d`, `12h`, `30m`).
 pub fn parse_since(text: &str, now_ms: i64) -> Option<i64> {
-    let t = text.trim();
+    let text = text.trim();
     for (suffix, unit) in [("d", 86_400_000_i64), ("h", 3_600_000), ("m", 60_000)] {
-        if let Some(n) = t.strip_suffix(suffix)
+        if let Some(n) = text.strip_suffix(suffix)
             && let Ok(n) = n.parse::<u32>()
         {
             return Some(now_ms - i64::from(n) * unit);
         }
     }
-    let (date, time) = match t.split_once('T') {
-        Some((d, rest)) => (d, Some(rest.strip_suffix('Z')?)),
-        None => (t, None),
+    let (date, time) = match text.split_once('T') {
+        Some((day, rest)) => (day, Some(rest.strip_suffix('Z')?)),
+        None => (text, None),
     };
     let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
     if date.len() != 10 {
         return None;
     }
-    let mut ms = days_from_civil(y, m, d)? * 86_400_000;
+    let mut ms = days_from_civil(year, month, day)? * 86_400_000;
     if let Some(time) = time {
         let hms: Vec<i64> = time.split(':').map(|p| p.parse().ok()).collect::<Option<_>>()?;
         let [h, mi, s] = hms[..] else { return None };

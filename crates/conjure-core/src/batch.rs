@@ -213,6 +213,8 @@ fn outcome_in(line: u32, job: &JobRecord) -> LineOutcome {
         }
         JobState::Unknown => LineState::Unknown,
         JobState::Failed | JobState::Rejected | JobState::Expired => LineState::Failed,
+        // A text answer is kept in the journal (`conjure status JOB` shows it), not in a file.
+        JobState::Completed if job.kind == MediaKind::Text => LineState::Done,
         JobState::Completed | JobState::Partial => {
             if failed_items == end - start {
                 LineState::Failed

@@ -137,11 +137,6 @@ impl Output {
         clippy::unused_self,
         reason = "one printer for every message keeps stdout use in this module"
     )]
-    /// One line of a JSON Lines answer on stdout (`conjure batch --json`).
-    pub fn json_line(self, value: &impl Serialize) {
-        self.json_value(value);
-    }
-
     pub fn json_value(self, value: &impl Serialize) {
         let text = serde_json::to_string(value).unwrap_or_else(|e| {
             json!({"status":"error","error":{"kind":"error","message":e.to_string()}}).to_string()

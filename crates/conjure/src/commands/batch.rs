@@ -128,12 +128,12 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
         BatchEvent::Sending { lines, provider } => {
             sent.fetch_add(1, Ordering::SeqCst);
             if out.json {
-                out.json_line(&json!({"event": "sending", "provider": provider, "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>()}));
+                out.json_value(&json!({"event": "sending", "provider": provider, "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>()}));
             }
         }
         BatchEvent::RateLimited { lines, wait, concurrency } => {
             if out.json {
-                out.json_line(&json!({"event": "rate_limited", "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>(), "wait_seconds": wait.as_secs_f64(), "concurrency": concurrency}));
+                out.json_value(&json!({"event": "rate_limited", "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>(), "wait_seconds": wait.as_secs_f64(), "concurrency": concurrency}));
             }
             out.note(format!(
                 "Rate limited (nothing was charged): waiting {:.0} s, then sending line(s) {} again at concurrency {concurrency}",
@@ -144,7 +144,7 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
         BatchEvent::Ended { lines, job, error } => {
             let n = ended.fetch_add(1, Ordering::SeqCst) + 1;
             if out.json {
-                out.json_line(&json!({
+                out.json_value(&json!({
                     "event": "call_ended",
                     "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>(),
                     "job_id": job,
@@ -184,7 +184,7 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
 
 fn show_quote(ctx: &Ctx, q: &BatchQuote, status: &'static str) {
     if ctx.out.json {
-        ctx.out.json_line(&json!({"event": "quote", "status": status, "quote": q}));
+        ctx.out.json_value(&json!({"event": "quote", "status": status, "quote": q}));
         return;
     }
     ctx.out.line(format!(
@@ -228,7 +228,7 @@ fn show_quote(ctx: &Ctx, q: &BatchQuote, status: &'static str) {
 
 fn finish(ctx: &Ctx, r: &BatchReport) -> anyhow::Result<()> {
     if ctx.out.json {
-        ctx.out.json_line(&json!({"event": "summary", "summary": r}));
+        ctx.out.json_value(&json!({"event": "summary", "summary": r}));
     } else {
         for l in &r.lines {
             let job = l.job_id.as_ref().map(|j| format!(" job {j}")).unwrap_or_default();

@@ -215,6 +215,15 @@ struct ProviderArgs {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct SpendArgs {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    by: Option<conjure_app::spend::SpendBy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EnhanceArgs {
     prompt: String,
 }
@@ -329,6 +338,21 @@ impl Server {
             "balance" => {
                 let a: ProviderArgs = parse(name, args)?;
                 to_json(&app.balance(a.provider.unwrap_or(ProviderId::Katana)).await?)
+            }
+            "spend" => {
+                let a: SpendArgs = parse(name, args)?;
+                let since = match &a.since {
+                    None => None,
+                    Some(text) => Some(
+                        conjure_app::timefmt::parse_since(text, conjure_app::timefmt::now_ms())
+                            .ok_or_else(|| {
+                                AppError::invalid(format!("`{text}` is not a time `since` understands"))
+                                    .hint("give a UTC date (2026-11-01), a UTC time (2026-11-01T09:00:00Z) or a span back from now (7d, 12h)")
+                            })?,
+                    ),
+                };
+                let session = app.session().await?;
+                to_json(&app.spend(&session, since, a.by.unwrap_or_default()).await?)
             }
             "enhance_prompt" => {
                 let a: EnhanceArgs = parse(name, args)?;

@@ -234,7 +234,7 @@ fn a_batch_killed_at_random_moments_resumes_and_sends_every_line_once() {
     for f in std::fs::read_dir(t.out_dir()).unwrap() {
         let p = f.unwrap().path();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        if name.ends_with(".png") {
+        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")) {
             let bytes = std::fs::read(&p).unwrap();
             assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 60, "{name}");
         }
@@ -285,4 +285,40 @@ fn a_budget_holds_for_a_batch_and_seven_processes_at_once() {
     let budgets = spend.json()["budgets"].clone();
     assert_eq!(budgets[0]["setting"], "imaginepro.daily_budget");
     assert_eq!(budgets[0]["left"][0], "0 imaginepro credits", "{budgets}");
+}
+
+/// Katana allows one request in flight per account: two conjure processes on one machine take
+/// turns (the slot lock in the data directory), so their jobs never overlap at the provider.
+#[test]
+fn two_processes_take_turns_for_katana() {
+    let t = sandbox_with(Faults { processing_steps: 3, latency_ms: 30, ..Faults::default() });
+    let spawn = |prompt: &str| -> Child {
+        let mut cmd = t.command(&["--events", "image", prompt, "--model", "gpt-image-2", "--yes"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn("turn fox"), spawn("turn owl"));
+    let runs: Vec<std::process::Output> =
+        [a, b].into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for r in &runs {
+        assert_eq!(r.status.code(), Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    assert_eq!(t.stats().submissions_accepted, 2);
+    // From the journal's audit trail: each job's time from being sent to finishing.
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+    let conn = rusqlite::Connection::open_with_flags(t.journal_path(), flags).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT job_id, min(CASE WHEN to_state = 'submitting' THEN at END), \
+                    max(CASE WHEN to_state = 'completed' THEN at END) \
+             FROM job_events GROUP BY job_id ORDER BY 2",
+        )
+        .unwrap();
+    let spans: Vec<(String, i64, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(spans.len(), 2, "{spans:?}");
+    assert!(spans[1].1 >= spans[0].2, "the second was sent before the first finished: {spans:?}");
 }

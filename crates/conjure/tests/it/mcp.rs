@@ -107,6 +107,7 @@ fn tools_are_listed_with_object_schemas_and_models_and_quotes_send_nothing() {
             "list_jobs",
             "fetch_job",
             "balance",
+            "spend",
             "enhance_prompt",
             "edit_media",
             "media",
@@ -120,6 +121,12 @@ fn tools_are_listed_with_object_schemas_and_models_and_quotes_send_nothing() {
         let generate = tools.iter().find(|t| t.name == "generate").unwrap();
         assert!(generate.input_schema["properties"]["approval_token"].is_object());
         assert_eq!(generate.input_schema["required"], json!(["type"]));
+
+        let spend = mcp.ok("spend", json!({"by": "model", "since": "7d"})).await;
+        assert_eq!(spend["by"], "model");
+        assert_eq!(spend["rows"], json!([]));
+        let bad = mcp.err("spend", json!({"since": "soon"})).await;
+        assert_eq!(bad["kind"], "invalid_input");
 
         let models = mcp.ok("list_models", json!({"kind": "image", "filter": "gen"})).await;
         let list = models["models"].as_array().unwrap();

@@ -162,7 +162,12 @@ fn every_command_in_the_skill_does_what_it_says() {
             "SKILL.md line {}: {args:?}\n{}\n{}",
             step.line, r.stdout, r.stderr
         );
-        let v = r.json();
+        // One JSON object, or JSON Lines whose last line is the result (`conjure batch`).
+        let v: Value = serde_json::from_str(r.stdout.trim()).unwrap_or_else(|_| {
+            let last = r.stdout.trim().lines().last().unwrap_or_default();
+            serde_json::from_str(last)
+                .unwrap_or_else(|e| panic!("SKILL.md line {}: {e}\n{}", step.line, r.stdout))
+        });
         for field in &step.fields {
             assert!(
                 at(&v, field).is_some_and(|f| !f.is_null()),

@@ -272,6 +272,18 @@ pub fn tools() -> Vec<ToolDef> {
             read_only: true,
         },
         ToolDef {
+            name: "spend",
+            description: "What conjure's requests cost, from the journal: per provider (or model, or day) what was charged, what is reserved and what may have been charged (unknown), with what is left of every budget. Free; reads the journal only.",
+            schema: object(
+                &json!({
+                    "since": {"type": "string", "description": "Count jobs created since then: a UTC date (2026-11-01), a UTC time (2026-11-01T09:00:00Z) or a span back from now (7d, 12h). Default: the last 30 days."},
+                    "by": {"type": "string", "enum": ["provider", "model", "day"], "description": "How rows are grouped (default provider)."}
+                }),
+                &[],
+            ),
+            read_only: true,
+        },
+        ToolDef {
             name: "enhance_prompt",
             description: "Expand a short prompt into a detailed one with ImaginePro's prompt enhancement (free; no job).",
             schema: object(
