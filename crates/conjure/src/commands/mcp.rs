@@ -330,6 +330,7 @@ impl Server {
                 let a: ProviderArgs = parse(name, args)?;
                 to_json(&app.balance(a.provider.unwrap_or(ProviderId::Katana)).await?)
             }
+            "doctor" => to_json(&app.doctor().await),
             "enhance_prompt" => {
                 let a: EnhanceArgs = parse(name, args)?;
                 let enhanced = app.enhance(ProviderId::ImaginePro, &a.prompt).await?;

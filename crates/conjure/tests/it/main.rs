@@ -6,11 +6,13 @@
 mod captions;
 mod catalogue;
 mod cli;
+mod doctor;
 mod events;
 mod exit_codes;
 mod faults;
 mod first_hour;
 mod furniture;
+mod housekeeping;
 mod imaginepro;
 mod mcp;
 mod media;

@@ -107,6 +107,7 @@ fn tools_are_listed_with_object_schemas_and_models_and_quotes_send_nothing() {
             "list_jobs",
             "fetch_job",
             "balance",
+            "doctor",
             "enhance_prompt",
             "edit_media",
             "media",
