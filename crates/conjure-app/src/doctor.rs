@@ -384,7 +384,9 @@ fn private(path: &Path) -> Result<u32, u32> {
         use std::os::unix::fs::PermissionsExt as _;
         let Ok(meta) = std::fs::metadata(path) else { return Ok(0) };
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 { Ok(mode) } else { Err(mode) }
+        // Group and others: read, write or execute.
+        let shared = mode & 0o077;
+        if shared == 0 { Ok(mode) } else { Err(mode) }
     }
     #[cfg(not(unix))]
     {

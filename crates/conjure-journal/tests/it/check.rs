@@ -10,9 +10,9 @@ use crate::support::{create, journal, raw};
 async fn healthy() -> (crate::support::Fixture, Vec<String>) {
     let f = journal();
     let done = create(&f.journal, "done").await;
-    f.journal.transition(&done.id, JobState::Submitting, None).await.unwrap();
-    f.journal.set_request_id(&done.id, "req_done").await.unwrap();
-    f.journal.transition(&done.id, JobState::Completed, None).await.unwrap();
+    f.journal.transition(&done.id, JobState::Submitting, None).await.expect("the journal takes it");
+    f.journal.set_request_id(&done.id, "req_done").await.expect("the journal takes it");
+    f.journal.transition(&done.id, JobState::Completed, None).await.expect("the journal takes it");
     let output = conjure_core::OutputRecord {
         index: 0,
         path: "/out/done.png".into(),
@@ -25,12 +25,21 @@ async fn healthy() -> (crate::support::Fixture, Vec<String>) {
         bytes: 10,
         expires_at: None,
     };
-    f.journal.record_delivery(&done.id, &[output]).await.unwrap();
+    f.journal.record_delivery(&done.id, &[output]).await.expect("the journal takes it");
     let running = create(&f.journal, "running").await;
-    f.journal.transition(&running.id, JobState::Submitting, None).await.unwrap();
-    f.journal.set_request_id(&running.id, "req_running").await.unwrap();
-    f.journal.transition(&running.id, JobState::Processing, None).await.unwrap();
-    f.journal.transition(&running.id, JobState::Processing, None).await.unwrap();
+    f.journal
+        .transition(&running.id, JobState::Submitting, None)
+        .await
+        .expect("the journal takes it");
+    f.journal.set_request_id(&running.id, "req_running").await.expect("the journal takes it");
+    f.journal
+        .transition(&running.id, JobState::Processing, None)
+        .await
+        .expect("the journal takes it");
+    f.journal
+        .transition(&running.id, JobState::Processing, None)
+        .await
+        .expect("the journal takes it");
     let quoted = create(&f.journal, "quoted").await;
     let ids = [done.id, running.id, quoted.id].map(|i| i.to_string()).to_vec();
     (f, ids)
