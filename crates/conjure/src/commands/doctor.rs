@@ -10,9 +10,12 @@ use conjure_app::doctor::Level;
 use crate::commands::Ctx;
 use crate::error::{CliError, Exit};
 
-/// Check that conjure is ready: ffmpeg and its features, fonts, credentials (presence, file
-/// mode; never their values), the journal's integrity and rules, jobs waiting for you, folders
-/// and disk space. Exits 1 when a check fails, 0 otherwise (warnings allowed).
+/// Check that conjure is ready, and what is waiting for you.
+///
+/// ffmpeg and its features, fonts, credentials (presence, source, file mode; never their
+/// values), the journal's integrity and rules, jobs waiting for you (running, unknown, never
+/// saved), folders and disk space; each `ok`, `warn` or `fail` with what to do. Exits 1 when a
+/// check fails, 0 otherwise (warnings allowed).
 #[derive(Debug, Args)]
 pub struct DoctorArgs {}
 
