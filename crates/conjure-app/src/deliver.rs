@@ -132,7 +132,7 @@ pub async fn deliver<P: Provider>(
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| download_error(job, &format!("cannot create `{}`: {e}", out_dir.display())))?;
     let out_dir = std::fs::canonicalize(&out_dir).unwrap_or(out_dir);
-    sweep_parts(&out_dir, job);
+    sweep_parts(&out_dir, job.id.as_str());
     let mut delivered = Vec::new();
     for (n, asset) in snapshot.assets.iter().enumerate() {
         let target = Target {
@@ -178,9 +178,9 @@ pub async fn deliver<P: Provider>(
 /// Removes what killed downloads of `job` left in `dir`: `.<job>-<item>-<n>.<ext>.<pid>.part`
 /// files whose process no longer exists. Nothing else is touched: the job's id and a dead
 /// process's id in the name make it ours and abandoned.
-fn sweep_parts(dir: &Path, job: &JobRecord) {
+fn sweep_parts(dir: &Path, job_id: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let prefix = format!(".{}-", job.id);
+    let prefix = format!(".{job_id}-");
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
@@ -326,6 +326,37 @@ fn write_sidecar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_dead_download_of_the_job_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = {
+            let mut c = std::process::Command::new("true").spawn().unwrap();
+            let id = c.id();
+            c.wait().unwrap();
+            id
+        };
+        let job = "j_20261201_abc";
+        let names = [
+            format!(".{job}-0-0.png.{dead}.part"),
+            format!(".{job}-0-1.png.{}.part", std::process::id()),
+            format!(".j_other-0-0.png.{dead}.part"),
+            format!(".{job}-0-0.png.part"),
+            "photo.png.part".to_owned(),
+        ];
+        for n in &names {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        sweep_parts(d.path(), job);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected = names[1..].to_vec();
+        expected.sort();
+        assert_eq!(left, expected);
+    }
 
     #[test]
     fn extensions_come_from_mime() {

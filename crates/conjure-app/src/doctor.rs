@@ -183,6 +183,11 @@ impl<C: Connector> App<C> {
                 )
                 .hint(format!("`chmod 600 {path}`")),
             },
+            Some(SettingSource::Env { var }) => CheckView::new(
+                name,
+                Level::Ok,
+                format!("{provider} credentials from the environment (`{var}`)"),
+            ),
             Some(source) => {
                 CheckView::new(name, Level::Ok, format!("{provider} credentials from {source}"))
             }
@@ -239,7 +244,8 @@ impl<C: Connector> App<C> {
                 Level::Ok,
                 format!("no journal yet at `{shown}`; the first paid request creates it"),
             );
-            return (vec![check], Vec::new(), Credits::ZERO);
+            let pending = CheckView::new("pending", Level::Ok, "no jobs yet");
+            return (vec![check, pending], Vec::new(), Credits::ZERO);
         }
         let journal = match Journal::open(&path) {
             Ok(j) => j,
@@ -251,7 +257,7 @@ impl<C: Connector> App<C> {
                     format!("the journal `{shown}` cannot be opened: {}", e.message),
                 )
                 .hint(e.hint.unwrap_or_else(|| restore_hint(&shown)));
-                return (vec![check], Vec::new(), Credits::ZERO);
+                return (vec![check, unlisted()], Vec::new(), Credits::ZERO);
             }
         };
         let checked = {
@@ -296,7 +302,7 @@ impl<C: Connector> App<C> {
         };
         drop(journal);
         if journal_check.status == Level::Fail {
-            return (vec![journal_check], Vec::new(), Credits::ZERO);
+            return (vec![journal_check, unlisted()], Vec::new(), Credits::ZERO);
         }
         let pending = match self.pending_check().await {
             Ok(p) => p,
@@ -370,6 +376,21 @@ impl<C: Connector> App<C> {
     }
 }
 
+/// The `pending` check when the journal cannot be read.
+fn unlisted() -> CheckView {
+    CheckView::new(
+        "pending",
+        Level::Warn,
+        "jobs waiting for you cannot be listed from a damaged journal",
+    )
+    .hint("repair the journal first (see the `journal` check)")
+}
+
+/// `ffmpeg version 5.1.9-0+deb12u1 Copyright (c) ...` without the copyright.
+fn version_only(line: &str) -> &str {
+    line.split(" Copyright").next().unwrap_or(line).trim()
+}
+
 fn restore_hint(path: &str) -> String {
     format!(
         "move `{path}` aside (keep it: it records what was paid for) and restore a backup; `sqlite3 {path} .recover` may save its rows"
@@ -419,7 +440,7 @@ fn media_checks() -> Vec<CheckView> {
                 format!(
                     "`{}`: {}",
                     path.display(),
-                    version.as_deref().unwrap_or("version unknown")
+                    version.as_deref().map_or("version unknown", version_only)
                 ),
             ));
         }
@@ -444,7 +465,8 @@ fn ffmpeg_check(path: &Path, caps: &Capabilities) -> CheckView {
             )
         })
         .collect();
-    let version = if caps.version.is_empty() { "version unknown" } else { caps.version.as_str() };
+    let version =
+        if caps.version.is_empty() { "version unknown" } else { version_only(&caps.version) };
     let message = format!("`{}`: {version}", path.display());
     if missing.is_empty() {
         CheckView::new(

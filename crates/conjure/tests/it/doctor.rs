@@ -146,6 +146,7 @@ fn a_journal_that_is_not_a_database_fails() {
     let journal = check(&report, "journal");
     assert_eq!(journal["status"], "fail", "{journal}");
     assert!(journal["hint"].as_str().is_some(), "{journal}");
+    assert_eq!(check(&report, "pending")["status"], "warn");
 }
 
 #[test]
