@@ -7,7 +7,7 @@
 //! could still save. It is settled here, through the journal's normal transition (an audit row
 //! with the reason; the job, its request id and its charge are kept):
 //!
-//! - when a command looks at it (`status`, `jobs`, `wait`, `fetch`: [`App::settle_expired`]),
+//! - when a command looks at it (`status`, `jobs`, `wait`, `fetch`: [`settle`]),
 //!   once every link it was given has passed its expiry;
 //! - when a download of it fails after that moment ([`crate::deliver::deliver`]).
 //!
@@ -18,7 +18,7 @@ use conjure_core::provider::{Asset, Snapshot};
 use conjure_core::{JobRecord, JobState, JobStore as _};
 
 use crate::error::AppError;
-use crate::session::{App, Connector, Session};
+use crate::session::Session;
 use crate::timefmt::seconds_until;
 
 /// When the last of `job`'s links expired, if every one of them has (and the job was never
@@ -72,17 +72,6 @@ pub(crate) async fn settle(session: &Session, job: JobRecord) -> Result<JobRecor
         // Another process settled it first.
         Err(conjure_core::StoreError::Illegal(_)) => Ok(session.journal.get(&job.id).await?),
         Err(e) => Err(e.into()),
-    }
-}
-
-impl<C: Connector> App<C> {
-    /// [`settle`] for the commands that look at a job.
-    pub async fn settle_expired(
-        &self,
-        session: &Session,
-        job: JobRecord,
-    ) -> Result<JobRecord, AppError> {
-        settle(session, job).await
     }
 }
 
