@@ -2,7 +2,9 @@
 //!
 //! Every asset streams into a hidden temp file beside its destination and is moved into place
 //! without replacing anything (unless forced; see [`crate::destination`]), so a file exists
-//! whole or not at all. In a folder, names are `<job>-<item>-<n>.<ext>` with the extension from
+//! whole or not at all. A temp file left by a killed download is removed by the next delivery
+//! of that job to that folder. A download that fails once every link has expired makes the job
+//! `expired` ([`crate::expiry`]). In a folder, names are `<job>-<item>-<n>.<ext>` with the extension from
 //! the MIME type (never the URL); `-o` names the files instead. Each file gets `<file>.json`: prompt, model,
 //! provider, request id, credits and dollars actually charged, source URL, expiry, size, hash.
 //! Only when every asset is on disk are the files and the delivery recorded, in one journal
@@ -130,6 +132,7 @@ pub async fn deliver<P: Provider>(
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| download_error(job, &format!("cannot create `{}`: {e}", out_dir.display())))?;
     let out_dir = std::fs::canonicalize(&out_dir).unwrap_or(out_dir);
+    sweep_parts(&out_dir, job.id.as_str());
     let mut delivered = Vec::new();
     for (n, asset) in snapshot.assets.iter().enumerate() {
         let target = Target {
@@ -149,7 +152,19 @@ pub async fn deliver<P: Provider>(
         });
         let output = match kept {
             Some(o) => o.clone(),
-            None => deliver_one(provider, job, &snapshot, n, asset, &target).await?,
+            None => match deliver_one(provider, job, &snapshot, n, asset, &target).await {
+                Ok(output) => output,
+                // A link that failed once its expiry passed will not work again.
+                Err(e) if crate::expiry::links_expired_at(job).is_some() => {
+                    let job = crate::expiry::settle(session, job.clone()).await?;
+                    return Err(if job.state == JobState::Expired {
+                        crate::expiry::expired_error(&job)
+                    } else {
+                        e
+                    });
+                }
+                Err(e) => return Err(e),
+            },
         };
         observer(Progress::Saved { job: &job.id, path: Path::new(&output.path) });
         delivered.push(output);
@@ -158,6 +173,31 @@ pub async fn deliver<P: Provider>(
     // `conjure fetch` writes the same files again.
     session.journal.record_delivery(&job.id, &delivered).await?;
     Ok(delivered)
+}
+
+/// Removes what killed downloads of `job` left in `dir`: `.<job>-<item>-<n>.<ext>.<pid>.part`
+/// files whose process no longer exists. Nothing else is touched: the job's id and a dead
+/// process's id in the name make it ours and abandoned.
+fn sweep_parts(dir: &Path, job_id: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{job_id}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some(pid) = rest
+            .strip_suffix(".part")
+            .and_then(|r| r.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id()
+            && !conjure_media::workdir::process_exists(pid)
+            && entry.file_type().is_ok_and(|t| t.is_file())
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Where one file goes: a name the user gave, else conjure's own, in `dir`.
@@ -179,7 +219,9 @@ async fn deliver_one<P: Provider>(
     let out_dir = target.dir;
     let own = out_dir.join(&own_name);
     let dest = target.named.as_ref().map_or_else(|| own.clone(), |name| out_dir.join(name));
-    let temp = out_dir.join(format!(".{own_name}.part"));
+    // This process's id in the name: the next delivery here can tell a killed download's
+    // leftover from one still running ([`sweep_parts`]).
+    let temp = out_dir.join(format!(".{own_name}.{}.part", std::process::id()));
     let mut used_url = asset.url.clone();
     let mut result = provider.download(&asset.url, &temp).await;
     if result.is_err()
@@ -284,6 +326,37 @@ fn write_sidecar(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_dead_download_of_the_job_is_swept() {
+        let d = tempfile::tempdir().unwrap();
+        let dead = {
+            let mut c = std::process::Command::new("true").spawn().unwrap();
+            let id = c.id();
+            c.wait().unwrap();
+            id
+        };
+        let job = "j_20261201_abc";
+        let names = [
+            format!(".{job}-0-0.png.{dead}.part"),
+            format!(".{job}-0-1.png.{}.part", std::process::id()),
+            format!(".j_other-0-0.png.{dead}.part"),
+            format!(".{job}-0-0.png.part"),
+            "photo.png.part".to_owned(),
+        ];
+        for n in &names {
+            std::fs::write(d.path().join(n), b"x").unwrap();
+        }
+        sweep_parts(d.path(), job);
+        let mut left: Vec<String> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        let mut expected = names[1..].to_vec();
+        expected.sort();
+        assert_eq!(left, expected);
+    }
 
     #[test]
     fn extensions_come_from_mime() {

@@ -1,5 +1,8 @@
 //! Jobs after the POST: waiting, fetching again, showing, listing, retrying, and balances.
 //!
+//! Each of `wait`, `fetch`, `status` and `list` first settles a job whose unsaved results have
+//! expired at the provider ([`crate::expiry`]), so none of them offers files that are gone.
+//!
 //! Every operation that talks to a provider opens the provider the job belongs to (its own
 //! credentials and base URL), never a default one. A job still `quoted` or `submitting` after
 //! the session settled orphans is in the hands of a live conjure process, and is reported as
@@ -39,9 +42,12 @@ impl<C: Connector> App<C> {
         interrupt: impl Future<Output = ()>,
     ) -> Result<Done, AppError> {
         let id = session.journal.resolve(input).await?;
-        let job = session.journal.get(&id).await?;
+        let job = crate::expiry::settle(session, session.journal.get(&id).await?).await?;
         if matches!(job.state, JobState::Quoted | JobState::Submitting) {
             return Err(in_other_hands(&job, "wait for"));
+        }
+        if job.state == JobState::Expired {
+            return Err(crate::expiry::expired_error(&job));
         }
         let (delivery, provider) = self.ready_to_collect(&job, destination, force)?;
         self.finish(session, &provider, &id, &delivery, observer, interrupt)
@@ -61,12 +67,19 @@ impl<C: Connector> App<C> {
         let started = std::time::Instant::now();
         let id = session.journal.resolve(input).await?;
         let job = session.journal.get(&id).await?;
+        if job.state == JobState::Expired {
+            return Err(crate::expiry::expired_error(&job));
+        }
         let (delivery, provider) = self.ready_to_collect(&job, destination, force)?;
         if job.request_id.is_some() {
             // Fresh links if the provider still has the job; the recorded ones otherwise.
             let _ = self.runner(session, &provider).poll_once(&id).await;
         }
-        let job = session.journal.get(&id).await?;
+        // Links past their expiry (after that one chance to refresh them) are gone.
+        let job = crate::expiry::settle(session, session.journal.get(&id).await?).await?;
+        if job.state == JobState::Expired {
+            return Err(crate::expiry::expired_error(&job));
+        }
         let outputs = deliver::deliver(session, &provider, &job, &delivery, observer)
             .await
             .map_err(|e| e.for_provider(job.provider))?;
@@ -83,7 +96,7 @@ impl<C: Connector> App<C> {
         refresh: bool,
     ) -> Result<JobView, AppError> {
         let id = session.journal.resolve(input).await?;
-        let mut job = session.journal.get(&id).await?;
+        let mut job = crate::expiry::settle(session, session.journal.get(&id).await?).await?;
         let mut refreshed = false;
         if refresh
             && job.state.is_pollable()
@@ -161,7 +174,12 @@ impl<C: Connector> App<C> {
         filter: JobFilter,
         limit: usize,
     ) -> Result<JobsView, AppError> {
-        let jobs = session.journal.list(filter, limit).await?;
+        let mut jobs = session.journal.list(filter, limit).await?;
+        for job in &mut jobs {
+            if crate::expiry::links_expired_at(job).is_some() {
+                *job = crate::expiry::settle(session, job.clone()).await?;
+            }
+        }
         let totals = session.journal.totals().await?;
         Ok(JobsView {
             jobs: jobs.iter().map(JobView::of).collect(),

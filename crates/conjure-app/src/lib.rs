@@ -7,7 +7,8 @@
 //! delivery to disk) and answers `NeedsApproval`, `Submitted` or `Done`. [`jobs`] waits for,
 //! fetches, shows and lists jobs, each through the provider the job belongs to. [`catalogue`] is
 //! the catalogue in use (bundled, or refreshed from the provider) and its staleness check;
-//! [`attest`] fetches an E2EE model's attestation. [`views`] are the
+//! [`attest`] fetches an E2EE model's attestation. [`doctor`] checks the machine, the
+//! credentials and the journal (`conjure doctor`). [`views`] are the
 //! typed, documented JSON shapes of every result. Files on disk (downloads, sidecars, the
 //! fallback record of an answer the journal could not take) are written here, never in the core.
 //!
@@ -20,7 +21,9 @@ pub mod catalogue;
 pub mod config;
 pub mod deliver;
 pub mod destination;
+pub mod doctor;
 pub mod error;
+pub mod expiry;
 pub mod fallback;
 pub mod inflight;
 pub mod inputs;

@@ -328,6 +328,7 @@ pub fn attention(job: &JobRecord) -> Option<String> {
         JobState::Submitted | JobState::Processing => {
             Some(format!("running at the provider; `conjure wait {id}` collects it"))
         }
+        JobState::Expired => Some(crate::expiry::expired_hint(job)),
         _ => None,
     }
 }

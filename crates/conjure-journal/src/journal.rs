@@ -105,6 +105,12 @@ impl Journal {
         &self.inner.path
     }
 
+    /// Checks the file and conjure's own rules over it ([`crate::check`]); reads only. A
+    /// blocking call (it reads the whole file): call it off the async workers.
+    pub fn check(&self) -> Result<crate::check::Health, JournalError> {
+        crate::check::check(&self.inner.lock())
+    }
+
     /// Runs `f` on the blocking pool with the connection.
     async fn blocking<T, E>(
         &self,

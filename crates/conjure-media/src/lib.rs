@@ -10,7 +10,9 @@
 //! - `mp4` reads MP4/MOV track headers in-process so a copy join needs no ffprobe per input.
 //! - [`outputs`] keeps results from destroying inputs or existing files (checked before any
 //!   work, written beside and renamed into place); [`stop`] kills every ffmpeg this process
-//!   started and removes unfinished files when the front end is told to stop (a signal).
+//!   started and removes unfinished files when the front end is told to stop (a signal);
+//!   [`workdir`] holds working folders under an owner lock, so the next run removes what a
+//!   killed one left.
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
 //! This crate knows nothing about providers, credits or the journal; the CLI records the
@@ -29,6 +31,7 @@ mod render;
 pub mod stop;
 pub mod timeline;
 mod tools;
+pub mod workdir;
 
 pub use error::{MediaError, TimelineError};
 pub use filter::{Codec, Container, Encoding, Fit, Hardware};

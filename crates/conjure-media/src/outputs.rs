@@ -6,7 +6,8 @@
 //!   `output.overwrite: true`). [`crate::Op::run_with`] and [`crate::render`] call it.
 //! - [`Partial`]: every result is written to a hidden sibling (`.name.<pid>.partial`) and renamed
 //!   into place only when complete, so a failed or interrupted run leaves nothing under the
-//!   final name; the partial is removed on failure and by [`crate::stop::stop_all`].
+//!   final name; the partial is removed on failure and by [`crate::stop::stop_all`], and after
+//!   a kill by the next run writing to that folder ([`crate::workdir::sweep_partials`]).
 //! - [`Numbered`]: steps with several results (`split`, `frames`) name them by a pattern with
 //!   `{n}` (`part_{n}.mp4`) in a folder; they are written to a hidden folder beside them and
 //!   moved into place at the end, checked by the same rules first.
@@ -88,6 +89,8 @@ impl Partial {
     /// name, so two runs writing the same output never share one).
     pub(crate) fn new(out: &Path) -> Result<Self, MediaError> {
         create_parent(out)?;
+        // What a killed run left beside this output goes before this run adds its own.
+        crate::workdir::sweep_partials(out.parent().unwrap_or(Path::new("")));
         let name =
             out.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
         let path = out.with_file_name(format!(".{name}.{}.partial", std::process::id()));
@@ -210,6 +213,7 @@ impl Numbered {
         let dir = if self.dir.as_os_str().is_empty() { Path::new(".") } else { &self.dir };
         std::fs::create_dir_all(dir)
             .map_err(|e| MediaError::io(format!("creating `{}`", dir.display()), e))?;
+        crate::workdir::sweep_partials(dir);
         let staged = dir.join(format!(".conjure-{}.partial", std::process::id()));
         let scratch = Scratch::new(staged.clone());
         std::fs::create_dir_all(&staged)

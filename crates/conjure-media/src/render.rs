@@ -1122,12 +1122,9 @@ pub fn render(
     };
     let plan = build_plan(ff, tl, opts.probing)?;
     let out = tl.output.path.clone();
-    let work = tempfile::Builder::new()
-        .prefix("conjure-render-")
-        .tempdir()
-        .map_err(|e| MediaError::io("creating a working folder", e))?;
-    // Removed by a stop signal too (a process exiting on a signal runs no destructors).
-    let work_guard = crate::stop::Scratch::new(work.path().to_path_buf());
+    // Removed by a stop signal too (a process exiting on a signal runs no destructors), and
+    // after a kill by the next run.
+    let work = crate::workdir::WorkDir::new("render")?;
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let partial = crate::outputs::Partial::new(&out)?;
     let mut commands = Vec::new();
@@ -1288,13 +1285,7 @@ pub fn render(
         stream_copy = false;
     }
     partial.finish()?;
-    let temp_dir = if opts.keep_temp {
-        work_guard.keep();
-        Some(work.keep())
-    } else {
-        drop(work_guard);
-        None
-    };
+    let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
     let frames = copied_frames.unwrap_or(plan.total_frames);
     Ok(RenderReport {
         output: out,

@@ -117,6 +117,7 @@ pub enum Command {
     Open(commands::open::OpenArgs),
     Mcp(commands::mcp::McpArgs),
     Config(commands::config::ConfigArgs),
+    Doctor(commands::doctor::DoctorArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::man::ManArgs),
 }

@@ -7,7 +7,7 @@
 //! 0 ok, 1 other, 2 invalid input (nothing sent), 3 confirmation required (nothing sent),
 //! 4 failed or rejected by the provider, 5 outcome unknown (may have been charged, not retried),
 //! 6 over budget or `--max-cost` (nothing sent), 7 credentials missing or refused,
-//! 8 still pending after the hard stop.
+//! 8 still pending after the hard stop. `conjure doctor` exits 1 when one of its checks failed.
 
 use conjure_app::{AppError, ErrorKind};
 use conjure_media::MediaError;

@@ -131,11 +131,7 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
     let len = info.video_duration().max(0.04);
     image_muxer_args(&o.output)?;
     let rate = f64::from(c * r) / len;
-    let work = tempfile::Builder::new()
-        .prefix("conjure-sheet-")
-        .tempdir()
-        .map_err(|e| MediaError::io("creating a working folder", e))?;
-    let _scratch = crate::stop::Scratch::new(work.path().to_path_buf());
+    let work = crate::workdir::WorkDir::new("sheet")?;
     let mut inv = Invocation::new("contact sheet (frames)");
     inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     let vf = format!("fps={},scale={}:-2", secs(rate), crate::filter::even(f64::from(tw)));
@@ -146,6 +142,7 @@ pub fn contact_sheet(ff: &Ffmpeg, o: &ContactSheetOptions) -> Result<OpReport, M
         .map_err(|e| MediaError::io("listing the sheet's frames", e))?
         .filter_map(Result::ok)
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
         .collect();
     tiles.sort();
     let labels = (0..tiles.len()).map(|i| clock(i as f64 / rate)).collect();

@@ -782,7 +782,7 @@ pub fn text(ff: &Ffmpeg, o: &TextOptions) -> Result<OpReport, MediaError> {
     if let Some(problem) = o.text.font.as_deref().and_then(crate::captions::font_problem) {
         return Err(MediaError::option("font", problem));
     }
-    let work = tempfile::tempdir().map_err(|e| MediaError::io("creating a working folder", e))?;
+    let work = crate::workdir::WorkDir::new("text")?;
     let frame = info.video.as_ref().map_or((1280, 720), |v| (v.width, v.height));
     let captions = crate::captions::prepare(
         ff,

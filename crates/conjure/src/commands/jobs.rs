@@ -66,7 +66,7 @@ pub async fn run(ctx: &Ctx, args: &JobsArgs) -> anyhow::Result<()> {
             crate::output::cost_phrase(credits, price),
             prompt
         ));
-        if args.pending
+        if (args.pending || j.status == conjure_core::JobState::Expired)
             && let Some(hint) = &j.hint
         {
             ctx.out.line(format!("{:<14} hint: {hint}", ""));

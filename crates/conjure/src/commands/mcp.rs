@@ -354,6 +354,7 @@ impl Server {
                 let session = app.session().await?;
                 to_json(&app.spend(&session, since, a.by.unwrap_or_default()).await?)
             }
+            "doctor" => to_json(&app.doctor().await),
             "enhance_prompt" => {
                 let a: EnhanceArgs = parse(name, args)?;
                 let enhanced = app.enhance(ProviderId::ImaginePro, &a.prompt).await?;

@@ -16,6 +16,7 @@ pub mod completions;
 pub mod config;
 pub mod demo;
 pub mod demo_agent;
+pub mod doctor;
 pub mod edit;
 pub mod enhance;
 pub mod fetch;
@@ -114,6 +115,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Edit(args) => edit::run(ctx, &args),
         Command::Media(args) => media::run(ctx, args),
         Command::Open(args) => open::run(ctx, &args).await,
+        Command::Doctor(args) => doctor::run(ctx, &args).await,
         Command::Mcp(args) => mcp::run(ctx, args).await,
         Command::Config(args) => {
             config::run(ctx, &args);

@@ -33,6 +33,7 @@ const COMMANDS: &[&[&str]] = &[
     &["mcp"],
     &["config"],
     &["config", "init"],
+    &["doctor"],
     &["completions"],
     &["man"],
 ];

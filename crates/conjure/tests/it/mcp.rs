@@ -108,6 +108,7 @@ fn tools_are_listed_with_object_schemas_and_models_and_quotes_send_nothing() {
             "fetch_job",
             "balance",
             "spend",
+            "doctor",
             "enhance_prompt",
             "edit_media",
             "media",

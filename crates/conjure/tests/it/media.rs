@@ -255,7 +255,7 @@ fn a_failed_run_leaves_no_partial_file() {
 
 /// The ids of the live (not zombie) processes whose parent is `parent`, from /proc.
 #[cfg(target_os = "linux")]
-fn children_of(parent: u32) -> Vec<u32> {
+pub(crate) fn children_of(parent: u32) -> Vec<u32> {
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };

@@ -284,6 +284,12 @@ pub fn tools() -> Vec<ToolDef> {
             read_only: true,
         },
         ToolDef {
+            name: "doctor",
+            description: "Check that conjure is ready: ffmpeg and its features, fonts, credentials (present, where, file mode; never their values), the journal's integrity, jobs waiting for a person (unknown outcomes, unsaved results), folders and disk space. Each check is ok, warn or fail with what to do. Free; sends nothing.",
+            schema: object(&json!({}), &[]),
+            read_only: true,
+        },
+        ToolDef {
             name: "enhance_prompt",
             description: "Expand a short prompt into a detailed one with ImaginePro's prompt enhancement (free; no job).",
             schema: object(
