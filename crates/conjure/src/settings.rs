@@ -363,6 +363,21 @@ impl Settings {
             defaults.push(("poll_scale".to_owned(), "1".to_owned()));
         }
         config.poll = poll;
+        if let Some(v) = get(env::CONJURE_HTTP_TIMEOUT) {
+            let timeout = v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "{} `{v}` is not a positive number of seconds",
+                        env::CONJURE_HTTP_TIMEOUT
+                    ))
+                })?;
+            config.http.request_timeout = timeout;
+            config.http.read_timeout = config.http.read_timeout.min(timeout);
+        }
         let check = pick(
             "catalogue.check",
             env::CONJURE_CATALOGUE_CHECK,
