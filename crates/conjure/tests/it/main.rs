@@ -8,6 +8,7 @@ mod catalogue;
 mod cli;
 mod events;
 mod exit_codes;
+mod fault_matrix;
 mod faults;
 mod first_hour;
 mod furniture;
