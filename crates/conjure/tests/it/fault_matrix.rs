@@ -173,7 +173,7 @@ fn retry_with_new_approval(t: &TestContext, side: Side, job: &str) -> Value {
 
 /// Waits (bounded) until `ready` holds; panics with `what` if it never does.
 fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
-    for _ in 0..1_000 {
+    for _ in 0..3_000 {
         if ready() {
             return;
         }
@@ -538,6 +538,51 @@ fn kill_9_during_download_leaves_no_file_under_a_final_name_and_fetch_completes_
         assert!(
             !t.all_files().iter().any(|p| p.to_string_lossy().ends_with(".part")),
             "{side:?}: the interrupted temp file was replaced by the whole one"
+        );
+        assert_eq!(posts(&t, side), (1, 1), "{side:?}");
+    }
+}
+
+#[test]
+fn kill_9_between_the_files_of_a_named_set_then_fetch_writes_the_names_asked_for() {
+    // The first file is in place under the asked-for name, the journal knows nothing of it yet:
+    // it is the job's own, so `fetch` writes the whole set where it was asked to go.
+    for side in BOTH {
+        // Slow enough that the second file is still arriving when the kill comes, fast enough
+        // that the first one arrives (a few seconds for some 200 KB).
+        let t = sandbox_with(Faults { asset_slow_ms: 20, ..Faults::default() });
+        let mut args = side.image();
+        args.extend(["-o", "set-{n}.png"]);
+        if side == Side::Katana {
+            args.extend(["--count", "2"]);
+        }
+        let child = spawn(t.command(&args));
+        wait_until("the second file's download is under way", || t.stats().downloads >= 2);
+        kill_9(child);
+        let placed = final_files(&t);
+        assert!(placed.iter().all(|n| n.starts_with("set-1.png")), "{side:?}: {placed:?}");
+        let job = newest_job(&t);
+        assert_eq!(status(&t, &job)["undelivered"], true, "{side:?}");
+        t.sandbox().set_faults(Faults::default());
+        let fetched = t.run(&["--json", "fetch", &job]);
+        assert_eq!(fetched.code, 0, "{side:?}: {fetched:?}");
+        let fetched = fetched.json();
+        assert_delivered(&fetched);
+        let names: Vec<String> = fetched["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| {
+                let path = Path::new(o["path"].as_str().unwrap());
+                path.file_name().unwrap().to_string_lossy().into_owned()
+            })
+            .collect();
+        let asked: Vec<String> = (1..=names.len()).map(|n| format!("set-{n}.png")).collect();
+        assert_eq!(names, asked, "{side:?}");
+        assert!(
+            final_files(&t).iter().all(|n| n.starts_with("set-")),
+            "{side:?}: nothing under conjure's own names: {:?}",
+            final_files(&t)
         );
         assert_eq!(posts(&t, side), (1, 1), "{side:?}");
     }
