@@ -517,6 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn http_timeout_sets_the_call_deadline_and_caps_the_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let with = |v: &str| {
+            Settings::from_env(
+                env(&[("CONJURE_CONFIG_DIR", d), ("CONJURE_HTTP_TIMEOUT", v)]),
+                false,
+            )
+        };
+        let http = with("1.5").unwrap().config.http;
+        assert_eq!(http.request_timeout, std::time::Duration::from_millis(1_500));
+        assert_eq!(http.read_timeout, std::time::Duration::from_millis(1_500));
+        let http = with("300").unwrap().config.http;
+        assert_eq!(http.request_timeout, std::time::Duration::from_secs(300));
+        assert_eq!(http.read_timeout, conjure_providers::HttpOptions::default().read_timeout);
+        for bad in ["0", "-1", "soon", "inf"] {
+            assert_eq!(with(bad).unwrap_err().exit, crate::error::Exit::Usage, "{bad}");
+        }
+    }
+
+    #[test]
     fn imaginepro_prices_fill_unpublished_operations() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
