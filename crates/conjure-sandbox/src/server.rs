@@ -19,7 +19,9 @@
 //! A middleware adds the injected latency and logs method, path and status at debug level;
 //! headers and bodies are never logged. Another ([`crate::echo`]) puts the request's credentials
 //! into non-2xx bodies under the echo-credentials fault. Asset downloads read the asset-404
-//! fault when they are asked for, not when the job was accepted. `?wait=true` is accepted and
+//! and asset-slow-ms faults when they are asked for, not when the job was accepted; polls read
+//! `hold` the same way. The faults of a paid POST after acceptance are [`after_accept`], shared
+//! with the ImaginePro half. `?wait=true` is accepted and
 //! ignored: the sandbox always answers at once with `processing`.
 
 use std::sync::Arc;
