@@ -135,11 +135,13 @@ pub async fn deliver<P: Provider>(
     sweep_parts(&out_dir, job.id.as_str());
     let mut delivered = Vec::new();
     for (n, asset) in snapshot.assets.iter().enumerate() {
-        let target = Target {
-            dir: &out_dir,
-            named: destination.named(n).and_then(|p| p.file_name().map(PathBuf::from)),
-            force: delivery.force,
-        };
+        let named = destination.named(n).and_then(|p| p.file_name().map(PathBuf::from));
+        // A file this job's interrupted delivery already put under the name is its own to
+        // write again (the journal did not record it), not someone else's to keep.
+        let interrupted = named
+            .as_ref()
+            .is_some_and(|name| destination::delivered_for(&out_dir.join(name), job.id.as_str()));
+        let target = Target { dir: &out_dir, named, force: delivery.force || interrupted };
         // A file the user named that this job already delivered, unchanged: it is kept as it
         // is (`conjure fetch` again), not downloaded beside it under another name.
         let kept = target.named.as_ref().and_then(|name| {

@@ -38,6 +38,9 @@ pub struct Expected {
     /// Files the job already delivered (path, sha256): where one is still on disk unchanged,
     /// it is the job's own and may be written again (`conjure fetch`).
     pub own: Vec<(PathBuf, String)>,
+    /// The job the files are for, when it is journalled: a file its interrupted delivery moved
+    /// into place before the journal recorded it is its own too ([`delivered_for`]).
+    pub job: Option<String>,
 }
 
 impl Expected {
@@ -45,7 +48,23 @@ impl Expected {
     pub fn is_own(&self, path: &Path) -> bool {
         let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         self.own.iter().any(|(p, sha)| p == &path && same_bytes(p, sha))
+            || self.job.as_deref().is_some_and(|job| delivered_for(&path, job))
     }
+}
+
+/// The file at `path` was moved into place for job `job` and is unchanged since: its provenance
+/// sidecar names the job and the file's SHA-256.
+///
+/// A delivery records its files in the journal only once every one is on disk, so a delivery
+/// cut short (a full disk, a dead link, kill -9) can leave some of a job's files in place with
+/// nothing in the journal about them. The sidecar is written right after each file is placed;
+/// it is how `conjure fetch` knows those files are the job's own to write again, not a
+/// stranger's to refuse.
+pub fn delivered_for(path: &Path, job: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(sidecar(path)) else { return false };
+    let Ok(provenance) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
+    provenance["job_id"] == job
+        && provenance["sha256"].as_str().is_some_and(|sha| same_bytes(path, sha))
 }
 
 /// The file at `path` has the SHA-256 `sha256` (hex).
@@ -243,7 +262,30 @@ mod tests {
     use super::*;
 
     fn png(files: usize) -> Expected {
-        Expected { files, extensions: vec!["png"], own: Vec::new() }
+        Expected { files, extensions: vec!["png"], own: Vec::new(), job: None }
+    }
+
+    #[test]
+    fn a_file_placed_by_an_interrupted_delivery_is_the_jobs_own() {
+        use sha2::{Digest as _, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grid-1.png");
+        std::fs::write(&path, b"picture").unwrap();
+        let sha = hex::encode(Sha256::digest(b"picture"));
+        let expected = |job: Option<&str>| Expected { job: job.map(str::to_owned), ..png(1) };
+        // No sidecar: a stranger's file.
+        assert!(!delivered_for(&path, "j_1"));
+        std::fs::write(sidecar(&path), format!(r#"{{"job_id":"j_1","sha256":"{sha}"}}"#)).unwrap();
+        assert!(delivered_for(&path, "j_1"));
+        assert!(expected(Some("j_1")).is_own(&path));
+        assert!(!delivered_for(&path, "j_2") && !expected(Some("j_2")).is_own(&path));
+        assert!(!expected(None).is_own(&path));
+        let d = Destination::File(path.clone());
+        assert!(d.check(&expected(Some("j_1")), false).is_ok());
+        assert!(d.check(&expected(Some("j_2")), false).is_err());
+        // Changed since: not the job's to replace any more.
+        std::fs::write(&path, b"edited by hand").unwrap();
+        assert!(!delivered_for(&path, "j_1"));
     }
 
     #[test]

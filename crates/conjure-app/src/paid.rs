@@ -140,13 +140,14 @@ pub fn expected(spec: &JobSpec) -> Expected {
             _ => 1,
         })
         .sum();
-    Expected { files, extensions, own: Vec::new() }
+    Expected { files, extensions, own: Vec::new(), job: None }
 }
 
 /// What collecting `job` makes: [`expected`] of its request, and the files it already delivered.
 pub fn expected_of(job: &JobRecord) -> Expected {
     Expected {
         own: job.outputs.iter().map(|o| (PathBuf::from(&o.path), o.sha256.clone())).collect(),
+        job: Some(job.id.to_string()),
         ..expected(&job.spec)
     }
 }

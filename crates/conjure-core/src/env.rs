@@ -35,6 +35,10 @@ pub const CONJURE_KATANA_MAX_IN_FLIGHT: &str = "CONJURE_KATANA_MAX_IN_FLIGHT";
 pub const CONJURE_OUT_DIR: &str = "CONJURE_OUT_DIR";
 /// Multiplies every polling wait and deadline (tests set it far below 1).
 pub const CONJURE_POLL_SCALE: &str = "CONJURE_POLL_SCALE";
+/// Seconds an API call (submit, poll, balance) may take in all, and the longest silence of any
+/// download (default: 120 for calls, 60 for silences). A paid submit that runs out of it is
+/// `unknown`, never resent.
+pub const CONJURE_HTTP_TIMEOUT: &str = "CONJURE_HTTP_TIMEOUT";
 /// `info` or `debug` logging on stderr (as `-v` / `-vv`).
 pub const CONJURE_LOG: &str = "CONJURE_LOG";
 /// An ffmpeg binary to use instead of the one on `PATH`.
@@ -84,6 +88,7 @@ pub const ALL: &[&str] = &[
     CONJURE_OUT_DIR,
     CONJURE_TEXT_MODEL,
     CONJURE_POLL_SCALE,
+    CONJURE_HTTP_TIMEOUT,
     CONJURE_LOG,
     CONJURE_FFMPEG,
     CONJURE_FFPROBE,

@@ -30,10 +30,28 @@
 //! - `llms-revision N`: `/llms.txt` changes deterministically with N (0 = the original text), so
 //!   a client comparing its digest sees a change.
 //!
+//! The submit and delivery faults of the fault matrix (README, "Reliability"), on both halves'
+//! paid POSTs and asset downloads:
+//! - `reset-before-accept`: the connection of every paid POST is cut before the submission is
+//!   authenticated, charged or accepted: the client sees a transport error although nothing
+//!   was taken.
+//! - `submit-delay-ms N`: a paid POST is accepted and charged, then its answer waits N ms: long
+//!   enough, and the client's HTTP timeout runs out first (a timeout after acceptance), or a
+//!   test kills the client while it waits (a kill during submit).
+//! - `malformed-json`: a paid POST is accepted and charged, then answered 200 with a body that
+//!   is not JSON.
+//! - `submit-429`: every paid POST is answered 429 with `Retry-After` (`retry-after` seconds)
+//!   before anything is accepted or charged.
+//! - `asset-slow-ms N`: asset bodies are sent in small chunks N ms apart, so a download is
+//!   observably under way for a while (a kill during download). Read at download time.
+//! - `hold`: polls answer the job as it is (`processing`) without advancing it, while the fault
+//!   is set. Unlike `stale` it is read at every poll, so lifting it lets held jobs finish.
+//!
 //! Flag names match `conjure sandbox serve`: `latency-ms`, `steps`, `fail-rate`, `seed`,
 //! `rate-limit-polls`, `retry-after`, `submit-500`, `drop-after-accept`, `stale`, `poll-after`,
 //! `echo-credentials`, `overcharge`, `asset-404`, `stream-cut-after`, `stream-malformed`,
-//! `text-500`, `split-utf8`, `catalogue-drift`, `llms-revision`.
+//! `text-500`, `split-utf8`, `catalogue-drift`, `llms-revision`, `reset-before-accept`,
+//! `submit-delay-ms`, `malformed-json`, `submit-429`, `asset-slow-ms`, `hold`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -90,6 +108,18 @@ pub struct Faults {
     pub catalogue_drift: bool,
     /// The revision of `/llms.txt`; 0 is the original text.
     pub llms_revision: u32,
+    /// Cut the connection of every paid POST before anything is accepted or charged.
+    pub reset_before_accept: bool,
+    /// Milliseconds a paid POST's answer waits after the submission was accepted and charged.
+    pub submit_delay_ms: u64,
+    /// Answer an accepted and charged paid POST with 200 and a body that is not JSON.
+    pub malformed_json: bool,
+    /// Answer every paid POST with 429 and `Retry-After`, accepting and charging nothing.
+    pub submit_429: bool,
+    /// Milliseconds between the small chunks of every asset body (0 sends it whole).
+    pub asset_slow_ms: u64,
+    /// Polls do not advance jobs while set (read at every poll, unlike `stale`).
+    pub hold: bool,
 }
 
 impl Default for Faults {
@@ -114,6 +144,12 @@ impl Default for Faults {
             split_utf8: false,
             catalogue_drift: false,
             llms_revision: 0,
+            reset_before_accept: false,
+            submit_delay_ms: 0,
+            malformed_json: false,
+            submit_429: false,
+            asset_slow_ms: 0,
+            hold: false,
         }
     }
 }
@@ -139,6 +175,12 @@ pub const FAULT_FLAGS: &[&str] = &[
     "split-utf8",
     "catalogue-drift",
     "llms-revision",
+    "reset-before-accept",
+    "submit-delay-ms",
+    "malformed-json",
+    "submit-429",
+    "asset-slow-ms",
+    "hold",
 ];
 
 impl Faults {
@@ -210,6 +252,12 @@ impl Faults {
             "split-utf8" => self.split_utf8 = flag_value()?,
             "catalogue-drift" | "catalog-drift" => self.catalogue_drift = flag_value()?,
             "llms-revision" => self.llms_revision = small(need()?)?,
+            "reset-before-accept" => self.reset_before_accept = flag_value()?,
+            "submit-delay-ms" => self.submit_delay_ms = number(need()?)?,
+            "malformed-json" => self.malformed_json = flag_value()?,
+            "submit-429" => self.submit_429 = flag_value()?,
+            "asset-slow-ms" => self.asset_slow_ms = number(need()?)?,
+            "hold" => self.hold = flag_value()?,
             _ => {
                 return Err(fault(format!("unknown fault; known: {}", FAULT_FLAGS.join(", "))));
             }
@@ -317,6 +365,24 @@ impl fmt::Display for Faults {
         if self.llms_revision != d.llms_revision {
             parts.push(format!("llms-revision={}", self.llms_revision));
         }
+        if self.reset_before_accept {
+            parts.push("reset-before-accept".to_owned());
+        }
+        if self.submit_delay_ms != d.submit_delay_ms {
+            parts.push(format!("submit-delay-ms={}", self.submit_delay_ms));
+        }
+        if self.malformed_json {
+            parts.push("malformed-json".to_owned());
+        }
+        if self.submit_429 {
+            parts.push("submit-429".to_owned());
+        }
+        if self.asset_slow_ms != d.asset_slow_ms {
+            parts.push(format!("asset-slow-ms={}", self.asset_slow_ms));
+        }
+        if self.hold {
+            parts.push("hold".to_owned());
+        }
         if parts.is_empty() { f.write_str("none") } else { f.write_str(&parts.join(",")) }
     }
 }
@@ -388,6 +454,26 @@ mod tests {
             assert!(FAULT_FLAGS.contains(&name), "{name}");
         }
         assert!(FAULT_FLAGS.contains(&"catalogue-drift") && FAULT_FLAGS.contains(&"llms-revision"));
+    }
+
+    #[test]
+    fn matrix_fault_flags_parse_and_round_trip() {
+        let f: Faults =
+            "reset-before-accept,submit-delay-ms=5000,malformed_json,--submit-429,asset-slow-ms=20,hold"
+                .parse()
+                .unwrap();
+        assert!(f.reset_before_accept && f.malformed_json && f.submit_429 && f.hold);
+        assert_eq!((f.submit_delay_ms, f.asset_slow_ms), (5000, 20));
+        assert_eq!(
+            f.to_string(),
+            "reset-before-accept,submit-delay-ms=5000,malformed-json,submit-429,asset-slow-ms=20,hold"
+        );
+        assert_eq!(f.to_string().parse::<Faults>().unwrap(), f);
+        assert!(Faults::default().parse_flag("submit-delay-ms", None).is_err());
+        for name in ["reset-before-accept", "submit-delay-ms", "malformed-json", "submit-429"] {
+            assert!(FAULT_FLAGS.contains(&name), "{name}");
+        }
+        assert!(FAULT_FLAGS.contains(&"asset-slow-ms") && FAULT_FLAGS.contains(&"hold"));
     }
 
     #[test]

@@ -34,10 +34,11 @@
 //! default 2 s polling a job takes `steps` + 1 polls; a small `fetch_interval` keeps tests fast.
 //!
 //! [`Faults`] makes both halves misbehave in the ways a client must survive without paying twice
-//! or leaking its credentials: failed or stale jobs, 500s after the charge, dropped connections,
-//! rate-limited polls, overcharges, missing assets, and for Katana's text cut or malformed
-//! streams and a catalogue that drifted from the bundled one. The sandbox keeps nothing on disk
-//! but cached videos in its media directory.
+//! or leaking its credentials: failed or stale jobs, 500s after the charge, dropped connections
+//! (before or after acceptance), late or malformed answers and 429s to paid submits,
+//! rate-limited polls, held jobs, overcharges, missing or slow assets, and for Katana's text
+//! cut or malformed streams and a catalogue that drifted from the bundled one. The sandbox keeps
+//! nothing on disk but cached videos in its media directory.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), conjure_sandbox::SandboxError> {

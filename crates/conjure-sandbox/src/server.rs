@@ -19,7 +19,9 @@
 //! A middleware adds the injected latency and logs method, path and status at debug level;
 //! headers and bodies are never logged. Another ([`crate::echo`]) puts the request's credentials
 //! into non-2xx bodies under the echo-credentials fault. Asset downloads read the asset-404
-//! fault when they are asked for, not when the job was accepted. `?wait=true` is accepted and
+//! and asset-slow-ms faults when they are asked for, not when the job was accepted; polls read
+//! `hold` the same way. The faults of a paid POST after acceptance are [`after_accept`], shared
+//! with the ImaginePro half. `?wait=true` is accepted and
 //! ignored: the sandbox always answers at once with `processing`.
 
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -37,6 +39,7 @@ use axum::routing::{get, post};
 use conjure_core::catalogue::MediaKind;
 use conjure_core::money::Credits;
 use conjure_core::spec::ImageFormat;
+use futures_util::StreamExt as _;
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -44,6 +47,7 @@ use crate::auth::{AuthForms, presented};
 use crate::conn::ConnHandle;
 use crate::echo;
 use crate::envelope::{self, AssetPart};
+use crate::faults::Faults;
 use crate::media::image::{self, Placeholder};
 use crate::media::video::VideoJob;
 use crate::state::{AppState, Counters, Job, JobItem, Phase, PollOutcome, Work, credits_string};
@@ -144,10 +148,21 @@ async fn submit(
     body: Bytes,
 ) -> Response {
     Counters::bump(&state.counters.submit_posts_received);
+    let faults = state.faults();
+    if faults.reset_before_accept {
+        conn.kill();
+        return detail(StatusCode::INTERNAL_SERVER_ERROR, "connection reset");
+    }
     let key = match authenticate(&state, &headers, AuthForms::HeaderPair) {
         Ok(key) => key,
         Err(failure) => return failure.into_response(),
     };
+    if faults.submit_429 {
+        return too_many_requests(
+            detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"),
+            faults.retry_after_secs,
+        );
+    }
     let items = match submit::plan(&body, state.catalogue()) {
         Ok(items) => items,
         Err(BodyError::BadRequest(message)) => return detail(StatusCode::BAD_REQUEST, &message),
@@ -159,7 +174,6 @@ async fn submit(
     if items.iter().any(|i| i.invalid.is_some()) {
         return Json(envelope::rejected(&request_id(), &items, now)).into_response();
     }
-    let faults = state.faults();
     // The overcharge fault: the provider takes more than the catalogue quote for every item.
     let price = |plan: &PlannedItem| plan.credits + faults.overcharge;
     let total: Credits = items.iter().map(price).sum();
@@ -190,14 +204,63 @@ async fn submit(
     tracing::debug!(request_id = %job.id, credits = %total, "sandbox accepted a submission");
     state.insert_job(job);
     Counters::bump(&state.counters.submissions_accepted);
-    if faults.drop_after_accept {
-        conn.kill();
-        return detail(StatusCode::INTERNAL_SERVER_ERROR, "connection dropped");
-    }
-    if faults.submit_500 {
-        return detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    if let Some(misbehaved) = after_accept(&faults, &conn, || {
+        detail(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    })
+    .await
+    {
+        return misbehaved;
     }
     Json(body).into_response()
+}
+
+/// The faults of a paid POST that was accepted and charged, in both halves: the answer waits
+/// (`submit-delay-ms`), then the connection is dropped, a 500 (`internal_error`) or a body that
+/// is not JSON is sent instead of the real answer. `None`: answer as usual.
+pub(crate) async fn after_accept(
+    faults: &Faults,
+    conn: &ConnHandle,
+    internal_error: impl FnOnce() -> Response,
+) -> Option<Response> {
+    if faults.submit_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.submit_delay_ms)).await;
+    }
+    if faults.drop_after_accept {
+        conn.kill();
+        return Some(internal_error());
+    }
+    if faults.submit_500 {
+        return Some(internal_error());
+    }
+    if faults.malformed_json {
+        let headers = [(CONTENT_TYPE, HeaderValue::from_static("application/json"))];
+        return Some((StatusCode::OK, headers, "{\"id\": \"req_").into_response());
+    }
+    None
+}
+
+/// `response` as a 429 announcing `Retry-After: seconds`.
+pub(crate) fn too_many_requests(mut response: Response, seconds: u32) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// How much of an asset body goes out at a time under the `asset-slow-ms` fault.
+const SLOW_CHUNK: usize = 512;
+
+/// An asset's bytes as a response body: whole, or under `asset-slow-ms` in small chunks that
+/// many milliseconds apart.
+pub(crate) fn asset_body(bytes: Vec<u8>, slow_ms: u64) -> Body {
+    if slow_ms == 0 {
+        return Body::from(bytes);
+    }
+    let chunks: Vec<Bytes> = bytes.chunks(SLOW_CHUNK).map(Bytes::copy_from_slice).collect();
+    let stream = futures_util::stream::iter(chunks).then(move |chunk| async move {
+        tokio::time::sleep(Duration::from_millis(slow_ms)).await;
+        Ok::<_, std::convert::Infallible>(chunk)
+    });
+    Body::from_stream(stream)
 }
 
 async fn poll(
@@ -212,13 +275,12 @@ async fn poll(
     };
     let faults = state.faults();
     let echo = if faults.echo_credentials { echo::carried(&headers) } else { None };
-    match state.advance(&id, &key, OffsetDateTime::now_utc()) {
+    match state.advance(&id, &key, OffsetDateTime::now_utc(), faults.hold) {
         PollOutcome::NotFound => detail(StatusCode::NOT_FOUND, "Not found"),
-        PollOutcome::RateLimited { retry_after } => {
-            let mut response = detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
-            response
-        }
+        PollOutcome::RateLimited { retry_after } => too_many_requests(
+            detail(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded"),
+            retry_after,
+        ),
         PollOutcome::Envelope(job) => {
             Json(envelope::render(&job, &state.base_url, faults.poll_after_secs, echo.as_deref()))
                 .into_response()
@@ -287,7 +349,8 @@ async fn asset(
 ) -> Response {
     let not_found = || detail(StatusCode::NOT_FOUND, "Not found");
     // Read now, not at acceptance: the same URL works again once the fault is lifted.
-    if state.faults().asset_404 {
+    let faults = state.faults();
+    if faults.asset_404 {
         return not_found();
     }
     let Some(job) = state.completed_job(&request_id) else { return not_found() };
@@ -319,7 +382,7 @@ async fn asset(
                 (CONTENT_TYPE, HeaderValue::from_static(mime)),
                 (CACHE_CONTROL, HeaderValue::from_static("private, max-age=259200")),
             ];
-            (headers, bytes).into_response()
+            (headers, asset_body(bytes, faults.asset_slow_ms)).into_response()
         }
         Err(message) => detail(StatusCode::INTERNAL_SERVER_ERROR, &message),
     }

@@ -231,8 +231,15 @@ impl AppState {
     }
 
     /// Answers one poll by `key`: rate limiting first, then the processing steps, then
-    /// completion (refunding failed items once).
-    pub(crate) fn advance(&self, id: &str, key: &str, now: OffsetDateTime) -> PollOutcome {
+    /// completion (refunding failed items once). Under the `hold` fault the job is answered as
+    /// it is, without a step.
+    pub(crate) fn advance(
+        &self,
+        id: &str,
+        key: &str,
+        now: OffsetDateTime,
+        hold: bool,
+    ) -> PollOutcome {
         let mut jobs = lock(&self.jobs);
         let Some(job) = jobs.get_mut(id).filter(|j| j.owner == key) else {
             return PollOutcome::NotFound;
@@ -240,6 +247,9 @@ impl AppState {
         if job.rate_limited < job.faults.rate_limit_polls {
             job.rate_limited += 1;
             return PollOutcome::RateLimited { retry_after: job.faults.retry_after_secs };
+        }
+        if hold {
+            return PollOutcome::Envelope(Box::new(job.clone()));
         }
         job.polls += 1;
         if job.phase == Phase::Processing

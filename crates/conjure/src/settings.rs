@@ -425,6 +425,21 @@ impl Settings {
             defaults.push(("poll_scale".to_owned(), "1".to_owned()));
         }
         config.poll = poll;
+        if let Some(v) = get(env::CONJURE_HTTP_TIMEOUT) {
+            let timeout = v
+                .parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                .ok_or_else(|| {
+                    CliError::usage(format!(
+                        "{} `{v}` is not a positive number of seconds",
+                        env::CONJURE_HTTP_TIMEOUT
+                    ))
+                })?;
+            config.http.request_timeout = timeout;
+            config.http.read_timeout = config.http.read_timeout.min(timeout);
+        }
         let check = pick(
             "catalogue.check",
             env::CONJURE_CATALOGUE_CHECK,
@@ -610,6 +625,27 @@ mod tests {
         assert!(with("[imaginepro]\nmax_in_flight = 3\n", &[]).is_err());
         let e = with("[katana]\ndaily_budget = \"lots\"\n", &[]).unwrap_err();
         assert!(e.to_string().contains("katana daily budget"), "{e}");
+    }
+
+    #[test]
+    fn http_timeout_sets_the_call_deadline_and_caps_the_silence() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let with = |v: &str| {
+            Settings::from_env(
+                env(&[("CONJURE_CONFIG_DIR", d), ("CONJURE_HTTP_TIMEOUT", v)]),
+                false,
+            )
+        };
+        let http = with("1.5").unwrap().config.http;
+        assert_eq!(http.request_timeout, std::time::Duration::from_millis(1_500));
+        assert_eq!(http.read_timeout, std::time::Duration::from_millis(1_500));
+        let http = with("300").unwrap().config.http;
+        assert_eq!(http.request_timeout, std::time::Duration::from_secs(300));
+        assert_eq!(http.read_timeout, conjure_providers::HttpOptions::default().read_timeout);
+        for bad in ["0", "-1", "soon", "inf"] {
+            assert_eq!(with(bad).unwrap_err().exit, crate::error::Exit::Usage, "{bad}");
+        }
     }
 
     #[test]

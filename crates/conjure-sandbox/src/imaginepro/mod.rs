@@ -19,7 +19,9 @@
 //! - The faults are the Katana half's: `steps`, `fail-rate`/`seed` (and the `sandbox:fail`
 //!   prompt marker), `rate-limit-polls`/`retry-after` on fetches, `submit-500` and
 //!   `drop-after-accept` after a paid submit was accepted and charged, `stale`, `overcharge`,
-//!   `echo-credentials` (also in a `FAIL`'s `error`), `asset-404` and `latency-ms`.
+//!   `echo-credentials` (also in a `FAIL`'s `error`), `asset-404` and `latency-ms`, and the
+//!   fault matrix's `reset-before-accept`, `submit-delay-ms`, `malformed-json`, `submit-429`,
+//!   `asset-slow-ms` and `hold`.
 //! - Results are labelled placeholder PNGs (and MP4s for MJ video, `ffmpeg` needed) served from
 //!   `/assets/imaginepro/{messageId}/{index}.{png,mp4}`; input image URLs are never fetched.
 //!   Flux's `output_format` is checked but the placeholder is always PNG.
@@ -37,7 +39,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,7 +51,7 @@ use crate::conn::ConnHandle;
 use crate::echo;
 use crate::media::image::{self, Placeholder};
 use crate::media::video::VideoJob;
-use crate::server::FAIL_MARKER;
+use crate::server::{self, FAIL_MARKER};
 use crate::state::{AppState, Counters};
 use plan::{BadRequest, Output, Parent, Plan};
 use store::{Delivery, Fetched, IpCounters, IpJob, Status, Tick};
@@ -197,10 +199,21 @@ async fn submit(
 ) -> Response {
     let ip = &state.imaginepro;
     IpCounters::bump(&ip.counters.posts_received);
+    let faults = state.faults();
+    if faults.reset_before_accept {
+        conn.kill();
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "connection reset");
+    }
     let key = match authenticate(&state, &headers) {
         Ok(key) => key,
         Err(response) => return response,
     };
+    if faults.submit_429 {
+        return server::too_many_requests(
+            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
+            faults.retry_after_secs,
+        );
+    }
     let body = match object(&body) {
         Ok(body) => body,
         Err(response) => return response,
@@ -211,7 +224,6 @@ async fn submit(
         Ok(planned) => planned,
         Err(e) => return bad_request(e),
     };
-    let faults = state.faults();
     let (price, _) = plan.price();
     let charged = price + faults.overcharge;
     if let Err(balance) = ip.charge(&key, charged) {
@@ -257,12 +269,12 @@ async fn submit(
     if drive {
         spawn_driver(Arc::clone(&state), id.clone());
     }
-    if faults.drop_after_accept {
-        conn.kill();
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "connection dropped");
-    }
-    if faults.submit_500 {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    if let Some(misbehaved) = server::after_accept(&faults, &conn, || {
+        error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+    })
+    .await
+    {
+        return misbehaved;
     }
     Json(json!({ "success": true, "messageId": id, "createdAt": store::iso(now) })).into_response()
 }
@@ -312,14 +324,23 @@ async fn fetch(
         Ok(key) => key,
         Err(response) => return response,
     };
-    let echo = if state.faults().echo_credentials { echo::carried(&headers) } else { None };
+    let faults = state.faults();
+    let echo = if faults.echo_credentials { echo::carried(&headers) } else { None };
+    if faults.hold {
+        // Read at every fetch: the job is shown as it is, without a step.
+        return match state.imaginepro.get(&id, &key) {
+            Some(job) => {
+                Json(store::message(&job, &state.base_url, echo.as_deref())).into_response()
+            }
+            None => error(StatusCode::NOT_FOUND, &format!("Message `{id}` not found.")),
+        };
+    }
     match state.imaginepro.fetch(&id, &key, OffsetDateTime::now_utc()) {
         Fetched::NotFound => error(StatusCode::NOT_FOUND, &format!("Message `{id}` not found.")),
-        Fetched::RateLimited { retry_after } => {
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Too many requests.");
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
-            response
-        }
+        Fetched::RateLimited { retry_after } => server::too_many_requests(
+            error(StatusCode::TOO_MANY_REQUESTS, "Too many requests."),
+            retry_after,
+        ),
         Fetched::Message { job, delivery } => {
             if let Some(delivery) = delivery {
                 let state = Arc::clone(&state);
@@ -359,7 +380,8 @@ pub(crate) async fn asset(
     Path((id, file)): Path<(String, String)>,
 ) -> Response {
     let not_found = || error(StatusCode::NOT_FOUND, "Not found.");
-    if state.faults().asset_404 {
+    let faults = state.faults();
+    if faults.asset_404 {
         return not_found();
     }
     let Some(job) = state.imaginepro.done(&id) else { return not_found() };
@@ -384,7 +406,7 @@ pub(crate) async fn asset(
                 (CONTENT_TYPE, HeaderValue::from_static(mime)),
                 (CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
             ];
-            (headers, bytes).into_response()
+            (headers, server::asset_body(bytes, faults.asset_slow_ms)).into_response()
         }
         Err(message) => error(StatusCode::INTERNAL_SERVER_ERROR, &message),
     }

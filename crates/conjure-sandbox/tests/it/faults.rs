@@ -205,3 +205,87 @@ async fn asset_404_while_jobs_complete_until_lifted() {
     }
     assert_eq!(sb.stats().downloads, 2);
 }
+
+#[tokio::test]
+async fn reset_before_accept_cuts_the_connection_and_charges_nothing() {
+    let sb = sandbox(Faults { reset_before_accept: true, ..Faults::default() }).await;
+    let result = client()
+        .post(format!("{}/v1/generation-requests?wait=false", sb.base_url()))
+        .header("X-API-Key", DEMO_KEY)
+        .header("X-API-Secret", conjure_sandbox::DEMO_SECRET)
+        .json(&one_image())
+        .send()
+        .await;
+    let err = result.expect_err("the client must not see an HTTP response");
+    assert!(err.status().is_none(), "{err:?}");
+    let stats = sb.stats();
+    assert_eq!((stats.submit_posts_received, stats.submissions_accepted), (1, 0));
+    assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance()));
+}
+
+#[tokio::test]
+async fn submit_429_refuses_with_retry_after_and_charges_nothing() {
+    let sb = sandbox(Faults { submit_429: true, retry_after_secs: 9, ..Faults::default() }).await;
+    let response = submit(&sb, &one_image()).await;
+    assert_eq!(response.status(), 429);
+    assert_eq!(response.headers()["retry-after"], "9");
+    let stats = sb.stats();
+    assert_eq!((stats.submit_posts_received, stats.submissions_accepted), (1, 0));
+    assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance()));
+}
+
+#[tokio::test]
+async fn malformed_json_answers_an_accepted_submit() {
+    let sb = sandbox(Faults { malformed_json: true, ..Faults::default() }).await;
+    let response = submit(&sb, &one_image()).await;
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.unwrap();
+    assert!(serde_json::from_slice::<Value>(&body).is_err(), "{body:?}");
+    let stats = sb.stats();
+    assert_eq!((stats.submit_posts_received, stats.submissions_accepted), (1, 1));
+    assert_eq!(sb.balance(DEMO_KEY), Some(demo_balance() - Credits::whole(14)));
+}
+
+#[tokio::test]
+async fn submit_delay_accepts_first_and_answers_late() {
+    let sb = sandbox(Faults { submit_delay_ms: 600_000, ..Faults::default() }).await;
+    let result = client()
+        .post(format!("{}/v1/generation-requests?wait=false", sb.base_url()))
+        .header("X-API-Key", DEMO_KEY)
+        .header("X-API-Secret", conjure_sandbox::DEMO_SECRET)
+        .timeout(Duration::from_millis(500))
+        .json(&one_image())
+        .send()
+        .await;
+    assert!(result.expect_err("no answer before the client gives up").is_timeout());
+    assert_eq!(sb.stats().submissions_accepted, 1, "accepted before the wait");
+}
+
+#[tokio::test]
+async fn hold_keeps_jobs_processing_until_lifted() {
+    let sb = sandbox(Faults { hold: true, processing_steps: 0, ..Faults::default() }).await;
+    let id = submit_ok(&sb, &one_image()).await["request_id"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let body: Value = poll(&sb, &id).await.json().await.unwrap();
+        assert_eq!(body["status"], "processing");
+    }
+    sb.set_faults(Faults { processing_steps: 0, ..Faults::default() });
+    assert_eq!(poll_to_end(&sb, &id, 1).await["status"], "completed");
+}
+
+#[tokio::test]
+async fn asset_slow_ms_streams_the_same_bytes_in_pieces() {
+    let sb = sandbox(Faults { processing_steps: 0, ..Faults::default() }).await;
+    let id = submit_ok(&sb, &one_image()).await["request_id"].as_str().unwrap().to_owned();
+    let done = poll_to_end(&sb, &id, 1).await;
+    let url = done["responses"][0]["output_assets"][0]["original_data_url"].as_str().unwrap();
+    let (_, whole) = download(url).await;
+    sb.set_faults(Faults { asset_slow_ms: 1, ..Faults::default() });
+    let mut response = client().get(url).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let mut slow = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        slow.extend_from_slice(&chunk);
+    }
+    assert_eq!(slow, whole);
+}

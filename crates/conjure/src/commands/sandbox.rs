@@ -100,6 +100,24 @@ pub struct ServeArgs {
     /// Revision of /llms.txt (0 = the original text; others change it).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub llms_revision: u32,
+    /// Cut the connection of paid submits before anything is accepted or charged.
+    #[arg(long)]
+    pub reset_before_accept: bool,
+    /// Milliseconds a paid submit's answer waits after it was accepted and charged.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub submit_delay_ms: u64,
+    /// Answer accepted and charged paid submits with 200 and a body that is not JSON.
+    #[arg(long)]
+    pub malformed_json: bool,
+    /// Answer paid submits with 429 and Retry-After, accepting and charging nothing.
+    #[arg(long)]
+    pub submit_429: bool,
+    /// Milliseconds between the small chunks of asset downloads (slow streaming).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub asset_slow_ms: u64,
+    /// Polls do not advance jobs (read at every poll; restart without it to let them finish).
+    #[arg(long)]
+    pub hold: bool,
 }
 
 impl ServeArgs {
@@ -122,6 +140,12 @@ impl ServeArgs {
             split_utf8: self.split_utf8,
             catalogue_drift: self.catalogue_drift,
             llms_revision: self.llms_revision,
+            reset_before_accept: self.reset_before_accept,
+            submit_delay_ms: self.submit_delay_ms,
+            malformed_json: self.malformed_json,
+            submit_429: self.submit_429,
+            asset_slow_ms: self.asset_slow_ms,
+            hold: self.hold,
             ..Faults::default()
         };
         faults
@@ -219,5 +243,25 @@ mod tests {
         assert_eq!(faults, expected);
         let plain = Cli::try_parse_from(["serve"]).unwrap().serve.config().unwrap().faults;
         assert_eq!(plain, Faults::default());
+    }
+    #[test]
+    fn matrix_fault_flags_reach_the_sandbox() {
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--reset-before-accept",
+            "--submit-delay-ms",
+            "5000",
+            "--malformed-json",
+            "--submit-429",
+            "--asset-slow-ms",
+            "20",
+            "--hold",
+        ])
+        .unwrap();
+        let expected: Faults =
+            "reset-before-accept,submit-delay-ms=5000,malformed-json,submit-429,asset-slow-ms=20,hold"
+                .parse()
+                .unwrap();
+        assert_eq!(cli.serve.config().unwrap().faults, expected);
     }
 }

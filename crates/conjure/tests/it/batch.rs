@@ -322,3 +322,46 @@ fn two_processes_take_turns_for_katana() {
     assert_eq!(spans.len(), 2, "{spans:?}");
     assert!(spans[1].1 >= spans[0].2, "the second was sent before the first finished: {spans:?}");
 }
+
+/// A 429 on a batch call's submit: the provider accepted nothing, so the batch waits out
+/// Retry-After, narrows its concurrency and sends that call again (at most five times); the lines
+/// are then "not sent", and the next run sends each of them once.
+#[test]
+fn a_429_on_a_batch_submit_resends_only_that_call_and_narrows_the_lanes() {
+    let mut t = sandbox_with(Faults { submit_429: true, retry_after_secs: 1, ..Faults::default() });
+    t.env("CONJURE_IMAGINEPRO_USD_PER_CREDIT", "0.01");
+    let mut lines: Vec<String> = (0..3)
+        .map(|i| format!(r#"{{"provider":"imaginepro","model":"flux","prompt":"limited {i}"}}"#))
+        .collect();
+    lines.push(r#"{"model":"gpt-image-2","prompt":"limited katana"}"#.to_owned());
+    let file = write(&t, "limited.jsonl", &lines);
+    let run = t.run(&["--json", "batch", &file, "--yes", "--concurrency", "3"]);
+    assert_eq!(run.code, 8, "{run:?}");
+    let ev = events(&run);
+    let narrowed: Vec<u64> = ev
+        .iter()
+        .filter(|e| e["event"] == "rate_limited")
+        .map(|e| e["concurrency"].as_u64().unwrap())
+        .collect();
+    assert_eq!(narrowed.len(), 4 * 5, "five resends per call: {narrowed:?}");
+    assert_eq!(narrowed.iter().min(), Some(&1));
+    let s = summary(&run);
+    assert_eq!(
+        (s["not_sent"].as_u64(), s["rate_limited_resends"].as_u64()),
+        (Some(4), Some(20)),
+        "{s}"
+    );
+    // Six attempts per call reached the server; none was accepted or charged.
+    assert_eq!(t.stats().imaginepro_posts_received, 18);
+    assert_eq!(t.stats().submit_posts_received, 6);
+    assert_eq!(t.stats().imaginepro_accepted + t.stats().submissions_accepted, 0);
+    // The rate limit lifts: the same file sends each line once.
+    t.sandbox().set_faults(Faults::default());
+    let run = t.run(&["--json", "batch", &file, "--yes"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(summary(&run)["done"], 4);
+    assert_eq!(t.stats().imaginepro_accepted, 3);
+    assert_eq!(t.stats().submissions_accepted, 1);
+    assert_eq!(t.stats().imaginepro_posts_received, 21);
+    assert_eq!(t.stats().submit_posts_received, 7);
+}

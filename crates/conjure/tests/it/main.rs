@@ -10,6 +10,7 @@ mod cli;
 mod doctor;
 mod events;
 mod exit_codes;
+mod fault_matrix;
 mod faults;
 mod first_hour;
 mod furniture;
