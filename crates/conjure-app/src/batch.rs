@@ -27,7 +27,6 @@ use conjure_core::batch::{
 use conjure_core::policy::{self, Limit};
 use conjure_core::{Credits, JobId, JobSpec, JobStore as _, ProviderId, Usd};
 use serde::Serialize;
-use sha2::{Digest as _, Sha256};
 
 use crate::destination::Destination;
 use crate::error::{AppError, ErrorKind};
@@ -233,31 +232,8 @@ fn read_lines(text: &str) -> Result<Vec<(u32, Request, serde_json::Value)>, AppE
     Ok(out)
 }
 
-/// `cb_`, an 8-hex nonce and 24 hex of the hash of the nonce, the batch and every call's
-/// request, total and price: it approves exactly these calls.
-fn token(nonce: &str, batch: &str, calls: &[Call]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"conjure-batch-approval-v1\0");
-    h.update(nonce.as_bytes());
-    h.update(b"\0");
-    h.update(batch.as_bytes());
-    for c in calls {
-        h.update(b"\0");
-        h.update(c.order.quote.fingerprint.as_bytes());
-        h.update(c.order.quote.credits.tenths().to_le_bytes());
-        let price = c.order.quote.usd_per_credit.map_or(0, |p| (p * 1e6).round() as i64);
-        h.update(price.to_le_bytes());
-    }
-    format!("cb_{nonce}{}", &hex::encode(h.finalize())[..24])
-}
-
-/// Whether `given` approves these calls.
-fn accepts(given: &str, batch: &str, calls: &[Call]) -> bool {
-    let given = given.trim();
-    let Some(rest) = given.strip_prefix("cb_") else { return false };
-    rest.len() == 32
-        && rest.bytes().all(|b| b.is_ascii_hexdigit())
-        && token(&rest[..8], batch, calls) == given
+fn quotes(calls: &[Call]) -> Vec<&conjure_core::Quote> {
+    calls.iter().map(|c| &c.order.quote).collect()
 }
 
 impl<C: Connector> App<C> {
@@ -447,7 +423,7 @@ impl<C: Connector> App<C> {
             usd,
             calls: calls.len(),
             skipped,
-            token: token(nonce, &plan.id, calls),
+            token: conjure_core::approval::batch_token(nonce, &plan.id, &quotes(calls)),
             unpriced,
             notes,
         })
@@ -464,38 +440,13 @@ impl<C: Connector> App<C> {
             return Ok(true);
         }
         // The whole run against --max-cost, then --yes against its cap, as one request.
-        let whole = |limit: Limit| -> Result<(), policy::SpendRefusal> {
-            for p in &run.quote.providers {
-                if run.quote.unpriced {
-                    return Err(policy::SpendRefusal::PriceNotPublished {
-                        limit,
-                        provider: p.provider,
-                    });
-                }
-                match limit {
-                    // Credits of different providers do not add up: each part must fit.
-                    Limit::Credits(max) if p.credits > max => {
-                        let quoted = format!("{} {} credits", p.credits, p.provider);
-                        return Err(policy::SpendRefusal::OverMaxCost { quoted, limit });
-                    }
-                    Limit::Credits(_) => {}
-                    Limit::Usd(_) if p.usd.is_none() => {
-                        return Err(policy::SpendRefusal::NoDollarPrice {
-                            what: format!("The {} part of this batch", p.provider),
-                            limit,
-                            provider: p.provider,
-                        });
-                    }
-                    Limit::Usd(max) => {
-                        if let Some(total) = run.quote.usd.filter(|u| *u > max) {
-                            let quoted = total.to_string();
-                            return Err(policy::SpendRefusal::OverMaxCost { quoted, limit });
-                        }
-                    }
-                }
-            }
-            Ok(())
-        };
+        let parts: Vec<policy::PartCost> = run
+            .quote
+            .providers
+            .iter()
+            .map(|p| policy::PartCost { provider: p.provider, credits: p.credits, usd: p.usd })
+            .collect();
+        let whole = |limit: Limit| policy::check_whole(limit, &parts, run.quote.unpriced);
         if let Some(limit) = options.max_cost {
             whole(limit).map_err(|e| match e {
                 policy::SpendRefusal::OverMaxCost { .. } => {
@@ -507,7 +458,7 @@ impl<C: Connector> App<C> {
         match consent {
             None => Ok(false),
             Some(Consent::Token(t)) => {
-                if accepts(t, &run.plan.id, &run.calls) {
+                if conjure_core::approval::batch_accepts(t, &run.plan.id, &quotes(&run.calls)) {
                     Ok(true)
                 } else {
                     Err(AppError::invalid("The approval token does not match this batch; nothing was sent")

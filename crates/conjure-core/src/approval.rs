@@ -117,6 +117,36 @@ fn token_with(
     format!("{TOKEN_PREFIX}{nonce}{}", &digest[..MAC_HEX])
 }
 
+/// The token that approves a batch's calls (`conjure batch`): `cb_`, an 8-hex nonce and 24 hex of
+/// the hash of the nonce, the batch and every call's request, total and price. It approves
+/// exactly these calls: once one is sent, what is left differs and needs a new quote.
+pub fn batch_token(nonce: &str, batch: &str, calls: &[&Quote]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"conjure-batch-approval-v1\0");
+    h.update(nonce.as_bytes());
+    h.update(b"\0");
+    h.update(batch.as_bytes());
+    for q in calls {
+        h.update(b"\0");
+        h.update(q.fingerprint.as_bytes());
+        h.update(q.credits.tenths().to_le_bytes());
+        h.update(price_of(q).map_or(0, CreditPrice::micros_per_credit).to_le_bytes());
+    }
+    format!("cb_{nonce}{}", &hex::encode(h.finalize())[..MAC_HEX])
+}
+
+/// Whether `given` is a [`batch_token`] of these calls (any nonce).
+pub fn batch_accepts(given: &str, batch: &str, calls: &[&Quote]) -> bool {
+    let given = given.trim();
+    let Some(rest) = given.strip_prefix("cb_") else { return false };
+    rest.len() == NONCE_HEX + MAC_HEX
+        && rest.bytes().all(|b| b.is_ascii_hexdigit())
+        && constant_time_eq(
+            batch_token(&rest[..NONCE_HEX], batch, calls).as_bytes(),
+            given.as_bytes(),
+        )
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -232,6 +262,18 @@ mod tests {
         for bad in ["", "cq_", "cq_zz", &token[..token.len() - 1], &token.to_uppercase()] {
             assert!(!a.accepts(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_batch_token_approves_exactly_its_calls() {
+        let (a, b) = (order("fox", 1, None), order("owl", 2, None));
+        let t = batch_token("0badf00d", "b1", &[&a.quote, &b.quote]);
+        assert!(t.starts_with("cb_0badf00d") && t.len() == 35, "{t}");
+        assert!(batch_accepts(&t, "b1", &[&a.quote, &b.quote]));
+        assert!(!batch_accepts(&t, "b2", &[&a.quote, &b.quote]), "another batch");
+        assert!(!batch_accepts(&t, "b1", &[&a.quote]), "a call fewer");
+        assert!(!batch_accepts(&t, "b1", &[&b.quote, &a.quote]), "another order");
+        assert!(!batch_accepts(&a.quote.token, "b1", &[&a.quote]), "a single request's token");
     }
 
     #[test]

@@ -439,6 +439,50 @@ pub fn check_max_cost(limit: Option<Limit>, quote: &Quote) -> Result<(), SpendRe
     Ok(())
 }
 
+/// One provider's part of a request made of several calls (a batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartCost {
+    pub provider: ProviderId,
+    pub credits: Credits,
+    /// `None` when the provider has no dollar price.
+    pub usd: Option<Usd>,
+}
+
+/// A limit held against a whole made of several providers' parts, before any of it is sent
+/// (`conjure batch --max-cost`, and `--yes`'s cap on a batch): a credit limit holds each part
+/// (credits of different providers do not add up), a dollar limit the sum, which needs every
+/// part priced. An unpublished price anywhere cannot be checked.
+pub fn check_whole(limit: Limit, parts: &[PartCost], unpriced: bool) -> Result<(), SpendRefusal> {
+    if unpriced && let Some(p) = parts.first() {
+        return Err(SpendRefusal::PriceNotPublished { limit, provider: p.provider });
+    }
+    match limit {
+        Limit::Credits(max) => {
+            if let Some(p) = parts.iter().find(|p| p.credits > max) {
+                let quoted = format!("{} {} credits", p.credits, p.provider);
+                return Err(SpendRefusal::OverMaxCost { quoted, limit });
+            }
+        }
+        Limit::Usd(max) => {
+            let mut total = Usd::ZERO;
+            for p in parts {
+                let Some(usd) = p.usd else {
+                    return Err(SpendRefusal::NoDollarPrice {
+                        what: format!("The {} part of this request", p.provider),
+                        limit,
+                        provider: p.provider,
+                    });
+                };
+                total = total + usd;
+            }
+            if total > max {
+                return Err(SpendRefusal::OverMaxCost { quoted: total.to_string(), limit });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What `--yes` may approve unseen: up to the command's own `--max-cost` when it gives one
 /// (the person named a price), else up to the standing `yes_max_cost`. A token or a person's
 /// answer approves a quote someone has seen, so this binds `--yes` only.
@@ -758,6 +802,31 @@ mod tests {
         assert_eq!(always.len() + accepted.len(), JobState::ALL.len());
         assert!(is_exposure(JobState::Submitting) && is_exposure(JobState::Unknown));
         assert!(!is_exposure(JobState::Completed));
+    }
+
+    #[test]
+    fn a_whole_of_several_providers_holds_each_part_in_credits_and_the_sum_in_dollars() {
+        let part = |provider, credits, usd: Option<i64>| PartCost {
+            provider,
+            credits: Credits::whole(credits),
+            usd: usd.map(Usd::from_micros),
+        };
+        let parts = [
+            part(ProviderId::Katana, 100, Some(520_000)),
+            part(ProviderId::ImaginePro, 60, Some(600_000)),
+        ];
+        assert!(check_whole(Limit::parse("100cr").unwrap(), &parts, false).is_ok());
+        assert!(check_whole(Limit::parse("99cr").unwrap(), &parts, false).is_err());
+        assert!(check_whole(Limit::parse("1.12").unwrap(), &parts, false).is_ok());
+        let e = check_whole(Limit::parse("1.11").unwrap(), &parts, false).unwrap_err();
+        assert!(matches!(e, SpendRefusal::OverMaxCost { .. }), "{e}");
+        let unpriced = [parts[0], part(ProviderId::ImaginePro, 60, None)];
+        let e = check_whole(Limit::parse("100.00").unwrap(), &unpriced, false).unwrap_err();
+        assert!(matches!(e, SpendRefusal::NoDollarPrice { provider: ProviderId::ImaginePro, .. }));
+        assert!(matches!(
+            check_whole(Limit::parse("1000cr").unwrap(), &parts, true),
+            Err(SpendRefusal::PriceNotPublished { .. })
+        ));
     }
 
     #[test]
