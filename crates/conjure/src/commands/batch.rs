@@ -118,15 +118,34 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
         approved = app.approve_batch(&run, Some(&Consent::Person), &options)?;
     }
     debug_assert!(approved);
-    let total_calls = run.calls.len();
+    let total_lines: usize = run.calls.iter().map(|c| c.lines.len()).sum();
     let interrupted = AtomicBool::new(false);
     let sent = AtomicUsize::new(0);
-    let ended = AtomicUsize::new(0);
+    let lines_ok = AtomicUsize::new(0);
+    let lines_bad = AtomicUsize::new(0);
+    let calls_ended = AtomicUsize::new(0);
+    // The live line on a terminal: a bar of lines ended, with the failures and calls in flight.
+    let bar = || {
+        let (ok, bad) = (lines_ok.load(Ordering::SeqCst), lines_bad.load(Ordering::SeqCst));
+        let running =
+            sent.load(Ordering::SeqCst).saturating_sub(calls_ended.load(Ordering::SeqCst));
+        let ended = ok + bad;
+        let width = 24;
+        let filled = (ended * width).checked_div(total_lines).unwrap_or(width).min(width);
+        eprint!(
+            "\r\x1b[2K[{}{}] {ended}/{total_lines} lines · {bad} not done · {running} call(s) running",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+        );
+    };
     let tty = std::io::stderr().is_terminal() && !ctx.out.json && !ctx.out.events;
     let out = ctx.out;
     let observer = |e: BatchEvent<'_>| match e {
         BatchEvent::Sending { lines, provider } => {
             sent.fetch_add(1, Ordering::SeqCst);
+            if tty {
+                bar();
+            }
             if out.json {
                 out.json_value(&json!({"event": "sending", "provider": provider, "lines": lines.iter().map(|l| l.line).collect::<Vec<_>>()}));
             }
@@ -142,7 +161,9 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
             ));
         }
         BatchEvent::Ended { lines, job, error } => {
-            let n = ended.fetch_add(1, Ordering::SeqCst) + 1;
+            let counter = if error.is_some() { &lines_bad } else { &lines_ok };
+            counter.fetch_add(lines.len(), Ordering::SeqCst);
+            calls_ended.fetch_add(1, Ordering::SeqCst);
             if out.json {
                 out.json_value(&json!({
                     "event": "call_ended",
@@ -151,10 +172,7 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
                     "error": error.map(|e| json!({"kind": e.kind, "message": e.message})),
                 }));
             } else if tty {
-                eprint!(
-                    "\r\x1b[2K[{n}/{total_calls} calls] {}",
-                    if error.is_some() { "a call failed" } else { "" }
-                );
+                bar();
             } else if let Some(e) = error {
                 out.note(format!(
                     "line(s) {}: {}",
