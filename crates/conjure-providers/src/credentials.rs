@@ -347,17 +347,7 @@ fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(
         .file_name()
         .map_or_else(|| "credentials".to_owned(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut content = String::from(
-        "# conjure's provider credentials, written by `conjure auth PROVIDER`.\n\
-         # Each `conjure auth` replaces its own provider's lines and keeps the others.\n",
-    );
-    let known = CONJURE_FILE_VARS.iter().filter_map(|n| values.get_key_value(*n));
-    let others = values.iter().filter(|(n, _)| !CONJURE_FILE_VARS.contains(&n.as_str()));
-    for (name, value) in known.chain(others) {
-        // Always quote: a secret that itself starts and ends with a quote survives the round
-        // trip.
-        let _ = writeln!(content, "{name}=\"{value}\"");
-    }
+    let content = render_env_file(&values);
     let result = (|| {
         let mut file = open_private(&tmp)?;
         file.write_all(content.as_bytes())?;
@@ -370,6 +360,24 @@ fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(
         return Err(werr(e));
     }
     Ok(())
+}
+
+/// conjure's file as `update_credentials_file` writes it: a header comment, then every entry
+/// on its own line, known names first, each value quoted. [`parse_env_file`] reads it back to
+/// the same entries.
+pub fn render_env_file(values: &BTreeMap<String, String>) -> String {
+    let mut content = String::from(
+        "# conjure's provider credentials, written by `conjure auth PROVIDER`.\n\
+         # Each `conjure auth` replaces its own provider's lines and keeps the others.\n",
+    );
+    let known = CONJURE_FILE_VARS.iter().filter_map(|n| values.get_key_value(*n));
+    let others = values.iter().filter(|(n, _)| !CONJURE_FILE_VARS.contains(&n.as_str()));
+    for (name, value) in known.chain(others) {
+        // Always quote: a secret that itself starts and ends with a quote survives the round
+        // trip.
+        let _ = writeln!(content, "{name}=\"{value}\"");
+    }
+    content
 }
 
 #[cfg(unix)]
