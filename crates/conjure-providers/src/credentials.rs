@@ -284,6 +284,11 @@ pub fn parse_env_file(text: &str) -> Result<HashMap<String, String>, usize> {
             continue;
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        // `export #...` is `export` and a comment, as in a shell. Read as the key `#...`, it
+        // would be written back as a line that starts with `#`: a comment, the entry lost.
+        if line.starts_with('#') {
+            continue;
+        }
         let Some((key, value)) = line.split_once('=') else {
             return Err(index + 1);
         };
@@ -459,6 +464,17 @@ mod tests {
                 .unwrap_err();
         assert!(e.to_string().contains("`KATANA_API_KEY` is not"), "{e}");
         assert_no_secret(&show(&e));
+    }
+
+    #[test]
+    fn an_exported_comment_is_a_comment() {
+        // Found by fuzzing (tests/it/fuzz.rs): `export #=x` gave the key `#`, which conjure's
+        // writer then wrote as a comment line, so `conjure auth` silently dropped the entry.
+        let m = parse_env_file("export #=kk-123\nexport  # note\nA=1\n").unwrap();
+        assert_eq!(m.len(), 1, "{m:?}");
+        let values: BTreeMap<String, String> = m.into_iter().collect();
+        let again = parse_env_file(&render_env_file(&values)).unwrap();
+        assert_eq!(again.into_iter().collect::<BTreeMap<_, _>>(), values);
     }
 
     #[test]
