@@ -282,9 +282,86 @@ fn katana_samples() -> Vec<Value> {
     ]
 }
 
+/// A submit or poll envelope built field by field: several items, each with its own status,
+/// assets, error and charge.
+fn katana_envelope() -> impl Strategy<Value = Value> {
+    let status = || {
+        prop_oneof![
+            4 => prop::sample::select(vec!["completed", "partial_failure", "failed", "rejected", "processing", "queued", " Completed "])
+                .prop_map(|s| json!(s)),
+            1 => any_json(),
+        ]
+    };
+    let credits = prop_oneof![
+        2 => number(),
+        1 => prop::sample::select(vec!["14.0", "0.1", "1e400", "-3", "9223372036854775807", "x"]).prop_map(|s| json!(s)),
+    ];
+    let asset = (
+        prop::option::of(prop::sample::select(vec![
+            "https://a/0.png",
+            "",
+            " ",
+            "data:image/png;base64,AA==",
+        ])),
+        prop::option::of(prop::sample::select(vec!["https://a/0.jpg", "https://a/0.png"])),
+        prop::option::of(number()),
+        prop::option::of(chat_text()),
+    )
+        .prop_map(|(original, url, width, content)| {
+            let mut a = json!({"kind": "image", "mime_type": "image/png"});
+            if let Some(o) = original {
+                a["original_data_url"] = json!(o);
+            }
+            if let Some(u) = url {
+                a["url"] = json!(u);
+            }
+            if let Some(w) = width {
+                a["width"] = w;
+            }
+            if let Some(c) = content {
+                a["content"] = json!(c);
+            }
+            a
+        });
+    let response = (
+        prop::option::of(prop::sample::select(vec![
+            "item-0",
+            "item-1",
+            "item-7",
+            "x",
+            "item-99999999999999999999",
+        ])),
+        status(),
+        vec(asset, 0..3),
+        prop::option::of(any_json()),
+        prop::option::of(credits),
+    )
+        .prop_map(|(id, status, assets, error, credits)| {
+            let mut r = json!({"status": status, "output_assets": assets});
+            if let Some(id) = id {
+                r["id"] = json!(id);
+            }
+            if let Some(e) = error {
+                r["error"] = e;
+            }
+            if let Some(c) = credits {
+                r["metadata"] = json!({"credits_spent": c, "model": "gen"});
+            }
+            r
+        });
+    (status(), vec(response, 0..4), prop::option::of(number())).prop_map(
+        |(status, responses, poll)| {
+            json!({"request_id": "req", "status": status, "poll_after_seconds": poll,
+                   "requests": [{"id": "item-0", "model": "gen"}, {"id": "item-1"}],
+                   "responses": responses})
+        },
+    )
+}
+
 #[test]
 fn katana_answers() {
-    check("katana_answers", 1024, answers(katana_samples()), |v| {
+    let strategy = prop_oneof![1 => katana_envelope(), 2 => answers(katana_samples())];
+    check("katana_answers", 1024, strategy, |v| {
         if let Ok(s) = katana::parse_envelope(&v) {
             match s.status {
                 RemoteStatus::Completed | RemoteStatus::Partial => {
