@@ -482,6 +482,14 @@ impl Timeline {
             message,
         };
         let value: serde_json::Value = if yaml {
+            // libyaml takes time quadratic in the nesting of flow collections (`{"a": {"a": …`
+            // 20,000 deep: two seconds; 100,000: minutes) before serde_norway's own depth
+            // limit (128) refuses the document, so such a document is refused first.
+            if flow_depth(text) > MAX_YAML_FLOW_DEPTH {
+                return Err(syntax(format!(
+                    "brackets nested more than {MAX_YAML_FLOW_DEPTH} deep; a timeline needs a handful"
+                )));
+            }
             serde_norway::from_str(text).map_err(|e| syntax(e.to_string()))?
         } else {
             serde_json::from_str(text).map_err(|e| syntax(e.to_string()))?
@@ -882,6 +890,27 @@ impl Timeline {
     }
 }
 
+/// Deeper than any timeline, and than serde_norway's own limit (128), which would refuse it
+/// anyway, only later.
+const MAX_YAML_FLOW_DEPTH: usize = 256;
+
+/// The deepest nesting of `[`/`{` in `text`, quotes ignored: brackets inside quoted strings can
+/// only overcount, and a document needs hundreds of unclosed ones to be refused for that.
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    for b in text.bytes() {
+        match b {
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// overlay x/y expressions for a named corner with a margin.
 pub(crate) fn overlay_anchor(name: &str, margin: u32) -> Option<(String, String)> {
     let m = margin;
@@ -930,6 +959,17 @@ mod tests {
         .unwrap();
         assert_eq!(t.clips[0].color.as_deref(), Some("#ff0000"));
         t.validate().unwrap();
+    }
+
+    #[test]
+    fn deeply_nested_yaml_is_refused_at_once() {
+        // Found by fuzzing (tests/it/fuzz.rs): 100,000 nested flow mappings kept libyaml busy
+        // for over a minute before the depth limit refused them.
+        let text = format!("{}1{}", "{\"a\": ".repeat(100_000), "}".repeat(100_000));
+        let e = Timeline::parse(&text, true).unwrap_err();
+        assert!(e.to_string().contains("nested more than 256 deep"), "{e}");
+        let fine = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+        assert!(!Timeline::parse(&fine, true).unwrap_err().to_string().contains("nested more"));
     }
 
     #[test]

@@ -284,6 +284,11 @@ pub fn parse_env_file(text: &str) -> Result<HashMap<String, String>, usize> {
             continue;
         }
         let line = line.strip_prefix("export ").map_or(line, str::trim_start);
+        // `export #...` is `export` and a comment, as in a shell. Read as the key `#...`, it
+        // would be written back as a line that starts with `#`: a comment, the entry lost.
+        if line.starts_with('#') {
+            continue;
+        }
         let Some((key, value)) = line.split_once('=') else {
             return Err(index + 1);
         };
@@ -347,17 +352,7 @@ fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(
         .file_name()
         .map_or_else(|| "credentials".to_owned(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
-    let mut content = String::from(
-        "# conjure's provider credentials, written by `conjure auth PROVIDER`.\n\
-         # Each `conjure auth` replaces its own provider's lines and keeps the others.\n",
-    );
-    let known = CONJURE_FILE_VARS.iter().filter_map(|n| values.get_key_value(*n));
-    let others = values.iter().filter(|(n, _)| !CONJURE_FILE_VARS.contains(&n.as_str()));
-    for (name, value) in known.chain(others) {
-        // Always quote: a secret that itself starts and ends with a quote survives the round
-        // trip.
-        let _ = writeln!(content, "{name}=\"{value}\"");
-    }
+    let content = render_env_file(&values);
     let result = (|| {
         let mut file = open_private(&tmp)?;
         file.write_all(content.as_bytes())?;
@@ -370,6 +365,24 @@ fn update_credentials_file(path: &Path, entries: &[(&str, &Secret)]) -> Result<(
         return Err(werr(e));
     }
     Ok(())
+}
+
+/// conjure's file as `update_credentials_file` writes it: a header comment, then every entry
+/// on its own line, known names first, each value quoted. [`parse_env_file`] reads it back to
+/// the same entries.
+pub fn render_env_file(values: &BTreeMap<String, String>) -> String {
+    let mut content = String::from(
+        "# conjure's provider credentials, written by `conjure auth PROVIDER`.\n\
+         # Each `conjure auth` replaces its own provider's lines and keeps the others.\n",
+    );
+    let known = CONJURE_FILE_VARS.iter().filter_map(|n| values.get_key_value(*n));
+    let others = values.iter().filter(|(n, _)| !CONJURE_FILE_VARS.contains(&n.as_str()));
+    for (name, value) in known.chain(others) {
+        // Always quote: a secret that itself starts and ends with a quote survives the round
+        // trip.
+        let _ = writeln!(content, "{name}=\"{value}\"");
+    }
+    content
 }
 
 #[cfg(unix)]
@@ -451,6 +464,17 @@ mod tests {
                 .unwrap_err();
         assert!(e.to_string().contains("`KATANA_API_KEY` is not"), "{e}");
         assert_no_secret(&show(&e));
+    }
+
+    #[test]
+    fn an_exported_comment_is_a_comment() {
+        // Found by fuzzing (tests/it/fuzz.rs): `export #=x` gave the key `#`, which conjure's
+        // writer then wrote as a comment line, so `conjure auth` silently dropped the entry.
+        let m = parse_env_file("export #=kk-123\nexport  # note\nA=1\n").unwrap();
+        assert_eq!(m.len(), 1, "{m:?}");
+        let values: BTreeMap<String, String> = m.into_iter().collect();
+        let again = parse_env_file(&render_env_file(&values)).unwrap();
+        assert_eq!(again.into_iter().collect::<BTreeMap<_, _>>(), values);
     }
 
     #[test]

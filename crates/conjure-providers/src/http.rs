@@ -220,7 +220,8 @@ impl fmt::Debug for DisplaySafeUrl {
 /// See [`DisplaySafeUrl`].
 pub fn redact_url(raw: &str) -> String {
     let trimmed = raw.trim();
-    if trimmed.len() >= 5 && trimmed[..5].eq_ignore_ascii_case("data:") {
+    // `get`, not indexing: byte 5 of a server's string may fall inside a character.
+    if trimmed.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")) {
         let head = trimmed.split(',').next().unwrap_or("data:");
         let bytes = trimmed.len() - head.len();
         return format!("{head},… ({bytes} bytes)");
@@ -548,6 +549,15 @@ mod tests {
         let m = error_message(long.as_bytes());
         assert_eq!(m.chars().count(), MAX_RAW_MESSAGE + 1);
         assert!(m.ends_with('…'));
+    }
+
+    #[test]
+    fn redaction_takes_any_string() {
+        // Found by fuzzing (tests/it/fuzz.rs): a URL whose fifth byte is inside a character
+        // panicked; asset URLs come from the server, so one bad answer crashed the download.
+        assert_eq!(redact_url("\u{fe68}\u{11c50}"), "\u{fe68}\u{11c50}");
+        assert_eq!(redact_url("日本/x?sig=1"), "日本/x");
+        assert_eq!(redact_url("DATA:image/png,AAAA"), "DATA:image/png,… (5 bytes)");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod captions;
 mod fixtures;
+mod fuzz;
 mod images;
 mod op;
 mod ops;

@@ -202,7 +202,13 @@ pub fn parse_envelope(value: &Value) -> Result<Snapshot, ProviderError> {
         }
         if let Some(meta) = response.get("metadata") {
             if let Some(c) = meta.get("credits_spent").and_then(credits_of) {
-                credits = Some(credits.unwrap_or(Credits::ZERO) + c);
+                // Checked: an absurd charge must not panic (debug) or wrap to a negative sum
+                // (release) while it is added up.
+                let sum = credits.unwrap_or(Credits::ZERO).tenths().checked_add(c.tenths());
+                let sum = sum.ok_or_else(|| {
+                    protocol("The items' `credits_spent` add up to more than conjure can count")
+                })?;
+                credits = Some(Credits::from_tenths(sum));
             }
             if model.is_none() {
                 model = non_empty_str(meta.get("model"));
@@ -321,6 +327,20 @@ mod tests {
                 expires_at: Some("2026-08-04T10:00:00Z".to_owned()),
             }]
         );
+    }
+
+    #[test]
+    fn an_absurd_charge_is_a_protocol_error_not_an_overflow() {
+        // Found by fuzzing (tests/it/fuzz.rs): two items whose charges add up past i64 tenths
+        // panicked in debug builds and wrapped to a negative charge in release builds.
+        let mut v = completed();
+        let item = v["responses"][0].clone();
+        v["responses"] = json!([item.clone(), item]);
+        v["responses"][0]["metadata"]["credits_spent"] = json!(922_337_203_685_477_581_u64);
+        v["responses"][1]["metadata"]["credits_spent"] = json!(1);
+        assert!(matches!(parse_envelope(&v), Err(ProviderError::Protocol { .. })));
+        v["responses"][0]["metadata"]["credits_spent"] = json!(1e300);
+        assert!(matches!(parse_envelope(&v), Err(ProviderError::Protocol { .. })));
     }
 
     #[test]

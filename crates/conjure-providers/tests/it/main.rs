@@ -8,6 +8,7 @@
 mod balance;
 mod download;
 mod fake;
+mod fuzz;
 mod imaginepro;
 mod poll;
 mod secrets;
