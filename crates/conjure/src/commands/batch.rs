@@ -16,6 +16,7 @@ use conjure_app::paid::Progress;
 use conjure_core::Consent;
 use serde_json::json;
 
+use crate::cli::ApprovalArgs;
 use crate::commands::Ctx;
 use crate::error::{CliError, Exit};
 use crate::settings::parse_limit;
@@ -35,24 +36,12 @@ pub struct BatchArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Folder for the outputs (default: output.dir in the config file, else the current folder).
-    #[arg(long = "out", value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Send the batch quoted with this token.
-    #[arg(long, value_name = "TOKEN")]
-    pub approve: Option<String>,
-    /// Approve without a token: up to limits.yes_max_cost for the whole run unless --max-cost.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Refuse to send if the whole run is above this: dollars (`5.00`) or credits (`2000cr`,
-    /// per provider).
-    #[arg(long, value_name = "LIMIT")]
-    pub max_cost: Option<String>,
-    /// Send lines whose request was sent in the last 24 hours outside this batch.
-    #[arg(long)]
-    pub again: bool,
-    /// Show the quote; send nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[arg(long = "out-dir", visible_alias = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The approval of the whole run: its quote is the batch's (every line, every provider), and
+    /// a credit --max-cost holds each provider's part.
+    #[command(flatten)]
+    pub approval: ApprovalArgs,
 }
 
 pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
@@ -76,22 +65,22 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
         }
         (None, None) => return Err(CliError::usage("Give a batch file or --resume BATCH").into()),
     };
-    let max_cost = args.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?;
+    let max_cost = args.approval.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?;
     let run = app.plan_batch(&session, &source, &text).await?;
     let options = BatchOptions {
         concurrency: usize::from(args.concurrency),
         max_cost,
-        out: args.out.clone().map(Destination::Dir),
+        out: args.out_dir.clone().map(Destination::Dir),
         force: false,
-        again: args.again,
+        again: args.approval.again,
     };
-    if args.dry_run {
+    if args.approval.dry_run {
         show_quote(ctx, &run.quote, "dry_run");
         return Ok(());
     }
-    let consent = if let Some(t) = &args.approve {
+    let consent = if let Some(t) = &args.approval.approve {
         Some(Consent::Token(t.clone()))
-    } else if args.yes {
+    } else if args.approval.yes {
         Some(Consent::Yes)
     } else {
         None

@@ -203,6 +203,28 @@ fn refused_url() -> String {
 
 // --- Submit: the paid POST. ---
 
+/// One submit row on `side`: the command under `faults` exits `exit`, the server received and
+/// accepted `posts`, the journal says `state`; then the fault lifts and only `retry`, with a new
+/// approval, sends the request again, once. `extra` checks more, given the job's id.
+fn submit_row(
+    side: Side,
+    t: &TestContext,
+    exit: i32,
+    expected: (u64, u64),
+    state: &str,
+    extra: impl FnOnce(&TestContext, &str),
+) {
+    let run = t.run(&side.image());
+    assert_eq!(run.code, exit, "{side:?}: {run:?}");
+    let job = job_of(&run);
+    assert_eq!(posts(t, side), expected, "{side:?}");
+    let st = status(t, &job);
+    assert_eq!(st["status"], state, "{side:?}: {st}");
+    extra(t, &job);
+    t.sandbox().set_faults(Faults::default());
+    retry_with_new_approval(t, side, &job);
+}
+
 #[test]
 fn connection_refused_sends_nothing_and_a_retry_sends_once() {
     for side in BOTH {
@@ -226,19 +248,13 @@ fn connection_refused_sends_nothing_and_a_retry_sends_once() {
 #[test]
 fn reset_before_the_submit_was_accepted_is_unknown_and_only_retry_resends() {
     for side in BOTH {
-        let t = sandbox_with(Faults { reset_before_accept: true, ..Faults::default() });
-        let run = t.run(&side.image());
         // The client cannot tell a reset before acceptance from one after: maybe charged.
-        assert_eq!(run.code, 5, "{side:?}: {run:?}");
-        assert_eq!(run.json()["error"]["kind"], "outcome_unknown");
-        let job = job_of(&run);
-        assert_eq!(posts(&t, side), (1, 0), "{side:?}");
-        assert_eq!(status(&t, &job)["status"], "unknown", "{side:?}");
-        // Waiting on it sends nothing; there is no request id to poll.
-        t.run(&["wait", &job]);
-        assert_eq!(posts(&t, side), (1, 0), "{side:?}");
-        t.sandbox().set_faults(Faults::default());
-        retry_with_new_approval(&t, side, &job);
+        let t = sandbox_with(Faults { reset_before_accept: true, ..Faults::default() });
+        submit_row(side, &t, 5, (1, 0), "unknown", |t, job| {
+            // Waiting on it sends nothing; there is no request id to poll.
+            t.run(&["wait", job]);
+            assert_eq!(posts(t, side), (1, 0), "{side:?}");
+        });
     }
 }
 
@@ -246,17 +262,12 @@ fn reset_before_the_submit_was_accepted_is_unknown_and_only_retry_resends() {
 fn reset_after_the_job_was_accepted_is_unknown_and_only_retry_resends() {
     for side in BOTH {
         let t = sandbox_with(Faults { drop_after_accept: true, ..Faults::default() });
-        let run = t.run(&side.image());
-        assert_eq!(run.code, 5, "{side:?}: {run:?}");
-        let job = job_of(&run);
-        assert_eq!(posts(&t, side), (1, 1), "{side:?}");
-        assert_eq!(status(&t, &job)["status"], "unknown", "{side:?}");
-        // The same command again is a duplicate, refused before anything is sent.
-        let again = t.run(&side.image());
-        assert_eq!(again.code, 2, "{side:?}: {again:?}");
-        assert_eq!(posts(&t, side), (1, 1), "{side:?}");
-        t.sandbox().set_faults(Faults::default());
-        retry_with_new_approval(&t, side, &job);
+        submit_row(side, &t, 5, (1, 1), "unknown", |t, _| {
+            // The same command again is a duplicate, refused before anything is sent.
+            let again = t.run(&side.image());
+            assert_eq!(again.code, 2, "{side:?}: {again:?}");
+            assert_eq!(posts(t, side), (1, 1), "{side:?}");
+        });
     }
 }
 
@@ -281,28 +292,16 @@ fn timeout_after_acceptance_is_unknown_not_failed() {
 fn a_500_on_submit_is_unknown_and_only_retry_resends() {
     for side in BOTH {
         let t = sandbox_with(Faults { submit_500: true, ..Faults::default() });
-        let run = t.run(&side.image());
-        assert_eq!(run.code, 5, "{side:?}: {run:?}");
-        let job = job_of(&run);
-        assert_eq!(posts(&t, side), (1, 1), "{side:?}");
-        assert_eq!(status(&t, &job)["status"], "unknown", "{side:?}");
-        t.sandbox().set_faults(Faults::default());
-        retry_with_new_approval(&t, side, &job);
+        submit_row(side, &t, 5, (1, 1), "unknown", |_, _| {});
     }
 }
 
 #[test]
 fn a_429_on_submit_exits_4_and_nothing_is_resent() {
     for side in BOTH {
+        // Refused, nothing charged; a single command does not wait and resend.
         let t = sandbox_with(Faults { submit_429: true, retry_after_secs: 0, ..Faults::default() });
-        let run = t.run(&side.image());
-        assert_eq!(run.code, 4, "{side:?}: {run:?}");
-        let job = job_of(&run);
-        assert_eq!(posts(&t, side), (1, 0), "{side:?}: a single command does not wait and resend");
-        let st = status(&t, &job);
-        assert_eq!(st["status"], "failed", "{side:?}: refused, nothing charged: {st}");
-        t.sandbox().set_faults(Faults::default());
-        retry_with_new_approval(&t, side, &job);
+        submit_row(side, &t, 4, (1, 0), "failed", |_, _| {});
     }
 }
 
@@ -310,13 +309,7 @@ fn a_429_on_submit_exits_4_and_nothing_is_resent() {
 fn a_malformed_answer_to_an_accepted_submit_is_unknown() {
     for side in BOTH {
         let t = sandbox_with(Faults { malformed_json: true, ..Faults::default() });
-        let run = t.run(&side.image());
-        assert_eq!(run.code, 5, "{side:?}: {run:?}");
-        let job = job_of(&run);
-        assert_eq!(posts(&t, side), (1, 1), "{side:?}");
-        assert_eq!(status(&t, &job)["status"], "unknown", "{side:?}");
-        t.sandbox().set_faults(Faults::default());
-        retry_with_new_approval(&t, side, &job);
+        submit_row(side, &t, 5, (1, 1), "unknown", |_, _| {});
     }
 }
 
