@@ -493,8 +493,8 @@ impl<C: Connector> App<C> {
         interrupted: &AtomicBool,
     ) -> Result<BatchReport, AppError> {
         session.journal.record_batch(&run.plan).await?;
-        let mut errors =
-            self.collect_batch(session, &run.plan.id, options, observer, interrupted).await?;
+        // What earlier runs left running is collected while the rest is sent.
+        let collect = self.collect_batch(session, &run.plan.id, options, observer, interrupted);
         let mut resends = 0_u32;
         let mut lanes: BTreeMap<Option<ProviderId>, Vec<Call>> = BTreeMap::new();
         for call in run.calls {
@@ -502,14 +502,15 @@ impl<C: Connector> App<C> {
             let lane = self.config.max_in_flight(p).map(|_| p);
             lanes.entry(lane).or_default().push(call);
         }
-        let results = futures_util::future::join_all(lanes.into_iter().map(|(lane, calls)| {
+        let sending = futures_util::future::join_all(lanes.into_iter().map(|(lane, calls)| {
             let width = match lane {
                 Some(p) => self.config.max_in_flight(p).unwrap_or(1) as usize,
                 None => options.concurrency.max(1),
             };
             self.run_lane(session, calls, width, options, observer, interrupted)
-        }))
-        .await;
+        }));
+        let (collected, results) = futures_util::future::join(collect, sending).await;
+        let mut errors = collected?;
         for r in results {
             let (e, n) = r?;
             errors.extend(e);
@@ -545,8 +546,23 @@ impl<C: Connector> App<C> {
                 job.batch.as_ref().map(|b| b.lines.clone()).unwrap_or_default();
             let delivery = self.delivery_for(job, options.out.as_ref(), options.force);
             let progress = |p: Progress<'_>| observer(BatchEvent::Job(p));
-            let result = match self.connect(job.provider) {
-                Ok(provider) => {
+            // A job still running at the provider is in flight: it holds the provider's turn.
+            let running = matches!(job.state, JobState::Submitted | JobState::Processing);
+            let turn = match self.config.max_in_flight(job.provider).filter(|_| running) {
+                Some(max) => {
+                    crate::inflight::acquire(&self.config.data_dir, job.provider, max, || {
+                        observer(BatchEvent::Job(Progress::WaitingTurn {
+                            provider: job.provider,
+                            max,
+                        }));
+                    })
+                    .await
+                    .map(Some)
+                }
+                None => Ok(None),
+            };
+            let result = match turn.and_then(|slot| Ok((slot, self.connect(job.provider)?))) {
+                Ok((_slot, provider)) => {
                     let stop = async {
                         while !interrupted.load(Ordering::SeqCst) {
                             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -65,7 +65,8 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
         }
         (None, None) => return Err(CliError::usage("Give a batch file or --resume BATCH").into()),
     };
-    let max_cost = args.approval.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?;
+    let max_cost =
+        args.approval.max_cost.as_deref().map(|s| parse_limit(s, "cost limit")).transpose()?;
     let run = app.plan_batch(&session, &source, &text).await?;
     let options = BatchOptions {
         concurrency: usize::from(args.concurrency),
