@@ -259,9 +259,10 @@ impl<C: Connector> App<C> {
             }
         }
         // The same request twice is a second payment nobody asked for: `count` asks for more.
-        let mut seen: BTreeMap<String, u32> = BTreeMap::new();
-        for l in &lines {
-            if let Some(first) = seen.insert(l.spec.fingerprint(), l.number) {
+        let fingerprints: Vec<String> = lines.iter().map(|l| l.spec.fingerprint()).collect();
+        let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+        for (l, f) in lines.iter().zip(&fingerprints) {
+            if let Some(first) = seen.insert(f, l.number) {
                 problems.push(format!(
                     "line {} repeats line {first}; ask for more outputs with \"count\" instead",
                     l.number
@@ -276,14 +277,7 @@ impl<C: Connector> App<C> {
             ))
             .hint("fix those lines and run the batch again"));
         }
-        let id = batch::batch_id(
-            lines
-                .iter()
-                .map(|l| l.spec.fingerprint())
-                .collect::<Vec<_>>()
-                .iter()
-                .map(String::as_str),
-        );
+        let id = batch::batch_id(fingerprints.iter().map(String::as_str));
         let plan = BatchPlan {
             id: id.clone(),
             source: source.to_owned(),

@@ -326,6 +326,9 @@ pub struct ReserveFacts {
     /// [`money_at_risk`] counts, other than the job a retry re-sends. Not looked up when
     /// `again` is set.
     pub same_request: Option<EarlierJob>,
+    /// For a batch call: a line it carries that an earlier job of the same batch, one that may
+    /// have cost money, already carries (the line, and that job).
+    pub batch_line_sent: Option<(u32, EarlierJob)>,
     /// Money at risk inside each window a budget that applies counts; a window no budget
     /// needs is not looked up.
     pub spent: BTreeMap<BudgetWindow, Spent>,
@@ -340,6 +343,10 @@ pub enum SpendRefusal {
         "The same request was sent {minutes_ago} min ago as job `{earlier}` ({state}); nothing was sent"
     )]
     Duplicate { earlier: JobId, state: JobState, minutes_ago: i64 },
+    #[error(
+        "Line {line} of this batch was already sent, as job `{job}` ({state}); nothing was sent"
+    )]
+    LineSent { line: u32, job: JobId, state: JobState },
     #[error("The quote ({quoted}) is above the cost limit ({limit}); nothing was sent")]
     OverMaxCost { quoted: String, limit: Limit },
     #[error(
@@ -371,6 +378,9 @@ impl SpendRefusal {
             SpendRefusal::Duplicate { earlier, .. } => format!(
                 "`conjure status {earlier}` shows it and `conjure fetch {earlier}` downloads its outputs again; pass --again to pay for it again"
             ),
+            SpendRefusal::LineSent { job, .. } => format!(
+                "a batch never sends a line twice (another run of it sent this one); `conjure status {job}` shows it, and `conjure retry {job}` sends it again after a new approval"
+            ),
             SpendRefusal::OverMaxCost { .. } => {
                 "raise --max-cost (or limits.max_cost), or pick a cheaper model, duration or count".to_owned()
             }
@@ -394,7 +404,12 @@ impl SpendRefusal {
 
     /// A duplicate is a usage error; the others are limits.
     pub fn is_duplicate_or_token(&self) -> bool {
-        matches!(self, SpendRefusal::TokenUsed { .. } | SpendRefusal::Duplicate { .. })
+        matches!(
+            self,
+            SpendRefusal::TokenUsed { .. }
+                | SpendRefusal::Duplicate { .. }
+                | SpendRefusal::LineSent { .. }
+        )
     }
 }
 
@@ -577,6 +592,14 @@ pub fn reserve_verdict(
 ) -> Result<(), SpendRefusal> {
     if let Some(job) = &facts.token_used_by {
         return Err(SpendRefusal::TokenUsed { job: job.clone() });
+    }
+    // Whatever --again says: one line of a batch is one payment.
+    if let Some((line, earlier)) = &facts.batch_line_sent {
+        return Err(SpendRefusal::LineSent {
+            line: *line,
+            job: earlier.id.clone(),
+            state: earlier.state,
+        });
     }
     if !rules.again
         && let Some(earlier) = &facts.same_request
@@ -1021,6 +1044,21 @@ mod tests {
         assert!(reserve_verdict(a, &rules, &earlier(JobState::Rejected, false), 0).is_ok());
         let again = SpendRules { again: true, ..SpendRules::default() };
         assert!(reserve_verdict(a, &again, &earlier(JobState::Completed, true), 0).is_ok());
+        let line_sent = ReserveFacts {
+            batch_line_sent: Some((
+                3,
+                EarlierJob {
+                    id: id.clone(),
+                    state: JobState::Submitting,
+                    has_request_id: false,
+                    created_at: 0,
+                },
+            )),
+            ..ReserveFacts::default()
+        };
+        let e = reserve_verdict(a, &again, &line_sent, 0).unwrap_err();
+        assert!(matches!(e, SpendRefusal::LineSent { line: 3, .. }), "--again does not help: {e}");
+        assert!(e.is_duplicate_or_token());
         let tight = SpendRules { budgets: vec![daily("10cr")], ..SpendRules::default() };
         assert!(matches!(
             reserve_verdict(a, &tight, &ReserveFacts::default(), 0),

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use conjure_core::approval::{Approved, Order};
-use conjure_core::batch::BatchPlan;
+use conjure_core::batch::{BatchLink, BatchPlan};
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
 use conjure_core::quote::Quote;
 use conjure_core::store::{
@@ -73,6 +73,7 @@ struct Reservation {
     deliver_to: Option<String>,
     batch_id: Option<String>,
     batch_json: Option<String>,
+    batch: Option<BatchLink>,
 }
 
 impl Journal {
@@ -255,15 +256,14 @@ impl Inner {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| StoreError::from(JournalError::from(e)))?;
-            let facts = store(reserve_facts(
-                &tx,
-                r.quote.provider,
-                &r.fingerprint,
-                r.token.as_deref(),
-                r.retry_of.as_ref(),
-                rules,
-                now,
-            ))?;
+            let asked = Asked {
+                provider: r.quote.provider,
+                fingerprint: &r.fingerprint,
+                token: r.token.as_deref(),
+                retry_of: r.retry_of.as_ref(),
+                batch: r.batch.as_ref(),
+            };
+            let facts = store(reserve_facts(&tx, &asked, rules, now))?;
             policy::reserve_verdict(&r.quote, rules, &facts, now)?;
             let inserted = tx.execute(
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
@@ -467,16 +467,13 @@ impl Inner {
 
     fn preview(
         &self,
-        provider: ProviderId,
-        fingerprint: &str,
-        token: Option<&str>,
-        retry_of: Option<&JobId>,
+        asked: &Asked<'_>,
         rules: &SpendRules,
         now: i64,
     ) -> Result<ReserveFacts, JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        reserve_facts(&tx, provider, fingerprint, token, retry_of, rules, now)
+        reserve_facts(&tx, asked, rules, now)
     }
 
     fn record_batch(&self, plan: &BatchPlan) -> Result<(), JournalError> {
@@ -600,17 +597,28 @@ impl Inner {
     }
 }
 
+/// What an order asks the reserve decision about.
+struct Asked<'a> {
+    provider: ProviderId,
+    fingerprint: &'a str,
+    token: Option<&'a str>,
+    retry_of: Option<&'a JobId>,
+    batch: Option<&'a BatchLink>,
+}
+
 /// The facts [`policy::reserve_verdict`] needs, read inside the reserving transaction (or a
 /// read transaction, for a preview).
 fn reserve_facts(
     conn: &Connection,
-    provider: ProviderId,
-    fingerprint: &str,
-    token: Option<&str>,
-    retry_of: Option<&JobId>,
+    asked: &Asked<'_>,
     rules: &SpendRules,
     now: i64,
 ) -> Result<ReserveFacts, JournalError> {
+    let Asked { provider, fingerprint, token, retry_of, batch } = *asked;
+    let batch_line_sent = match batch {
+        Some(link) => batch_line_sent(conn, link, rules.sandbox)?,
+        None => None,
+    };
     let token_used_by = match token {
         Some(token) => conn
             .query_row("SELECT job_id FROM approvals WHERE token = ?1", [token], |row| {
@@ -663,7 +671,51 @@ fn reserve_facts(
     for window in rules.windows_for(provider) {
         spent.insert(window, spent_since(conn, window.since(now), rules.sandbox)?);
     }
-    Ok(ReserveFacts { token_used_by, same_request, spent })
+    Ok(ReserveFacts { token_used_by, same_request, batch_line_sent, spent })
+}
+
+/// The first line of `link` that an earlier job of its batch, one that may have cost money,
+/// already carries.
+fn batch_line_sent(
+    conn: &Connection,
+    link: &BatchLink,
+    sandbox: bool,
+) -> Result<Option<(u32, EarlierJob)>, JournalError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, state, request_id IS NOT NULL, created_at, batch_json FROM jobs \
+         WHERE batch_id = ?1 AND sandbox = ?2 ORDER BY created_at, rowid",
+    )?;
+    let rows = stmt
+        .query_map(params![link.batch, sandbox], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (id, state, has_request_id, created_at, json) in rows {
+        let state = parse_state(&id, &state)?;
+        if !policy::money_at_risk(state, has_request_id) {
+            continue;
+        }
+        let Some(json) = json else { continue };
+        let theirs: BatchLink = serde_json::from_str(&json).map_err(|e| JournalError::Corrupt {
+            id: id.clone(),
+            field: "batch_json",
+            source: Box::new(e),
+        })?;
+        if let Some(line) =
+            link.lines.iter().find(|l| theirs.items_of(l.line).is_some()).map(|l| l.line)
+        {
+            let earlier =
+                EarlierJob { id: JobId::from_stored(id), state, has_request_id, created_at };
+            return Ok(Some((line, earlier)));
+        }
+    }
+    Ok(None)
 }
 
 /// Money at risk since `since_ms`, per provider, in credits and (at its own price per credit)
@@ -773,6 +825,7 @@ impl JobStore for Journal {
                 deliver_to: order.deliver_to.clone(),
                 batch_id: order.batch.as_ref().map(|b| b.batch.clone()),
                 batch_json: order.batch.as_ref().map(|b| to_json(b, "batch link")).transpose()?,
+                batch: order.batch.clone(),
             })
         })())?;
         let rules = rules.clone();
@@ -790,16 +843,17 @@ impl JobStore for Journal {
         let provider = order.spec.provider;
         let token = token.map(str::to_owned);
         let retry_of = order.retry_of.clone();
+        let batch = order.batch.clone();
         let rules = rules.clone();
         self.blocking(move |inner| {
-            store(inner.preview(
+            let asked = Asked {
                 provider,
-                &fingerprint,
-                token.as_deref(),
-                retry_of.as_ref(),
-                &rules,
-                now_ms,
-            ))
+                fingerprint: &fingerprint,
+                token: token.as_deref(),
+                retry_of: retry_of.as_ref(),
+                batch: batch.as_ref(),
+            };
+            store(inner.preview(&asked, &rules, now_ms))
         })
         .await
     }

@@ -41,6 +41,7 @@ macro_rules! store_contract_suite {
             a_settled_charge_replaces_the_quote,
             monthly_and_per_provider_budgets,
             the_ledger_lists_real_jobs_with_their_money,
+            a_batch_line_is_sent_once_whatever_again_says,
             transitions_follow_the_state_machine,
             request_ids_are_set_once,
             snapshots_keep_the_last_reported_charge,
@@ -397,6 +398,31 @@ pub async fn the_ledger_lists_real_jobs_with_their_money<S: JobStore>(store: &S,
     assert_eq!(e.usd_per_credit, Some(CreditPrice::KATANA_REFERENCE));
     assert_eq!(e.model, "gpt-image-2");
     assert!(store.ledger(NOW + 2).await.expect("ledger").is_empty());
+}
+
+pub async fn a_batch_line_is_sent_once_whatever_again_says<S: JobStore>(store: &S, other: &S) {
+    use conjure_core::batch::{BatchLine, BatchLink};
+    let link = |lines: &[u32]| BatchLink {
+        batch: "b0123456789ab".to_owned(),
+        lines: lines.iter().map(|l| BatchLine { line: *l, items: 1 }).collect(),
+    };
+    let with = |prompt: &str, lines: &[u32]| {
+        let mut o = order(prompt);
+        o.batch = Some(link(lines));
+        yes(o)
+    };
+    let again = SpendRules { again: true, ..rules() };
+    let first = reserve(store, &with("line one", &[1, 2]), &again).await;
+    // Another run of the batch, another process: line 2 is taken, even with --again.
+    let r = refusal(other, &with("line two", &[2]), &again, NOW).await;
+    assert!(
+        matches!(r, SpendRefusal::LineSent { line: 2, ref job, .. } if *job == first.id),
+        "{r:?}"
+    );
+    reserve(other, &with("line three", &[3]), &again).await;
+    // A call refused before acceptance frees its lines.
+    walk(store, &first.id, &[JobState::Submitting, JobState::Rejected]).await;
+    reserve(other, &with("line two", &[2]), &again).await;
 }
 
 pub async fn the_budget_window_is_rolling<S: JobStore>(store: &S, _other: &S) {

@@ -365,3 +365,33 @@ fn a_429_on_a_batch_submit_resends_only_that_call_and_narrows_the_lanes() {
     assert_eq!(t.stats().imaginepro_posts_received, 21);
     assert_eq!(t.stats().submit_posts_received, 7);
 }
+
+/// Two runs of one batch at once, even with --again: each line is sent by one of them only (the
+/// journal refuses a line another job of the batch carries, in the transaction that reserves).
+#[test]
+fn two_runs_of_one_batch_at_once_send_each_line_once() {
+    let mut t = sandbox_with(Faults { latency_ms: 60, ..Faults::default() });
+    t.env("CONJURE_IMAGINEPRO_USD_PER_CREDIT", "0.01");
+    let lines: Vec<String> = (0..12)
+        .map(|i| format!(r#"{{"provider":"imaginepro","model":"flux","prompt":"twice {i}"}}"#))
+        .collect();
+    let file = write(&t, "twice.jsonl", &lines);
+    let spawn = || -> Child {
+        let mut cmd =
+            t.command(&["--json", "batch", &file, "--yes", "--again", "--concurrency", "4"]);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for c in [a, b] {
+        let out = c.wait_with_output().unwrap();
+        // 0, or 8 for the run whose lines the other one was still finishing.
+        let code = out.status.code();
+        assert!(matches!(code, Some(0 | 8)), "{code:?}: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    assert_eq!(t.stats().imaginepro_posts_received, 12);
+    assert_eq!(t.stats().imaginepro_accepted, 12);
+    let again = t.run(&["--json", "batch", &file, "--yes", "--again"]);
+    assert_eq!(summary(&again)["done"], 12, "{again:?}");
+    assert_eq!(t.stats().imaginepro_posts_received, 12);
+}

@@ -361,14 +361,7 @@ fn a_failed_job_exits_4_is_refunded_and_retry_sends_once() {
 fn a_partial_failure_delivers_what_exists_and_fetch_gets_it_again() {
     // ImaginePro jobs fail or succeed whole; only Katana has items that fail on their own.
     let t = crate::sandbox();
-    let payload = t.path("partial.json");
-    let marker = conjure_sandbox::FAIL_MARKER;
-    std::fs::write(
-        &payload,
-        format!(r#"{{"requests":[{{"type":"image","model":"gen","prompt":"fine"}},{{"type":"image","model":"gen","prompt":"{marker}"}}]}}"#),
-    )
-    .unwrap();
-    let run = t.run(&["--json", "submit", payload.to_str().unwrap(), "--yes"]);
+    let run = crate::faults::submit_partial(&t);
     assert_eq!(run.code, 0, "{run:?}");
     let job = job_of(&run);
     assert_eq!(posts(&t, Side::Katana), (1, 1));

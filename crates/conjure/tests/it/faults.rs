@@ -106,14 +106,7 @@ fn slow_server_still_one_post() {
 #[test]
 fn a_partial_failure_delivers_what_exists_and_says_what_failed() {
     let t = crate::sandbox();
-    let payload = t.path("partial.json");
-    let marker = conjure_sandbox::FAIL_MARKER;
-    std::fs::write(
-        &payload,
-        format!(r#"{{"requests":[{{"type":"image","model":"gen","prompt":"fine"}},{{"type":"image","model":"gen","prompt":"{marker}"}}]}}"#),
-    )
-    .unwrap();
-    let run = t.run(&["--json", "submit", payload.to_str().unwrap(), "--yes"]);
+    let run = submit_partial(&t);
     assert_eq!(run.code, 0, "{run:?}");
     let v = run.json();
     assert_eq!(v["status"], "partial");
@@ -133,4 +126,16 @@ fn a_partial_failure_delivers_what_exists_and_says_what_failed() {
         t.sandbox().balance(conjure_test::TEST_KEY),
         Some(conjure_core::Credits::whole(10_000 - 3))
     );
+}
+
+/// Submits a Katana envelope of two images, the second marked to fail at the sandbox, with --yes.
+pub(crate) fn submit_partial(t: &conjure_test::TestContext) -> conjure_test::Run {
+    let payload = t.path("partial.json");
+    let marker = conjure_sandbox::FAIL_MARKER;
+    std::fs::write(
+        &payload,
+        format!(r#"{{"requests":[{{"type":"image","model":"gen","prompt":"fine"}},{{"type":"image","model":"gen","prompt":"{marker}"}}]}}"#),
+    )
+    .unwrap();
+    t.run(&["--json", "submit", payload.to_str().unwrap(), "--yes"])
 }

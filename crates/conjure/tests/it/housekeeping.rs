@@ -101,14 +101,7 @@ fn what_a_killed_render_left_is_removed_by_the_next_run() {
     std::fs::create_dir_all(&tmp).unwrap();
     t.env("TMPDIR", tmp.to_str().unwrap());
     // Long enough that the render is surely still running when it is killed.
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=s=640x360:r=30:d=60")
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(t.out_dir().join("long.mp4"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::media::long_video(&t);
     std::fs::write(
         t.out_dir().join("long.yaml"),
         "output: {path: big.mp4, preset: veryslow}\nclips:\n  - src: long.mp4\n  - color: '#202020'\n    duration: 1\ntexts:\n  - {text: hold on, position: center}\n",

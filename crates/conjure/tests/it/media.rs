@@ -294,14 +294,7 @@ fn sigint_stops_ffmpeg_and_leaves_nothing_behind() {
 fn stop_signal_leaves_nothing_behind(signal: &str, code: i32, word: &str) {
     let t = ctx();
     // Long enough that the render is surely still running when the signal arrives.
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc2=s=640x360:r=30:d=60")
-        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
-        .arg(t.out_dir().join("long.mp4"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    long_video(&t);
     let mut cmd = t.command(&[
         "media", "resize", "long.mp4", "-o", "big.mp4", "--width", "1920", "--preset", "veryslow",
     ]);
@@ -652,4 +645,17 @@ fn media_steps_show_a_bar_on_a_terminal_only() {
     // Not a terminal: no bar either.
     let run = t.run(&["media", "reverse", "src.mp4", "-o", "n.mp4", "--preset", "ultrafast"]);
     assert!(!run.stderr.contains('%'), "{:?}", run.stderr);
+}
+
+/// `long.mp4` in the test's output folder: a minute of 640x360 video, long enough that a render
+/// of it is surely still running when a test stops it.
+pub(crate) fn long_video(t: &conjure_test::TestContext) {
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=s=640x360:r=30:d=60")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+        .arg(t.out_dir().join("long.mp4"))
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
