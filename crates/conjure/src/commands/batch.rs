@@ -175,8 +175,9 @@ pub async fn run(ctx: &Ctx, args: &BatchArgs) -> anyhow::Result<()> {
             Progress::WaitingTurn { .. } | Progress::Job(_) | Progress::Saved { .. },
         ) => {}
     };
+    let sigint = crate::commands::ctrl_c();
     let stop = async {
-        crate::commands::ctrl_c().await;
+        sigint.await;
         interrupted.store(true, Ordering::SeqCst);
         std::future::pending::<()>().await;
     };

@@ -80,9 +80,24 @@ pub fn without_settings(command: Command, out: Output) -> Early {
 }
 
 /// Waits for Ctrl-C; never completes when the handler cannot be installed.
-pub async fn ctrl_c() {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+///
+/// The handler is installed when this is called, not when the future is first polled: a
+/// command that streams an answer may be busy printing before it polls the interrupt, and a
+/// Ctrl-C in that window must stop it the documented way (job kept, exit 5), not kill it.
+pub fn ctrl_c() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    let installed = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        #[cfg(unix)]
+        if let Some(mut signal) = installed {
+            if signal.recv().await.is_some() {
+                return;
+            }
+            std::future::pending::<()>().await;
+        }
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 
