@@ -13,6 +13,8 @@
 //!   started and removes unfinished files when the front end is told to stop (a signal);
 //!   [`workdir`] holds working folders under an owner lock, so the next run removes what a
 //!   killed one left.
+//! - `splice` copies whole H.264 GOPs byte for byte and joins them with re-encoded runs in a
+//!   minimal MP4 writer (the smart render's building block).
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
 //! This crate knows nothing about providers, credits or the journal; the CLI records the
@@ -28,6 +30,8 @@ pub mod outputs;
 pub mod probe;
 pub mod progress;
 mod render;
+#[cfg_attr(not(test), expect(dead_code, reason = "the smart render, its user, comes next"))]
+mod splice;
 pub mod stop;
 pub mod timeline;
 mod tools;

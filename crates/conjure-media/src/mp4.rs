@@ -15,6 +15,11 @@
 //! ffmpeg, x264 and the providers write, and what a copy join can use. It does not read
 //! container tags (the result has none), other codecs, fragmented files or edit lists that cut
 //! frames (a keyframe-copy trim writes those).
+//!
+//! [`read_video_track`] goes one level deeper for the splicer (`splice`): the per-sample tables
+//! of the one H.264 track (where each sample is, its size, decode time, composition offset and
+//! whether it is a sync sample), so whole GOPs can be copied byte for byte. It shares the
+//! same rule: `None` for anything it does not fully understand.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -338,21 +343,10 @@ struct Sps {
 /// colour range; `None` unless it is 8-bit 4:2:0 progressive limited-range video in a profile
 /// ffprobe names Baseline, Constrained Baseline, Main or High.
 fn parse_sps(nal: &[u8]) -> Option<Sps> {
-    let (&header, body) = nal.split_first()?;
-    if header & 0x1f != 7 {
+    if nal.first()? & 0x1f != 7 {
         return None;
     }
-    // Remove emulation-prevention bytes (00 00 03 -> 00 00).
-    let mut rbsp = Vec::with_capacity(body.len());
-    let mut zeros = 0;
-    for &b in body {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-        rbsp.push(b);
-    }
+    let rbsp = rbsp(nal);
     let mut b = Bits { data: &rbsp, pos: 0 };
     let profile_idc = b.bits(8)?;
     let constraints = b.bits(8)?;
@@ -633,6 +627,252 @@ pub(crate) fn parse_movie(moov: &[u8]) -> Option<MediaInfo> {
     Some(info)
 }
 
+/// One sample (an access unit) of a video track, in decode order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sample {
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Bytes.
+    pub size: u32,
+    /// Decode time, in the track's timescale.
+    pub dts: u64,
+    /// Composition time minus decode time, in the track's timescale.
+    pub cts_offset: i64,
+    /// A sync sample (`stss`, or every sample when the box is absent).
+    pub sync: bool,
+}
+
+/// The sample tables of a file's one H.264 video track.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VideoTrack {
+    /// Units per second of every time below.
+    pub timescale: u32,
+    /// Every sample in decode order.
+    pub samples: Vec<Sample>,
+    /// Media time where presentation starts: the edit list's `media_time` (the B-frame delay
+    /// it hides), 0 without an edit list.
+    pub media_start: i64,
+    /// The whole `avc1` sample entry payload (after its 8-byte box header).
+    pub entry: Vec<u8>,
+    /// The `avcC` record inside it.
+    pub avcc: Vec<u8>,
+    /// Coded size from the sample entry.
+    pub width: u32,
+    /// Coded size from the sample entry.
+    pub height: u32,
+}
+
+/// Reads the sample tables of the one `avc1` video track of an MP4/MOV file (other tracks are
+/// skipped), or `None` when the file is anything else or holds something the reader does not
+/// fully understand (several sample descriptions, an edit list that cuts frames, fragments).
+pub(crate) fn read_video_track(path: &Path) -> Option<VideoTrack> {
+    let mut file = File::open(path).ok()?;
+    let moov = find_moov(&mut file)?;
+    parse_video_track(&moov)
+}
+
+/// [`read_video_track`] over the bytes of a `moov` payload: a pure function.
+pub(crate) fn parse_video_track(moov: &[u8]) -> Option<VideoTrack> {
+    let boxes = children(moov)?;
+    if boxes.iter().any(|(k, _)| k == b"mvex") {
+        return None;
+    }
+    let (_, mvhd) = boxes.iter().find(|(k, _)| k == b"mvhd")?;
+    let (movie_scale, _) = times(mvhd)?;
+    let mut found = None;
+    for (_, trak) in boxes.iter().filter(|(k, _)| k == b"trak") {
+        let mdia = child(trak, *b"mdia")?;
+        let hdlr = child(mdia, *b"hdlr")?;
+        if hdlr.get(8..12)? != b"vide" {
+            continue;
+        }
+        if found.is_some() {
+            return None;
+        }
+        found = Some(trak_samples(trak, mdia, movie_scale)?);
+    }
+    found
+}
+
+#[expect(clippy::similar_names, reason = "the cursors are named after the boxes they read")]
+fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack> {
+    let (timescale, _) = times(child(mdia, *b"mdhd")?)?;
+    let stbl = child(child(mdia, *b"minf")?, *b"stbl")?;
+    let mut stsd = Cursor::new(child(stbl, *b"stsd")?);
+    stsd.skip(4)?;
+    if stsd.u32()? != 1 {
+        return None;
+    }
+    let entries = children(stsd.rest())?;
+    let [(kind, entry)] = entries.as_slice() else { return None };
+    if kind != b"avc1" {
+        return None;
+    }
+    let mut fields = Cursor::new(entry);
+    fields.skip(8 + 16)?;
+    let (width, height) = (u32::from(fields.u16()?), u32::from(fields.u16()?));
+    fields.skip(50)?;
+    let avcc = child(fields.rest(), *b"avcC")?.to_vec();
+
+    // stsz: one size for all, or one per sample.
+    let mut stsz = Cursor::new(child(stbl, *b"stsz")?);
+    stsz.skip(4)?;
+    let fixed = stsz.u32()?;
+    let count = usize::try_from(stsz.u32()?).ok()?;
+    let sizes: Vec<u32> = if fixed == 0 {
+        (0..count).map(|_| stsz.u32()).collect::<Option<_>>()?
+    } else {
+        vec![fixed; count]
+    };
+    // Chunk offsets: 32-bit `stco` or 64-bit `co64`.
+    let chunks: Vec<u64> = if let Some(b) = child(stbl, *b"stco") {
+        let mut k = Cursor::new(b);
+        k.skip(4)?;
+        let n = k.u32()?;
+        (0..n).map(|_| k.u32().map(u64::from)).collect::<Option<_>>()?
+    } else {
+        let mut k = Cursor::new(child(stbl, *b"co64")?);
+        k.skip(4)?;
+        let n = k.u32()?;
+        (0..n).map(|_| k.u64()).collect::<Option<_>>()?
+    };
+    // stsc runs: (first chunk, 1-based; samples per chunk; description index).
+    let mut stsc = Cursor::new(child(stbl, *b"stsc")?);
+    stsc.skip(4)?;
+    let entries = stsc.u32()?;
+    let runs: Vec<(u32, u32)> = (0..entries)
+        .map(|_| {
+            let first = stsc.u32()?;
+            let per = stsc.u32()?;
+            stsc.u32()?;
+            Some((first, per))
+        })
+        .collect::<Option<_>>()?;
+    let mut offsets = Vec::with_capacity(count);
+    for (i, &(first, per)) in runs.iter().enumerate() {
+        let end = runs.get(i + 1).map_or(chunks.len() as u64 + 1, |&(f, _)| u64::from(f));
+        if first == 0 || u64::from(first) > end {
+            return None;
+        }
+        for chunk in u64::from(first)..end {
+            let mut at = *chunks.get(usize::try_from(chunk - 1).ok()?)?;
+            for _ in 0..per {
+                let size = *sizes.get(offsets.len())?;
+                offsets.push(at);
+                at = at.checked_add(u64::from(size))?;
+            }
+        }
+    }
+    if offsets.len() != count {
+        return None;
+    }
+    // Decode times from stts runs.
+    let mut dts = Vec::with_capacity(count);
+    let mut t = 0u64;
+    for (run, delta) in stts(child(stbl, *b"stts")?)? {
+        for _ in 0..run {
+            dts.push(t);
+            t = t.checked_add(u64::from(delta))?;
+        }
+    }
+    if dts.len() != count {
+        return None;
+    }
+    // Composition offsets, when there is a ctts (version 1 offsets are signed).
+    let mut cts = vec![0i64; count];
+    if let Some(b) = child(stbl, *b"ctts") {
+        let mut table = Cursor::new(b);
+        let version = table.u8()?;
+        table.skip(3)?;
+        let entries = table.u32()?;
+        let mut i = 0usize;
+        for _ in 0..entries {
+            let runs = table.u32()?;
+            let off = table.u32()?;
+            let off = if version == 1 { i64::from(off.cast_signed()) } else { i64::from(off) };
+            for _ in 0..runs {
+                *cts.get_mut(i)? = off;
+                i += 1;
+            }
+        }
+        if i != count {
+            return None;
+        }
+    }
+    let sync: Option<Vec<u32>> = match child(stbl, *b"stss") {
+        None => None,
+        Some(b) => {
+            let mut k = Cursor::new(b);
+            k.skip(4)?;
+            let n = k.u32()?;
+            Some((0..n).map(|_| k.u32()).collect::<Option<_>>()?)
+        }
+    };
+    let mut samples: Vec<Sample> = (0..count)
+        .map(|i| Sample {
+            offset: offsets[i],
+            size: sizes[i],
+            dts: dts[i],
+            cts_offset: cts[i],
+            sync: sync.is_none(),
+        })
+        .collect();
+    for n in sync.unwrap_or_default() {
+        samples.get_mut(usize::try_from(n).ok()?.checked_sub(1)?)?.sync = true;
+    }
+    // An edit list may only hide the B-frame delay: one segment at rate 1 starting at the
+    // earliest composition time and running to the end of the media.
+    let mut media_start = 0;
+    if let Some(edts) = child(trak, *b"edts") {
+        let list = elst(child(edts, *b"elst")?)?;
+        let [(dur, time, true)] = list.as_slice() else { return None };
+        let first = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).min()?;
+        let end = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).max()?;
+        let frame = samples.get(1).map_or(0, |s| s.dts.cast_signed());
+        let shown = i128::from(*dur) * i128::from(timescale) / i128::from(movie_scale.max(1));
+        if *time != first || shown + i128::from(frame) < i128::from(end - first) {
+            return None;
+        }
+        media_start = *time;
+    }
+    Some(VideoTrack { timescale, samples, media_start, entry: entry.to_vec(), avcc, width, height })
+}
+
+/// The RBSP of a NAL unit (its header byte removed, emulation-prevention bytes dropped).
+fn rbsp(nal: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nal.len());
+    let mut zeros = 0;
+    for &b in nal.get(1..).unwrap_or_default() {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        out.push(b);
+    }
+    out
+}
+
+/// The `seq_parameter_set_id` of an SPS NAL unit.
+pub(crate) fn sps_id(nal: &[u8]) -> Option<u32> {
+    if nal.first()? & 0x1f != 7 {
+        return None;
+    }
+    let data = rbsp(nal);
+    let mut b = Bits { data: &data, pos: 24 };
+    b.ue()
+}
+
+/// `(pic_parameter_set_id, seq_parameter_set_id)` of a PPS NAL unit.
+pub(crate) fn pps_ids(nal: &[u8]) -> Option<(u32, u32)> {
+    if nal.first()? & 0x1f != 8 {
+        return None;
+    }
+    let data = rbsp(nal);
+    let mut b = Bits { data: &data, pos: 0 };
+    Some((b.ue()?, b.ue()?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -810,6 +1050,13 @@ mod tests {
                 if let Some(fast) = fast {
                     assert_same(&fast, &probed);
                     assert_eq!(fast.path, path);
+                    // The sample tables agree with the header: one sample per frame.
+                    if let Some(v) = &fast.video {
+                        let track = super::super::read_video_track(&path).unwrap();
+                        assert_eq!(Some(track.samples.len() as u64), v.frames);
+                        assert_eq!(track.avcc, v.config.clone().unwrap());
+                        assert!(track.samples[0].sync);
+                    }
                 }
             }
             if let Some(fast) = super::super::read_file(&trimmed) {
