@@ -32,7 +32,6 @@ pub mod probe;
 pub mod progress;
 mod rate;
 mod render;
-#[cfg_attr(not(test), expect(dead_code, reason = "the smart render, its user, comes next"))]
 mod splice;
 pub mod stop;
 pub mod timeline;
@@ -44,7 +43,7 @@ pub use filter::Fit;
 pub use ops::{Op, OpOutcome};
 pub use probe::{AudioInfo, MediaInfo, VideoInfo};
 pub use progress::{Progress, ProgressParser, ProgressSnapshot, parse_progress};
-pub use render::{CommandRecord, RenderOptions, RenderReport, plan_summary, render};
+pub use render::{CommandRecord, RenderOptions, RenderReport, SmartStats, plan_summary, render};
 pub use timeline::Timeline;
 pub use tools::encoder::{
     Codec, Container, EncoderSupport, Encoding, Hardware, VideoEncoder, container_args,

@@ -361,6 +361,16 @@ fn parse_avcc(avcc: &[u8]) -> Option<AvcConfig<'_>> {
     Some((head, sps, pps, avcc.get(pos..)?))
 }
 
+/// Every SPS id and PPS id an `avcC` uses.
+pub(crate) fn parameter_set_ids(avcc: &[u8]) -> Option<Vec<u32>> {
+    let (_, sps, pps, _) = parse_avcc(avcc)?;
+    let mut ids: Vec<u32> = sps.iter().map(|n| sps_id(n)).collect::<Option<_>>()?;
+    for n in pps {
+        ids.push(pps_ids(n)?.0);
+    }
+    Some(ids)
+}
+
 /// One `avcC` holding every distinct SPS and PPS of `configs`, or why there cannot be one
 /// (different NAL length fields or profiles, two different sets with one id).
 pub(crate) fn merge_avcc(configs: &[&[u8]]) -> Result<Vec<u8>, String> {

@@ -159,5 +159,6 @@ pub(super) fn join(
         commands: vec![CommandRecord::from(&inv)],
         notes: Vec::new(),
         frames: copied_frames,
+        smart: None,
     })
 }

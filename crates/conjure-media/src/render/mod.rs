@@ -1,8 +1,10 @@
 //! Rendering a [`Timeline`]: probe, plan, decode segments into one encoder, mux by stream copy.
 //!
 //! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment producers and the
-//! encoder), `audio` (the soundtrack), `copy` (the stream-copy join). This module chooses the way
-//! to render and runs it.
+//! encoder), `audio` (the soundtrack), `copy` (the stream-copy join), `smart` (copy the GOPs
+//! an edit leaves alone, re-encode the rest). This module chooses the way to render and runs it:
+//! a copy join when nothing changes, else a smart render when the sources allow it (unless
+//! [`RenderOptions::full_render`]), else a full render, with a note saying why not smart.
 //!
 //! Key terms:
 //! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
@@ -29,11 +31,14 @@
 mod audio;
 mod copy;
 mod plan;
+mod smart;
 mod video;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+
+pub use self::smart::SmartStats;
 
 use self::audio::{audio_segment, audio_sink, soundtrack};
 use self::plan::{Plan, segments};
@@ -110,6 +115,10 @@ pub struct RenderReport {
     /// The working folder, when kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temp_dir: Option<PathBuf>,
+    /// Frames copied and re-encoded, when the render was smart (copied the GOPs the edit
+    /// leaves alone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smart: Option<SmartStats>,
 }
 
 /// Renders a timeline to its output file.
@@ -134,8 +143,38 @@ pub fn render(
     let partial = crate::outputs::Partial::new(&out)?;
     let rendered = if copy::copy_compatible(&plan, tl) {
         copy::join(ff, &plan, work.path(), partial.path(), progress)?
-    } else {
+    } else if opts.full_render {
         full(ff, tl, &plan, work.path(), partial.path(), progress)?
+    } else {
+        let smart = match smart::prepare(&plan, tl) {
+            Ok(None) => Err(None),
+            Ok(Some(prepared)) => {
+                match smart::render(
+                    ff,
+                    tl,
+                    &plan,
+                    &prepared,
+                    work.path(),
+                    partial.path(),
+                    progress,
+                )? {
+                    smart::Outcome::Done(r) => Ok(r),
+                    smart::Outcome::Refused(why) => Err(Some(why)),
+                }
+            }
+            Err(why) => Err(Some(why)),
+        };
+        match smart {
+            Ok(r) => r,
+            Err(why_not) => {
+                let mut r = full(ff, tl, &plan, work.path(), partial.path(), progress)?;
+                r.notes.extend(
+                    why_not
+                        .map(|why| format!("every frame was re-encoded (no smart render): {why}")),
+                );
+                r
+            }
+        }
     };
     partial.finish()?;
     let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
@@ -153,6 +192,7 @@ pub fn render(
         commands: rendered.commands,
         notes: rendered.notes,
         temp_dir,
+        smart: rendered.smart,
     })
 }
 
@@ -165,6 +205,8 @@ struct Rendered {
     notes: Vec<String>,
     /// Frames written, when they may differ from the plan's (a copy keeps the sources' frames).
     frames: Option<u64>,
+    /// What a smart render copied and re-encoded.
+    smart: Option<SmartStats>,
 }
 
 /// Plans a timeline without running anything: output frames and segment count.
@@ -233,26 +275,9 @@ fn full(
     };
     let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: segs.len() };
     let on = |frames: u64, done: usize| steps.report(progress, frames, done);
-    let video_failed = std::sync::atomic::AtomicBool::new(false);
-    // The soundtrack is made beside the video: one small run per segment writes its sound
-    // to a file, and one run mixes in the music and encodes it as the files arrive.
-    let (video_result, audio_result) = std::thread::scope(|scope| {
-        let audio_run = audio.as_ref().map(|mixer| {
-            let (sounds, video_failed) = (&sounds, &video_failed);
-            scope.spawn(move || soundtrack(ff, mixer, sounds, video_failed))
-        });
-        let v = ff.run_pipeline(&video_run, Some(&on), &|_| {});
-        if v.is_err() {
-            video_failed.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        let a = audio_run.map_or(Ok(()), |h| {
-            h.join()
-                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
-        });
-        (v, a)
-    });
-    video_result?;
-    audio_result?;
+    beside_soundtrack(ff, audio.as_ref(), &sounds, || {
+        ff.run_pipeline(&video_run, Some(&on), &|_| {})
+    })?;
     commands.extend(video_run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
     commands.push(CommandRecord::from(&video_run.sink));
     if let Some(mixer) = &audio {
@@ -268,7 +293,36 @@ fn full(
         commands,
         notes,
         frames: None,
+        smart: None,
     })
+}
+
+/// Runs `video` while the soundtrack is made beside it: one small run per segment writes its
+/// sound to a file, and the `mixer` run mixes in the music and encodes it as the files arrive.
+fn beside_soundtrack(
+    ff: &Ffmpeg,
+    mixer: Option<&Invocation>,
+    sounds: &[(Option<Invocation>, crate::tools::Piece)],
+    video: impl FnOnce() -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    let video_failed = std::sync::atomic::AtomicBool::new(false);
+    let (video_result, audio_result) = std::thread::scope(|scope| {
+        let audio_run = mixer.map(|mixer| {
+            let video_failed = &video_failed;
+            scope.spawn(move || soundtrack(ff, mixer, sounds, video_failed))
+        });
+        let v = video();
+        if v.is_err() {
+            video_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let a = audio_run.map_or(Ok(()), |h| {
+            h.join()
+                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
+        });
+        (v, a)
+    });
+    video_result?;
+    audio_result
 }
 
 /// Muxes the encoded video, the soundtrack (when there is one) and soft subtitles into `out`,

@@ -348,3 +348,40 @@ pub fn assert_faststart(p: &Path) {
     let find = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
     assert!(find(b"moov") < find(b"mdat"), "moov must precede mdat");
 }
+
+/// 30 fps, 2 s, tone, x264 `veryfast` (CABAC, B-frames, and in High the 8x8 transform) with a
+/// closed GOP every 15 frames: what a smart render can copy from. `pattern` picks the picture
+/// (`testsrc`, `testsrc2`, `smptebars` ...), `profile` the x264 profile, `size` the size.
+pub fn clip_gops(pattern: &str, profile: &str, size: &str) -> PathBuf {
+    let input = format!("{pattern}=s={size}:r=30:d=2");
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        &input,
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=f=440:d=2:r=44100",
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-profile:v",
+        profile,
+        "-g",
+        "15",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-ar",
+        "44100",
+        "-ac",
+        "2",
+        "-f",
+        "mp4",
+    ];
+    make(&format!("gops-{pattern}-{profile}-{size}.mp4"), &args)
+}
