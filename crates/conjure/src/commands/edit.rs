@@ -37,6 +37,11 @@ pub struct EditArgs {
     /// Check the timeline and its sources without rendering.
     #[arg(long)]
     pub check: bool,
+    /// Re-encode every frame. By default an edit whose video clips match the output (H.264
+    /// High, same size and frame rate) copies the GOPs it leaves untouched and re-encodes only
+    /// around transitions, captions, fades and effects.
+    #[arg(long)]
+    pub no_smart: bool,
     /// Print the timeline's JSON Schema and exit.
     #[arg(long, conflicts_with_all = ["spec", "example"])]
     pub schema: bool,
@@ -213,7 +218,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
         progress: Some(&cb),
         probing: Some(&probing),
         keep_temp: false,
-        full_render: false,
+        full_render: args.no_smart,
     };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
@@ -241,6 +246,12 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
             if report.audio { ", with sound" } else { ", silent" },
             if report.stream_copy { ", joined by stream copy (no re-encode)" } else { "" }
         ));
+        if let Some(s) = &report.smart {
+            ctx.out.note(format!(
+                "smart render: {} frames copied from the sources, {} re-encoded",
+                s.copied_frames, s.encoded_frames
+            ));
+        }
         for n in &report.notes {
             ctx.out.note(format!("note: {n}"));
         }
