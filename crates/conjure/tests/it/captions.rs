@@ -84,9 +84,17 @@ fn edit_captions_in_every_script_scroll_and_report_missing_glyphs() {
     let run = t.run(&["edit", "edit.yaml", "--json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let v = run.json();
-    let notes = v["edit"]["notes"].as_array().unwrap();
+    // The Baseline source also earns a note that the render could not be smart; not this test's
+    // business.
+    let notes: Vec<&str> = v["edit"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .filter(|n| !n.contains("no smart render"))
+        .collect();
     assert_eq!(notes.len(), 1, "{v}");
-    assert!(notes[0].as_str().unwrap().starts_with("texts[1]: "), "{v}");
+    assert!(notes[0].starts_with("texts[1]: "), "{v}");
     let commands = v["edit"]["commands"].as_array().unwrap();
     assert!(commands.iter().any(|c| c["step"].as_str().unwrap().starts_with("measuring")));
     assert!(ink(&t.out_dir().join("edit.mp4")) > 50);
