@@ -135,6 +135,17 @@ pub(crate) fn run_to(
     Ok(inv)
 }
 
+/// Audio encoder arguments for an output whose sound comes from `sources` (their common sample
+/// rate when they share one, else 48 kHz; see [`Encoding::sample_rate`]).
+pub(crate) fn audio_out(
+    enc: &Encoding,
+    container: Container,
+    sources: &[&MediaInfo],
+) -> Vec<String> {
+    let rates = sources.iter().filter_map(|i| i.audio.as_ref().map(|a| a.sample_rate));
+    enc.audio_args(container, enc.sample_rate(container, rates))
+}
+
 /// Re-encodes `input` through a video filter chain and an audio filter chain (either may be
 /// empty), keeping the audio when there is some (R1).
 pub(crate) fn reencode(
@@ -154,7 +165,7 @@ pub(crate) fn reencode(
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
-    let audio = info.audio.is_some().then(|| (af, enc.audio_args(container)));
+    let audio = info.audio.is_some().then(|| (af, audio_out(enc, container, &[&info])));
     let inv = reencode_invocation(step, input, &venc, vf, audio);
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
@@ -239,7 +250,7 @@ pub(crate) fn audio_only_filter(
         inv.args(["-map", "0:v:0", "-c:v", "copy"]);
     }
     inv.args(["-map", "0:a:0", "-af", af]);
-    inv.args(Encoding::default().audio_args(container));
+    inv.args(audio_out(&Encoding::default(), container, &[&info]));
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv))
 }
@@ -287,7 +298,7 @@ mod tests {
         let support = EncoderSupport { encoders: &encoders, vaapi_device: true };
         let enc = Encoding { hardware: Some(Hardware::Vaapi), ..Encoding::default() };
         let venc = enc.compile_video(support, 320, 180, 30.0).unwrap();
-        let audio = Some(("volume=2", enc.audio_args(Container::Mp4)));
+        let audio = Some(("volume=2", enc.audio_args(Container::Mp4, 48_000)));
         let inv = reencode_invocation("colour", Path::new("in.mp4"), &venc, "hue=s=0", audio);
         let a = inv.display_args();
         assert_eq!(
