@@ -165,7 +165,10 @@ pub(crate) fn reencode(
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
-    let audio = info.audio.is_some().then(|| (af, audio_out(enc, container, &[&info])));
+    // The sound is first cut to the picture's length (a decoder gives back an AAC stream's
+    // padding past its stated end), so it ends with the picture whatever `af` then does.
+    let af = with_picture_length(&info, af);
+    let audio = info.audio.is_some().then(|| (af.as_str(), audio_out(enc, container, &[&info])));
     let inv = reencode_invocation(step, input, &venc, vf, audio);
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
@@ -228,6 +231,15 @@ fn reencode_invocation(
     inv
 }
 
+/// `af` preceded by a cut of the sound to the picture's length, when there is a picture.
+fn with_picture_length(info: &MediaInfo, af: &str) -> String {
+    if info.video.as_ref().is_none_or(|v| v.still) {
+        return af.to_string();
+    }
+    let cut = format!("atrim=duration={}", crate::filter::secs(info.video_duration()));
+    if af.is_empty() { cut } else { format!("{cut},{af}") }
+}
+
 /// Keeps the video as it is and re-encodes only the audio through `af`.
 pub(crate) fn audio_only_filter(
     ff: &Ffmpeg,
@@ -249,7 +261,7 @@ pub(crate) fn audio_only_filter(
     if info.video.is_some() {
         inv.args(["-map", "0:v:0", "-c:v", "copy"]);
     }
-    inv.args(["-map", "0:a:0", "-af", af]);
+    inv.args(["-map", "0:a:0", "-af", &with_picture_length(&info, af)]);
     inv.args(audio_out(&Encoding::default(), container, &[&info]));
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv))

@@ -635,12 +635,12 @@ pub fn speed(ff: &Ffmpeg, o: &SpeedOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let fps = info.video.as_ref().map_or(30.0, crate::VideoInfo::fps);
     // Resample to the source rate so the result stays constant-rate with `len / factor` frames.
-    let vf = format!(
-        "setpts=(PTS-STARTPTS)/{},fps={}",
-        secs(o.factor),
-        crate::rate::Rate::from_f64(fps).expr()
-    );
-    reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &atempo_chain(o.factor))
+    let rate = crate::rate::Rate::from_f64(fps);
+    let vf = format!("setpts=(PTS-STARTPTS)/{},fps={}", secs(o.factor), rate.expr());
+    // atempo's output length is close, not exact: the sound is brought to the picture's.
+    let len = secs(rate.seconds(rate.frames(info.video_duration() / o.factor)));
+    let af = format!("{},apad=whole_dur={len},atrim=duration={len}", atempo_chain(o.factor));
+    reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &af)
 }
 
 /// Options for single-input steps with no parameters ([`reverse`]).

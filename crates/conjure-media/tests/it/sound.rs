@@ -161,3 +161,36 @@ fn crf_0_renders_losslessly() {
     assert_eq!(got.len(), 30);
     assert_eq!(got, want, "every frame decodes to the source's pixels");
 }
+
+#[test]
+fn every_step_that_re_encodes_sound_keeps_it_in_sync() {
+    use conjure_media::{LazyFfmpeg, Op};
+    let d = tmp();
+    let src = clip_48k('a');
+    let enc = json!({"preset": "ultrafast"});
+    let steps = [
+        json!({"op": "fade", "input": src, "fade_in": 0.5, "fade_out": 0.5, "encoding": enc}),
+        json!({"op": "speed", "input": src, "factor": 1.5, "encoding": enc}),
+        json!({"op": "reverse", "input": src}),
+        json!({"op": "color", "input": src, "saturation": 0.0, "encoding": enc}),
+        json!({"op": "crop", "input": src, "aspect": "1:1", "encoding": enc}),
+        json!({"op": "audio-replace", "input": src, "audio": music(), "loop": true}),
+        json!({"op": "audio-volume", "input": src, "factor": 0.5}),
+        json!({"op": "audio-loudnorm", "input": src}),
+        json!({"op": "audio-fade", "input": src, "fade_in": 0.5}),
+        json!({"op": "join", "inputs": [src, clip_48k('b')], "transition": "fade",
+               "transition_duration": 0.5, "encoding": enc}),
+    ];
+    for (i, mut step) in steps.into_iter().enumerate() {
+        let out = d.path().join(format!("{i}.mp4"));
+        step["output"] = json!(out);
+        let op: Op = serde_json::from_value(step.clone()).unwrap();
+        op.run(&LazyFfmpeg::new()).unwrap_or_else(|e| panic!("{step}: {e}"));
+        let ((vs, vd), (a_start, a_len)) = stream_times(&out);
+        let name = op.name();
+        assert!(vs.abs() < 1e-3 && a_start.abs() < 1e-3, "{name}: starts {vs} / {a_start}");
+        // Replaced sound is the music's own; every other step keeps the picture's length.
+        assert!((a_len - vd).abs() < 1e-3, "{name}: video {vd}s, sound {a_len}s");
+        assert_eq!(rate(&out), if name == "audio replace" { 44_100 } else { 48_000 }, "{name}");
+    }
+}
