@@ -141,7 +141,8 @@ pub struct VideoEncoder {
     pub filter_tail: String,
     /// Encoder options, placed after the video `-map`.
     pub args: Vec<String>,
-    /// Set when the hardware encoder asked for is absent and the software one is used instead.
+    /// What the user should know about the encoder chosen: the hardware encoder asked for is
+    /// absent and the software one is used instead, or the output is lossless H.264.
     pub note: Option<String>,
 }
 
@@ -285,6 +286,14 @@ impl Encoding {
                 // x264 signals the lowest profile its tools need; the 8x8 transform (on in every
                 // preset but ultrafast) makes it High, as R2 asks, even at ultrafast.
                 push(&["-x264-params", "8x8dct=1"]);
+                if self.crf == Some(0) {
+                    enc.note = Some(
+                        "crf 0 is lossless, which H.264 allows only in the High 4:4:4 Predictive \
+                         profile: keep it for masters, since many phones, browsers and messengers \
+                         do not play it; any crf from 1 up gives the High profile that plays everywhere"
+                            .into(),
+                    );
+                }
             }
             Codec::H265 => {
                 require(support, "libx265", "H.265 output")?;
@@ -509,6 +518,8 @@ mod tests {
         let a = compile(&enc, &["libx264"], false).unwrap().args;
         assert!(a.windows(2).any(|w| w == ["-profile:v", "high444"]), "{a:?}");
         assert!(a.windows(2).any(|w| w == ["-crf", "0"]), "{a:?}");
+        let note = compile(&enc, &["libx264"], false).unwrap().note.unwrap();
+        assert!(note.contains("High 4:4:4 Predictive"), "{note}");
         let a = compile(&Encoding::default(), &["libx264"], false).unwrap().args;
         assert!(a.windows(2).any(|w| w == ["-profile:v", "high"]), "{a:?}");
         let h265 = Encoding { codec: Codec::H265, crf: Some(0), ..Encoding::default() };
