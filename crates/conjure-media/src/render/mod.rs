@@ -41,6 +41,7 @@ use serde::Serialize;
 pub use self::smart::SmartStats;
 
 use self::audio::{audio_segment, audio_sink, soundtrack};
+use self::copy::CopyJoin;
 use self::plan::{Plan, segments};
 use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
@@ -141,39 +142,18 @@ pub fn render(
     // after a kill by the next run.
     let work = crate::workdir::WorkDir::new("render")?;
     let partial = crate::outputs::Partial::new(&out)?;
-    let rendered = if copy::copy_compatible(&plan, tl) {
-        copy::join(ff, &plan, work.path(), partial.path(), progress)?
-    } else if opts.full_render {
-        full(ff, tl, &plan, work.path(), partial.path(), progress)?
-    } else {
-        let smart = match smart::prepare(&plan, tl) {
-            Ok(None) => Err(None),
-            Ok(Some(prepared)) => {
-                match smart::render(
-                    ff,
-                    tl,
-                    &plan,
-                    &prepared,
-                    work.path(),
-                    partial.path(),
-                    progress,
-                )? {
-                    smart::Outcome::Done(r) => Ok(r),
-                    smart::Outcome::Refused(why) => Err(Some(why)),
-                }
+    let rendered = match copy::copy_join(&plan, tl) {
+        CopyJoin::Yes => copy::join(ff, &plan, work.path(), partial.path(), progress)?,
+        other => {
+            let mut r = if opts.full_render {
+                full(ff, tl, &plan, work.path(), partial.path(), progress)?
+            } else {
+                smart_or_full(ff, tl, &plan, work.path(), partial.path(), progress)?
+            };
+            if let CopyJoin::Mismatch(why) = other {
+                r.notes.insert(0, format!("re-encoded rather than joined by stream copy: {why}"));
             }
-            Err(why) => Err(Some(why)),
-        };
-        match smart {
-            Ok(r) => r,
-            Err(why_not) => {
-                let mut r = full(ff, tl, &plan, work.path(), partial.path(), progress)?;
-                r.notes.extend(
-                    why_not
-                        .map(|why| format!("every frame was re-encoded (no smart render): {why}")),
-                );
-                r
-            }
+            r
         }
     };
     partial.finish()?;
@@ -207,6 +187,30 @@ struct Rendered {
     frames: Option<u64>,
     /// What a smart render copied and re-encoded.
     smart: Option<SmartStats>,
+}
+
+/// A smart render when the sources allow it, else a full render with a note saying why not
+/// (no note when there is no video clip to copy from).
+fn smart_or_full(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    plan: &Plan,
+    work: &Path,
+    out: &Path,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+) -> Result<Rendered, MediaError> {
+    let why_not = match smart::prepare(plan, tl) {
+        Ok(None) => None,
+        Ok(Some(prepared)) => match smart::render(ff, tl, plan, &prepared, work, out, progress)? {
+            smart::Outcome::Done(r) => return Ok(r),
+            smart::Outcome::Refused(why) => Some(why),
+        },
+        Err(why) => Some(why),
+    };
+    let mut r = full(ff, tl, plan, work, out, progress)?;
+    r.notes
+        .extend(why_not.map(|why| format!("every frame was re-encoded (no smart render): {why}")));
+    Ok(r)
 }
 
 /// Plans a timeline without running anything: output frames and segment count.
@@ -250,23 +254,13 @@ fn full(
         Some(c)
     };
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
-    let audio_file = work.join("audio.mka");
-    let hz = plan.encoding.audio_rate(plan.container);
-    let audio = audio_sink(tl, plan, hz, &audio_file);
+    let (audio_file, audio, sounds) = sound_runs(tl, plan, &segs, work);
     let has_audio = audio.is_some();
     let producers = segs
         .iter()
         .enumerate()
         .map(|(i, s)| (segment_invocation(&cx, i, segs.len(), s), s.frames()))
         .collect::<Vec<_>>();
-    let sounds: Vec<_> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let file = work.join(format!("sound{i:05}.raw"));
-            audio_segment(plan, hz, (i, segs.len()), s, &file)
-        })
-        .collect();
     let video_file = work.join("video.mp4");
     let video_run = Pipeline {
         producers,
@@ -295,6 +289,35 @@ fn full(
         frames: None,
         smart: None,
     })
+}
+
+/// Each segment's sound run (none for a silent one) and what it hands the mixer.
+type SoundRuns = Vec<(Option<Invocation>, crate::tools::Piece)>;
+
+/// The soundtrack's runs: where the mixer writes it, the mixer (`None` for a silent output) and
+/// each segment's sound run.
+fn sound_runs(
+    tl: &Timeline,
+    plan: &Plan,
+    segs: &[plan::Segment],
+    work: &Path,
+) -> (PathBuf, Option<Invocation>, SoundRuns) {
+    // AAC goes through MP4, whose edit list carries the encoder's priming to the output (a
+    // Matroska intermediate would lose it and start the sound 1024 samples late); Opus through
+    // Matroska, which carries its pre-skip.
+    let opus = plan.encoding.opus(plan.container);
+    let audio_file = work.join(if opus { "audio.mka" } else { "audio.m4a" });
+    let hz = plan.sample_rate;
+    let audio = audio_sink(tl, plan, hz, &audio_file);
+    let sounds = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let file = work.join(format!("sound{i:05}.raw"));
+            audio_segment(plan, hz, (i, segs.len()), s, &file)
+        })
+        .collect();
+    (audio_file, audio, sounds)
 }
 
 /// Runs `video` while the soundtrack is made beside it: one small run per segment writes its

@@ -24,7 +24,6 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::audio::{audio_segment, audio_sink};
 use super::plan::{Plan, Segment, Source, segments};
 use super::video::{SegmentContext, frame_bytes, segment_invocation};
 use super::{CommandRecord, Rendered, Steps};
@@ -68,6 +67,9 @@ pub(super) fn prepare(plan: &Plan, tl: &Timeline) -> Result<Option<Prepared>, St
     let enc = &plan.encoding;
     if enc.codec != Codec::H264 || enc.hardware.is_some() {
         return Err("the output is not encoded with the software H.264 encoder (x264)".into());
+    }
+    if enc.crf == Some(0) {
+        return Err("a lossless output (crf 0) is High 4:4:4 Predictive, unlike the sources".into());
     }
     if !matches!(plan.container, Container::Mp4 | Container::Mov) {
         return Err("the output is not an MP4 or MOV file".into());
@@ -355,17 +357,7 @@ pub(super) fn render(
         frame_bytes: frame_bytes(plan),
         sink: encoder(&video, plan, prepared, (encoded, &starts), &encoded_file),
     };
-    let audio_file = work.join("audio.mka");
-    let hz = plan.encoding.audio_rate(plan.container);
-    let audio = audio_sink(tl, plan, hz, &audio_file);
-    let sounds: Vec<_> = segs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let file = work.join(format!("sound{i:05}.raw"));
-            audio_segment(plan, hz, (i, segs.len()), s, &file)
-        })
-        .collect();
+    let (audio_file, audio, sounds) = super::sound_runs(tl, plan, &segs, work);
     let copied = plan.total_frames - encoded;
     let steps = Steps {
         frames: plan.total_frames,

@@ -13,6 +13,7 @@ mod images;
 mod op;
 mod ops;
 mod smart;
+mod sound;
 mod timeline;
 
 pub use fixtures::*;
