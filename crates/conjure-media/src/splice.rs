@@ -14,9 +14,14 @@
 //!   the samples before it in decode order present exactly the frames before it (a closed
 //!   GOP), so decode index and frame number agree on both sides. The frame count is a cut
 //!   point too.
-//! - *GOP*: the frames between two consecutive cut points; the unit that is copied.
+//! - *closed end*: a frame count `e` such that the samples before `e` in decode order present
+//!   exactly the frames before `e`. Every cut point is one; so is the end of each B-frame group
+//!   inside a GOP. A copy may stop at any closed end: a sample only refers to samples before it
+//!   in decode order, so the first samples of a GOP decode alone, and the next piece starts with
+//!   an IDR picture anyway.
+//! - *GOP*: the frames between two consecutive cut points.
 //! - *piece*: what [`plan`] returns, a run of output frames either copied from one source
-//!   ([`Piece::Copy`]) or re-encoded ([`Piece::Encode`]).
+//!   ([`Piece::Copy`]: from a cut point to a closed end) or re-encoded ([`Piece::Encode`]).
 //! - *delay* `D`: the largest B-frame reordering over the pieces; output samples get decode
 //!   times `i - D` frames and an edit list starts presentation at frame 0.
 //!
@@ -56,7 +61,7 @@ pub(crate) enum Piece {
     Copy {
         /// Index into the sources.
         source: usize,
-        /// Source frames (presentation order), both ends cut points.
+        /// Source frames (presentation order), from a cut point to a closed end.
         frames: Range<u64>,
         /// First output frame.
         out_start: u64,
@@ -78,27 +83,46 @@ impl Piece {
     }
 }
 
-/// Splits the output into copied GOPs and re-encoded runs: a pure function.
+/// Where a source may be cut (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Cuts {
+    /// Cut points (closed-GOP IDR frames) in increasing order: where a copy may start.
+    pub starts: Vec<u64>,
+    /// Closed ends in increasing order, the frame count last: where a copy may stop.
+    pub ends: Vec<u64>,
+}
+
+impl Cuts {
+    /// Whole GOPs only: copies start at `starts` and stop at the next one or at `frames`.
+    #[cfg(test)]
+    pub(crate) fn gops(starts: &[u64], frames: u64) -> Self {
+        let ends = starts.iter().copied().filter(|&s| s > 0).chain([frames]).collect();
+        Self { starts: starts.to_vec(), ends }
+    }
+}
+
+/// Splits the output into copied runs and re-encoded runs: a pure function.
 ///
-/// `cuts[s]` is source `s`'s cut points in increasing order, ending with its frame count (see
-/// [`SourceVideo::cuts`]). A GOP `[k_i, k_{i+1})` of source `s` is copied when the output shows
-/// all of its frames, unchanged, one after another; every other frame is re-encoded, so an
-/// encoded run always reaches from a GOP boundary (or the start) to the next copied GOP (or the
-/// end). Adjacent copied GOPs of one source merge into one piece.
-pub(crate) fn plan(frames: &[Origin], cuts: &[Vec<u64>]) -> Vec<Piece> {
+/// `cuts[s]` says where source `s` may be cut. A run of output frames showing source frames
+/// `f, f+1, ...` unchanged is copied from `f` when `f` is a cut point, up to the last closed
+/// end the run reaches; every other frame is re-encoded, so an encoded run reaches from a closed
+/// end (or the start) to the next copied cut point (or the end): at most the frames from the
+/// B-frame group before a change to the keyframe after it. Adjacent copies of one source merge
+/// into one piece.
+pub(crate) fn plan(frames: &[Origin], cuts: &[Cuts]) -> Vec<Piece> {
     let mut out: Vec<Piece> = Vec::new();
     let n = frames.len();
     let mut o = 0usize;
     while o < n {
-        if let Some((source, gop)) = copyable_gop(frames, cuts, o) {
-            let len = gop.end - gop.start;
+        if let Some((source, run)) = copyable_run(frames, cuts, o) {
+            let len = run.end - run.start;
             match out.last_mut() {
                 Some(Piece::Copy { source: s, frames: f, .. })
-                    if *s == source && f.end == gop.start =>
+                    if *s == source && f.end == run.start =>
                 {
-                    f.end = gop.end;
+                    f.end = run.end;
                 }
-                _ => out.push(Piece::Copy { source, frames: gop, out_start: o as u64 }),
+                _ => out.push(Piece::Copy { source, frames: run, out_start: o as u64 }),
             }
             o += usize::try_from(len).unwrap_or(usize::MAX);
         } else {
@@ -114,19 +138,20 @@ pub(crate) fn plan(frames: &[Origin], cuts: &[Vec<u64>]) -> Vec<Piece> {
     out
 }
 
-/// The GOP starting at output frame `o`, when the output shows all of it unchanged from there.
-fn copyable_gop(frames: &[Origin], cuts: &[Vec<u64>], o: usize) -> Option<(usize, Range<u64>)> {
+/// The source frames that can be copied from output frame `o` on: from a cut point to the last
+/// closed end the output still shows unchanged and in order.
+fn copyable_run(frames: &[Origin], cuts: &[Cuts], o: usize) -> Option<(usize, Range<u64>)> {
     let Origin::Pristine { source, source_frame } = frames[o] else { return None };
     let cuts = cuts.get(source)?;
-    let i = cuts.binary_search(&source_frame).ok()?;
-    let end = *cuts.get(i + 1)?;
-    let len = usize::try_from(end - source_frame).ok()?;
-    let shown = frames.get(o..o.checked_add(len)?)?;
-    let whole = shown
+    cuts.starts.binary_search(&source_frame).ok()?;
+    let shown = frames[o..]
         .iter()
         .zip(source_frame..)
-        .all(|(f, want)| *f == Origin::Pristine { source, source_frame: want });
-    whole.then_some((source, source_frame..end))
+        .take_while(|(f, want)| **f == Origin::Pristine { source, source_frame: *want })
+        .count() as u64;
+    let reach = cuts.ends.partition_point(|&e| e <= source_frame + shown);
+    let end = *cuts.ends[..reach].last()?;
+    (end > source_frame).then_some((source, source_frame..end))
 }
 
 /// A source's video track, read and checked for splicing.
@@ -139,8 +164,8 @@ pub(crate) struct SourceVideo {
     delta: u64,
     /// Frame number (presentation order) of each sample (decode order).
     shown: Vec<u64>,
-    /// Cut points in increasing order, ending with the frame count.
-    pub cuts: Vec<u64>,
+    /// Where the track may be cut.
+    pub cuts: Cuts,
 }
 
 impl SourceVideo {
@@ -190,16 +215,19 @@ pub(crate) fn analyse(path: &Path) -> Result<SourceVideo, String> {
     }
     let length_size = usize::from(track.avcc.get(4).map_or(3, |b| b & 3)) + 1;
     let mut file = File::open(path).map_err(|e| format!("`{name}` cannot be read ({e})"))?;
-    let mut cuts = Vec::new();
+    let mut cuts = Cuts::default();
     let mut shown_max = None::<u64>;
     for (k, s) in track.samples.iter().enumerate() {
         let closed = shown_max.is_none_or(|m| m + 1 == k as u64);
+        if closed && k > 0 {
+            cuts.ends.push(k as u64);
+        }
         if closed && s.sync && first_slice_is_idr(&mut file, s, length_size).unwrap_or(false) {
-            cuts.push(k as u64);
+            cuts.starts.push(k as u64);
         }
         shown_max = Some(shown_max.map_or(shown[k], |m| m.max(shown[k])));
     }
-    cuts.push(n as u64);
+    cuts.ends.push(n as u64);
     Ok(SourceVideo { path: path.to_path_buf(), track, delta, shown, cuts })
 }
 
@@ -221,7 +249,8 @@ fn first_slice_is_idr(file: &mut File, s: &Sample, length_size: usize) -> std::i
     Ok(false)
 }
 
-/// Source frames `frames` of source `source` (both ends cut points) in output order.
+/// Source frames `frames` of source `source` (from a cut point to a closed end), in output
+/// order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Take {
     /// Index into the sources given to [`layout`].
@@ -260,8 +289,8 @@ impl Layout {
     }
 }
 
-/// Lays out the takes as one track, or says why they cannot be spliced (a take not between
-/// cut points, different picture sizes or NAL length fields, clashing parameter sets).
+/// Lays out the takes as one track, or says why they cannot be spliced (a take not from a cut
+/// point to a closed end, different picture sizes or NAL length fields, clashing parameter sets).
 pub(crate) fn layout(sources: &[&SourceVideo], takes: &[Take]) -> Result<Layout, String> {
     let first = sources.get(takes.first().ok_or("nothing to splice")?.source).ok_or("no source")?;
     let mut used: Vec<usize> = takes.iter().map(|t| t.source).collect();
@@ -292,11 +321,12 @@ pub(crate) fn layout(sources: &[&SourceVideo], takes: &[Take]) -> Result<Layout,
         if t.frames.is_empty() {
             continue;
         }
-        if src.cuts.binary_search(&t.frames.start).is_err()
-            || src.cuts.binary_search(&t.frames.end).is_err()
+        if src.cuts.starts.binary_search(&t.frames.start).is_err()
+            || src.cuts.ends.binary_search(&t.frames.end).is_err()
         {
             return Err(format!(
-                "frames {}..{} of `{}` do not start and end at closed-GOP IDR frames",
+                "frames {}..{} of `{}` do not start at a closed-GOP IDR frame and end where \
+                 the frames before are complete",
                 t.frames.start,
                 t.frames.end,
                 src.path.display()
@@ -721,13 +751,14 @@ mod tests {
     }
 
     /// Every output frame is in exactly one piece, in order, and copies are whole GOPs.
-    fn check_cover(frames: &[Origin], cuts: &[Vec<u64>], pieces: &[Piece]) {
+    fn check_cover(frames: &[Origin], cuts: &[Cuts], pieces: &[Piece]) {
         let mut pos = 0u64;
         for p in pieces {
             match p {
                 Piece::Copy { source, frames: f, out_start } => {
                     assert_eq!(*out_start, pos);
-                    assert!(cuts[*source].contains(&f.start) && cuts[*source].contains(&f.end));
+                    let c = &cuts[*source];
+                    assert!(c.starts.contains(&f.start) && c.ends.contains(&f.end), "{p:?}");
                     for (o, sf) in (pos..).zip(f.clone()) {
                         let want = Origin::Pristine { source: *source, source_frame: sf };
                         assert_eq!(frames[o as usize], want);
@@ -743,8 +774,20 @@ mod tests {
         );
     }
 
-    fn gops(n: u64, g: u64) -> Vec<u64> {
-        (0..n).step_by(g as usize).chain([n]).collect()
+    /// Whole GOPs of `g` frames.
+    fn gops(n: u64, g: u64) -> Cuts {
+        Cuts::gops(&(0..n).step_by(g as usize).collect::<Vec<_>>(), n)
+    }
+
+    /// GOPs of `g` frames whose B-frame groups close every `b` frames after the keyframe.
+    fn bgops(n: u64, g: u64, b: u64) -> Cuts {
+        let starts: Vec<u64> = (0..n).step_by(g as usize).collect();
+        let mut ends: Vec<u64> =
+            starts.iter().flat_map(|&s| (s + 1..(s + g).min(n)).step_by(b as usize)).collect();
+        ends.extend(starts.iter().skip(1).copied().chain([n]));
+        ends.sort_unstable();
+        ends.dedup();
+        Cuts { starts, ends }
     }
 
     #[test]
@@ -809,11 +852,32 @@ mod tests {
         check_cover(&frames, &cuts, &pieces);
         assert_eq!(pieces, vec![copy(A, 0..30, 0), copy(A, 0..30, 30), encode(60..90)]);
         // Irregular GOPs (a scene-cut keyframe) are used as they are.
-        let cuts = vec![vec![0, 12, 30, 31, 60]];
+        let cuts = vec![Cuts::gops(&[0, 12, 30, 31], 60)];
         let frames = pristine(A, 0..60);
         assert_eq!(plan(&frames, &cuts), vec![copy(A, 0..60, 0)]);
         assert_eq!(plan(&[], &cuts), vec![]);
         assert_eq!(plan(&changed(3), &cuts), vec![encode(0..3)]);
+    }
+
+    #[test]
+    fn a_copy_may_stop_where_a_b_frame_group_closes() {
+        // B-frame groups close every 4 frames after each keyframe: 1, 5, 9, 13, then 15.
+        let cuts = vec![bgops(60, 15, 4), bgops(60, 15, 4)];
+        let frames = [pristine(A, 0..50), changed(10), pristine(B, 10..60)].concat();
+        let pieces = plan(&frames, &cuts);
+        check_cover(&frames, &cuts, &pieces);
+        // A's last GOP [45,60) is copied up to 50, where its group closes; B from its keyframe
+        // at 15, as before: nothing after a change can be copied before the next keyframe.
+        assert_eq!(pieces, vec![copy(A, 0..50, 0), encode(50..65), copy(B, 15..60, 65)]);
+        // A run ending between two closed ends stops at the earlier one.
+        let frames = [pristine(A, 0..48), changed(5)].concat();
+        assert_eq!(plan(&frames, &cuts), vec![copy(A, 0..46, 0), encode(46..53)]);
+        // A caption over frames 20..24 of one source: copy to 17, re-encode to the keyframe at 30.
+        let mut frames = pristine(A, 0..60);
+        frames[20..24].fill(Origin::Changed);
+        let pieces = plan(&frames, &cuts);
+        check_cover(&frames, &cuts, &pieces);
+        assert_eq!(pieces, vec![copy(A, 0..20, 0), encode(20..30), copy(A, 30..60, 30)]);
     }
 
     #[test]
@@ -972,8 +1036,11 @@ mod tests {
             let a = source(d, "a.mp4", "testsrc2");
             let b = source(d, "b.mp4", "testsrc");
             let (sa, sb) = (analyse(&a).unwrap(), analyse(&b).unwrap());
-            assert_eq!(sa.cuts, vec![0, 15, 30, 45, 60]);
-            assert_eq!(sb.cuts, vec![0, 15, 30, 45, 60]);
+            assert_eq!(sa.cuts.starts, vec![0, 15, 30, 45]);
+            assert_eq!(sb.cuts.starts, vec![0, 15, 30, 45]);
+            // x264's B-frames: closed ends inside each GOP too.
+            assert!(sa.cuts.ends.len() > 4 && sa.cuts.ends.ends_with(&[60]), "{:?}", sa.cuts);
+            let whole = |c: &Cuts| Cuts::gops(&c.starts, 60);
             assert!(sa.has_rate(30, 1) && !sa.has_rate(25, 1));
             // Output: A 0..40, 10 changed frames, B 20..60, with a caption on output 5..8
             // and on 70..75.
@@ -981,7 +1048,7 @@ mod tests {
             for o in (5..8).chain(70..75) {
                 frames[o] = Origin::Changed;
             }
-            let pieces = plan(&frames, &[sa.cuts.clone(), sb.cuts.clone()]);
+            let pieces = plan(&frames, &[whole(&sa.cuts), whole(&sb.cuts)]);
             assert_eq!(
                 pieces,
                 vec![encode(0..15), copy(A, 15..30, 15), encode(30..75), copy(B, 45..60, 75)]
@@ -998,7 +1065,7 @@ mod tests {
             ];
             run(&args.concat());
             let se = analyse(&enc).unwrap();
-            assert!(se.cuts.contains(&15), "{:?}", se.cuts);
+            assert!(se.cuts.starts.contains(&15), "{:?}", se.cuts);
             let sources = [&sa, &sb, &se];
             let takes = [
                 Take { source: 2, frames: 0..15 },
@@ -1016,7 +1083,11 @@ mod tests {
             // The splicer reads its own output back: one track, the same cut points kept.
             let back = analyse(&out).unwrap();
             assert_eq!(back.frames(), 90);
-            assert!([0, 15, 30, 75].iter().all(|c| back.cuts.contains(c)), "{:?}", back.cuts);
+            assert!(
+                [0, 15, 30, 75].iter().all(|c| back.cuts.starts.contains(c)),
+                "{:?}",
+                back.cuts
+            );
 
             // Muxed with a soundtrack by plain stream copy, the packets stay as they were.
             let sound = d.join("sound.m4a");
@@ -1040,6 +1111,22 @@ mod tests {
             check_output(&muxed, 90, &copied);
             let info = crate::mp4::read_video_track(&muxed).unwrap();
             assert_eq!(info.avcc, lay_avcc(&sources));
+
+            // A copy may stop inside a GOP where a B-frame group closes.
+            let e = sa.cuts.ends.iter().copied().filter(|&e| e > 45 && e < 60).max().unwrap();
+            let takes = [
+                Take { source: A, frames: 0..e },
+                Take { source: 2, frames: 0..15 },
+                Take { source: B, frames: 45..60 },
+            ];
+            let lay = layout(&sources, &takes).unwrap();
+            let prefix = d.join("prefix.mp4");
+            write(&prefix, &sources, &lay, (30, 1)).unwrap();
+            let copied = [(0..e, a.as_path(), 0), (e + 15..e + 30, b.as_path(), 45)];
+            check_output(&prefix, e + 30, &copied);
+            // Not where a group is still open.
+            let open = (46..60).find(|f| !sa.cuts.ends.contains(f)).unwrap();
+            assert!(layout(&sources, &[Take { source: A, frames: 0..open }]).is_err());
         }
 
         fn lay_avcc(sources: &[&SourceVideo]) -> Vec<u8> {

@@ -5,8 +5,9 @@
 //! though most of them are shown exactly as the source has them. Here the frames a transition,
 //! caption, overlay, fade or clip effect touches (and every frame of an image or colour clip)
 //! are *changed*; every other frame is *pristine*, a known frame of a source. The `splice`
-//! planner copies each GOP the output shows whole and unchanged and re-encodes the rest, from
-//! the keyframe before a change to the keyframe after it. The re-encoded runs are made by the
+//! planner copies what the output shows unchanged from a keyframe on (whole GOPs, and the
+//! start of a GOP up to where its last complete B-frame group closes before a change) and
+//! re-encodes the rest, up to the keyframe after the change. The re-encoded runs are made by the
 //! ordinary producers (sub-ranges of the full render's segments, so their frames are the ones a
 //! full render would encode) feeding ONE x264 run with an IDR frame at each run's start and its
 //! own parameter-set id; `splice` then lays copied and encoded samples out as one track, and the
@@ -16,8 +17,9 @@
 //! render then re-encodes everything and reports the reason as a note). It requires an H.264
 //! software encode into MP4/MOV, and every video clip's source to be an MP4/MOV H.264 High
 //! 4:2:0 track of the output's size and frame rate with closed GOPs and parameter sets that fit
-//! into one `avcC`. What this room does not do: copy partial GOPs, or copy from sources of
-//! another size, rate or profile (those are re-encoded by the full render).
+//! into one `avcC`. What this room does not do: copy the end of a GOP whose keyframe is not
+//! shown (its frames refer to it), or copy from sources of another size, rate or profile (the
+//! full render re-encodes those).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -125,7 +127,7 @@ pub(super) fn prepare(plan: &Plan, tl: &Timeline) -> Result<Option<Prepared>, St
     splice::merge_avcc(&configs).map_err(|why| format!("the sources' H.264 settings: {why}"))?;
     let (sps_id, level) = fresh_id(&configs).ok_or("the sources use every parameter-set id")?;
     let origins = origins(plan, tl, &clip_source, &sources);
-    let cuts: Vec<Vec<u64>> = sources.iter().map(|s| s.cuts.clone()).collect();
+    let cuts: Vec<splice::Cuts> = sources.iter().map(|s| s.cuts.clone()).collect();
     let pieces = splice::plan(&origins, &cuts);
     if !pieces.iter().any(|p| matches!(p, Piece::Copy { .. })) {
         return Err("no whole GOP of a source is shown unchanged".into());

@@ -121,7 +121,7 @@ fn transitions_between_matching_clips_copy_the_untouched_gops() {
 }
 
 #[test]
-fn captions_and_fades_reencode_only_the_gops_they_touch() {
+fn captions_and_fades_reencode_only_around_what_they_touch() {
     let (a, b) = (clip_gops("testsrc2", "high", "160x90"), clip_gops("testsrc", "high", "160x90"));
     let d = tmp();
     let out = d.path().join("c.mp4");
@@ -132,20 +132,29 @@ fn captions_and_fades_reencode_only_the_gops_they_touch() {
     }));
     let r = render(ff(), &t, &RenderOptions::default()).unwrap();
     assert!(r.notes.is_empty(), "{:?}", r.notes);
-    // a[15,60) then b[0,60): the caption (output frames 18..27, a frame wider each side) takes
-    // the GOP [15,30) of the output, the fade b's last GOP.
+    // a[15,60) then b[0,60). The caption changes output frames 17..28 (a frame wider each side
+    // of 0.6..0.9 s), re-encoded from where a B-frame group of a's GOP [30,45) closes before
+    // them to the keyframe after them (a[45], output 30); the fade changes b's last 7 frames,
+    // re-encoded from the group closing before them.
     let stats = r.smart.unwrap();
     assert_eq!(r.frames, 105);
-    assert_eq!((stats.copied_frames, stats.encoded_frames), (75, 30));
+    assert_eq!(stats.copied_frames + stats.encoded_frames, 105);
+    assert!((11 + 7..=15 + 15).contains(&stats.encoded_frames), "{stats:?}");
+    assert_eq!((stats.copied_runs, stats.encoded_runs), (3, 2));
     assert_eq!(decode_errors(&out), "");
     let times = frame_times(&out);
     assert_eq!(times.len(), 105);
-    assert!(
-        times
-            .iter()
-            .enumerate()
-            .all(|(i, t)| (t.parse::<f64>().unwrap() - i as f64 / 30.0).abs() < 1e-5)
-    );
+    for (i, t) in times.iter().enumerate() {
+        assert!((t.parse::<f64>().unwrap() - i as f64 / 30.0).abs() < 1e-5, "frame {i} at {t}");
+    }
+    // Output [0,15) is a[15,30), whole; b's first GOPs follow the re-encoded run at 30.
+    let (got, from_a, from_b) = (packets(&out), packets(&a), packets(&b));
+    for o in 0..15 {
+        assert_eq!(got[&o], from_a[&(o + 15)], "output frame {o}");
+    }
+    for o in 45..90 {
+        assert_eq!(got[&o], from_b[&(o - 45)], "output frame {o}");
+    }
 }
 
 #[test]
