@@ -165,6 +165,8 @@ fn mismatched_sources_fall_back_to_a_full_render_with_a_note() {
         (clip_gops("testsrc", "main", "160x90"), "not High"),
         (clip_gops("testsrc", "high", "320x180"), "is 320x180 where the output is 160x90"),
         (clip_a(), "not High"),
+        // High too, but x264 `medium`: another SPS with the same id 0.
+        (clip_high(), "share the id 0"),
     ] {
         let out = d.path().join("f.mp4");
         let t = tl(&json!({
