@@ -3,7 +3,8 @@
 //! - [`Ffmpeg`] locates ffmpeg/ffprobe once and runs argument vectors (never a shell);
 //!   [`find_tool`] is the one locator (the sandbox uses it too), [`LazyFfmpeg`] locates on first use.
 //! - [`Timeline`] is the edit format; [`render`] compiles it into frame-exact segments that one
-//!   encoder turns into the output, with the soundtrack made beside them.
+//!   encoder turns into the output, with the soundtrack made beside them (its rooms: planning,
+//!   video, audio, the copy join). [`Encoding`] chooses the encoder, beside the ffmpeg runner.
 //! - [`ops`] has one function per single-step operation (trim, join, crop, text, audio, convert ...),
 //!   and [`Op`]: every step as one serde value with one [`Op::run`] that sends images to
 //!   [`image_ops`] and everything else to ffmpeg. Front ends (CLI, MCP, batch) call `Op::run`.
@@ -27,6 +28,7 @@ pub mod ops;
 pub mod outputs;
 pub mod probe;
 pub mod progress;
+mod rate;
 mod render;
 pub mod stop;
 pub mod timeline;
@@ -34,12 +36,15 @@ mod tools;
 pub mod workdir;
 
 pub use error::{MediaError, TimelineError};
-pub use filter::{Codec, Container, Encoding, Fit, Hardware};
+pub use filter::Fit;
 pub use ops::{Op, OpOutcome};
 pub use probe::{AudioInfo, MediaInfo, VideoInfo};
 pub use progress::{Progress, ProgressParser, ProgressSnapshot, parse_progress};
 pub use render::{CommandRecord, RenderOptions, RenderReport, plan_summary, render};
 pub use timeline::Timeline;
+pub use tools::encoder::{
+    Codec, Container, EncoderSupport, Encoding, Hardware, VideoEncoder, container_args,
+};
 pub use tools::{
     Capabilities, Ffmpeg, Invocation, LazyFfmpeg, Tool, find_tool, parse_capabilities,
 };

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::filter::{Codec, Encoding, Fit, Hardware};
+use crate::filter::Fit;
+use crate::tools::encoder::{Codec, Encoding, Hardware};
 use crate::{MediaError, TimelineError};
 
 /// Transition names accepted by ffmpeg's `xfade` (5.1 and later), plus `cut` for a hard cut.
@@ -553,7 +554,7 @@ impl Timeline {
                 "no output file: give `output.path` in the timeline, or `-o FILE`",
             ));
         }
-        let container = crate::filter::Container::from_path(&o.path).ok_or_else(|| {
+        let container = crate::tools::encoder::Container::from_path(&o.path).ok_or_else(|| {
             err("output.path", "the extension must be `.mp4`, `.mov`, `.mkv` or `.webm`")
         })?;
         if !container.allows(o.codec) {

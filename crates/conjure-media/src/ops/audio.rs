@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 
 use super::{OpReport, audio_only_filter, check_range, probe_video, run_to};
-use crate::filter::{Container, Encoding, secs};
-use crate::render::muxer_for;
+use crate::filter::secs;
 use crate::tools::Invocation;
+use crate::tools::encoder::{Container, Encoding};
 use crate::{Ffmpeg, MediaError};
 
 /// Options for [`audio_replace`].
@@ -54,7 +54,7 @@ pub fn audio_replace(ff: &Ffmpeg, o: &AudioReplaceOptions) -> Result<OpReport, M
     ]);
     inv.args(Encoding::default().audio_args(container));
     inv.arg("-shortest");
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv))
 }
 
@@ -116,7 +116,7 @@ pub fn audio_remove(ff: &Ffmpeg, o: &AudioIoOptions) -> Result<OpReport, MediaEr
     let mut inv = Invocation::new("audio remove");
     inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     inv.args(["-map", "0:v:0", "-c:v", "copy", "-an"]);
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, true, &inv))
 }
 
@@ -224,7 +224,7 @@ pub fn audio_mix(ff: &Ffmpeg, o: &AudioMixOptions) -> Result<OpReport, MediaErro
     );
     inv.args(["-filter_complex", &g, "-map", "0:v:0", "-map", "[aout]", "-c:v", "copy"]);
     inv.args(Encoding::default().audio_args(container));
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv))
 }
 

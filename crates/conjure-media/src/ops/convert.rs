@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use super::{OpReport, probe_video, run_to};
-use crate::filter::{Codec, Container, Encoding, secs};
-use crate::render::muxer_for;
+use crate::filter::secs;
 use crate::tools::Invocation;
+use crate::tools::encoder::{Codec, Container, Encoding};
 use crate::{Ffmpeg, MediaError};
 
 /// Options for [`convert`].
@@ -84,7 +84,7 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
             inv.args(enc.audio_args(container));
         }
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     let mut r = OpReport::single(&o.output, copy, &inv);
     if let Some(n) = note {
         r = r.note(n);
@@ -146,6 +146,6 @@ pub fn metadata(ff: &Ffmpeg, o: &MetadataOptions) -> Result<OpReport, MediaError
             inv.arg("-metadata").arg(format!("{k}={v}"));
         }
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, true, &inv))
 }

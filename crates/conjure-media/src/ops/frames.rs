@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 
 use super::{OpReport, check_range, probe_video, run_to};
-use crate::filter::{Encoding, Fit, secs};
+use crate::filter::{Fit, secs};
 use crate::outputs::Numbered;
-use crate::render::{RenderOptions, muxer_for};
+use crate::render::RenderOptions;
 use crate::timeline::{Clip, Motion, Output, Timeline, Transition};
 use crate::tools::Invocation;
+use crate::tools::encoder::Encoding;
 use crate::{Ffmpeg, MediaError};
 
 pub(crate) fn image_muxer_args(path: &std::path::Path) -> Result<Vec<&'static str>, MediaError> {
@@ -183,7 +184,7 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     let fps = o.fps.unwrap_or(30.0);
     check_range("fps", fps, 1.0, 120.0)?;
     let container = super::video_container(&o.output, &o.encoding)?;
-    let rate = crate::render::Rate::from_f64(fps);
+    let rate = crate::rate::Rate::from_f64(fps);
     let mut inv = Invocation::new("images to video");
     inv.args(["-framerate", &rate.expr(), "-f", "image2", "-i"])
         .arg(crate::tools::file_arg(&o.pattern));
@@ -191,7 +192,7 @@ pub fn images_to_video(ff: &Ffmpeg, o: &ImagesToVideoOptions) -> Result<OpReport
     inv.args(["-vf", &enc.chain("scale=trunc(iw/2)*2:trunc(ih/2)*2,setsar=1,format=yuv420p")]);
     enc.apply(&mut inv);
     let inv =
-        run_to(ff, inv, Some(container), muxer_for(container), &o.output).map_err(|e| match e {
+        run_to(ff, inv, Some(container), container.muxer(), &o.output).map_err(|e| match e {
             MediaError::Ffmpeg { stderr_tail, .. }
                 if stderr_tail.contains("No such file")
                     || stderr_tail.contains("Could find no file") =>

@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::filter::{Container, Encoding, container_args};
 use crate::outputs::Partial;
-use crate::render::{CommandRecord, muxer_for};
+use crate::render::CommandRecord;
 use crate::tools::Invocation;
+use crate::tools::encoder::{Container, Encoding, container_args};
 use crate::{Ffmpeg, MediaError, MediaInfo};
 
 pub mod audio;
@@ -66,7 +66,7 @@ impl OpReport {
     }
 
     /// Adds the encoder's note (a hardware encoder asked for but absent), if any.
-    fn encoder_note(self, enc: &crate::filter::VideoEncoder) -> Self {
+    fn encoder_note(self, enc: &crate::tools::encoder::VideoEncoder) -> Self {
         match &enc.note {
             Some(n) => self.note(n.clone()),
             None => self,
@@ -156,7 +156,7 @@ pub(crate) fn reencode(
     let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
     let audio = info.audio.is_some().then(|| (af, enc.audio_args(container)));
     let inv = reencode_invocation(step, input, &venc, vf, audio);
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
 }
 
@@ -194,7 +194,7 @@ pub(crate) fn still(
 fn reencode_invocation(
     step: &str,
     input: &Path,
-    venc: &crate::filter::VideoEncoder,
+    venc: &crate::tools::encoder::VideoEncoder,
     vf: &str,
     audio: Option<(&str, Vec<String>)>,
 ) -> Invocation {
@@ -240,7 +240,7 @@ pub(crate) fn audio_only_filter(
     }
     inv.args(["-map", "0:a:0", "-af", af]);
     inv.args(Encoding::default().audio_args(container));
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv))
 }
 
@@ -279,7 +279,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
-    use crate::filter::{EncoderSupport, Hardware};
+    use crate::tools::encoder::{EncoderSupport, Hardware};
 
     #[test]
     fn vaapi_uploads_at_the_end_of_a_single_step_chain() {

@@ -38,11 +38,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{Aspect, AudioPick, OpReport};
-use crate::filter::{Codec, Encoding, Fit, Hardware};
+use crate::filter::Fit;
 use crate::image_ops::{self, ImageReport};
 use crate::ops;
 use crate::outputs::Numbered;
 use crate::timeline::{ColorAdjust, Motion, Position, Rect, Scroll, Text};
+use crate::tools::encoder::{Codec, Encoding, Hardware};
 use crate::{LazyFfmpeg, MediaError};
 
 /// Encoder settings of a step that re-encodes video.

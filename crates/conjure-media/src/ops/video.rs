@@ -5,15 +5,14 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::{AudioPick, OpReport, check_range, probe_video, reencode, run_to, video_container};
-use crate::filter::{
-    Container, Encoding, Fit, atempo_chain, escape_path, escape_value, even, fit_graph, secs,
-};
+use crate::filter::{Fit, atempo_chain, escape_path, escape_value, even, fit_graph, secs};
 use crate::outputs::Numbered;
-use crate::render::{RenderOptions, muxer_for};
+use crate::render::RenderOptions;
 use crate::timeline::{
     Clip, ColorAdjust, Output, Rect, Text, Timeline, Transition, overlay_anchor,
 };
 use crate::tools::Invocation;
+use crate::tools::encoder::{Container, Encoding};
 use crate::{Ffmpeg, MediaError};
 
 /// Options for [`trim`].
@@ -92,7 +91,7 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
             inv.args(["-map", "0:a:0", "-af", &format!("atrim=duration={}", secs(dur))]);
             inv.args(o.encoding.audio_args(container));
         }
-        let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+        let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
         return Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc));
     }
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
@@ -111,7 +110,7 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
         "-avoid_negative_ts",
         "make_zero",
     ]);
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     let report = OpReport::single(&o.output, true, &inv);
     if on_keyframes {
         return Ok(report.note("both cut points are keyframes: stream copy, nothing re-encoded"));
@@ -500,7 +499,7 @@ fn graph_op(
         inv.args(["-map", "0:a:0"]);
         inv.args(enc.audio_args(container));
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
 }
 
@@ -631,7 +630,7 @@ pub fn speed(ff: &Ffmpeg, o: &SpeedOptions) -> Result<OpReport, MediaError> {
     let vf = format!(
         "setpts=(PTS-STARTPTS)/{},fps={}",
         secs(o.factor),
-        crate::render::Rate::from_f64(fps).expr()
+        crate::rate::Rate::from_f64(fps).expr()
     );
     reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &atempo_chain(o.factor))
 }
@@ -882,7 +881,7 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
         inv.args(["-map", &m]);
         inv.args(o.encoding.audio_args(container));
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
 }
 
@@ -948,7 +947,7 @@ pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, Medi
     let (lw, lh, fps) = l.video.as_ref().map_or((2, 2, 30.0), |v| (v.width, v.height, v.fps()));
     let h = even(f64::from(o.height.unwrap_or(lh)));
     let w = even(f64::from(h) * f64::from(lw) / f64::from(lh.max(1)));
-    let rate = crate::render::Rate::from_f64(fps).expr();
+    let rate = crate::rate::Rate::from_f64(fps).expr();
     let stack = if o.vertical { "vstack" } else { "hstack" };
     let (ow, oh) = if o.vertical { (w, h * 2) } else { (w * 2, h) };
     let enc = o.encoding.video_encoder(ff, ow, oh, fps)?;
@@ -971,7 +970,7 @@ pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, Medi
         inv.args(o.encoding.audio_args(container));
         inv.arg("-shortest");
     }
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
 }
 
@@ -1024,6 +1023,6 @@ pub fn subtitles(ff: &Ffmpeg, o: &SubtitleOptions) -> Result<OpReport, MediaErro
         inv.args(["-map", "0:a:0"]);
     }
     inv.args(["-map", "1:s:0", "-c:v", "copy", "-c:a", "copy", "-c:s", codec]);
-    let inv = run_to(ff, inv, Some(container), muxer_for(container), &o.output)?;
+    let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, true, &inv))
 }

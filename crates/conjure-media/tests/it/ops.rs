@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use conjure_media::MediaError;
-use conjure_media::filter::{Codec, Encoding, Fit};
+use conjure_media::filter::Fit;
 use conjure_media::ops::{self, Aspect, AudioPick};
 use conjure_media::outputs::Numbered;
 use conjure_media::timeline::{ColorAdjust, Position, Rect, Scroll, Text};
+use conjure_media::{Codec, Encoding};
 
 use crate::*;
 

@@ -209,7 +209,12 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     crate::commands::media::stop_on_signals(ctx.out);
     bar.start();
     let cb = |p: Progress| bar.update(&p);
-    let opts = RenderOptions { progress: Some(&cb), probing: Some(&probing), keep_temp: false };
+    let opts = RenderOptions {
+        progress: Some(&cb),
+        probing: Some(&probing),
+        keep_temp: false,
+        full_render: false,
+    };
     let report = conjure_media::render(&ff, &timeline, &opts);
     bar.finish();
     if let Err(e) = &report {

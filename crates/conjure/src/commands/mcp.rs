@@ -517,7 +517,8 @@ async fn edit(a: EditArgs) -> Result<Value, CliError> {
             let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline, None)?;
             return Ok(json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
         }
-        let opts = RenderOptions { progress: None, probing: None, keep_temp: false };
+        let opts =
+            RenderOptions { progress: None, probing: None, keep_temp: false, full_render: false };
         let mut report = conjure_media::render(&ff, &timeline, &opts)?;
         if let Ok(abs) = std::path::absolute(&report.output) {
             report.output = abs;

@@ -8,11 +8,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use conjure_media::filter::{Codec, Fit, Hardware};
+use conjure_media::filter::Fit;
 use conjure_media::ops::RunOptions;
 use conjure_media::ops::{AudioPick, OpEncoding};
 use conjure_media::progress::ProgressSink;
 use conjure_media::timeline::{Motion, Position, Scroll};
+use conjure_media::{Codec, Hardware};
 use conjure_media::{LazyFfmpeg, MediaError, Op, OpOutcome, Progress};
 use serde_json::json;
 

@@ -14,7 +14,8 @@
 //! failed run becomes [`MediaError::Ffmpeg`] carrying the step name and ffmpeg's stderr tail.
 //! Progress comes from `-progress pipe:1`, parsed by [`crate::progress::ProgressParser`]. A
 //! *pipeline* chains producer runs (raw frames on stdout) into one encoder's stdin, counting
-//! every byte so a render is frame-exact or fails.
+//! every byte so a render is frame-exact or fails. [`encoder`] chooses the encoder and its
+//! arguments from what this ffmpeg offers.
 
 use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
@@ -23,6 +24,8 @@ use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub mod encoder;
 
 use crate::MediaError;
 use crate::probe::{MediaInfo, parse_probe};
@@ -222,10 +225,10 @@ impl Ffmpeg {
     }
 
     /// What hardware encoding can use here: the listed encoders and the VAAPI render node.
-    pub fn encoder_support(&self) -> crate::filter::EncoderSupport<'_> {
-        crate::filter::EncoderSupport {
+    pub fn encoder_support(&self) -> encoder::EncoderSupport<'_> {
+        encoder::EncoderSupport {
             encoders: &self.capabilities().encoders,
-            vaapi_device: Path::new(crate::filter::VAAPI_DEVICE).exists(),
+            vaapi_device: Path::new(encoder::VAAPI_DEVICE).exists(),
         }
     }
 

@@ -1,0 +1,339 @@
+//! Rendering a [`Timeline`]: probe, plan, decode segments into one encoder, mux by stream copy.
+//!
+//! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment producers and the
+//! encoder), `audio` (the soundtrack), `copy` (the stream-copy join). This module chooses the way
+//! to render and runs it.
+//!
+//! Key terms:
+//! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
+//!   last `T` frames of one clip with the first `T` of the next, so the output has
+//!   `sum(L) - sum(T)` frames exactly.
+//! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
+//!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
+//!   next clip (the clip's tail and the next clip's head through `xfade`). A segment has at most
+//!   two clip inputs plus overlays, so its memory does not grow with the number of clips.
+//! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
+//!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
+//!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
+//!   keeps two cores busy. Segments run concurrently with it (the next one starts while the
+//!   current one drains), so decoding overlaps encoding. The frame count of every segment is
+//!   checked byte for byte.
+//! - *audio pass*: the whole soundtrack (clip sound or silence, `acrossfade` at transitions, music
+//!   mixed) rendered as one audio-only run beside the video; audio is cheap to hold. The video and
+//!   the soundtrack are then muxed by stream copy.
+//!
+//! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
+//! by stream copy directly. What this module does not do: decide whether an output format is
+//! allowed for delivery (the CLI's policy) or retry a failed ffmpeg run (R7).
+
+mod audio;
+mod copy;
+mod plan;
+mod video;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use self::audio::{audio_segment, audio_sink, soundtrack};
+use self::plan::{Plan, segments};
+use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
+use crate::progress::Progress;
+use crate::timeline::Timeline;
+use crate::tools::encoder::{Container, container_args};
+use crate::tools::{Invocation, Pipeline};
+use crate::{Ffmpeg, MediaError};
+
+/// Options for [`render`].
+#[derive(Clone, Copy, Default)]
+pub struct RenderOptions<'a> {
+    /// Called from worker threads as work completes.
+    pub progress: Option<&'a (dyn Fn(Progress) + Sync)>,
+    /// Keep the working folder (for debugging); its path is in the report.
+    pub keep_temp: bool,
+    /// Told (sources probed, distinct sources) while the sources are read, before any frame.
+    pub probing: Option<&'a (dyn Fn(usize, usize) + Sync)>,
+    /// Re-encode every frame even when the sources would allow copying some of them.
+    pub full_render: bool,
+}
+
+impl std::fmt::Debug for RenderOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderOptions")
+            .field("keep_temp", &self.keep_temp)
+            .field("full_render", &self.full_render)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One ffmpeg command that ran, for reports and the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CommandRecord {
+    /// What the step did.
+    pub step: String,
+    /// The exact arguments after `ffmpeg`.
+    pub args: Vec<String>,
+}
+
+impl From<&Invocation> for CommandRecord {
+    fn from(inv: &Invocation) -> Self {
+        Self { step: inv.step.clone(), args: inv.display_args() }
+    }
+}
+
+/// What a render produced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RenderReport {
+    /// The written file.
+    pub output: PathBuf,
+    /// Output length in seconds (frames / fps).
+    pub duration: f64,
+    /// Output video frames.
+    pub frames: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: f64,
+    /// Whether the output has an audio track.
+    pub audio: bool,
+    /// True when nothing was re-encoded (hard-cut join of matching inputs).
+    pub stream_copy: bool,
+    /// Video segments (producer runs) rendered; 0 for a pure stream copy.
+    pub segments: usize,
+    /// Every ffmpeg command that ran, in plan order.
+    pub commands: Vec<CommandRecord>,
+    /// Things the user should know (e.g. a hardware encoder asked for but absent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The working folder, when kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temp_dir: Option<PathBuf>,
+}
+
+/// Renders a timeline to its output file.
+pub fn render(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    opts: &RenderOptions<'_>,
+) -> Result<RenderReport, MediaError> {
+    crate::outputs::check(tl.sources(), &tl.output.path, tl.output.overwrite)?;
+    // A step built on a timeline (join, slideshow) reports to its op's progress scope.
+    let scoped = crate::progress::current();
+    let scoped_cb = scoped.as_ref().map(|(sink, _)| {
+        let sink = sink.clone();
+        move |p: Progress| sink(p)
+    });
+    let progress = opts.progress.or(scoped_cb.as_ref().map(|f| f as &(dyn Fn(Progress) + Sync)));
+    let plan = plan::plan(tl, &plan::probe(ff, tl, opts.probing)?)?;
+    let out = tl.output.path.clone();
+    // Removed by a stop signal too (a process exiting on a signal runs no destructors), and
+    // after a kill by the next run.
+    let work = crate::workdir::WorkDir::new("render")?;
+    let partial = crate::outputs::Partial::new(&out)?;
+    let rendered = if copy::copy_compatible(&plan, tl) {
+        copy::join(ff, &plan, work.path(), partial.path(), progress)?
+    } else {
+        full(ff, tl, &plan, work.path(), partial.path(), progress)?
+    };
+    partial.finish()?;
+    let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
+    let frames = rendered.frames.unwrap_or(plan.total_frames);
+    Ok(RenderReport {
+        output: out,
+        duration: plan.rate.seconds(frames),
+        frames,
+        width: plan.width,
+        height: plan.height,
+        fps: plan.rate.value(),
+        audio: rendered.audio,
+        stream_copy: rendered.stream_copy,
+        segments: rendered.segments,
+        commands: rendered.commands,
+        notes: rendered.notes,
+        temp_dir,
+    })
+}
+
+/// What one way of rendering (copy join, full render) produced, for the report.
+struct Rendered {
+    audio: bool,
+    stream_copy: bool,
+    segments: usize,
+    commands: Vec<CommandRecord>,
+    notes: Vec<String>,
+    /// Frames written, when they may differ from the plan's (a copy keeps the sources' frames).
+    frames: Option<u64>,
+}
+
+/// Plans a timeline without running anything: output frames and segment count.
+pub fn plan_summary(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    probing: Option<&(dyn Fn(usize, usize) + Sync)>,
+) -> Result<(u64, f64, usize), MediaError> {
+    let plan = plan::plan(tl, &plan::probe(ff, tl, probing)?)?;
+    Ok((plan.total_frames, plan.rate.value(), plan::segments(&plan).len()))
+}
+
+/// Re-encodes the whole timeline: the segments' producers into one encoder, the soundtrack
+/// beside it, then both muxed into `out`.
+fn full(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    plan: &Plan,
+    work: &Path,
+    out: &Path,
+    progress: Option<&(dyn Fn(Progress) + Sync)>,
+) -> Result<Rendered, MediaError> {
+    let total_seconds = plan.rate.seconds(plan.total_frames);
+    let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
+    let mut notes: Vec<String> = video.note.iter().cloned().collect();
+    let mut commands = Vec::new();
+    let segs = segments(plan);
+    let captions = if tl.texts.is_empty() {
+        None
+    } else {
+        let c = crate::captions::prepare(
+            ff,
+            &tl.texts,
+            (plan.width, plan.height),
+            total_seconds,
+            work,
+            &|i| format!("texts[{i}]"),
+        )?;
+        notes.extend(c.notes.iter().cloned());
+        commands.extend(c.commands.iter().map(CommandRecord::from));
+        Some(c)
+    };
+    let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
+    let audio_file = work.join("audio.mka");
+    let hz = plan.encoding.audio_rate(plan.container);
+    let audio = audio_sink(tl, plan, hz, &audio_file);
+    let has_audio = audio.is_some();
+    let producers = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (segment_invocation(&cx, i, segs.len(), s), s.frames()))
+        .collect::<Vec<_>>();
+    let sounds: Vec<_> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let file = work.join(format!("sound{i:05}.raw"));
+            audio_segment(plan, hz, (i, segs.len()), s, &file)
+        })
+        .collect();
+    let video_file = work.join("video.mp4");
+    let video_run = Pipeline {
+        producers,
+        frame_bytes: frame_bytes(plan),
+        sink: encoder_invocation(plan, &video, &video_file),
+    };
+    let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: segs.len() };
+    let on = |frames: u64, done: usize| steps.report(progress, frames, done);
+    let video_failed = std::sync::atomic::AtomicBool::new(false);
+    // The soundtrack is made beside the video: one small run per segment writes its sound
+    // to a file, and one run mixes in the music and encodes it as the files arrive.
+    let (video_result, audio_result) = std::thread::scope(|scope| {
+        let audio_run = audio.as_ref().map(|mixer| {
+            let (sounds, video_failed) = (&sounds, &video_failed);
+            scope.spawn(move || soundtrack(ff, mixer, sounds, video_failed))
+        });
+        let v = ff.run_pipeline(&video_run, Some(&on), &|_| {});
+        if v.is_err() {
+            video_failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        let a = audio_run.map_or(Ok(()), |h| {
+            h.join()
+                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
+        });
+        (v, a)
+    });
+    video_result?;
+    audio_result?;
+    commands.extend(video_run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
+    commands.push(CommandRecord::from(&video_run.sink));
+    if let Some(mixer) = &audio {
+        commands.extend(sounds.iter().filter_map(|(i, _)| i.as_ref()).map(CommandRecord::from));
+        commands.push(CommandRecord::from(mixer));
+    }
+    let audio_used = has_audio.then_some(audio_file.as_path());
+    commands.push(mux(ff, tl, plan, (&video_file, audio_used), out)?);
+    Ok(Rendered {
+        audio: has_audio,
+        stream_copy: false,
+        segments: segs.len(),
+        commands,
+        notes,
+        frames: None,
+    })
+}
+
+/// Muxes the encoded video, the soundtrack (when there is one) and soft subtitles into `out`,
+/// all by stream copy.
+fn mux(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    plan: &Plan,
+    (video_file, audio_file): (&Path, Option<&Path>),
+    out: &Path,
+) -> Result<CommandRecord, MediaError> {
+    let mut inv = Invocation::new("muxing video and sound by stream copy");
+    inv.arg("-i").arg(crate::tools::file_arg(video_file));
+    let mut next_input = 1;
+    if let Some(audio_file) = audio_file {
+        inv.arg("-i").arg(crate::tools::file_arg(audio_file));
+        next_input += 1;
+    }
+    let soft_subs = tl.subtitles.as_ref().filter(|s| !s.burn);
+    if let Some(s) = soft_subs {
+        inv.arg("-i").arg(crate::tools::file_arg(&s.path));
+    }
+    inv.args(["-map", "0:v:0"]);
+    if audio_file.is_some() {
+        inv.args(["-map", "1:a:0"]);
+    }
+    inv.args(["-c", "copy"]);
+    if soft_subs.is_some() {
+        inv.args(["-map", &format!("{next_input}:s:0")]);
+        let codec = match plan.container {
+            Container::Mp4 | Container::Mov => "mov_text",
+            Container::Webm => "webvtt",
+            Container::Mkv => "srt",
+        };
+        inv.args(["-c:s", codec]);
+    }
+    inv.args(container_args(plan.container));
+    inv.args(["-f", plan.container.muxer()]).arg(crate::tools::file_arg(out));
+    ff.run(&inv, None)?;
+    Ok(CommandRecord::from(&inv))
+}
+
+/// Turns "frames done, steps done" into the caller's [`Progress`].
+struct Steps {
+    frames: u64,
+    seconds: f64,
+    count: usize,
+}
+
+impl Steps {
+    fn report(&self, to: Option<&(dyn Fn(Progress) + Sync)>, frames: u64, done: usize) {
+        if let Some(cb) = to {
+            let f = frames.min(self.frames);
+            cb(Progress {
+                frames_done: f,
+                frames_total: self.frames,
+                seconds_done: if self.frames > 0 {
+                    self.seconds * f as f64 / self.frames as f64
+                } else {
+                    0.0
+                },
+                seconds_total: self.seconds,
+                steps_done: done.min(self.count),
+                steps_total: self.count,
+            });
+        }
+    }
+}

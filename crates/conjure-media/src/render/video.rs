@@ -1,0 +1,425 @@
+//! The video of a render: each segment's producer run (decode, effects, transitions, captions,
+//! raw frames out) and the one encoder they feed.
+//!
+//! Why one encoder fed by producers: x264's lookahead is most of an encoder's memory (~0.25 GB
+//! at 720p), so one encoder for the whole video keeps memory flat in the clip count and gives one
+//! GOP structure and rate control across the edit; producers have at most two clip inputs plus
+//! overlays, so they stay small too. Every producer writes exactly its segment's frames (checked
+//! byte for byte by the pipeline).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::plan::{Plan, Segment, Source};
+use crate::filter::{escape_path, escape_value, even, fit_graph, secs};
+use crate::timeline::{Motion, Timeline, overlay_anchor};
+use crate::tools::Invocation;
+use crate::tools::encoder::VideoEncoder;
+
+/// Adds inputs and a filter chain producing frames `[a, a+n)` of clip `ci` as `[{label}]`,
+/// timestamps from 0.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/x/y/a/n are the names ffmpeg's own filter docs use"
+)]
+pub(super) fn clip_chain(
+    plan: &Plan,
+    ci: usize,
+    a: u64,
+    n: u64,
+    inv: &mut Invocation,
+    inputs: &mut usize,
+    label: &str,
+) -> String {
+    let pc = &plan.clips[ci];
+    let c = &pc.clip;
+    let (w, h, rate) = (plan.width, plan.height, plan.rate);
+    let fit = c.fit;
+    let mut g = String::new();
+    let raw = format!("{label}raw");
+    match &pc.source {
+        Source::Video { path, info } => {
+            let first = if c.reverse { pc.frames - a - n } else { a };
+            let start = pc.from + rate.seconds(first) * c.speed;
+            let read = rate.seconds(n + 3) * c.speed;
+            // One decoding thread: a segment only has to keep ahead of the encoder, and frame
+            // threads would hold a picture buffer set each.
+            inv.args(["-threads", "1", "-ss", &secs(start), "-t", &secs(read), "-i"]);
+            inv.arg(crate::tools::file_arg(path));
+            let k = *inputs;
+            *inputs += 1;
+            let mut pre = String::new();
+            if let Some(r) = c.crop {
+                let _ = write!(pre, "crop={}:{}:{}:{},", r.width, r.height, r.x, r.y);
+            }
+            if (c.speed - 1.0).abs() > 1e-9 {
+                let _ = write!(pre, "setpts=(PTS-STARTPTS)/{},", secs(c.speed));
+            } else {
+                pre.push_str("setpts=PTS-STARTPTS,");
+            }
+            let _ = write!(g, "[{k}:v]{pre}fps={}[{label}pre];", rate.expr());
+            let same_size = c.crop.is_none()
+                && info.video.as_ref().is_some_and(|v| (v.width, v.height) == (w, h));
+            if same_size {
+                // Every fit of a frame already the output's size is the frame itself.
+                let _ = write!(g, "[{label}pre]setsar=1[{raw}];");
+            } else {
+                g.push_str(&fit_graph(&format!("{label}pre"), &raw, fit, w, h, "black", label));
+                g.push(';');
+            }
+        }
+        Source::Image { path } => {
+            inv.arg("-i").arg(crate::tools::file_arg(path));
+            let k = *inputs;
+            *inputs += 1;
+            let crop = c
+                .crop
+                .map(|r| format!("crop={}:{}:{}:{},", r.width, r.height, r.x, r.y))
+                .unwrap_or_default();
+            let _ = write!(g, "[{k}:v]{crop}format=yuv420p[{label}img];");
+            if c.motion == Motion::None {
+                g.push_str(&fit_graph(
+                    &format!("{label}img"),
+                    &format!("{label}fit"),
+                    fit,
+                    w,
+                    h,
+                    "black",
+                    label,
+                ));
+                // The picture's own time base (1/25 for image2) cannot hold every frame time
+                // of other rates; the output's can.
+                let _ = write!(
+                    g,
+                    ";[{label}fit]loop=loop={}:size=1,settb=expr={}/{},setpts=N[{raw}];",
+                    n.saturating_sub(1),
+                    rate.den,
+                    rate.num
+                );
+            } else {
+                // Work at twice the size so zoompan's integer offsets do not jitter.
+                g.push_str(&fit_graph(
+                    &format!("{label}img"),
+                    &format!("{label}fit"),
+                    fit,
+                    w * 2,
+                    h * 2,
+                    "black",
+                    label,
+                ));
+                let total = pc.frames.max(1) as f64;
+                let prog = format!("((on+{a})/{})", secs(total));
+                let (z, x, y) = match c.motion {
+                    Motion::ZoomIn => (
+                        format!("1+0.2*{prog}"),
+                        "iw/2-(iw/zoom/2)".to_string(),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::ZoomOut => (
+                        format!("1.2-0.2*{prog}"),
+                        "iw/2-(iw/zoom/2)".to_string(),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::PanLeft => (
+                        "1.2".to_string(),
+                        format!("(iw-iw/zoom)*(1-{prog})"),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                    Motion::PanRight | Motion::None => (
+                        "1.2".to_string(),
+                        format!("(iw-iw/zoom)*{prog}"),
+                        "ih/2-(ih/zoom/2)".to_string(),
+                    ),
+                };
+                let _ = write!(
+                    g,
+                    ";[{label}fit]zoompan=z={}:x={}:y={}:d={n}:s={w}x{h}:fps={},setsar=1,setpts=N*{}/{}/TB[{raw}];",
+                    escape_value(&z),
+                    escape_value(&x),
+                    escape_value(&y),
+                    rate.expr(),
+                    rate.den,
+                    rate.num
+                );
+            }
+        }
+        Source::Color { color } => {
+            let _ = write!(g, "color=c={color}:s={w}x{h}:r={},setsar=1[{raw}];", rate.expr());
+        }
+    }
+    // Effects, exact length, then fades in clip-local time.
+    let mut post = String::new();
+    if c.greyscale {
+        post.push_str("hue=s=0,");
+    }
+    if let Some(eq) = c.eq {
+        let _ = write!(
+            post,
+            "eq=brightness={}:contrast={}:saturation={}:gamma={},",
+            secs(eq.brightness),
+            secs(eq.contrast),
+            secs(eq.saturation),
+            secs(eq.gamma)
+        );
+    }
+    let _ = write!(post, "tpad=stop_mode=clone:stop={n},trim=end_frame={n},");
+    if c.reverse && matches!(pc.source, Source::Video { .. }) {
+        post.push_str("reverse,");
+    }
+    let fade_in = c.fade_in.filter(|f| *f > 0.0);
+    let fade_out = c.fade_out.filter(|f| *f > 0.0);
+    if fade_in.is_some() || fade_out.is_some() {
+        let _ = write!(post, "setpts=PTS-STARTPTS+{}/TB,", secs(rate.seconds(a)));
+        if let Some(f) = fade_in {
+            let _ = write!(post, "fade=t=in:st=0:d={},", secs(f));
+        }
+        if let Some(f) = fade_out {
+            let total = rate.seconds(pc.frames);
+            let _ = write!(post, "fade=t=out:st={}:d={},", secs((total - f).max(0.0)), secs(f));
+        }
+    }
+    post.push_str("setpts=PTS-STARTPTS,format=yuv420p");
+    match c.blur {
+        Some(b) if b.region.is_some() => {
+            let r = b.region.unwrap_or(crate::timeline::Rect { x: 0, y: 0, width: 2, height: 2 });
+            let _ = write!(
+                g,
+                "[{raw}]{post},split=2[{label}b0][{label}b1];[{label}b1]crop={}:{}:{}:{},gblur=sigma={}[{label}b2];[{label}b0][{label}b2]overlay={}:{}[{label}]",
+                r.width,
+                r.height,
+                r.x,
+                r.y,
+                secs(b.sigma),
+                r.x,
+                r.y
+            );
+        }
+        Some(b) => {
+            let _ = write!(g, "[{raw}]{post},gblur=sigma={}[{label}]", secs(b.sigma));
+        }
+        None => {
+            let _ = write!(g, "[{raw}]{post}[{label}]");
+        }
+    }
+    g
+}
+
+pub(super) struct SegmentContext<'a> {
+    /// The timeline.
+    pub(super) tl: &'a Timeline,
+    /// Its plan.
+    pub(super) plan: &'a Plan,
+    /// The `ass` filter drawing every caption (`texts`), when there are any.
+    pub(super) captions: Option<&'a str>,
+}
+
+/// Filters applied in output time: captions, overlays, burned subtitles.
+pub(super) fn output_time_filters(
+    cx: &SegmentContext<'_>,
+    seg: &Segment,
+    input: &str,
+    inv: &mut Invocation,
+    inputs: &mut usize,
+) -> String {
+    let plan = cx.plan;
+    let rate = plan.rate;
+    let s0 = rate.seconds(seg.out_start);
+    let s1 = rate.seconds(seg.out_start + seg.frames());
+    let total = rate.seconds(plan.total_frames);
+    let mut g = String::new();
+    let mut cur = input.to_string();
+    let mut step = 0;
+    let next = |g: &mut String, body: &str, cur: &mut String, step: &mut usize| {
+        *step += 1;
+        let lbl = format!("o{step}");
+        let _ = write!(g, "[{cur}]{body}[{lbl}];");
+        *cur = lbl;
+    };
+    next(&mut g, &format!("setpts=PTS-STARTPTS+{}/TB", secs(s0)), &mut cur, &mut step);
+    for (i, ov) in cx.tl.overlays.iter().enumerate() {
+        let end = ov.end.unwrap_or(total);
+        if ov.start >= s1 || end <= s0 {
+            continue;
+        }
+        let info_still = matches!(
+            ov.src.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref(),
+            Some("png" | "jpg" | "jpeg" | "webp" | "bmp")
+        );
+        let k = *inputs;
+        *inputs += 1;
+        let ow = even(f64::from(plan.width) * ov.width);
+        if info_still {
+            inv.arg("-i").arg(crate::tools::file_arg(&ov.src));
+            let _ = write!(g, "[{k}:v]scale={ow}:-2,format=rgba[ov{i}];");
+        } else {
+            let skip = (s0 - ov.start).max(0.0);
+            inv.args(["-ss", &secs(skip), "-i"]).arg(crate::tools::file_arg(&ov.src));
+            let _ = write!(
+                g,
+                "[{k}:v]fps={},scale={ow}:-2,setpts=PTS-STARTPTS+{}/TB[ov{i}];",
+                rate.expr(),
+                secs(s0.max(ov.start))
+            );
+        }
+        let (x, y) = overlay_anchor(&ov.position, ov.margin).unwrap_or(("0".into(), "0".into()));
+        let enable = escape_value(&format!("between(t,{},{})", secs(ov.start), secs(end)));
+        let eof = if info_still { "repeat" } else { "pass" };
+        step += 1;
+        let lbl = format!("o{step}");
+        let _ = write!(
+            g,
+            "[{cur}][ov{i}]overlay=x={}:y={}:enable={enable}:eof_action={eof}[{lbl}];",
+            escape_value(&x),
+            escape_value(&y)
+        );
+        cur = lbl;
+    }
+    // One libass run draws every caption in output time; segments no caption touches skip it.
+    if let Some(captions) = cx.captions
+        && cx.tl.texts.iter().any(|t| t.start < s1 && t.end.unwrap_or(total) > s0)
+    {
+        next(&mut g, captions, &mut cur, &mut step);
+    }
+    if let Some(s) = cx.tl.subtitles.as_ref().filter(|s| s.burn) {
+        next(&mut g, &format!("subtitles=filename={}", escape_path(&s.path)), &mut cur, &mut step);
+    }
+    // Frame n at n/fps exactly, so the raw output neither drops nor repeats a frame whatever
+    // time base the filters above left (concat, for one, leaves microseconds).
+    let _ = write!(g, "[{cur}]settb=expr={}/{},setpts=N,format=yuv420p[v]", rate.den, rate.num);
+    g
+}
+
+/// The producer for one segment: its frames, raw `yuv420p`, on standard output.
+pub(super) fn segment_invocation(
+    cx: &SegmentContext<'_>,
+    idx: usize,
+    count: usize,
+    seg: &Segment,
+) -> Invocation {
+    let plan = cx.plan;
+    let mut inputs = 0;
+    let ci = seg.clip;
+    let mut inv = Invocation::new("");
+    // The clip from `start` to its end: the body, then the tail the transition fades out.
+    let mut g = clip_chain(plan, ci, seg.start, seg.frames(), &mut inv, &mut inputs, "k");
+    let what = if seg.transition > 0 {
+        let n = seg.transition;
+        let kind = &plan.transitions[ci].1;
+        let tail = if seg.body > 0 {
+            let _ = write!(
+                g,
+                ";[k]split=2[kb][kt];[kb]trim=end_frame={b}[body];[kt]trim=start_frame={b},setpts=PTS-STARTPTS[tail]",
+                b = seg.body
+            );
+            "tail"
+        } else {
+            "k"
+        };
+        g.push(';');
+        g.push_str(&clip_chain(plan, ci + 1, 0, n, &mut inv, &mut inputs, "h"));
+        let _ = write!(
+            g,
+            ";[{tail}][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
+            secs(plan.rate.seconds(n))
+        );
+        if seg.body > 0 {
+            g.push_str(";[body][x]concat=n=2:v=1:a=0[c]");
+        } else {
+            g.push_str(";[x]null[c]");
+        }
+        format!("clip {ci}, transition {ci}->{} ({kind})", ci + 1)
+    } else {
+        g.push_str(";[k]null[c]");
+        format!("clip {ci}")
+    };
+    inv.step = format!("segment {}/{count}: {what}", idx + 1);
+    g.push(';');
+    g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs));
+    inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
+    inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+    inv
+}
+
+/// Bytes of one raw `yuv420p` frame (even sizes: the planner makes them so).
+pub(super) fn frame_bytes(plan: &Plan) -> u64 {
+    u64::from(plan.width) * u64::from(plan.height) * 3 / 2
+}
+
+/// The one encoder: raw frames from standard input to a video-only file.
+pub(super) fn encoder_invocation(plan: &Plan, video: &VideoEncoder, out: &Path) -> Invocation {
+    let mut inv = Invocation::new("encoding the video");
+    let size = format!("{}x{}", plan.width, plan.height);
+    inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", &size]);
+    inv.args(["-framerate", &plan.rate.expr(), "-i", "pipe:0"]);
+    if let Some(upload) = video.filter_tail.strip_prefix(',') {
+        inv.args(["-vf", upload]);
+    }
+    inv.args(["-map", "0:v:0", "-an", "-frames:v", &plan.total_frames.to_string()]);
+    video.apply(&mut inv);
+    inv.args(["-f", "mp4"]).arg(out.as_os_str());
+    inv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{PlannedClip, segments};
+    use super::*;
+    use crate::rate::Rate;
+    use crate::timeline::Clip;
+    use crate::tools::encoder::{Container, Encoding};
+
+    #[test]
+    fn vaapi_uploads_in_the_encoder_and_segments_stay_raw() {
+        let clip = PlannedClip {
+            clip: Clip::default(),
+            source: Source::Color { color: "black".into() },
+            from: 0.0,
+            frames: 30,
+            audio: false,
+        };
+        let encoders: std::collections::BTreeSet<String> =
+            ["libx264", "h264_vaapi"].map(String::from).into();
+        let support =
+            crate::tools::encoder::EncoderSupport { encoders: &encoders, vaapi_device: true };
+        let encoding = Encoding { hardware: Some(crate::Hardware::Vaapi), ..Encoding::default() };
+        let video = encoding.compile_video(support, 64, 36, 30.0).unwrap();
+        let plan = Plan {
+            width: 64,
+            height: 36,
+            rate: Rate { num: 30, den: 1 },
+            clips: vec![clip.clone(), clip],
+            transitions: vec![(10, "fade".into()), (0, String::new())],
+            total_frames: 50,
+            container: Container::Mp4,
+            encoding,
+        };
+        let tl = Timeline {
+            output: crate::timeline::Output::default(),
+            clips: Vec::new(),
+            texts: Vec::new(),
+            audio: Vec::new(),
+            overlays: Vec::new(),
+            subtitles: None,
+        };
+        let work = tempfile::tempdir().unwrap();
+        let cx = SegmentContext { tl: &tl, plan: &plan, captions: None };
+        let segs = segments(&plan);
+        assert_eq!(segs.len(), 2);
+        for (i, seg) in segs.iter().enumerate() {
+            let a = segment_invocation(&cx, i, 2, seg).display_args();
+            let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
+            assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
+            assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));
+            assert!(!a.iter().any(|x| x.contains("vaapi") || x == "-c:v"), "{a:?}");
+        }
+        let a = encoder_invocation(&plan, &video, &work.path().join("v.mp4")).display_args();
+        assert_eq!(
+            &a[..4],
+            ["-init_hw_device", "vaapi=va:/dev/dri/renderD128", "-filter_hw_device", "va"]
+        );
+        assert!(a.windows(2).any(|w| w == ["-i", "pipe:0"]));
+        assert!(a.windows(2).any(|w| w == ["-vf", "format=nv12,hwupload"]));
+        assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
+        assert!(a.windows(2).any(|w| w == ["-frames:v", "50"]));
+    }
+}
