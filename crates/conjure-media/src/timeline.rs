@@ -127,7 +127,8 @@ pub struct Output {
     /// Encoder preset (x264 names: `ultrafast` ... `veryslow`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preset: Option<String>,
-    /// Constant quality (lower is better; default 18 for H.264).
+    /// Constant quality (lower is better; default 18 for H.264); 0 is lossless for H.264,
+    /// H.265 and VP9.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crf: Option<u8>,
     /// Audio bitrate, e.g. `192k`.

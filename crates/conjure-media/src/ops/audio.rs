@@ -52,7 +52,7 @@ pub fn audio_replace(ff: &Ffmpeg, o: &AudioReplaceOptions) -> Result<OpReport, M
         "-af",
         &format!("atrim=duration={}", secs(len)),
     ]);
-    inv.args(Encoding::default().audio_args(container));
+    inv.args(super::audio_out(&Encoding::default(), container, &[&a]));
     inv.arg("-shortest");
     let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv))
@@ -170,7 +170,8 @@ pub fn loudnorm(ff: &Ffmpeg, o: &LoudnormOptions) -> Result<OpReport, MediaError
     check_range("true_peak", o.true_peak, -9.0, 0.0)?;
     check_range("range", o.range, 1.0, 50.0)?;
     let af = format!(
-        "loudnorm=I={}:TP={}:LRA={},aresample=44100",
+        // loudnorm works at 192 kHz; the encoder's `-ar` brings it back to the source's rate.
+        "loudnorm=I={}:TP={}:LRA={}",
         secs(o.integrated),
         secs(o.true_peak),
         secs(o.range)
@@ -206,7 +207,12 @@ pub fn audio_mix(ff: &Ffmpeg, o: &AudioMixOptions) -> Result<OpReport, MediaErro
     check_range("music_volume", o.music_volume, 0.0, 10.0)?;
     let container = Container::from_path(&o.output).unwrap_or(Container::Mp4);
     let len = secs(info.video_duration());
-    let fmt = "aresample=44100,aformat=sample_fmts=fltp:channel_layouts=stereo";
+    let sources = [&info, &m];
+    let hz = Encoding::default().sample_rate(
+        container,
+        sources.iter().filter_map(|i| i.audio.as_ref().map(|a| a.sample_rate)),
+    );
+    let fmt = format!("aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo");
     let mut inv = Invocation::new("audio mix");
     inv.arg("-i").arg(crate::tools::file_arg(&o.input));
     if o.looped {
@@ -216,14 +222,14 @@ pub fn audio_mix(ff: &Ffmpeg, o: &AudioMixOptions) -> Result<OpReport, MediaErro
     let main = if info.audio.is_some() {
         format!("[0:a]{fmt},apad,atrim=duration={len}[a0]")
     } else {
-        format!("anullsrc=r=44100:cl=stereo,atrim=duration={len}[a0]")
+        format!("anullsrc=r={hz}:cl=stereo,atrim=duration={len}[a0]")
     };
     let g = format!(
         "{main};[1:a]{fmt},volume={},atrim=duration={len}[a1];[a0][a1]amix=inputs=2:duration=first:dropout_transition=0:normalize=0[aout]",
         secs(o.music_volume)
     );
     inv.args(["-filter_complex", &g, "-map", "0:v:0", "-map", "[aout]", "-c:v", "copy"]);
-    inv.args(Encoding::default().audio_args(container));
+    inv.args(Encoding::default().audio_args(container, hz));
     let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv))
 }

@@ -60,7 +60,7 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
             && v.pix_fmt.as_deref() == Some("yuv420p")
             && enc.hardware.is_none()
     });
-    let opus = enc.audio_args(container).iter().any(|a| a == "libopus");
+    let opus = enc.opus(container);
     let audio_matches =
         info.audio.as_ref().is_none_or(|a| if opus { a.codec == "opus" } else { a.codec == "aac" });
     let mut inv = Invocation::new(format!("convert to .{ext}"));
@@ -81,7 +81,7 @@ pub fn convert(ff: &Ffmpeg, o: &ConvertOptions) -> Result<OpReport, MediaError> 
         if audio_matches {
             inv.args(["-c:a", "copy"]);
         } else {
-            inv.args(enc.audio_args(container));
+            inv.args(super::audio_out(&enc, container, &[&info]));
         }
     }
     let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;

@@ -135,6 +135,17 @@ pub(crate) fn run_to(
     Ok(inv)
 }
 
+/// Audio encoder arguments for an output whose sound comes from `sources` (their common sample
+/// rate when they share one, else 48 kHz; see [`Encoding::sample_rate`]).
+pub(crate) fn audio_out(
+    enc: &Encoding,
+    container: Container,
+    sources: &[&MediaInfo],
+) -> Vec<String> {
+    let rates = sources.iter().filter_map(|i| i.audio.as_ref().map(|a| a.sample_rate));
+    enc.audio_args(container, enc.sample_rate(container, rates))
+}
+
 /// Re-encodes `input` through a video filter chain and an audio filter chain (either may be
 /// empty), keeping the audio when there is some (R1).
 pub(crate) fn reencode(
@@ -154,7 +165,10 @@ pub(crate) fn reencode(
     let container = video_container(output, enc)?;
     let v = info.video.as_ref().map_or((0, 0, 30.0), |v| (v.width, v.height, v.fps()));
     let venc = enc.video_encoder(ff, v.0, v.1, v.2)?;
-    let audio = info.audio.is_some().then(|| (af, enc.audio_args(container)));
+    // The sound is first cut to the picture's length (a decoder gives back an AAC stream's
+    // padding past its stated end), so it ends with the picture whatever `af` then does.
+    let af = with_picture_length(&info, af);
+    let audio = info.audio.is_some().then(|| (af.as_str(), audio_out(enc, container, &[&info])));
     let inv = reencode_invocation(step, input, &venc, vf, audio);
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
@@ -217,6 +231,15 @@ fn reencode_invocation(
     inv
 }
 
+/// `af` preceded by a cut of the sound to the picture's length, when there is a picture.
+fn with_picture_length(info: &MediaInfo, af: &str) -> String {
+    if info.video.as_ref().is_none_or(|v| v.still) {
+        return af.to_string();
+    }
+    let cut = format!("atrim=duration={}", crate::filter::secs(info.video_duration()));
+    if af.is_empty() { cut } else { format!("{cut},{af}") }
+}
+
 /// Keeps the video as it is and re-encodes only the audio through `af`.
 pub(crate) fn audio_only_filter(
     ff: &Ffmpeg,
@@ -238,8 +261,8 @@ pub(crate) fn audio_only_filter(
     if info.video.is_some() {
         inv.args(["-map", "0:v:0", "-c:v", "copy"]);
     }
-    inv.args(["-map", "0:a:0", "-af", af]);
-    inv.args(Encoding::default().audio_args(container));
+    inv.args(["-map", "0:a:0", "-af", &with_picture_length(&info, af)]);
+    inv.args(audio_out(&Encoding::default(), container, &[&info]));
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv))
 }
@@ -287,7 +310,7 @@ mod tests {
         let support = EncoderSupport { encoders: &encoders, vaapi_device: true };
         let enc = Encoding { hardware: Some(Hardware::Vaapi), ..Encoding::default() };
         let venc = enc.compile_video(support, 320, 180, 30.0).unwrap();
-        let audio = Some(("volume=2", enc.audio_args(Container::Mp4)));
+        let audio = Some(("volume=2", enc.audio_args(Container::Mp4, 48_000)));
         let inv = reencode_invocation("colour", Path::new("in.mp4"), &venc, "hue=s=0", audio);
         let a = inv.display_args();
         assert_eq!(

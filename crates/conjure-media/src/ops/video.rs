@@ -80,16 +80,24 @@ pub fn trim(ff: &Ffmpeg, o: &TrimOptions) -> Result<OpReport, MediaError> {
         let container = video_container(&o.output, &o.encoding)?;
         let v = info.video.as_ref().map_or((0, 0), |v| (v.width, v.height));
         let mut inv = Invocation::new("trim (exact)");
-        inv.args(["-ss", &secs(o.start), "-t", &secs(dur), "-i"])
+        // On the frame grid: the first frame kept is the one nearest the start, and the sound
+        // starts at that frame's time and lasts exactly the frames kept, so picture and sound
+        // start and end together. Seeking a hair before the frame keeps rounding from dropping it.
+        let rate = crate::rate::Rate::from_f64(fps);
+        let first = rate.seconds(rate.frames(o.start));
+        let n = rate.frames(dur).max(1);
+        let span = rate.seconds(n);
+        inv.args(["-ss", &secs((first - 1e-6).max(0.0)), "-t", &secs(span + 1.0 / fps), "-i"])
             .arg(crate::tools::file_arg(&o.input));
-        let n = (dur * fps).round().max(1.0) as u64;
         let enc = o.encoding.video_encoder(ff, v.0, v.1, fps)?;
-        let vf = enc.chain("format=yuv420p");
-        inv.args(["-map", "0:v:0", "-vf", &vf, "-frames:v", &n.to_string()]);
+        // The frame count is a filter, not `-frames:v`: an output-level limit ends the file when
+        // the picture is done and drops the encoder's last sound frames.
+        let vf = enc.chain(&format!("trim=end_frame={n},format=yuv420p"));
+        inv.args(["-map", "0:v:0", "-vf", &vf]);
         enc.apply(&mut inv);
         if info.audio.is_some() {
-            inv.args(["-map", "0:a:0", "-af", &format!("atrim=duration={}", secs(dur))]);
-            inv.args(o.encoding.audio_args(container));
+            inv.args(["-map", "0:a:0", "-af", &format!("atrim=duration={}", secs(span))]);
+            inv.args(super::audio_out(&o.encoding, container, &[&info]));
         }
         let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
         return Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc));
@@ -497,7 +505,7 @@ fn graph_op(
     venc.apply(&mut inv);
     if info.audio.is_some() {
         inv.args(["-map", "0:a:0"]);
-        inv.args(enc.audio_args(container));
+        inv.args(super::audio_out(enc, container, &[&info]));
     }
     let inv = run_to(ff, inv, Some(container), container.muxer(), output)?;
     Ok(OpReport::single(output, false, &inv).encoder_note(&venc))
@@ -627,12 +635,12 @@ pub fn speed(ff: &Ffmpeg, o: &SpeedOptions) -> Result<OpReport, MediaError> {
     let info = probe_video(ff, &o.input)?;
     let fps = info.video.as_ref().map_or(30.0, crate::VideoInfo::fps);
     // Resample to the source rate so the result stays constant-rate with `len / factor` frames.
-    let vf = format!(
-        "setpts=(PTS-STARTPTS)/{},fps={}",
-        secs(o.factor),
-        crate::rate::Rate::from_f64(fps).expr()
-    );
-    reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &atempo_chain(o.factor))
+    let rate = crate::rate::Rate::from_f64(fps);
+    let vf = format!("setpts=(PTS-STARTPTS)/{},fps={}", secs(o.factor), rate.expr());
+    // atempo's output length is close, not exact: the sound is brought to the picture's.
+    let len = secs(rate.seconds(rate.frames(info.video_duration() / o.factor)));
+    let af = format!("{},apad=whole_dur={len},atrim=duration={len}", atempo_chain(o.factor));
+    reencode(ff, "speed", &o.input, &o.output, &o.encoding, &vf, &af)
 }
 
 /// Options for single-input steps with no parameters ([`reverse`]).
@@ -879,7 +887,7 @@ pub fn overlay(ff: &Ffmpeg, o: &OverlayOptions) -> Result<OpReport, MediaError> 
     enc.apply(&mut inv);
     if let Some(m) = audio_map {
         inv.args(["-map", &m]);
-        inv.args(o.encoding.audio_args(container));
+        inv.args(super::audio_out(&o.encoding, container, &[&info, &top]));
     }
     let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;
     Ok(OpReport::single(&o.output, false, &inv).encoder_note(&enc))
@@ -967,7 +975,7 @@ pub fn side_by_side(ff: &Ffmpeg, o: &SideBySideOptions) -> Result<OpReport, Medi
     enc.apply(&mut inv);
     if let Some(m) = audio {
         inv.args(["-map", &m]);
-        inv.args(o.encoding.audio_args(container));
+        inv.args(super::audio_out(&o.encoding, container, &[&l, &r]));
         inv.arg("-shortest");
     }
     let inv = run_to(ff, inv, Some(container), container.muxer(), &o.output)?;

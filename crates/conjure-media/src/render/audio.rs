@@ -185,8 +185,9 @@ pub(super) fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Opt
     let _ =
         write!(g, "[{cur}]apad=whole_len={total_samples},atrim=end_sample={total_samples}[aout]");
     inv.args(["-filter_complex", &g, "-map", "[aout]", "-vn"]);
-    inv.args(plan.encoding.audio_args(plan.container));
-    inv.args(["-f", "matroska"]).arg(out.as_os_str());
+    inv.args(plan.encoding.audio_args(plan.container, hz));
+    let muxer = if plan.encoding.opus(plan.container) { "matroska" } else { "mp4" };
+    inv.args(["-f", muxer]).arg(out.as_os_str());
     Some(inv)
 }
 

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{Plan, Source};
 use super::{CommandRecord, Rendered, Steps};
+use crate::filter::secs;
+use crate::probe::{MediaInfo, VideoInfo};
 use crate::progress::Progress;
 use crate::timeline::Timeline;
 use crate::tools::Invocation;
-use crate::tools::encoder::{Container, container_args};
+use crate::tools::encoder::{Codec, Container, container_args};
 use crate::{Ffmpeg, MediaError};
 
 /// Writes the concat demuxer's list of `files` into `work`.
@@ -30,29 +32,39 @@ pub(crate) fn concat_list(work: &Path, files: &[PathBuf]) -> Result<PathBuf, Med
     Ok(path)
 }
 
-/// True when `info` is already what a hard-cut copy join into `plan`'s output needs.
-pub(super) fn copy_compatible(plan: &Plan, tl: &Timeline) -> bool {
+/// Whether a timeline can be joined by stream copy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CopyJoin {
+    /// Every clip is an untouched video matching the output and the others: copy.
+    Yes,
+    /// The timeline asks for more than a hard-cut join (effects, captions, transitions ...).
+    No,
+    /// A plain hard-cut join whose sources differ where a valid stream needs them alike; why.
+    Mismatch(String),
+}
+
+/// Decides whether `tl` is a hard-cut join of clips that can be copied into `plan`'s output.
+///
+/// What must match for a valid stream: the video codec (H.264, `yuv420p`, a profile players
+/// take), the output's size and frame rate, one codec configuration (the output's sample entry
+/// keeps only the first clip's SPS/PPS and AAC config), and the sound's codec, sample rate and
+/// channels (any AAC rate, as long as every clip has the same, or no clip has sound).
+pub(super) fn copy_join(plan: &Plan, tl: &Timeline) -> CopyJoin {
     if !tl.texts.is_empty()
         || !tl.audio.is_empty()
         || !tl.overlays.is_empty()
         || tl.subtitles.as_ref().is_some_and(|s| s.burn)
-    {
-        return false;
-    }
-    if plan.encoding.codec != crate::tools::encoder::Codec::H264
+        || plan.encoding.codec != Codec::H264
         || plan.encoding.hardware.is_some()
         || plan.container == Container::Webm
+        || plan.transitions.iter().any(|t| t.0 > 0)
     {
-        return false;
+        return CopyJoin::No;
     }
-    if plan.transitions.iter().any(|t| t.0 > 0) {
-        return false;
-    }
-    let mut audio_shape = None;
-    let mut video_config = None;
-    for pc in &plan.clips {
+    let mut first: Option<(usize, &MediaInfo)> = None;
+    for (i, pc) in plan.clips.iter().enumerate() {
         let c = &pc.clip;
-        let Source::Video { info, .. } = &pc.source else { return false };
+        let Source::Video { info, .. } = &pc.source else { return CopyJoin::No };
         let untouched = c.from.is_none_or(|f| f == 0.0)
             && c.to.is_none()
             && c.duration.is_none()
@@ -66,40 +78,101 @@ pub(super) fn copy_compatible(plan: &Plan, tl: &Timeline) -> bool {
             && c.eq.is_none()
             && c.blur.is_none()
             && c.crop.is_none();
-        let Some(v) = &info.video else { return false };
-        let video_ok = v.codec == "h264"
-            && v.pix_fmt.as_deref() == Some("yuv420p")
-            && v.profile.as_deref().is_some_and(|p| {
-                p.contains("High") || p.contains("Main") || p.contains("Baseline")
-            })
-            && v.width == plan.width
-            && v.height == plan.height
-            && v.fps_num * plan.rate.den == plan.rate.num * v.fps_den;
-        // The output keeps only the first clip's codec configuration (the `avcC` SPS/PPS, the
-        // AAC config). ffmpeg's concat demuxer repeats later clips' parameter sets in-band, so
-        // ffmpeg itself decodes a mixed join, but players that trust the sample entry (as `avc1`
-        // allows) would not: clips whose configurations differ are normalised instead.
-        match &video_config {
-            None => video_config = Some(&v.config),
-            Some(c) if *c != &v.config => return false,
-            Some(_) => {}
+        let Some(v) = &info.video else { return CopyJoin::No };
+        if !untouched || v.still {
+            return CopyJoin::No;
         }
-        let shape = info
-            .audio
-            .as_ref()
-            .map(|a| (a.codec.clone(), a.sample_rate, a.channels, a.config.clone()));
-        let audio_ok =
-            shape.as_ref().is_none_or(|(c, r, ch, _)| c == "aac" && *r == 44100 && *ch == 2);
-        if !(untouched && video_ok && audio_ok) {
-            return false;
+        if let Some(why) = video_mismatch(plan, i, v) {
+            return CopyJoin::Mismatch(why);
         }
-        match &audio_shape {
-            None => audio_shape = Some(shape),
-            Some(s) if *s != shape => return false,
-            Some(_) => {}
+        match first {
+            None => first = Some((i, info)),
+            Some((k, f)) => {
+                if let Some(why) = pair_mismatch((k, f), (i, info)) {
+                    return CopyJoin::Mismatch(why);
+                }
+            }
         }
     }
-    true
+    CopyJoin::Yes
+}
+
+/// Why clip `i`'s video cannot be copied into the output, if it cannot.
+fn video_mismatch(plan: &Plan, i: usize, v: &VideoInfo) -> Option<String> {
+    if v.codec != "h264" {
+        return Some(format!("clip {i} is {}, not H.264", v.codec));
+    }
+    if v.pix_fmt.as_deref() != Some("yuv420p") {
+        let fmt = v.pix_fmt.as_deref().unwrap_or("an unknown pixel format");
+        return Some(format!("clip {i} is {fmt}, not yuv420p"));
+    }
+    let profile = v.profile.as_deref().unwrap_or("unknown");
+    if !(profile.contains("High") || profile.contains("Main") || profile.contains("Baseline")) {
+        return Some(format!("clip {i}'s H.264 profile is {profile}"));
+    }
+    if (v.width, v.height) != (plan.width, plan.height) {
+        return Some(format!(
+            "clip {i} is {}x{}, the output {}x{}",
+            v.width, v.height, plan.width, plan.height
+        ));
+    }
+    if v.fps_num * plan.rate.den != plan.rate.num * v.fps_den {
+        return Some(format!(
+            "clip {i} runs at {} fps, the output at {} fps",
+            secs(v.fps()),
+            secs(plan.rate.value())
+        ));
+    }
+    None
+}
+
+/// Why clip `i` cannot follow clip `k` in one copied stream, if it cannot.
+fn pair_mismatch(
+    (k, first): (usize, &MediaInfo),
+    (i, info): (usize, &MediaInfo),
+) -> Option<String> {
+    let (fv, v) = (first.video.as_ref()?, info.video.as_ref()?);
+    // The output keeps only the first clip's codec configuration (the `avcC` SPS/PPS, the AAC
+    // config). ffmpeg's concat demuxer repeats later clips' parameter sets in-band, so ffmpeg
+    // itself decodes a mixed join, but players that trust the sample entry (as `avc1` allows)
+    // would not: clips whose configurations differ are re-encoded instead.
+    if fv.config != v.config {
+        return Some(format!(
+            "clip {i}'s H.264 parameter sets differ from clip {k}'s (another encoder or other settings)"
+        ));
+    }
+    match (&first.audio, &info.audio) {
+        (None, None) => None,
+        (Some(_), None) => Some(format!("clip {i} has no sound and clip {k} has")),
+        (None, Some(_)) => Some(format!("clip {i} has sound and clip {k} has none")),
+        (Some(fa), Some(a)) => {
+            if a.codec != "aac" {
+                Some(format!("clip {i}'s sound is {}, not AAC", a.codec))
+            } else if fa.codec != "aac" {
+                Some(format!("clip {k}'s sound is {}, not AAC", fa.codec))
+            } else if a.sample_rate != fa.sample_rate {
+                Some(format!(
+                    "clip {i}'s sound is {} where clip {k}'s is {}",
+                    khz(a.sample_rate),
+                    khz(fa.sample_rate)
+                ))
+            } else if a.channels != fa.channels {
+                Some(format!(
+                    "clip {i}'s sound has {} channels where clip {k}'s has {}",
+                    a.channels, fa.channels
+                ))
+            } else if a.config != fa.config {
+                Some(format!("clip {i}'s AAC configuration differs from clip {k}'s"))
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// `48 kHz`, `44.1 kHz`.
+fn khz(hz: u32) -> String {
+    format!("{} kHz", secs(f64::from(hz) / 1000.0))
 }
 
 /// Joins the plan's clips by stream copy into `out`.

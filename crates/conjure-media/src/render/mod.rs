@@ -36,6 +36,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use self::audio::{audio_segment, audio_sink, soundtrack};
+use self::copy::CopyJoin;
 use self::plan::{Plan, segments};
 use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
@@ -132,10 +133,14 @@ pub fn render(
     // after a kill by the next run.
     let work = crate::workdir::WorkDir::new("render")?;
     let partial = crate::outputs::Partial::new(&out)?;
-    let rendered = if copy::copy_compatible(&plan, tl) {
-        copy::join(ff, &plan, work.path(), partial.path(), progress)?
-    } else {
-        full(ff, tl, &plan, work.path(), partial.path(), progress)?
+    let rendered = match copy::copy_join(&plan, tl) {
+        CopyJoin::Yes => copy::join(ff, &plan, work.path(), partial.path(), progress)?,
+        CopyJoin::No => full(ff, tl, &plan, work.path(), partial.path(), progress)?,
+        CopyJoin::Mismatch(why) => {
+            let mut r = full(ff, tl, &plan, work.path(), partial.path(), progress)?;
+            r.notes.insert(0, format!("re-encoded rather than joined by stream copy: {why}"));
+            r
+        }
     };
     partial.finish()?;
     let temp_dir = if opts.keep_temp { Some(work.keep()) } else { None };
@@ -208,8 +213,12 @@ fn full(
         Some(c)
     };
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
-    let audio_file = work.join("audio.mka");
-    let hz = plan.encoding.audio_rate(plan.container);
+    // AAC goes through MP4, whose edit list carries the encoder's priming to the output (a
+    // Matroska intermediate would lose it and start the sound 1024 samples late); Opus through
+    // Matroska, which carries its pre-skip.
+    let opus = plan.encoding.opus(plan.container);
+    let audio_file = work.join(if opus { "audio.mka" } else { "audio.m4a" });
+    let hz = plan.sample_rate;
     let audio = audio_sink(tl, plan, hz, &audio_file);
     let has_audio = audio.is_some();
     let producers = segs

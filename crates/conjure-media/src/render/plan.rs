@@ -64,6 +64,8 @@ pub(super) struct Plan {
     pub(super) container: Container,
     /// The output's encoder settings.
     pub(super) encoding: Encoding,
+    /// The soundtrack's sample rate.
+    pub(super) sample_rate: u32,
 }
 
 impl Plan {
@@ -416,7 +418,24 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
         audio_bitrate: out.audio_bitrate.clone(),
         hardware: out.hardware,
     };
-    Ok(Plan { width, height, rate, clips, transitions, total_frames, container, encoding })
+    // The sound keeps its sources' rate when they share one (see `Encoding::sample_rate`).
+    let clip_rates = clips.iter().filter(|c| c.audio).filter_map(|c| match &c.source {
+        Source::Video { info, .. } => info.audio.as_ref().map(|a| a.sample_rate),
+        _ => None,
+    });
+    let music_rates = probed.audio.iter().filter_map(|i| i.audio.as_ref().map(|a| a.sample_rate));
+    let sample_rate = encoding.sample_rate(container, clip_rates.chain(music_rates));
+    Ok(Plan {
+        width,
+        height,
+        rate,
+        clips,
+        transitions,
+        total_frames,
+        container,
+        encoding,
+        sample_rate,
+    })
 }
 
 /// The segments of a plan, in output order; together they cover every output frame once.
@@ -463,6 +482,7 @@ mod tests {
             total_frames: 270,
             container: Container::Mp4,
             encoding: Encoding::default(),
+            sample_rate: 48_000,
         };
         let segs = segments(&plan);
         let mut pos = 0;

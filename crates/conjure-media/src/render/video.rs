@@ -392,6 +392,7 @@ mod tests {
             total_frames: 50,
             container: Container::Mp4,
             encoding,
+            sample_rate: 48_000,
         };
         let tl = Timeline {
             output: crate::timeline::Output::default(),

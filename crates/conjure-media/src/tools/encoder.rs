@@ -141,7 +141,8 @@ pub struct VideoEncoder {
     pub filter_tail: String,
     /// Encoder options, placed after the video `-map`.
     pub args: Vec<String>,
-    /// Set when the hardware encoder asked for is absent and the software one is used instead.
+    /// What the user should know about the encoder chosen: the hardware encoder asked for is
+    /// absent and the software one is used instead, or the output is lossless H.264.
     pub note: Option<String>,
 }
 
@@ -271,9 +272,12 @@ impl Encoding {
                 let preset = self.preset.clone().unwrap_or_else(|| "medium".into());
                 let crf = crf.unwrap_or_else(|| "18".into());
                 push(&["-c:v", "libx264", "-preset", &preset, "-crf", &crf]);
+                // CRF 0 is lossless, which H.264 allows only in the High 4:4:4 Predictive
+                // profile (4:2:0 included); asking x264 for High with it fails.
+                let profile = if self.crf == Some(0) { "high444" } else { "high" };
                 push(&[
                     "-profile:v",
-                    "high",
+                    profile,
                     "-level:v",
                     h264_level(w, h, fps),
                     "-pix_fmt",
@@ -282,6 +286,14 @@ impl Encoding {
                 // x264 signals the lowest profile its tools need; the 8x8 transform (on in every
                 // preset but ultrafast) makes it High, as R2 asks, even at ultrafast.
                 push(&["-x264-params", "8x8dct=1"]);
+                if self.crf == Some(0) {
+                    enc.note = Some(
+                        "crf 0 is lossless, which H.264 allows only in the High 4:4:4 Predictive \
+                         profile: keep it for masters, since many phones, browsers and messengers \
+                         do not play it; any crf from 1 up gives the High profile that plays everywhere"
+                            .into(),
+                    );
+                }
             }
             Codec::H265 => {
                 require(support, "libx265", "H.265 output")?;
@@ -291,7 +303,13 @@ impl Encoding {
                     "-c:v", "libx265", "-preset", &preset, "-crf", &crf, "-pix_fmt", "yuv420p",
                     "-tag:v", "hvc1",
                 ]);
-                push(&["-x265-params", "log-level=error"]);
+                // x265 is lossless only when told so; CRF 0 alone still quantises.
+                let params = if self.crf == Some(0) {
+                    "log-level=error:lossless=1"
+                } else {
+                    "log-level=error"
+                };
+                push(&["-x265-params", params]);
             }
             Codec::Vp9 => {
                 require(support, "libvpx-vp9", "VP9 output")?;
@@ -315,6 +333,9 @@ impl Encoding {
                     "good",
                 ]);
                 push(&["-cpu-used", speed, "-pix_fmt", "yuv420p"]);
+                if self.crf == Some(0) {
+                    push(&["-lossless", "1"]);
+                }
             }
             Codec::Av1 => {
                 let crf = crf.unwrap_or_else(|| "35".into());
@@ -356,28 +377,45 @@ impl Encoding {
         Ok(enc)
     }
 
-    /// Audio encoder arguments: AAC 44.1 kHz stereo for MP4-family outputs, Opus for WebM.
-    pub fn audio_args(&self, container: Container) -> Vec<String> {
-        let opus = container == Container::Webm
-            || (container == Container::Mkv && matches!(self.codec, Codec::Vp9 | Codec::Av1));
-        let mut a = Vec::new();
-        if opus {
-            let br = self.audio_bitrate.clone().unwrap_or_else(|| "128k".into());
-            a.extend(
-                ["-c:a", "libopus", "-b:a", &br, "-ar", "48000", "-ac", "2"].map(String::from),
-            );
-        } else {
-            let br = self.audio_bitrate.clone().unwrap_or_else(|| "192k".into());
-            a.extend(["-c:a", "aac", "-b:a", &br, "-ar", "44100", "-ac", "2"].map(String::from));
-        }
-        a
+    /// Whether the sound is Opus (WebM, or Matroska with VP9/AV1) rather than AAC.
+    pub fn opus(&self, container: Container) -> bool {
+        container == Container::Webm
+            || (container == Container::Mkv && matches!(self.codec, Codec::Vp9 | Codec::Av1))
     }
 
-    /// Sample rate the audio encoder will use.
-    pub fn audio_rate(&self, container: Container) -> u32 {
-        if self.audio_args(container).iter().any(|a| a == "libopus") { 48000 } else { 44100 }
+    /// The sample rate of an output whose sound comes from sources at `rates`: their common rate
+    /// when they agree and the encoder takes it, else 48 kHz, the rate of video (generators and
+    /// cameras record at it). Opus always runs at 48 kHz.
+    ///
+    /// Why not one fixed rate: resampling every source costs time and a little quality, and a
+    /// join whose output rate differs from its sources' can never be a stream copy.
+    pub fn sample_rate(&self, container: Container, rates: impl IntoIterator<Item = u32>) -> u32 {
+        if self.opus(container) {
+            return 48_000;
+        }
+        let mut rates = rates.into_iter();
+        match rates.next() {
+            Some(first) if rates.all(|r| r == first) && AAC_RATES.contains(&first) => first,
+            _ => 48_000,
+        }
+    }
+
+    /// Audio encoder arguments at `hz` (see [`Encoding::sample_rate`]): AAC stereo for the
+    /// MP4 family, Opus for WebM.
+    pub fn audio_args(&self, container: Container, hz: u32) -> Vec<String> {
+        let hz = hz.to_string();
+        let (codec, default_rate) =
+            if self.opus(container) { ("libopus", "128k") } else { ("aac", "192k") };
+        let br = self.audio_bitrate.clone().unwrap_or_else(|| default_rate.into());
+        ["-c:a", codec, "-b:a", &br, "-ar", &hz, "-ac", "2"].map(String::from).to_vec()
     }
 }
+
+/// Sample rates the AAC encoder accepts.
+const AAC_RATES: [u32; 13] = [
+    96_000, 88_200, 64_000, 48_000, 44_100, 32_000, 24_000, 22_050, 16_000, 12_000, 11_025, 8_000,
+    7_350,
+];
 
 /// Container-level flags: faststart for the MP4 family (R2).
 pub fn container_args(container: Container) -> Vec<String> {
@@ -459,5 +497,33 @@ mod tests {
         // VP9/AV1 have no hardware mapping: an option error saying what to do.
         let err = compile(&hw(Hardware::Nvenc, Codec::Vp9), &["libvpx-vp9"], true).unwrap_err();
         assert!(err.to_string().contains("h264"), "{err}");
+    }
+
+    #[test]
+    fn the_sound_keeps_the_sources_common_rate_else_48k() {
+        let e = Encoding::default();
+        assert_eq!(e.sample_rate(Container::Mp4, [44_100, 44_100]), 44_100);
+        assert_eq!(e.sample_rate(Container::Mp4, [48_000]), 48_000);
+        assert_eq!(e.sample_rate(Container::Mp4, [44_100, 48_000]), 48_000);
+        assert_eq!(e.sample_rate(Container::Mp4, []), 48_000);
+        // A rate AAC does not take meets video's rate.
+        assert_eq!(e.sample_rate(Container::Mp4, [37_800]), 48_000);
+        assert_eq!(e.sample_rate(Container::Webm, [44_100]), 48_000);
+        assert!(e.audio_args(Container::Mp4, 44_100).windows(2).any(|w| w == ["-ar", "44100"]));
+    }
+
+    #[test]
+    fn crf_0_is_lossless_in_the_profile_that_allows_it() {
+        let enc = Encoding { crf: Some(0), ..Encoding::default() };
+        let a = compile(&enc, &["libx264"], false).unwrap().args;
+        assert!(a.windows(2).any(|w| w == ["-profile:v", "high444"]), "{a:?}");
+        assert!(a.windows(2).any(|w| w == ["-crf", "0"]), "{a:?}");
+        let note = compile(&enc, &["libx264"], false).unwrap().note.unwrap();
+        assert!(note.contains("High 4:4:4 Predictive"), "{note}");
+        let a = compile(&Encoding::default(), &["libx264"], false).unwrap().args;
+        assert!(a.windows(2).any(|w| w == ["-profile:v", "high"]), "{a:?}");
+        let h265 = Encoding { codec: Codec::H265, crf: Some(0), ..Encoding::default() };
+        let a = compile(&h265, &["libx265"], false).unwrap().args;
+        assert!(a.iter().any(|x| x.contains("lossless=1")), "{a:?}");
     }
 }

@@ -12,6 +12,7 @@ mod fuzz;
 mod images;
 mod op;
 mod ops;
+mod sound;
 mod timeline;
 
 pub use fixtures::*;
