@@ -238,6 +238,8 @@ struct EditArgs {
     overwrite: bool,
     #[serde(default)]
     check: bool,
+    #[serde(default)]
+    no_smart: bool,
 }
 
 /// What `quote` and `generate` are asked to price: a request, or a button press (whose order
@@ -517,8 +519,12 @@ async fn edit(a: EditArgs) -> Result<Value, CliError> {
             let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline, None)?;
             return Ok(json!({"status": "ok", "frames": frames, "fps": fps, "segments": segments}));
         }
-        let opts =
-            RenderOptions { progress: None, probing: None, keep_temp: false, full_render: false };
+        let opts = RenderOptions {
+            progress: None,
+            probing: None,
+            keep_temp: false,
+            full_render: a.no_smart,
+        };
         let mut report = conjure_media::render(&ff, &timeline, &opts)?;
         if let Ok(abs) = std::path::absolute(&report.output) {
             report.output = abs;

@@ -212,7 +212,10 @@ fn generate_with_the_token_sends_once_then_jobs_tools_and_an_edit() {
         assert!(err["hint"].is_string(), "{err}");
         let mut again = edit;
         again["overwrite"] = json!(true);
-        mcp.ok("edit_media", again).await;
+        // `no_smart` is the CLI's `--no-smart` (a picture-only edit has nothing to copy anyway).
+        again["no_smart"] = json!(true);
+        let full = mcp.ok("edit_media", again).await;
+        assert!(full["edit"]["smart"].is_null(), "{full}");
 
         // One `media` step on the generated image.
         let small = t.out_dir().join("small.png");

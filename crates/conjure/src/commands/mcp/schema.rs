@@ -127,7 +127,8 @@ fn edit_schema() -> Value {
             "timeline": timeline,
             "output": {"type": "string", "description": "Where to write the result (.mp4); replaces the timeline's `output.path`. Relative paths are against the server's working folder."},
             "overwrite": {"type": "boolean", "default": false, "description": "Replace the output if it exists. Without it an existing file is never replaced (a source is never replaced at all)."},
-            "check": {"type": "boolean", "default": false, "description": "Only check the timeline and its sources; render nothing."}
+            "check": {"type": "boolean", "default": false, "description": "Only check the timeline and its sources; render nothing."},
+            "no_smart": {"type": "boolean", "default": false, "description": "Re-encode every frame, even where the sources match the output and the smart render would copy the frames the edit leaves alone."}
         }),
         &["timeline"],
     );
