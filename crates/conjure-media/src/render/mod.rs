@@ -46,7 +46,7 @@ use self::plan::{Plan, segments};
 use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
 use crate::timeline::Timeline;
-use crate::tools::encoder::{Container, container_args};
+use crate::tools::encoder::{Container, VideoEncoder, container_args};
 use crate::tools::{Invocation, Pipeline};
 use crate::{Ffmpeg, MediaError};
 
@@ -223,6 +223,43 @@ pub fn plan_summary(
     Ok((plan.total_frames, plan.rate.value(), plan::segments(&plan).len()))
 }
 
+/// What every re-encoding render starts from: the video encoder for this machine, the captions
+/// drawn once for the whole edit, and the notes and commands they bring.
+struct VideoSetup {
+    video: VideoEncoder,
+    captions: Option<crate::captions::Captions>,
+    notes: Vec<String>,
+    commands: Vec<CommandRecord>,
+}
+
+/// Chooses the encoder and prepares the captions (fonts copied into `work`).
+fn video_setup(
+    ff: &Ffmpeg,
+    tl: &Timeline,
+    plan: &Plan,
+    work: &Path,
+) -> Result<VideoSetup, MediaError> {
+    let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
+    let mut notes: Vec<String> = video.note.iter().cloned().collect();
+    let mut commands = Vec::new();
+    let captions = if tl.texts.is_empty() {
+        None
+    } else {
+        let c = crate::captions::prepare(
+            ff,
+            &tl.texts,
+            (plan.width, plan.height),
+            plan.rate.seconds(plan.total_frames),
+            work,
+            &|i| format!("texts[{i}]"),
+        )?;
+        notes.extend(c.notes.iter().cloned());
+        commands.extend(c.commands.iter().map(CommandRecord::from));
+        Some(c)
+    };
+    Ok(VideoSetup { video, captions, notes, commands })
+}
+
 /// Re-encodes the whole timeline: the segments' producers into one encoder, the soundtrack
 /// beside it, then both muxed into `out`.
 fn full(
@@ -234,25 +271,8 @@ fn full(
     progress: Option<&(dyn Fn(Progress) + Sync)>,
 ) -> Result<Rendered, MediaError> {
     let total_seconds = plan.rate.seconds(plan.total_frames);
-    let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
-    let mut notes: Vec<String> = video.note.iter().cloned().collect();
-    let mut commands = Vec::new();
+    let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments(plan);
-    let captions = if tl.texts.is_empty() {
-        None
-    } else {
-        let c = crate::captions::prepare(
-            ff,
-            &tl.texts,
-            (plan.width, plan.height),
-            total_seconds,
-            work,
-            &|i| format!("texts[{i}]"),
-        )?;
-        notes.extend(c.notes.iter().cloned());
-        commands.extend(c.commands.iter().map(CommandRecord::from));
-        Some(c)
-    };
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
     let (audio_file, audio, sounds) = sound_runs(tl, plan, &segs, work);
     let has_audio = audio.is_some();

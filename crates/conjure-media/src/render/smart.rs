@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::plan::{Plan, Segment, Source, segments};
 use super::video::{SegmentContext, frame_bytes, segment_invocation};
-use super::{CommandRecord, Rendered, Steps};
+use super::{CommandRecord, Rendered, Steps, VideoSetup, video_setup};
 use crate::progress::Progress;
 use crate::splice::{self, Origin, Piece, SourceVideo, Take};
 use crate::timeline::Timeline;
@@ -305,25 +305,8 @@ pub(super) fn render(
     progress: Option<&(dyn Fn(Progress) + Sync)>,
 ) -> Result<Outcome, MediaError> {
     let total_seconds = plan.rate.seconds(plan.total_frames);
-    let video = plan.encoding.video_encoder(ff, plan.width, plan.height, plan.rate.value())?;
-    let mut notes: Vec<String> = video.note.iter().cloned().collect();
-    let mut commands = Vec::new();
+    let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments(plan);
-    let captions = if tl.texts.is_empty() {
-        None
-    } else {
-        let c = crate::captions::prepare(
-            ff,
-            &tl.texts,
-            (plan.width, plan.height),
-            total_seconds,
-            work,
-            &|i| format!("texts[{i}]"),
-        )?;
-        notes.extend(c.notes.iter().cloned());
-        commands.extend(c.commands.iter().map(CommandRecord::from));
-        Some(c)
-    };
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
     // Producers for every re-encoded run, in output order, and where each run starts in the
     // encoder's input.
