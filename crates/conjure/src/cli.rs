@@ -26,11 +26,80 @@ pub struct Cli {
 impl Cli {
     /// Parses the process's arguments, with `--color` governing clap's own help and usage
     /// errors too (they are printed before the flag could reach the printer).
+    ///
+    /// Only the named subcommand's arguments are built (see [`Lazy`]); without one (`conjure`,
+    /// `conjure --help`, `conjure help ...`, a typo) the whole tree is, for help and suggestions.
     pub fn parse_args() -> Cli {
         let args: Vec<OsString> = std::env::args_os().collect();
+        let lazy = names_a_subcommand(&args);
+        LAZY.with(|l| l.set(lazy));
         let mut cmd = Cli::command().color(clap_color(&args));
         let matches = cmd.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());
+        LAZY.with(|l| l.set(false));
         Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut cmd).exit())
+    }
+}
+
+thread_local! {
+    /// Whether [`Lazy`] defers the arguments it wraps (only while [`Cli::parse_args`] builds).
+    static LAZY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the first argument that is not a global flag names one of conjure's subcommands.
+fn names_a_subcommand(args: &[OsString]) -> bool {
+    let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = rest.next() {
+        let global = match arg.as_ref() {
+            "--color" => rest.next().is_some(),
+            "--json" | "--quiet" | "--events" | "--verbose" => true,
+            a => a.starts_with("--color=") || short_globals(a),
+        };
+        if !global {
+            return <Command as Subcommand>::has_subcommand(&arg);
+        }
+    }
+    false
+}
+
+/// `-v`, `-vv`, `-q`, `-vq`: global short flags, alone or together.
+fn short_globals(arg: &str) -> bool {
+    arg.strip_prefix('-')
+        .is_some_and(|f| !f.is_empty() && f.chars().all(|c| matches!(c, 'v' | 'q')))
+}
+
+/// A subcommand's arguments, built only when that subcommand is the one being run.
+///
+/// Why: building every subcommand's arguments (about 35 commands, a few hundred flags with
+/// their help texts) is most of the time clap takes, and that time comes before the first byte
+/// of every command, a streamed answer included. A subcommand's one-line help for the list of
+/// commands is part of its arguments, so the whole tree is built whenever no subcommand is
+/// named (see [`Cli::parse_args`]); completions and man pages build it whole too.
+#[derive(Debug, Clone)]
+pub struct Lazy<T>(pub T);
+
+impl<T: Args> Args for Lazy<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        if LAZY.with(std::cell::Cell::get) {
+            cmd.defer(T::augment_args)
+        } else {
+            T::augment_args(cmd)
+        }
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        if LAZY.with(std::cell::Cell::get) {
+            cmd.defer(T::augment_args_for_update)
+        } else {
+            T::augment_args_for_update(cmd)
+        }
+    }
+}
+
+impl<T: clap::FromArgMatches> clap::FromArgMatches for Lazy<T> {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Lazy)
+    }
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
     }
 }
 
@@ -89,37 +158,37 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    Image(commands::image::ImageArgs),
-    Video(commands::video::VideoArgs),
-    Text(commands::text::TextArgs),
-    Batch(commands::batch::BatchArgs),
-    Button(commands::button::ButtonArgs),
-    Upscale(commands::upscale::UpscaleArgs),
-    RemoveBg(commands::remove_bg::RemoveBgArgs),
-    Enhance(commands::enhance::EnhanceArgs),
-    Submit(commands::submit::SubmitArgs),
-    Quote(commands::quote::QuoteArgs),
-    Status(commands::status::StatusArgs),
-    Wait(commands::wait::WaitArgs),
-    Fetch(commands::fetch::FetchArgs),
-    Jobs(commands::jobs::JobsArgs),
-    Retry(commands::retry::RetryArgs),
-    Models(commands::models::ModelsArgs),
-    Catalogue(commands::catalogue::CatalogueArgs),
-    Attest(commands::attest::AttestArgs),
-    Balance(commands::balance::BalanceArgs),
-    Spend(commands::spend::SpendArgs),
-    Auth(commands::auth::AuthArgs),
-    Sandbox(commands::sandbox::SandboxArgs),
-    Demo(commands::demo::DemoArgs),
-    Edit(commands::edit::EditArgs),
-    Media(commands::media::MediaArgs),
-    Open(commands::open::OpenArgs),
-    Mcp(commands::mcp::McpArgs),
-    Config(commands::config::ConfigArgs),
-    Doctor(commands::doctor::DoctorArgs),
-    Completions(commands::completions::CompletionsArgs),
-    Man(commands::man::ManArgs),
+    Image(Lazy<commands::image::ImageArgs>),
+    Video(Lazy<commands::video::VideoArgs>),
+    Text(Lazy<commands::text::TextArgs>),
+    Batch(Lazy<commands::batch::BatchArgs>),
+    Button(Lazy<commands::button::ButtonArgs>),
+    Upscale(Lazy<commands::upscale::UpscaleArgs>),
+    RemoveBg(Lazy<commands::remove_bg::RemoveBgArgs>),
+    Enhance(Lazy<commands::enhance::EnhanceArgs>),
+    Submit(Lazy<commands::submit::SubmitArgs>),
+    Quote(Lazy<commands::quote::QuoteArgs>),
+    Status(Lazy<commands::status::StatusArgs>),
+    Wait(Lazy<commands::wait::WaitArgs>),
+    Fetch(Lazy<commands::fetch::FetchArgs>),
+    Jobs(Lazy<commands::jobs::JobsArgs>),
+    Retry(Lazy<commands::retry::RetryArgs>),
+    Models(Lazy<commands::models::ModelsArgs>),
+    Catalogue(Lazy<commands::catalogue::CatalogueArgs>),
+    Attest(Lazy<commands::attest::AttestArgs>),
+    Balance(Lazy<commands::balance::BalanceArgs>),
+    Spend(Lazy<commands::spend::SpendArgs>),
+    Auth(Lazy<commands::auth::AuthArgs>),
+    Sandbox(Lazy<commands::sandbox::SandboxArgs>),
+    Demo(Lazy<commands::demo::DemoArgs>),
+    Edit(Lazy<commands::edit::EditArgs>),
+    Media(Lazy<commands::media::MediaArgs>),
+    Open(Lazy<commands::open::OpenArgs>),
+    Mcp(Lazy<commands::mcp::McpArgs>),
+    Config(Lazy<commands::config::ConfigArgs>),
+    Doctor(Lazy<commands::doctor::DoctorArgs>),
+    Completions(Lazy<commands::completions::CompletionsArgs>),
+    Man(Lazy<commands::man::ManArgs>),
 }
 
 /// How a paid command is approved and bounded. Shared by every paid command.
@@ -262,6 +331,47 @@ mod tests {
             clap_color(&args(&["conjure", "--", "--color", "never"])),
             clap::ColorChoice::Auto
         );
+    }
+
+    /// Building only the named subcommand parses every command line exactly as the whole tree.
+    #[test]
+    fn lazy_arguments_parse_as_the_whole_tree() {
+        fn parse(line: &[&str], lazy: bool) -> String {
+            LAZY.with(|l| l.set(lazy));
+            let parsed = Cli::command()
+                .try_get_matches_from(line)
+                .and_then(|m| Cli::from_arg_matches(&m))
+                .map_or_else(|e| format!("error: {}", e.kind()), |cli| format!("{cli:?}"));
+            LAZY.with(|l| l.set(false));
+            parsed
+        }
+        let lines: &[&[&str]] = &[
+            &["conjure", "text", "a question", "--yes", "--max-tokens", "99"],
+            &["conjure", "--json", "-vv", "image", "a fox", "-n", "2", "--approve", "cq_x"],
+            &["conjure", "media", "trim", "in.mp4", "--from", "1", "--to", "2", "-o", "o.mp4"],
+            &["conjure", "jobs", "--json", "--color", "never"],
+            &["conjure", "batch", "lines.jsonl", "--concurrency", "3", "--quiet"],
+            &["conjure", "text", "--bogus"],
+            &["conjure", "media", "nonsense"],
+        ];
+        for line in lines {
+            assert!(names_a_subcommand(&line.iter().map(OsString::from).collect::<Vec<_>>()));
+            assert_eq!(parse(line, true), parse(line, false), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_named_subcommand_is_built_lazily() {
+        let named =
+            |a: &[&str]| names_a_subcommand(&a.iter().map(OsString::from).collect::<Vec<_>>());
+        assert!(named(&["conjure", "-vq", "--color", "never", "--events", "edit", "t.json"]));
+        assert!(named(&["conjure", "--color=always", "text"]));
+        assert!(!named(&["conjure"]));
+        assert!(!named(&["conjure", "--help"]));
+        assert!(!named(&["conjure", "help", "text"]));
+        assert!(!named(&["conjure", "txet", "hello"]));
+        assert!(!named(&["conjure", "--color", "text"]));
+        assert!(!named(&["conjure", "-x", "text"]));
     }
 
     #[test]

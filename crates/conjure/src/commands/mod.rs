@@ -44,7 +44,7 @@ pub mod wait;
 use conjure_app::App;
 use conjure_app::views::SettingView;
 
-use crate::cli::Command;
+use crate::cli::{Command, Lazy};
 use crate::output::Output;
 
 /// What every command gets.
@@ -67,12 +67,12 @@ pub enum Early {
 /// completions, man pages, and the config file's path and template.
 pub fn without_settings(command: Command, out: Output) -> Early {
     match command {
-        Command::Completions(args) => {
+        Command::Completions(Lazy(args)) => {
             completions::run(out, &args);
             Early::Done(Ok(()))
         }
-        Command::Man(args) => Early::Done(man::run(out, &args)),
-        Command::Config(args) if args.without_settings() => {
+        Command::Man(Lazy(args)) => Early::Done(man::run(out, &args)),
+        Command::Config(Lazy(args)) if args.without_settings() => {
             Early::Done(config::run_paths(out, &args))
         }
         other => Early::Later(Box::new(other)),
@@ -104,35 +104,35 @@ pub fn ctrl_c() -> impl std::future::Future<Output = ()> {
 /// Runs one parsed command.
 pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Image(args) => image::run(ctx, args).await,
-        Command::Video(args) => video::run(ctx, args).await,
-        Command::Text(args) => text::run(ctx, args).await,
-        Command::Button(args) => button::run(ctx, args).await,
-        Command::Upscale(args) => upscale::run(ctx, args).await,
-        Command::RemoveBg(args) => remove_bg::run(ctx, args).await,
-        Command::Enhance(args) => enhance::run(ctx, args).await,
-        Command::Submit(args) => submit::run(ctx, args).await,
-        Command::Quote(args) => quote::run(ctx, args).await,
-        Command::Status(args) => status::run(ctx, args).await,
-        Command::Wait(args) => wait::run(ctx, args).await,
-        Command::Fetch(args) => fetch::run(ctx, args).await,
-        Command::Jobs(args) => jobs::run(ctx, &args).await,
-        Command::Retry(args) => retry::run(ctx, args).await,
-        Command::Models(args) => models::run(ctx, &args).await,
-        Command::Balance(args) => balance::run(ctx, args).await,
-        Command::Spend(args) => spend::run(ctx, &args).await,
-        Command::Batch(args) => batch::run(ctx, &args).await,
-        Command::Catalogue(args) => catalogue::run(ctx, &args).await,
-        Command::Attest(args) => attest::run(ctx, &args).await,
-        Command::Auth(args) => auth::run(ctx, &args),
-        Command::Sandbox(args) => sandbox::run(ctx, args).await,
-        Command::Demo(args) => demo::run(ctx, args).await,
-        Command::Edit(args) => edit::run(ctx, &args),
-        Command::Media(args) => media::run(ctx, args),
-        Command::Open(args) => open::run(ctx, &args).await,
-        Command::Doctor(args) => doctor::run(ctx, &args).await,
-        Command::Mcp(args) => mcp::run(ctx, args).await,
-        Command::Config(args) => {
+        Command::Image(Lazy(args)) => image::run(ctx, args).await,
+        Command::Video(Lazy(args)) => video::run(ctx, args).await,
+        Command::Text(Lazy(args)) => text::run(ctx, args).await,
+        Command::Button(Lazy(args)) => button::run(ctx, args).await,
+        Command::Upscale(Lazy(args)) => upscale::run(ctx, args).await,
+        Command::RemoveBg(Lazy(args)) => remove_bg::run(ctx, args).await,
+        Command::Enhance(Lazy(args)) => enhance::run(ctx, args).await,
+        Command::Submit(Lazy(args)) => submit::run(ctx, args).await,
+        Command::Quote(Lazy(args)) => quote::run(ctx, args).await,
+        Command::Status(Lazy(args)) => status::run(ctx, args).await,
+        Command::Wait(Lazy(args)) => wait::run(ctx, args).await,
+        Command::Fetch(Lazy(args)) => fetch::run(ctx, args).await,
+        Command::Jobs(Lazy(args)) => jobs::run(ctx, &args).await,
+        Command::Retry(Lazy(args)) => retry::run(ctx, args).await,
+        Command::Models(Lazy(args)) => models::run(ctx, &args).await,
+        Command::Balance(Lazy(args)) => balance::run(ctx, args).await,
+        Command::Spend(Lazy(args)) => spend::run(ctx, &args).await,
+        Command::Batch(Lazy(args)) => batch::run(ctx, &args).await,
+        Command::Catalogue(Lazy(args)) => catalogue::run(ctx, &args).await,
+        Command::Attest(Lazy(args)) => attest::run(ctx, &args).await,
+        Command::Auth(Lazy(args)) => auth::run(ctx, &args),
+        Command::Sandbox(Lazy(args)) => sandbox::run(ctx, args).await,
+        Command::Demo(Lazy(args)) => demo::run(ctx, args).await,
+        Command::Edit(Lazy(args)) => edit::run(ctx, &args),
+        Command::Media(Lazy(args)) => media::run(ctx, args),
+        Command::Open(Lazy(args)) => open::run(ctx, &args).await,
+        Command::Doctor(Lazy(args)) => doctor::run(ctx, &args).await,
+        Command::Mcp(Lazy(args)) => mcp::run(ctx, args).await,
+        Command::Config(Lazy(args)) => {
             config::run(ctx, &args);
             Ok(())
         }
