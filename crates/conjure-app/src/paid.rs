@@ -282,7 +282,8 @@ impl<C: Connector> App<C> {
             matches!(i, conjure_core::Item::Text(t) if t.mode != conjure_core::text::TextMode::Async)
         });
         let stop = long_answer.then_some(interrupt.as_mut());
-        let job = match runner.submit_until(approved, &rules, now, stop).await {
+        // Reserved as of now, after any wait for a turn: the job's time is when it is sent.
+        let job = match runner.submit_until(approved, &rules, now_ms(), stop).await {
             Ok(job) => job,
             Err(RunError::Unrecorded { job, request_id, snapshot, error }) => {
                 let written = fallback::record(

@@ -99,7 +99,9 @@ impl PartialEq<&str> for JobId {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
-    /// Priced and approved, recorded before anything is sent.
+    /// Priced and approved, recorded before anything is sent. A job passes through it inside
+    /// the reserving transaction; journals written before that kept jobs here between the
+    /// reserve and the send.
     Quoted,
     /// The POST is about to go out (or went out and no answer has been read yet).
     Submitting,

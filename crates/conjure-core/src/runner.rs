@@ -1,10 +1,10 @@
 //! The runner drives one paid job: reserve, send once, poll.
 //!
 //! Order matters and is the whole point: [`Runner::submit`] takes only an
-//! [`Approved`] order; the store's `reserve` records it (state `quoted`) in the same transaction
-//! that checks its token, duplicates and budget; the job moves to `submitting` before the POST
-//! leaves; the request id is stored the moment it is read; a POST that fails ambiguously becomes
-//! `unknown` and is never sent again here; polling follows [`PollPolicy`] and stops at the hard
+//! [`Approved`] order; the store's `reserve` records it as `submitting` in the same transaction
+//! that checks its token, duplicates and budget, committed before the POST leaves; the request
+//! id is stored the moment it is read; a POST that fails ambiguously becomes `unknown` and is
+//! never sent again here; polling follows [`PollPolicy`] and stops at the hard
 //! deadline with "still pending" (the job stays resumable).
 //!
 //! After the POST has been answered, a journal failure must not lose what the provider said:
@@ -160,10 +160,9 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
                 connected: self.provider.id(),
             });
         }
+        // Committed before the POST: from here on the job counts as money at risk.
         let job = self.store.reserve(&approved, self.owner, rules, now_ms).await?;
         let id = job.id;
-        // Committed before the POST: from here on the job counts as money at risk.
-        self.store.transition(&id, JobState::Submitting, None).await?;
         let quoted = order.quote.credits;
 
         // What a stream handed over so far: the journal keeps it if the stream is cut.

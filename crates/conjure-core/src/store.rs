@@ -212,10 +212,11 @@ pub enum ReserveError {
 
 /// The journal.
 pub trait JobStore: Send + Sync {
-    /// Records `approved` as a new job in state `quoted`, owned by `owner`, if
-    /// [`crate::policy::reserve_verdict`] allows it; in one transaction that also consumes the
-    /// approving token, so that of several processes reserving at once each decision sees
-    /// every job the others recorded.
+    /// Records `approved` as a new job about to be sent (state `submitting`, its trail
+    /// `quoted` then `submitting`), owned by `owner`, if [`crate::policy::reserve_verdict`]
+    /// allows it; in one transaction that also consumes the approving token, so that of several
+    /// processes reserving at once each decision sees every job the others recorded. One
+    /// durable commit is all that stands between the approval and the POST.
     fn reserve(
         &self,
         approved: &Approved,

@@ -278,7 +278,7 @@ impl Inner {
                     r.kind,
                     r.model,
                     r.prompt,
-                    JobState::Quoted.as_str(),
+                    JobState::Submitting.as_str(),
                     r.fingerprint,
                     r.spec_json,
                     r.wire_json,
@@ -309,6 +309,7 @@ impl Inner {
                     )?;
                 }
                 insert_event(&tx, &id, now, None, JobState::Quoted, None)?;
+                insert_event(&tx, &id, now, Some(JobState::Quoted), JobState::Submitting, None)?;
                 let record = read_job(&tx, &id)?;
                 tx.commit()?;
                 Ok(record)

@@ -50,7 +50,7 @@ macro_rules! store_contract_suite {
             children_are_found_by_their_parent,
             listing_is_newest_first_and_can_show_what_is_outstanding,
             totals_report_charges_and_exposure,
-            in_flight_lists_reserved_and_sending_jobs,
+            in_flight_lists_the_jobs_being_sent,
             missing_jobs_are_not_found,
             concurrent_reserves_never_overspend,
             concurrent_duplicates_are_recorded_once,
@@ -186,7 +186,7 @@ pub async fn reserve_records_the_intent<S: JobStore>(store: &S, other: &S) {
     let (spec, wire) = (o.spec.clone(), o.wire.clone());
     let job = reserve(store, &yes(o), &rules()).await;
     assert!(JobId::parse(job.id.as_str()).is_some(), "{}", job.id);
-    assert_eq!(job.state, JobState::Quoted);
+    assert_eq!(job.state, JobState::Submitting, "reserved and about to be sent, in one commit");
     assert_eq!(job.provider, ProviderId::Katana);
     assert_eq!(job.model, "gpt-image-2");
     assert_eq!(job.prompt, "a red fox in snow");
@@ -209,8 +209,11 @@ pub async fn reserve_records_the_intent<S: JobStore>(store: &S, other: &S) {
     );
     assert_eq!(seen.spec.fingerprint(), job.fingerprint, "same bytes back, same fingerprint");
     let events = store.events(&job.id).await.expect("events");
-    assert_eq!(events.len(), 1);
-    assert_eq!((events[0].from, events[0].to), (None, JobState::Quoted));
+    let trail: Vec<_> = events.iter().map(|e| (e.from, e.to, e.at)).collect();
+    assert_eq!(
+        trail,
+        [(None, JobState::Quoted, NOW), (Some(JobState::Quoted), JobState::Submitting, NOW)]
+    );
 }
 
 pub async fn a_token_is_single_use<S: JobStore>(store: &S, other: &S) {
@@ -229,7 +232,6 @@ pub async fn a_token_is_single_use<S: JobStore>(store: &S, other: &S) {
 
 pub async fn the_same_request_is_refused_inside_the_window<S: JobStore>(store: &S, other: &S) {
     let first = reserve(store, &yes(order("the same request")), &rules()).await;
-    walk(store, &first.id, &[JobState::Submitting]).await;
     store.set_request_id(&first.id, "req_1").await.expect("request id");
     walk(store, &first.id, &[JobState::Submitted, JobState::Completed]).await;
     let r = refusal(other, &yes(order("the same request")), &rules(), NOW + HOUR).await;
@@ -255,12 +257,12 @@ pub async fn a_request_refused_before_acceptance_is_no_duplicate<S: JobStore>(
     _other: &S,
 ) {
     let first = reserve(store, &yes(order("refused at the door")), &rules()).await;
-    walk(store, &first.id, &[JobState::Submitting, JobState::Rejected]).await;
+    walk(store, &first.id, &[JobState::Rejected]).await;
     let second = reserve(store, &yes(order("refused at the door")), &rules()).await;
     // A reservation in flight blocks a second one: the first is about to be sent.
     let r = refusal(store, &yes(order("refused at the door")), &rules(), NOW).await;
     assert!(
-        matches!(r, SpendRefusal::Duplicate { ref earlier, state: JobState::Quoted, .. } if *earlier == second.id),
+        matches!(r, SpendRefusal::Duplicate { ref earlier, state: JobState::Submitting, .. } if *earlier == second.id),
         "{r:?}"
     );
     // A reservation whose process died before sending is released as failed: no duplicate.
@@ -273,7 +275,7 @@ pub async fn a_retry_is_not_its_own_duplicate_but_a_second_retry_is<S: JobStore>
     other: &S,
 ) {
     let first = reserve(store, &yes(order("maybe charged")), &rules()).await;
-    walk(store, &first.id, &[JobState::Submitting, JobState::Unknown]).await;
+    walk(store, &first.id, &[JobState::Unknown]).await;
     let retry =
         order_at("maybe charged", Some(CreditPrice::KATANA_REFERENCE), Some(first.id.clone()));
     let second = reserve(store, &yes(retry), &rules()).await;
@@ -295,8 +297,7 @@ pub async fn the_budget_counts_every_job_that_may_have_cost<S: JobStore>(store: 
     let r = refusal(store, &yes(order("c")), &rules, NOW).await;
     assert!(matches!(r, SpendRefusal::OverBudget { .. }), "{r:?}");
     // Still being sent, or unknown: still counted.
-    walk(store, &a.id, &[JobState::Submitting]).await;
-    walk(store, &b.id, &[JobState::Submitting, JobState::Unknown]).await;
+    walk(store, &b.id, &[JobState::Unknown]).await;
     assert!(matches!(
         refusal(store, &yes(order("c")), &rules, NOW).await,
         SpendRefusal::OverBudget { .. }
@@ -311,7 +312,6 @@ pub async fn the_budget_counts_every_job_that_may_have_cost<S: JobStore>(store: 
 pub async fn charges_above_the_quote_count_in_the_budget<S: JobStore>(store: &S, _other: &S) {
     let rules = budget("30cr");
     let a = reserve(store, &yes(order("overcharged")), &rules).await;
-    walk(store, &a.id, &[JobState::Submitting]).await;
     store.set_request_id(&a.id, "req_over").await.expect("request id");
     store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(20))).await.expect("snapshot");
     walk(store, &a.id, &[JobState::Submitted, JobState::Completed]).await;
@@ -344,7 +344,6 @@ pub async fn a_settled_charge_replaces_the_quote<S: JobStore>(store: &S, _other:
     // A reserve (14) settled to a smaller charge (4), like a text answer shorter than its ceiling.
     let rules = budget("30cr");
     let a = reserve(store, &yes(order("settles low")), &rules).await;
-    walk(store, &a.id, &[JobState::Submitting]).await;
     store.set_request_id(&a.id, "req_low").await.expect("request id");
     store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(4))).await.expect("snapshot");
     walk(store, &a.id, &[JobState::Submitted]).await;
@@ -380,7 +379,6 @@ pub async fn monthly_and_per_provider_budgets<S: JobStore>(store: &S, other: &S)
 pub async fn the_ledger_lists_real_jobs_with_their_money<S: JobStore>(store: &S, _other: &S) {
     let old = reserve(store, &yes(order("old")), &rules()).await;
     let a = store.reserve(&yes(order("a")), OWNER, &rules(), NOW + 1).await.expect("a");
-    walk(store, &a.id, &[JobState::Submitting]).await;
     store.set_request_id(&a.id, "req_a").await.expect("request id");
     store.record_snapshot(&a.id, &json!({}), Some(Credits::whole(12))).await.expect("snapshot");
     walk(store, &a.id, &[JobState::Submitted, JobState::Completed]).await;
@@ -421,7 +419,7 @@ pub async fn a_batch_line_is_sent_once_whatever_again_says<S: JobStore>(store: &
     );
     reserve(other, &with("line three", &[3]), &again).await;
     // A call refused before acceptance frees its lines.
-    walk(store, &first.id, &[JobState::Submitting, JobState::Rejected]).await;
+    walk(store, &first.id, &[JobState::Rejected]).await;
     reserve(other, &with("line two", &[2]), &again).await;
 }
 
@@ -435,17 +433,16 @@ pub async fn the_budget_window_is_rolling<S: JobStore>(store: &S, _other: &S) {
 
 pub async fn transitions_follow_the_state_machine<S: JobStore>(store: &S, _other: &S) {
     let job = reserve(store, &yes(order("a lighthouse")), &rules()).await;
-    let err = store.transition(&job.id, JobState::Completed, Some("should not stick")).await;
+    let err = store.transition(&job.id, JobState::Expired, Some("should not stick")).await;
     match err {
         Err(StoreError::Illegal(i)) => {
-            assert_eq!((i.from, i.to), (JobState::Quoted, JobState::Completed));
+            assert_eq!((i.from, i.to), (JobState::Submitting, JobState::Expired));
         }
         other => panic!("expected an illegal transition, got {other:?}"),
     }
     let after = store.get(&job.id).await.expect("get");
-    assert_eq!((after.state, after.error.as_deref()), (JobState::Quoted, None));
+    assert_eq!((after.state, after.error.as_deref()), (JobState::Submitting, None));
     let steps = [
-        (JobState::Submitting, None),
         (JobState::Unknown, Some("connection reset after the request was sent")),
         (JobState::Processing, Some("")),
         (JobState::Processing, None),
@@ -487,7 +484,6 @@ pub async fn snapshots_keep_the_last_reported_charge<S: JobStore>(store: &S, _ot
 
 pub async fn outputs_and_delivery_are_recorded<S: JobStore>(store: &S, other: &S) {
     let job = reserve(store, &yes(order("a clip")), &rules()).await;
-    walk(store, &job.id, &[JobState::Submitting]).await;
     store.set_request_id(&job.id, "req_clip").await.expect("request id");
     walk(store, &job.id, &[JobState::Submitted, JobState::Completed]).await;
     // Finished but not on disk: outstanding.
@@ -563,10 +559,10 @@ pub async fn listing_is_newest_first_and_can_show_what_is_outstanding<S: JobStor
         ids.push(store.reserve(&yes(order(p)), OWNER, &rules(), at).await.expect("reserved").id);
     }
     // a: completed and delivered; b: unknown; c: failed before acceptance; d: quoted.
-    walk(store, &ids[0], &[JobState::Submitting, JobState::Completed]).await;
+    walk(store, &ids[0], &[JobState::Completed]).await;
     store.record_delivery(&ids[0], &[]).await.expect("delivered");
-    walk(store, &ids[1], &[JobState::Submitting, JobState::Unknown]).await;
-    walk(store, &ids[2], &[JobState::Submitting, JobState::Failed]).await;
+    walk(store, &ids[1], &[JobState::Unknown]).await;
+    walk(store, &ids[2], &[JobState::Failed]).await;
     let listed = |jobs: Vec<JobRecord>| jobs.into_iter().map(|j| j.id).collect::<Vec<_>>();
     let all = listed(store.list(JobFilter::All, 10).await.expect("list"));
     assert_eq!(all, vec![ids[3].clone(), ids[2].clone(), ids[1].clone(), ids[0].clone()]);
@@ -585,14 +581,15 @@ pub async fn totals_report_charges_and_exposure<S: JobStore>(store: &S, _other: 
         .record_snapshot(&a.id, &json!({}), Some(Credits::from_tenths(135)))
         .await
         .expect("snapshot");
-    walk(store, &b.id, &[JobState::Submitting, JobState::Unknown]).await;
+    walk(store, &a.id, &[JobState::Submitted, JobState::Completed]).await;
+    walk(store, &b.id, &[JobState::Unknown]).await;
     let totals = store.totals().await.expect("totals");
     assert_eq!(totals.len(), 1);
     let t = &totals[0];
     assert_eq!((t.provider, t.jobs), (ProviderId::Katana, 3));
     assert_eq!(t.quoted, Credits::whole(42));
     assert_eq!(t.spent, Credits::from_tenths(135));
-    assert_eq!(t.exposure, Credits::whole(14), "only the unknown job is uncertain");
+    assert_eq!(t.exposure, Credits::whole(28), "the unknown job and the one being sent");
 }
 
 pub async fn sandbox_jobs_are_a_ledger_of_their_own<S: JobStore>(store: &S, other: &S) {
@@ -622,21 +619,15 @@ pub async fn sandbox_jobs_are_a_ledger_of_their_own<S: JobStore>(store: &S, othe
     assert!(store.get(&demo.id).await.expect("get").sandbox);
 }
 
-pub async fn in_flight_lists_reserved_and_sending_jobs<S: JobStore>(store: &S, _other: &S) {
-    let a = reserve(store, &yes(order("reserved")), &rules()).await;
-    let b = reserve(store, &yes(order("sending")), &rules()).await;
+pub async fn in_flight_lists_the_jobs_being_sent<S: JobStore>(store: &S, _other: &S) {
+    let a = reserve(store, &yes(order("sending")), &rules()).await;
+    let b = reserve(store, &yes(order("accepted")), &rules()).await;
     let c = reserve(store, &yes(order("done")), &rules()).await;
-    walk(store, &b.id, &[JobState::Submitting]).await;
-    walk(store, &c.id, &[JobState::Submitting, JobState::Failed]).await;
+    walk(store, &b.id, &[JobState::Submitted]).await;
+    walk(store, &c.id, &[JobState::Failed]).await;
     let in_flight = store.in_flight().await.expect("in flight");
     let seen: Vec<_> = in_flight.iter().map(|j| (j.id.clone(), j.state, j.owner.clone())).collect();
-    assert_eq!(
-        seen,
-        vec![
-            (a.id, JobState::Quoted, Some(OWNER.to_owned())),
-            (b.id, JobState::Submitting, Some(OWNER.to_owned())),
-        ]
-    );
+    assert_eq!(seen, vec![(a.id, JobState::Submitting, Some(OWNER.to_owned()))]);
 }
 
 pub async fn missing_jobs_are_not_found<S: JobStore>(store: &S, _other: &S) {

@@ -17,7 +17,6 @@ async fn a_recorded_answer_is_replayed_into_the_journal() {
     let owner = session.owner().unwrap().to_owned();
     let approved = approve(order("lost answer"), Some(Consent::Yes)).unwrap();
     let job = session.journal.reserve(&approved, &owner, &SpendRules::default(), 0).await.unwrap();
-    session.journal.transition(&job.id, JobState::Submitting, None).await.unwrap();
     let answer = Snapshot {
         request_id: Some("req_lost".into()),
         status: RemoteStatus::Processing,

@@ -115,7 +115,6 @@ async fn imaginepro_job(app: &App<OnlyImaginePro>) -> conjure_core::JobId {
     let owner = session.owner().unwrap().to_owned();
     let approved = approve(order, Some(Consent::Yes)).unwrap();
     let job = session.journal.reserve(&approved, &owner, &SpendRules::default(), 0).await.unwrap();
-    session.journal.transition(&job.id, JobState::Submitting, None).await.unwrap();
     session.journal.set_request_id(&job.id, "req_ip_1").await.unwrap();
     session.journal.transition(&job.id, JobState::Submitted, None).await.unwrap();
     job.id

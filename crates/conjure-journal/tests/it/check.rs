@@ -10,7 +10,6 @@ use crate::support::{create, journal, raw};
 async fn healthy() -> (crate::support::Fixture, Vec<String>) {
     let f = journal();
     let done = create(&f.journal, "done").await;
-    f.journal.transition(&done.id, JobState::Submitting, None).await.expect("the journal takes it");
     f.journal.set_request_id(&done.id, "req_done").await.expect("the journal takes it");
     f.journal.transition(&done.id, JobState::Completed, None).await.expect("the journal takes it");
     let output = conjure_core::OutputRecord {
@@ -27,10 +26,6 @@ async fn healthy() -> (crate::support::Fixture, Vec<String>) {
     };
     f.journal.record_delivery(&done.id, &[output]).await.expect("the journal takes it");
     let running = create(&f.journal, "running").await;
-    f.journal
-        .transition(&running.id, JobState::Submitting, None)
-        .await
-        .expect("the journal takes it");
     f.journal.set_request_id(&running.id, "req_running").await.expect("the journal takes it");
     f.journal
         .transition(&running.id, JobState::Processing, None)

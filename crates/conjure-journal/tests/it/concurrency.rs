@@ -18,7 +18,6 @@ fn concurrent_transitions_do_not_lose_updates() {
     let f = journal();
     let job = block_on(async {
         let job = create(&f.journal, "polled from two places").await;
-        f.journal.transition(&job.id, JobState::Submitting, None).await.unwrap();
         f.journal.transition(&job.id, JobState::Submitted, None).await.unwrap();
         job
     });
@@ -50,11 +49,7 @@ fn concurrent_transitions_do_not_lose_updates() {
 #[test]
 fn only_one_of_two_racing_submits_wins() {
     let f = journal();
-    let job = block_on(async {
-        let job = create(&f.journal, "sent once").await;
-        f.journal.transition(&job.id, JobState::Submitting, None).await.unwrap();
-        job
-    });
+    let job = block_on(create(&f.journal, "sent once"));
 
     let barrier = Barrier::new(2);
     let results: Vec<Result<_, StoreError>> = std::thread::scope(|s| {
