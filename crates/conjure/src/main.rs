@@ -37,6 +37,7 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
         interactive: settings.interactive,
         out,
         origins: settings.origins,
+        early_session: std::sync::Mutex::new(None),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
