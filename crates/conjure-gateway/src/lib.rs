@@ -4,10 +4,11 @@
 //! So far it holds the foundation: [`store::PgStore`], the core's [`conjure_core::JobStore`] on
 //! Postgres (its own migrations; reservations that queue on a ledger row so that any number of
 //! connections and instances cannot overspend), passing the same contract suite as the SQLite
-//! journal; and [`redact::redact_url`], which keeps database passwords out of messages. The
-//! HTTP server comes later and will live here too.
+//! journal; [`redact::redact_url`], which keeps database passwords out of messages; and
+//! [`server`], the HTTP server `conjure serve` runs, with `/healthz` so far.
 
 pub mod redact;
+pub mod server;
 pub mod store;
 
 pub use store::{PgStore, PgStoreError};

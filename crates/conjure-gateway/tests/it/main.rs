@@ -10,4 +10,5 @@ mod concurrency;
 mod contract;
 mod migrate;
 mod secrets;
+mod server;
 mod support;
