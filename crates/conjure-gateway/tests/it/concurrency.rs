@@ -8,7 +8,7 @@ use conjure_core::{Credits, ProviderId};
 use conjure_gateway::PgStore;
 use conjure_test::store_contract::{NOW, OWNER, order, yes};
 
-use crate::support::fresh_database;
+use conjure_test::pg::fresh_database;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_instances_racing_never_overspend() {

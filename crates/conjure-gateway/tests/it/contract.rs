@@ -4,7 +4,7 @@
 
 use conjure_gateway::PgStore;
 
-use crate::support::fresh_database;
+use conjure_test::pg::fresh_database;
 
 conjure_test::store_contract_suite!({
     let db = fresh_database().await;

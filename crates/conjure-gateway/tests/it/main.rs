@@ -3,7 +3,7 @@
 //! connections reserving at once, and what reaches its errors.
 //!
 //! Every test makes a database of its own in the server `CONJURE_TEST_DATABASE_URL` names
-//! (`support`), so they are independent and run in parallel. `scripts/test` (or
+//! (`conjure_test::pg`), so they are independent and run in parallel. `scripts/test` (or
 //! `scripts/with-postgres cargo test -p conjure-gateway`) starts a throwaway server and sets it.
 
 mod concurrency;
@@ -11,4 +11,3 @@ mod contract;
 mod migrate;
 mod secrets;
 mod server;
-mod support;

@@ -5,7 +5,7 @@ use conjure_gateway::store::SCHEMA_VERSION;
 use conjure_gateway::{PgStore, PgStoreError};
 use sqlx::{Connection, PgConnection};
 
-use crate::support::fresh_database;
+use conjure_test::pg::fresh_database;
 
 async fn connection(url: &str) -> PgConnection {
     PgConnection::connect(url).await.expect("connect")

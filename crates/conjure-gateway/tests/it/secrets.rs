@@ -5,7 +5,7 @@ use std::error::Error as _;
 use conjure_core::StoreError;
 use conjure_gateway::{PgStore, PgStoreError};
 
-use crate::support::fresh_database;
+use conjure_test::pg::fresh_database;
 
 const PASSWORD: &str = "pw_SENTINEL_5b1e9d";
 

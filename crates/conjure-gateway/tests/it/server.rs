@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::support::fresh_database;
+use conjure_test::pg::fresh_database;
 
 /// A hang guard, not a speed assertion: a stop that never comes fails instead of hanging.
 const HANG: Duration = Duration::from_secs(60);

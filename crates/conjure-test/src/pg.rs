@@ -1,4 +1,5 @@
-//! A fresh, empty database per test in the PostgreSQL server the environment names.
+//! A fresh, empty database per test in the PostgreSQL server the environment names (with the
+//! `postgres` feature; the gateway's tests and the binary's `serve` tests use it).
 //!
 //! The server is not started here: `scripts/test` and `scripts/with-postgres` start a
 //! throwaway cluster and export its URL. Without one these tests fail, saying how to run them;
