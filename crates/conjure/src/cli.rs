@@ -116,6 +116,7 @@ pub enum Command {
     Media(commands::media::MediaArgs),
     Open(commands::open::OpenArgs),
     Mcp(commands::mcp::McpArgs),
+    Serve(commands::serve::ServeArgs),
     Config(commands::config::ConfigArgs),
     Doctor(commands::doctor::DoctorArgs),
     Completions(commands::completions::CompletionsArgs),

@@ -33,6 +33,7 @@ pub mod remove_bg;
 pub mod report;
 pub mod retry;
 pub mod sandbox;
+pub mod serve;
 pub mod spend;
 pub mod status;
 pub mod submit;
@@ -132,6 +133,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Open(args) => open::run(ctx, &args).await,
         Command::Doctor(args) => doctor::run(ctx, &args).await,
         Command::Mcp(args) => mcp::run(ctx, args).await,
+        Command::Serve(args) => serve::run(ctx, args).await,
         Command::Config(args) => {
             config::run(ctx, &args);
             Ok(())
