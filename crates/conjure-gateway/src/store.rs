@@ -192,8 +192,10 @@ impl PgStore {
             batch: r.batch.as_ref(),
         };
         let facts = reserve_facts(&mut tx, &asked, rules, now).await?;
-        // A refusal returns here; dropping `tx` rolls it back, so nothing was recorded.
         if let Err(refusal) = policy::reserve_verdict(&r.quote, rules, &facts, now) {
+            // Nothing was recorded. Rolled back here rather than when the pool next tests the
+            // connection, because other reservations are queueing on the ledger's lock.
+            tx.rollback().await?;
             return Err(NotReserved::Refused(refusal));
         }
         // Ids carry 30 random bits per minute; a clash is rare enough that a few draws suffice.
