@@ -33,6 +33,9 @@ pub const CONJURE_IMAGINEPRO_MONTHLY_BUDGET: &str = "CONJURE_IMAGINEPRO_MONTHLY_
 pub const CONJURE_KATANA_MAX_IN_FLIGHT: &str = "CONJURE_KATANA_MAX_IN_FLIGHT";
 /// Where outputs are written (default: the current directory).
 pub const CONJURE_OUT_DIR: &str = "CONJURE_OUT_DIR";
+/// The Postgres database `conjure serve` keeps its jobs in (`postgres://user:password@host/db`),
+/// instead of `--database`: an environment variable keeps the password out of the process list.
+pub const CONJURE_DATABASE_URL: &str = "CONJURE_DATABASE_URL";
 /// Multiplies every polling wait and deadline (tests set it far below 1).
 pub const CONJURE_POLL_SCALE: &str = "CONJURE_POLL_SCALE";
 /// Seconds an API call (submit, poll, balance) may take in all, and the longest silence of any
@@ -87,6 +90,7 @@ pub const ALL: &[&str] = &[
     CONJURE_KATANA_MAX_IN_FLIGHT,
     CONJURE_OUT_DIR,
     CONJURE_TEXT_MODEL,
+    CONJURE_DATABASE_URL,
     CONJURE_POLL_SCALE,
     CONJURE_HTTP_TIMEOUT,
     CONJURE_LOG,

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod store_contract;
 
 pub use conjure_sandbox::{Faults, Sandbox, SandboxConfig, Stats};

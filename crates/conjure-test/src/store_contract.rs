@@ -55,6 +55,8 @@ macro_rules! store_contract_suite {
             concurrent_reserves_never_overspend,
             concurrent_duplicates_are_recorded_once,
             sandbox_jobs_are_a_ledger_of_their_own,
+            preview_reads_the_facts_without_recording,
+            batches_are_journalled_once_and_found_by_prefix,
         );
     };
     (@cases $open:expr; $($case:ident),* $(,)?) => {
@@ -681,4 +683,68 @@ pub async fn concurrent_duplicates_are_recorded_once<S: JobStore>(store: &S, oth
     let ok = usize::from(ra.is_ok()) + usize::from(rb.is_ok());
     assert_eq!(ok, 1, "{ra:?} {rb:?}");
     assert_eq!(store.list(JobFilter::All, 10).await.expect("list").len(), 1);
+}
+
+pub async fn preview_reads_the_facts_without_recording<S: JobStore>(store: &S, other: &S) {
+    let daily = budget("30cr");
+    let o = order("looked at before approving");
+    let token = o.quote.token.clone();
+    let facts = store.preview(&o, Some(&token), &daily, NOW).await.expect("preview");
+    assert_eq!(
+        (facts.token_used_by, facts.same_request, facts.batch_line_sent),
+        (None, None, None)
+    );
+    assert!(store.list(JobFilter::All, 10).await.expect("list").is_empty(), "nothing recorded");
+    // Once another process has reserved it, the preview sees what `reserve` would.
+    let job = reserve(other, &by_token(o.clone()), &daily).await;
+    let facts = store.preview(&o, Some(&token), &daily, NOW).await.expect("preview");
+    assert_eq!(facts.token_used_by.as_ref(), Some(&job.id));
+    assert_eq!(facts.same_request.map(|e| (e.id, e.state)), Some((job.id, JobState::Submitting)));
+    let day = facts.spent.get(&BudgetWindow::Day).expect("the day window a budget counts");
+    assert_eq!(day.provider(ProviderId::Katana).credits, Credits::whole(14));
+    // With --again the duplicate is not looked up; without a budget no window is.
+    let again = SpendRules { again: true, ..rules() };
+    let facts = store.preview(&o, None, &again, NOW).await.expect("preview");
+    assert_eq!((facts.token_used_by, facts.same_request), (None, None));
+    assert!(facts.spent.is_empty());
+}
+
+pub async fn batches_are_journalled_once_and_found_by_prefix<S: JobStore>(store: &S, other: &S) {
+    use conjure_core::batch::{BatchLine, BatchLink, BatchPlan};
+    const ID: &str = "b0123456789ab";
+    let plan = |id: &str, prompt: &str| BatchPlan {
+        id: id.to_owned(),
+        source: "spring é.jsonl".to_owned(),
+        lines: [(1, json!({"prompt": prompt})), (2, json!({"prompt": "b", "strength": 0.1 + 0.2}))]
+            .into_iter()
+            .collect(),
+        created_at: NOW,
+    };
+    let first = plan(ID, "a");
+    store.record_batch(&first).await.expect("recorded");
+    // The same batch run again, from another process: the plan stays as first journalled.
+    other.record_batch(&plan(ID, "changed")).await.expect("kept");
+    assert_eq!(other.batch(ID).await.expect("exact id"), first);
+    assert_eq!(store.batch("b0123").await.expect("unique prefix").id, ID);
+    store.record_batch(&plan("b0123ffffffff", "another")).await.expect("recorded");
+    assert!(matches!(store.batch("b0123").await, Err(StoreError::Ambiguous { total: 2, .. })));
+    assert_eq!(store.batch(ID).await.expect("an exact id is never ambiguous").id, ID);
+    for missing in ["b9", "b_", "%"] {
+        assert!(matches!(store.batch(missing).await, Err(StoreError::NotFound(_))), "{missing}");
+    }
+    // The jobs sending its lines, oldest first, each with its link; by exact id only.
+    let with = |prompt: &str, line: u32| {
+        let mut o = order(prompt);
+        o.batch =
+            Some(BatchLink { batch: ID.to_owned(), lines: vec![BatchLine { line, items: 1 }] });
+        yes(o)
+    };
+    let one = store.reserve(&with("line one", 1), OWNER, &rules(), NOW).await.expect("reserved");
+    let two =
+        other.reserve(&with("line two", 2), OWNER, &rules(), NOW + 1).await.expect("reserved");
+    reserve(store, &yes(order("not in the batch")), &rules()).await;
+    let jobs = store.batch_jobs(ID).await.expect("batch jobs");
+    assert_eq!(jobs.iter().map(|j| &j.id).collect::<Vec<_>>(), [&one.id, &two.id]);
+    assert_eq!(jobs[1].batch.as_ref().map(|b| b.lines[0].line), Some(2));
+    assert!(store.batch_jobs("b0123").await.expect("batch jobs").is_empty());
 }

@@ -189,6 +189,7 @@ pub enum Command {
     Doctor(Lazy<commands::doctor::DoctorArgs>),
     Completions(Lazy<commands::completions::CompletionsArgs>),
     Man(Lazy<commands::man::ManArgs>),
+    Serve(Lazy<commands::serve::ServeArgs>),
 }
 
 /// How a paid command is approved and bounded. Shared by every paid command.

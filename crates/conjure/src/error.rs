@@ -154,6 +154,20 @@ impl From<MediaError> for CliError {
     }
 }
 
+/// The gateway's store (`conjure serve`): a database that cannot be reached or was migrated by
+/// a newer conjure is exit 1 with the store's hint; its messages name the database only
+/// redacted.
+impl From<conjure_gateway::PgStoreError> for CliError {
+    fn from(e: conjure_gateway::PgStoreError) -> Self {
+        let hint = e.hint();
+        let err = CliError::new(Exit::Other, e.to_string());
+        match hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    }
+}
+
 /// Turns whatever a command returned into a [`CliError`].
 pub fn classify(err: anyhow::Error) -> CliError {
     let err = match err.downcast::<CliError>() {
@@ -164,7 +178,11 @@ pub fn classify(err: anyhow::Error) -> CliError {
         Ok(e) => return e.into(),
         Err(err) => err,
     };
-    match err.downcast::<MediaError>() {
+    let err = match err.downcast::<MediaError>() {
+        Ok(e) => return e.into(),
+        Err(err) => err,
+    };
+    match err.downcast::<conjure_gateway::PgStoreError>() {
         Ok(e) => e.into(),
         Err(err) => CliError::new(Exit::Other, format!("{err:#}")),
     }

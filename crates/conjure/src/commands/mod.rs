@@ -33,6 +33,7 @@ pub mod remove_bg;
 pub mod report;
 pub mod retry;
 pub mod sandbox;
+pub mod serve;
 pub mod spend;
 pub mod status;
 pub mod submit;
@@ -167,6 +168,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Open(Lazy(args)) => open::run(ctx, &args).await,
         Command::Doctor(Lazy(args)) => doctor::run(ctx, &args).await,
         Command::Mcp(Lazy(args)) => mcp::run(ctx, args).await,
+        Command::Serve(Lazy(args)) => serve::run(ctx, args).await,
         Command::Config(Lazy(args)) => {
             config::run(ctx, &args);
             Ok(())

@@ -31,6 +31,7 @@ const COMMANDS: &[&[&str]] = &[
     &["media", "convert"],
     &["open"],
     &["mcp"],
+    &["serve"],
     &["config"],
     &["config", "init"],
     &["doctor"],

@@ -22,6 +22,7 @@ mod money;
 mod paid;
 mod recording;
 mod secrets;
+mod serve;
 mod skill;
 mod text;
 

@@ -1,0 +1,13 @@
+//! Integration tests for `conjure-gateway`: the Postgres job store against a real server,
+//! driven through the core's `JobStore` contract (the shared suite), its migrations, many
+//! connections reserving at once, and what reaches its errors.
+//!
+//! Every test makes a database of its own in the server `CONJURE_TEST_DATABASE_URL` names
+//! (`conjure_test::pg`), so they are independent and run in parallel. `scripts/test` (or
+//! `scripts/with-postgres cargo test -p conjure-gateway`) starts a throwaway server and sets it.
+
+mod concurrency;
+mod contract;
+mod migrate;
+mod secrets;
+mod server;
