@@ -326,7 +326,7 @@ pub(super) fn render(
         encoded += range.end - range.start;
         debug_assert!(prepared.pieces.iter().any(|p| p.len() == range.end - range.start));
         for part in parts(&segs, range) {
-            let mut inv = segment_invocation(&cx, part.clip, segs.len(), &part);
+            let mut inv = segment_invocation(&cx, part.clip, segs.len(), &part, None);
             inv.step = format!(
                 "frames {}..{} ({})",
                 part.out_start,
