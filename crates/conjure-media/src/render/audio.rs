@@ -105,22 +105,21 @@ pub(super) fn segment_sounds(plan: &Plan, seg: &Segment) -> bool {
     plan.clips[seg.clip].audio || (seg.transition > 0 && plan.clips[seg.clip + 1].audio)
 }
 
-/// Samples of a segment's sound: exactly its share of the output frame grid.
-fn segment_samples(plan: &Plan, hz: u32, seg: &Segment) -> (u64, u64, u64) {
-    let s0 = sample_at(plan, hz, seg.out_start);
-    let s1 = sample_at(plan, hz, seg.out_start + seg.body);
-    let s2 = sample_at(plan, hz, seg.out_start + seg.frames());
-    (s0, s1, s2)
+/// Samples before a segment's start, the end of its body, the end of its transition and its
+/// end: exactly its share of the output frame grid.
+fn segment_samples(plan: &Plan, hz: u32, seg: &Segment) -> (u64, u64, u64, u64) {
+    let at = |f| sample_at(plan, hz, seg.out_start + f);
+    (at(0), at(seg.body), at(seg.body + seg.transition), at(seg.frames()))
 }
 
 /// What the soundtrack gets from a segment: its sound file (raw stereo `f32`), or zeros for a
 /// silent segment.
 pub(super) fn segment_piece(plan: &Plan, hz: u32, seg: &Segment, file: &Path) -> Piece {
-    let (s0, _, s2) = segment_samples(plan, hz, seg);
+    let (s0, _, _, s3) = segment_samples(plan, hz, seg);
     if segment_sounds(plan, seg) {
-        Piece::File(file.to_path_buf(), (s2 - s0) * 8)
+        Piece::File(file.to_path_buf(), (s3 - s0) * 8)
     } else {
-        Piece::Zeros((s2 - s0) * 8)
+        Piece::Zeros((s3 - s0) * 8)
     }
 }
 
@@ -135,11 +134,11 @@ pub(super) fn segment_sound_graph(
     seg: &Segment,
     inputs: (Option<usize>, Option<usize>),
 ) -> String {
-    let (s0, s1, s2) = segment_samples(plan, hz, seg);
+    let (s0, s1, s2, s3) = segment_samples(plan, hz, seg);
     let ci = seg.clip;
     let mut g = clip_audio(plan, ci, seg.start, s2 - s0, hz, inputs.0, "sk");
     if seg.transition > 0 {
-        let (nb, nt) = (s1 - s0, s2 - s1);
+        let (nb, nt, na) = (s1 - s0, s2 - s1, s3 - s2);
         let tail = if nb > 0 {
             let _ = write!(
                 g,
@@ -150,9 +149,26 @@ pub(super) fn segment_sound_graph(
             "sk"
         };
         g.push(';');
-        g.push_str(&clip_audio(plan, ci + 1, 0, nt, hz, inputs.1, "sh"));
-        let _ = write!(g, ";[{tail}][sh]acrossfade=ns={nt}:c1=tri:c2=tri[sx]");
-        g.push_str(if nb > 0 { ";[sbody][sx]concat=n=2:v=0:a=1[sc]" } else { ";[sx]anull[sc]" });
+        g.push_str(&clip_audio(plan, ci + 1, 0, nt + na, hz, inputs.1, "sh"));
+        let head = if seg.after > 0 {
+            let _ = write!(
+                g,
+                ";[sh]asplit=2[shx][sha];[shx]atrim=end_sample={nt}[shh];[sha]atrim=start_sample={nt},asetpts=PTS-STARTPTS[safter]"
+            );
+            "shh"
+        } else {
+            "sh"
+        };
+        let _ = write!(g, ";[{tail}][{head}]acrossfade=ns={nt}:c1=tri:c2=tri[sx]");
+        let parts: Vec<&str> = [(nb > 0, "[sbody]"), (true, "[sx]"), (seg.after > 0, "[safter]")]
+            .into_iter()
+            .filter_map(|(on, l)| on.then_some(l))
+            .collect();
+        if parts.len() > 1 {
+            let _ = write!(g, ";{}concat=n={}:v=0:a=1[sc]", parts.concat(), parts.len());
+        } else {
+            g.push_str(";[sx]anull[sc]");
+        }
     } else {
         g.push_str(";[sk]anull[sc]");
     }
@@ -182,9 +198,9 @@ pub(super) fn audio_segment(
     }
     let ci = seg.clip;
     let mut inv = Invocation::new(format!("sound {}/{count}: clip {ci}", idx + 1));
-    let k = clip_audio_input(plan, ci, (seg.start, seg.frames()), &mut inv);
+    let k = clip_audio_input(plan, ci, (seg.start, seg.own()), &mut inv);
     let h = if seg.transition > 0 {
-        clip_audio_input(plan, ci + 1, (0, seg.transition), &mut inv)
+        clip_audio_input(plan, ci + 1, (0, seg.transition + seg.after), &mut inv)
     } else {
         None
     };

@@ -12,8 +12,11 @@
 //!   `sum(L) - sum(T)` frames exactly.
 //! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
 //!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
-//!   next clip (the clip's tail and the next clip's head through `xfade`). A segment has at most
-//!   two clip inputs plus overlays, so its memory does not grow with the number of clips.
+//!   next clip (the clip's tail and the next clip's head through `xfade`) and, in a full render,
+//!   the next clip's frames up to its first keyframe after the transition, where the next
+//!   segment starts (so no frame is decoded twice, see `plan::segments_on_keyframes`). A
+//!   segment has at most two clip inputs plus overlays, so its memory does not grow with the
+//!   number of clips.
 //! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
 //!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
 //!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
@@ -43,7 +46,7 @@ pub use self::smart::SmartStats;
 
 use self::audio::{audio_segment, audio_sink, soundtrack};
 use self::copy::CopyJoin;
-use self::plan::{Plan, segments};
+use self::plan::{Plan, segments_on_keyframes};
 use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
 use crate::timeline::Timeline;
@@ -273,7 +276,7 @@ fn full(
 ) -> Result<Rendered, MediaError> {
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
-    let segs = segments(plan);
+    let segs = segments_on_keyframes(plan);
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
     let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();

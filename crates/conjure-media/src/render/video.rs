@@ -316,7 +316,7 @@ pub(super) fn segment_invocation(
     let sound = sound.filter(|_| super::audio::segment_sounds(plan, seg));
     let mut sound_inputs = (sound_input(plan, ci, inputs), None);
     // The clip from `start` to its end: the body, then the tail the transition fades out.
-    let mut g = clip_chain(plan, ci, seg.start, seg.frames(), &mut inv, &mut inputs, "k");
+    let mut g = clip_chain(plan, ci, seg.start, seg.own(), &mut inv, &mut inputs, "k");
     let what = if seg.transition > 0 {
         let n = seg.transition;
         let kind = &plan.transitions[ci].1;
@@ -332,14 +332,30 @@ pub(super) fn segment_invocation(
         };
         g.push(';');
         sound_inputs.1 = sound_input(plan, ci + 1, inputs);
-        g.push_str(&clip_chain(plan, ci + 1, 0, n, &mut inv, &mut inputs, "h"));
+        // The next clip from its start: the head the transition fades in, then (`after`) its
+        // frames up to where its own segment starts.
+        g.push_str(&clip_chain(plan, ci + 1, 0, n + seg.after, &mut inv, &mut inputs, "h"));
+        let head = if seg.after > 0 {
+            let _ = write!(
+                g,
+                ";[h]split=2[hx][ha];[hx]trim=end_frame={n}[hh];[ha]trim=start_frame={n},setpts=PTS-STARTPTS[after]"
+            );
+            "hh"
+        } else {
+            "h"
+        };
         let _ = write!(
             g,
-            ";[{tail}][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
+            ";[{tail}][{head}]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
             secs(plan.rate.seconds(n))
         );
-        if seg.body > 0 {
-            g.push_str(";[body][x]concat=n=2:v=1:a=0[c]");
+        let parts: Vec<&str> =
+            [(seg.body > 0, "[body]"), (true, "[x]"), (seg.after > 0, "[after]")]
+                .into_iter()
+                .filter_map(|(on, l)| on.then_some(l))
+                .collect();
+        if parts.len() > 1 {
+            let _ = write!(g, ";{}concat=n={}:v=1:a=0[c]", parts.concat(), parts.len());
         } else {
             g.push_str(";[x]null[c]");
         }
@@ -354,8 +370,8 @@ pub(super) fn segment_invocation(
     if let Some((hz, _)) = sound {
         // A reversed clip's sound comes from an input of its own (see `sound_input`).
         for (k, c, range) in [
-            (&mut sound_inputs.0, ci, (seg.start, seg.frames())),
-            (&mut sound_inputs.1, ci + 1, (0, seg.transition)),
+            (&mut sound_inputs.0, ci, (seg.start, seg.own())),
+            (&mut sound_inputs.1, ci + 1, (0, seg.transition + seg.after)),
         ] {
             if k.is_none() && (c == ci || seg.transition > 0) && plan.clips[c].clip.reverse {
                 *k = super::audio::clip_audio_input(plan, c, range, &mut inv);
@@ -408,6 +424,7 @@ mod tests {
             from: 0.0,
             frames: 30,
             audio: false,
+            keyframes: Vec::new(),
         };
         let encoders: std::collections::BTreeSet<String> =
             ["libx264", "h264_vaapi"].map(String::from).into();
