@@ -24,7 +24,7 @@
 //!   current one drains), so decoding overlaps encoding. The frame count of every segment is
 //!   checked byte for byte.
 //! - *audio pass*: each producer also writes its segment's sound (clip sound or silence,
-//!   `acrossfade` at transitions) to a file, from the inputs it already decodes; one audio-only
+//!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
 //!   run (the *mixer*) beside the video takes each file as its producer finishes, mixes in the
 //!   music and encodes. The video and the soundtrack are then muxed by stream copy.
 //!
