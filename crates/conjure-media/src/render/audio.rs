@@ -1,8 +1,13 @@
 //! The sound of a render: each segment's sound (its clip's, crossfaded into the next clip's
-//! over a transition) made by a small run, and one run that mixes in the music and encodes.
+//! over a transition), and one run (the *mixer*) that mixes in the music and encodes.
 //!
-//! Why beside the video: sound is cheap to hold, so it is made in its own runs while the video
-//! encodes, positioned on the output's frame grid in samples so the pieces add up exactly.
+//! Why beside the video: sound is cheap to hold, so it is made while the video encodes,
+//! positioned on the output's frame grid in samples so the pieces add up exactly. In a full
+//! render each segment's producer writes its sound too, from the inputs it already decodes for
+//! the picture (a separate run per segment cost ~1 s CPU of start-ups and second decodes on the
+//! reference edit); the smart render, whose producers make only the changed frames, makes each
+//! segment's sound in a small run of its own. Either way the mixer is handed each segment's
+//! sound as a file once it is complete.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -21,32 +26,47 @@ pub(super) fn sample_at(plan: &Plan, hz: u32, f: u64) -> u64 {
     u64::try_from((exact + num / 2) / num).unwrap_or(u64::MAX)
 }
 
-/// Adds an input (or a silent source) and a chain producing exactly `samples` stereo samples of
-/// clip `ci`'s sound for its frames `[a, a+n)`, as `[{label}]`.
-#[expect(clippy::too_many_arguments, reason = "one chain, described by its range and sink")]
-#[expect(clippy::many_single_char_names, reason = "the same names as `clip_chain`")]
+/// Adds clip `ci`'s sound for its frames `[a, a+n)` as an input of its own, when the clip
+/// sounds; returns the input's index. The separate sound runs (smart render) use it; a full
+/// render's producers read the sound from the input that already decodes the clip's picture.
+pub(super) fn clip_audio_input(
+    plan: &Plan,
+    ci: usize,
+    (a, n): (u64, u64),
+    inv: &mut Invocation,
+) -> Option<usize> {
+    let pc = &plan.clips[ci];
+    let (true, Source::Video { path, .. }) = (pc.audio, &pc.source) else {
+        return None;
+    };
+    let c = &pc.clip;
+    let first = if c.reverse { pc.frames - a - n } else { a };
+    let start = pc.from + plan.rate.seconds(first) * c.speed;
+    let span = plan.rate.seconds(n) * c.speed;
+    let k = inv.args.iter().filter(|x| *x == "-i").count();
+    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"])
+        .arg(crate::tools::file_arg(path));
+    Some(k)
+}
+
+/// A chain producing exactly `samples` stereo samples of clip `ci`'s sound from its frame `a`
+/// on, as `[{label}]`, from input `input` (seeked to the clip's frame `a`, as
+/// `clip_chain` and [`clip_audio_input`] do), or silence when `input` is `None`.
 pub(super) fn clip_audio(
     plan: &Plan,
     ci: usize,
     a: u64,
-    n: u64,
     samples: u64,
     hz: u32,
-    inv: &mut Invocation,
+    input: Option<usize>,
     label: &str,
 ) -> String {
     let pc = &plan.clips[ci];
     let c = &pc.clip;
     let rate = plan.rate;
-    let (true, Source::Video { path, .. }) = (pc.audio, &pc.source) else {
+    let Some(k) = input else {
         return format!("anullsrc=r={hz}:cl=stereo,atrim=end_sample={samples}[{label}]");
     };
-    let first = if c.reverse { pc.frames - a - n } else { a };
-    let start = pc.from + rate.seconds(first) * c.speed;
-    let span = rate.seconds(n) * c.speed;
-    let k = inv.args.iter().filter(|x| *x == "-i").count();
-    inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"])
-        .arg(crate::tools::file_arg(path));
     let mut g = format!(
         "[{k}:a]aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo,asetpts=PTS-STARTPTS"
     );
@@ -79,10 +99,100 @@ pub(super) fn clip_audio(
     g
 }
 
-/// The run writing one segment's sound (its clip's sound, crossfaded into the next clip's over
-/// the transition) to `file` as raw stereo `f32` samples, and what the soundtrack gets from it;
-/// no run when the segment is silent. Sample positions come from the output frame grid, so the
-/// segments add up to the total exactly.
+/// Whether a segment has any sound of its own (its clip's, or the next clip's over the
+/// transition); a silent one hands the soundtrack zeros and runs nothing.
+pub(super) fn segment_sounds(plan: &Plan, seg: &Segment) -> bool {
+    plan.clips[seg.clip].audio || (seg.transition > 0 && plan.clips[seg.clip + 1].audio)
+}
+
+/// Samples before a segment's start, the end of its body, the end of its transition and its
+/// end: exactly its share of the output frame grid.
+fn segment_samples(plan: &Plan, hz: u32, seg: &Segment) -> (u64, u64, u64, u64) {
+    let at = |f| sample_at(plan, hz, seg.out_start + f);
+    (at(0), at(seg.body), at(seg.body + seg.transition), at(seg.frames()))
+}
+
+/// What the soundtrack gets from a segment: its sound file (raw stereo `f32`), or zeros for a
+/// silent segment.
+pub(super) fn segment_piece(plan: &Plan, hz: u32, seg: &Segment, file: &Path) -> Piece {
+    let (s0, _, _, s3) = segment_samples(plan, hz, seg);
+    if segment_sounds(plan, seg) {
+        Piece::File(file.to_path_buf(), (s3 - s0) * 8)
+    } else {
+        Piece::Zeros((s3 - s0) * 8)
+    }
+}
+
+/// The filter graph (ending in `[sa]`, packed `f32` stereo) of one segment's sound: its clip's
+/// sound, crossfaded into the next clip's over the transition, read from `inputs` (the clip's
+/// and the next clip's input, `None` for silence). Sample positions come from the output frame
+/// grid, so the segments add up to the total exactly. Labels start with `s`, so the graph can
+/// sit beside a producer's picture graph.
+pub(super) fn segment_sound_graph(
+    plan: &Plan,
+    hz: u32,
+    seg: &Segment,
+    inputs: (Option<usize>, Option<usize>),
+) -> String {
+    let (s0, s1, s2, s3) = segment_samples(plan, hz, seg);
+    let ci = seg.clip;
+    let mut g = clip_audio(plan, ci, seg.start, s2 - s0, hz, inputs.0, "sk");
+    if seg.transition > 0 {
+        let (nb, nt, na) = (s1 - s0, s2 - s1, s3 - s2);
+        let tail = if nb > 0 {
+            let _ = write!(
+                g,
+                ";[sk]asplit=2[skb][skt];[skb]atrim=end_sample={nb}[sbody];[skt]atrim=start_sample={nb},asetpts=PTS-STARTPTS[stail]"
+            );
+            "stail"
+        } else {
+            "sk"
+        };
+        g.push(';');
+        g.push_str(&clip_audio(plan, ci + 1, 0, nt + na, hz, inputs.1, "sh"));
+        let head = if seg.after > 0 {
+            let _ = write!(
+                g,
+                ";[sh]asplit=2[shx][sha];[shx]atrim=end_sample={nt}[shh];[sha]atrim=start_sample={nt},asetpts=PTS-STARTPTS[safter]"
+            );
+            "shh"
+        } else {
+            "sh"
+        };
+        // A linear crossfade as two fades summed, not `acrossfade`: that one holds back its
+        // output until its first input has ended and it has the whole overlap of the second,
+        // so in a producer the pictures decoded meanwhile queue up (~35 MB per transition at
+        // 720p, measured); these stream, the same curve to a sample. Summed by `amerge` and
+        // `pan`, not `amix`, which drops what its first input still holds when that input ends.
+        let _ = write!(
+            g,
+            ";[{tail}]afade=t=out:ss=0:ns={nt}:curve=tri[sxa];[{head}]afade=t=in:ss=0:ns={nt}:curve=tri[sxb];[sxa][sxb]amerge=inputs=2,pan=stereo|c0=c0+c2|c1=c1+c3[sx]"
+        );
+        let parts: Vec<&str> = [(nb > 0, "[sbody]"), (true, "[sx]"), (seg.after > 0, "[safter]")]
+            .into_iter()
+            .filter_map(|(on, l)| on.then_some(l))
+            .collect();
+        if parts.len() > 1 {
+            let _ = write!(g, ";{}concat=n={}:v=0:a=1[sc]", parts.concat(), parts.len());
+        } else {
+            g.push_str(";[sx]anull[sc]");
+        }
+    } else {
+        g.push_str(";[sk]anull[sc]");
+    }
+    g.push_str(";[sc]aformat=sample_fmts=flt:channel_layouts=stereo[sa]");
+    g
+}
+
+/// The output arguments writing a segment's sound graph (`[sa]`) to `file` as raw `f32`.
+pub(super) fn sound_output(inv: &mut Invocation, file: &Path) {
+    inv.args(["-map", "[sa]", "-c:a", "pcm_f32le", "-f", "f32le"]);
+    inv.arg(file.as_os_str());
+}
+
+/// The run writing one segment's sound to `file` on its own (the smart render's, whose
+/// producers make only the changed frames), and what the soundtrack gets from it; no run when
+/// the segment is silent.
 pub(super) fn audio_segment(
     plan: &Plan,
     hz: u32,
@@ -90,38 +200,22 @@ pub(super) fn audio_segment(
     seg: &Segment,
     file: &Path,
 ) -> (Option<Invocation>, Piece) {
-    let s0 = sample_at(plan, hz, seg.out_start);
-    let s1 = sample_at(plan, hz, seg.out_start + seg.body);
-    let s2 = sample_at(plan, hz, seg.out_start + seg.frames());
+    let piece = segment_piece(plan, hz, seg, file);
+    if !segment_sounds(plan, seg) {
+        return (None, piece);
+    }
     let ci = seg.clip;
-    let next_sounds = seg.transition > 0 && plan.clips[ci + 1].audio;
-    if !plan.clips[ci].audio && !next_sounds {
-        return (None, Piece::Zeros((s2 - s0) * 8));
-    }
     let mut inv = Invocation::new(format!("sound {}/{count}: clip {ci}", idx + 1));
-    let mut g = clip_audio(plan, ci, seg.start, seg.frames(), s2 - s0, hz, &mut inv, "k");
-    if seg.transition > 0 {
-        let (nb, nt) = (s1 - s0, s2 - s1);
-        let tail = if nb > 0 {
-            let _ = write!(
-                g,
-                ";[k]asplit=2[kb][kt];[kb]atrim=end_sample={nb}[body];[kt]atrim=start_sample={nb},asetpts=PTS-STARTPTS[tail]"
-            );
-            "tail"
-        } else {
-            "k"
-        };
-        g.push(';');
-        g.push_str(&clip_audio(plan, ci + 1, 0, seg.transition, nt, hz, &mut inv, "h"));
-        let _ = write!(g, ";[{tail}][h]acrossfade=ns={nt}:c1=tri:c2=tri[x]");
-        g.push_str(if nb > 0 { ";[body][x]concat=n=2:v=0:a=1[c]" } else { ";[x]anull[c]" });
+    let k = clip_audio_input(plan, ci, (seg.start, seg.own()), &mut inv);
+    let h = if seg.transition > 0 {
+        clip_audio_input(plan, ci + 1, (0, seg.transition + seg.after), &mut inv)
     } else {
-        g.push_str(";[k]anull[c]");
-    }
-    g.push_str(";[c]aformat=sample_fmts=flt:channel_layouts=stereo[a]");
-    inv.args(["-filter_complex", &g, "-map", "[a]", "-c:a", "pcm_f32le", "-f", "f32le"]);
-    inv.arg(file.as_os_str());
-    (Some(inv), Piece::File(file.to_path_buf(), (s2 - s0) * 8))
+        None
+    };
+    let g = segment_sound_graph(plan, hz, seg, (k, h));
+    inv.args(["-filter_complex", &g]);
+    sound_output(&mut inv, file);
+    (Some(inv), piece)
 }
 
 /// The soundtrack run: the segments' sound from `pipe:0` (see [`Ffmpeg::run_fed`]), music mixed

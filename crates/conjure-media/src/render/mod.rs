@@ -12,17 +12,21 @@
 //!   `sum(L) - sum(T)` frames exactly.
 //! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
 //!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
-//!   next clip (the clip's tail and the next clip's head through `xfade`). A segment has at most
-//!   two clip inputs plus overlays, so its memory does not grow with the number of clips.
+//!   next clip (the clip's tail and the next clip's head through `xfade`) and, in a full render,
+//!   the next clip's frames up to its first keyframe after the transition, where the next
+//!   segment starts (so no frame is decoded twice, see `plan::segments_on_keyframes`). A
+//!   segment has at most two clip inputs plus overlays, so its memory does not grow with the
+//!   number of clips.
 //! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
 //!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
 //!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
 //!   keeps two cores busy. Segments run concurrently with it (the next one starts while the
 //!   current one drains), so decoding overlaps encoding. The frame count of every segment is
 //!   checked byte for byte.
-//! - *audio pass*: the whole soundtrack (clip sound or silence, `acrossfade` at transitions, music
-//!   mixed) rendered as one audio-only run beside the video; audio is cheap to hold. The video and
-//!   the soundtrack are then muxed by stream copy.
+//! - *audio pass*: each producer also writes its segment's sound (clip sound or silence,
+//!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
+//!   run (the *mixer*) beside the video takes each file as its producer finishes, mixes in the
+//!   music and encodes. The video and the soundtrack are then muxed by stream copy.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
@@ -42,7 +46,7 @@ pub use self::smart::SmartStats;
 
 use self::audio::{audio_segment, audio_sink, soundtrack};
 use self::copy::CopyJoin;
-use self::plan::{Plan, segments};
+use self::plan::{Plan, segments_on_keyframes};
 use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
 use crate::timeline::Timeline;
@@ -272,14 +276,28 @@ fn full(
 ) -> Result<Rendered, MediaError> {
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
-    let segs = segments(plan);
+    let segs = segments_on_keyframes(plan);
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
-    let (audio_file, audio, sounds) = sound_runs(tl, plan, &segs, work);
+    let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();
+    // Each producer also writes its segment's sound (read from the inputs it already decodes)
+    // to a file, handed to the mixer as soon as the producer has finished.
+    let hz = plan.sample_rate;
+    let sound_files: Vec<PathBuf> =
+        (0..segs.len()).map(|i| work.join(format!("sound{i:05}.raw"))).collect();
+    let pieces: Vec<crate::tools::Piece> = segs
+        .iter()
+        .zip(&sound_files)
+        .map(|(s, file)| audio::segment_piece(plan, hz, s, file))
+        .collect();
     let producers = segs
         .iter()
+        .zip(&sound_files)
         .enumerate()
-        .map(|(i, s)| (segment_invocation(&cx, i, segs.len(), s), s.frames()))
+        .map(|(i, (s, file))| {
+            let sound = has_audio.then_some((hz, file.as_path()));
+            (segment_invocation(&cx, i, segs.len(), s, sound), s.frames())
+        })
         .collect::<Vec<_>>();
     let video_file = work.join("video.mp4");
     let video_run = Pipeline {
@@ -289,13 +307,17 @@ fn full(
     };
     let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: segs.len() };
     let on = |frames: u64, done: usize| steps.report(progress, frames, done);
-    beside_soundtrack(ff, audio.as_ref(), &sounds, || {
-        ff.run_pipeline(&video_run, Some(&on), &|_| {})
+    mixed_beside(ff, audio.as_ref(), |to_mixer| {
+        ff.run_pipeline(&video_run, Some(&on), &|i| {
+            if let Some(to_mixer) = to_mixer {
+                // A mixer that has hung up has failed; its own error is reported.
+                let _ = to_mixer.send(pieces[i].clone());
+            }
+        })
     })?;
     commands.extend(video_run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
     commands.push(CommandRecord::from(&video_run.sink));
     if let Some(mixer) = &audio {
-        commands.extend(sounds.iter().filter_map(|(i, _)| i.as_ref()).map(CommandRecord::from));
         commands.push(CommandRecord::from(mixer));
     }
     let audio_used = has_audio.then_some(audio_file.as_path());
@@ -314,21 +336,27 @@ fn full(
 /// Each segment's sound run (none for a silent one) and what it hands the mixer.
 type SoundRuns = Vec<(Option<Invocation>, crate::tools::Piece)>;
 
-/// The soundtrack's runs: where the mixer writes it, the mixer (`None` for a silent output) and
-/// each segment's sound run.
+/// Where the soundtrack goes and the mixer run writing it (`None` for a silent output).
+fn soundtrack_sink(tl: &Timeline, plan: &Plan, work: &Path) -> (PathBuf, Option<Invocation>) {
+    // AAC goes through MP4, whose edit list carries the encoder's priming to the output (a
+    // Matroska intermediate would lose it and start the sound 1024 samples late); Opus through
+    // Matroska, which carries its pre-skip.
+    let opus = plan.encoding.opus(plan.container);
+    let audio_file = work.join(if opus { "audio.mka" } else { "audio.m4a" });
+    let audio = audio_sink(tl, plan, plan.sample_rate, &audio_file);
+    (audio_file, audio)
+}
+
+/// The soundtrack's runs when the producers do not make the sound (smart render): where the
+/// mixer writes it, the mixer (`None` for a silent output) and each segment's sound run.
 fn sound_runs(
     tl: &Timeline,
     plan: &Plan,
     segs: &[plan::Segment],
     work: &Path,
 ) -> (PathBuf, Option<Invocation>, SoundRuns) {
-    // AAC goes through MP4, whose edit list carries the encoder's priming to the output (a
-    // Matroska intermediate would lose it and start the sound 1024 samples late); Opus through
-    // Matroska, which carries its pre-skip.
-    let opus = plan.encoding.opus(plan.container);
-    let audio_file = work.join(if opus { "audio.mka" } else { "audio.m4a" });
+    let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let hz = plan.sample_rate;
-    let audio = audio_sink(tl, plan, hz, &audio_file);
     let sounds = segs
         .iter()
         .enumerate()
@@ -338,6 +366,31 @@ fn sound_runs(
         })
         .collect();
     (audio_file, audio, sounds)
+}
+
+/// Runs `video` while the `mixer` run mixes in the music and encodes the sound it is handed:
+/// `video` gets the channel to hand it each segment's sound as it is made (`None` when the
+/// output is silent).
+fn mixed_beside(
+    ff: &Ffmpeg,
+    mixer: Option<&Invocation>,
+    video: impl FnOnce(Option<&std::sync::mpsc::Sender<crate::tools::Piece>>) -> Result<(), MediaError>,
+) -> Result<(), MediaError> {
+    let (video_result, audio_result) = std::thread::scope(|scope| {
+        let (to_mixer, pieces) = std::sync::mpsc::channel();
+        let mixing = mixer.map(|mixer| scope.spawn(move || ff.run_fed(mixer, pieces)));
+        let v = video(mixing.is_some().then_some(&to_mixer));
+        // Closing the channel ends the mixer's input; after a failed video the render is lost
+        // anyway, so a short soundtrack does no harm.
+        drop(to_mixer);
+        let a = mixing.map_or(Ok(()), |h| {
+            h.join()
+                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
+        });
+        (v, a)
+    });
+    video_result?;
+    audio_result
 }
 
 /// Runs `video` while the soundtrack is made beside it: one small run per segment writes its

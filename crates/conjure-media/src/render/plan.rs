@@ -7,7 +7,10 @@
 //! one [`Plan`].
 //!
 //! Key terms: a *clip length* is its frames on the timeline; a *segment* is a clip's body and its
-//! transition into the next clip, the unit one producer run renders (see `video`).
+//! transition into the next clip (in a full render also the next clip's frames up to a
+//! keyframe), the unit one producer run renders (see `video`). The probing step also reads the
+//! sources' keyframe times (MP4/MOV sample tables, in-process) when the timeline has
+//! transitions, so the plan can start segments on them.
 
 use std::path::{Path, PathBuf};
 
@@ -43,6 +46,10 @@ pub(super) struct PlannedClip {
     pub(super) frames: u64,
     /// Whether the clip contributes its own sound.
     pub(super) audio: bool,
+    /// Presentation times (source seconds) of the source's keyframes, when known and useful
+    /// (a video clip next to a transition whose MP4/MOV sample table the reader understands);
+    /// empty otherwise.
+    pub(super) keyframes: Vec<f64>,
 }
 
 /// A whole render, planned: output size, rate and every clip's frames.
@@ -87,12 +94,21 @@ pub(super) struct Segment {
     pub(super) body: u64,
     /// Frames of the transition into the next clip.
     pub(super) transition: u64,
+    /// Frames of the next clip alone after the transition (its frames `[transition,
+    /// transition + after)`), when the next clip's segment starts on a keyframe later than the
+    /// transition's end (see [`segments_on_keyframes`]); 0 otherwise.
+    pub(super) after: u64,
     /// The output frame the segment starts at.
     pub(super) out_start: u64,
 }
 
 impl Segment {
     pub(super) fn frames(&self) -> u64 {
+        self.body + self.transition + self.after
+    }
+
+    /// Frames of the segment's own clip: its body and the tail the transition fades out.
+    pub(super) fn own(&self) -> u64 {
         self.body + self.transition
     }
 }
@@ -132,6 +148,8 @@ pub(super) fn probe_clip_source(
 pub(super) struct Probed {
     /// Per clip, its source's media information (`None` for colour clips).
     clips: Vec<Option<MediaInfo>>,
+    /// Per clip, its source's keyframe times (see [`PlannedClip::keyframes`]).
+    keyframes: Vec<Vec<f64>>,
     /// Per `audio` entry, its media information.
     audio: Vec<MediaInfo>,
     /// ffmpeg's encoders, filters and transitions, when the timeline uses any of them.
@@ -190,6 +208,16 @@ pub(super) fn probe(
     }
     let clips: Vec<Option<MediaInfo>> =
         slots.iter().map(|s| s.map(|k| probed_infos[k].clone())).collect();
+    // Keyframes only matter where a transition splits a clip between two segments; reading
+    // them is one more pass over each distinct source's `moov`, in-process.
+    let has_transitions = (0..tl.clips.len()).any(|i| tl.transition_seconds(i) > 0.0);
+    let keyframes: Vec<Vec<f64>> = if has_transitions {
+        let distinct_keys: Vec<Vec<f64>> =
+            distinct.iter().map(|(src, _)| source_keyframes(src)).collect();
+        slots.iter().map(|s| s.map(|k| distinct_keys[k].clone()).unwrap_or_default()).collect()
+    } else {
+        vec![Vec::new(); tl.clips.len()]
+    };
     for (i, t) in tl.texts.iter().enumerate() {
         if let Some(problem) = t.font.as_deref().and_then(crate::captions::font_problem) {
             return Err(tl_err(format!("texts[{i}].font"), problem));
@@ -217,7 +245,26 @@ pub(super) fn probe(
         || !tl.texts.is_empty()
         || tl.subtitles.as_ref().is_some_and(|s| s.burn);
     let caps = needs_caps.then(|| ff.capabilities().clone());
-    Ok(Probed { clips, audio, caps })
+    Ok(Probed { clips, keyframes, audio, caps })
+}
+
+/// Presentation times (seconds, from the first frame shown) of an MP4/MOV source's H.264
+/// keyframes, read from its sample table; empty for anything the in-process reader does not
+/// understand (the render then splits clips where it always did).
+fn source_keyframes(path: &Path) -> Vec<f64> {
+    let Some(track) = crate::mp4::read_video_track(path) else { return Vec::new() };
+    let scale = f64::from(track.timescale.max(1));
+    let mut keys: Vec<f64> = track
+        .samples
+        .iter()
+        .filter(|s| s.sync)
+        .map(|s| {
+            let pts = s.dts.cast_signed() + s.cts_offset - track.media_start;
+            pts as f64 / scale
+        })
+        .collect();
+    keys.sort_by(f64::total_cmp);
+    keys
 }
 
 fn require_filter(probed: &Probed, name: &str, purpose: &str) -> Result<(), MediaError> {
@@ -258,7 +305,8 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
         (w, h, None) => (w.unwrap_or(1280), h.unwrap_or(720)),
     };
     let mut clips = Vec::with_capacity(tl.clips.len());
-    for (i, (c, info)) in tl.clips.iter().zip(infos).enumerate() {
+    for (i, ((c, info), keyframes)) in tl.clips.iter().zip(infos).zip(&probed.keyframes).enumerate()
+    {
         let p = |f: &str| format!("clips[{i}].{f}");
         let planned = match (info, &c.color) {
             (None, Some(color)) => PlannedClip {
@@ -269,6 +317,7 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
                 from: 0.0,
                 frames: rate.frames(c.duration.unwrap_or(1.0)),
                 audio: false,
+                keyframes: Vec::new(),
             },
             (Some(info), _) => {
                 let path = info.path.clone();
@@ -294,6 +343,7 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
                         from: 0.0,
                         frames: rate.frames(c.duration.unwrap_or(3.0)),
                         audio: false,
+                        keyframes: Vec::new(),
                     }
                 } else {
                     let len = info.video_duration();
@@ -349,6 +399,7 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
                         from,
                         frames,
                         audio: c.keep_audio && info.audio.is_some(),
+                        keyframes: keyframes.clone(),
                     }
                 }
             }
@@ -438,18 +489,64 @@ pub(super) fn plan(tl: &Timeline, probed: &Probed) -> Result<Plan, MediaError> {
     })
 }
 
-/// The segments of a plan, in output order; together they cover every output frame once.
+/// The segments of a plan, in output order; together they cover every output frame once. Each
+/// clip's segment starts where the transition into it ends (the smart render's sub-ranges and
+/// sound runs are cut from these).
 pub(super) fn segments(plan: &Plan) -> Vec<Segment> {
+    split_segments(plan, |i| if i > 0 { plan.transitions[i - 1].0 } else { 0 })
+}
+
+/// The segments of a full render: like [`segments`], but a clip that a transition leads into
+/// starts its own segment on its first keyframe after the transition (when its body has one),
+/// and the segment of the transition carries its frames up to there (`after`).
+///
+/// Why: a segment that starts a clip between two keyframes makes its producer decode from the
+/// keyframe before as pre-roll, and those frames were already decoded by the previous segment
+/// for the transition: ~15 frames per transition twice on the reference edit. Starting on a
+/// keyframe decodes every frame once. A clip changed in time (speed, reverse) or with unknown
+/// keyframes splits where [`segments`] does.
+pub(super) fn segments_on_keyframes(plan: &Plan) -> Vec<Segment> {
+    split_segments(plan, |i| {
+        let tin = if i > 0 { plan.transitions[i - 1].0 } else { 0 };
+        if tin == 0 {
+            return 0;
+        }
+        let pc = &plan.clips[i];
+        let c = &pc.clip;
+        if (c.speed - 1.0).abs() > 1e-9 || c.reverse {
+            return tin;
+        }
+        let last = pc.frames - plan.transitions[i].0;
+        // The clip's frame `f` is read from source time `from + f / rate`: a split there on a
+        // keyframe's time (to half a millisecond) needs no pre-roll.
+        let per_frame = plan.rate.seconds(1);
+        pc.keyframes
+            .iter()
+            .filter_map(|&t| {
+                let f = ((t - pc.from) / per_frame).round();
+                let exact = (pc.from + f * per_frame - t).abs() < 5e-4;
+                (exact && f >= 0.0).then_some(f as u64)
+            })
+            .find(|f| (tin..=last).contains(f) && *f < pc.frames)
+            .unwrap_or(tin)
+    })
+}
+
+/// Segments where clip `i`'s own segment starts at its frame `split(i)` (from the end of the
+/// transition into it to the start of the transition out of it; 0 after a cut).
+fn split_segments(plan: &Plan, split: impl Fn(usize) -> u64) -> Vec<Segment> {
+    let splits: Vec<u64> = (0..plan.clips.len()).map(&split).collect();
     let mut out = Vec::with_capacity(plan.clips.len());
     let mut pos = 0;
     for (i, c) in plan.clips.iter().enumerate() {
-        let tin = if i > 0 { plan.transitions[i - 1].0 } else { 0 };
         let tout = plan.transitions[i].0;
+        let after = if tout > 0 { splits[i + 1] - tout } else { 0 };
         let seg = Segment {
             clip: i,
-            start: tin,
-            body: c.frames - tin - tout,
+            start: splits[i],
+            body: c.frames - splits[i] - tout,
             transition: tout,
+            after,
             out_start: pos,
         };
         pos += seg.frames();
@@ -472,6 +569,7 @@ mod tests {
             from: 0.0,
             frames,
             audio: false,
+            keyframes: Vec::new(),
         };
         let plan = Plan {
             width: 16,
@@ -496,5 +594,52 @@ mod tests {
         assert_eq!((segs[0].start, segs[0].body, segs[0].transition), (0, 105, 15));
         assert_eq!((segs[1].start, segs[1].body, segs[1].transition), (15, 105, 0));
         assert_eq!(segs.len(), 3);
+    }
+
+    #[test]
+    fn full_render_segments_start_clips_on_keyframes() {
+        // Keyframes every 29 source frames, as x264 placed them in the benchmark's sources.
+        let keys = vec![0.0, 29.0 / 30.0, 58.0 / 30.0, 87.0 / 30.0];
+        let clip = |frames, from: f64, speed: f64| PlannedClip {
+            clip: Clip { speed, ..Clip::default() },
+            source: Source::Color { color: "black".into() },
+            from,
+            frames,
+            audio: false,
+            keyframes: keys.clone(),
+        };
+        let mut plan = Plan {
+            width: 16,
+            height: 16,
+            rate: Rate { num: 30, den: 1 },
+            clips: vec![clip(120, 0.0, 1.0), clip(90, 0.5, 1.0), clip(120, 0.0, 1.0)],
+            transitions: vec![(15, "fade".into()), (15, "fade".into()), (0, String::new())],
+            total_frames: 300,
+            container: Container::Mp4,
+            encoding: Encoding::default(),
+            sample_rate: 48_000,
+        };
+        let shape = |segs: &[Segment]| {
+            segs.iter().map(|s| (s.start, s.body, s.transition, s.after)).collect::<Vec<_>>()
+        };
+        let covered = |segs: &[Segment]| {
+            segs.iter().fold(0, |pos, s| {
+                assert_eq!(s.out_start, pos);
+                pos + s.frames()
+            })
+        };
+        let segs = segments_on_keyframes(&plan);
+        // Clip 1 (from 0.5 s) starts its own segment at its frame 43 (source 1.933 s); clip 2 at
+        // its frame 29; the transitions' segments carry their frames up to there.
+        assert_eq!(shape(&segs), [(0, 105, 15, 28), (43, 32, 15, 14), (29, 91, 0, 0)]);
+        assert_eq!(covered(&segs), 300);
+        // Where no keyframe lies in a clip's body, or the clip is changed in time, the split is
+        // the end of the transition, as in `segments`.
+        plan.clips[2].keyframes = vec![0.0, 4.0];
+        plan.clips[1].clip.speed = 2.0;
+        let segs = segments_on_keyframes(&plan);
+        assert_eq!(shape(&segs), shape(&segments(&plan)));
+        assert_eq!(shape(&segs), [(0, 105, 15, 0), (15, 60, 15, 0), (15, 105, 0, 0)]);
+        assert_eq!(covered(&segs), 300);
     }
 }

@@ -211,12 +211,14 @@ fn origins(
 /// of its own; a part that reaches into the transition holds all of it (a transition's frames
 /// are all changed, so a re-encoded run never cuts one).
 fn sub_segment(seg: &Segment, from: u64, to: u64) -> Segment {
+    debug_assert_eq!(seg.after, 0, "the smart render cuts from `segments`, which have no `after`");
     if to <= seg.body {
         Segment {
             clip: seg.clip,
             start: seg.start + from,
             body: to - from,
             transition: 0,
+            after: 0,
             out_start: seg.out_start + from,
         }
     } else {
@@ -226,6 +228,7 @@ fn sub_segment(seg: &Segment, from: u64, to: u64) -> Segment {
             start: seg.start + from,
             body: seg.body.saturating_sub(from),
             transition: seg.transition,
+            after: 0,
             out_start: seg.out_start + from,
         }
     }
@@ -326,7 +329,7 @@ pub(super) fn render(
         encoded += range.end - range.start;
         debug_assert!(prepared.pieces.iter().any(|p| p.len() == range.end - range.start));
         for part in parts(&segs, range) {
-            let mut inv = segment_invocation(&cx, part.clip, segs.len(), &part);
+            let mut inv = segment_invocation(&cx, part.clip, segs.len(), &part, None);
             inv.step = format!(
                 "frames {}..{} ({})",
                 part.out_start,

@@ -291,19 +291,32 @@ pub(super) fn output_time_filters(
     g
 }
 
-/// The producer for one segment: its frames, raw `yuv420p`, on standard output.
+/// The input a clip's picture was just added as, when its sound can be read from it too (a
+/// reversed clip's sound reads exactly its span from an input of its own, as the picture reads
+/// a few frames of slack it trims only after reversing).
+fn sound_input(plan: &Plan, ci: usize, input: usize) -> Option<usize> {
+    let pc = &plan.clips[ci];
+    (pc.audio && !pc.clip.reverse && matches!(pc.source, Source::Video { .. })).then_some(input)
+}
+
+/// The producer for one segment: its frames, raw `yuv420p`, on standard output; and, when
+/// `sound` is given (the soundtrack's rate and a file) and the segment sounds, the segment's
+/// sound written to that file as raw `f32` from the same inputs, so no clip is opened twice.
 pub(super) fn segment_invocation(
     cx: &SegmentContext<'_>,
     idx: usize,
     count: usize,
     seg: &Segment,
+    sound: Option<(u32, &Path)>,
 ) -> Invocation {
     let plan = cx.plan;
     let mut inputs = 0;
     let ci = seg.clip;
     let mut inv = Invocation::new("");
+    let sound = sound.filter(|_| super::audio::segment_sounds(plan, seg));
+    let mut sound_inputs = (sound_input(plan, ci, inputs), None);
     // The clip from `start` to its end: the body, then the tail the transition fades out.
-    let mut g = clip_chain(plan, ci, seg.start, seg.frames(), &mut inv, &mut inputs, "k");
+    let mut g = clip_chain(plan, ci, seg.start, seg.own(), &mut inv, &mut inputs, "k");
     let what = if seg.transition > 0 {
         let n = seg.transition;
         let kind = &plan.transitions[ci].1;
@@ -318,14 +331,31 @@ pub(super) fn segment_invocation(
             "k"
         };
         g.push(';');
-        g.push_str(&clip_chain(plan, ci + 1, 0, n, &mut inv, &mut inputs, "h"));
+        sound_inputs.1 = sound_input(plan, ci + 1, inputs);
+        // The next clip from its start: the head the transition fades in, then (`after`) its
+        // frames up to where its own segment starts.
+        g.push_str(&clip_chain(plan, ci + 1, 0, n + seg.after, &mut inv, &mut inputs, "h"));
+        let head = if seg.after > 0 {
+            let _ = write!(
+                g,
+                ";[h]split=2[hx][ha];[hx]trim=end_frame={n}[hh];[ha]trim=start_frame={n},setpts=PTS-STARTPTS[after]"
+            );
+            "hh"
+        } else {
+            "h"
+        };
         let _ = write!(
             g,
-            ";[{tail}][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
+            ";[{tail}][{head}]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
             secs(plan.rate.seconds(n))
         );
-        if seg.body > 0 {
-            g.push_str(";[body][x]concat=n=2:v=1:a=0[c]");
+        let parts: Vec<&str> =
+            [(seg.body > 0, "[body]"), (true, "[x]"), (seg.after > 0, "[after]")]
+                .into_iter()
+                .filter_map(|(on, l)| on.then_some(l))
+                .collect();
+        if parts.len() > 1 {
+            let _ = write!(g, ";{}concat=n={}:v=1:a=0[c]", parts.concat(), parts.len());
         } else {
             g.push_str(";[x]null[c]");
         }
@@ -337,8 +367,24 @@ pub(super) fn segment_invocation(
     inv.step = format!("segment {}/{count}: {what}", idx + 1);
     g.push(';');
     g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs));
+    if let Some((hz, _)) = sound {
+        // A reversed clip's sound comes from an input of its own (see `sound_input`).
+        for (k, c, range) in [
+            (&mut sound_inputs.0, ci, (seg.start, seg.own())),
+            (&mut sound_inputs.1, ci + 1, (0, seg.transition + seg.after)),
+        ] {
+            if k.is_none() && (c == ci || seg.transition > 0) && plan.clips[c].clip.reverse {
+                *k = super::audio::clip_audio_input(plan, c, range, &mut inv);
+            }
+        }
+        g.push(';');
+        g.push_str(&super::audio::segment_sound_graph(plan, hz, seg, sound_inputs));
+    }
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
     inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+    if let Some((_, file)) = sound {
+        super::audio::sound_output(&mut inv, file);
+    }
     inv
 }
 
@@ -378,6 +424,7 @@ mod tests {
             from: 0.0,
             frames: 30,
             audio: false,
+            keyframes: Vec::new(),
         };
         let encoders: std::collections::BTreeSet<String> =
             ["libx264", "h264_vaapi"].map(String::from).into();
@@ -409,7 +456,7 @@ mod tests {
         let segs = segments(&plan);
         assert_eq!(segs.len(), 2);
         for (i, seg) in segs.iter().enumerate() {
-            let a = segment_invocation(&cx, i, 2, seg).display_args();
+            let a = segment_invocation(&cx, i, 2, seg, None).display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
             assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
             assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));

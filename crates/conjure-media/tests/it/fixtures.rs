@@ -429,3 +429,19 @@ pub fn clip_gops(pattern: &str, profile: &str, size: &str) -> PathBuf {
     ];
     make(&format!("gops-{pattern}-{profile}-{size}.mp4"), &args)
 }
+
+/// Per-frame MD5s of the decoded picture (`-f framemd5`), without the header.
+pub fn frame_hashes(args: &[&str]) -> Vec<String> {
+    let out = Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(args)
+        .args(["-map", "0:v:0", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}

@@ -2,7 +2,6 @@
 //! a stream copy, the sound starts with the picture and is exactly as long, and CRF 0 is lossless.
 
 use std::path::Path;
-use std::process::Command;
 
 use conjure_media::ops::{AudioMixOptions, TrimOptions, audio_mix, trim};
 use conjure_media::{RenderOptions, Timeline, render};
@@ -125,22 +124,6 @@ fn sound_starts_with_the_picture_and_is_as_long_in_edits_and_steps() {
     )
     .unwrap();
     assert_sound_in_sync(&mixed);
-}
-
-/// Per-frame MD5s of the decoded picture (`-f framemd5`), without the header.
-fn frame_hashes(args: &[&str]) -> Vec<String> {
-    let out = Command::new(ff().ffmpeg_path())
-        .args(["-hide_banner", "-loglevel", "error"])
-        .args(args)
-        .args(["-map", "0:v:0", "-pix_fmt", "yuv420p", "-f", "framemd5", "-"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
-        .collect()
 }
 
 #[test]

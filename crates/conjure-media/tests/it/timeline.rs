@@ -342,3 +342,34 @@ fn mkv_copy_of_clip_a(dir: &std::path::Path) -> std::path::PathBuf {
     assert!(status.success());
     mkv
 }
+
+#[test]
+fn a_full_render_starts_clips_on_their_keyframes_and_shows_every_frame_once() {
+    let d = tmp();
+    let out = d.path().join("k.mp4");
+    let src = clip_gop();
+    // Lossless, so every frame shown unchanged decodes to the source's pixels. The second
+    // clip's keyframes are at its frames 0, 10, 20...: the transition (6 frames) ends at its
+    // frame 6, so its own segment starts at frame 10 and the transition's segment carries
+    // frames 6..10 after the transition.
+    let t = tl(&json!({
+        "output": {"path": out, "crf": 0, "preset": "ultrafast"},
+        "clips": [
+            {"src": src, "from": 0.2, "transition": {"type": "fade", "duration": 0.2}},
+            {"src": src}
+        ]
+    }));
+    let r = render(ff(), &t, &RenderOptions { full_render: true, ..opts() }).unwrap();
+    assert_eq!(r.frames, 54 + 60 - 6);
+    assert_eq!(frames(&out), 108);
+    let second = r.commands.iter().find(|c| c.step.starts_with("segment 2/2")).unwrap();
+    assert!(second.args.windows(2).any(|w| w == ["-ss", "0.333333"]), "{:?}", second.args);
+    let source = frame_hashes(&["-i", src.to_str().unwrap()]);
+    let got = frame_hashes(&["-i", out.to_str().unwrap()]);
+    assert_eq!(got.len(), 108);
+    // Clip 0's frames 6..54 before the transition, clip 1's frames 6..60 after it, across the
+    // split at its frame 10.
+    assert_eq!(got[..48], source[6..54]);
+    assert_eq!(got[54..], source[6..60]);
+    assert_sound_in_sync(&out);
+}
