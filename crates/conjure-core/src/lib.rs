@@ -20,6 +20,7 @@ pub mod quote;
 pub mod runner;
 pub mod spec;
 pub mod store;
+pub mod stored;
 pub mod text;
 
 pub use approval::{Approved, Consent, NeedsApproval, Order, approve};

@@ -33,18 +33,18 @@ use conjure_core::batch::{BatchLink, BatchPlan};
 use conjure_core::policy::{
     self, EarlierJob, ProviderSpend, ReserveFacts, SpendRefusal, SpendRules, Spent,
 };
-use conjure_core::quote::Quote;
 use conjure_core::store::{
     InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
     ReserveError, StoreError,
 };
+use conjure_core::stored::{self, Reservation};
 use conjure_core::{Credits, JobId, JobState, ProviderId};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Row};
 
 pub use self::error::PgStoreError;
 pub use self::migrate::SCHEMA_VERSION;
-use self::record::{JOB_COLUMNS, JobRow, into_records, parse, parse_json, parse_state};
+use self::record::{JOB_COLUMNS, into_records, parse, parse_json, parse_state, stored_job};
 use crate::redact::redact_url;
 
 mod error;
@@ -72,28 +72,6 @@ impl std::fmt::Debug for PgStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgStore").field("database", &self.target).finish_non_exhaustive()
     }
-}
-
-/// What `reserve` writes, serialised before the transaction starts.
-struct Reservation {
-    quote: Quote,
-    provider: ProviderId,
-    kind: &'static str,
-    model: String,
-    prompt: String,
-    fingerprint: String,
-    spec_json: String,
-    wire_json: String,
-    quote_json: String,
-    usd_per_credit_micros: Option<i64>,
-    token: Option<String>,
-    retry_of: Option<JobId>,
-    parent: Option<JobId>,
-    owner: String,
-    deliver_to: Option<String>,
-    batch_id: Option<String>,
-    batch_json: Option<String>,
-    batch: Option<BatchLink>,
 }
 
 /// Why a reservation recorded nothing: the money rules refused it, or the store failed.
@@ -252,8 +230,7 @@ impl PgStore {
                 .await?;
         }
         insert_event(&mut tx, &id, now, None, JobState::Quoted, None).await?;
-        insert_event(&mut tx, &id, now, Some(JobState::Quoted), JobState::Submitting, None)
-            .await?;
+        insert_event(&mut tx, &id, now, Some(JobState::Quoted), JobState::Submitting, None).await?;
         let record = read_job(&mut tx, &id).await?;
         tx.commit().await?;
         Ok(record)
@@ -819,7 +796,7 @@ async fn query_jobs<'q>(
     bind: impl FnOnce(PgQuery<'q>) -> PgQuery<'q>,
 ) -> Result<Vec<JobRecord>, PgStoreError> {
     let rows = bind(sqlx::query(sql)).fetch_all(&mut *conn).await?;
-    let rows = rows.iter().map(JobRow::from_row).collect::<Result<Vec<_>, _>>()?;
+    let rows = rows.iter().map(stored_job).collect::<Result<Vec<_>, _>>()?;
     into_records(conn, rows).await
 }
 
@@ -834,7 +811,7 @@ fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     what: &'static str,
 ) -> Result<String, PgStoreError> {
-    serde_json::to_string(value).map_err(|source| PgStoreError::Encode { what, source })
+    Ok(stored::to_json(value, what)?)
 }
 
 fn store<T>(r: Result<T, PgStoreError>) -> Result<T, StoreError> {
@@ -849,40 +826,7 @@ impl JobStore for PgStore {
         rules: &SpendRules,
         now_ms: i64,
     ) -> Result<JobRecord, ReserveError> {
-        let order = approved.order();
-        let fingerprint = order.spec.fingerprint();
-        if order.quote.fingerprint != fingerprint {
-            let e = PgStoreError::QuoteMismatch {
-                quoted: order.quote.fingerprint.clone(),
-                actual: fingerprint,
-            };
-            return Err(StoreError::from(e).into());
-        }
-        let r = store((|| {
-            Ok(Reservation {
-                quote: order.quote.clone(),
-                provider: order.spec.provider,
-                kind: order.spec.kind().as_str(),
-                model: order.spec.model().to_owned(),
-                prompt: order.spec.prompt().to_owned(),
-                fingerprint,
-                spec_json: to_json(&order.spec, "request")?,
-                wire_json: to_json(&order.wire, "wire request")?,
-                quote_json: to_json(&order.quote, "quote")?,
-                usd_per_credit_micros: order
-                    .quote
-                    .usd_per_credit
-                    .map(|p| (p * 1_000_000.0).round() as i64),
-                token: approved.token().map(str::to_owned),
-                retry_of: order.retry_of.clone(),
-                parent: order.parent.clone(),
-                owner: owner.to_owned(),
-                deliver_to: order.deliver_to.clone(),
-                batch_id: order.batch.as_ref().map(|b| b.batch.clone()),
-                batch_json: order.batch.as_ref().map(|b| to_json(b, "batch link")).transpose()?,
-                batch: order.batch.clone(),
-            })
-        })())?;
+        let r = store(Reservation::of(approved, owner).map_err(PgStoreError::from))?;
         match self.reserve_in(&r, rules, now_ms).await {
             Ok(record) => Ok(record),
             Err(NotReserved::Refused(refusal)) => Err(ReserveError::Refused(refusal)),

@@ -168,6 +168,21 @@ impl From<JournalError> for StoreError {
     }
 }
 
+impl From<conjure_core::stored::StoredError> for JournalError {
+    fn from(e: conjure_core::stored::StoredError) -> JournalError {
+        use conjure_core::stored::StoredError;
+        match e {
+            StoredError::QuoteMismatch { quoted, actual } => {
+                JournalError::QuoteMismatch { quoted, actual }
+            }
+            StoredError::Encode { what, source } => JournalError::Encode { what, source },
+            StoredError::Corrupt { id, field, source } => {
+                JournalError::Corrupt { id, field, source }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;

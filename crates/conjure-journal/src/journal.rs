@@ -24,17 +24,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use conjure_core::approval::{Approved, Order};
 use conjure_core::batch::{BatchLink, BatchPlan};
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
-use conjure_core::quote::Quote;
 use conjure_core::store::{
     InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
     ReserveError, StoreError,
 };
+use conjure_core::stored::{self, Reservation};
 use conjure_core::{Credits, JobId, JobState, ProviderId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::JournalError;
 use crate::migrate::migrate;
-use crate::record::{JOB_COLUMNS, JobRow, parse_state};
+use crate::record::{JOB_COLUMNS, parse_state, record, stored_job};
 
 /// How long a write waits for another process holding the lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -52,28 +52,6 @@ pub struct Journal {
 struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
-}
-
-/// What `reserve` writes, prepared (serialised) before the blocking call.
-struct Reservation {
-    quote: Quote,
-    provider: ProviderId,
-    kind: String,
-    model: String,
-    prompt: String,
-    fingerprint: String,
-    spec_json: String,
-    wire_json: String,
-    quote_json: String,
-    usd_per_credit_micros: Option<i64>,
-    token: Option<String>,
-    retry_of: Option<JobId>,
-    parent: Option<JobId>,
-    owner: String,
-    deliver_to: Option<String>,
-    batch_id: Option<String>,
-    batch_json: Option<String>,
-    batch: Option<BatchLink>,
 }
 
 impl Journal {
@@ -795,40 +773,7 @@ impl JobStore for Journal {
         rules: &SpendRules,
         now_ms: i64,
     ) -> Result<JobRecord, ReserveError> {
-        let order = approved.order();
-        let fingerprint = order.spec.fingerprint();
-        if order.quote.fingerprint != fingerprint {
-            let e = JournalError::QuoteMismatch {
-                quoted: order.quote.fingerprint.clone(),
-                actual: fingerprint,
-            };
-            return Err(StoreError::from(e).into());
-        }
-        let r = store((|| {
-            Ok(Reservation {
-                quote: order.quote.clone(),
-                provider: order.spec.provider,
-                kind: order.spec.kind().as_str().to_owned(),
-                model: order.spec.model().to_owned(),
-                prompt: order.spec.prompt().to_owned(),
-                fingerprint,
-                spec_json: to_json(&order.spec, "request")?,
-                wire_json: to_json(&order.wire, "wire request")?,
-                quote_json: to_json(&order.quote, "quote")?,
-                usd_per_credit_micros: order
-                    .quote
-                    .usd_per_credit
-                    .map(|p| (p * 1_000_000.0).round() as i64),
-                token: approved.token().map(str::to_owned),
-                retry_of: order.retry_of.clone(),
-                parent: order.parent.clone(),
-                owner: owner.to_owned(),
-                deliver_to: order.deliver_to.clone(),
-                batch_id: order.batch.as_ref().map(|b| b.batch.clone()),
-                batch_json: order.batch.as_ref().map(|b| to_json(b, "batch link")).transpose()?,
-                batch: order.batch.clone(),
-            })
-        })())?;
+        let r = store(Reservation::of(approved, owner).map_err(JournalError::from))?;
         let rules = rules.clone();
         self.blocking(move |inner| inner.reserve(&r, &rules, now_ms)).await
     }
@@ -997,7 +942,7 @@ fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     what: &'static str,
 ) -> Result<String, JournalError> {
-    serde_json::to_string(value).map_err(|source| JournalError::Encode { what, source })
+    Ok(stored::to_json(value, what)?)
 }
 
 fn is_primary_key_clash(e: &rusqlite::Error) -> bool {
@@ -1041,8 +986,8 @@ fn query_jobs(
     params: impl rusqlite::Params,
 ) -> Result<Vec<JobRecord>, JournalError> {
     let mut stmt = conn.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs {tail}"))?;
-    let rows = stmt.query_map(params, JobRow::from_row)?.collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter().map(|row| row.into_record(conn)).collect()
+    let rows = stmt.query_map(params, stored_job)?.collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter().map(|row| record(row, conn)).collect()
 }
 
 #[cfg(test)]

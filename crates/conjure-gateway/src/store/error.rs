@@ -153,6 +153,21 @@ impl From<PgStoreError> for StoreError {
     }
 }
 
+impl From<conjure_core::stored::StoredError> for PgStoreError {
+    fn from(e: conjure_core::stored::StoredError) -> PgStoreError {
+        use conjure_core::stored::StoredError;
+        match e {
+            StoredError::QuoteMismatch { quoted, actual } => {
+                PgStoreError::QuoteMismatch { quoted, actual }
+            }
+            StoredError::Encode { what, source } => PgStoreError::Encode { what, source },
+            StoredError::Corrupt { id, field, source } => {
+                PgStoreError::Corrupt { id, field, source }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::error::Error as _;
