@@ -185,11 +185,11 @@ pub enum Command {
     Media(Lazy<commands::media::MediaArgs>),
     Open(Lazy<commands::open::OpenArgs>),
     Mcp(Lazy<commands::mcp::McpArgs>),
+    Serve(Lazy<commands::serve::ServeArgs>),
     Config(Lazy<commands::config::ConfigArgs>),
     Doctor(Lazy<commands::doctor::DoctorArgs>),
     Completions(Lazy<commands::completions::CompletionsArgs>),
     Man(Lazy<commands::man::ManArgs>),
-    Serve(Lazy<commands::serve::ServeArgs>),
 }
 
 /// How a paid command is approved and bounded. Shared by every paid command.
