@@ -383,11 +383,7 @@ fn mixed_beside(
         // Closing the channel ends the mixer's input; after a failed video the render is lost
         // anyway, so a short soundtrack does no harm.
         drop(to_mixer);
-        let a = mixing.map_or(Ok(()), |h| {
-            h.join()
-                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
-        });
-        (v, a)
+        (v, soundtrack_result(mixing))
     });
     video_result?;
     audio_result
@@ -411,14 +407,19 @@ fn beside_soundtrack(
         if v.is_err() {
             video_failed.store(true, std::sync::atomic::Ordering::SeqCst);
         }
-        let a = audio_run.map_or(Ok(()), |h| {
-            h.join()
-                .unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
-        });
-        (v, a)
+        (v, soundtrack_result(audio_run))
     });
     video_result?;
     audio_result
+}
+
+/// How the soundtrack's thread ended (`Ok` when there was none).
+fn soundtrack_result(
+    run: Option<std::thread::ScopedJoinHandle<'_, Result<(), MediaError>>>,
+) -> Result<(), MediaError> {
+    run.map_or(Ok(()), |h| {
+        h.join().unwrap_or_else(|_| Err(MediaError::option("audio", "the soundtrack run panicked")))
+    })
 }
 
 /// Muxes the encoded video, the soundtrack (when there is one) and soft subtitles into `out`,
