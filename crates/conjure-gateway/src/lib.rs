@@ -7,6 +7,7 @@
 //! journal; [`redact::redact_url`], which keeps database passwords out of messages; and
 //! [`server`], the HTTP server `conjure serve` runs, with `/healthz` so far.
 
+pub mod member;
 pub mod redact;
 pub mod server;
 pub mod store;
