@@ -9,7 +9,6 @@
 //! charged). [`App::connect`] opens the provider a job or request belongs to, with that
 //! provider's own credentials: the [`Registry`] connector in real use, another in tests.
 
-use std::future::Future;
 use std::sync::OnceLock;
 
 use conjure_core::{JobState, JobStore as _, Provider, ProviderId};
@@ -80,26 +79,17 @@ impl<C: Connector> App<C> {
 
     /// Opens the journal (creating it on first use) and settles orphaned jobs.
     pub async fn session(&self) -> Result<Session, AppError> {
-        self.open_session().await
-    }
-
-    /// [`App::session`] as a future that borrows nothing, so it can run on another thread
-    /// while the command does other work (a paid command opens the journal while it prices).
-    pub fn open_session(&self) -> impl Future<Output = Result<Session, AppError>> + Send + 'static {
         let path = self.config.journal_path();
+        let journal = Journal::open(&path).map_err(|e| {
+            let mut err = AppError::from(e);
+            err.message = format!("Cannot open the journal `{}`: {}", path.display(), err.message);
+            err
+        })?;
         let data_dir = self.config.data_dir.clone();
-        async move {
-            let journal = Journal::open(&path).map_err(|e| {
-                let mut err = AppError::from(e);
-                err.message =
-                    format!("Cannot open the journal `{}`: {}", path.display(), err.message);
-                err
-            })?;
-            crate::fallback::replay(&journal, &data_dir).await?;
-            let session = Session { journal, data_dir, owner: OnceLock::new() };
-            session.settle_orphans().await?;
-            Ok(session)
-        }
+        crate::fallback::replay(&journal, &data_dir).await?;
+        let session = Session { journal, data_dir, owner: OnceLock::new() };
+        session.settle_orphans().await?;
+        Ok(session)
     }
 
     /// `provider` with its credentials; a credentials error (exit 7) when there are none.

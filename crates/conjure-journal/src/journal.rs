@@ -90,22 +90,23 @@ impl Journal {
         crate::check::check(&self.inner.lock())
     }
 
-    /// Runs `f` on the blocking pool with the connection.
-    async fn blocking<T, E>(
-        &self,
-        f: impl FnOnce(&Inner) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, E>
+    /// Runs `f` with the connection, on the calling thread.
+    ///
+    /// A journal call is short, and every call queues on the one connection anyway; handing it
+    /// to the blocking pool costs a thread wake-up each way (and a thread start the first
+    /// time), which on a busy machine is more than the call itself, and it stood between a
+    /// person's approval and the paid POST. On a multi-thread runtime the call tells the
+    /// scheduler first ([`tokio::task::block_in_place`]), so other tasks move to another
+    /// worker meanwhile; on a current-thread runtime (a one-request command, tests) it simply
+    /// runs: nothing else there needs the thread for that long.
+    #[allow(clippy::unused_async)]
+    async fn blocking<T, E>(&self, f: impl FnOnce(&Inner) -> Result<T, E>) -> Result<T, E>
     where
-        T: Send + 'static,
-        E: From<StoreError> + Send + 'static,
+        E: From<StoreError>,
     {
-        let inner = Arc::clone(&self.inner);
-        match tokio::task::spawn_blocking(move || f(&inner)).await {
-            Ok(result) => result,
-            Err(e) => {
-                Err(E::from(StoreError::backend(format!("a journal call did not finish: {e}"))))
-            }
-        }
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread { tokio::task::block_in_place(|| f(&self.inner)) } else { f(&self.inner) }
     }
 }
 

@@ -37,15 +37,19 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
         interactive: settings.interactive,
         out,
         origins: settings.origins,
-        early_session: std::sync::Mutex::new(None),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            error::CliError::new(error::Exit::Other, format!("Cannot start the runtime: {e}"))
-        })?;
+    // A command that sends one request and waits for its answer runs on this thread alone: no
+    // worker to wake for each chunk of the answer. Servers and batches get two workers.
+    let mut builder = if commands::one_request(&command) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut multi = tokio::runtime::Builder::new_multi_thread();
+        multi.worker_threads(2);
+        multi
+    };
+    let runtime = builder.enable_all().build().map_err(|e| {
+        error::CliError::new(error::Exit::Other, format!("Cannot start the runtime: {e}"))
+    })?;
     runtime.block_on(commands::dispatch(&ctx, *command)).map_err(error::classify)
 }
 

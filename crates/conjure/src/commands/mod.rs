@@ -42,8 +42,8 @@ pub mod upscale;
 pub mod video;
 pub mod wait;
 
+use conjure_app::App;
 use conjure_app::views::SettingView;
-use conjure_app::{App, AppError, Session};
 
 use crate::cli::{Command, Lazy};
 use crate::output::Output;
@@ -56,29 +56,6 @@ pub struct Ctx {
     pub out: Output,
     /// Every setting's value and where it came from (`conjure config`).
     pub origins: Vec<SettingView>,
-    /// The journal being opened on another thread (see [`Ctx::open_session_early`]).
-    pub early_session: std::sync::Mutex<Option<tokio::task::JoinHandle<Result<Session, AppError>>>>,
-}
-
-impl Ctx {
-    /// Starts opening the journal (and settling orphans) on a runtime thread, so that a paid
-    /// command prices its request meanwhile: both stand before the first byte of an answer.
-    fn open_session_early(&self) {
-        if let Ok(mut early) = self.early_session.lock() {
-            *early = Some(tokio::spawn(self.app.open_session()));
-        }
-    }
-
-    /// The journal session: the one opened early, else one opened now.
-    pub async fn session(&self) -> Result<Session, AppError> {
-        let early = self.early_session.lock().ok().and_then(|mut e| e.take());
-        match early {
-            Some(opening) => opening.await.unwrap_or_else(|e| {
-                Err(AppError::other(format!("Opening the journal did not finish: {e}")))
-            }),
-            None => self.app.session().await,
-        }
-    }
 }
 
 /// A command that ran before settings were resolved, or one that needs them.
@@ -125,20 +102,23 @@ pub fn ctrl_c() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Runs one parsed command.
-pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
-    // The commands that price a request and then pay it through `pay::run`.
-    if matches!(
+/// Whether `command` sends one paid request and waits for it (see `main`'s runtime).
+pub fn one_request(command: &Command) -> bool {
+    matches!(
         command,
         Command::Image(_)
             | Command::Video(_)
             | Command::Text(_)
+            | Command::Button(_)
             | Command::Upscale(_)
             | Command::RemoveBg(_)
+            | Command::Enhance(_)
             | Command::Submit(_)
-    ) {
-        ctx.open_session_early();
-    }
+    )
+}
+
+/// Runs one parsed command.
+pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Image(Lazy(args)) => image::run(ctx, args).await,
         Command::Video(Lazy(args)) => video::run(ctx, args).await,

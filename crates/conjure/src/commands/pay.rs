@@ -99,7 +99,7 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         }
         progress(p);
     };
-    let session = ctx.session().await?;
+    let session = ctx.app.session().await?;
     let failed = |e| failed(ctx, &session, text.is_some(), &streamed, e);
     let mut paid = match app.pay(&session, order, &options, consent, &observer, ctrl_c()).await {
         Ok(p) => p,
