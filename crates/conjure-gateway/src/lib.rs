@@ -7,9 +7,20 @@
 //! journal; [`redact::redact_url`], which keeps database passwords out of messages; and
 //! [`server`], the HTTP server `conjure serve` runs, with `/healthz` so far.
 
+pub mod admin;
+pub mod api;
+pub mod approvals;
+pub mod katana;
+pub mod keys;
 pub mod member;
 pub mod redact;
 pub mod server;
 pub mod store;
 
-pub use store::{PgStore, PgStoreError};
+pub use api::Gateway;
+pub use store::{PgStore, PgStoreError, Scope, ScopedStore};
+
+/// Now, in unix milliseconds (the stores' clock).
+pub(crate) fn timefmt_now() -> i64 {
+    conjure_app::timefmt::now_ms()
+}

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 use conjure_core::env;
-use conjure_gateway::{PgStore, server};
+use conjure_gateway::{Gateway, PgStore, server};
 use serde_json::json;
 
 use crate::commands::Ctx;
@@ -51,9 +51,19 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
             store.target()
         ));
     }
-    server::serve(listener, store, stop_signal()).await?;
+    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner());
+    server::serve(listener, gateway, stop_signal()).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())
+}
+
+/// This instance's name on the jobs it reserves: its process id and start time, so that two
+/// instances (on one host or several) are told apart.
+fn instance_owner() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("serve-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
 /// The database from `--database`, else from the environment.
