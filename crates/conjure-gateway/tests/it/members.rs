@@ -249,6 +249,14 @@ async fn a_member_reads_only_its_own_jobs_and_bad_keys_get_401s_that_say_what_to
     .await;
     assert_eq!(status, 200, "{body}");
 
+    // A path would name a file on the gateway's own disk: refused, nothing read or sent.
+    let local = json!({"requests": [{"type": "image", "model": "nano-banana", "prompt": "edit",
+        "aspect_ratio": "1:1", "image_urls": ["/etc/hostname"]}]});
+    let (status, body) =
+        call(h.addr(), "POST", "/v1/generation-requests", Some(&alice), Some(&local), &[]).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("https://"), "{body}");
+
     // The keys and the provider's secret are nowhere in the database.
     let rows = all_rows(&h.db.url).await;
     for secret in [alice.as_str(), bob.as_str(), TEST_KEY, TEST_SECRET] {
