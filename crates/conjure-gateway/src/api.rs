@@ -477,7 +477,13 @@ pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberI
     let left = policy::remaining_credits(&profile.budgets, &spent, ProviderId::Katana, price);
     let budgets: Vec<String> =
         profile.budgets.iter().map(|b| format!("{}: {}", b.window.as_str(), b.limit)).collect();
-    Json(katana::balance(left, &budgets)).into_response()
+    let usage = match admin::usage(&gw.store, Some(&member), gw.app.config.sandbox, now).await {
+        Ok(mut list) if !list.is_empty() => list.remove(0),
+        Ok(_) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
+        Err(e) => return store_error(&e),
+    };
+    Json(katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits))
+        .into_response()
 }
 
 /// A budget as the admin API takes it: `{"window": "daily", "limit": "500cr"}`.

@@ -115,13 +115,21 @@ pub fn credits_str(c: Credits) -> String {
 }
 
 /// `GET /v1/me/balance`: the member's remaining budget in Katana credits (`null` when no
-/// budget limits the member), with the budgets it was computed from.
-pub fn balance(remaining: Option<Credits>, budgets: &[String]) -> Value {
+/// budget limits the member), with the budgets it was computed from and the member's exposure:
+/// jobs whose outcome is unknown (or still being sent) and the credits they may have cost,
+/// already counted in what is left.
+pub fn balance(
+    remaining: Option<Credits>,
+    budgets: &[String],
+    exposure_jobs: i64,
+    exposure: Credits,
+) -> Value {
     json!({
         "credits": remaining.map(credits_str),
         "conjure": {
             "meaning": "what your gateway budgets leave you to spend, not the provider account's balance",
             "budgets": budgets,
+            "exposure": {"jobs": exposure_jobs, "credits": credits_str(exposure)},
         },
     })
 }
@@ -169,8 +177,10 @@ mod tests {
         assert_eq!(credits_str(Credits::whole(20814)), "20814.0");
         assert_eq!(credits_str(Credits::from_tenths(12345)), "1234.5");
         assert_eq!(credits_str(Credits::ZERO), "0.0");
-        assert_eq!(balance(None, &[])["credits"], Value::Null);
-        assert_eq!(balance(Some(Credits::whole(3)), &[])["credits"], "3.0");
+        assert_eq!(balance(None, &[], 0, Credits::ZERO)["credits"], Value::Null);
+        let b = balance(Some(Credits::whole(3)), &[], 1, Credits::whole(14));
+        assert_eq!(b["credits"], "3.0");
+        assert_eq!(b["conjure"]["exposure"]["credits"], "14.0");
     }
 
     #[test]

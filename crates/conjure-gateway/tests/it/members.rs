@@ -405,7 +405,11 @@ async fn a_post_whose_answer_is_lost_is_unknown_with_its_exposure_and_never_sent
     assert_eq!(again["error"]["code"], "duplicate");
     assert_eq!(h.posts(), 1);
 
-    // It counts as spent: the balance of a budgeted member shows it.
+    // The member sees it in the balance too.
+    let (status, balance) = call(h.addr(), "GET", "/v1/me/balance", Some(&key), None, &[]).await;
+    assert_eq!(status, 200, "{balance}");
+    assert_eq!(balance["conjure"]["exposure"]["jobs"], 1, "{balance}");
+    assert_eq!(balance["conjure"]["exposure"]["credits"], exposure.as_str(), "{balance}");
     let usage =
         admin::usage(&h.store, Some(&MemberId("alice".into())), false, now()).await.unwrap();
     assert_eq!(usage[0].exposure_jobs, 1);
