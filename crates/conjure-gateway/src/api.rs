@@ -210,14 +210,23 @@ pub async fn submit(
         None if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
         None => None,
     };
+    let rules = gw.app.rules(&conjure_app::PayOptions::default());
+    let scope = Scope { member: member.clone(), project };
     let approved = match approve(order, consent) {
         Ok(a) => a,
         Err(NeedsApproval::Missing(order) | NeedsApproval::TokenMismatch(order)) => {
+            // Nobody is asked to approve what the budgets would refuse anyway.
+            match gw.store.preview_scoped(&order, &rules, &scope, timefmt_now()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => return refused(&refusal),
+                Err(e) => return store_error(&e),
+            }
+            let project = scope.project.as_deref();
             return needs_approval(
                 &gw,
                 &headers,
                 &member,
-                project.as_deref(),
+                project,
                 &body_sha,
                 &order,
                 profile.per_request,
@@ -225,7 +234,6 @@ pub async fn submit(
             .await;
         }
     };
-    let rules = gw.app.rules(&conjure_app::PayOptions::default());
     let connected = match gw.app.connect(provider) {
         Ok(p) => p,
         Err(e) => {
@@ -238,7 +246,7 @@ pub async fn submit(
             );
         }
     };
-    let scoped = gw.store.scoped(Scope { member: member.clone(), project });
+    let scoped = gw.store.scoped(scope);
     let quiet = |_: Event<'_>| {};
     let runner = Runner {
         provider: &connected,

@@ -153,6 +153,41 @@ impl PgStore {
         }
     }
 
+    /// What [`PgStore::reserve_scoped`] would decide for `order`, read in one snapshot without
+    /// locking or recording anything: for refusing before a person is asked to approve what
+    /// the budgets would refuse anyway. Not a promise; the reservation decides again.
+    pub async fn preview_scoped(
+        &self,
+        order: &Order,
+        rules: &SpendRules,
+        scope: &Scope,
+        now_ms: i64,
+    ) -> Result<Result<(), SpendRefusal>, PgStoreError> {
+        let fingerprint = order.spec.fingerprint();
+        let asked = Asked {
+            provider: order.spec.provider,
+            fingerprint: &fingerprint,
+            token: None,
+            retry_of: order.retry_of.as_ref(),
+            batch: order.batch.as_ref(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let budgets = read_scope(&mut tx, scope, false).await?;
+        let member = Some(scope.member.as_str());
+        let facts = reserve_facts(&mut tx, &asked, rules, member, now_ms).await?;
+        let mut verdict = policy::reserve_verdict(&order.quote, rules, &facts, now_ms);
+        if verdict.is_ok() {
+            verdict =
+                scoped_verdict(&mut tx, Some(scope), &budgets, &order.quote, rules.sandbox, now_ms)
+                    .await?;
+        }
+        tx.commit().await?;
+        Ok(verdict)
+    }
+
     /// This store as a member's: a [`JobStore`] whose `reserve` is [`PgStore::reserve_scoped`]
     /// for `scope`, so that the core's runner (the only code that sends a paid POST) takes a
     /// member's request down the same walk as the CLI's.
@@ -667,21 +702,35 @@ struct ScopeBudgets {
 
 /// Locks the member's row, then the project's (the fixed order), and reads their budgets.
 async fn lock_scope(conn: &mut PgConnection, scope: &Scope) -> Result<ScopeBudgets, PgStoreError> {
-    let member: Option<String> =
-        sqlx::query_scalar("SELECT id FROM members WHERE id = $1 FOR UPDATE")
-            .bind(scope.member.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
+    read_scope(conn, scope, true).await
+}
+
+/// The member's and the project's budgets; with `lock`, their rows locked first (member, then
+/// project).
+async fn read_scope(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    lock: bool,
+) -> Result<ScopeBudgets, PgStoreError> {
+    let (member_sql, project_sql) = if lock {
+        (
+            "SELECT id FROM members WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM projects WHERE id = $1 FOR UPDATE",
+        )
+    } else {
+        ("SELECT id FROM members WHERE id = $1", "SELECT id FROM projects WHERE id = $1")
+    };
+    let member: Option<String> = sqlx::query_scalar(member_sql)
+        .bind(scope.member.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
     if member.is_none() {
         return Err(PgStoreError::UnknownMember(scope.member.to_string()));
     }
     let mut project = Vec::new();
     if let Some(p) = &scope.project {
         let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM projects WHERE id = $1 FOR UPDATE")
-                .bind(p)
-                .fetch_optional(&mut *conn)
-                .await?;
+            sqlx::query_scalar(project_sql).bind(p).fetch_optional(&mut *conn).await?;
         if found.is_none() {
             return Err(PgStoreError::UnknownProject(p.clone()));
         }

@@ -320,6 +320,13 @@ async fn above_the_limit_402_then_approval_then_the_same_request_goes_through_on
     assert_eq!(status, 200, "{sent}");
     assert_eq!(h.posts(), 1);
 
+    // Nobody is asked to approve what the budget would refuse anyway: 403, not 402.
+    let poor = h.member("dave", None, Some("1cr")).await;
+    let (status, refused) =
+        call(h.addr(), "POST", "/v1/generation-requests", Some(&poor), Some(&body), &[]).await;
+    assert_eq!(status, 403, "{refused}");
+    assert_eq!(refused["error"]["code"], "budget_exceeded");
+
     // The approval was used: the same request again is not sent a second time.
     let (status, again) =
         call(h.addr(), "POST", "/v1/generation-requests", Some(&alice), Some(&body), &[]).await;
