@@ -615,6 +615,53 @@ pub fn reserve_verdict(
     check_budgets(rules, &facts.spent, quote)
 }
 
+/// Whether a wire client's request (the team gateway's Katana endpoints) may be sent without a
+/// person approving its quote: its member's per-request pre-approval limit holds it. No limit
+/// pre-approves nothing; an unpublished price or a dollar limit on a quote without a dollar
+/// price cannot be held, so it needs a person too. Budgets are checked later, in `reserve`.
+pub fn preapproved(quote: &Quote, per_request: Option<Limit>) -> bool {
+    per_request.is_some_and(|limit| check_max_cost(Some(limit), quote).is_ok())
+}
+
+/// Whether `provider` is one of the `allowed` ones (`None`: every provider).
+pub fn provider_allowed(allowed: Option<&[ProviderId]>, provider: ProviderId) -> bool {
+    allowed.is_none_or(|list| list.contains(&provider))
+}
+
+/// What `budgets` leave to spend with `provider`, in its credits: the least any of them leaves
+/// (never below zero), a dollar budget converted at `price` (none when there is no price).
+/// `None` when no budget that applies can be counted in credits: nothing limits it here.
+pub fn remaining_credits(
+    budgets: &[Budget],
+    spent: &BTreeMap<BudgetWindow, Spent>,
+    provider: ProviderId,
+    price: Option<crate::money::CreditPrice>,
+) -> Option<Credits> {
+    let none = Spent::default();
+    budgets
+        .iter()
+        .filter(|b| b.applies_to(provider))
+        .filter_map(|b| {
+            let s = spent.get(&b.window).unwrap_or(&none);
+            match b.limit {
+                Limit::Credits(max) => Some(max - s.provider(provider).credits),
+                Limit::Usd(max) => {
+                    let used = s
+                        .by_provider
+                        .iter()
+                        .filter(|(p, _)| b.applies_to(**p))
+                        .fold(Usd::ZERO, |a, (_, s)| a + s.usd);
+                    let left = max.micros() - used.micros();
+                    let per_credit = price?.micros_per_credit();
+                    // Rounded down: what is left must pay for every tenth shown.
+                    Some(Credits::from_tenths(left.saturating_mul(10).div_euclid(per_credit)))
+                }
+            }
+        })
+        .min()
+        .map(|c| c.max(Credits::ZERO))
+}
+
 /// Whether an earlier job of the same request blocks sending it again: everything that may have
 /// cost money does, including one another process has reserved and is about to send. A request
 /// refused before the provider accepted it cost nothing, and neither did a reservation whose
@@ -1129,5 +1176,50 @@ mod tests {
         assert_eq!(after_submit_error(&disk), SubmitVerdict::NotCharged);
         let five = ProviderError::Remote { status: 502, message: String::new() };
         assert!(matches!(after_poll_error(&p, &five, Duration::ZERO), PollVerdict::RetryAfter(_)));
+    }
+    #[test]
+    fn only_a_per_request_limit_that_holds_preapproves() {
+        let quote = approved(Some(CreditPrice::KATANA_REFERENCE)).order().quote.clone();
+        assert!(!preapproved(&quote, None), "no limit pre-approves nothing");
+        let at = Limit::Credits(quote.credits);
+        assert!(preapproved(&quote, Some(at)));
+        let below = Limit::Credits(quote.credits - Credits::from_tenths(1));
+        assert!(!preapproved(&quote, Some(below)));
+        let unpriced = approved(None).order().quote.clone();
+        assert!(!preapproved(&unpriced, Some(Limit::parse("$100").unwrap())));
+        assert!(preapproved(&unpriced, Some(Limit::parse("1000cr").unwrap())));
+    }
+
+    #[test]
+    fn providers_are_allowed_by_list_or_by_default() {
+        assert!(provider_allowed(None, ProviderId::Katana));
+        assert!(provider_allowed(Some(&[ProviderId::Katana]), ProviderId::Katana));
+        assert!(!provider_allowed(Some(&[ProviderId::ImaginePro]), ProviderId::Katana));
+        assert!(!provider_allowed(Some(&[]), ProviderId::Katana));
+    }
+
+    #[test]
+    fn remaining_is_the_least_any_budget_leaves() {
+        let price = Some(CreditPrice::KATANA_REFERENCE);
+        let mut by_window = BTreeMap::new();
+        by_window.insert(BudgetWindow::Day, spent(30, 156_000, 0));
+        assert_eq!(remaining_credits(&[], &by_window, ProviderId::Katana, price), None);
+        let credits = [daily("100cr")];
+        assert_eq!(
+            remaining_credits(&credits, &by_window, ProviderId::Katana, price),
+            Some(Credits::whole(70))
+        );
+        // $1.00 - $0.156 = $0.844 at $0.0052 per credit: 162.3 credits, rounded down.
+        let usd = [daily("$1"), daily("500cr")];
+        assert_eq!(
+            remaining_credits(&usd, &by_window, ProviderId::Katana, price),
+            Some(Credits::from_tenths(1623))
+        );
+        assert_eq!(remaining_credits(&[daily("$1")], &by_window, ProviderId::Katana, None), None);
+        let spent_over = [daily("10cr")];
+        assert_eq!(
+            remaining_credits(&spent_over, &by_window, ProviderId::Katana, price),
+            Some(Credits::ZERO)
+        );
     }
 }

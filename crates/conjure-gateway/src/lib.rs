@@ -1,15 +1,35 @@
 //! The team gateway (`conjure serve`, issue 14): many people and agents spending through one
 //! set of provider accounts, with every money rule of the CLI, on Postgres.
 //!
-//! So far it holds the foundation: [`store::PgStore`], the core's [`conjure_core::JobStore`] on
-//! Postgres (its own migrations; reservations that queue on a ledger row so that any number of
-//! connections and instances cannot overspend), passing the same contract suite as the SQLite
-//! journal; [`redact::redact_url`], which keeps database passwords out of messages; and
-//! [`server`], the HTTP server `conjure serve` runs, with `/healthz` so far.
+//! - [`store::PgStore`]: the core's [`conjure_core::JobStore`] on Postgres (its own
+//!   migrations; reservations that queue on row locks so that any number of connections and
+//!   instances cannot overspend), passing the same contract suite as the SQLite journal; and
+//!   [`store::ScopedStore`], the same store reserving for a member and a project.
+//! - [`admin`]: members, projects, budgets and usage; [`keys`]: API keys (kept hashed) and the
+//!   middleware that maps a request's key to its [`member::MemberId`]; [`approvals`]: quotes a
+//!   wire client could not approve (402) and their approval.
+//! - [`api`] and [`katana`]: Katana's wire endpoints for members, the approve endpoint and the
+//!   admin API; [`server`]: the routes and a graceful stop, with `/healthz`.
+//! - [`redact::redact_url`] keeps database passwords out of messages.
+//!
+//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, leases that
+//! hand a stopped instance's jobs to another, one Katana request in flight across instances,
+//! webhooks and metrics.
 
+pub mod admin;
+pub mod api;
+pub mod approvals;
+pub mod katana;
+pub mod keys;
 pub mod member;
 pub mod redact;
 pub mod server;
 pub mod store;
 
-pub use store::{PgStore, PgStoreError};
+pub use api::Gateway;
+pub use store::{PgStore, PgStoreError, Scope, ScopedStore};
+
+/// Now, in unix milliseconds (the stores' clock).
+pub(crate) fn timefmt_now() -> i64 {
+    conjure_app::timefmt::now_ms()
+}

@@ -1,44 +1,72 @@
-//! The gateway's HTTP server (axum): for now its operations endpoint, `GET /healthz`, answered
-//! from the job store, and a graceful stop.
+//! The gateway's HTTP server (axum): its routes, the key check in front of every route but
+//! `/healthz`, and a graceful stop.
 //!
-//! `/healthz` says whether this instance can serve: `200 {"status":"ok"}` when the database
-//! answers a query, `503 {"status":"unavailable", ...}` when it does not (a load balancer
-//! takes the instance out of rotation; the error carries no URL, hence no password). [`serve`]
-//! runs until its `shutdown` future resolves, then stops accepting, lets the requests in flight
-//! finish, and closes the store's connections. Which signal stops it is the binary's business.
-//! The member, job and provider APIs of issue 14 are not here yet.
+//! Routes: `GET /healthz` (no key: 200 `{"status":"ok"}` when the database answers, 503 when it
+//! does not, carrying no URL and so no password); Katana's wire endpoints for members
+//! (`POST /v1/generation-requests`, `GET /v1/generation-requests/{id}`, `GET /v1/models`,
+//! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
+//! and the admin API under `/admin/` (the admin key). Handlers are in [`crate::api`].
+//! [`serve`] runs until its `shutdown` future resolves, then stops accepting, lets the requests
+//! in flight finish (a paid POST under way is answered and recorded), and closes the store's
+//! connections. Which signal stops it is the binary's business.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::middleware;
+use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use crate::api::{self, Gateway};
+use crate::keys;
 use crate::store::{PgStore, SCHEMA_VERSION};
 
-/// The gateway's routes over `store`.
-pub fn router(store: PgStore) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(store)
+impl Gateway {
+    /// A gateway over `store`, pricing and sending with `app` (its configuration holds the
+    /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
+    pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
+        Gateway { store, app: Arc::new(app), owner: Arc::from(owner) }
+    }
+}
+
+/// The gateway's routes.
+pub fn router(gateway: Gateway) -> Router {
+    let keyed = Router::new()
+        .route("/v1/generation-requests", post(api::submit))
+        .route("/v1/generation-requests/{id}", get(api::poll))
+        .route("/v1/models", get(api::models))
+        .route("/v1/me/balance", get(api::balance))
+        .route("/approve/{token}", post(api::approve_quote))
+        .route("/admin/members", post(api::admin_add_member))
+        .route("/admin/members/{name}/keys", post(api::admin_create_key))
+        .route("/admin/keys/{prefix}/revoke", post(api::admin_revoke_key))
+        .route("/admin/projects", post(api::admin_add_project))
+        .route("/admin/budgets", put(api::admin_set_budget))
+        .route("/admin/usage", get(api::admin_usage))
+        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
+    Router::new().route("/healthz", get(healthz)).merge(keyed).with_state(gateway)
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight and closes the store's connections.
 pub async fn serve(
     listener: TcpListener,
-    store: PgStore,
+    gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store.clone())).with_graceful_shutdown(shutdown).await?;
+    let store = gateway.store.clone();
+    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await?;
     store.close().await;
     Ok(())
 }
 
-async fn healthz(State(store): State<PgStore>) -> (StatusCode, Json<Value>) {
-    match store.ping().await {
+async fn healthz(State(gateway): State<Gateway>) -> (StatusCode, Json<Value>) {
+    match gateway.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ok", "schema_version": SCHEMA_VERSION}))),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,

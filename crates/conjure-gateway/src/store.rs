@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use conjure_core::approval::{Approved, Order};
 use conjure_core::batch::{BatchLink, BatchPlan};
 use conjure_core::policy::{
-    self, EarlierJob, ProviderSpend, ReserveFacts, SpendRefusal, SpendRules, Spent,
+    self, Budget, EarlierJob, ProviderSpend, ReserveFacts, SpendRefusal, SpendRules, Spent,
 };
 use conjure_core::store::{
     InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
@@ -45,11 +45,15 @@ use sqlx::{Connection, PgConnection, PgPool, Row};
 pub use self::error::PgStoreError;
 pub use self::migrate::SCHEMA_VERSION;
 use self::record::{JOB_COLUMNS, into_records, parse, parse_json, parse_state, stored_job};
+use crate::member::MemberId;
 use crate::redact::redact_url;
 
 mod error;
 mod migrate;
 mod record;
+mod scoped;
+
+pub use self::scoped::ScopedStore;
 
 /// How many candidates an ambiguous id error lists.
 const MAX_CANDIDATES: usize = 10;
@@ -129,6 +133,88 @@ impl PgStore {
         Ok(PgStore { pool, target })
     }
 
+    /// [`JobStore::reserve`] for a gateway member: the member's row and the project's are
+    /// locked (in that order, after the ledger's) and their budgets hold together with the
+    /// rules', in the one transaction that records the job with its member and project. The
+    /// same-request check looks at the member's own jobs only.
+    pub async fn reserve_scoped(
+        &self,
+        approved: &Approved,
+        owner: &str,
+        rules: &SpendRules,
+        scope: &Scope,
+        now_ms: i64,
+    ) -> Result<JobRecord, ReserveError> {
+        let r = store(Reservation::of(approved, owner).map_err(PgStoreError::from))?;
+        match self.reserve_in(&r, rules, Some(scope), now_ms).await {
+            Ok(record) => Ok(record),
+            Err(NotReserved::Refused(refusal)) => Err(ReserveError::Refused(refusal)),
+            Err(NotReserved::Failed(e)) => Err(StoreError::from(e).into()),
+        }
+    }
+
+    /// What [`PgStore::reserve_scoped`] would decide for `order`, read in one snapshot without
+    /// locking or recording anything: for refusing before a person is asked to approve what
+    /// the budgets would refuse anyway. Not a promise; the reservation decides again.
+    pub async fn preview_scoped(
+        &self,
+        order: &Order,
+        rules: &SpendRules,
+        scope: &Scope,
+        now_ms: i64,
+    ) -> Result<Result<(), SpendRefusal>, PgStoreError> {
+        let fingerprint = order.spec.fingerprint();
+        let asked = Asked {
+            provider: order.spec.provider,
+            fingerprint: &fingerprint,
+            token: None,
+            retry_of: order.retry_of.as_ref(),
+            batch: order.batch.as_ref(),
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let budgets = read_scope(&mut tx, scope, false).await?;
+        let member = Some(scope.member.as_str());
+        let facts = reserve_facts(&mut tx, &asked, rules, member, now_ms).await?;
+        let mut verdict = policy::reserve_verdict(&order.quote, rules, &facts, now_ms);
+        if verdict.is_ok() {
+            verdict =
+                scoped_verdict(&mut tx, Some(scope), &budgets, &order.quote, rules.sandbox, now_ms)
+                    .await?;
+        }
+        tx.commit().await?;
+        Ok(verdict)
+    }
+
+    /// This store as a member's: a [`JobStore`] whose `reserve` is [`PgStore::reserve_scoped`]
+    /// for `scope`, so that the core's runner (the only code that sends a paid POST) takes a
+    /// member's request down the same walk as the CLI's.
+    pub fn scoped(&self, scope: Scope) -> ScopedStore {
+        ScopedStore { store: self.clone(), scope }
+    }
+
+    /// The pool, for the gateway's own tables (members, keys, quotes).
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// `member`'s job whose gateway id or provider request id is `id`; `None` for any other
+    /// member's job, as for no job at all.
+    pub async fn member_job(
+        &self,
+        member: &MemberId,
+        id: &str,
+    ) -> Result<Option<JobRecord>, PgStoreError> {
+        let mut conn = self.conn().await?;
+        let sql = jobs_sql(
+            "WHERE member_id = $1 AND (id = $2 OR request_id = $2) \
+             ORDER BY created_at DESC, seq DESC LIMIT 1",
+        );
+        Ok(query_jobs(&mut conn, &sql, |q| q.bind(member.as_str()).bind(id)).await?.pop())
+    }
+
     /// The database URL, redacted: safe to print.
     pub fn target(&self) -> &str {
         &self.target
@@ -153,15 +239,25 @@ impl PgStore {
         &self,
         r: &Reservation,
         rules: &SpendRules,
+        scope: Option<&Scope>,
         now: i64,
     ) -> Result<JobRecord, NotReserved> {
         let mut tx = self.pool.begin().await?;
         // Postgres's default, stated because the lock below relies on it (see the module doc).
         sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED").execute(&mut *tx).await?;
-        sqlx::query("SELECT sandbox FROM ledgers WHERE sandbox = $1 FOR UPDATE")
-            .bind(rules.sandbox)
-            .fetch_one(&mut *tx)
-            .await?;
+        // The fixed lock order: ledger, member, project. A member's reservation needs the
+        // ledger exclusively only when the gateway-wide rules have a budget to count.
+        let exclusive = scope.is_none() || !rules.budgets.is_empty();
+        let ledger_lock = if exclusive {
+            "SELECT sandbox FROM ledgers WHERE sandbox = $1 FOR UPDATE"
+        } else {
+            "SELECT sandbox FROM ledgers WHERE sandbox = $1 FOR SHARE"
+        };
+        sqlx::query(ledger_lock).bind(rules.sandbox).fetch_one(&mut *tx).await?;
+        let scoped = match scope {
+            Some(scope) => Some(lock_scope(&mut tx, scope).await?),
+            None => None,
+        };
         let asked = Asked {
             provider: r.quote.provider,
             fingerprint: &r.fingerprint,
@@ -169,8 +265,13 @@ impl PgStore {
             retry_of: r.retry_of.as_ref(),
             batch: r.batch.as_ref(),
         };
-        let facts = reserve_facts(&mut tx, &asked, rules, now).await?;
-        if let Err(refusal) = policy::reserve_verdict(&r.quote, rules, &facts, now) {
+        let member = scope.map(|s| s.member.as_str());
+        let facts = reserve_facts(&mut tx, &asked, rules, member, now).await?;
+        let mut verdict = policy::reserve_verdict(&r.quote, rules, &facts, now);
+        if let (Ok(()), Some(scoped)) = (&verdict, &scoped) {
+            verdict = scoped_verdict(&mut tx, scope, scoped, &r.quote, rules.sandbox, now).await?;
+        }
+        if let Err(refusal) = verdict {
             // Nothing was recorded. Rolled back here rather than when the pool next tests the
             // connection, because other reservations are queueing on the ledger's lock.
             tx.rollback().await?;
@@ -186,9 +287,9 @@ impl PgStore {
                 "INSERT INTO jobs (id, provider, kind, model, prompt, state, fingerprint, \
                      spec_json, wire_json, quote_json, quoted_credits_tenths, quoted_usd_micros, \
                      usd_per_credit_micros, retry_of, parent, owner, created_at, updated_at, \
-                     sandbox, deliver_to, batch_id, batch_json) \
+                     sandbox, deliver_to, batch_id, batch_json, member_id, project_id) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-                     $17, $17, $18, $19, $20, $21) \
+                     $17, $17, $18, $19, $20, $21, $22, $23) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(id.as_str())
@@ -212,6 +313,8 @@ impl PgStore {
             .bind(&r.deliver_to)
             .bind(&r.batch_id)
             .bind(&r.batch_json)
+            .bind(member)
+            .bind(scope.and_then(|s| s.project.as_deref()))
             .execute(&mut *tx)
             .await?;
             if inserted.rows_affected() == 1 {
@@ -247,7 +350,7 @@ impl PgStore {
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
             .await?;
-        let facts = reserve_facts(&mut tx, asked, rules, now).await?;
+        let facts = reserve_facts(&mut tx, asked, rules, None, now).await?;
         tx.commit().await?;
         Ok(facts)
     }
@@ -574,12 +677,108 @@ impl PgStore {
     }
 }
 
+/// Whose jobs a spending sum counts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SpentBy<'a> {
+    Everyone,
+    Member(&'a str),
+    Project(&'a str),
+}
+
+/// Whose money a gateway reservation spends: a member, and the project the request names.
+/// Their budgets are read inside the reserving transaction, after their rows are locked, so
+/// a budget changed meanwhile is either wholly before or wholly after the reservation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    pub member: MemberId,
+    pub project: Option<String>,
+}
+
+/// The budgets of a locked scope.
+struct ScopeBudgets {
+    member: Vec<Budget>,
+    project: Vec<Budget>,
+}
+
+/// Locks the member's row, then the project's (the fixed order), and reads their budgets.
+async fn lock_scope(conn: &mut PgConnection, scope: &Scope) -> Result<ScopeBudgets, PgStoreError> {
+    read_scope(conn, scope, true).await
+}
+
+/// The member's and the project's budgets; with `lock`, their rows locked first (member, then
+/// project).
+async fn read_scope(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    lock: bool,
+) -> Result<ScopeBudgets, PgStoreError> {
+    let (member_sql, project_sql) = if lock {
+        (
+            "SELECT id FROM members WHERE id = $1 FOR UPDATE",
+            "SELECT id FROM projects WHERE id = $1 FOR UPDATE",
+        )
+    } else {
+        ("SELECT id FROM members WHERE id = $1", "SELECT id FROM projects WHERE id = $1")
+    };
+    let member: Option<String> = sqlx::query_scalar(member_sql)
+        .bind(scope.member.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if member.is_none() {
+        return Err(PgStoreError::UnknownMember(scope.member.to_string()));
+    }
+    let mut project = Vec::new();
+    if let Some(p) = &scope.project {
+        let found: Option<String> =
+            sqlx::query_scalar(project_sql).bind(p).fetch_optional(&mut *conn).await?;
+        if found.is_none() {
+            return Err(PgStoreError::UnknownProject(p.clone()));
+        }
+        project = crate::admin::budgets_of(conn, crate::admin::BudgetScope::Project, p).await?;
+    }
+    let member =
+        crate::admin::budgets_of(conn, crate::admin::BudgetScope::Member, scope.member.as_str())
+            .await?;
+    Ok(ScopeBudgets { member, project })
+}
+
+/// The member's and the project's budgets against what their jobs spent, read under their locks.
+async fn scoped_verdict(
+    conn: &mut PgConnection,
+    scope: Option<&Scope>,
+    budgets: &ScopeBudgets,
+    quote: &conjure_core::Quote,
+    sandbox: bool,
+    now: i64,
+) -> Result<Result<(), SpendRefusal>, PgStoreError> {
+    let Some(scope) = scope else { return Ok(Ok(())) };
+    let mut checks = vec![(SpentBy::Member(scope.member.as_str()), &budgets.member)];
+    if let Some(p) = &scope.project {
+        checks.push((SpentBy::Project(p), &budgets.project));
+    }
+    for (by, list) in checks {
+        let rules = SpendRules { budgets: list.clone(), ..SpendRules::default() };
+        let mut spent = BTreeMap::new();
+        for window in rules.windows_for(quote.provider) {
+            spent.insert(window, spent_since(conn, window.since(now), sandbox, by).await?);
+        }
+        if let Err(refusal) = policy::check_budgets(&rules, &spent, quote) {
+            return Ok(Err(refusal));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// The facts [`policy::reserve_verdict`] needs, read inside the reserving transaction (or a
 /// read-only one, for a preview).
+///
+/// With a `member`, the same-request check looks at that member's jobs only: one member's
+/// request never reveals, or is blocked by, another's.
 async fn reserve_facts(
     conn: &mut PgConnection,
     asked: &Asked<'_>,
     rules: &SpendRules,
+    member: Option<&str>,
     now: i64,
 ) -> Result<ReserveFacts, PgStoreError> {
     let Asked { provider, fingerprint, token, retry_of, batch } = *asked;
@@ -605,7 +804,7 @@ async fn reserve_facts(
             "SELECT id, state, request_id IS NOT NULL, created_at FROM jobs \
              WHERE fingerprint = $1 AND created_at >= $2 AND ($3::TEXT IS NULL OR id <> $3) \
                AND (state = ANY($4) OR (request_id IS NOT NULL AND state = ANY($5))) \
-               AND sandbox = $6 \
+               AND sandbox = $6 AND ($7::TEXT IS NULL OR member_id = $7) \
              ORDER BY created_at DESC, seq DESC LIMIT 1",
         )
         .bind(fingerprint)
@@ -614,6 +813,7 @@ async fn reserve_facts(
         .bind(states(always))
         .bind(states(accepted))
         .bind(rules.sandbox)
+        .bind(member)
         .fetch_optional(&mut *conn)
         .await?;
         match row {
@@ -631,7 +831,8 @@ async fn reserve_facts(
     };
     let mut spent = BTreeMap::new();
     for window in rules.windows_for(provider) {
-        spent.insert(window, spent_since(conn, window.since(now), rules.sandbox).await?);
+        let since = window.since(now);
+        spent.insert(window, spent_since(conn, since, rules.sandbox, SpentBy::Everyone).await?);
     }
     Ok(ReserveFacts { token_used_by, same_request, batch_line_sent, spent })
 }
@@ -678,11 +879,17 @@ async fn batch_line_sent(
 /// Money at risk since `since_ms`, per provider, in credits and (at its own price per credit)
 /// dollars: a job the provider settled ([`policy::is_settled`]) with a reported charge counts
 /// at that charge, any other at the larger of its quote and the charge reported so far.
-async fn spent_since(
+pub(crate) async fn spent_since(
     conn: &mut PgConnection,
     since_ms: i64,
     sandbox: bool,
+    by: SpentBy<'_>,
 ) -> Result<Spent, PgStoreError> {
+    let (member, project) = match by {
+        SpentBy::Everyone => (None, None),
+        SpentBy::Member(m) => (Some(m), None),
+        SpentBy::Project(p) => (None, Some(p)),
+    };
     let (always, accepted) = policy::money_at_risk_states();
     let settled = states(JobState::ALL.into_iter().filter(|s| policy::is_settled(*s)));
     let rows = sqlx::query(
@@ -701,7 +908,9 @@ async fn spent_since(
                       credits_spent_tenths IS NOT NULL AND state = ANY($5) AS settled \
                FROM jobs \
                WHERE sandbox = $4 AND created_at >= $1 \
-                 AND (state = ANY($2) OR (request_id IS NOT NULL AND state = ANY($3)))) AS j \
+                 AND (state = ANY($2) OR (request_id IS NOT NULL AND state = ANY($3))) \
+                 AND ($6::TEXT IS NULL OR member_id = $6) \
+                 AND ($7::TEXT IS NULL OR project_id = $7)) AS j \
          GROUP BY provider",
     )
     .bind(since_ms)
@@ -709,6 +918,8 @@ async fn spent_since(
     .bind(states(accepted))
     .bind(sandbox)
     .bind(settled)
+    .bind(member)
+    .bind(project)
     .fetch_all(conn)
     .await?;
     let mut spent = Spent::default();
@@ -827,7 +1038,7 @@ impl JobStore for PgStore {
         now_ms: i64,
     ) -> Result<JobRecord, ReserveError> {
         let r = store(Reservation::of(approved, owner).map_err(PgStoreError::from))?;
-        match self.reserve_in(&r, rules, now_ms).await {
+        match self.reserve_in(&r, rules, None, now_ms).await {
             Ok(record) => Ok(record),
             Err(NotReserved::Refused(refusal)) => Err(ReserveError::Refused(refusal)),
             Err(NotReserved::Failed(e)) => Err(StoreError::from(e).into()),
@@ -907,7 +1118,12 @@ impl JobStore for PgStore {
     }
 
     async fn spent_since(&self, since_ms: i64) -> Result<Spent, StoreError> {
-        store(async { spent_since(&mut *self.conn().await?, since_ms, false).await }.await)
+        store(
+            async {
+                spent_since(&mut *self.conn().await?, since_ms, false, SpentBy::Everyone).await
+            }
+            .await,
+        )
     }
 
     async fn totals(&self) -> Result<Vec<ProviderTotals>, StoreError> {

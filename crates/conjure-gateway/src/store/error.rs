@@ -78,6 +78,21 @@ pub enum PgStoreError {
     )]
     QuoteMismatch { quoted: String, actual: String },
 
+    #[error("`{name}` cannot be a {what}'s name")]
+    BadName { what: &'static str, name: String },
+
+    #[error("There is already a {what} `{name}`")]
+    NameTaken { what: &'static str, name: String },
+
+    #[error("No key with the prefix `{0}`")]
+    NoKey(String),
+
+    #[error("No member `{0}` in the gateway")]
+    UnknownMember(String),
+
+    #[error("No project `{0}` in the gateway")]
+    UnknownProject(String),
+
     #[error("Could not read random bytes for a job id")]
     Random(#[source] getrandom::Error),
 
@@ -108,6 +123,23 @@ impl PgStoreError {
             }
             PgStoreError::NotFound(_) | PgStoreError::Ambiguous { .. } => {
                 "`conjure jobs` lists job ids".to_owned()
+            }
+            PgStoreError::BadName { .. } => {
+                "use 1-64 ASCII letters, digits, `.`, `_` or `-`".to_owned()
+            }
+            PgStoreError::NameTaken { .. } => {
+                "pick another name; `conjure serve admin usage` lists the members".to_owned()
+            }
+            PgStoreError::NoKey(_) => {
+                "`conjure serve admin usage` lists each member's key prefixes".to_owned()
+            }
+            PgStoreError::UnknownMember(_) => {
+                "`conjure serve admin member add NAME` adds one; `conjure serve admin usage` lists them"
+                    .to_owned()
+            }
+            PgStoreError::UnknownProject(_) => {
+                "`conjure serve admin project add NAME` adds one; or leave the project header out"
+                    .to_owned()
             }
             PgStoreError::Database(_)
             | PgStoreError::Encode { .. }
@@ -147,6 +179,11 @@ impl From<PgStoreError> for StoreError {
             | PgStoreError::ForeignHistory { .. }
             | PgStoreError::RequestIdConflict { .. }
             | PgStoreError::QuoteMismatch { .. }
+            | PgStoreError::UnknownMember(_)
+            | PgStoreError::UnknownProject(_)
+            | PgStoreError::BadName { .. }
+            | PgStoreError::NameTaken { .. }
+            | PgStoreError::NoKey(_)
             | PgStoreError::IdClash => None,
         };
         StoreError::Backend { message, hint, source }

@@ -20,10 +20,10 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in the order they apply. Append only.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_initial.sql",
-    sql: include_str!("../../migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration { name: "0001_initial.sql", sql: include_str!("../../migrations/0001_initial.sql") },
+    Migration { name: "0002_members.sql", sql: include_str!("../../migrations/0002_members.sql") },
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

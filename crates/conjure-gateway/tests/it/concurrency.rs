@@ -46,3 +46,65 @@ async fn four_instances_racing_never_overspend() {
     let spent = instances[0].spent_since(NOW - 1).await.expect("spent");
     assert_eq!(spent.provider(ProviderId::Katana).credits, Credits::whole(70));
 }
+
+/// Members and a project shared by them, reserving at once from three instances: each
+/// member's budget and the project's hold together (their rows locked in one order, so the
+/// racing transactions queue instead of deadlocking), and each member's jobs carry the member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_and_their_shared_project_hold_their_budgets_under_racing_reservations() {
+    use conjure_gateway::Scope;
+    use conjure_gateway::admin::{self, NewMember};
+    use conjure_gateway::member::MemberId;
+
+    let db = fresh_database().await;
+    let mut instances = Vec::new();
+    for _ in 0..3 {
+        instances.push(PgStore::connect_with(&db.url, 3).await.expect("connect"));
+    }
+    let daily = |limit: &str| Budget {
+        provider: None,
+        window: BudgetWindow::Day,
+        limit: Limit::parse(limit).expect("limit"),
+    };
+    // Every request costs 14 credits: each member may send 3, the project 5 in all.
+    for name in ["ann", "ben"] {
+        let new =
+            NewMember { name: name.into(), budgets: vec![daily("42cr")], ..NewMember::default() };
+        admin::add_member(&instances[0], &new, NOW).await.expect("member");
+    }
+    admin::add_project(&instances[0], "shared", &[daily("70cr")], NOW).await.expect("project");
+    let attempts = (0..24).map(|i| {
+        let store = instances[i % instances.len()].clone();
+        let member = if i % 2 == 0 { "ann" } else { "ben" };
+        let scope = Scope { member: MemberId(member.into()), project: Some("shared".into()) };
+        let approved = yes(order(&format!("shared request {i}")));
+        tokio::spawn(async move {
+            let r =
+                store.reserve_scoped(&approved, OWNER, &SpendRules::default(), &scope, NOW).await;
+            (member, r)
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(attempts)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("no panic"))
+        .collect();
+    let reserved: Vec<&str> = results.iter().filter(|(_, r)| r.is_ok()).map(|(m, _)| *m).collect();
+    let over = results
+        .iter()
+        .filter(|(_, r)| matches!(r, Err(ReserveError::Refused(SpendRefusal::OverBudget { .. }))))
+        .count();
+    assert_eq!((reserved.len(), over), (5, 19), "{results:?}");
+    for member in ["ann", "ben"] {
+        let n = reserved.iter().filter(|m| **m == member).count();
+        assert!(n <= 3, "{member} reserved {n}, above its own budget");
+        let spent = admin::window_spent(&instances[1], &MemberId(member.into()), false, NOW)
+            .await
+            .expect("spent");
+        let credits = spent[&BudgetWindow::Day].provider(ProviderId::Katana).credits;
+        assert_eq!(credits, Credits::whole(14 * n as i64), "{member}");
+    }
+    // The whole ledger holds exactly what the project allowed.
+    let spent = instances[2].spent_since(NOW - 1).await.expect("spent");
+    assert_eq!(spent.provider(ProviderId::Katana).credits, Credits::whole(70));
+}

@@ -8,6 +8,7 @@
 
 mod concurrency;
 mod contract;
+mod members;
 mod migrate;
 mod secrets;
 mod server;

@@ -36,7 +36,12 @@ async fn start(store: PgStore) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let (stop, stopped) = oneshot::channel::<()>();
-    let served = tokio::spawn(server::serve(listener, store, async move {
+    let app = conjure_app::App::new(conjure_app::Config::new(
+        std::env::temp_dir().join("conjure-gateway-test-none"),
+        std::env::temp_dir().join("conjure-gateway-test-none"),
+    ));
+    let gateway = conjure_gateway::Gateway::new(store, app, "test");
+    let served = tokio::spawn(server::serve(listener, gateway, async move {
         let _ = stopped.await;
     }));
     Running { addr, stop, served }

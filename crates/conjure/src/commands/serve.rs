@@ -1,42 +1,180 @@
-//! `conjure serve`: the team gateway on Postgres (issue 14). So far: the job store, connected
-//! and migrated at start, `GET /healthz` answered from it, and a graceful stop on SIGTERM or
-//! Ctrl-C. The member, job and provider APIs come later, in `conjure-gateway`.
+//! `conjure serve`: the team gateway on Postgres (issue 14). The job store, connected and
+//! migrated at start; members' Katana wire endpoints, approvals and the admin API
+//! (`conjure-gateway`); `GET /healthz`; a graceful stop on SIGTERM or Ctrl-C. And
+//! `conjure serve admin ...`: members, projects, keys, budgets and usage, straight on the
+//! database (whoever can reach the database is the admin; the admin HTTP API takes the admin
+//! key instead).
 //!
 //! stdout is the one line a script needs, the gateway's base URL (with `--json` one object:
 //! status, url, the database redacted); people's notes go to stderr. The database URL is never
-//! printed with its password.
+//! printed with its password. A new key is printed once, on stdout, and never again.
 
 use std::future::Future;
 use std::net::SocketAddr;
 
-use clap::Args;
+use clap::{Args, Subcommand};
+use conjure_core::ProviderId;
 use conjure_core::env;
-use conjure_gateway::{PgStore, server};
+use conjure_core::policy::{Budget, Limit};
+use conjure_gateway::admin::{self, BudgetScope, NewMember};
+use conjure_gateway::member::MemberId;
+use conjure_gateway::{Gateway, PgStore, keys, server};
 use serde_json::json;
 
 use crate::commands::Ctx;
 use crate::error::{CliError, Exit};
 
-/// Run the team gateway on a Postgres database (in progress: health checks so far).
+/// Run the team gateway on a Postgres database, or manage its members (`admin`).
 ///
-/// An HTTP server whose jobs live in a Postgres database every instance shares. So far it
-/// answers GET /healthz (200 when the database answers, 503 when it does not). SIGTERM or
-/// Ctrl-C stops it: it stops accepting, finishes the requests in flight, and exits 0.
+/// An HTTP server whose jobs live in a Postgres database every instance shares. Members send
+/// Katana's own requests with their gateway key (POST/GET /v1/generation-requests, GET
+/// /v1/models, GET /v1/me/balance); the gateway prices each from the catalogue, sends it once
+/// with its own Katana credentials within the member's budgets, and answers 402 with an
+/// approval link above the member's per-request limit. GET /healthz answers 200 when the
+/// database does. SIGTERM or Ctrl-C stops it: it stops accepting, finishes the requests in
+/// flight, and exits 0.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The Postgres database (postgres://user:password@host:port/database); its tables are
     /// created or brought up to date. Default: CONJURE_DATABASE_URL, which keeps a password out
     /// of the process list.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     pub database: Option<String>,
     /// Address to listen on (loopback only by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8790")]
     pub addr: SocketAddr,
+    #[command(subcommand)]
+    pub command: Option<ServeCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Manage the gateway's members, projects, keys and budgets, on its database.
+    Admin(AdminArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    pub action: AdminAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Add members.
+    #[command(subcommand)]
+    Member(MemberAction),
+    /// Add projects (budgets a request names with the X-Conjure-Project header).
+    #[command(subcommand)]
+    Project(ProjectAction),
+    /// Make and revoke keys.
+    #[command(subcommand)]
+    Key(KeyAction),
+    /// Set budgets.
+    #[command(subcommand)]
+    Budget(BudgetAction),
+    /// What each member spent in the last day and month, their exposure and key prefixes.
+    Usage(UsageArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberAction {
+    /// Add a member (a person or an agent spending through the gateway).
+    Add(MemberAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemberAddArgs {
+    /// The member's name: 1-64 ASCII letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// A budget: `daily` or `monthly`, and a limit (`500cr` in credits, `$5` in dollars).
+    /// Repeat for several.
+    #[arg(long, num_args = 2, value_names = ["WINDOW", "LIMIT"])]
+    pub budget: Vec<String>,
+    /// A provider the member may spend with (repeat for several); default: every provider.
+    #[arg(long, value_name = "PROVIDER")]
+    pub provider: Vec<String>,
+    /// What one request may cost and be sent without a person approving its quote (`50cr`,
+    /// `$0.25`); above it the member's client gets 402 and an approval link. Default: every
+    /// request needs approval.
+    #[arg(long, value_name = "LIMIT")]
+    pub per_request: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectAction {
+    /// Add a project with its own budgets.
+    Add(ProjectAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectAddArgs {
+    /// The project's name: 1-64 ASCII letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// A budget: `daily` or `monthly`, and a limit (`500cr`, `$5`). Repeat for several.
+    #[arg(long, num_args = 2, value_names = ["WINDOW", "LIMIT"])]
+    pub budget: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyAction {
+    /// Make a key for MEMBER (or, with --admin, an admin key) and print it once.
+    Create(KeyCreateArgs),
+    /// Revoke a key by its visible prefix (`cjm_1a2b3c4d`); it is answered 401 from then on.
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KeyCreateArgs {
+    /// The member the key is for.
+    #[arg(required_unless_present = "admin", conflicts_with = "admin")]
+    pub member: Option<String>,
+    /// An admin key, for the admin HTTP API and approving any member's quote.
+    #[arg(long)]
+    pub admin: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyRevokeArgs {
+    /// The key's visible prefix, as `usage` lists it.
+    pub prefix: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BudgetAction {
+    /// Set a member's (or a project's) budget for a window: a limit, or `none` to remove it.
+    Set(BudgetSetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BudgetSetArgs {
+    /// The member whose budget it is.
+    #[arg(long, required_unless_present = "project", conflicts_with = "project")]
+    pub member: Option<String>,
+    /// The project whose budget it is.
+    #[arg(long)]
+    pub project: Option<String>,
+    /// `daily` or `monthly`.
+    pub window: String,
+    /// `500cr`, `$5`, or `none`.
+    pub limit: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this member.
+    #[arg(long)]
+    pub member: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
     let url = database_url(args.database, std::env::var(env::CONJURE_DATABASE_URL).ok())?;
     let store = PgStore::connect(&url).await?;
+    if let Some(ServeCommand::Admin(admin)) = args.command {
+        let result = run_admin(ctx, &store, admin.action).await;
+        store.close().await;
+        return result;
+    }
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
         CliError::new(Exit::Other, format!("Cannot listen on `{}`: {e}", args.addr))
             .hint("pick another --addr (port 0 picks a free one)")
@@ -51,9 +189,191 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
             store.target()
         ));
     }
-    server::serve(listener, store, stop_signal()).await?;
+    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner());
+    server::serve(listener, gateway, stop_signal()).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())
+}
+
+fn now() -> i64 {
+    conjure_app::timefmt::now_ms()
+}
+
+fn limit(text: &str, flag: &str) -> Result<Limit, CliError> {
+    Limit::parse(text).ok_or_else(|| {
+        CliError::usage(format!("`{flag} {text}` is not a limit"))
+            .hint("give it in credits (`500cr`) or dollars (`$5`)")
+    })
+}
+
+/// `--budget WINDOW LIMIT` pairs.
+fn budgets(pairs: &[String]) -> Result<Vec<Budget>, CliError> {
+    pairs
+        .chunks(2)
+        .map(|pair| {
+            let [window, amount] = pair else {
+                return Err(CliError::usage("`--budget` takes a window and a limit"));
+            };
+            let window = admin::parse_window(window).ok_or_else(|| {
+                CliError::usage(format!("Unknown budget window `{window}`"))
+                    .hint("use daily or monthly")
+            })?;
+            Ok(Budget { provider: None, window, limit: limit(amount, "--budget")? })
+        })
+        .collect()
+}
+
+async fn run_admin(ctx: &Ctx, store: &PgStore, action: AdminAction) -> anyhow::Result<()> {
+    match action {
+        AdminAction::Member(MemberAction::Add(a)) => {
+            let providers = if a.provider.is_empty() {
+                None
+            } else {
+                let parsed = a.provider.iter().map(|p| {
+                    p.parse::<ProviderId>().map_err(|_| {
+                        CliError::usage(format!("Unknown provider `{p}`"))
+                            .hint("use katana or imaginepro")
+                    })
+                });
+                Some(parsed.collect::<Result<Vec<_>, _>>()?)
+            };
+            let per_request = a.per_request.as_deref().map(|l| limit(l, "--per-request"));
+            let new = NewMember {
+                name: a.name,
+                budgets: budgets(&a.budget)?,
+                providers,
+                per_request: per_request.transpose()?,
+            };
+            let member = admin::add_member(store, &new, now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({"status": "added", "member": member.id.as_str()}));
+            } else {
+                ctx.out.line(member.id.as_str());
+                ctx.out.note(format!(
+                    "Member `{}` added; `conjure serve admin key create {}` makes its key",
+                    member.id, member.id
+                ));
+            }
+        }
+        AdminAction::Project(ProjectAction::Add(a)) => {
+            admin::add_project(store, &a.name, &budgets(&a.budget)?, now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({"status": "added", "project": a.name}));
+            } else {
+                ctx.out.line(&a.name);
+                ctx.out.note("Requests name it with the header `X-Conjure-Project`");
+            }
+        }
+        AdminAction::Key(KeyAction::Create(a)) => {
+            let member = a.member.map(MemberId);
+            let key = keys::create(store, member.as_ref(), now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({
+                    "status": "created",
+                    "member": member.as_ref().map(MemberId::as_str),
+                    "admin": member.is_none(),
+                    "prefix": key.prefix(),
+                    "key": key.expose(),
+                }));
+            } else {
+                ctx.out.line(key.expose());
+                ctx.out.note(format!(
+                    "Key `{}` made; it is shown only now (the gateway keeps its hash). \
+                     `conjure serve admin key revoke {}` revokes it.",
+                    key.prefix(),
+                    key.prefix()
+                ));
+            }
+        }
+        AdminAction::Key(KeyAction::Revoke(a)) => {
+            keys::revoke(store, &a.prefix, now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({"status": "revoked", "prefix": a.prefix.trim()}));
+            } else {
+                ctx.out.note(format!("Key `{}` revoked", a.prefix.trim()));
+            }
+        }
+        AdminAction::Budget(BudgetAction::Set(a)) => {
+            let (scope, owner) = match (a.member, a.project) {
+                (Some(m), _) => (BudgetScope::Member, m),
+                (None, Some(p)) => (BudgetScope::Project, p),
+                (None, None) => return Err(CliError::usage("Name --member or --project").into()),
+            };
+            let window = admin::parse_window(&a.window).ok_or_else(|| {
+                CliError::usage(format!("Unknown budget window `{}`", a.window))
+                    .hint("use daily or monthly")
+            })?;
+            let new_limit = if a.limit.trim().eq_ignore_ascii_case("none") {
+                None
+            } else {
+                Some(limit(&a.limit, "budget set")?)
+            };
+            admin::set_budget(store, scope, &owner, window, new_limit).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({
+                    "status": "set", "owner": owner, "window": a.window,
+                    "limit": new_limit.map(|l| l.to_string()),
+                }));
+            } else {
+                let shown = new_limit.map_or_else(|| "none".to_owned(), |l| l.to_string());
+                ctx.out.note(format!("The {} budget of `{owner}` is {shown}", a.window));
+            }
+        }
+        AdminAction::Usage(a) => {
+            let member = a.member.map(MemberId);
+            let sandbox = ctx.app.config.sandbox;
+            let usage = admin::usage(store, member.as_ref(), sandbox, now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({"members": usage}));
+            } else {
+                for m in &usage {
+                    let windows: Vec<String> = m
+                        .windows
+                        .iter()
+                        .map(|w| {
+                            let credits: Vec<String> =
+                                w.credits.iter().map(|(p, c)| format!("{c} {p} credits")).collect();
+                            let credits = if credits.is_empty() {
+                                "0 credits".to_owned()
+                            } else {
+                                credits.join(", ")
+                            };
+                            let budget = if w.budgets.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" of {}", w.budgets.join(" and "))
+                            };
+                            format!("{}: {credits} ({}){budget}", w.window, w.usd)
+                        })
+                        .collect();
+                    let keys: Vec<&str> = m
+                        .keys
+                        .iter()
+                        .map(|k| if k.revoked { "revoked" } else { k.prefix.as_str() })
+                        .collect();
+                    ctx.out.line(format!(
+                        "{}  {} jobs, {} unknown or sending ({} credits)  {}  keys: {}",
+                        m.member,
+                        m.jobs,
+                        m.exposure_jobs,
+                        m.exposure_credits,
+                        windows.join("; "),
+                        if keys.is_empty() { "none".to_owned() } else { keys.join(", ") },
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// This instance's name on the jobs it reserves: its process id and start time, so that two
+/// instances (on one host or several) are told apart.
+fn instance_owner() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("serve-{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
 }
 
 /// The database from `--database`, else from the environment.

@@ -1,0 +1,686 @@
+//! The gateway's HTTP handlers: Katana's wire endpoints for members, the approve endpoint,
+//! and the admin API. Thin: each reads who is calling from the request's extensions (put
+//! there by [`crate::keys::authenticate`]), calls the application layer, the store or
+//! [`crate::admin`], and answers in the caller's wire shape ([`crate::katana`]).
+//!
+//! The paid path is the CLI's: the body is parsed and priced from the catalogue like
+//! `conjure submit`'s payload ([`conjure_app::App::order`]), approved (a pre-approval limit,
+//! or a token a person approved after a 402), reserved for the member and project
+//! ([`crate::store::ScopedStore`]) and sent once by the core's runner with the gateway's own
+//! provider credentials. A POST whose answer is lost is `unknown`, never sent again, and
+//! answered with the credits it may have cost. Errors are JSON with Katana's `detail`, and an
+//! `error` object with a code, a message and a hint saying what to do.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use conjure_app::{App, AppError, ErrorKind};
+use conjure_core::approval::{Consent, NeedsApproval, approve};
+use conjure_core::policy::{self, Limit, SpendRefusal};
+use conjure_core::provider::ProviderError;
+use conjure_core::runner::{Event, RunError, Runner};
+use conjure_core::spec::InputKind;
+use conjure_core::{JobStore as _, ProviderId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::admin::{self, BudgetScope, NewMember};
+use crate::katana;
+use crate::keys::{self, Admin};
+use crate::member::MemberId;
+use crate::store::{PgStore, PgStoreError, Scope};
+use crate::{approvals, timefmt_now};
+
+/// The header a request names its project with (optional).
+pub const PROJECT_HEADER: &str = "x-conjure-project";
+
+/// What every handler shares: the store, the application (catalogue, prices, the gateway's
+/// provider credentials) and this instance's owner id (recorded on the jobs it reserves).
+#[derive(Clone)]
+pub struct Gateway {
+    pub store: PgStore,
+    pub app: Arc<App>,
+    pub owner: Arc<str>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+/// A JSON error: Katana's `detail` and our `error {code, message, hint}`.
+pub(crate) fn error(status: StatusCode, code: &str, message: &str, hint: Option<&str>) -> Response {
+    let body = json!({
+        "detail": message,
+        "error": {"code": code, "message": message, "hint": hint},
+    });
+    (status, Json(body)).into_response()
+}
+
+fn store_error(e: &PgStoreError) -> Response {
+    let status = match e {
+        PgStoreError::UnknownMember(_)
+        | PgStoreError::UnknownProject(_)
+        | PgStoreError::NoKey(_) => StatusCode::NOT_FOUND,
+        PgStoreError::BadName { .. } => StatusCode::BAD_REQUEST,
+        PgStoreError::NameTaken { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, "store", &e.to_string(), e.hint().as_deref())
+}
+
+fn app_error(e: &AppError) -> Response {
+    let (status, code) = match e.kind {
+        ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "invalid_request"),
+        ErrorKind::OverBudget => (StatusCode::FORBIDDEN, "budget_exceeded"),
+        ErrorKind::ConfirmationRequired => (StatusCode::PAYMENT_REQUIRED, "approval_required"),
+        ErrorKind::ProviderFailed => (StatusCode::BAD_GATEWAY, "upstream_failed"),
+        ErrorKind::OutcomeUnknown => (StatusCode::BAD_GATEWAY, "outcome_unknown"),
+        // The gateway's own provider credentials: the member can do nothing but tell an admin.
+        ErrorKind::Credentials => (StatusCode::SERVICE_UNAVAILABLE, "gateway_credentials"),
+        ErrorKind::StillPending => (StatusCode::ACCEPTED, "pending"),
+        ErrorKind::Error => (StatusCode::INTERNAL_SERVER_ERROR, "gateway_error"),
+    };
+    error(status, code, &e.message, e.hint.as_deref())
+}
+
+fn member_only() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "member_key_required",
+        "This endpoint takes a member's key",
+        Some("send a member key (`cjm_...`); the admin key is for /admin/ and /approve/"),
+    )
+}
+
+fn admin_only() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "admin_key_required",
+        "This endpoint takes the admin key",
+        Some("send the admin key (`cja_...`, made with `conjure serve admin key create --admin`)"),
+    )
+}
+
+/// A raw payload's input: only what a remote client can mean. A path would name a file on
+/// the gateway's own disk, so it is refused.
+fn remote_input(
+    value: &str,
+    kind: InputKind,
+    path: &str,
+) -> Result<conjure_core::MediaInput, AppError> {
+    let lower = value.trim().to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("data:") {
+        return conjure_app::inputs::resolve(value, kind, path);
+    }
+    Err(AppError::invalid(format!("`{path}`: the gateway takes https:// or data: URLs only"))
+        .hint("send the image as an https:// URL or a data:image/...;base64 URL"))
+}
+
+fn project_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(PROJECT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+}
+
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `POST /v1/generation-requests`: price, approve, reserve for the member, send once.
+pub async fn submit(
+    State(gw): State<Gateway>,
+    member: Option<Extension<MemberId>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(Extension(member)) = member else { return member_only() };
+    let payload: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("The body is not JSON: {e}"),
+                Some("send Katana's envelope: {\"requests\": [{\"type\": \"image\", ...}]}"),
+            );
+        }
+    };
+    let project = project_of(&headers);
+    let profile = match admin::member(&gw.store, &member).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
+        Err(e) => return store_error(&e),
+    };
+    if let Some(p) = &project {
+        match admin::project_exists(&gw.store, p).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_project",
+                    &format!("No project `{p}` in the gateway; nothing was sent"),
+                    Some("check the X-Conjure-Project header, or leave it out"),
+                );
+            }
+            Err(e) => return store_error(&e),
+        }
+    }
+    let provider = ProviderId::Katana;
+    if !policy::provider_allowed(profile.providers.as_deref(), provider) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "provider_not_allowed",
+            &format!("Your key may not spend with {provider}; nothing was sent"),
+            Some(
+                "ask the gateway's admin to allow it (`conjure serve admin member add ... --provider katana`)",
+            ),
+        );
+    }
+    let order = {
+        let mut resolve =
+            |path: &str, value: &str, kind: InputKind| remote_input(value, kind, path);
+        let spec =
+            match conjure_providers::registry::parse_payload(provider, &payload, &mut resolve) {
+                Ok(spec) => spec,
+                Err(e) => return app_error(&e),
+            };
+        match gw.app.order(spec, None) {
+            Ok(order) => order,
+            Err(e) => return app_error(&e),
+        }
+    };
+    let body_sha = katana::body_hash(member.as_str(), project.as_deref(), &payload);
+    let approved_token = match approvals::approved_token(&gw.store, &member, &body_sha).await {
+        Ok(t) => t,
+        Err(e) => return store_error(&e),
+    };
+    let consent = match approved_token {
+        Some(token) => Some(Consent::Token(token)),
+        None if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
+        None => None,
+    };
+    let rules = gw.app.rules(&conjure_app::PayOptions::default());
+    let scope = Scope { member: member.clone(), project };
+    let approved = match approve(order, consent) {
+        Ok(a) => a,
+        Err(NeedsApproval::Missing(order) | NeedsApproval::TokenMismatch(order)) => {
+            // Nobody is asked to approve what the budgets would refuse anyway.
+            match gw.store.preview_scoped(&order, &rules, &scope, timefmt_now()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => return refused(&refusal),
+                Err(e) => return store_error(&e),
+            }
+            let project = scope.project.as_deref();
+            return needs_approval(
+                &gw,
+                &headers,
+                &member,
+                project,
+                &body_sha,
+                &order,
+                profile.per_request,
+            )
+            .await;
+        }
+    };
+    let connected = match gw.app.connect(provider) {
+        Ok(p) => p,
+        Err(e) => {
+            let hint = "the gateway has no Katana credentials; its admin sets KATANA_API_KEY and KATANA_API_SECRET (or the secrets file) where the gateway runs";
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_credentials",
+                &e.message,
+                Some(hint),
+            );
+        }
+    };
+    let scoped = gw.store.scoped(scope);
+    let quiet = |_: Event<'_>| {};
+    let runner = Runner {
+        provider: &connected,
+        store: &scoped,
+        policy: gw.app.config.poll.for_provider(provider),
+        owner: &gw.owner,
+        observer: &quiet,
+    };
+    match runner.submit(approved, &rules, timefmt_now()).await {
+        Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
+        Err(RunError::Refused(refusal)) => refused(&refusal),
+        Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
+            Ok(record) => (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
+            Err(e) => app_error(&AppError::from(e)),
+        },
+        Err(RunError::Unknown { job, error: cause, quoted }) => {
+            let message = format!(
+                "The upstream answer to this request was lost ({cause}); it may have been charged up to {quoted} credits and was not sent again"
+            );
+            let body = json!({
+                "detail": message,
+                "request_id": job.as_str(),
+                "status": "unknown",
+                "error": {
+                    "code": "outcome_unknown",
+                    "message": message,
+                    "retryable": false,
+                    "hint": format!("do not send it again blindly: GET /v1/generation-requests/{job} shows what is known; the gateway's admin can check the provider's dashboard"),
+                },
+                "conjure": {"job": job.as_str(), "state": "unknown", "exposure_credits": katana::credits_str(quoted)},
+            });
+            (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+        }
+        Err(RunError::Rejected { error: cause, .. }) => upstream_refused(&cause),
+        Err(other) => app_error(&AppError::from(other)),
+    }
+}
+
+/// A request the provider refused before accepting it (nothing charged).
+fn upstream_refused(cause: &ProviderError) -> Response {
+    let message = format!("{cause}; nothing was charged");
+    match cause {
+        ProviderError::RateLimited { .. } => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &message,
+            Some("wait, then send it again; the gateway never re-sends a paid request by itself"),
+        ),
+        ProviderError::Auth { .. } => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "gateway_credentials",
+            "The provider refused the gateway's credentials; nothing was charged",
+            Some("tell the gateway's admin: its Katana key or secret is wrong or revoked"),
+        ),
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "rejected",
+            &message,
+            Some("fix the request and send it again"),
+        ),
+    }
+}
+
+fn refused(refusal: &SpendRefusal) -> Response {
+    let (status, code, hint) = match refusal {
+        SpendRefusal::Duplicate { earlier, .. } => (
+            StatusCode::CONFLICT,
+            "duplicate",
+            format!("the gateway never pays for the same request twice in 24 hours; GET /v1/generation-requests/{earlier} shows the earlier one, or change the request"),
+        ),
+        SpendRefusal::TokenUsed { job } => (
+            StatusCode::CONFLICT,
+            "approval_used",
+            format!("that approval sent job {job} already; GET /v1/generation-requests/{job} shows it, and sending the request again asks for a new approval"),
+        ),
+        SpendRefusal::OverBudget { .. } => (
+            StatusCode::FORBIDDEN,
+            "budget_exceeded",
+            "wait for the window to move on, or ask the gateway's admin to raise the budget (`conjure serve admin budget set`); GET /v1/me/balance shows what is left".to_owned(),
+        ),
+        _ => (StatusCode::FORBIDDEN, "refused", refusal.hint()),
+    };
+    error(status, code, &refusal.to_string(), Some(&hint))
+}
+
+async fn needs_approval(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    member: &MemberId,
+    project: Option<&str>,
+    body_sha: &str,
+    order: &conjure_core::Order,
+    limit: Option<Limit>,
+) -> Response {
+    let quote = &order.quote;
+    let quote_json = json!({
+        "provider": quote.provider.as_str(),
+        "model": quote.model,
+        "items": quote.items.len(),
+        "credits": katana::credits_str(quote.credits),
+        "usd": quote.usd.map(|u| u.to_string()),
+    });
+    if let Err(e) = approvals::record(
+        &gw.store,
+        &quote.token,
+        member,
+        project,
+        body_sha,
+        &quote_json.to_string(),
+        timefmt_now(),
+    )
+    .await
+    {
+        return store_error(&e);
+    }
+    let url = format!("{}/approve/{}", base_url(headers), quote.token);
+    let price = match quote.usd {
+        Some(u) => format!("{} credits (≈ {u})", quote.credits),
+        None => format!("{} credits", quote.credits),
+    };
+    let why = match limit {
+        Some(l) => format!("above what your key may spend without approval ({l})"),
+        None => "and your key has no pre-approved amount".to_owned(),
+    };
+    let message = format!("This request costs {price}, {why}; nothing was sent");
+    let body = json!({
+        "detail": message,
+        "error": {
+            "code": "approval_required",
+            "message": message,
+            "hint": format!("approve it with POST {url} (your key or the admin's), then send the same request again: it goes through once"),
+        },
+        "quote": quote_json,
+        "approval_url": url,
+        "approve": {"method": "POST", "url": url},
+    });
+    (StatusCode::PAYMENT_REQUIRED, Json(body)).into_response()
+}
+
+/// `POST /approve/{token}`: the member whose quote it is, or an admin, approves it.
+pub async fn approve_quote(
+    State(gw): State<Gateway>,
+    member: Option<Extension<MemberId>>,
+    admin: Option<Extension<Admin>>,
+    Path(token): Path<String>,
+) -> Response {
+    let who = match (&member, &admin) {
+        (Some(Extension(m)), _) => Some(m),
+        (None, Some(_)) => None,
+        (None, None) => return member_only(),
+    };
+    match approvals::approve(&gw.store, &token, who, timefmt_now()).await {
+        Ok(Some(p)) => {
+            let quote: Value = serde_json::from_str(&p.quote_json).unwrap_or(Value::Null);
+            Json(json!({
+                "approved": true,
+                "member": p.member.as_str(),
+                "quote": quote,
+                "next": "send the same request again with the same key and project: it goes through once",
+            }))
+            .into_response()
+        }
+        Ok(None) => error(
+            StatusCode::NOT_FOUND,
+            "no_such_quote",
+            "No quote with this token for your key",
+            Some(
+                "use the approval_url of your own 402 answer; a quote of another member is approved by that member or an admin",
+            ),
+        ),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /v1/generation-requests/{id}`: the member's own job (by request id or gateway job id),
+/// polled once upstream while it runs. Any other member's job is 404, as no job is.
+pub async fn poll(
+    State(gw): State<Gateway>,
+    member: Option<Extension<MemberId>>,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(Extension(member)) = member else { return member_only() };
+    let job = match gw.store.member_job(&member, &id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("No generation request `{id}`"),
+                Some("use the request_id your POST was answered with"),
+            );
+        }
+        Err(e) => return store_error(&e),
+    };
+    if job.state.is_terminal() || job.request_id.is_none() {
+        return Json(katana::envelope(&job)).into_response();
+    }
+    let Ok(connected) = gw.app.connect(job.provider) else {
+        return Json(katana::envelope(&job)).into_response();
+    };
+    let quiet = |_: Event<'_>| {};
+    let runner = Runner {
+        provider: &connected,
+        store: &gw.store,
+        policy: gw.app.config.poll.for_provider(job.provider),
+        owner: &gw.owner,
+        observer: &quiet,
+    };
+    // Whatever the poll says is recorded by the runner; a failed poll leaves the job as it was.
+    let _ = runner.poll_once(&job.id).await;
+    match gw.store.get(&job.id).await {
+        Ok(job) => Json(katana::envelope(&job)).into_response(),
+        Err(e) => app_error(&AppError::from(e)),
+    }
+}
+
+/// `GET /v1/models`: Katana's models, as the OpenAI-style list an authenticated client gets.
+pub async fn models(State(gw): State<Gateway>) -> Response {
+    Json(katana::models(gw.app.catalogue())).into_response()
+}
+
+/// `GET /v1/me/balance`: what the member's budgets leave, in Katana credits.
+pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberId>>) -> Response {
+    let Some(Extension(member)) = member else { return member_only() };
+    let profile = match admin::member(&gw.store, &member).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
+        Err(e) => return store_error(&e),
+    };
+    let now = timefmt_now();
+    let spent = match admin::window_spent(&gw.store, &member, gw.app.config.sandbox, now).await {
+        Ok(s) => s,
+        Err(e) => return store_error(&e),
+    };
+    let price = gw.app.config.price(ProviderId::Katana);
+    let left = policy::remaining_credits(&profile.budgets, &spent, ProviderId::Katana, price);
+    let budgets: Vec<String> =
+        profile.budgets.iter().map(|b| format!("{}: {}", b.window.as_str(), b.limit)).collect();
+    let usage = match admin::usage(&gw.store, Some(&member), gw.app.config.sandbox, now).await {
+        Ok(mut list) if !list.is_empty() => list.remove(0),
+        Ok(_) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
+        Err(e) => return store_error(&e),
+    };
+    Json(katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits))
+        .into_response()
+}
+
+/// A budget as the admin API takes it: `{"window": "daily", "limit": "500cr"}`.
+#[derive(Debug, Deserialize)]
+pub struct BudgetBody {
+    pub window: String,
+    /// `500cr`, `$2.50`; `null` removes the window's budget (`budget set` only).
+    pub limit: Option<String>,
+}
+
+fn parse_budgets(list: &[BudgetBody]) -> Result<Vec<policy::Budget>, Box<Response>> {
+    list.iter()
+        .map(|b| {
+            let window = admin::parse_window(&b.window).ok_or_else(|| {
+                bad_boxed(&format!("Unknown budget window `{}`", b.window), "use daily or monthly")
+            })?;
+            let limit = b.limit.as_deref().and_then(Limit::parse).ok_or_else(|| {
+                bad_boxed(
+                    "A budget needs a limit",
+                    "give it as `500cr` (credits) or `$2.50` (dollars)",
+                )
+            })?;
+            Ok(policy::Budget { provider: None, window, limit })
+        })
+        .collect()
+}
+
+fn bad(message: &str, hint: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, "invalid_request", message, Some(hint))
+}
+
+fn bad_boxed(message: &str, hint: &str) -> Box<Response> {
+    Box::new(bad(message, hint))
+}
+
+/// `POST /admin/members`.
+#[derive(Debug, Deserialize)]
+pub struct MemberBody {
+    pub name: String,
+    #[serde(default)]
+    pub budgets: Vec<BudgetBody>,
+    pub providers: Option<Vec<String>>,
+    pub per_request: Option<String>,
+}
+
+pub async fn admin_add_member(
+    State(gw): State<Gateway>,
+    admin: Option<Extension<Admin>>,
+    Json(body): Json<MemberBody>,
+) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    let budgets = match parse_budgets(&body.budgets) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    let providers = match &body.providers {
+        Some(list) => {
+            match list.iter().map(|p| p.parse::<ProviderId>()).collect::<Result<Vec<_>, _>>() {
+                Ok(l) => Some(l),
+                Err(_) => {
+                    return bad("Unknown provider in `providers`", "use katana or imaginepro");
+                }
+            }
+        }
+        None => None,
+    };
+    let per_request = match body.per_request.as_deref().map(Limit::parse) {
+        Some(None) => return bad("`per_request` is not a limit", "give it as `50cr` or `$0.25`"),
+        Some(l) => l,
+        None => None,
+    };
+    let new = NewMember { name: body.name, budgets, providers, per_request };
+    match admin::add_member(&gw.store, &new, timefmt_now()).await {
+        Ok(m) => (StatusCode::CREATED, Json(json!({"member": m.id.as_str()}))).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/projects`.
+#[derive(Debug, Deserialize)]
+pub struct ProjectBody {
+    pub name: String,
+    #[serde(default)]
+    pub budgets: Vec<BudgetBody>,
+}
+
+pub async fn admin_add_project(
+    State(gw): State<Gateway>,
+    admin: Option<Extension<Admin>>,
+    Json(body): Json<ProjectBody>,
+) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    let budgets = match parse_budgets(&body.budgets) {
+        Ok(b) => b,
+        Err(r) => return *r,
+    };
+    match admin::add_project(&gw.store, &body.name, &budgets, timefmt_now()).await {
+        Ok(()) => (StatusCode::CREATED, Json(json!({"project": body.name}))).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/members/{name}/keys`: a new key, in the answer only.
+pub async fn admin_create_key(
+    State(gw): State<Gateway>,
+    admin: Option<Extension<Admin>>,
+    Path(name): Path<String>,
+) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    match keys::create(&gw.store, Some(&MemberId(name.clone())), timefmt_now()).await {
+        Ok(key) => (
+            StatusCode::CREATED,
+            Json(json!({"member": name, "key": key.expose(), "prefix": key.prefix(),
+                "note": "shown once: the gateway keeps only its hash"})),
+        )
+            .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/keys/{prefix}/revoke`.
+pub async fn admin_revoke_key(
+    State(gw): State<Gateway>,
+    admin: Option<Extension<Admin>>,
+    Path(prefix): Path<String>,
+) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    match keys::revoke(&gw.store, &prefix, timefmt_now()).await {
+        Ok(()) => Json(json!({"revoked": prefix})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `PUT /admin/budgets`: `{"member": NAME | "project": NAME, "window": ..., "limit": ... | null}`.
+#[derive(Debug, Deserialize)]
+pub struct SetBudgetBody {
+    pub member: Option<String>,
+    pub project: Option<String>,
+    pub window: String,
+    pub limit: Option<String>,
+}
+
+pub async fn admin_set_budget(
+    State(gw): State<Gateway>,
+    admin: Option<Extension<Admin>>,
+    Json(body): Json<SetBudgetBody>,
+) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    let (scope, owner) = match (&body.member, &body.project) {
+        (Some(m), None) => (BudgetScope::Member, m),
+        (None, Some(p)) => (BudgetScope::Project, p),
+        _ => return bad("Name a member or a project, not both", "send `member` or `project`"),
+    };
+    let Some(window) = admin::parse_window(&body.window) else {
+        return bad(&format!("Unknown budget window `{}`", body.window), "use daily or monthly");
+    };
+    let limit = match body.limit.as_deref().map(Limit::parse) {
+        Some(None) => {
+            return bad(
+                "`limit` is not a limit",
+                "give it as `500cr` or `$2.50`, or null to remove it",
+            );
+        }
+        Some(l) => l,
+        None => None,
+    };
+    match admin::set_budget(&gw.store, scope, owner, window, limit).await {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /admin/usage`.
+pub async fn admin_usage(State(gw): State<Gateway>, admin: Option<Extension<Admin>>) -> Response {
+    if admin.is_none() {
+        return admin_only();
+    }
+    match admin::usage(&gw.store, None, gw.app.config.sandbox, timefmt_now()).await {
+        Ok(list) => Json(json!({"members": list})).into_response(),
+        Err(e) => store_error(&e),
+    }
+}

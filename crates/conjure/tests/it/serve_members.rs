@@ -1,0 +1,245 @@
+//! `conjure serve` with members, the real binary end to end: `conjure serve admin ...` on a
+//! real Postgres database (a database per test), two gateway processes in front of the real
+//! sandbox (the gateway's Katana credentials are the sandbox's, in the gateway's environment
+//! only), and clients speaking raw HTTP with a member's key, as `katana.sh` does, plus conjure's
+//! own Katana client pointed at the gateway. The sandbox counts the paid POSTs it received.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+
+use conjure_test::pg::{TestDb, fresh_database};
+use conjure_test::{TEST_KEY, TEST_SECRET, TestContext};
+use serde_json::{Value, json};
+
+use crate::sandbox;
+
+const PASSWORD: &str = "pw_SENTINEL_members_93b1";
+
+fn database() -> TestDb {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(fresh_database())
+}
+
+/// One raw HTTP/1.1 request with a Bearer key: the status and the body as JSON.
+fn call(
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let host = base.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(host).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let auth = key.map(|k| format!("Authorization: Bearer {k}\r\n")).unwrap_or_default();
+    write!(
+        conn,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+}
+
+fn image(prompt: &str) -> Value {
+    json!({"requests": [{"type": "image", "model": "gpt-image-2", "prompt": prompt, "aspect_ratio": "1:1"}]})
+}
+
+/// `conjure serve admin ARGS` on the test database; its exit code, stdout and stderr.
+fn admin(t: &TestContext, db: &TestDb, args: &[&str]) -> conjure_test::Run {
+    let mut all = vec!["serve", "admin"];
+    all.extend_from_slice(args);
+    let mut cmd = t.command(&all);
+    cmd.env("CONJURE_DATABASE_URL", db.url_with_password(PASSWORD));
+    t.run_cmd(cmd)
+}
+
+/// A running `conjure serve`, its URL, and what it printed (read once it stopped).
+struct Served {
+    child: Child,
+    base: String,
+}
+
+fn serve(t: &TestContext, db: &TestDb) -> Served {
+    let mut cmd = t.command(&["serve", "--addr", "127.0.0.1:0"]);
+    cmd.env("CONJURE_DATABASE_URL", db.url_with_password(PASSWORD))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    Served { child, base: line.trim().to_owned() }
+}
+
+impl Served {
+    /// Stops it (SIGTERM) and returns everything it printed.
+    fn stop(mut self) -> String {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+        let mut out = String::new();
+        self.child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        self.child.stderr.take().unwrap().read_to_string(&mut out).unwrap();
+        out
+    }
+}
+
+#[test]
+fn serve_admin_manages_members_keys_budgets_and_usage_on_the_database() {
+    let db = database();
+    let t = crate::ctx();
+    let added = admin(
+        &t,
+        &db,
+        &[
+            "member",
+            "add",
+            "alice",
+            "--budget",
+            "daily",
+            "500cr",
+            "--per-request",
+            "50cr",
+            "--provider",
+            "katana",
+        ],
+    );
+    assert_eq!(added.code, 0, "{added:?}");
+    assert_eq!(added.stdout.trim(), "alice");
+    let again = admin(&t, &db, &["member", "add", "alice"]);
+    assert_eq!(again.code, 1, "{again:?}");
+    assert!(again.stderr.contains("hint:"), "{again:?}");
+
+    let key = admin(&t, &db, &["key", "create", "alice"]);
+    assert_eq!(key.code, 0, "{key:?}");
+    let key = key.stdout.trim().to_owned();
+    assert!(key.starts_with("cjm_"), "{key}");
+    let prefix = &key[..12];
+
+    let set = admin(&t, &db, &["budget", "set", "--member", "alice", "monthly", "$20"]);
+    assert_eq!(set.code, 0, "{set:?}");
+    let project = admin(&t, &db, &["project", "add", "launch", "--budget", "daily", "100cr"]);
+    assert_eq!(project.code, 0, "{project:?}");
+    let usage = admin(&t, &db, &["--json", "usage"]);
+    assert_eq!(usage.code, 0, "{usage:?}");
+    let v = usage.json();
+    let alice = &v["members"][0];
+    assert_eq!(alice["member"], "alice");
+    assert_eq!(alice["per_request"], "50 credits");
+    assert_eq!(alice["keys"][0]["prefix"], prefix);
+    assert!(usage.stdout.contains("$20.00"), "{}", usage.stdout);
+    assert!(!usage.stdout.contains(&key), "usage shows prefixes only");
+
+    let revoked = admin(&t, &db, &["key", "revoke", prefix]);
+    assert_eq!(revoked.code, 0, "{revoked:?}");
+    let missing = admin(&t, &db, &["key", "revoke", "cjm_00000000"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    let no_member = admin(&t, &db, &["key", "create", "nobody"]);
+    assert_eq!(no_member.code, 1, "{no_member:?}");
+    assert!(no_member.stderr.contains("member add"), "{no_member:?}");
+
+    for run in [&added, &set, &project, &usage, &revoked, &missing] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(PASSWORD), "{run:?}");
+    }
+}
+
+#[test]
+fn two_gateway_processes_serve_katana_clients_within_one_budget_and_keep_every_secret() {
+    let db = database();
+    let t = sandbox();
+    // Learn one request's price from a quote: a member with nothing pre-approved gets 402.
+    assert_eq!(admin(&t, &db, &["member", "add", "probe"]).code, 0);
+    let probe = admin(&t, &db, &["key", "create", "probe"]).stdout.trim().to_owned();
+    let a = serve(&t, &db);
+    let b = serve(&t, &db);
+    let (status, quote) =
+        call(&a.base, "POST", "/v1/generation-requests", Some(&probe), Some(&image("probe")));
+    assert_eq!(status, 402, "{quote}");
+    let price: conjure_core::Credits = quote["quote"]["credits"].as_str().unwrap().parse().unwrap();
+
+    // A budget of exactly four requests, 16 clients across the two processes.
+    let budget = format!("{}cr", price.times(4));
+    let added = admin(
+        &t,
+        &db,
+        &["member", "add", "bots", "--per-request", "1000cr", "--budget", "daily", &budget],
+    );
+    assert_eq!(added.code, 0, "{added:?}");
+    let key = admin(&t, &db, &["key", "create", "bots"]).stdout.trim().to_owned();
+    let bases = [a.base.clone(), b.base.clone()];
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let base = bases[i % 2].clone();
+            let key = key.clone();
+            std::thread::spawn(move || {
+                call(
+                    &base,
+                    "POST",
+                    "/v1/generation-requests",
+                    Some(&key),
+                    Some(&image(&format!("bot fox {i}"))),
+                )
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    let accepted: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b).collect();
+    let over = answers.iter().filter(|(s, _)| *s == 403).count();
+    assert_eq!((accepted.len(), over), (4, 12), "{answers:?}");
+    assert_eq!(t.stats().submit_posts_received, 4, "the upstream got exactly the accepted POSTs");
+
+    // Another member cannot read them; the owner can, from either process.
+    let request_id = accepted[0]["request_id"].as_str().unwrap();
+    let path = format!("/v1/generation-requests/{request_id}");
+    assert_eq!(call(&b.base, "GET", &path, Some(&probe), None).0, 404);
+    let (status, polled) = call(&b.base, "GET", &path, Some(&key), None);
+    assert_eq!(status, 200, "{polled}");
+    let (status, balance) = call(&a.base, "GET", "/v1/me/balance", Some(&key), None);
+    assert_eq!(status, 200, "{balance}");
+    assert_eq!(balance["credits"], "0.0");
+
+    // 402, approval by the member, and the same request goes through once.
+    let approve_body = image("worth approving");
+    let (status, quote) =
+        call(&a.base, "POST", "/v1/generation-requests", Some(&probe), Some(&approve_body));
+    assert_eq!(status, 402, "{quote}");
+    let url = quote["approval_url"].as_str().unwrap();
+    let approve_path = &url[url.find("/approve/").unwrap()..];
+    let (status, approved) = call(&b.base, "POST", approve_path, Some(&probe), None);
+    assert_eq!(status, 200, "{approved}");
+    let (status, sent) =
+        call(&b.base, "POST", "/v1/generation-requests", Some(&probe), Some(&approve_body));
+    assert_eq!(status, 200, "{sent}");
+    assert_eq!(t.stats().submit_posts_received, 5);
+
+    // conjure's own Katana client, pointed at the gateway with the member's key as its
+    // credentials, works unchanged: quote, send once, poll, download.
+    assert_eq!(admin(&t, &db, &["member", "add", "cli", "--per-request", "1000cr"]).code, 0);
+    let cli_key = admin(&t, &db, &["key", "create", "cli"]).stdout.trim().to_owned();
+    let mut cmd =
+        t.command(&["--json", "image", "a gateway fox", "--model", "gpt-image-2", "--yes"]);
+    cmd.env("CONJURE_KATANA_BASE_URL", &a.base)
+        .env("KATANA_API_KEY", &cli_key)
+        .env("KATANA_API_SECRET", "unused-by-the-gateway");
+    let run = t.run_cmd(cmd);
+    assert_eq!(run.code, 0, "{run:?}");
+    let done = run.json();
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["outputs"].as_array().map(Vec::len), Some(1), "{done}");
+    assert_eq!(t.stats().submit_posts_received, 6);
+
+    let printed = format!("{}{}{}", a.stop(), b.stop(), serde_json::to_string(&answers).unwrap());
+    for secret in [PASSWORD, TEST_KEY, TEST_SECRET, key.as_str(), probe.as_str(), cli_key.as_str()]
+    {
+        assert!(!printed.contains(secret), "a secret in the gateway's output or answers");
+    }
+}
