@@ -8,8 +8,10 @@
 //! [`server`], the HTTP server `conjure serve` runs, with `/healthz` so far.
 
 pub mod member;
+pub mod metrics;
 pub mod redact;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 
 pub use store::{PgStore, PgStoreError};

@@ -8,6 +8,8 @@
 
 mod concurrency;
 mod contract;
+mod metrics;
 mod migrate;
 mod secrets;
 mod server;
+mod webhooks;
