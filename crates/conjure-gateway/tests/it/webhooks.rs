@@ -248,7 +248,13 @@ struct Receiver {
 impl Receiver {
     async fn start(script: Vec<u16>) -> (Receiver, SocketAddr) {
         let receiver = Receiver { script: Arc::new(Mutex::new(script)), ..Receiver::default() };
-        let router = Router::new().route("/hook", post(receive)).with_state(receiver.clone());
+        let router = Router::new()
+            .route("/hook", post(receive))
+            .route(
+                "/moved",
+                post(async || (StatusCode::TEMPORARY_REDIRECT, [("location", "/hook")])),
+            )
+            .with_state(receiver.clone());
         (receiver, serve(router).await)
     }
 
@@ -643,4 +649,59 @@ async fn the_secret_appears_only_in_the_creation_answer() {
         assert!(!text.contains(&encoded), "the secret leaked: {text}");
     }
     assert!(seen[0].contains("Worker"), "{}", seen[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirects_are_not_followed() {
+    let (pool, _) = database().await;
+    let (receiver, addr) = Receiver::start(Vec::new()).await;
+    let alice = api(&pool, config(), Some("alice")).await;
+    let (status, created) = alice.create(json!({"url": format!("http://{addr}/moved")})).await;
+    assert_eq!(status, 201, "{created}");
+    receiver.set_secret(created["secret"].as_str().unwrap());
+    enqueue(&pool, "alice", EventType::JobSucceeded, json!({})).await;
+    let worker = Worker::new(pool.clone(), Config { max_attempts: 1, ..config() }, None).unwrap();
+    let attempted = worker.run_once().await.unwrap();
+    assert_eq!(attempted.len(), 1);
+    assert_eq!(attempted[0].status_code, Some(307));
+    assert_eq!(attempted[0].outcome, webhooks::Outcome::Failed);
+    assert!(
+        attempted[0].error.as_deref().unwrap().contains("redirects are not followed"),
+        "{attempted:?}"
+    );
+    assert!(receiver.got().is_empty(), "the redirect's target was not requested");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_reports_into_the_metrics() {
+    let (pool, _) = database().await;
+    let (receiver, addr) = Receiver::start(vec![500]).await;
+    let alice = api(&pool, config(), Some("alice")).await;
+    register(&alice, addr, &receiver).await;
+    enqueue(&pool, "alice", EventType::JobSucceeded, json!({})).await;
+    let metrics = Arc::new(conjure_gateway::metrics::Metrics::new());
+    let worker = Worker::new(pool.clone(), config(), Some(metrics.clone())).unwrap();
+    until(&worker, async || statuses(&pool).await.get("delivered") == Some(&1)).await;
+    let gauges = conjure_gateway::metrics::Gauges::read(&pool).await.unwrap();
+    let text = metrics.render(Some(&gauges));
+    for line in [
+        "conjure_webhook_attempts_total{outcome=\"delivered\"} 1",
+        "conjure_webhook_attempts_total{outcome=\"http_error\"} 1",
+        "conjure_webhook_deliveries{status=\"delivered\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lease_shorter_than_a_request_is_refused() {
+    let (pool, _) = database().await;
+    let short = Config {
+        lease: Duration::from_secs(5),
+        request_timeout: Duration::from_secs(5),
+        ..config()
+    };
+    let error = Worker::new(pool, short, None).unwrap_err();
+    assert!(error.to_string().contains("lease"), "{error}");
+    assert!(error.hint().is_some());
 }
