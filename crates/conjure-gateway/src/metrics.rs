@@ -8,7 +8,8 @@
 //! and deliveries given up on). Prometheus sums them over instances. **Gauges are read from
 //! Postgres at scrape time**: jobs by provider, state and ledger, money spent by provider and
 //! ledger (credits as providers reported them, and dollars where the price per credit is
-//! known), webhook deliveries by status. They describe the whole gateway, so every instance
+//! known), the exposure (quotes of jobs that may have been charged unseen), webhook deliveries
+//! by status. They describe the whole gateway, so every instance
 //! reports the same values (aggregate them with `max`, not `sum`). If the database does not
 //! answer, the scrape still succeeds with the in-process numbers and
 //! `conjure_database_up 0`. The paid path reports into [`Metrics`] through
@@ -201,6 +202,9 @@ pub struct Gauges {
     pub jobs: Vec<(String, String, &'static str, i64)>,
     /// (provider, ledger, credits reported spent, dollars spent where priced).
     pub spend: Vec<(String, &'static str, f64, f64)>,
+    /// (provider, ledger, credits quoted for jobs that may have been charged unseen:
+    /// [`conjure_core::policy::is_exposure`]).
+    pub exposure: Vec<(String, &'static str, f64)>,
     /// (status, deliveries); `None` if the webhook tables could not be read.
     pub webhook_deliveries: Option<Vec<(String, i64)>>,
 }
@@ -228,12 +232,28 @@ impl Gauges {
         )
         .fetch_all(pool)
         .await?;
+        let exposed: Vec<&str> = conjure_core::JobState::ALL
+            .into_iter()
+            .filter(|s| conjure_core::policy::is_exposure(*s))
+            .map(conjure_core::JobState::as_str)
+            .collect();
+        let exposure: Vec<(String, bool, i64)> = sqlx::query_as(
+            "SELECT provider, sandbox, coalesce(sum(quoted_credits_tenths), 0)::BIGINT FROM jobs \
+             WHERE state = ANY($1) GROUP BY provider, sandbox ORDER BY provider, sandbox",
+        )
+        .bind(exposed)
+        .fetch_all(pool)
+        .await?;
         let webhook_deliveries = crate::webhooks::db::count_by_status(pool).await.ok();
         Ok(Gauges {
             jobs: jobs.into_iter().map(|(p, s, sb, n)| (p, s, ledger(sb), n)).collect(),
             spend: spend
                 .into_iter()
                 .map(|(p, sb, t, usd)| (p, ledger(sb), t as f64 / 10.0, usd))
+                .collect(),
+            exposure: exposure
+                .into_iter()
+                .map(|(p, sb, t)| (p, ledger(sb), t as f64 / 10.0))
                 .collect(),
             webhook_deliveries,
         })
@@ -264,6 +284,16 @@ impl Gauges {
         for (provider, ledger, _, usd) in &self.spend {
             let labels = [("provider", provider.as_str()), ("ledger", *ledger)];
             x.sample("conjure_spent_usd", &labels, Float(*usd));
+        }
+        x.family(
+            "conjure_exposure_credits",
+            "Credits quoted for jobs that may have been charged without an answer (unknown, or \
+             still being sent), by provider and ledger.",
+            "gauge",
+        );
+        for (provider, ledger, credits) in &self.exposure {
+            let labels = [("provider", provider.as_str()), ("ledger", *ledger)];
+            x.sample("conjure_exposure_credits", &labels, Float(*credits));
         }
         if let Some(deliveries) = &self.webhook_deliveries {
             x.family(

@@ -26,6 +26,13 @@ use super::ssrf::{self, Refused, Target};
 use super::{Config, Endpoint, EventType, Hooks, MAX_DESCRIPTION, Secret, WebhookError, db};
 use crate::member::MemberId;
 
+/// Live endpoints a member may have: each event is POSTed once per endpoint, so without a cap
+/// one member could make the gateway send any number of requests per event.
+pub const MAX_ENDPOINTS: i64 = 20;
+
+/// How long a registration waits for DNS.
+const RESOLVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Deliveries listed when the caller does not say; the most they may ask for.
 const DEFAULT_LIMIT: i64 = 50;
 const MAX_LIMIT: i64 = 500;
@@ -48,7 +55,8 @@ impl IntoResponse for WebhookError {
             | WebhookError::NonPublic(_)
             | WebhookError::Resolve { .. }
             | WebhookError::UnknownEventType(_)
-            | WebhookError::DescriptionTooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            | WebhookError::DescriptionTooLong
+            | WebhookError::TooManyEndpoints(_) => StatusCode::UNPROCESSABLE_ENTITY,
             WebhookError::NotFound(_) => StatusCode::NOT_FOUND,
             WebhookError::NoMember => StatusCode::UNAUTHORIZED,
             WebhookError::Database(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -111,7 +119,7 @@ async fn create(
         created_at: super::now_ms(),
     };
     let secret = Secret::generate()?;
-    db::insert_endpoint(&hooks.pool, member.as_str(), &endpoint, &secret).await?;
+    db::insert_endpoint(&hooks.pool, member.as_str(), &endpoint, &secret, MAX_ENDPOINTS).await?;
     let mut body = serde_json::to_value(&endpoint)?;
     body["secret"] = json!(secret.expose());
     Ok((StatusCode::CREATED, Json(body)))
@@ -126,8 +134,11 @@ async fn check_registration(text: &str, allow_private: bool) -> Result<String, W
             Target::Literal(ip) => check_literal(ip)?,
             Target::Name(host) => {
                 let port = url.port_or_known_default().unwrap_or(443);
-                let addrs: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
+                let lookup = tokio::net::lookup_host((host.as_str(), port));
+                let resolved = tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
                     .await
+                    .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()));
+                let addrs: Vec<_> = resolved
                     .map_err(|source| WebhookError::Resolve { host: host.clone(), source })?
                     .collect();
                 if let Some((addr, kind)) = ssrf::first_non_public(&addrs) {

@@ -34,7 +34,24 @@ pub(crate) async fn insert_endpoint(
     member: &str,
     endpoint: &Endpoint,
     secret: &Secret,
+    max_endpoints: i64,
 ) -> Result<(), WebhookError> {
+    let mut tx = pool.begin().await?;
+    // Registrations by one member queue on a lock of their own, so that two at once cannot
+    // both pass the count (the members table, which would be the row to lock, is not ours).
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('conjure-webhooks:' || $1, 0))")
+        .bind(member)
+        .execute(&mut *tx)
+        .await?;
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM webhook_endpoints WHERE member_id = $1 AND deleted_at IS NULL",
+    )
+    .bind(member)
+    .fetch_one(&mut *tx)
+    .await?;
+    if live >= max_endpoints {
+        return Err(WebhookError::TooManyEndpoints(live));
+    }
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, member_id, url, event_types, description, secret, \
              created_at) \
@@ -47,8 +64,9 @@ pub(crate) async fn insert_endpoint(
     .bind(&endpoint.description)
     .bind(secret.expose())
     .bind(endpoint.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 

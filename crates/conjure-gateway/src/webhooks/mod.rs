@@ -40,7 +40,7 @@ pub mod sign;
 pub mod ssrf;
 mod worker;
 
-pub use api::router;
+pub use api::{MAX_ENDPOINTS, router};
 pub use db::{AttemptView, Claim, DeliveryView};
 pub use event::EventType;
 pub use sign::Secret;
@@ -119,6 +119,9 @@ pub enum WebhookError {
     #[error("The description is longer than {MAX_DESCRIPTION} characters")]
     DescriptionTooLong,
 
+    #[error("You have {0} webhook endpoints already, the most a member may have")]
+    TooManyEndpoints(i64),
+
     #[error("No webhook endpoint `{0}`")]
     NotFound(String),
 
@@ -163,6 +166,11 @@ impl WebhookError {
             }
             WebhookError::UnknownEventType(_) => Some(format!("The event types are: {}", types())),
             WebhookError::DescriptionTooLong => Some("Shorten the description".into()),
+            WebhookError::TooManyEndpoints(_) => Some(
+                "Delete one you no longer use (DELETE /v1/webhooks/ID), or receive several event \
+                 types on one endpoint"
+                    .into(),
+            ),
             WebhookError::NotFound(_) => Some("List your endpoints with GET /v1/webhooks".into()),
             WebhookError::NoMember => {
                 Some("Send the request with a member key (Authorization: Bearer ...)".into())

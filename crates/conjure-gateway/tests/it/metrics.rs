@@ -229,6 +229,15 @@ async fn the_exposition_parses_and_reports_the_store_and_the_counters() {
         get("conjure_spent_credits", &[("provider", "katana"), ("ledger", "sandbox")]),
         "10"
     );
+    // The unknown job's quote (one credit) may have been charged.
+    assert_eq!(
+        get("conjure_exposure_credits", &[("provider", "imaginepro"), ("ledger", "real")]),
+        "1"
+    );
+    assert!(
+        find(&samples, "conjure_exposure_credits", &[("provider", "katana"), ("ledger", "real")])
+            .is_none()
+    );
     assert_eq!(get("conjure_reservations_total", &[("outcome", "accepted")]), "1");
     assert_eq!(get("conjure_reservations_total", &[("outcome", "refused")]), "2");
     let h = "conjure_provider_request_duration_seconds";

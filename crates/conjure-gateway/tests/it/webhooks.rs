@@ -705,3 +705,27 @@ async fn a_lease_shorter_than_a_request_is_refused() {
     assert!(error.to_string().contains("lease"), "{error}");
     assert!(error.hint().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_has_a_bounded_number_of_endpoints() {
+    let (pool, _) = database().await;
+    let alice = api(&pool, config(), Some("alice")).await;
+    let bob = api(&pool, config(), Some("bob")).await;
+    let max = webhooks::MAX_ENDPOINTS;
+    let mut ids = Vec::new();
+    for i in 0..max {
+        let (status, created) =
+            alice.create(json!({"url": format!("http://127.0.0.1:9/{i}")})).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (status, answer) = alice.create(json!({"url": "http://127.0.0.1:9/more"})).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer["hint"].as_str().unwrap().contains("Delete"), "{answer}");
+    // Another member's count is their own; a deletion makes room.
+    assert_eq!(bob.create(json!({"url": "http://127.0.0.1:9/bob"})).await.0, 201);
+    let (status, _) =
+        alice.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{}", ids[0]), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(alice.create(json!({"url": "http://127.0.0.1:9/more"})).await.0, 201);
+}
