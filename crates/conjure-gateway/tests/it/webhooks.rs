@@ -254,6 +254,7 @@ impl Receiver {
                 "/moved",
                 post(async || (StatusCode::TEMPORARY_REDIRECT, [("location", "/hook")])),
             )
+            .route("/stall", post(stall))
             .with_state(receiver.clone());
         (receiver, serve(router).await)
     }
@@ -278,6 +279,17 @@ async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> 
     let mut script = r.script.lock().unwrap();
     let status = if script.is_empty() { 200 } else { script.remove(0) };
     StatusCode::from_u16(status).unwrap()
+}
+
+/// Like `/hook`, but the first request is recorded and then never answered (the sender is
+/// stopped while it waits).
+async fn stall(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let first = r.got.lock().unwrap().is_empty();
+    let status = receive(State(r), headers, body).await;
+    if first {
+        std::future::pending::<()>().await;
+    }
+    status
 }
 
 /// Registers `http://{addr}/hook` for `member`; the endpoint's id and secret.
@@ -728,4 +740,46 @@ async fn a_member_has_a_bounded_number_of_endpoints() {
         alice.call(reqwest::Method::DELETE, &format!("/v1/webhooks/{}", ids[0]), None).await;
     assert_eq!(status, 204);
     assert_eq!(alice.create(json!({"url": "http://127.0.0.1:9/more"})).await.0, 201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_killed_mid_post_is_covered_by_another_with_the_same_webhook_id() {
+    let (pool, url) = database().await;
+    let (receiver, addr) = Receiver::start(Vec::new()).await;
+    let alice = api(&pool, config(), Some("alice")).await;
+    let (status, created) = alice.create(json!({"url": format!("http://{addr}/stall")})).await;
+    assert_eq!(status, 201, "{created}");
+    receiver.set_secret(created["secret"].as_str().unwrap());
+    let endpoint = created["id"].as_str().unwrap().to_owned();
+    let id = enqueue(&pool, "alice", EventType::JobSucceeded, json!({})).await;
+
+    // Instance A sends, and is killed while it waits for the answer: nothing is recorded. (Its
+    // timeout only has to outlast the few milliseconds between the receipt and the kill; the
+    // lease, how long B then waits.)
+    let short = Config {
+        lease: Duration::from_millis(3500),
+        request_timeout: Duration::from_secs(3),
+        ..config()
+    };
+    let a = Worker::new(new_pool(&url).await, short, None).unwrap();
+    let running = tokio::spawn(async move { a.run_once().await });
+    let start = Instant::now();
+    while receiver.got().is_empty() {
+        assert!(start.elapsed() < HANG, "A never sent");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.abort();
+    assert!(running.await.unwrap_err().is_cancelled());
+
+    // Instance B sends it again once A's lease expires, with the same webhook-id.
+    let b = Worker::new(new_pool(&url).await, config(), None).unwrap();
+    until(&b, async || statuses(&pool).await.get("delivered") == Some(&1)).await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 2, "at least once: {got:?}");
+    assert!(got.iter().all(|r| r.id == id && r.verified == Ok(())), "{got:?}");
+    let (_, log) = alice.get(&format!("/v1/webhooks/{endpoint}/deliveries")).await;
+    let attempts = log["deliveries"][0]["attempt_log"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{log}");
+    assert_eq!(attempts[0]["finished_at"], Value::Null, "{log}");
+    assert_eq!(attempts[1]["status_code"], 200, "{log}");
 }
