@@ -21,8 +21,10 @@
 //!   again at every delivery, unless [`Config::allow_private`].
 //!
 //! Event types and when they fire are [`EventType`]'s. What this module does not do: it has no
-//! event producer (the job code calls [`enqueue`]), and it does not authenticate anyone (the
-//! key check in front of [`router`] does).
+//! event producer (the job code calls [`enqueue`]); it does not authenticate anyone (the key
+//! check in front of [`router`] does); it does not order events (a retried event may arrive
+//! after a later one: the body's `timestamp` and `data` say which is newer); and it keeps the
+//! log forever (no pruning yet).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
