@@ -46,6 +46,10 @@ pub struct Gateway {
     pub store: PgStore,
     pub app: Arc<App>,
     pub owner: Arc<str>,
+    /// This instance's counters, served at `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// How webhooks are checked and delivered.
+    pub webhooks: crate::webhooks::Config,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -255,7 +259,15 @@ pub async fn submit(
         owner: &gw.owner,
         observer: &quiet,
     };
-    match runner.submit(approved, &rules, timefmt_now()).await {
+    let started = std::time::Instant::now();
+    let sent = runner.submit(approved, &rules, timefmt_now()).await;
+    let reserved = !matches!(sent, Err(RunError::Refused(_)));
+    gw.metrics.observe_reservation(reserved);
+    if reserved {
+        // The reservation and the one POST, as the member waits for them.
+        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
+    }
+    match sent {
         Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
         Err(RunError::Refused(refusal)) => refused(&refusal),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {

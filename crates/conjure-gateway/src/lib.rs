@@ -10,11 +10,14 @@
 //!   wire client could not approve (402) and their approval.
 //! - [`api`] and [`katana`]: Katana's wire endpoints for members, the approve endpoint and the
 //!   admin API; [`server`]: the routes and a graceful stop, with `/healthz`.
+//! - [`webhooks`]: a member's endpoints, the outbox a job change writes its event to (in the
+//!   same transaction), and the leased delivery worker every instance runs, signing each
+//!   delivery and refusing private addresses; [`metrics`]: `/metrics` in Prometheus text.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
 //! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, leases that
 //! hand a stopped instance's jobs to another, one Katana request in flight across instances,
-//! webhooks and metrics.
+//! rate limits.
 
 pub mod admin;
 pub mod api;
@@ -22,9 +25,11 @@ pub mod approvals;
 pub mod katana;
 pub mod keys;
 pub mod member;
+pub mod metrics;
 pub mod redact;
 pub mod server;
 pub mod store;
+pub mod webhooks;
 
 pub use api::Gateway;
 pub use store::{PgStore, PgStoreError, Scope, ScopedStore};

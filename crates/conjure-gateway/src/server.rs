@@ -5,7 +5,9 @@
 //! does not, carrying no URL and so no password); Katana's wire endpoints for members
 //! (`POST /v1/generation-requests`, `GET /v1/generation-requests/{id}`, `GET /v1/models`,
 //! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
-//! and the admin API under `/admin/` (the admin key). Handlers are in [`crate::api`].
+//! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
+//! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
+//! in [`crate::api`]. The webhook delivery worker runs beside the server.
 //! [`serve`] runs until its `shutdown` future resolves, then stops accepting, lets the requests
 //! in flight finish (a paid POST under way is answered and recorded), and closes the store's
 //! connections. Which signal stops it is the binary's business.
@@ -15,22 +17,39 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::middleware;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::{self, Gateway};
-use crate::keys;
+use crate::keys::{self, Admin};
+use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
+use crate::webhooks;
 
 impl Gateway {
     /// A gateway over `store`, pricing and sending with `app` (its configuration holds the
     /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
-        Gateway { store, app: Arc::new(app), owner: Arc::from(owner) }
+        Gateway {
+            store,
+            app: Arc::new(app),
+            owner: Arc::from(owner),
+            metrics: Arc::new(Metrics::new()),
+            webhooks: webhooks::Config::default(),
+        }
+    }
+
+    /// The same gateway with webhooks checked and delivered as `config` says.
+    #[must_use]
+    pub fn with_webhooks(mut self, config: webhooks::Config) -> Gateway {
+        self.webhooks = config;
+        self
     }
 }
 
@@ -49,7 +68,35 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/budgets", put(api::admin_set_budget))
         .route("/admin/usage", get(api::admin_usage))
         .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
-    Router::new().route("/healthz", get(healthz)).merge(keyed).with_state(gateway)
+    let pool = gateway.store.pool().clone();
+    let hooks = webhooks::router(pool.clone(), gateway.webhooks.clone())
+        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
+    // Spend and job counts are the team's business: the scrape takes the admin key.
+    let metrics = metrics::router(pool, Arc::clone(&gateway.metrics))
+        .route_layer(middleware::from_fn(admin_only))
+        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(keyed)
+        .with_state(gateway)
+        .merge(hooks)
+        .merge(metrics)
+}
+
+/// Lets through requests made with the admin key (the key check ran first).
+async fn admin_only(request: Request, next: Next) -> Response {
+    if request.extensions().get::<Admin>().is_some() {
+        return next.run(request).await;
+    }
+    let body = json!({
+        "detail": "This endpoint takes the gateway's admin key",
+        "error": {
+            "code": "admin_only",
+            "message": "This endpoint takes the gateway's admin key",
+            "hint": "scrape /metrics with `Authorization: Bearer <admin key>` (`conjure serve admin key create --admin` makes one)",
+        },
+    });
+    (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in
@@ -60,9 +107,26 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = gateway.store.clone();
-    axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await?;
+    // The webhook worker runs beside the server and stops with it, after its round in flight.
+    let worker = webhooks::Worker::new(
+        store.pool().clone(),
+        gateway.webhooks.clone(),
+        Some(Arc::clone(&gateway.metrics)),
+    )
+    .map_err(std::io::Error::other)?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let delivering = tokio::spawn(worker.run(async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|s| *s).await;
+    }));
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
+    let served = axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await;
+    let _ = delivering.await;
     store.close().await;
-    Ok(())
+    served
 }
 
 async fn healthz(State(gateway): State<Gateway>) -> (StatusCode, Json<Value>) {

@@ -47,6 +47,7 @@ pub use self::migrate::SCHEMA_VERSION;
 use self::record::{JOB_COLUMNS, into_records, parse, parse_json, parse_state, stored_job};
 use crate::member::MemberId;
 use crate::redact::redact_url;
+use crate::webhooks::EventType;
 
 mod error;
 mod migrate;
@@ -195,7 +196,7 @@ impl PgStore {
         ScopedStore { store: self.clone(), scope }
     }
 
-    /// The pool, for the gateway's own tables (members, keys, quotes).
+    /// The pool, for the gateway's own tables (members, keys, quotes, webhooks, metrics).
     pub(crate) fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -363,13 +364,15 @@ impl PgStore {
     ) -> Result<JobRecord, PgStoreError> {
         let note = note.filter(|n| !n.trim().is_empty());
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT state, updated_at FROM jobs WHERE id = $1 FOR UPDATE")
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
+        let row =
+            sqlx::query("SELECT state, updated_at, member_id FROM jobs WHERE id = $1 FOR UPDATE")
+                .bind(id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
         let from = parse_state(id.as_str(), &row.try_get::<String, _>(0)?)?;
         let updated_at: i64 = row.try_get(1)?;
+        let member: Option<String> = row.try_get(2)?;
         // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
         from.transition(to)?;
         // A wall clock stepped back (NTP), or another instance's clock behind ours, must not
@@ -387,6 +390,22 @@ impl PgStore {
         .await?;
         insert_event(&mut tx, id, now, Some(from), to, note).await?;
         let record = read_job(&mut tx, id).await?;
+        // A member's job tells their webhooks, in the transaction that makes the change: the
+        // event exists exactly when the change does.
+        if let (Some(member), Some(event)) = (member, EventType::for_state(to)) {
+            let data = serde_json::json!({
+                "job_id": record.id.as_str(),
+                "state": to.as_str(),
+                "previous_state": from.as_str(),
+                "provider": record.provider.as_str(),
+                "model": record.model,
+                "request_id": record.request_id,
+                "note": note,
+            });
+            crate::webhooks::enqueue(&mut tx, &MemberId(member), event, &data)
+                .await
+                .map_err(|e| PgStoreError::Webhook(Box::new(e)))?;
+        }
         tx.commit().await?;
         Ok(record)
     }

@@ -40,6 +40,9 @@ pub enum PgStoreError {
     #[error("Postgres returned an error")]
     Database(#[from] sqlx::Error),
 
+    #[error("Could not queue the webhook event of a job change")]
+    Webhook(#[source] Box<crate::webhooks::WebhookError>),
+
     #[error("Could not encode the {what} of a job as JSON")]
     Encode {
         what: &'static str,
@@ -141,6 +144,7 @@ impl PgStoreError {
                 "`conjure serve admin project add NAME` adds one; or leave the project header out"
                     .to_owned()
             }
+            PgStoreError::Webhook(e) => return e.hint(),
             PgStoreError::Database(_)
             | PgStoreError::Encode { .. }
             | PgStoreError::Illegal(_)
@@ -175,6 +179,7 @@ impl From<PgStoreError> for StoreError {
             PgStoreError::Encode { source, .. } => Some(Box::new(source)),
             PgStoreError::Corrupt { source, .. } => Some(source),
             PgStoreError::Random(source) => Some(Box::new(source)),
+            PgStoreError::Webhook(source) => Some(source),
             PgStoreError::NewerSchema { .. }
             | PgStoreError::ForeignHistory { .. }
             | PgStoreError::RequestIdConflict { .. }

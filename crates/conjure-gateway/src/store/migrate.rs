@@ -23,6 +23,10 @@ pub(crate) struct Migration {
 pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration { name: "0001_initial.sql", sql: include_str!("../../migrations/0001_initial.sql") },
     Migration { name: "0002_members.sql", sql: include_str!("../../migrations/0002_members.sql") },
+    Migration {
+        name: "0003_webhooks.sql",
+        sql: include_str!("../../migrations/0003_webhooks.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

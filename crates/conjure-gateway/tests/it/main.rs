@@ -9,6 +9,8 @@
 mod concurrency;
 mod contract;
 mod members;
+mod metrics;
 mod migrate;
 mod secrets;
 mod server;
+mod webhooks;

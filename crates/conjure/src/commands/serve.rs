@@ -30,8 +30,9 @@ use crate::error::{CliError, Exit};
 /// Katana's own requests with their gateway key (POST/GET /v1/generation-requests, GET
 /// /v1/models, GET /v1/me/balance); the gateway prices each from the catalogue, sends it once
 /// with its own Katana credentials within the member's budgets, and answers 402 with an
-/// approval link above the member's per-request limit. GET /healthz answers 200 when the
-/// database does. SIGTERM or Ctrl-C stops it: it stops accepting, finishes the requests in
+/// approval link above the member's per-request limit. Members register webhooks at
+/// /v1/webhooks (signed, retried, logged); GET /metrics (admin key) is Prometheus text. GET
+/// /healthz answers 200 when the database does. SIGTERM or Ctrl-C stops it: it stops accepting, finishes the requests in
 /// flight, and exits 0.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -43,6 +44,11 @@ pub struct ServeArgs {
     /// Address to listen on (loopback only by default; port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8790")]
     pub addr: SocketAddr,
+    /// Deliver webhooks to loopback and private addresses too (refused by default, so that a
+    /// member cannot make the gateway call into its own network): for tests, and for receivers
+    /// on the gateway's private network.
+    #[arg(long)]
+    pub allow_private_webhooks: bool,
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -189,7 +195,11 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
             store.target()
         ));
     }
-    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner());
+    let hooks = conjure_gateway::webhooks::Config {
+        allow_private: args.allow_private_webhooks,
+        ..conjure_gateway::webhooks::Config::default()
+    };
+    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner()).with_webhooks(hooks);
     server::serve(listener, gateway, stop_signal()).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())

@@ -67,7 +67,13 @@ struct Served {
 }
 
 fn serve(t: &TestContext, db: &TestDb) -> Served {
-    let mut cmd = t.command(&["serve", "--addr", "127.0.0.1:0"]);
+    serve_with(t, db, &[])
+}
+
+fn serve_with(t: &TestContext, db: &TestDb, extra: &[&str]) -> Served {
+    let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    let mut cmd = t.command(&args);
     cmd.env("CONJURE_DATABASE_URL", db.url_with_password(PASSWORD))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -241,5 +247,129 @@ fn two_gateway_processes_serve_katana_clients_within_one_budget_and_keep_every_s
     for secret in [PASSWORD, TEST_KEY, TEST_SECRET, key.as_str(), probe.as_str(), cli_key.as_str()]
     {
         assert!(!printed.contains(secret), "a secret in the gateway's output or answers");
+    }
+}
+
+/// One webhook delivery as the receiver read it: its headers (names lower-cased) and body.
+struct Delivery {
+    headers: std::collections::HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver on loopback answering 200 to everything; what it received comes out of
+/// the channel.
+fn receiver() -> (String, std::sync::mpsc::Receiver<Delivery>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { return };
+            let mut reader = BufReader::new(conn);
+            let mut headers = std::collections::HashMap::new();
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                let Some((name, value)) = line.trim_end().split_once(':') else { break };
+                headers.insert(name.to_ascii_lowercase(), value.trim().to_owned());
+            }
+            let length = headers.get("content-length").map_or(0, |l| l.parse().unwrap());
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut conn = reader.into_inner();
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            if tx.send(Delivery { headers, body }).is_err() {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// HMAC-SHA256 (RFC 2104), written here so that the check does not share the gateway's code.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let mut k = [0_u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| k.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(message).finalize();
+    Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize().to_vec()
+}
+
+/// Whether `delivery` carries a Standard Webhooks signature of its body under `secret`.
+fn signed_by(delivery: &Delivery, secret: &str) -> bool {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let h = |name: &str| delivery.headers.get(name).cloned().unwrap_or_default();
+    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap()).unwrap();
+    let mut signed = format!("{}.{}.", h("webhook-id"), h("webhook-timestamp")).into_bytes();
+    signed.extend_from_slice(&delivery.body);
+    let expected = hmac_sha256(&key, &signed);
+    h("webhook-signature")
+        .split(' ')
+        .filter_map(|s| s.strip_prefix("v1,"))
+        .any(|b64| STANDARD.decode(b64).is_ok_and(|sig| sig == expected))
+}
+
+#[test]
+fn a_members_job_reaches_their_webhook_signed_and_metrics_take_the_admin_key() {
+    let db = database();
+    let t = sandbox();
+    assert_eq!(admin(&t, &db, &["member", "add", "hooks", "--per-request", "1000cr"]).code, 0);
+    let key = admin(&t, &db, &["key", "create", "hooks"]).stdout.trim().to_owned();
+    assert_eq!(admin(&t, &db, &["member", "add", "other"]).code, 0);
+    let other = admin(&t, &db, &["key", "create", "other"]).stdout.trim().to_owned();
+    let admin_key = admin(&t, &db, &["key", "create", "--admin"]).stdout.trim().to_owned();
+    let gw = serve_with(&t, &db, &["--allow-private-webhooks"]);
+
+    let (url, received) = receiver();
+    let (status, endpoint) =
+        call(&gw.base, "POST", "/v1/webhooks", Some(&key), Some(&json!({"url": url})));
+    assert!(status == 200 || status == 201, "{status} {endpoint}");
+    let secret = endpoint["secret"].as_str().unwrap().to_owned();
+    let (status, listed) = call(&gw.base, "GET", "/v1/webhooks", Some(&other), None);
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["endpoints"].as_array().map(Vec::len), Some(0), "another member's hooks");
+
+    let (status, sent) =
+        call(&gw.base, "POST", "/v1/generation-requests", Some(&key), Some(&image("hooked fox")));
+    assert_eq!(status, 200, "{sent}");
+    let path = format!("/v1/generation-requests/{}", sent["request_id"].as_str().unwrap());
+    let mut events = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let seen = |events: &[(String, Delivery)], kind: &str| events.iter().any(|(t, _)| t == kind);
+    while !(seen(&events, "job.submitted") && seen(&events, "job.succeeded")) {
+        assert!(std::time::Instant::now() < deadline, "events missing: {:?}", {
+            events.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>()
+        });
+        // The member polls as a Katana client does; each poll records what the job did.
+        call(&gw.base, "GET", &path, Some(&key), None);
+        if let Ok(d) = received.recv_timeout(std::time::Duration::from_millis(500)) {
+            let body: Value = serde_json::from_slice(&d.body).unwrap();
+            events.push((body["type"].as_str().unwrap().to_owned(), d));
+        }
+    }
+    for (_, d) in &events {
+        assert!(signed_by(d, &secret), "a delivery whose signature does not verify");
+        assert!(!signed_by(d, "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="), "any key");
+    }
+    assert_eq!(t.stats().submit_posts_received, 1);
+
+    let (status, _) = call(&gw.base, "GET", "/metrics", Some(&key), None);
+    assert_eq!(status, 403, "a member key does not read the team's metrics");
+    let (status, metrics) = call(&gw.base, "GET", "/metrics", Some(&admin_key), None);
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap_or_default();
+    assert!(text.contains(r#"conjure_reservations_total{outcome="accepted"} 1"#), "{text}");
+    let printed = gw.stop();
+    for secret in [PASSWORD, key.as_str(), secret.as_str(), admin_key.as_str()] {
+        assert!(!printed.contains(secret), "a secret in the gateway's output");
     }
 }
