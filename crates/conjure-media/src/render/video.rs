@@ -8,10 +8,13 @@
 //! byte for byte by the pipeline).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::plan::{Plan, Segment, Source};
+use crate::MediaError;
 use crate::filter::{escape_path, escape_value, even, fit_graph, secs};
+use crate::rate::Rate;
+use crate::splice;
 use crate::timeline::{Motion, Timeline, overlay_anchor};
 use crate::tools::Invocation;
 use crate::tools::encoder::VideoEncoder;
@@ -299,14 +302,25 @@ fn sound_input(plan: &Plan, ci: usize, input: usize) -> Option<usize> {
     (pc.audio && !pc.clip.reverse && matches!(pc.source, Source::Video { .. })).then_some(input)
 }
 
-/// The producer for one segment: its frames, raw `yuv420p`, on standard output; and, when
-/// `sound` is given (the soundtrack's rate and a file) and the segment sounds, the segment's
-/// sound written to that file as raw `f32` from the same inputs, so no clip is opened twice.
+/// Where a segment run's frames go.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Frames<'a> {
+    /// Raw `yuv420p` on standard output, for one encoder reading every segment (a *producer*).
+    Raw,
+    /// Encoded by the run itself with this encoder into this MP4 file (a full render with x264,
+    /// whose segments are then spliced by stream copy, see [`splice_segments`]).
+    Encoded(&'a VideoEncoder, &'a Path),
+}
+
+/// The run for one segment: its frames, raw `yuv420p` on standard output or encoded into a
+/// file (`frames`); and, when `sound` is given (the soundtrack's rate and a file) and the
+/// segment sounds, the segment's sound written to that file as raw `f32` from the same inputs,
+/// so no clip is opened twice.
 pub(super) fn segment_invocation(
     cx: &SegmentContext<'_>,
-    idx: usize,
-    count: usize,
+    (idx, count): (usize, usize),
     seg: &Segment,
+    frames: Frames<'_>,
     sound: Option<(u32, &Path)>,
 ) -> Invocation {
     let plan = cx.plan;
@@ -381,11 +395,59 @@ pub(super) fn segment_invocation(
         g.push_str(&super::audio::segment_sound_graph(plan, hz, seg, sound_inputs));
     }
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
-    inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+    inv.args(["-r", &plan.rate.expr()]);
+    match frames {
+        Frames::Raw => {
+            inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+        }
+        Frames::Encoded(video, file) => {
+            inv.args(&video.args);
+            inv.args(["-f", "mp4"]).arg(file.as_os_str());
+        }
+    }
     if let Some((_, file)) = sound {
         super::audio::sound_output(&mut inv, file);
     }
     inv
+}
+
+/// Joins segment files, each encoded by its own run, into one video track at `out`, by stream
+/// copy: every file whole, from its first frame (x264 opens every run with an IDR picture) to
+/// its last. The inner `Err` says why the files cannot be spliced: one does not hold exactly its
+/// segment's frames, or their parameter sets differ under one id (the same x264 settings give
+/// the same sets, so this is not expected).
+pub(super) fn splice_segments(
+    files: &[(PathBuf, u64)],
+    rate: Rate,
+    out: &Path,
+) -> Result<Result<(), String>, MediaError> {
+    let mut sources = Vec::with_capacity(files.len());
+    for (file, frames) in files {
+        let s = match splice::analyse(file) {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+        if s.frames() != *frames {
+            let name = file.display();
+            return Ok(Err(format!(
+                "`{name}` holds {} frames where the plan has {frames}",
+                s.frames()
+            )));
+        }
+        sources.push(s);
+    }
+    let refs: Vec<&splice::SourceVideo> = sources.iter().collect();
+    let takes: Vec<splice::Take> = sources
+        .iter()
+        .enumerate()
+        .map(|(source, s)| splice::Take { source, frames: 0..s.frames() })
+        .collect();
+    let layout = match splice::layout(&refs, &takes) {
+        Ok(l) => l,
+        Err(why) => return Ok(Err(why)),
+    };
+    splice::write(out, &refs, &layout, (rate.num, rate.den))?;
+    Ok(Ok(()))
 }
 
 /// Bytes of one raw `yuv420p` frame (even sizes: the planner makes them so).
@@ -456,7 +518,7 @@ mod tests {
         let segs = segments(&plan);
         assert_eq!(segs.len(), 2);
         for (i, seg) in segs.iter().enumerate() {
-            let a = segment_invocation(&cx, i, 2, seg, None).display_args();
+            let a = segment_invocation(&cx, (i, 2), seg, Frames::Raw, None).display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
             assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
             assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));
