@@ -401,7 +401,7 @@ pub(super) fn segment_invocation(
             inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
         }
         Frames::Encoded(video, file) => {
-            inv.args(&video.args);
+            inv.args(stitchable(&video.args));
             inv.args(["-f", "mp4"]).arg(file.as_os_str());
         }
     }
@@ -409,6 +409,18 @@ pub(super) fn segment_invocation(
         super::audio::sound_output(&mut inv, file);
     }
     inv
+}
+
+/// x264's options with `stitchable=1`: headers that do not depend on the frames encoded, so
+/// every segment encoded with the same settings carries the same parameter sets and the
+/// segments splice into one track with one `avcC`.
+fn stitchable(args: &[String]) -> Vec<String> {
+    let mut args = args.to_vec();
+    match args.iter().position(|a| a == "-x264-params") {
+        Some(k) if k + 1 < args.len() => args[k + 1].push_str(":stitchable=1"),
+        _ => args.extend(["-x264-params".into(), "stitchable=1".into()]),
+    }
+    args
 }
 
 /// Joins segment files, each encoded by its own run, into one video track at `out`, by stream
@@ -533,5 +545,48 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["-vf", "format=nv12,hwupload"]));
         assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
         assert!(a.windows(2).any(|w| w == ["-frames:v", "50"]));
+    }
+
+    #[test]
+    fn segments_encoded_alone_splice_into_one_track_or_say_why_not() {
+        let ff = crate::Ffmpeg::locate().expect("ffmpeg must be installed for these tests");
+        let dir = tempfile::tempdir().unwrap();
+        let encode = |name: &str, pattern: &str, frames: u32, crf: &str, stitch: bool| {
+            let out = dir.path().join(name);
+            let encoder = Encoding { crf: crf.parse().ok(), ..Encoding::default() };
+            let support = crate::tools::encoder::EncoderSupport {
+                encoders: &["libx264".to_string()].into(),
+                vaapi_device: false,
+            };
+            let video = encoder.compile_video(support, 160, 90, 30.0).unwrap();
+            let args = if stitch { stitchable(&video.args) } else { video.args.clone() };
+            let status = std::process::Command::new(ff.ffmpeg_path())
+                .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+                .arg(format!("{pattern}=s=160x90:r=30"))
+                .args(["-frames:v", &frames.to_string()])
+                .args(&args)
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            out
+        };
+        let rate = Rate { num: 30, den: 1 };
+        let a = encode("a.mp4", "testsrc2", 30, "20", true);
+        let b = encode("b.mp4", "smptebars", 17, "20", true);
+        let out = dir.path().join("out.mp4");
+        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out).unwrap().unwrap();
+        let joined = splice::analyse(&out).unwrap();
+        assert_eq!(joined.frames(), 47);
+        // One set of parameter sets for both: x264 with the same settings, stitchable.
+        assert_eq!(joined.avcc(), splice::analyse(&a).unwrap().avcc());
+        assert!(joined.cuts.starts.contains(&30), "{:?}", joined.cuts);
+        // A file that does not hold its segment's frames is refused, not spliced short.
+        let why = splice_segments(&[(a.clone(), 31)], rate, &out).unwrap().unwrap_err();
+        assert!(why.contains("holds 30 frames"), "{why}");
+        // So are files whose headers differ under one id (another quality, not stitchable).
+        let c = encode("c.mp4", "testsrc", 10, "35", false);
+        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out).unwrap().unwrap_err();
+        assert!(why.contains("share the id"), "{why}");
     }
 }
