@@ -1,32 +1,39 @@
-//! Rendering a [`Timeline`]: probe, plan, decode segments into one encoder, mux by stream copy.
+//! Rendering a [`Timeline`]: probe, plan, render the segments, join them, mux by stream copy.
 //!
-//! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment producers and the
-//! encoder), `audio` (the soundtrack), `copy` (the stream-copy join), `smart` (copy the GOPs
-//! an edit leaves alone, re-encode the rest). This module chooses the way to render and runs it:
-//! a copy join when nothing changes, else a smart render when the sources allow it (unless
+//! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment runs, the one
+//! encoder some of them feed, and the splice of segments that encode themselves), `audio` (the
+//! soundtrack), `copy` (the stream-copy join), `smart` (copy the GOPs an edit leaves alone,
+//! re-encode the rest). This module chooses the way to render and runs it: a copy join when
+//! nothing changes, else a smart render when the sources allow it (unless
 //! [`RenderOptions::full_render`]), else a full render, with a note saying why not smart.
 //!
 //! Key terms:
 //! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
 //!   last `T` frames of one clip with the first `T` of the next, so the output has
 //!   `sum(L) - sum(T)` frames exactly.
-//! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
-//!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
-//!   next clip (the clip's tail and the next clip's head through `xfade`) and, in a full render,
-//!   the next clip's frames up to its first keyframe after the transition, where the next
-//!   segment starts (so no frame is decoded twice, see `plan::segments_on_keyframes`). A
-//!   segment has at most two clip inputs plus overlays, so its memory does not grow with the
-//!   number of clips.
-//! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
-//!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
-//!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
-//!   keeps two cores busy. Segments run concurrently with it (the next one starts while the
-//!   current one drains), so decoding overlaps encoding. The frame count of every segment is
+//! - *segment*: one ffmpeg run that decodes and filters an exact number of output frames: a
+//!   clip's body followed by its transition into the next clip (the clip's tail and the next
+//!   clip's head through `xfade`) and, in a full render, the next clip's frames up to its first
+//!   keyframe after the transition, where the next segment starts (so no frame is decoded
+//!   twice, see `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
+//!   overlays, so its memory does not grow with the number of clips. Segments run one at a
+//!   time.
+//! - *full render with x264* (the usual case): each segment's run also encodes its frames, with
+//!   the output's x264 settings, into a file of its own, opening with an IDR picture; the files
+//!   are then spliced into one track by stream copy (`crate::splice`, the smart render's
+//!   machinery). Why: encoding inside the segments' runs costs the CPU time the decode+encode
+//!   floor spends encoding the same frames (measured equal), where producers piping raw frames
+//!   into a separate encoder cost 1-2 s CPU more on the reference edit (BENCHMARKS.md,
+//!   "Post-production"). With CRF a frame's quality does not depend on one rate control across
+//!   the edit. Memory stays one segment run's (decoders, filters and one x264).
+//! - *producer* and *encoder* (other codecs, hardware encoders, and the smart render's changed
+//!   runs): segment runs write raw frames to their stdout and one encoder run reads them all, in
+//!   order, and encodes each output frame exactly once; the frame count of every segment is
 //!   checked byte for byte.
-//! - *audio pass*: each producer also writes its segment's sound (clip sound or silence,
+//! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
 //!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
-//!   run (the *mixer*) beside the video takes each file as its producer finishes, mixes in the
-//!   music and encodes. The video and the soundtrack are then muxed by stream copy.
+//!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
+//!   and encodes. The video and the soundtrack are then muxed by stream copy.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
@@ -380,9 +387,8 @@ fn full(
 /// than feed one encoder: with x264 (software H.264, which the splicer reads).
 ///
 /// Why: one encoder fed raw frames by the producers keeps decoding and encoding in separate
-/// processes that exchange every frame through a pipe; on the reference edit that cost ~1.2x
-/// the CPU time of decoding and encoding in one process (BENCHMARKS.md, "Post-production").
-/// With CRF a frame's quality does not depend on one rate control across the edit, so each
+/// processes that exchange every frame through a pipe; on the reference edit that cost 1-2 s
+/// CPU more than the same work in one process (BENCHMARKS.md, "Post-production"). With CRF a frame's quality does not depend on one rate control across the edit, so each
 /// segment can be encoded alone, opening with an IDR picture where the splice joins it.
 fn encodes_per_segment(plan: &Plan, video: &VideoEncoder) -> bool {
     plan.encoding.codec == Codec::H264

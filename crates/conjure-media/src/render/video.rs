@@ -1,11 +1,15 @@
-//! The video of a render: each segment's producer run (decode, effects, transitions, captions,
-//! raw frames out) and the one encoder they feed.
+//! The video of a render: each segment's run (decode, effects, transitions, captions), what
+//! becomes of its frames, and how the segments are joined.
 //!
-//! Why one encoder fed by producers: x264's lookahead is most of an encoder's memory (~0.25 GB
-//! at 720p), so one encoder for the whole video keeps memory flat in the clip count and gives one
-//! GOP structure and rate control across the edit; producers have at most two clip inputs plus
-//! overlays, so they stay small too. Every producer writes exactly its segment's frames (checked
-//! byte for byte by the pipeline).
+//! Two ways, chosen by the render: with x264 (a full render's usual case) each segment's run
+//! encodes its own frames into an MP4 file and [`splice_segments`] joins the files by stream
+//! copy into one track; otherwise (other codecs, hardware encoders, the smart render's changed
+//! runs) each run is a *producer* writing raw frames to one encoder, which keeps one encoder's
+//! memory for the whole video. Why not always one encoder: producers and encoder exchange every
+//! frame through a pipe between two processes, which cost 1-2 s CPU more on the reference edit
+//! than the same work in one process (BENCHMARKS.md); x264 with the same settings and
+//! `stitchable` makes segments whose parameter sets are identical, so they splice. Every run writes exactly its
+//! segment's frames (checked byte for byte by the pipeline, or by counting the spliced samples).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
