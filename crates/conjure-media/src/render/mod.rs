@@ -1,32 +1,39 @@
-//! Rendering a [`Timeline`]: probe, plan, decode segments into one encoder, mux by stream copy.
+//! Rendering a [`Timeline`]: probe, plan, render the segments, join them, mux by stream copy.
 //!
-//! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment producers and the
-//! encoder), `audio` (the soundtrack), `copy` (the stream-copy join), `smart` (copy the GOPs
-//! an edit leaves alone, re-encode the rest). This module chooses the way to render and runs it:
-//! a copy join when nothing changes, else a smart render when the sources allow it (unless
+//! Rooms: [`plan`] (one probing step, then pure planning), `video` (segment runs, the one
+//! encoder some of them feed, and the splice of segments that encode themselves), `audio` (the
+//! soundtrack), `copy` (the stream-copy join), `smart` (copy the GOPs an edit leaves alone,
+//! re-encode the rest). This module chooses the way to render and runs it: a copy join when
+//! nothing changes, else a smart render when the sources allow it (unless
 //! [`RenderOptions::full_render`]), else a full render, with a note saying why not smart.
 //!
 //! Key terms:
 //! - *clip length* `L`: a clip's frames on the timeline; a transition of `T` frames overlaps the
 //!   last `T` frames of one clip with the first `T` of the next, so the output has
 //!   `sum(L) - sum(T)` frames exactly.
-//! - *segment*: one ffmpeg run (a *producer*) that decodes and filters an exact number of output
-//!   frames and writes them raw to its stdout: a clip's body followed by its transition into the
-//!   next clip (the clip's tail and the next clip's head through `xfade`) and, in a full render,
-//!   the next clip's frames up to its first keyframe after the transition, where the next
-//!   segment starts (so no frame is decoded twice, see `plan::segments_on_keyframes`). A
-//!   segment has at most two clip inputs plus overlays, so its memory does not grow with the
-//!   number of clips.
-//! - *encoder*: one ffmpeg run that reads every segment's frames from its stdin, in order, and
-//!   encodes each output frame exactly once. Why one: x264's lookahead is most of an encoder's
-//!   memory (~0.25 GB at 720p), so two encoders at once cost twice that, and one encoder already
-//!   keeps two cores busy. Segments run concurrently with it (the next one starts while the
-//!   current one drains), so decoding overlaps encoding. The frame count of every segment is
+//! - *segment*: one ffmpeg run that decodes and filters an exact number of output frames: a
+//!   clip's body followed by its transition into the next clip (the clip's tail and the next
+//!   clip's head through `xfade`) and, in a full render, the next clip's frames up to its first
+//!   keyframe after the transition, where the next segment starts (so no frame is decoded
+//!   twice, see `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
+//!   overlays, so its memory does not grow with the number of clips. Segments run one at a
+//!   time.
+//! - *full render with x264* (the usual case): each segment's run also encodes its frames, with
+//!   the output's x264 settings, into a file of its own, opening with an IDR picture; the files
+//!   are then spliced into one track by stream copy (`crate::splice`, the smart render's
+//!   machinery). Why: encoding inside the segments' runs costs the CPU time the decode+encode
+//!   floor spends encoding the same frames (measured equal), where producers piping raw frames
+//!   into a separate encoder cost 1-2 s CPU more on the reference edit (BENCHMARKS.md,
+//!   "Post-production"). With CRF a frame's quality does not depend on one rate control across
+//!   the edit. Memory stays one segment run's (decoders, filters and one x264).
+//! - *producer* and *encoder* (other codecs, hardware encoders, and the smart render's changed
+//!   runs): segment runs write raw frames to their stdout and one encoder run reads them all, in
+//!   order, and encodes each output frame exactly once; the frame count of every segment is
 //!   checked byte for byte.
-//! - *audio pass*: each producer also writes its segment's sound (clip sound or silence,
+//! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
 //!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
-//!   run (the *mixer*) beside the video takes each file as its producer finishes, mixes in the
-//!   music and encodes. The video and the soundtrack are then muxed by stream copy.
+//!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
+//!   and encodes. The video and the soundtrack are then muxed by stream copy.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
@@ -47,10 +54,10 @@ pub use self::smart::SmartStats;
 use self::audio::{audio_segment, audio_sink, soundtrack};
 use self::copy::CopyJoin;
 use self::plan::{Plan, segments_on_keyframes};
-use self::video::{SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
+use self::video::{Frames, SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
 use crate::progress::Progress;
 use crate::timeline::Timeline;
-use crate::tools::encoder::{Container, VideoEncoder, container_args};
+use crate::tools::encoder::{Codec, Container, VideoEncoder, container_args};
 use crate::tools::{Invocation, Pipeline};
 use crate::{Ffmpeg, MediaError};
 
@@ -264,8 +271,9 @@ fn video_setup(
     Ok(VideoSetup { video, captions, notes, commands })
 }
 
-/// Re-encodes the whole timeline: the segments' producers into one encoder, the soundtrack
-/// beside it, then both muxed into `out`.
+/// Re-encodes the whole timeline, the soundtrack made beside the video, then both muxed into
+/// `out`. With x264 each segment's run encodes its own frames and the segments are spliced by
+/// stream copy; otherwise the segments' producers feed one encoder (see [`encodes_per_segment`]).
 fn full(
     ff: &Ffmpeg,
     tl: &Timeline,
@@ -275,13 +283,13 @@ fn full(
     progress: Option<&(dyn Fn(Progress) + Sync)>,
 ) -> Result<Rendered, MediaError> {
     let total_seconds = plan.rate.seconds(plan.total_frames);
-    let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
+    let VideoSetup { video, captions, mut notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments_on_keyframes(plan);
     let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
     let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();
-    // Each producer also writes its segment's sound (read from the inputs it already decodes)
-    // to a file, handed to the mixer as soon as the producer has finished.
+    // Each segment's run also writes the segment's sound (read from the inputs it already
+    // decodes) to a file, handed to the mixer as soon as the run has finished.
     let hz = plan.sample_rate;
     let sound_files: Vec<PathBuf> =
         (0..segs.len()).map(|i| work.join(format!("sound{i:05}.raw"))).collect();
@@ -290,33 +298,75 @@ fn full(
         .zip(&sound_files)
         .map(|(s, file)| audio::segment_piece(plan, hz, s, file))
         .collect();
-    let producers = segs
-        .iter()
-        .zip(&sound_files)
-        .enumerate()
-        .map(|(i, (s, file))| {
-            let sound = has_audio.then_some((hz, file.as_path()));
-            (segment_invocation(&cx, i, segs.len(), s, sound), s.frames())
-        })
-        .collect::<Vec<_>>();
-    let video_file = work.join("video.mp4");
-    let video_run = Pipeline {
-        producers,
+    let sound = |i: usize| has_audio.then_some((hz, sound_files[i].as_path()));
+    let count = segs.len();
+    let pipeline = |with_sound: bool| Pipeline {
+        producers: segs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let sound = sound(i).filter(|_| with_sound);
+                (segment_invocation(&cx, (i, count), s, Frames::Raw, sound), s.frames())
+            })
+            .collect(),
         frame_bytes: frame_bytes(plan),
-        sink: encoder_invocation(plan, &video, &video_file),
+        sink: encoder_invocation(plan, &video, &work.join("video.mp4")),
     };
-    let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count: segs.len() };
+    let video_file = work.join("video.mp4");
+    let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count };
     let on = |frames: u64, done: usize| steps.report(progress, frames, done);
+    let per_segment = encodes_per_segment(plan, &video);
+    // `Some(Err(why))`: the segments were encoded but could not be spliced.
+    let mut spliced: Option<Result<(), String>> = None;
     mixed_beside(ff, audio.as_ref(), |to_mixer| {
-        ff.run_pipeline(&video_run, Some(&on), &|i| {
+        let hand = |i: usize| {
             if let Some(to_mixer) = to_mixer {
                 // A mixer that has hung up has failed; its own error is reported.
                 let _ = to_mixer.send(pieces[i].clone());
             }
-        })
+        };
+        if per_segment {
+            let files: Vec<(PathBuf, u64)> = segs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
+                .collect();
+            for (i, s) in segs.iter().enumerate() {
+                let frames = Frames::Encoded(&video, &files[i].0);
+                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i));
+                let at = s.out_start;
+                let snap = |p: &crate::progress::ProgressSnapshot| {
+                    if let Some(f) = p.frame {
+                        on(at + f.min(s.frames()), i);
+                    }
+                };
+                ff.run(&inv, Some(&snap))?;
+                commands.push(CommandRecord::from(&inv));
+                hand(i);
+                // The segment is in its file now; its sound is the mixer's.
+                on(at + s.frames(), i + 1);
+            }
+            spliced = Some(video::splice_segments(&files, plan.rate, &video_file)?);
+            Ok(())
+        } else {
+            let run = pipeline(true);
+            ff.run_pipeline(&run, Some(&on), &hand)?;
+            commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
+            commands.push(CommandRecord::from(&run.sink));
+            Ok(())
+        }
     })?;
-    commands.extend(video_run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
-    commands.push(CommandRecord::from(&video_run.sink));
+    if let Some(Err(why)) = spliced {
+        // The sound is made; only the picture is encoded again, through one encoder.
+        notes.push(format!(
+            "the segments, each encoded by its own run, could not be joined by stream copy \
+             ({why}); they were encoded again through one encoder"
+        ));
+        let run = pipeline(false);
+        ff.run_pipeline(&run, Some(&on), &|_| {})?;
+        commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
+        commands.push(CommandRecord::from(&run.sink));
+    }
     if let Some(mixer) = &audio {
         commands.push(CommandRecord::from(mixer));
     }
@@ -331,6 +381,20 @@ fn full(
         frames: None,
         smart: None,
     })
+}
+
+/// Whether a full render's segments encode themselves and are spliced by stream copy, rather
+/// than feed one encoder: with x264 (software H.264, which the splicer reads).
+///
+/// Why: one encoder fed raw frames by the producers keeps decoding and encoding in separate
+/// processes that exchange every frame through a pipe; on the reference edit that cost 1-2 s
+/// CPU more than the same work in one process (BENCHMARKS.md, "Post-production"). With CRF a frame's quality does not depend on one rate control across the edit, so each
+/// segment can be encoded alone, opening with an IDR picture where the splice joins it.
+fn encodes_per_segment(plan: &Plan, video: &VideoEncoder) -> bool {
+    plan.encoding.codec == Codec::H264
+        && video.device_args.is_empty()
+        && video.filter_tail.is_empty()
+        && video.args.windows(2).any(|w| w == ["-c:v", "libx264"])
 }
 
 /// Each segment's sound run (none for a silent one) and what it hands the mixer.

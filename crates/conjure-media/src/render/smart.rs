@@ -27,7 +27,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::plan::{Plan, Segment, Source, segments};
-use super::video::{SegmentContext, frame_bytes, segment_invocation};
+use super::video::{Frames, SegmentContext, frame_bytes, segment_invocation};
 use super::{CommandRecord, Rendered, Steps, VideoSetup, video_setup};
 use crate::progress::Progress;
 use crate::splice::{self, Origin, Piece, SourceVideo, Take};
@@ -329,7 +329,8 @@ pub(super) fn render(
         encoded += range.end - range.start;
         debug_assert!(prepared.pieces.iter().any(|p| p.len() == range.end - range.start));
         for part in parts(&segs, range) {
-            let mut inv = segment_invocation(&cx, part.clip, segs.len(), &part, None);
+            let mut inv =
+                segment_invocation(&cx, (part.clip, segs.len()), &part, Frames::Raw, None);
             inv.step = format!(
                 "frames {}..{} ({})",
                 part.out_start,

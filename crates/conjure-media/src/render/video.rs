@@ -1,17 +1,24 @@
-//! The video of a render: each segment's producer run (decode, effects, transitions, captions,
-//! raw frames out) and the one encoder they feed.
+//! The video of a render: each segment's run (decode, effects, transitions, captions), what
+//! becomes of its frames, and how the segments are joined.
 //!
-//! Why one encoder fed by producers: x264's lookahead is most of an encoder's memory (~0.25 GB
-//! at 720p), so one encoder for the whole video keeps memory flat in the clip count and gives one
-//! GOP structure and rate control across the edit; producers have at most two clip inputs plus
-//! overlays, so they stay small too. Every producer writes exactly its segment's frames (checked
-//! byte for byte by the pipeline).
+//! Two ways, chosen by the render: with x264 (a full render's usual case) each segment's run
+//! encodes its own frames into an MP4 file and [`splice_segments`] joins the files by stream
+//! copy into one track; otherwise (other codecs, hardware encoders, the smart render's changed
+//! runs) each run is a *producer* writing raw frames to one encoder, which keeps one encoder's
+//! memory for the whole video. Why not always one encoder: producers and encoder exchange every
+//! frame through a pipe between two processes, which cost 1-2 s CPU more on the reference edit
+//! than the same work in one process (BENCHMARKS.md); x264 with the same settings and
+//! `stitchable` makes segments whose parameter sets are identical, so they splice. Every run writes exactly its
+//! segment's frames (checked byte for byte by the pipeline, or by counting the spliced samples).
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::plan::{Plan, Segment, Source};
+use crate::MediaError;
 use crate::filter::{escape_path, escape_value, even, fit_graph, secs};
+use crate::rate::Rate;
+use crate::splice;
 use crate::timeline::{Motion, Timeline, overlay_anchor};
 use crate::tools::Invocation;
 use crate::tools::encoder::VideoEncoder;
@@ -299,14 +306,25 @@ fn sound_input(plan: &Plan, ci: usize, input: usize) -> Option<usize> {
     (pc.audio && !pc.clip.reverse && matches!(pc.source, Source::Video { .. })).then_some(input)
 }
 
-/// The producer for one segment: its frames, raw `yuv420p`, on standard output; and, when
-/// `sound` is given (the soundtrack's rate and a file) and the segment sounds, the segment's
-/// sound written to that file as raw `f32` from the same inputs, so no clip is opened twice.
+/// Where a segment run's frames go.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Frames<'a> {
+    /// Raw `yuv420p` on standard output, for one encoder reading every segment (a *producer*).
+    Raw,
+    /// Encoded by the run itself with this encoder into this MP4 file (a full render with x264,
+    /// whose segments are then spliced by stream copy, see [`splice_segments`]).
+    Encoded(&'a VideoEncoder, &'a Path),
+}
+
+/// The run for one segment: its frames, raw `yuv420p` on standard output or encoded into a
+/// file (`frames`); and, when `sound` is given (the soundtrack's rate and a file) and the
+/// segment sounds, the segment's sound written to that file as raw `f32` from the same inputs,
+/// so no clip is opened twice.
 pub(super) fn segment_invocation(
     cx: &SegmentContext<'_>,
-    idx: usize,
-    count: usize,
+    (idx, count): (usize, usize),
     seg: &Segment,
+    frames: Frames<'_>,
     sound: Option<(u32, &Path)>,
 ) -> Invocation {
     let plan = cx.plan;
@@ -381,11 +399,71 @@ pub(super) fn segment_invocation(
         g.push_str(&super::audio::segment_sound_graph(plan, hz, seg, sound_inputs));
     }
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
-    inv.args(["-r", &plan.rate.expr(), "-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+    inv.args(["-r", &plan.rate.expr()]);
+    match frames {
+        Frames::Raw => {
+            inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "pipe:1"]);
+        }
+        Frames::Encoded(video, file) => {
+            inv.args(stitchable(&video.args));
+            inv.args(["-f", "mp4"]).arg(file.as_os_str());
+        }
+    }
     if let Some((_, file)) = sound {
         super::audio::sound_output(&mut inv, file);
     }
     inv
+}
+
+/// x264's options with `stitchable=1`: headers that do not depend on the frames encoded, so
+/// every segment encoded with the same settings carries the same parameter sets and the
+/// segments splice into one track with one `avcC`.
+fn stitchable(args: &[String]) -> Vec<String> {
+    let mut args = args.to_vec();
+    match args.iter().position(|a| a == "-x264-params") {
+        Some(k) if k + 1 < args.len() => args[k + 1].push_str(":stitchable=1"),
+        _ => args.extend(["-x264-params".into(), "stitchable=1".into()]),
+    }
+    args
+}
+
+/// Joins segment files, each encoded by its own run, into one video track at `out`, by stream
+/// copy: every file whole, from its first frame (x264 opens every run with an IDR picture) to
+/// its last. The inner `Err` says why the files cannot be spliced: one does not hold exactly its
+/// segment's frames, or their parameter sets differ under one id (the same x264 settings give
+/// the same sets, so this is not expected).
+pub(super) fn splice_segments(
+    files: &[(PathBuf, u64)],
+    rate: Rate,
+    out: &Path,
+) -> Result<Result<(), String>, MediaError> {
+    let mut sources = Vec::with_capacity(files.len());
+    for (file, frames) in files {
+        let s = match splice::analyse(file) {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+        if s.frames() != *frames {
+            let name = file.display();
+            return Ok(Err(format!(
+                "`{name}` holds {} frames where the plan has {frames}",
+                s.frames()
+            )));
+        }
+        sources.push(s);
+    }
+    let refs: Vec<&splice::SourceVideo> = sources.iter().collect();
+    let takes: Vec<splice::Take> = sources
+        .iter()
+        .enumerate()
+        .map(|(source, s)| splice::Take { source, frames: 0..s.frames() })
+        .collect();
+    let layout = match splice::layout(&refs, &takes) {
+        Ok(l) => l,
+        Err(why) => return Ok(Err(why)),
+    };
+    splice::write(out, &refs, &layout, (rate.num, rate.den))?;
+    Ok(Ok(()))
 }
 
 /// Bytes of one raw `yuv420p` frame (even sizes: the planner makes them so).
@@ -456,7 +534,7 @@ mod tests {
         let segs = segments(&plan);
         assert_eq!(segs.len(), 2);
         for (i, seg) in segs.iter().enumerate() {
-            let a = segment_invocation(&cx, i, 2, seg, None).display_args();
+            let a = segment_invocation(&cx, (i, 2), seg, Frames::Raw, None).display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
             assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
             assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));
@@ -471,5 +549,48 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["-vf", "format=nv12,hwupload"]));
         assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
         assert!(a.windows(2).any(|w| w == ["-frames:v", "50"]));
+    }
+
+    #[test]
+    fn segments_encoded_alone_splice_into_one_track_or_say_why_not() {
+        let ff = crate::Ffmpeg::locate().expect("ffmpeg must be installed for these tests");
+        let dir = tempfile::tempdir().unwrap();
+        let encode = |name: &str, pattern: &str, frames: u32, crf: &str, stitch: bool| {
+            let out = dir.path().join(name);
+            let encoder = Encoding { crf: crf.parse().ok(), ..Encoding::default() };
+            let support = crate::tools::encoder::EncoderSupport {
+                encoders: &["libx264".to_string()].into(),
+                vaapi_device: false,
+            };
+            let video = encoder.compile_video(support, 160, 90, 30.0).unwrap();
+            let args = if stitch { stitchable(&video.args) } else { video.args.clone() };
+            let status = std::process::Command::new(ff.ffmpeg_path())
+                .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+                .arg(format!("{pattern}=s=160x90:r=30"))
+                .args(["-frames:v", &frames.to_string()])
+                .args(&args)
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            out
+        };
+        let rate = Rate { num: 30, den: 1 };
+        let a = encode("a.mp4", "testsrc2", 30, "20", true);
+        let b = encode("b.mp4", "smptebars", 17, "20", true);
+        let out = dir.path().join("out.mp4");
+        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out).unwrap().unwrap();
+        let joined = splice::analyse(&out).unwrap();
+        assert_eq!(joined.frames(), 47);
+        // One set of parameter sets for both: x264 with the same settings, stitchable.
+        assert_eq!(joined.avcc(), splice::analyse(&a).unwrap().avcc());
+        assert!(joined.cuts.starts.contains(&30), "{:?}", joined.cuts);
+        // A file that does not hold its segment's frames is refused, not spliced short.
+        let why = splice_segments(&[(a.clone(), 31)], rate, &out).unwrap().unwrap_err();
+        assert!(why.contains("holds 30 frames"), "{why}");
+        // So are files whose headers differ under one id (another quality, not stitchable).
+        let c = encode("c.mp4", "testsrc", 10, "35", false);
+        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out).unwrap().unwrap_err();
+        assert!(why.contains("share the id"), "{why}");
     }
 }

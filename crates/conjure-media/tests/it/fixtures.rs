@@ -445,3 +445,30 @@ pub fn frame_hashes(args: &[&str]) -> Vec<String> {
         .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
         .collect()
 }
+
+/// Every decoded frame's presentation time, as ffprobe prints it.
+pub fn frame_times(p: &Path) -> Vec<String> {
+    let out = Command::new(ff().ffprobe_path())
+        .args(["-v", "error", "-select_streams", "v:0"])
+        .args(["-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(p)
+        .output()
+        .unwrap();
+    // x264's SEI side data adds an empty row; keep the frames' times.
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(',').next().filter(|t| !t.is_empty()).map(str::to_string))
+        .collect()
+}
+
+/// What `ffmpeg -v error -i P -f null -` prints: nothing for a clean file.
+pub fn decode_errors(p: &Path) -> String {
+    let out = Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(p)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stderr).unwrap()
+}

@@ -32,33 +32,6 @@ fn packets(p: &Path) -> HashMap<i64, String> {
         .collect()
 }
 
-/// Every decoded frame's presentation time, as ffprobe prints it.
-fn frame_times(p: &Path) -> Vec<String> {
-    let out = Command::new(ff().ffprobe_path())
-        .args(["-v", "error", "-select_streams", "v:0"])
-        .args(["-show_entries", "frame=pts_time", "-of", "csv=p=0"])
-        .arg(p)
-        .output()
-        .unwrap();
-    // x264's SEI side data adds an empty row; keep the frames' times.
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(',').next().filter(|t| !t.is_empty()).map(str::to_string))
-        .collect()
-}
-
-/// What `ffmpeg -v error -i P -f null -` prints: nothing for a clean file.
-fn decode_errors(p: &Path) -> String {
-    let out = Command::new(ff().ffmpeg_path())
-        .args(["-hide_banner", "-v", "error", "-i"])
-        .arg(p)
-        .args(["-f", "null", "-"])
-        .output()
-        .unwrap();
-    String::from_utf8(out.stderr).unwrap()
-}
-
 fn full() -> RenderOptions<'static> {
     RenderOptions { full_render: true, ..RenderOptions::default() }
 }

@@ -373,3 +373,61 @@ fn a_full_render_starts_clips_on_their_keyframes_and_shows_every_frame_once() {
     assert_eq!(got[54..], source[6..60]);
     assert_sound_in_sync(&out);
 }
+
+#[test]
+fn a_full_render_encodes_each_segment_in_its_run_and_splices_them() {
+    let d = tmp();
+    let spec = |out: &std::path::Path, codec: &str| {
+        tl(&json!({
+            "output": {"path": out, "preset": "ultrafast", "codec": codec},
+            "clips": [
+                {"src": clip_a(), "transition": {"type": "fade", "duration": 0.5}},
+                {"src": clip_silent(), "transition": {"type": "wipeleft", "duration": 0.3}},
+                {"src": clip_b(), "from": 0.5, "to": 1.5}
+            ],
+            "texts": [{"text": "across the joins", "start": 1.5, "end": 2.5, "box": true}],
+            "audio": [{"src": music(), "volume": 0.3}]
+        }))
+    };
+    let out = d.path().join("x.mp4");
+    let r =
+        render(ff(), &spec(&out, "h264"), &RenderOptions { full_render: true, ..opts() }).unwrap();
+    assert!(r.notes.iter().all(|n| !n.contains("stream copy")), "{:?}", r.notes);
+    // Each segment's run encodes its own frames with x264 into a file of its own, with
+    // headers that let the files join; no run encodes raw frames from a pipe.
+    let segs: Vec<_> = r.commands.iter().filter(|c| c.step.starts_with("segment ")).collect();
+    assert_eq!((segs.len(), r.segments), (3, 3));
+    for c in &segs {
+        assert!(c.args.windows(2).any(|w| w == ["-c:v", "libx264"]), "{:?}", c.args);
+        assert!(c.args.iter().any(|a| a.contains("stitchable=1")), "{:?}", c.args);
+        assert!(!c.args.iter().any(|a| a == "pipe:1" || a == "rawvideo"), "{:?}", c.args);
+    }
+    assert!(!r.commands.iter().any(|c| c.step == "encoding the video"), "{:?}", r.commands);
+    // Frame exact: 96 frames at n/30, every one decodes cleanly, the sound in step.
+    assert_eq!((r.frames, frames(&out)), (96, 96));
+    let times = frame_times(&out);
+    assert_eq!(times.len(), 96);
+    for (i, t) in times.iter().enumerate() {
+        let want = i as f64 / 30.0;
+        assert!((t.parse::<f64>().unwrap() - want).abs() < 1e-5, "frame {i} at {t}");
+    }
+    assert_eq!(decode_errors(&out), "");
+    let info = probe(&out);
+    assert_r2(&info);
+    assert_faststart(&out);
+    assert_sound_in_sync(&out);
+
+    // Another codec has no splicer: its segments feed one encoder, with the same frames.
+    let out = d.path().join("x.mkv");
+    let r =
+        render(ff(), &spec(&out, "h265"), &RenderOptions { full_render: true, ..opts() }).unwrap();
+    assert!(r.commands.iter().any(|c| c.step == "encoding the video"), "{:?}", r.commands);
+    assert!(
+        r.commands
+            .iter()
+            .filter(|c| c.step.starts_with("segment "))
+            .all(|c| c.args.iter().any(|a| a == "pipe:1"))
+    );
+    assert_eq!(frames(&out), 96);
+    assert_eq!(decode_errors(&out), "");
+}
