@@ -116,7 +116,7 @@ async fn create(
         url,
         event_types,
         description,
-        created_at: super::now_ms(),
+        created_at: crate::timefmt_now(),
     };
     let secret = Secret::generate()?;
     db::insert_endpoint(&hooks.pool, member.as_str(), &endpoint, &secret, MAX_ENDPOINTS).await?;

@@ -76,36 +76,11 @@ pub fn body(
         timestamp: String,
         data: &'a serde_json::Value,
     }
-    serde_json::to_string(&Body { r#type: event_type.as_str(), timestamp: rfc3339(at_ms), data })
-}
-
-/// `ms` (unix milliseconds) as an RFC 3339 UTC time with milliseconds.
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let of_day = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    serde_json::to_string(&Body {
+        r#type: event_type.as_str(),
+        timestamp: conjure_app::timefmt::rfc3339_millis(at_ms),
+        data,
+    })
 }
 
 /// A new id: `prefix` and 16 random bytes in hex.
@@ -139,15 +114,6 @@ mod tests {
                 !matches!(state, JobState::Quoted | JobState::Submitting | JobState::Processing);
             assert_eq!(EventType::for_state(state).is_some(), expected, "{state:?}");
         }
-    }
-
-    #[test]
-    fn times_format_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_614_265_330_123), "2021-02-25T15:02:10.123Z");
-        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
-        assert_eq!(rfc3339(4_107_542_399_999), "2100-02-28T23:59:59.999Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -27,7 +27,7 @@
 //! log forever (no pruning yet).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -200,18 +200,12 @@ pub async fn enqueue(
     event_type: EventType,
     data: &serde_json::Value,
 ) -> Result<(String, u64), WebhookError> {
-    let at = now_ms();
+    let at = crate::timefmt_now();
     let id = event::new_id("msg_")?;
     let body = event::body(event_type, at, data)?;
     let queued =
         db::insert_event(conn, member.as_str(), &id, event_type.as_str(), &body, at).await?;
     Ok((id, queued))
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The state shared by the handlers.

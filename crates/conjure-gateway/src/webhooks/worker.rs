@@ -220,7 +220,7 @@ impl Worker {
                 return (None, Some(error), WebhookAttempt::Refused);
             }
         };
-        let timestamp = super::now_ms() / 1000;
+        let timestamp = crate::timefmt_now() / 1000;
         let signature =
             sign::signature(&claim.secret, &claim.event_id, timestamp, claim.body.as_bytes());
         let sent = self
