@@ -383,7 +383,10 @@ async fn needs_approval(
         Some(l) => format!("above what your key may spend without approval ({l})"),
         None => "and your key has no pre-approved amount".to_owned(),
     };
-    let message = format!("This request costs {price}, {why}; nothing was sent");
+    // The URL is in the message itself: a Katana client shows `detail` and nothing else.
+    let message = format!(
+        "This request costs {price}, {why}; nothing was sent. To approve it: POST {url} with your key, then send the same request again"
+    );
     let body = json!({
         "detail": message,
         "error": {

@@ -243,6 +243,16 @@ fn two_gateway_processes_serve_katana_clients_within_one_budget_and_keep_every_s
     assert_eq!(done["outputs"].as_array().map(Vec::len), Some(1), "{done}");
     assert_eq!(t.stats().submit_posts_received, 6);
 
+    // Above the member's pre-approved amount, the same client is told where to approve it.
+    let mut cmd = t.command(&["image", "an unapproved fox", "--model", "gpt-image-2", "--yes"]);
+    cmd.env("CONJURE_KATANA_BASE_URL", &a.base)
+        .env("KATANA_API_KEY", &probe)
+        .env("KATANA_API_SECRET", "unused-by-the-gateway");
+    let refused = t.run_cmd(cmd);
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(refused.stderr.contains("/approve/"), "no approval link: {refused:?}");
+    assert_eq!(t.stats().submit_posts_received, 6, "nothing sent before approval");
+
     let printed = format!("{}{}{}", a.stop(), b.stop(), serde_json::to_string(&answers).unwrap());
     for secret in [PASSWORD, TEST_KEY, TEST_SECRET, key.as_str(), probe.as_str(), cli_key.as_str()]
     {
