@@ -70,3 +70,32 @@ fn only_one_of_two_racing_submits_wins() {
     assert_eq!((won, refused), (1, 1), "{results:?}");
     assert_eq!(block_on(f.journal.events(&job.id)).unwrap().len(), 3);
 }
+
+/// On a multi-thread runtime journal calls run in place (`block_in_place`), from the runtime's
+/// own `block_on` thread and from tasks on its workers alike; one handle shared by many tasks
+/// still serialises them on its connection, and nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_from_many_tasks_of_a_multi_thread_runtime_all_land() {
+    let f = journal();
+    let job = create(&f.journal, "polled by many tasks").await;
+    f.journal.transition(&job.id, JobState::Submitted, None).await.unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let journal = f.journal.clone();
+            let id = job.id.clone();
+            tokio::spawn(async move {
+                for _ in 0..PER_THREAD {
+                    journal.transition(&id, JobState::Processing, Some("poll")).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let events = f.journal.events(&job.id).await.unwrap();
+    assert_eq!(events.len(), 3 + 8 * PER_THREAD);
+    for pair in events.windows(2) {
+        assert_eq!(pair[0].to, pair[1].from.unwrap());
+    }
+}
