@@ -253,3 +253,55 @@ async fn two_pollers_on_separate_pools_poll_each_job_once_per_round_to_completio
     // Nothing was sent again by anyone.
     assert_eq!(sandbox.stats().submit_posts_received, jobs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_keeps_other_pollers_off_until_it_expires_and_a_lost_one_writes_nothing() {
+    let db = fresh_database().await;
+    let store = PgStore::connect(&db.url).await.unwrap();
+    let pool = pool(&db.url).await;
+    let id = job(&store, &pool, "processing", "gone", None).await;
+    // The state a killed instance leaves: its claim on the job, expiring in an hour.
+    sqlx::query(
+        "UPDATE jobs SET request_id = 'req_held', poll_lease_token = 'poll_dead', \
+             poll_lease_until = (extract(epoch from clock_timestamp()) * 1000)::BIGINT + 3600000 \
+         WHERE id = $1",
+    )
+    .bind(&id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Polling goes nowhere real: the provider is unreachable, and a poll is free to fail.
+    let dir = tempfile::tempdir().unwrap();
+    let app = Arc::new(app("http://127.0.0.1:9".into(), dir.path()));
+    let config = leases::Config::with_lease(Duration::from_secs(60));
+    let other = Instance::new(store.clone(), app, "other", config).unwrap();
+    assert!(other.poll_round().await.unwrap().is_empty(), "a held lease is not claimed");
+
+    // A write under a token that is not the lease's changes nothing and says so.
+    let stale = leases::LeasedStore::new(store.clone(), "poll_not_mine");
+    let job_id = JobId::from_stored(id.as_str());
+    assert!(stale.transition(&job_id, JobState::Completed, None).await.is_err());
+    assert!(stale.record_snapshot(&job_id, &serde_json::json!({"x": 1}), None).await.is_err());
+    assert!(stale.lost());
+    let unchanged = store.get(&job_id).await.unwrap();
+    assert_eq!((unchanged.state, unchanged.last_snapshot), (JobState::Processing, None));
+
+    // Once the lease has expired, the job is another poller's.
+    sqlx::query("UPDATE jobs SET poll_lease_until = 0 WHERE id = $1")
+        .bind(&id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let taken = other.poll_round().await.unwrap();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0].job.as_str(), id);
+    assert!(matches!(taken[0].polled, Polled::Pending { .. } | Polled::RetryAfter(_)), "{taken:?}");
+    let (holder, next): (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT poll_lease_token, next_poll_at FROM jobs WHERE id = $1")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(holder, None, "the round released its claim");
+    assert!(next.is_some(), "and said when the job is due again");
+}
