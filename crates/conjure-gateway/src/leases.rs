@@ -127,6 +127,9 @@ pub enum LeaseError {
     LeaseTooShort { lease: Duration, timeout: Duration },
     #[error(transparent)]
     Store(#[from] PgStoreError),
+    /// Reading a claimed job back failed; its lease expires and the job is polled again then.
+    #[error(transparent)]
+    Job(#[from] StoreError),
 }
 
 impl LeaseError {
@@ -139,6 +142,7 @@ impl LeaseError {
                     .to_owned(),
             ),
             LeaseError::Store(e) => e.hint(),
+            LeaseError::Job(e) => e.hint(),
         }
     }
 }
@@ -582,9 +586,7 @@ impl Instance {
     }
 
     async fn poll_claimed(&self, claim: Claim) -> Result<PollOutcome, LeaseError> {
-        let job = self.store.get(&claim.job).await.map_err(|e| {
-            LeaseError::Store(PgStoreError::NotFound(format!("{} ({e})", claim.job)))
-        })?;
+        let job = self.store.get(&claim.job).await?;
         let policy = self.app.config.poll.for_provider(job.provider);
         let now = crate::timefmt_now();
         let age = |at: i64| Duration::from_millis(u64::try_from(now - at).unwrap_or(0));
