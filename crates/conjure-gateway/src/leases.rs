@@ -670,18 +670,13 @@ impl Instance {
         }
     }
 
-    /// Runs the heartbeat, the orphan sweep and (with [`Config::poll`]) the poller until
-    /// `shutdown` resolves; each finishes what it is doing first, so no lease is left held by a
-    /// graceful stop. Database errors are logged and retried at the next interval. The row is
-    /// not deleted here: [`Instance::deregister`] is for after the requests in flight.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|s| *s).await;
-        };
-        let mut tasks = JoinSet::new();
+    /// Renews this instance's row every [`Config::heartbeat`] until `shutdown` resolves. Kept
+    /// apart from [`Instance::run`] because it must outlast it: a stopping instance stays alive
+    /// until its requests in flight (a paid POST among them) have been answered and recorded,
+    /// or another instance would take its `submitting` jobs for a stopped instance's.
+    pub async fn keep_alive(self, shutdown: impl Future<Output = ()>) {
         let me = self.clone();
-        tasks.spawn(every(self.config.heartbeat, wait(stopped.clone()), move || {
+        every(self.config.heartbeat, shutdown, move || {
             let me = me.clone();
             async move {
                 if let Err(e) = me.register().await {
@@ -689,7 +684,20 @@ impl Instance {
                 }
                 false
             }
-        }));
+        })
+        .await;
+    }
+
+    /// Runs the orphan sweep and (with [`Config::poll`]) the poller until `shutdown` resolves;
+    /// each finishes what it is doing first, so no lease is left held by a graceful stop.
+    /// Database errors are logged and retried at the next interval. The heartbeat is
+    /// [`Instance::keep_alive`]; the row is deleted by [`Instance::deregister`].
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let mut tasks = JoinSet::new();
         let me = self.clone();
         tasks.spawn(every(self.config.sweep_interval, wait(stopped.clone()), move || {
             let me = me.clone();

@@ -144,6 +144,9 @@ pub async fn serve(
     // Both stop with the server, each after the round it has in flight.
     let delivering = tokio::spawn(worker.run(wait(stopped.clone())));
     let background = tokio::spawn(instance.clone().run(wait(stopped)));
+    // The heartbeat stops only once the requests in flight have been answered.
+    let (served_all, beating) = tokio::sync::watch::channel(false);
+    let heartbeat = tokio::spawn(instance.clone().keep_alive(wait(beating)));
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
@@ -151,6 +154,8 @@ pub async fn serve(
     let served = axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await;
     let _ = delivering.await;
     let _ = background.await;
+    let _ = served_all.send(true);
+    let _ = heartbeat.await;
     if let Err(e) = instance.deregister().await {
         // Its row then expires on its own; its jobs are settled a lease later.
         tracing::warn!(error = %e, hint = ?e.hint(), "could not remove this instance's row");
