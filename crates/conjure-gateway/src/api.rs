@@ -50,6 +50,8 @@ pub struct Gateway {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// How webhooks are checked and delivered.
     pub webhooks: crate::webhooks::Config,
+    /// How this instance keeps itself alive and shares the polling of jobs.
+    pub leases: crate::leases::Config,
 }
 
 impl std::fmt::Debug for Gateway {

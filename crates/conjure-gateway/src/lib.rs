@@ -13,17 +13,20 @@
 //! - [`webhooks`]: a member's endpoints, the outbox a job change writes its event to (in the
 //!   same transaction), and the leased delivery worker every instance runs, signing each
 //!   delivery and refusing private addresses; [`metrics`]: `/metrics` in Prometheus text.
+//! - [`leases`]: stateless instances: each instance's heartbeat row, the settling of a stopped
+//!   instance's jobs (the CLI's orphan rule), and the background poller that polls submitted
+//!   jobs under expiring leases, so that a killed instance's jobs are finished by another.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
-//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, leases that
-//! hand a stopped instance's jobs to another, one Katana request in flight across instances,
-//! rate limits.
+//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, one Katana
+//! request in flight across instances, rate limits, downloading outputs to shared storage.
 
 pub mod admin;
 pub mod api;
 pub mod approvals;
 pub mod katana;
 pub mod keys;
+pub mod leases;
 pub mod member;
 pub mod metrics;
 pub mod redact;

@@ -7,7 +7,8 @@
 //! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
 //! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
 //! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
-//! in [`crate::api`]. The webhook delivery worker runs beside the server.
+//! in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
+//! and job poller ([`crate::leases`]) run beside the server.
 //! [`serve`] runs until its `shutdown` future resolves, then stops accepting, lets the requests
 //! in flight finish (a paid POST under way is answered and recorded), and closes the store's
 //! connections. Which signal stops it is the binary's business.
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 
 use crate::api::{self, Gateway};
 use crate::keys::{self, Admin};
+use crate::leases;
 use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
 use crate::webhooks;
@@ -42,7 +44,15 @@ impl Gateway {
             owner: Arc::from(owner),
             metrics: Arc::new(Metrics::new()),
             webhooks: webhooks::Config::default(),
+            leases: leases::Config::default(),
         }
+    }
+
+    /// The same gateway with its liveness and background polling as `config` says.
+    #[must_use]
+    pub fn with_leases(mut self, config: leases::Config) -> Gateway {
+        self.leases = config;
+        self
     }
 
     /// The same gateway with webhooks checked and delivered as `config` says.
@@ -101,30 +111,55 @@ async fn admin_only(request: Request, next: Next) -> Response {
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight and closes the store's connections.
+///
+/// Beside the server run the webhook worker and this instance's background work
+/// ([`leases::Instance`]: heartbeat, orphan sweep, job poller). The instance's row is written
+/// before the first request is accepted (so that no other instance takes its jobs for a
+/// stopped instance's) and deleted only after the requests in flight have finished and the
+/// background work has stopped (its poll leases released).
 pub async fn serve(
     listener: TcpListener,
     gateway: Gateway,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let store = gateway.store.clone();
-    // The webhook worker runs beside the server and stops with it, after its round in flight.
     let worker = webhooks::Worker::new(
         store.pool().clone(),
         gateway.webhooks.clone(),
         Some(Arc::clone(&gateway.metrics)),
     )
     .map_err(std::io::Error::other)?;
+    let instance = leases::Instance::new(
+        store.clone(),
+        Arc::clone(&gateway.app),
+        &gateway.owner,
+        gateway.leases.clone(),
+    )
+    .map_err(std::io::Error::other)?;
+    instance.register().await.map_err(std::io::Error::other)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let delivering = tokio::spawn(worker.run(async move {
-        let mut stopped = stopped;
-        let _ = stopped.wait_for(|s| *s).await;
-    }));
+    let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // Both stop with the server, each after the round it has in flight.
+    let delivering = tokio::spawn(worker.run(wait(stopped.clone())));
+    let background = tokio::spawn(instance.clone().run(wait(stopped)));
+    // The heartbeat stops only once the requests in flight have been answered.
+    let (served_all, beating) = tokio::sync::watch::channel(false);
+    let heartbeat = tokio::spawn(instance.clone().keep_alive(wait(beating)));
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);
     };
     let served = axum::serve(listener, router(gateway)).with_graceful_shutdown(shutdown).await;
     let _ = delivering.await;
+    let _ = background.await;
+    let _ = served_all.send(true);
+    let _ = heartbeat.await;
+    if let Err(e) = instance.deregister().await {
+        // Its row then expires on its own; its jobs are settled a lease later.
+        tracing::warn!(error = %e, hint = ?e.hint(), "could not remove this instance's row");
+    }
     store.close().await;
     served
 }

@@ -356,23 +356,34 @@ impl PgStore {
         Ok(facts)
     }
 
-    async fn transition_in(
+    /// A job's state change; with `lease`, made only while the job's poll lease carries that
+    /// token ([`PgStoreError::LeaseLost`] otherwise, nothing changed).
+    pub(crate) async fn transition_in(
         &self,
         id: &JobId,
         to: JobState,
         note: Option<&str>,
+        lease: Option<&str>,
     ) -> Result<JobRecord, PgStoreError> {
         let note = note.filter(|n| !n.trim().is_empty());
         let mut tx = self.pool.begin().await?;
-        let row =
-            sqlx::query("SELECT state, updated_at, member_id FROM jobs WHERE id = $1 FOR UPDATE")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
+        let row = sqlx::query(
+            "SELECT state, updated_at, member_id, poll_lease_token FROM jobs WHERE id = $1 \
+             FOR UPDATE",
+        )
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
         let from = parse_state(id.as_str(), &row.try_get::<String, _>(0)?)?;
         let updated_at: i64 = row.try_get(1)?;
         let member: Option<String> = row.try_get(2)?;
+        let holder: Option<String> = row.try_get(3)?;
+        if let Some(token) = lease
+            && holder.as_deref() != Some(token)
+        {
+            return Err(PgStoreError::LeaseLost(id.to_string()));
+        }
         // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
         from.transition(to)?;
         // A wall clock stepped back (NTP), or another instance's clock behind ours, must not
@@ -444,27 +455,35 @@ impl PgStore {
         Ok(())
     }
 
-    async fn record_snapshot_in(
+    /// Records a poll's answer; with `lease`, only while the job's poll lease carries that
+    /// token ([`PgStoreError::LeaseLost`] otherwise, nothing written).
+    pub(crate) async fn record_snapshot_in(
         &self,
         id: &JobId,
         snapshot: &str,
         credits_spent: Option<Credits>,
+        lease: Option<&str>,
     ) -> Result<(), PgStoreError> {
         // A poll that does not report credits keeps the last reported figure.
         let changed = sqlx::query(
             "UPDATE jobs SET last_snapshot_json = $2, \
                  credits_spent_tenths = coalesce($3, credits_spent_tenths), \
                  updated_at = greatest(updated_at, $4) \
-             WHERE id = $1",
+             WHERE id = $1 AND ($5::TEXT IS NULL OR poll_lease_token = $5)",
         )
         .bind(id.as_str())
         .bind(snapshot)
         .bind(credits_spent.map(Credits::tenths))
         .bind(now_ms())
+        .bind(lease)
         .execute(&self.pool)
         .await?;
         if changed.rows_affected() == 0 {
-            return Err(PgStoreError::NotFound(id.to_string()));
+            // Jobs are never deleted: a leased write that changed nothing lost its lease.
+            return Err(match lease {
+                Some(_) => PgStoreError::LeaseLost(id.to_string()),
+                None => PgStoreError::NotFound(id.to_string()),
+            });
         }
         Ok(())
     }
@@ -1037,7 +1056,7 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn to_json<T: serde::Serialize + ?Sized>(
+pub(crate) fn to_json<T: serde::Serialize + ?Sized>(
     value: &T,
     what: &'static str,
 ) -> Result<String, PgStoreError> {
@@ -1088,7 +1107,7 @@ impl JobStore for PgStore {
         to: JobState,
         note: Option<&str>,
     ) -> Result<JobRecord, StoreError> {
-        store(self.transition_in(id, to, note).await)
+        store(self.transition_in(id, to, note, None).await)
     }
 
     async fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), StoreError> {
@@ -1102,7 +1121,7 @@ impl JobStore for PgStore {
         credits_spent: Option<Credits>,
     ) -> Result<(), StoreError> {
         let snapshot = store(to_json(snapshot, "provider snapshot"))?;
-        store(self.record_snapshot_in(id, &snapshot, credits_spent).await)
+        store(self.record_snapshot_in(id, &snapshot, credits_spent, None).await)
     }
 
     async fn record_delivery(

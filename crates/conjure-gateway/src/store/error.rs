@@ -101,6 +101,11 @@ pub enum PgStoreError {
 
     #[error("Every job id drawn for a new job was taken")]
     IdClash,
+
+    /// A background poll's write found its claim on the job gone (the lease expired and another
+    /// instance took it): nothing was written, the other instance's poll counts.
+    #[error("This instance's lease on job `{0}` was taken over by another instance")]
+    LeaseLost(String),
 }
 
 impl PgStoreError {
@@ -151,7 +156,8 @@ impl PgStoreError {
             | PgStoreError::RequestIdConflict { .. }
             | PgStoreError::QuoteMismatch { .. }
             | PgStoreError::Random(_)
-            | PgStoreError::IdClash => return None,
+            | PgStoreError::IdClash
+            | PgStoreError::LeaseLost(_) => return None,
         })
     }
 }
@@ -189,7 +195,8 @@ impl From<PgStoreError> for StoreError {
             | PgStoreError::BadName { .. }
             | PgStoreError::NameTaken { .. }
             | PgStoreError::NoKey(_)
-            | PgStoreError::IdClash => None,
+            | PgStoreError::IdClash
+            | PgStoreError::LeaseLost(_) => None,
         };
         StoreError::Backend { message, hint, source }
     }

@@ -27,6 +27,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0003_webhooks.sql",
         sql: include_str!("../../migrations/0003_webhooks.sql"),
     },
+    Migration { name: "0004_leases.sql", sql: include_str!("../../migrations/0004_leases.sql") },
 ];
 
 /// The schema version this binary writes.

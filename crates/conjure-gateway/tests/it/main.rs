@@ -8,6 +8,7 @@
 
 mod concurrency;
 mod contract;
+mod leases;
 mod members;
 mod metrics;
 mod migrate;

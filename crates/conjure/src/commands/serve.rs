@@ -32,8 +32,10 @@ use crate::error::{CliError, Exit};
 /// with its own Katana credentials within the member's budgets, and answers 402 with an
 /// approval link above the member's per-request limit. Members register webhooks at
 /// /v1/webhooks (signed, retried, logged); GET /metrics (admin key) is Prometheus text. GET
-/// /healthz answers 200 when the database does. SIGTERM or Ctrl-C stops it: it stops accepting, finishes the requests in
-/// flight, and exits 0.
+/// /healthz answers 200 when the database does. Submitted jobs are polled in the background by
+/// whichever instance holds their lease, so results are recorded (and webhooks sent) whether or
+/// not the member polls, and a killed instance's jobs are finished by another. SIGTERM or Ctrl-C
+/// stops it: it stops accepting, finishes the requests in flight, and exits 0.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// The Postgres database (postgres://user:password@host:port/database); its tables are
@@ -49,6 +51,11 @@ pub struct ServeArgs {
     /// on the gateway's private network.
     #[arg(long)]
     pub allow_private_webhooks: bool,
+    /// Seconds an instance stays alive after its last heartbeat, and a claim on a job's
+    /// background poll lasts: another instance settles a killed instance's jobs in flight, and
+    /// polls its submitted jobs, this long after it stopped.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub lease_seconds: u64,
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -199,7 +206,12 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
         allow_private: args.allow_private_webhooks,
         ..conjure_gateway::webhooks::Config::default()
     };
-    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner()).with_webhooks(hooks);
+    let leases = conjure_gateway::leases::Config::with_lease(std::time::Duration::from_secs(
+        args.lease_seconds,
+    ));
+    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
+        .with_webhooks(hooks)
+        .with_leases(leases);
     server::serve(listener, gateway, stop_signal()).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())

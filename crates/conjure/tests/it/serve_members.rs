@@ -14,15 +14,15 @@ use serde_json::{Value, json};
 
 use crate::sandbox;
 
-const PASSWORD: &str = "pw_SENTINEL_members_93b1";
+pub(crate) const PASSWORD: &str = "pw_SENTINEL_members_93b1";
 
-fn database() -> TestDb {
+pub(crate) fn database() -> TestDb {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(fresh_database())
 }
 
 /// One raw HTTP/1.1 request with a Bearer key: the status and the body as JSON.
-fn call(
+pub(crate) fn call(
     base: &str,
     method: &str,
     path: &str,
@@ -47,12 +47,12 @@ fn call(
     (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
 }
 
-fn image(prompt: &str) -> Value {
+pub(crate) fn image(prompt: &str) -> Value {
     json!({"requests": [{"type": "image", "model": "gpt-image-2", "prompt": prompt, "aspect_ratio": "1:1"}]})
 }
 
 /// `conjure serve admin ARGS` on the test database; its exit code, stdout and stderr.
-fn admin(t: &TestContext, db: &TestDb, args: &[&str]) -> conjure_test::Run {
+pub(crate) fn admin(t: &TestContext, db: &TestDb, args: &[&str]) -> conjure_test::Run {
     let mut all = vec!["serve", "admin"];
     all.extend_from_slice(args);
     let mut cmd = t.command(&all);
@@ -61,16 +61,16 @@ fn admin(t: &TestContext, db: &TestDb, args: &[&str]) -> conjure_test::Run {
 }
 
 /// A running `conjure serve`, its URL, and what it printed (read once it stopped).
-struct Served {
-    child: Child,
-    base: String,
+pub(crate) struct Served {
+    pub(crate) child: Child,
+    pub(crate) base: String,
 }
 
 fn serve(t: &TestContext, db: &TestDb) -> Served {
     serve_with(t, db, &[])
 }
 
-fn serve_with(t: &TestContext, db: &TestDb, extra: &[&str]) -> Served {
+pub(crate) fn serve_with(t: &TestContext, db: &TestDb, extra: &[&str]) -> Served {
     let mut args = vec!["serve", "--addr", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let mut cmd = t.command(&args);
@@ -85,7 +85,7 @@ fn serve_with(t: &TestContext, db: &TestDb, extra: &[&str]) -> Served {
 
 impl Served {
     /// Stops it (SIGTERM) and returns everything it printed.
-    fn stop(mut self) -> String {
+    pub(crate) fn stop(mut self) -> String {
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -261,14 +261,14 @@ fn two_gateway_processes_serve_katana_clients_within_one_budget_and_keep_every_s
 }
 
 /// One webhook delivery as the receiver read it: its headers (names lower-cased) and body.
-struct Delivery {
-    headers: std::collections::HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Delivery {
+    pub(crate) headers: std::collections::HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A webhook receiver on loopback answering 200 to everything; what it received comes out of
 /// the channel.
-fn receiver() -> (String, std::sync::mpsc::Receiver<Delivery>) {
+pub(crate) fn receiver() -> (String, std::sync::mpsc::Receiver<Delivery>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hooks", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
