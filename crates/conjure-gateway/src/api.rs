@@ -6,7 +6,7 @@
 //! The paid path is the CLI's: the body is parsed and priced from the catalogue like
 //! `conjure submit`'s payload ([`conjure_app::App::order`]), approved (a pre-approval limit,
 //! or a token a person approved after a 402), reserved for the member and project
-//! ([`crate::store::ScopedStore`]) and sent once by the core's runner with the gateway's own
+//! ([`crate::store::StoreView`]) and sent once by the core's runner with the gateway's own
 //! provider credentials. A POST whose answer is lost is `unknown`, never sent again, and
 //! answered with the credits it may have cost. Errors are JSON with Katana's `detail`, and an
 //! `error` object with a code, a message and a hint saying what to do.

@@ -16,8 +16,8 @@
 //!   claiming at that moment are skipped, not waited for), writes a fresh token and an expiry,
 //!   and commits at once; the lease, not an open transaction, keeps other instances off while
 //!   the poll is in flight. The poll is [`Runner::poll_once`] with the gateway's credentials,
-//!   through [`LeasedStore`], which writes the answer only while the lease still carries the
-//!   claim's token. Then the lease is cleared and the job's next poll time set
+//!   through the store's leased view ([`PgStore::leased`]), which writes the answer only while
+//!   the lease still carries the claim's token. Then the lease is cleared and the job's next poll time set
 //!   ([`next_poll`]: the provider's `poll_after_seconds` when it gave one, else the runner's
 //!   poll policy). A killed instance's lease expires and the job is claimable again; a
 //!   graceful stop finishes its round first, so it leaves no lease behind. Polls are free: a
@@ -32,18 +32,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use conjure_app::App;
-use conjure_core::batch::BatchPlan;
-use conjure_core::policy::{PollPolicy, PollVerdict, ReserveFacts, SpendRules, Spent};
+use conjure_core::policy::{PollPolicy, PollVerdict};
 use conjure_core::runner::{Event, RunError, Runner};
-use conjure_core::store::{
-    InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
-    ReserveError, StoreError,
-};
-use conjure_core::{Credits, JobId, JobState, MediaKind};
+use conjure_core::store::{JobRecord, JobStore, StoreError};
+use conjure_core::{JobId, JobState, MediaKind};
 use sqlx::{PgPool, Row};
 use tokio::task::JoinSet;
 
@@ -366,137 +361,6 @@ async fn release(pool: &PgPool, claim: &Claim, next: Duration) -> Result<bool, L
     Ok(done.rows_affected() == 1)
 }
 
-/// The store as a poll under a lease sees it: the runner's writes of a poll's answer (its
-/// snapshot and state) are made only while the job's lease carries `token`; everything else
-/// is the store's own.
-#[derive(Debug)]
-pub struct LeasedStore {
-    store: PgStore,
-    token: String,
-    lost: AtomicBool,
-}
-
-impl LeasedStore {
-    pub fn new(store: PgStore, token: impl Into<String>) -> LeasedStore {
-        LeasedStore { store, token: token.into(), lost: AtomicBool::new(false) }
-    }
-
-    /// Whether a write found the lease taken over.
-    pub fn lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
-    }
-
-    fn guard<T>(&self, r: Result<T, PgStoreError>) -> Result<T, StoreError> {
-        if let Err(PgStoreError::LeaseLost(_)) = &r {
-            self.lost.store(true, Ordering::Relaxed);
-        }
-        r.map_err(StoreError::from)
-    }
-}
-
-impl JobStore for LeasedStore {
-    async fn reserve(
-        &self,
-        approved: &conjure_core::approval::Approved,
-        owner: &str,
-        rules: &SpendRules,
-        now_ms: i64,
-    ) -> Result<JobRecord, ReserveError> {
-        self.store.reserve(approved, owner, rules, now_ms).await
-    }
-
-    async fn preview(
-        &self,
-        order: &conjure_core::approval::Order,
-        token: Option<&str>,
-        rules: &SpendRules,
-        now_ms: i64,
-    ) -> Result<ReserveFacts, StoreError> {
-        self.store.preview(order, token, rules, now_ms).await
-    }
-
-    async fn transition(
-        &self,
-        id: &JobId,
-        to: JobState,
-        note: Option<&str>,
-    ) -> Result<JobRecord, StoreError> {
-        self.guard(self.store.transition_in(id, to, note, Some(&self.token)).await)
-    }
-
-    async fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), StoreError> {
-        self.store.set_request_id(id, request_id).await
-    }
-
-    async fn record_snapshot(
-        &self,
-        id: &JobId,
-        snapshot: &serde_json::Value,
-        credits_spent: Option<Credits>,
-    ) -> Result<(), StoreError> {
-        let snapshot = crate::store::to_json(snapshot, "provider snapshot")?;
-        self.guard(
-            self.store.record_snapshot_in(id, &snapshot, credits_spent, Some(&self.token)).await,
-        )
-    }
-
-    async fn record_delivery(
-        &self,
-        id: &JobId,
-        outputs: &[OutputRecord],
-    ) -> Result<(), StoreError> {
-        self.store.record_delivery(id, outputs).await
-    }
-
-    async fn get(&self, id: &JobId) -> Result<JobRecord, StoreError> {
-        self.store.get(id).await
-    }
-
-    async fn resolve(&self, input: &str) -> Result<JobId, StoreError> {
-        self.store.resolve(input).await
-    }
-
-    async fn list(&self, filter: JobFilter, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
-        self.store.list(filter, limit).await
-    }
-
-    async fn children(&self, parent: &JobId) -> Result<Vec<JobRecord>, StoreError> {
-        self.store.children(parent).await
-    }
-
-    async fn spent_since(&self, since_ms: i64) -> Result<Spent, StoreError> {
-        self.store.spent_since(since_ms).await
-    }
-
-    async fn totals(&self) -> Result<Vec<ProviderTotals>, StoreError> {
-        self.store.totals().await
-    }
-
-    async fn ledger(&self, since_ms: i64) -> Result<Vec<LedgerEntry>, StoreError> {
-        self.store.ledger(since_ms).await
-    }
-
-    async fn record_batch(&self, plan: &BatchPlan) -> Result<(), StoreError> {
-        self.store.record_batch(plan).await
-    }
-
-    async fn batch(&self, id_or_prefix: &str) -> Result<BatchPlan, StoreError> {
-        self.store.batch(id_or_prefix).await
-    }
-
-    async fn batch_jobs(&self, id: &str) -> Result<Vec<JobRecord>, StoreError> {
-        self.store.batch_jobs(id).await
-    }
-
-    async fn in_flight(&self) -> Result<Vec<InFlight>, StoreError> {
-        self.store.in_flight().await
-    }
-
-    async fn events(&self, id: &JobId) -> Result<Vec<JobEvent>, StoreError> {
-        self.store.events(id).await
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The background work.
 
@@ -626,7 +490,7 @@ impl Instance {
                 return Polled::Stopped;
             }
         };
-        let leased = LeasedStore::new(self.store.clone(), claim.token.clone());
+        let leased = self.store.leased(claim.token.clone());
         let quiet = |_: Event<'_>| {};
         let runner = Runner {
             provider: &connected,

@@ -4,7 +4,8 @@
 //! - [`store::PgStore`]: the core's [`conjure_core::JobStore`] on Postgres (its own
 //!   migrations; reservations that queue on row locks so that any number of connections and
 //!   instances cannot overspend), passing the same contract suite as the SQLite journal; and
-//!   [`store::ScopedStore`], the same store reserving for a member and a project.
+//!   [`store::StoreView`], the same store reserving for a member and a project, or writing a
+//!   background poll's answer under its lease.
 //! - [`admin`]: members, projects, budgets and usage; [`keys`]: API keys (kept hashed) and the
 //!   middleware that maps a request's key to its [`member::MemberId`]; [`approvals`]: quotes a
 //!   wire client could not approve (402) and their approval.
@@ -35,7 +36,7 @@ pub mod store;
 pub mod webhooks;
 
 pub use api::Gateway;
-pub use store::{PgStore, PgStoreError, Scope, ScopedStore};
+pub use store::{PgStore, PgStoreError, Scope, StoreView};
 
 /// Now, in unix milliseconds (the stores' clock).
 pub(crate) fn timefmt_now() -> i64 {

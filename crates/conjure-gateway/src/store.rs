@@ -52,9 +52,9 @@ use crate::webhooks::EventType;
 mod error;
 mod migrate;
 mod record;
-mod scoped;
+mod view;
 
-pub use self::scoped::ScopedStore;
+pub use self::view::StoreView;
 
 /// How many candidates an ambiguous id error lists.
 const MAX_CANDIDATES: usize = 10;
@@ -187,13 +187,6 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(verdict)
-    }
-
-    /// This store as a member's: a [`JobStore`] whose `reserve` is [`PgStore::reserve_scoped`]
-    /// for `scope`, so that the core's runner (the only code that sends a paid POST) takes a
-    /// member's request down the same walk as the CLI's.
-    pub fn scoped(&self, scope: Scope) -> ScopedStore {
-        ScopedStore { store: self.clone(), scope }
     }
 
     /// The pool, for the gateway's own tables (members, keys, quotes, webhooks, metrics).

@@ -278,7 +278,7 @@ async fn a_held_lease_keeps_other_pollers_off_until_it_expires_and_a_lost_one_wr
     assert!(other.poll_round().await.unwrap().is_empty(), "a held lease is not claimed");
 
     // A write under a token that is not the lease's changes nothing and says so.
-    let stale = leases::LeasedStore::new(store.clone(), "poll_not_mine");
+    let stale = store.leased("poll_not_mine");
     let job_id = JobId::from_stored(id.as_str());
     assert!(stale.transition(&job_id, JobState::Completed, None).await.is_err());
     assert!(stale.record_snapshot(&job_id, &serde_json::json!({"x": 1}), None).await.is_err());
