@@ -23,7 +23,7 @@
 //!   graceful stop finishes its round first, so it leaves no lease behind. Polls are free: a
 //!   poll abandoned at [`Config::poll_timeout`] or lost with its instance is simply made again.
 //!
-//! This is the webhook worker's approach ([`crate::webhooks::worker`]): database clock for
+//! This is the webhook worker's approach ([`crate::webhooks::Worker`]): database clock for
 //! every expiry, claims that commit at once, results only under the claim's token. A member's
 //! own `GET` still polls as before (unleased: two polls of one job at once record the same
 //! answer twice at worst; the state machine refuses a second finish). Not here: deciding

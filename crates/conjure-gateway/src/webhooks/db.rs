@@ -2,7 +2,7 @@
 //! the delivery log. Handlers and the worker call these; nothing else writes the tables.
 //!
 //! **Clocks.** Every time a decision depends on (when a delivery is due, when a lease
-//! expires) is the database's clock ([`NOW`]), not an instance's: instances whose clocks
+//! expires) is the database's clock (`NOW`), not an instance's: instances whose clocks
 //! disagree still agree on whose lease has expired.
 //!
 //! **Claims.** A worker claims due deliveries in one statement: the due rows are locked with

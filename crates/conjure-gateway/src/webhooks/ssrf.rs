@@ -13,7 +13,7 @@
 //! have changed in between. At delivery it is done by [`CheckedResolver`], the HTTP client's DNS
 //! resolver: the addresses it returns are the ones it checked and the only ones the client may
 //! connect to, so there is no second lookup between the check and the connection (DNS
-//! rebinding). Literal IP hosts never reach a resolver and are checked with [`check_url`].
+//! rebinding). Literal IP hosts never reach a resolver and are checked with [`classify`] directly.
 //! `allow_private` (the gateway's `--allow-private-webhooks`, for tests and private networks)
 //! turns the refusals off. Redirects are never followed (see the worker), so a public endpoint
 //! cannot bounce the gateway to a private one.
