@@ -193,6 +193,9 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
             .hint("pick another --addr (port 0 picks a free one)")
     })?;
     let base = format!("http://{}", listener.local_addr()?);
+    // The handlers are in place before the URL is printed: whoever reads it may stop the
+    // gateway at once, and that stop must be the graceful one.
+    let stop = stop_signal();
     if ctx.out.json {
         ctx.out.json_value(&json!({"status": "serving", "url": base, "database": store.target()}));
     } else {
@@ -212,7 +215,7 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
     let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
         .with_webhooks(hooks)
         .with_leases(leases);
-    server::serve(listener, gateway, stop_signal()).await?;
+    server::serve(listener, gateway, stop).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())
 }
