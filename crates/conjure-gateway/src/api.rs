@@ -105,7 +105,12 @@ fn member_only() -> Response {
     )
 }
 
-fn admin_only() -> Response {
+/// Lets through requests made with the admin key (the key check ran first): the admin API
+/// and `/metrics` (spend and job counts are the team's business).
+pub async fn admin_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if request.extensions().get::<Admin>().is_some() {
+        return next.run(request).await;
+    }
     error(
         StatusCode::FORBIDDEN,
         "admin_key_required",
@@ -554,14 +559,7 @@ pub struct MemberBody {
     pub per_request: Option<String>,
 }
 
-pub async fn admin_add_member(
-    State(gw): State<Gateway>,
-    admin: Option<Extension<Admin>>,
-    Json(body): Json<MemberBody>,
-) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
+pub async fn admin_add_member(State(gw): State<Gateway>, Json(body): Json<MemberBody>) -> Response {
     let budgets = match parse_budgets(&body.budgets) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -599,12 +597,8 @@ pub struct ProjectBody {
 
 pub async fn admin_add_project(
     State(gw): State<Gateway>,
-    admin: Option<Extension<Admin>>,
     Json(body): Json<ProjectBody>,
 ) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
     let budgets = match parse_budgets(&body.budgets) {
         Ok(b) => b,
         Err(r) => return *r,
@@ -616,14 +610,7 @@ pub async fn admin_add_project(
 }
 
 /// `POST /admin/members/{name}/keys`: a new key, in the answer only.
-pub async fn admin_create_key(
-    State(gw): State<Gateway>,
-    admin: Option<Extension<Admin>>,
-    Path(name): Path<String>,
-) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
+pub async fn admin_create_key(State(gw): State<Gateway>, Path(name): Path<String>) -> Response {
     match keys::create(&gw.store, Some(&MemberId(name.clone())), timefmt_now()).await {
         Ok(key) => (
             StatusCode::CREATED,
@@ -636,14 +623,7 @@ pub async fn admin_create_key(
 }
 
 /// `POST /admin/keys/{prefix}/revoke`.
-pub async fn admin_revoke_key(
-    State(gw): State<Gateway>,
-    admin: Option<Extension<Admin>>,
-    Path(prefix): Path<String>,
-) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
+pub async fn admin_revoke_key(State(gw): State<Gateway>, Path(prefix): Path<String>) -> Response {
     match keys::revoke(&gw.store, &prefix, timefmt_now()).await {
         Ok(()) => Json(json!({"revoked": prefix})).into_response(),
         Err(e) => store_error(&e),
@@ -661,12 +641,8 @@ pub struct SetBudgetBody {
 
 pub async fn admin_set_budget(
     State(gw): State<Gateway>,
-    admin: Option<Extension<Admin>>,
     Json(body): Json<SetBudgetBody>,
 ) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
     let (scope, owner) = match (&body.member, &body.project) {
         (Some(m), None) => (BudgetScope::Member, m),
         (None, Some(p)) => (BudgetScope::Project, p),
@@ -692,10 +668,7 @@ pub async fn admin_set_budget(
 }
 
 /// `GET /admin/usage`.
-pub async fn admin_usage(State(gw): State<Gateway>, admin: Option<Extension<Admin>>) -> Response {
-    if admin.is_none() {
-        return admin_only();
-    }
+pub async fn admin_usage(State(gw): State<Gateway>) -> Response {
     match admin::usage(&gw.store, None, gw.app.config.sandbox, timefmt_now()).await {
         Ok(list) => Json(json!({"members": list})).into_response(),
         Err(e) => store_error(&e),

@@ -18,17 +18,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use crate::api::{self, Gateway};
-use crate::keys::{self, Admin};
+use crate::keys;
 use crate::leases;
 use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
@@ -65,48 +63,36 @@ impl Gateway {
 
 /// The gateway's routes.
 pub fn router(gateway: Gateway) -> Router {
+    let check_key = || middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate);
     let keyed = Router::new()
         .route("/v1/generation-requests", post(api::submit))
         .route("/v1/generation-requests/{id}", get(api::poll))
         .route("/v1/models", get(api::models))
         .route("/v1/me/balance", get(api::balance))
         .route("/approve/{token}", post(api::approve_quote))
+        .route_layer(check_key());
+    // Layers run outside in: the key check, then the admin check.
+    let admin = Router::new()
         .route("/admin/members", post(api::admin_add_member))
         .route("/admin/members/{name}/keys", post(api::admin_create_key))
         .route("/admin/keys/{prefix}/revoke", post(api::admin_revoke_key))
         .route("/admin/projects", post(api::admin_add_project))
         .route("/admin/budgets", put(api::admin_set_budget))
         .route("/admin/usage", get(api::admin_usage))
-        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
+        .route_layer(middleware::from_fn(api::admin_only))
+        .route_layer(check_key());
     let pool = gateway.store.pool().clone();
-    let hooks = webhooks::router(pool.clone(), gateway.webhooks.clone())
-        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
-    // Spend and job counts are the team's business: the scrape takes the admin key.
+    let hooks = webhooks::router(pool.clone(), gateway.webhooks.clone()).route_layer(check_key());
     let metrics = metrics::router(pool, Arc::clone(&gateway.metrics))
-        .route_layer(middleware::from_fn(admin_only))
-        .route_layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate));
+        .route_layer(middleware::from_fn(api::admin_only))
+        .route_layer(check_key());
     Router::new()
         .route("/healthz", get(healthz))
         .merge(keyed)
+        .merge(admin)
         .with_state(gateway)
         .merge(hooks)
         .merge(metrics)
-}
-
-/// Lets through requests made with the admin key (the key check ran first).
-async fn admin_only(request: Request, next: Next) -> Response {
-    if request.extensions().get::<Admin>().is_some() {
-        return next.run(request).await;
-    }
-    let body = json!({
-        "detail": "This endpoint takes the gateway's admin key",
-        "error": {
-            "code": "admin_only",
-            "message": "This endpoint takes the gateway's admin key",
-            "hint": "scrape /metrics with `Authorization: Bearer <admin key>` (`conjure serve admin key create --admin` makes one)",
-        },
-    });
-    (StatusCode::FORBIDDEN, Json(body)).into_response()
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in
