@@ -617,8 +617,9 @@ pub fn reserve_verdict(
 
 /// Whether a wire client's request (one sent through the team gateway's provider-compatible
 /// endpoints) may be sent without a person approving its quote: its member's per-request
-/// pre-approval limit holds it. No limit pre-approves nothing; an unpublished price or a dollar limit on a quote without a dollar
-/// price cannot be held, so it needs a person too. Budgets are checked later, in `reserve`.
+/// pre-approval limit holds it. No limit pre-approves nothing; an unpublished price or a dollar
+/// limit on a quote without a dollar price cannot be held, so it needs a person too. Budgets
+/// are checked later, in `reserve`.
 pub fn preapproved(quote: &Quote, per_request: Option<Limit>) -> bool {
     per_request.is_some_and(|limit| check_max_cost(Some(limit), quote).is_ok())
 }
