@@ -30,6 +30,7 @@ use conjure_core::store::{
 };
 use conjure_core::stored::{self, Reservation};
 use conjure_core::{Credits, JobId, JobState, ProviderId};
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::error::JournalError;
@@ -929,7 +930,25 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), JournalError> {
     // commit, which is what "the intent was recorded before the POST" requires.
     conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
+    // The log and its index file outlive the connection (see `Inner`'s `Drop`): a process that
+    // finds them creates neither file, nor syncs the directory for a new one, before its first
+    // commit. Left to itself, SQLite deletes both when the last connection closes, so every
+    // short-lived conjure process paid those before its reserve.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(open_err)?;
     Ok(())
+}
+
+impl Drop for Inner {
+    /// Copies the log into the database and empties it, keeping the file, as SQLite's own close
+    /// would have done before deleting it; without waiting: if another process is reading or
+    /// writing, the log stays as it is, and whoever opens it next reads it back (as after a
+    /// crash). Either way nothing committed is lost.
+    fn drop(&mut self) {
+        let conn = self.conn.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if conn.busy_timeout(Duration::ZERO).is_ok() {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        }
+    }
 }
 
 fn now_ms() -> i64 {
@@ -1008,6 +1027,60 @@ mod tests {
         assert_eq!(pragma::<i64>(&journal, "synchronous"), 2);
         assert_eq!(pragma::<i64>(&journal, "foreign_keys"), 1);
         assert_eq!(pragma::<i64>(&journal, "busy_timeout"), 5_000);
+    }
+
+    fn count_batches(path: &Path) -> i64 {
+        let conn = Connection::open(path).unwrap();
+        conn.query_row("SELECT count(*) FROM batches", [], |r| r.get(0)).unwrap()
+    }
+
+    fn add_batch(journal: &Journal, id: &str) {
+        let sql =
+            "INSERT INTO batches (id, source, lines_json, created_at) VALUES (?1, 's', '[]', 0)";
+        journal.inner.lock().execute(sql, [id]).unwrap();
+    }
+
+    #[test]
+    fn closing_empties_the_log_into_the_database_and_keeps_both_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let wal = dir.path().join("journal.db-wal");
+        let journal = Journal::open(&path).unwrap();
+        add_batch(&journal, "b1");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0, "the commit went to the log");
+        drop(journal);
+        // Kept for the next process, and empty: the commit is in the database file itself.
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+        assert!(dir.path().join("journal.db-shm").exists());
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        assert_eq!(count_batches(&copy), 1, "the database file alone holds every commit");
+        // The next process reuses the files and adds to them.
+        let journal = Journal::open(&path).unwrap();
+        add_batch(&journal, "b2");
+        drop(journal);
+        assert_eq!(count_batches(&path), 2);
+    }
+
+    #[test]
+    fn closing_while_another_process_reads_keeps_the_log_and_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let journal = Journal::open(&path).unwrap();
+        add_batch(&journal, "b1");
+        // A reader in the middle of a read transaction: the log cannot be emptied now, and the
+        // closing journal must not wait for it.
+        let reader = Connection::open(&path).unwrap();
+        reader.execute_batch("BEGIN; SELECT count(*) FROM batches;").unwrap();
+        let closed = Instant::now();
+        drop(journal);
+        assert!(closed.elapsed() < BUSY_TIMEOUT, "closing waited for the reader");
+        reader.execute_batch("COMMIT").unwrap();
+        drop(reader);
+        let journal = Journal::open(&path).unwrap();
+        add_batch(&journal, "b2");
+        drop(journal);
+        assert_eq!(count_batches(&path), 2);
     }
 
     #[cfg(unix)]
