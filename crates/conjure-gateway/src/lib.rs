@@ -25,6 +25,7 @@
 pub mod admin;
 pub mod api;
 pub mod approvals;
+pub mod chat;
 pub mod katana;
 pub mod keys;
 pub mod leases;
