@@ -708,7 +708,7 @@ pub(crate) struct Cleared {
 }
 
 /// What `submit` checks before its POST, for the spec another wire endpoint built from
-/// `payload`: the member and project, the provider allowed to the member, the price, the
+/// `payload` (a button press's `parent` recorded on it): the member and project, the provider allowed to the member, the price, the
 /// consent (a token approved after a 402, or the member's pre-approval), and, when neither
 /// covers it, a 402 with the quote (unless the budgets would refuse it anyway). `Err` is the
 /// answer to send; nothing was reserved or sent.
@@ -718,6 +718,7 @@ pub(crate) async fn clear(
     headers: &HeaderMap,
     payload: &Value,
     spec: conjure_core::JobSpec,
+    parent: Option<conjure_core::JobId>,
 ) -> Result<Cleared, Response> {
     let project = project_of(headers);
     let profile = match admin::member(&gw.store, member).await {
@@ -750,7 +751,9 @@ pub(crate) async fn clear(
             )),
         ));
     }
-    let order = gw.app.order(spec, None).map_err(|e| app_error(&e))?;
+    let mut order = gw.app.order(spec, None).map_err(|e| app_error(&e))?;
+    // A button press is its parent's child (its lineage, and its webhook's).
+    order.parent = parent;
     let body_sha = katana::body_hash(member.as_str(), project.as_deref(), payload);
     let consent = match approvals::approved_token(&gw.store, member, &body_sha).await {
         Ok(Some(token)) => Some(Consent::Token(token)),
@@ -856,4 +859,31 @@ pub(crate) fn unknown_hint(job: &conjure_core::JobId) -> String {
     format!(
         "do not send it again blindly: GET /v1/generation-requests/{job} shows what is known; the gateway's admin can check the provider's dashboard"
     )
+}
+
+/// The member's job as the provider says it now: a job still running is polled once upstream
+/// (the runner records the answer; a failed poll leaves it as it was), as `poll` does.
+pub(crate) async fn refresh(gw: &Gateway, job: conjure_core::JobRecord) -> conjure_core::JobRecord {
+    if job.state.is_terminal() || job.request_id.is_none() {
+        return job;
+    }
+    let Ok(connected) = gw.app.connect(job.provider) else { return job };
+    let quiet = |_: Event<'_>| {};
+    let runner = Runner {
+        provider: &connected,
+        store: &gw.store,
+        policy: gw.app.config.poll.for_provider(job.provider),
+        owner: &gw.owner,
+        observer: &quiet,
+    };
+    let _ = runner.poll_once(&job.id).await;
+    match gw.store.get(&job.id).await {
+        Ok(fresh) => fresh,
+        Err(_) => job,
+    }
+}
+
+/// The store's error as an answer.
+pub(crate) fn store_failed(e: &PgStoreError) -> Response {
+    store_error(e)
 }

@@ -106,7 +106,7 @@ pub async fn completions(
     if asked.mode == TextMode::Async {
         bound["conjure_wait"] = false.into();
     }
-    let cleared = match api::clear(&gw, &member, &headers, &bound, spec).await {
+    let cleared = match api::clear(&gw, &member, &headers, &bound, spec, None).await {
         Ok(c) => c,
         Err(answer) => return answer,
     };

@@ -26,6 +26,7 @@ pub mod admin;
 pub mod api;
 pub mod approvals;
 pub mod chat;
+pub mod imaginepro;
 pub mod katana;
 pub mod keys;
 pub mod leases;

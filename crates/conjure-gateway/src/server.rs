@@ -71,6 +71,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/me/balance", get(api::balance))
         .route("/approve/{token}", post(api::approve_quote))
         .route("/v1/chat/completions", post(crate::chat::completions))
+        .merge(crate::imaginepro::routes())
         .route_layer(check_key());
     // Layers run outside in: the key check, then the admin check.
     let admin = Router::new()

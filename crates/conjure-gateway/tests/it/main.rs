@@ -9,6 +9,7 @@
 mod chat;
 mod concurrency;
 mod contract;
+mod imaginepro_wire;
 mod leases;
 mod members;
 mod metrics;
