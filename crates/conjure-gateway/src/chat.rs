@@ -352,7 +352,7 @@ impl Chunks {
         Bytes::from(format!("data: {value}\n\n"))
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Bytes {
+    fn chunk(&self, delta: &Value, finish: Option<&str>) -> Bytes {
         Self::frame(&json!({
             "id": self.id,
             "object": "chat.completion.chunk",
@@ -368,7 +368,7 @@ impl Chunks {
         let start = |this: &mut Chunks, out: &mut Vec<Bytes>| {
             if !this.started {
                 this.started = true;
-                out.push(this.chunk(json!({"role": "assistant", "content": ""}), None));
+                out.push(this.chunk(&json!({"role": "assistant", "content": ""}), None));
             }
         };
         match piece {
@@ -380,11 +380,11 @@ impl Chunks {
             }
             Piece::Answer(a) => {
                 start(self, &mut out);
-                out.push(self.chunk(json!({"content": a}), None));
+                out.push(self.chunk(&json!({"content": a}), None));
             }
             Piece::Reasoning(r) => {
                 start(self, &mut out);
-                out.push(self.chunk(json!({"reasoning_content": r}), None));
+                out.push(self.chunk(&json!({"reasoning_content": r}), None));
             }
             Piece::Finished(result) => {
                 start(self, &mut out);
@@ -392,7 +392,7 @@ impl Chunks {
                     Ok(job) => {
                         let text = snapshot_of(&job).and_then(|s| s.text).unwrap_or_default();
                         let finish = text.finish_reason.as_deref().unwrap_or("stop");
-                        out.push(self.chunk(json!({}), Some(finish)));
+                        out.push(self.chunk(&json!({}), Some(finish)));
                         if self.include_usage {
                             out.push(Self::frame(&json!({
                                 "id": self.id,

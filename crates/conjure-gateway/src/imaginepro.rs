@@ -83,14 +83,23 @@ fn ip_error(status: StatusCode, code: &str, message: &str, hint: Option<&str>) -
 
 /// One of the gateway's own answers (Katana-shaped: `detail`, `error {code, message, hint}`)
 /// reshaped for an ImaginePro client, keeping the quote, the approval link and `conjure`.
-async fn reshape(answer: Response) -> Response {
+/// Successes and answers already in ImaginePro's shape pass as they are.
+pub async fn reshape(answer: Response) -> Response {
     let status = answer.status();
-    let Ok(bytes) = axum::body::to_bytes(answer.into_body(), 1 << 20).await else {
+    if status.is_success() {
+        return answer;
+    }
+    let (parts, body) = answer.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return ip_error(status, "gateway_error", "The gateway's answer could not be read", None);
     };
     let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&bytes) else {
-        return (status, bytes).into_response();
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
     };
+    if !body.contains_key("detail") {
+        let bytes = serde_json::to_vec(&body).unwrap_or_default();
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
     let detail = body.remove("detail");
     let inner = body.remove("error").unwrap_or(Value::Null);
     let message = detail
@@ -285,7 +294,7 @@ async fn button_spec(
     let parent = match gw.store.member_job(member, message).await {
         Ok(Some(job)) if job.provider == ProviderId::ImaginePro => job,
         Ok(_) => return Err(not_found(message)),
-        Err(e) => return Err(reshape(api::store_failed(&e)).await),
+        Err(e) => return Err(api::store_failed(&e)),
     };
     let bad =
         |m: String, h: String| ip_error(StatusCode::BAD_REQUEST, "invalid_request", &m, Some(&h));
@@ -343,28 +352,27 @@ pub async fn submit(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(Extension(member)) = member else { return reshape(api::members_only()).await };
+    let Some(Extension(member)) = member else { return api::members_only() };
     let path = uri.path().strip_prefix(PREFIX).unwrap_or(uri.path()).to_owned();
-    let invalid = |e: &AppError| reshape(api::invalid(e));
     let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
         let e = AppError::invalid("The body is not a JSON object")
             .hint("send ImaginePro's JSON body, e.g. {\"prompt\": \"...\"}");
-        return invalid(&e).await;
+        return api::invalid(&e);
     };
     let (asked, hooks) = match read(&path, &fields) {
         Ok(a) => a,
-        Err(e) => return invalid(&e).await,
+        Err(e) => return api::invalid(&e),
     };
     let (spec, parent) = match asked {
         Asked::Request(request) => {
             for (url, what) in urls_of(&request) {
                 if let Err(e) = check_url(url, what) {
-                    return invalid(&e).await;
+                    return api::invalid(&e);
                 }
             }
             match request.spec_in(gw.app.catalogue()) {
                 Ok(spec) => (spec, None),
-                Err(e) => return invalid(&e).await,
+                Err(e) => return api::invalid(&e),
             }
         }
         Asked::Button { message, button, mask, prompt } => {
@@ -378,7 +386,7 @@ pub async fn submit(
     let bound = json!({"imaginepro": path, "body": Value::Object(fields)});
     let cleared = match api::clear(&gw, &member, &headers, &bound, spec, parent).await {
         Ok(c) => c,
-        Err(answer) => return reshape(answer).await,
+        Err(answer) => return answer,
     };
     let quiet = |_: Event<'_>| {};
     match api::send(&gw, cleared, &quiet).await {
@@ -387,10 +395,10 @@ pub async fn submit(
             use conjure_core::JobStore as _;
             match gw.store.get(&job).await {
                 Ok(record) => (StatusCode::OK, Json(accepted(&record))).into_response(),
-                Err(e) => invalid(&AppError::from(e)).await,
+                Err(e) => api::invalid(&AppError::from(e)),
             }
         }
-        Err(e) => reshape(api::run_error(e)).await,
+        Err(e) => api::run_error(e),
     }
 }
 
@@ -492,11 +500,11 @@ pub async fn fetch(
     member: Option<Extension<MemberId>>,
     Path(id): Path<String>,
 ) -> Response {
-    let Some(Extension(member)) = member else { return reshape(api::members_only()).await };
+    let Some(Extension(member)) = member else { return api::members_only() };
     let job = match gw.store.member_job(&member, &id).await {
         Ok(Some(job)) if job.provider == ProviderId::ImaginePro => job,
         Ok(_) => return not_found(&id),
-        Err(e) => return reshape(api::store_failed(&e)).await,
+        Err(e) => return api::store_failed(&e),
     };
     let job = api::refresh(&gw, job).await;
     let parent_message = job.spec.items.iter().find_map(|i| match i {
@@ -514,7 +522,7 @@ pub async fn prompt_extend(
     body: Bytes,
 ) -> Response {
     if member.is_none() {
-        return reshape(api::members_only()).await;
+        return api::members_only();
     }
     let prompt = serde_json::from_slice::<Value>(&body)
         .ok()

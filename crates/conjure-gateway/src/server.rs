@@ -71,7 +71,6 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/me/balance", get(api::balance))
         .route("/approve/{token}", post(api::approve_quote))
         .route("/v1/chat/completions", post(crate::chat::completions))
-        .merge(crate::imaginepro::routes())
         .route_layer(check_key());
     // Layers run outside in: the key check, then the admin check.
     let admin = Router::new()
@@ -83,6 +82,10 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/usage", get(api::admin_usage))
         .route_layer(middleware::from_fn(api::admin_only))
         .route_layer(check_key());
+    // ImaginePro's clients read its error shape, the key check's refusals included.
+    let imaginepro = crate::imaginepro::routes()
+        .route_layer(check_key())
+        .route_layer(middleware::map_response(crate::imaginepro::reshape));
     let pool = gateway.store.pool().clone();
     let hooks = webhooks::router(pool.clone(), gateway.webhooks.clone()).route_layer(check_key());
     let metrics = metrics::router(pool, Arc::clone(&gateway.metrics))
@@ -91,6 +94,7 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(keyed)
+        .merge(imaginepro)
         .merge(admin)
         .with_state(gateway)
         .merge(hooks)

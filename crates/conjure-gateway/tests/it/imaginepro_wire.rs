@@ -101,9 +101,9 @@ async fn flux_upscale_remove_bg_and_prompt_extend_each_go_once_and_local_paths_g
         let done = until_done(&w, &carol, "/message/fetch/", &id).await;
         assert_eq!(done["status"], "DONE", "{path}: {done}");
     }
-    let stats = w.sandbox.stats();
+    let by_path = w.sandbox.stats().imaginepro_accepted_by_path;
     for (path, _) in &calls {
-        assert_eq!(stats.imaginepro_accepted_by_path.get(*path), Some(&1), "{path}");
+        assert_eq!(by_path.get(*path), Some(&1), "{path}");
     }
     // Paths on the gateway's disk, data: URLs and webhook overrides: refused, nothing sent.
     for (path, body) in [

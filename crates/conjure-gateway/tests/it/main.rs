@@ -14,6 +14,7 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod sdks;
 mod secrets;
 mod server;
 mod webhooks;
