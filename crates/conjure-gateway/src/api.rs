@@ -1,5 +1,6 @@
 //! The gateway's HTTP handlers: Katana's wire endpoints for members, the approve endpoint,
-//! and the admin API. Thin: each reads who is calling from the request's extensions (put
+//! and the admin API; and submit's paid path as steps (`clear`, `send`, `run_error`) for
+//! the text and ImaginePro endpoints ([`crate::chat`], [`crate::imaginepro`]). Thin: each reads who is calling from the request's extensions (put
 //! there by [`crate::keys::authenticate`]), calls the application layer, the store or
 //! [`crate::admin`], and answers in the caller's wire shape ([`crate::katana`]).
 //!

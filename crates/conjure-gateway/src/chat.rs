@@ -10,7 +10,7 @@
 //! The body is read into the CLI's own [`conjure_app::TextRequest`] (the conversation given
 //! whole, images as https:// or data: URLs only), priced by the catalogue (the text reserve:
 //! the worst case `max_tokens` allows) and sent down the paid path of
-//! [`crate::api::submit`] ([`crate::api::clear`], [`crate::api::send`]): a member's
+//! [`crate::api::submit`] (`api::clear`, `api::send`): a member's
 //! pre-approval or a 402, the reserve held against the member's and the project's budgets, one
 //! POST by the core's runner, and the real charge settled from `usage.imgnai`.
 //!

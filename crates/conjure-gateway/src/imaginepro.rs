@@ -7,7 +7,7 @@
 //! Nano Banana (`/universal/imagine`), Lumi Girl (`/universal/zimage`), MJ video
 //! (`/video/mj/generate`, polled at `/video/mj/fetch/{id}` too) and background removal; and the
 //! free `/tools/prompt-extend`. Each body is read into the CLI's own request types and sent
-//! down the paid path of [`crate::api::submit`] ([`crate::api::clear`], [`crate::api::send`]):
+//! down the paid path of [`crate::api::submit`] (`api::clear`, `api::send`):
 //! a member's pre-approval or a 402 with the quote and its approval link, the reservation
 //! against the member's and the project's budgets, one POST by the core's runner.
 //!

@@ -4,7 +4,9 @@
 //! Routes: `GET /healthz` (no key: 200 `{"status":"ok"}` when the database answers, 503 when it
 //! does not, carrying no URL and so no password); Katana's wire endpoints for members
 //! (`POST /v1/generation-requests`, `GET /v1/generation-requests/{id}`, `GET /v1/models`,
-//! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
+//! `GET /v1/me/balance`), its text endpoint (`POST /v1/chat/completions`, [`crate::chat`]) and
+//! ImaginePro's under `/api/v1` ([`crate::imaginepro`], whose refusals, the key check's
+//! included, are reshaped into ImaginePro's error body); `POST /approve/{token}` (the member whose quote it is, or the admin);
 //! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
 //! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
 //! in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
