@@ -29,6 +29,11 @@ pub struct Wire {
 
 impl Wire {
     pub async fn start(faults: Faults) -> Wire {
+        Wire::start_at(faults, None).await
+    }
+
+    /// [`Wire::start`] with Katana at `katana` instead of the sandbox.
+    pub async fn start_at(faults: Faults, katana: Option<String>) -> Wire {
         let db = fresh_database().await;
         let dir = tempfile::tempdir().expect("temp dir");
         let sandbox = conjure_sandbox::start(SandboxConfig {
@@ -52,7 +57,11 @@ impl Wire {
             (ProviderId::Katana, Some(CreditPrice::KATANA_REFERENCE)),
             (ProviderId::ImaginePro, None),
         ] {
-            let settings = ProviderSettings { base_url: sandbox.base_url(), usd_per_credit: price };
+            let base_url = match (provider, &katana) {
+                (ProviderId::Katana, Some(url)) => url.clone(),
+                _ => sandbox.base_url(),
+            };
+            let settings = ProviderSettings { base_url, usd_per_credit: price };
             config.providers.insert(provider, settings);
         }
         config.env.insert("KATANA_API_KEY".into(), TEST_KEY.into());
@@ -336,4 +345,122 @@ async fn a_stream_cut_upstream_gives_what_arrived_then_unknown_and_is_never_sent
     assert_eq!(w.chat_posts(), 1);
     let (_, balance) = w.get("/v1/me/balance", &erin).await;
     assert_eq!(balance["credits"], "90.0", "{balance}");
+}
+
+/// A Katana stand-in whose stream sends its first words, then waits for `release` before the
+/// rest: a gateway that buffered the answer would hand the member nothing until the end.
+async fn holding_upstream(release: std::sync::Arc<tokio::sync::Notify>) -> String {
+    use axum::body::{Body, Bytes};
+    use futures_util::StreamExt as _;
+    let chunk = |delta: Value, finish: Value| {
+        let c = json!({"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1,
+            "model": "claude-opus-4-8", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        Bytes::from(format!("data: {c}\n\n"))
+    };
+    let usage = json!({"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1,
+        "model": "claude-opus-4-8", "choices": [], "usage": {"prompt_tokens": 9,
+        "completion_tokens": 3, "total_tokens": 12, "imgnai": {"credits_reserved": 10.0,
+        "credits_charged": 0.1, "credits_refunded": 9.9, "privacy_mode": "Anonymized",
+        "billing_source": "api_key"}}});
+    let first = vec![
+        chunk(json!({"role": "assistant", "content": ""}), Value::Null),
+        chunk(json!({"content": "Held "}), Value::Null),
+    ];
+    let rest = vec![
+        chunk(json!({"content": "back?"}), Value::Null),
+        chunk(json!({}), json!("stop")),
+        Bytes::from(format!("data: {usage}\n\n")),
+        Bytes::from_static(b"data: [DONE]\n\n"),
+    ];
+    let handler = move || {
+        let release = std::sync::Arc::clone(&release);
+        let (first, rest) = (first.clone(), rest.clone());
+        async move {
+            let body = futures_util::stream::iter(first.into_iter().map(Ok::<_, std::io::Error>))
+                .chain(futures_util::stream::once(async move {
+                    release.notified().await;
+                    Ok(Bytes::new())
+                }))
+                .chain(futures_util::stream::iter(rest.into_iter().map(Ok)));
+            axum::response::Response::builder()
+                .header("content-type", "text/event-stream")
+                .body(Body::from_stream(body))
+                .expect("response")
+        }
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// The member reads the first words while upstream still holds the rest back: the stream is
+/// relayed as it arrives. A gateway that buffered would never hand them over, and the hang
+/// guard fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_reaches_the_member_while_upstream_is_still_writing_it() {
+    use futures_util::StreamExt as _;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let upstream = holding_upstream(std::sync::Arc::clone(&release)).await;
+    let w = Wire::start_at(Faults::default(), Some(upstream)).await;
+    let gil = w.member("gil", Some("50cr"), Some("100cr")).await;
+    let mut ask = streamed("are you there?");
+    ask["model"] = "claude-opus-4-8".into();
+    let first_words = async {
+        let response = reqwest::Client::new()
+            .post(w.url("/v1/chat/completions"))
+            .bearer_auth(&gil)
+            .json(&ask)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+        let mut body = response.bytes_stream();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("Held ") {
+            let piece = body.next().await.expect("more of the stream").expect("bytes");
+            seen.extend_from_slice(&piece);
+        }
+        (body, seen)
+    };
+    // A hang guard, not a speed assertion: well inside the gateway's own upstream timeout.
+    let (mut body, mut seen) =
+        tokio::time::timeout(std::time::Duration::from_secs(20), first_words)
+            .await
+            .expect("the first words arrive before upstream finished the answer");
+    assert!(!String::from_utf8_lossy(&seen).contains("back?"));
+    release.notify_one();
+    while let Some(piece) = body.next().await {
+        seen.extend_from_slice(&piece.expect("bytes"));
+    }
+    let text = String::from_utf8(seen).expect("UTF-8");
+    assert_eq!(pieces(&payloads(&text)), vec!["Held ".to_owned(), "back?".to_owned()], "{text}");
+    assert!(text.ends_with("data: [DONE]\n\n"), "{text}");
+    let usage: Value = serde_json::from_str(&payloads(&text)[payloads(&text).len() - 2]).unwrap();
+    assert_eq!(usage["usage"]["imgnai"]["credits_charged"], 0.1, "{usage}");
+    assert_eq!(usage["conjure"]["credits_spent"], "0.1", "{usage}");
+}
+
+/// A careless upstream repeats the gateway's own credentials in its error bodies: they reach
+/// neither the member's answer nor the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_an_upstream_echoes_never_reach_the_member() {
+    let faults =
+        Faults { echo_credentials: true, text_500: true, submit_429: true, ..Faults::default() };
+    let w = Wire::start(faults).await;
+    let hal = w.member("hal", Some("50cr"), Some("100cr")).await;
+    let (status, chat) = w.post("/v1/chat/completions", &hal, &ask("echo")).await;
+    assert_eq!(status, 502, "{chat}");
+    let (status, image) = w.post("/api/v1/nova/imagine", &hal, &json!({"prompt": "echo"})).await;
+    assert_eq!(status, 429, "{image}");
+    assert_eq!(image["error"], "Too Many Requests", "{image}");
+    let rows = crate::members::all_rows(&w.db.url).await;
+    for secret in [TEST_KEY, TEST_SECRET, IP_KEY] {
+        assert!(!chat.to_string().contains(secret), "{chat}");
+        assert!(!image.to_string().contains(secret), "{image}");
+        assert!(!rows.contains(secret), "a provider credential is in the database");
+    }
+    assert_eq!(w.chat_posts(), 1);
+    assert_eq!(w.sandbox.stats().imaginepro_posts_received, 1);
 }
