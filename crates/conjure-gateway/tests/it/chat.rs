@@ -464,3 +464,51 @@ async fn credentials_an_upstream_echoes_never_reach_the_member() {
     assert_eq!(w.chat_posts(), 1);
     assert_eq!(w.sandbox.stats().imaginepro_posts_received, 1);
 }
+
+/// A member who hangs up mid-stream stops nothing: the answer is still read to its end and the
+/// job settled with its real charge, and nothing is sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_hanging_up_mid_stream_leaves_the_job_recorded_and_settled() {
+    use futures_util::StreamExt as _;
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let upstream = holding_upstream(std::sync::Arc::clone(&release)).await;
+    let w = Wire::start_at(Faults::default(), Some(upstream)).await;
+    let ivy = w.member("ivy", Some("50cr"), Some("100cr")).await;
+    let mut ask = streamed("hang up on me");
+    ask["model"] = "claude-opus-4-8".into();
+    let first_words = async {
+        let response = reqwest::Client::new()
+            .post(w.url("/v1/chat/completions"))
+            .bearer_auth(&ivy)
+            .json(&ask)
+            .send()
+            .await
+            .expect("send");
+        let mut body = response.bytes_stream();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("Held ") {
+            seen.extend_from_slice(&body.next().await.expect("more").expect("bytes"));
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), first_words)
+        .await
+        .expect("hang guard");
+    // The member's connection is gone; upstream finishes the answer.
+    release.notify_one();
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        // The provider's id is recorded once the answer (or a checkpoint of it) is.
+        let (status, polled) = w.get("/v1/generation-requests/chatcmpl-held", &ivy).await;
+        assert!(status == 200 || status == 404, "{polled}");
+        last = polled;
+        if last["conjure"]["state"] == "completed" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["conjure"]["state"], "completed", "{last}");
+    assert_eq!(last["conjure"]["credits_spent"], "0.1", "{last}");
+    assert_eq!(last["responses"][0]["output_assets"][0]["content"], "Held back?", "{last}");
+    let (_, balance) = w.get("/v1/me/balance", &ivy).await;
+    assert_eq!(balance["credits"], "99.9", "{balance}");
+}
