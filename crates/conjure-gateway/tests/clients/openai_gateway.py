@@ -3,12 +3,14 @@
 Run by crates/conjure-gateway/tests/it/sdks.rs with GATEWAY_BASE_URL (the gateway's `/v1`
 URL), GATEWAY_API_KEY (a member's key, pre-approved for the calls below) and
 GATEWAY_LIMITED_KEY (a member's key pre-approved for nothing) in the environment. It checks a
-whole answer, a stream with usage in its last chunk carrying the same text, the model list, and
+whole answer, a stream with usage in its last chunk carrying the same text, a vision message
+with a data-URL image, the model list, and
 the errors the client raises for a request above the member's limit (402, with the approval
 link in the message) and for a wrong key (401). Prints a JSON summary on its last stdout line;
 any failed check exits non-zero.
 """
 
+import base64
 import json
 import os
 import sys
@@ -21,6 +23,10 @@ KEY = os.environ["GATEWAY_API_KEY"]
 LIMITED = os.environ["GATEWAY_LIMITED_KEY"]
 MODEL = "grok-4-3"
 PROMPT = "Hello through the gateway — «merci» 👋"
+# A 1x1 PNG.
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
 
 
 def check(condition, message):
@@ -64,6 +70,17 @@ def main():
     check(finish == "stop", f"finish {finish}")
     check(last is not None and last.choices == [] and last.usage is not None, f"last chunk {last}")
     check(last.usage.prompt_tokens == whole.usage.prompt_tokens, f"{last.usage} vs {whole.usage}")
+
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode("ascii")
+    vision = client.chat.completions.create(
+        model=MODEL,
+        max_tokens=300,
+        messages=[{"role": "user", "content": [
+            {"type": "text", "text": "What is in this picture?"},
+            {"type": "image_url", "image_url": {"url": data_url}},
+        ]}],
+    )
+    check("1 image" in vision.choices[0].message.content, vision.choices[0].message.content)
 
     models = client.models.list()
     ids = [m.id for m in models.data]

@@ -165,6 +165,15 @@ fn pieces(payloads: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The `delta.reasoning_content` pieces of a stream, in order.
+fn reasoning(payloads: &[String]) -> Vec<String> {
+    payloads
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter_map(|c| c["choices"][0]["delta"]["reasoning_content"].as_str().map(str::to_owned))
+        .collect()
+}
+
 async fn stream_from(url: String, auth: &str, body: &Value) -> (u16, String) {
     let r = reqwest::Client::new().post(url).bearer_auth(auth).json(body).send().await;
     let r = r.expect("send");
@@ -202,6 +211,8 @@ async fn whole_streamed_and_async_answers_are_sent_once_and_only_their_member_re
     let theirs = payloads(&theirs);
     assert!(pieces(&theirs).len() > 2, "a stream of several pieces: {theirs:?}");
     assert_eq!(pieces(&ours), pieces(&theirs));
+    assert_eq!(reasoning(&ours), reasoning(&theirs));
+    assert!(!reasoning(&ours).is_empty(), "q-naifu-a3b reasons in the sandbox: {body}");
     let first: Value = serde_json::from_str(&ours[0]).expect("JSON");
     assert_eq!(first["choices"][0]["delta"]["role"], "assistant", "{first}");
     let usage: Value = serde_json::from_str(&ours[ours.len() - 2]).expect("JSON");

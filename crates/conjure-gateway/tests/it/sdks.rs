@@ -85,11 +85,12 @@ async fn the_openai_python_client_works_unchanged_with_a_member_key() {
     assert!(summary["whole_job"].is_string(), "{summary}");
     assert_eq!(summary["errors"]["over_limit"], serde_json::json!([402, true]), "{summary}");
     assert_eq!(summary["errors"]["wrong_key"], serde_json::json!([401]), "{summary}");
-    // The whole answer and the stream, each sent once; the refused calls sent nothing.
+    // The whole answer, the stream and the vision call, each sent once; the refused calls sent
+    // nothing.
     let stats = w.sandbox.stats();
     assert_eq!(
         (stats.chat_posts_received, stats.chat_paid_whole, stats.chat_paid_stream),
-        (2, 1, 1)
+        (3, 2, 1)
     );
 }
 
