@@ -343,6 +343,8 @@ struct Chunks {
     created: i64,
     model: String,
     started: bool,
+    /// Whether any of the answer went out as it arrived.
+    relayed: bool,
     include_usage: bool,
     gw: Gateway,
 }
@@ -380,10 +382,12 @@ impl Chunks {
             }
             Piece::Answer(a) => {
                 start(self, &mut out);
+                self.relayed = true;
                 out.push(self.chunk(&json!({"content": a}), None));
             }
             Piece::Reasoning(r) => {
                 start(self, &mut out);
+                self.relayed = true;
                 out.push(self.chunk(&json!({"reasoning_content": r}), None));
             }
             Piece::Finished(result) => {
@@ -391,6 +395,17 @@ impl Chunks {
                 match *result {
                     Ok(job) => {
                         let text = snapshot_of(&job).and_then(|s| s.text).unwrap_or_default();
+                        // An upstream that answered whole rather than streamed: the answer
+                        // goes out in one piece.
+                        if !self.relayed {
+                            if !text.reasoning.is_empty() {
+                                let delta = json!({"reasoning_content": text.reasoning});
+                                out.push(self.chunk(&delta, None));
+                            }
+                            if !text.answer.is_empty() {
+                                out.push(self.chunk(&json!({"content": text.answer}), None));
+                            }
+                        }
                         let finish = text.finish_reason.as_deref().unwrap_or("stop");
                         out.push(self.chunk(&json!({}), Some(finish)));
                         if self.include_usage {
@@ -485,6 +500,7 @@ async fn stream(gw: Gateway, cleared: api::Cleared, asked: Asked) -> Response {
         created: crate::timefmt_now() / 1000,
         model,
         started: false,
+        relayed: false,
         include_usage: asked.include_usage,
         gw,
     };

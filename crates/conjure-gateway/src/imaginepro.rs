@@ -93,13 +93,10 @@ pub async fn reshape(answer: Response) -> Response {
     let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
         return ip_error(status, "gateway_error", "The gateway's answer could not be read", None);
     };
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    let mut body = match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(body)) if body.contains_key("detail") => body,
+        _ => return Response::from_parts(parts, axum::body::Body::from(bytes)),
     };
-    if !body.contains_key("detail") {
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    }
     let detail = body.remove("detail");
     let inner = body.remove("error").unwrap_or(Value::Null);
     let message = detail

@@ -523,3 +523,36 @@ async fn a_member_hanging_up_mid_stream_leaves_the_job_recorded_and_settled() {
     let (_, balance) = w.get("/v1/me/balance", &ivy).await;
     assert_eq!(balance["credits"], "99.9", "{balance}");
 }
+
+/// A Katana stand-in that answers a streamed request with one whole `chat.completion`.
+async fn whole_upstream() -> String {
+    let handler = || async {
+        axum::Json(json!({"id": "chatcmpl-whole", "object": "chat.completion", "created": 1,
+            "model": "claude-opus-4-8", "choices": [{"index": 0, "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "All at once — «ok» 👋"}}],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 6, "total_tokens": 15,
+                "imgnai": {"credits_reserved": 10.0, "credits_charged": 0.2, "credits_refunded": 9.8}}}))
+    };
+    let app = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// An upstream that answers a streamed request whole still gives the member the answer, as
+/// one chunk, then the usage and the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_upstream_answer_to_a_stream_still_reaches_the_member() {
+    let w = Wire::start_at(Faults::default(), Some(whole_upstream().await)).await;
+    let jo = w.member("jo", Some("50cr"), Some("100cr")).await;
+    let mut ask = streamed("all at once");
+    ask["model"] = "claude-opus-4-8".into();
+    let (status, body) = stream_from(w.url("/v1/chat/completions"), &jo, &ask).await;
+    assert_eq!(status, 200, "{body}");
+    let frames = payloads(&body);
+    assert_eq!(pieces(&frames), vec!["All at once — «ok» 👋".to_owned()], "{body}");
+    assert_eq!(frames.last().map(String::as_str), Some("[DONE]"), "{body}");
+    let usage: Value = serde_json::from_str(&frames[frames.len() - 2]).expect("JSON");
+    assert_eq!(usage["conjure"]["credits_spent"], "0.2", "{usage}");
+}
