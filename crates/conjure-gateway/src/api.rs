@@ -1,7 +1,8 @@
 //! The gateway's HTTP handlers: Katana's wire endpoints for members, the approve endpoint,
 //! and the admin API; and submit's paid path as steps (`clear`, `send`, `run_error`) for
-//! the text and ImaginePro endpoints ([`crate::chat`], [`crate::imaginepro`]). Thin: each reads who is calling from the request's extensions (put
-//! there by [`crate::keys::authenticate`]), calls the application layer, the store or
+//! the text and ImaginePro endpoints ([`crate::chat`], [`crate::imaginepro`]). Thin: each
+//! reads who is calling from the request's extensions (put there by
+//! [`crate::keys::authenticate`]), calls the application layer, the store or
 //! [`crate::admin`], and answers in the caller's wire shape ([`crate::katana`]).
 //!
 //! The paid path is the CLI's: the body is parsed and priced from the catalogue like
@@ -709,8 +710,8 @@ pub(crate) struct Cleared {
 }
 
 /// What `submit` checks before its POST, for the spec another wire endpoint built from
-/// `payload` (a button press's `parent` recorded on it): the member and project, the provider allowed to the member, the price, the
-/// consent (a token approved after a 402, or the member's pre-approval), and, when neither
+/// `payload` (a button press's `parent` recorded on it): the member and project, the provider
+/// allowed to the member, the price, the consent (a token approved after a 402, or the member's pre-approval), and, when neither
 /// covers it, a 402 with the quote (unless the budgets would refuse it anyway). `Err` is the
 /// answer to send; nothing was reserved or sent.
 pub(crate) async fn clear(

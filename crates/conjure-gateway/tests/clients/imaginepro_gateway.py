@@ -7,8 +7,8 @@ below), GATEWAY_OTHER_KEY (another member's key) and GATEWAY_FETCH_INTERVAL in t
 It walks imagine, fetch_message_once and fetch_message until DONE, upscale and variant on the
 result, and the errors the SDK raises (the body's `error` field) for a wrong key, another
 member's message, an unpriced button under a budget (a reroll) and a button the message does
-not offer. The SDK prints its own "Error ..."
-lines on stdout, so the JSON summary is the LAST line of stdout. Any failed check exits non-zero.
+not offer. The SDK prints its own "Error ..." lines on stdout, so the JSON summary is the LAST
+line of stdout. Any failed check exits non-zero.
 """
 
 import json
