@@ -1,6 +1,8 @@
 //! The gateway's HTTP handlers: Katana's wire endpoints for members, the approve endpoint,
-//! and the admin API. Thin: each reads who is calling from the request's extensions (put
-//! there by [`crate::keys::authenticate`]), calls the application layer, the store or
+//! and the admin API; and submit's paid path as steps (`clear`, `send`, `run_error`) for
+//! the text and ImaginePro endpoints ([`crate::chat`], [`crate::imaginepro`]). Thin: each
+//! reads who is calling from the request's extensions (put there by
+//! [`crate::keys::authenticate`]), calls the application layer, the store or
 //! [`crate::admin`], and answers in the caller's wire shape ([`crate::katana`]).
 //!
 //! The paid path is the CLI's: the body is parsed and priced from the catalogue like
@@ -673,4 +675,217 @@ pub async fn admin_usage(State(gw): State<Gateway>) -> Response {
         Ok(list) => Json(json!({"members": list})).into_response(),
         Err(e) => store_error(&e),
     }
+}
+
+// The paid path of `submit`, as steps, for the other wire endpoints (text in `crate::chat`,
+// ImaginePro in `crate::imaginepro`): each builds its spec from its own wire shape, then
+// clears, sends and answers errors here, so that every spending rule stays in one place.
+
+/// An input given to a wire endpoint: https:// or data: only (see `remote_input`).
+pub(crate) fn remote(
+    value: &str,
+    kind: InputKind,
+    path: &str,
+) -> Result<conjure_core::MediaInput, AppError> {
+    remote_input(value, kind, path)
+}
+
+/// The answer for a request that is not what the application layer takes.
+pub(crate) fn invalid(e: &AppError) -> Response {
+    app_error(e)
+}
+
+/// The answer for a request made with the admin key (or none) to a member's endpoint.
+pub(crate) fn members_only() -> Response {
+    member_only()
+}
+
+/// A member's order cleared for its one POST: approved, and the rules, scope and provider it
+/// is reserved and sent with.
+pub(crate) struct Cleared {
+    pub approved: conjure_core::approval::Approved,
+    pub rules: policy::SpendRules,
+    pub scope: Scope,
+    pub connected: conjure_providers::registry::Connected,
+}
+
+/// What `submit` checks before its POST, for the spec another wire endpoint built from
+/// `payload` (a button press's `parent` recorded on it): the member and project, the provider
+/// allowed to the member, the price, the consent (a token approved after a 402, or the member's pre-approval), and, when neither
+/// covers it, a 402 with the quote (unless the budgets would refuse it anyway). `Err` is the
+/// answer to send; nothing was reserved or sent.
+pub(crate) async fn clear(
+    gw: &Gateway,
+    member: &MemberId,
+    headers: &HeaderMap,
+    payload: &Value,
+    spec: conjure_core::JobSpec,
+    parent: Option<conjure_core::JobId>,
+) -> Result<Cleared, Response> {
+    let project = project_of(headers);
+    let profile = match admin::member(&gw.store, member).await {
+        Ok(Some(m)) => m,
+        Ok(None) => return Err(store_error(&PgStoreError::UnknownMember(member.to_string()))),
+        Err(e) => return Err(store_error(&e)),
+    };
+    if let Some(p) = &project {
+        match admin::project_exists(&gw.store, p).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "unknown_project",
+                    &format!("No project `{p}` in the gateway; nothing was sent"),
+                    Some("check the X-Conjure-Project header, or leave it out"),
+                ));
+            }
+            Err(e) => return Err(store_error(&e)),
+        }
+    }
+    let provider = spec.provider;
+    if !policy::provider_allowed(profile.providers.as_deref(), provider) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "provider_not_allowed",
+            &format!("Your key may not spend with {provider}; nothing was sent"),
+            Some(&format!(
+                "ask the gateway's admin to allow it (`conjure serve admin member add ... --provider {provider}`)"
+            )),
+        ));
+    }
+    let mut order = gw.app.order(spec, None).map_err(|e| app_error(&e))?;
+    // A button press is its parent's child (its lineage, and its webhook's).
+    order.parent = parent;
+    let body_sha = katana::body_hash(member.as_str(), project.as_deref(), payload);
+    let consent = match approvals::approved_token(&gw.store, member, &body_sha).await {
+        Ok(Some(token)) => Some(Consent::Token(token)),
+        Ok(None) if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
+        Ok(None) => None,
+        Err(e) => return Err(store_error(&e)),
+    };
+    let rules = gw.app.rules(&conjure_app::PayOptions::default());
+    let scope = Scope { member: member.clone(), project };
+    let approved = match approve(order, consent) {
+        Ok(a) => a,
+        Err(NeedsApproval::Missing(order) | NeedsApproval::TokenMismatch(order)) => {
+            match gw.store.preview_scoped(&order, &rules, &scope, timefmt_now()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(refusal)) => return Err(refused(&refusal)),
+                Err(e) => return Err(store_error(&e)),
+            }
+            let project = scope.project.as_deref();
+            let limit = profile.per_request;
+            return Err(
+                needs_approval(gw, headers, member, project, &body_sha, &order, limit).await
+            );
+        }
+    };
+    let connected = gw.app.connect(provider).map_err(|e| {
+        let hint = format!(
+            "the gateway has no {provider} credentials; its admin sets them where the gateway runs (`conjure auth {provider}`, or the provider's environment variables)"
+        );
+        error(StatusCode::SERVICE_UNAVAILABLE, "gateway_credentials", &e.message, Some(&hint))
+    })?;
+    Ok(Cleared { approved, rules, scope, connected })
+}
+
+/// Reserves a cleared order for its member and sends it once through the core's runner, as
+/// `submit` does; `observer` sees the pieces of a streamed answer as they arrive.
+pub(crate) async fn send(
+    gw: &Gateway,
+    cleared: Cleared,
+    observer: &(dyn Fn(Event<'_>) + Send + Sync),
+) -> Result<conjure_core::JobRecord, RunError> {
+    let Cleared { approved, rules, scope, connected } = cleared;
+    let provider = conjure_core::provider::Provider::id(&connected);
+    let scoped = gw.store.scoped(scope);
+    let runner = Runner {
+        provider: &connected,
+        store: &scoped,
+        policy: gw.app.config.poll.for_provider(provider),
+        owner: &gw.owner,
+        observer,
+    };
+    let started = std::time::Instant::now();
+    let sent = runner.submit(approved, &rules, timefmt_now()).await;
+    let reserved = !matches!(sent, Err(RunError::Refused(_)));
+    gw.metrics.observe_reservation(reserved);
+    if reserved {
+        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
+    }
+    sent
+}
+
+/// The answer to a send that stopped short, as `submit` gives it. A job the provider ran and
+/// failed (`RunError::Failed`) is answered by the caller, in its wire's shape.
+pub(crate) fn run_error(e: RunError) -> Response {
+    match e {
+        RunError::Refused(refusal) => refused(&refusal),
+        RunError::Unknown { job, error: cause, quoted } => {
+            let (message, conjure) = unknown_outcome(&job, &cause, quoted);
+            let body = json!({
+                "detail": message,
+                "request_id": job.as_str(),
+                "status": "unknown",
+                "error": {
+                    "code": "outcome_unknown",
+                    "message": message,
+                    "retryable": false,
+                    "hint": unknown_hint(&job),
+                },
+                "conjure": conjure,
+            });
+            (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+        }
+        RunError::Rejected { error: cause, .. } => upstream_refused(&cause),
+        other => app_error(&AppError::from(other)),
+    }
+}
+
+/// What a member is told of a POST whose answer was lost: the message, and the `conjure`
+/// object with the job, its state and its exposure.
+pub(crate) fn unknown_outcome(
+    job: &conjure_core::JobId,
+    cause: &ProviderError,
+    quoted: conjure_core::Credits,
+) -> (String, Value) {
+    let message = format!(
+        "The upstream answer to this request was lost ({cause}); it may have been charged up to {quoted} credits and was not sent again"
+    );
+    let conjure = json!({"job": job.as_str(), "state": "unknown", "exposure_credits": katana::credits_str(quoted)});
+    (message, conjure)
+}
+
+/// What to do about a job whose outcome is unknown.
+pub(crate) fn unknown_hint(job: &conjure_core::JobId) -> String {
+    format!(
+        "do not send it again blindly: GET /v1/generation-requests/{job} shows what is known; the gateway's admin can check the provider's dashboard"
+    )
+}
+
+/// The member's job as the provider says it now: a job still running is polled once upstream
+/// (the runner records the answer; a failed poll leaves it as it was), as `poll` does.
+pub(crate) async fn refresh(gw: &Gateway, job: conjure_core::JobRecord) -> conjure_core::JobRecord {
+    if job.state.is_terminal() || job.request_id.is_none() {
+        return job;
+    }
+    let Ok(connected) = gw.app.connect(job.provider) else { return job };
+    let quiet = |_: Event<'_>| {};
+    let runner = Runner {
+        provider: &connected,
+        store: &gw.store,
+        policy: gw.app.config.poll.for_provider(job.provider),
+        owner: &gw.owner,
+        observer: &quiet,
+    };
+    let _ = runner.poll_once(&job.id).await;
+    match gw.store.get(&job.id).await {
+        Ok(fresh) => fresh,
+        Err(_) => job,
+    }
+}
+
+/// The store's error as an answer.
+pub(crate) fn store_failed(e: &PgStoreError) -> Response {
+    store_error(e)
 }

@@ -61,8 +61,12 @@ pub fn envelope(job: &JobRecord) -> Value {
     let snap = snapshot.as_ref().unwrap_or(&empty);
     let responses: Vec<Value> = (0..requests.len().max(1))
         .map(|i| {
-            let assets: Vec<Value> =
+            let mut assets: Vec<Value> =
                 snap.assets.iter().filter(|a| a.item == i).map(asset_json).collect();
+            // A text job's answer (async text, spec §7.4) is its one asset.
+            if let (0, Some(text)) = (i, &snap.text) {
+                assets.push(crate::chat::text_asset(text));
+            }
             let error = snap
                 .errors
                 .iter()

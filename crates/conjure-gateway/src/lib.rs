@@ -10,7 +10,10 @@
 //!   middleware that maps a request's key to its [`member::MemberId`]; [`approvals`]: quotes a
 //!   wire client could not approve (402) and their approval.
 //! - [`api`] and [`katana`]: Katana's wire endpoints for members, the approve endpoint and the
-//!   admin API; [`server`]: the routes and a graceful stop, with `/healthz`.
+//!   admin API; [`chat`]: Katana's text wire (`/v1/chat/completions`, OpenAI's shape: whole,
+//!   streamed, async); [`imaginepro`]: ImaginePro's wire (`/api/v1`, both path families); all
+//!   three down one paid path (`api::clear`, `api::send`); [`server`]: the routes and a graceful
+//!   stop, with `/healthz`.
 //! - [`webhooks`]: a member's endpoints, the outbox a job change writes its event to (in the
 //!   same transaction), and the leased delivery worker every instance runs, signing each
 //!   delivery and refusing private addresses; [`metrics`]: `/metrics` in Prometheus text.
@@ -19,12 +22,14 @@
 //!   jobs under expiring leases, so that a killed instance's jobs are finished by another.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
-//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, one Katana
-//! request in flight across instances, rate limits, downloading outputs to shared storage.
+//! Not here yet: conjure's own HTTP API, one Katana request in flight across instances, rate
+//! limits, downloading outputs to shared storage.
 
 pub mod admin;
 pub mod api;
 pub mod approvals;
+pub mod chat;
+pub mod imaginepro;
 pub mod katana;
 pub mod keys;
 pub mod leases;

@@ -4,7 +4,9 @@
 //! Routes: `GET /healthz` (no key: 200 `{"status":"ok"}` when the database answers, 503 when it
 //! does not, carrying no URL and so no password); Katana's wire endpoints for members
 //! (`POST /v1/generation-requests`, `GET /v1/generation-requests/{id}`, `GET /v1/models`,
-//! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
+//! `GET /v1/me/balance`), its text endpoint (`POST /v1/chat/completions`, [`crate::chat`]) and
+//! ImaginePro's under `/api/v1` ([`crate::imaginepro`], whose refusals, the key check's
+//! included, are reshaped into ImaginePro's error body); `POST /approve/{token}` (the member whose quote it is, or the admin);
 //! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
 //! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
 //! in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
@@ -70,6 +72,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/models", get(api::models))
         .route("/v1/me/balance", get(api::balance))
         .route("/approve/{token}", post(api::approve_quote))
+        .route("/v1/chat/completions", post(crate::chat::completions))
         .route_layer(check_key());
     // Layers run outside in: the key check, then the admin check.
     let admin = Router::new()
@@ -81,6 +84,10 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/usage", get(api::admin_usage))
         .route_layer(middleware::from_fn(api::admin_only))
         .route_layer(check_key());
+    // ImaginePro's clients read its error shape, the key check's refusals included.
+    let imaginepro = crate::imaginepro::routes()
+        .route_layer(check_key())
+        .route_layer(middleware::map_response(crate::imaginepro::reshape));
     let pool = gateway.store.pool().clone();
     let hooks = webhooks::router(pool.clone(), gateway.webhooks.clone()).route_layer(check_key());
     let metrics = metrics::router(pool, Arc::clone(&gateway.metrics))
@@ -89,6 +96,7 @@ pub fn router(gateway: Gateway) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(keyed)
+        .merge(imaginepro)
         .merge(admin)
         .with_state(gateway)
         .merge(hooks)

@@ -6,12 +6,15 @@
 //! (`conjure_test::pg`), so they are independent and run in parallel. `scripts/test` (or
 //! `scripts/with-postgres cargo test -p conjure-gateway`) starts a throwaway server and sets it.
 
+mod chat;
 mod concurrency;
 mod contract;
+mod imaginepro_wire;
 mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod sdks;
 mod secrets;
 mod server;
 mod webhooks;
