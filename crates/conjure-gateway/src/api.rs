@@ -150,7 +150,8 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// `POST /v1/generation-requests`: price, approve, reserve for the member, send once.
+/// `POST /v1/generation-requests`: price, approve, reserve for the member, send once (the
+/// shared steps: [`clear`], [`send`], [`run_error`]).
 pub async fn submit(
     State(gw): State<Gateway>,
     member: Option<Extension<MemberId>>,
@@ -169,140 +170,27 @@ pub async fn submit(
             );
         }
     };
-    let project = project_of(&headers);
-    let profile = match admin::member(&gw.store, &member).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
-        Err(e) => return store_error(&e),
+    let mut resolve = |path: &str, value: &str, kind: InputKind| remote_input(value, kind, path);
+    let spec = match conjure_providers::registry::parse_payload(
+        ProviderId::Katana,
+        &payload,
+        &mut resolve,
+    ) {
+        Ok(spec) => spec,
+        Err(e) => return app_error(&e),
     };
-    if let Some(p) = &project {
-        match admin::project_exists(&gw.store, p).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_project",
-                    &format!("No project `{p}` in the gateway; nothing was sent"),
-                    Some("check the X-Conjure-Project header, or leave it out"),
-                );
-            }
-            Err(e) => return store_error(&e),
-        }
-    }
-    let provider = ProviderId::Katana;
-    if !policy::provider_allowed(profile.providers.as_deref(), provider) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "provider_not_allowed",
-            &format!("Your key may not spend with {provider}; nothing was sent"),
-            Some(
-                "ask the gateway's admin to allow it (`conjure serve admin member add ... --provider katana`)",
-            ),
-        );
-    }
-    let order = {
-        let mut resolve =
-            |path: &str, value: &str, kind: InputKind| remote_input(value, kind, path);
-        let spec =
-            match conjure_providers::registry::parse_payload(provider, &payload, &mut resolve) {
-                Ok(spec) => spec,
-                Err(e) => return app_error(&e),
-            };
-        match gw.app.order(spec, None) {
-            Ok(order) => order,
-            Err(e) => return app_error(&e),
-        }
+    let cleared = match clear(&gw, &member, &headers, &payload, spec, None).await {
+        Ok(c) => c,
+        Err(answer) => return answer,
     };
-    let body_sha = katana::body_hash(member.as_str(), project.as_deref(), &payload);
-    let approved_token = match approvals::approved_token(&gw.store, &member, &body_sha).await {
-        Ok(t) => t,
-        Err(e) => return store_error(&e),
-    };
-    let consent = match approved_token {
-        Some(token) => Some(Consent::Token(token)),
-        None if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
-        None => None,
-    };
-    let rules = gw.app.rules(&conjure_app::PayOptions::default());
-    let scope = Scope { member: member.clone(), project };
-    let approved = match approve(order, consent) {
-        Ok(a) => a,
-        Err(NeedsApproval::Missing(order) | NeedsApproval::TokenMismatch(order)) => {
-            // Nobody is asked to approve what the budgets would refuse anyway.
-            match gw.store.preview_scoped(&order, &rules, &scope, timefmt_now()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(refusal)) => return refused(&refusal),
-                Err(e) => return store_error(&e),
-            }
-            let project = scope.project.as_deref();
-            return needs_approval(
-                &gw,
-                &headers,
-                &member,
-                project,
-                &body_sha,
-                &order,
-                profile.per_request,
-            )
-            .await;
-        }
-    };
-    let connected = match gw.app.connect(provider) {
-        Ok(p) => p,
-        Err(e) => {
-            let hint = "the gateway has no Katana credentials; its admin sets KATANA_API_KEY and KATANA_API_SECRET (or the secrets file) where the gateway runs";
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gateway_credentials",
-                &e.message,
-                Some(hint),
-            );
-        }
-    };
-    let scoped = gw.store.scoped(scope);
     let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &scoped,
-        policy: gw.app.config.poll.for_provider(provider),
-        owner: &gw.owner,
-        observer: &quiet,
-    };
-    let started = std::time::Instant::now();
-    let sent = runner.submit(approved, &rules, timefmt_now()).await;
-    let reserved = !matches!(sent, Err(RunError::Refused(_)));
-    gw.metrics.observe_reservation(reserved);
-    if reserved {
-        // The reservation and the one POST, as the member waits for them.
-        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
-    }
-    match sent {
+    match send(&gw, cleared, &quiet).await {
         Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
-        Err(RunError::Refused(refusal)) => refused(&refusal),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
             Ok(record) => (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
             Err(e) => app_error(&AppError::from(e)),
         },
-        Err(RunError::Unknown { job, error: cause, quoted }) => {
-            let message = format!(
-                "The upstream answer to this request was lost ({cause}); it may have been charged up to {quoted} credits and was not sent again"
-            );
-            let body = json!({
-                "detail": message,
-                "request_id": job.as_str(),
-                "status": "unknown",
-                "error": {
-                    "code": "outcome_unknown",
-                    "message": message,
-                    "retryable": false,
-                    "hint": format!("do not send it again blindly: GET /v1/generation-requests/{job} shows what is known; the gateway's admin can check the provider's dashboard"),
-                },
-                "conjure": {"job": job.as_str(), "state": "unknown", "exposure_credits": katana::credits_str(quoted)},
-            });
-            (StatusCode::BAD_GATEWAY, Json(body)).into_response()
-        }
-        Err(RunError::Rejected { error: cause, .. }) => upstream_refused(&cause),
-        Err(other) => app_error(&AppError::from(other)),
+        Err(other) => run_error(other),
     }
 }
 
