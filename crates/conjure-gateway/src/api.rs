@@ -31,7 +31,7 @@ use conjure_core::{JobStore as _, ProviderId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{self, BudgetScope, NewMember};
+use crate::admin::{self, BudgetScope, NewMember, ProjectAccess};
 use crate::katana;
 use crate::keys::{self, Admin};
 use crate::member::MemberId;
@@ -483,6 +483,9 @@ pub struct ProjectBody {
     pub name: String,
     #[serde(default)]
     pub budgets: Vec<BudgetBody>,
+    /// The members who may name it (more later with `POST /admin/projects/{name}/members`).
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 pub async fn admin_add_project(
@@ -493,8 +496,52 @@ pub async fn admin_add_project(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match admin::add_project(&gw.store, &body.name, &budgets, timefmt_now()).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({"project": body.name}))).into_response(),
+    let members: Vec<MemberId> = body.members.iter().cloned().map(MemberId).collect();
+    match admin::add_project(&gw.store, &body.name, &budgets, &members, timefmt_now()).await {
+        Ok(()) => {
+            (StatusCode::CREATED, Json(json!({"project": body.name, "members": body.members})))
+                .into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/projects/{name}/members`: `{"member": NAME}`.
+#[derive(Debug, Deserialize)]
+pub struct ProjectMemberBody {
+    pub member: String,
+}
+
+pub async fn admin_add_project_member(
+    State(gw): State<Gateway>,
+    Path(project): Path<String>,
+    Json(body): Json<ProjectMemberBody>,
+) -> Response {
+    let member = MemberId(body.member);
+    match admin::add_project_member(&gw.store, &project, &member, timefmt_now()).await {
+        Ok(()) => Json(json!({"project": project, "member": member.as_str(), "added": true}))
+            .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `DELETE /admin/projects/{name}/members/{member}`.
+pub async fn admin_remove_project_member(
+    State(gw): State<Gateway>,
+    Path((project, member)): Path<(String, String)>,
+) -> Response {
+    match admin::remove_project_member(&gw.store, &project, &MemberId(member.clone())).await {
+        Ok(removed) => {
+            Json(json!({"project": project, "member": member, "removed": removed})).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /admin/projects`: every project with its members and budgets.
+pub async fn admin_projects(State(gw): State<Gateway>) -> Response {
+    match admin::projects(&gw.store).await {
+        Ok(list) => Json(json!({"projects": list})).into_response(),
         Err(e) => store_error(&e),
     }
 }
@@ -559,8 +606,13 @@ pub async fn admin_set_budget(
 
 /// `GET /admin/usage`.
 pub async fn admin_usage(State(gw): State<Gateway>) -> Response {
-    match admin::usage(&gw.store, None, gw.app.config.sandbox, timefmt_now()).await {
-        Ok(list) => Json(json!({"members": list})).into_response(),
+    let now = timefmt_now();
+    let members = match admin::usage(&gw.store, None, gw.app.config.sandbox, now).await {
+        Ok(list) => list,
+        Err(e) => return store_error(&e),
+    };
+    match admin::projects(&gw.store).await {
+        Ok(projects) => Json(json!({"members": members, "projects": projects})).into_response(),
         Err(e) => store_error(&e),
     }
 }
@@ -617,18 +669,7 @@ pub(crate) async fn clear(
         Err(e) => return Err(store_error(&e)),
     };
     if let Some(p) = &project {
-        match admin::project_exists(&gw.store, p).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_project",
-                    &format!("No project `{p}` in the gateway; nothing was sent"),
-                    Some("check the X-Conjure-Project header, or leave it out"),
-                ));
-            }
-            Err(e) => return Err(store_error(&e)),
-        }
+        check_project(gw, p, member).await?;
     }
     let provider = spec.provider;
     if !policy::provider_allowed(profile.providers.as_deref(), provider) {
@@ -675,6 +716,31 @@ pub(crate) async fn clear(
         error(StatusCode::SERVICE_UNAVAILABLE, "gateway_credentials", &e.message, Some(&hint))
     })?;
     Ok(Cleared { approved, rules, scope, connected })
+}
+
+/// Refuses a project the member may not name: an unknown one (400) or one they are not a
+/// member of (403, saying who can add them). Nothing is priced, reserved or sent.
+async fn check_project(gw: &Gateway, project: &str, member: &MemberId) -> Result<(), Response> {
+    match admin::project_access(&gw.store, project, member).await {
+        Ok(ProjectAccess::Member) => Ok(()),
+        Ok(ProjectAccess::NotMember) => Err(error(
+            StatusCode::FORBIDDEN,
+            "not_project_member",
+            &format!(
+                "You are not a member of project `{project}`, so you may not spend its budget; nothing was sent"
+            ),
+            Some(&format!(
+                "ask the gateway's admin to add you (`conjure serve admin project member add {project} {member}`, or POST /admin/projects/{project}/members), or leave the X-Conjure-Project header out"
+            )),
+        )),
+        Ok(ProjectAccess::NoProject) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "unknown_project",
+            &format!("No project `{project}` in the gateway; nothing was sent"),
+            Some("check the X-Conjure-Project header, or leave it out"),
+        )),
+        Err(e) => Err(store_error(&e)),
+    }
 }
 
 /// Reserves a cleared order for its member and sends it once through the core's runner, as

@@ -14,6 +14,7 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod projects;
 mod sdks;
 mod secrets;
 mod server;
