@@ -289,7 +289,7 @@ async fn needs_approval(
         "error": {
             "code": "approval_required",
             "message": message,
-            "hint": format!("approve it with POST {url} (your key or the admin's), then send the same request again: it goes through once"),
+            "hint": format!("approve it with POST {url} (your key or the admin's) within {} hours, then send the same request again: it goes through once", approvals::QUOTE_LIFETIME.as_secs() / 3600),
         },
         "quote": quote_json,
         "approval_url": url,
@@ -311,7 +311,7 @@ pub async fn approve_quote(
         (None, None) => return member_only(),
     };
     match approvals::approve(&gw.store, &token, who, timefmt_now()).await {
-        Ok(Some(p)) => {
+        Ok(approvals::Approval::Approved(p)) => {
             let quote: Value = serde_json::from_str(&p.quote_json).unwrap_or(Value::Null);
             Json(json!({
                 "approved": true,
@@ -321,7 +321,20 @@ pub async fn approve_quote(
             }))
             .into_response()
         }
-        Ok(None) => error(
+        Ok(approvals::Approval::Expired(_)) => {
+            let hours = approvals::QUOTE_LIFETIME.as_secs() / 3600;
+            error(
+                StatusCode::GONE,
+                "quote_expired",
+                &format!(
+                    "This quote expired (a quote can be approved and used for {hours} hours); nothing was approved or sent"
+                ),
+                Some(
+                    "quote again: send the same request again, and approve the new approval_url its 402 answer gives",
+                ),
+            )
+        }
+        Ok(approvals::Approval::NotFound) => error(
             StatusCode::NOT_FOUND,
             "no_such_quote",
             "No quote with this token for your key",
@@ -686,7 +699,8 @@ pub(crate) async fn clear(
     // A button press is its parent's child (its lineage, and its webhook's).
     order.parent = parent;
     let body_sha = katana::body_hash(member.as_str(), project.as_deref(), payload);
-    let consent = match approvals::approved_token(&gw.store, member, &body_sha).await {
+    let consent = match approvals::approved_token(&gw.store, member, &body_sha, timefmt_now()).await
+    {
         Ok(Some(token)) => Some(Consent::Token(token)),
         Ok(None) if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
         Ok(None) => None,

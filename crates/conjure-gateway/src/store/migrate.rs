@@ -32,6 +32,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0005_project_members.sql",
         sql: include_str!("../../migrations/0005_project_members.sql"),
     },
+    Migration {
+        name: "0006_quote_expiry.sql",
+        sql: include_str!("../../migrations/0006_quote_expiry.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

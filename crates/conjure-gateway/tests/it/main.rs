@@ -15,6 +15,7 @@ mod members;
 mod metrics;
 mod migrate;
 mod projects;
+mod quote_expiry;
 mod sdks;
 mod secrets;
 mod server;

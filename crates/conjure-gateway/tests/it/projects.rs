@@ -188,7 +188,9 @@ async fn membership_is_managed_by_name_and_an_unknown_member_adds_no_project() {
         admin::ProjectAccess::NoProject
     );
 
-    admin::add_project(&w.store, "p1", &[], std::slice::from_ref(&ann), now).await.expect("project");
+    admin::add_project(&w.store, "p1", &[], std::slice::from_ref(&ann), now)
+        .await
+        .expect("project");
     assert_eq!(
         admin::project_access(&w.store, "p1", &ann).await.unwrap(),
         admin::ProjectAccess::Member
