@@ -503,6 +503,31 @@ pub async fn window_spent(
     Ok(out)
 }
 
+/// A member's jobs whose outcome is unknown or still being sent, per provider: how many, and
+/// the credits (in that provider's own credits) they may have cost.
+pub async fn exposure_by_provider(
+    store: &PgStore,
+    member: &MemberId,
+) -> Result<std::collections::BTreeMap<String, (i64, Credits)>, PgStoreError> {
+    let exposure: Vec<&'static str> = conjure_core::JobState::ALL
+        .into_iter()
+        .filter(|s| policy::is_exposure(*s))
+        .map(conjure_core::JobState::as_str)
+        .collect();
+    let rows = sqlx::query(
+        "SELECT provider, count(*), coalesce(sum(quoted_credits_tenths), 0)::BIGINT FROM jobs \
+         WHERE member_id = $1 AND state = ANY($2) GROUP BY provider",
+    )
+    .bind(member.as_str())
+    .bind(&exposure)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, Credits::from_tenths(r.try_get(2)?)))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(PgStoreError::from)
+}
+
 /// Every member's (or one member's) spending, keys and exposure.
 pub async fn usage(
     store: &PgStore,

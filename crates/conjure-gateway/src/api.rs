@@ -393,7 +393,9 @@ pub async fn models(State(gw): State<Gateway>) -> Response {
     Json(katana::models(gw.app.catalogue())).into_response()
 }
 
-/// `GET /v1/me/balance`: what the member's budgets leave, in Katana credits.
+/// `GET /v1/me/balance`: what the member's budgets leave. `credits` is Katana's (what a Katana
+/// client reads); `conjure.providers` has every provider the member may spend with, each in
+/// its own credits, and `conjure.usd_left` what the dollar budgets leave across providers.
 pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberId>>) -> Response {
     let Some(Extension(member)) = member else { return member_only() };
     let profile = match admin::member(&gw.store, &member).await {
@@ -415,8 +417,80 @@ pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberI
         Ok(_) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
         Err(e) => return store_error(&e),
     };
-    Json(katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits))
-        .into_response()
+    let exposure = match admin::exposure_by_provider(&gw.store, &member).await {
+        Ok(e) => e,
+        Err(e) => return store_error(&e),
+    };
+    let mut body = katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits);
+    body["conjure"]["providers"] = providers_balance(&gw, &profile, &spent, &exposure);
+    body["conjure"]["usd_left"] =
+        usd_left(&profile.budgets, &spent).map_or(Value::Null, |u| json!(u.to_string()));
+    Json(body).into_response()
+}
+
+/// The balance per provider the member may spend with, each in its own credits (a credit
+/// budget holds for each provider's credits separately; a dollar budget for all together):
+/// what the budgets leave (`null`: nothing here limits it in credits), what each window
+/// counted, and the jobs of unknown outcome with the credits they may have cost.
+fn providers_balance(
+    gw: &Gateway,
+    profile: &admin::Member,
+    spent: &std::collections::BTreeMap<policy::BudgetWindow, policy::Spent>,
+    exposure: &std::collections::BTreeMap<String, (i64, conjure_core::Credits)>,
+) -> Value {
+    let allowed = profile
+        .providers
+        .clone()
+        .unwrap_or_else(|| vec![ProviderId::Katana, ProviderId::ImaginePro]);
+    let mut out = serde_json::Map::new();
+    for provider in allowed {
+        let price = gw.app.config.price(provider);
+        let left = policy::remaining_credits(&profile.budgets, spent, provider, price);
+        let counted: serde_json::Map<String, Value> = policy::BudgetWindow::ALL
+            .into_iter()
+            .map(|w| {
+                let s = spent.get(&w).map(|s| s.provider(provider)).unwrap_or_default();
+                (
+                    w.as_str().to_owned(),
+                    json!({"credits": katana::credits_str(s.credits), "usd": s.usd.to_string()}),
+                )
+            })
+            .collect();
+        let (jobs, credits) = exposure.get(provider.as_str()).copied().unwrap_or_default();
+        out.insert(
+            provider.as_str().to_owned(),
+            json!({
+                "credits_left": left.map(katana::credits_str),
+                "spent": counted,
+                "exposure": {"jobs": jobs, "credits": katana::credits_str(credits)},
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The least any dollar budget leaves, every provider's spending counted; `None` without one.
+fn usd_left(
+    budgets: &[policy::Budget],
+    spent: &std::collections::BTreeMap<policy::BudgetWindow, policy::Spent>,
+) -> Option<conjure_core::Usd> {
+    budgets
+        .iter()
+        .filter_map(|b| match b.limit {
+            Limit::Usd(max) => {
+                let used = spent.get(&b.window).map_or(0, |s| {
+                    s.by_provider
+                        .iter()
+                        .filter(|(p, _)| b.applies_to(**p))
+                        .map(|(_, ps)| ps.usd.micros())
+                        .sum()
+                });
+                Some((max.micros() - used).max(0))
+            }
+            Limit::Credits(_) => None,
+        })
+        .min()
+        .map(conjure_core::Usd::from_micros)
 }
 
 /// A budget as the admin API takes it: `{"window": "daily", "limit": "500cr"}`.

@@ -6,6 +6,7 @@
 //! (`conjure_test::pg`), so they are independent and run in parallel. `scripts/test` (or
 //! `scripts/with-postgres cargo test -p conjure-gateway`) starts a throwaway server and sets it.
 
+mod balance;
 mod chat;
 mod concurrency;
 mod contract;
