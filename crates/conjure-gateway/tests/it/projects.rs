@@ -208,3 +208,50 @@ async fn membership_is_managed_by_name_and_an_unknown_member_adds_no_project() {
         admin::ProjectAccess::NotMember
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upgrading_keeps_the_members_who_already_spent_on_a_project() {
+    use sqlx::Connection as _;
+    let w = Wire::start(conjure_test::Faults::default()).await;
+    let alice = w.member("alice", Some("100cr"), None).await;
+    w.member("bob", Some("100cr"), None).await;
+    let now = conjure_app::timefmt::now_ms();
+    let alice_id = conjure_gateway::member::MemberId("alice".into());
+    admin::add_project(&w.store, "launch", &[], std::slice::from_ref(&alice_id), now)
+        .await
+        .expect("project");
+    let (status, sent) = call(
+        &w,
+        reqwest::Method::POST,
+        "/v1/generation-requests",
+        &alice,
+        Some("launch"),
+        Some(&paid_routes(1)[0].1),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+
+    // Back to the schema before membership (version 4), with Alice's job on the project, as a
+    // gateway that ran before this change left it; then a new instance starts on it.
+    let mut conn = sqlx::PgConnection::connect(&w.db.url).await.expect("connect");
+    for sql in [
+        "DROP TABLE project_members",
+        "DROP INDEX pending_quotes_open",
+        "ALTER TABLE pending_quotes DROP COLUMN expired_at",
+        "DELETE FROM conjure_migrations WHERE version > 4",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
+    }
+    let upgraded = conjure_gateway::PgStore::connect(&w.db.url).await.expect("upgraded");
+    let members: Vec<String> =
+        sqlx::query_scalar("SELECT member_id FROM project_members WHERE project_id = 'launch'")
+            .fetch_all(&mut conn)
+            .await
+            .expect("members");
+    assert_eq!(members, ["alice"], "who spent on it keeps it; nobody else is added");
+    let bob = conjure_gateway::member::MemberId("bob".into());
+    assert_eq!(
+        admin::project_access(&upgraded, "launch", &bob).await.expect("access"),
+        admin::ProjectAccess::NotMember
+    );
+}
