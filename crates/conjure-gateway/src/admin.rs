@@ -3,7 +3,8 @@
 //! admin key). Both call these functions, so they behave the same.
 //!
 //! Key terms: a *member* is a person or an agent spending through the gateway, named by a
-//! short id; a *project* is a budget several members' requests can name; a *budget* is a
+//! short id; a *project* is a budget several members' requests can name, once an admin made
+//! them its members (`project_members`; anyone else naming it is refused); a *budget* is a
 //! rolling window (daily: 24 h, monthly: 30 days) with a limit in credits or dollars, for a
 //! member or a project; the *per-request limit* is what a member's wire client may spend on one
 //! request without a person approving its quote. Keys are made and checked in [`crate::keys`].
@@ -139,11 +140,13 @@ pub async fn add_member(
         .ok_or_else(|| PgStoreError::UnknownMember(new.name.clone()))
 }
 
-/// Adds a project with its budgets.
+/// Adds a project with its budgets and its first members (who may name it), in one
+/// transaction: an unknown member adds nothing.
 pub async fn add_project(
     store: &PgStore,
     name: &str,
     budgets: &[Budget],
+    members: &[MemberId],
     now_ms: i64,
 ) -> Result<(), PgStoreError> {
     check_name("project", name)?;
@@ -161,8 +164,141 @@ pub async fn add_project(
     for b in budgets {
         put_budget(&mut tx, BudgetScope::Project, name, b.window, b.limit).await?;
     }
+    for member in members {
+        put_project_member(&mut tx, name, member, now_ms).await?;
+    }
     tx.commit().await?;
     Ok(())
+}
+
+/// Lets `member` name `project` (and so spend its budget). Adding a member twice is no change.
+pub async fn add_project_member(
+    store: &PgStore,
+    project: &str,
+    member: &MemberId,
+    now_ms: i64,
+) -> Result<(), PgStoreError> {
+    let mut tx = store.pool().begin().await?;
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM projects WHERE id = $1")
+        .bind(project)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if found.is_none() {
+        return Err(PgStoreError::UnknownProject(project.to_owned()));
+    }
+    put_project_member(&mut tx, project, member, now_ms).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn put_project_member(
+    conn: &mut PgConnection,
+    project: &str,
+    member: &MemberId,
+    now_ms: i64,
+) -> Result<(), PgStoreError> {
+    let known: Option<String> = sqlx::query_scalar("SELECT id FROM members WHERE id = $1")
+        .bind(member.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+    if known.is_none() {
+        return Err(PgStoreError::UnknownMember(member.to_string()));
+    }
+    sqlx::query(
+        "INSERT INTO project_members (project_id, member_id, added_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (project_id, member_id) DO NOTHING",
+    )
+    .bind(project)
+    .bind(member.as_str())
+    .bind(now_ms)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Stops `member` naming `project`; `false` when they were not a member of it. Their jobs
+/// already reserved against the project stay counted in its budget.
+pub async fn remove_project_member(
+    store: &PgStore,
+    project: &str,
+    member: &MemberId,
+) -> Result<bool, PgStoreError> {
+    if !project_exists(store, project).await? {
+        return Err(PgStoreError::UnknownProject(project.to_owned()));
+    }
+    let removed =
+        sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND member_id = $2")
+            .bind(project)
+            .bind(member.as_str())
+            .execute(store.pool())
+            .await?;
+    Ok(removed.rows_affected() > 0)
+}
+
+/// Whether a member may name a project.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProjectAccess {
+    /// The member may spend on it.
+    Member,
+    /// The project exists; the member is not one of its members.
+    NotMember,
+    /// There is no such project.
+    NoProject,
+}
+
+/// What `member` may do with `project`, read in one query.
+pub async fn project_access(
+    store: &PgStore,
+    project: &str,
+    member: &MemberId,
+) -> Result<ProjectAccess, PgStoreError> {
+    let row: Option<bool> = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM project_members m \
+                        WHERE m.project_id = p.id AND m.member_id = $2) \
+         FROM projects p WHERE p.id = $1",
+    )
+    .bind(project)
+    .bind(member.as_str())
+    .fetch_optional(store.pool())
+    .await?;
+    Ok(match row {
+        Some(true) => ProjectAccess::Member,
+        Some(false) => ProjectAccess::NotMember,
+        None => ProjectAccess::NoProject,
+    })
+}
+
+/// A project as usage lists it: its members and budgets.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct ProjectInfo {
+    pub project: String,
+    pub members: Vec<String>,
+    /// The project's budgets, as `daily: 2000 credits`.
+    pub budgets: Vec<String>,
+}
+
+/// Every project with its members and budgets, by name.
+pub async fn projects(store: &PgStore) -> Result<Vec<ProjectInfo>, PgStoreError> {
+    let rows = sqlx::query(
+        "SELECT p.id, coalesce(array_agg(m.member_id ORDER BY m.member_id) \
+                    FILTER (WHERE m.member_id IS NOT NULL), '{}') \
+         FROM projects p LEFT JOIN project_members m ON m.project_id = p.id \
+         GROUP BY p.id ORDER BY p.id",
+    )
+    .fetch_all(store.pool())
+    .await?;
+    let mut conn = store.pool().acquire().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let project: String = r.try_get(0)?;
+        let budgets = budgets_of(&mut conn, BudgetScope::Project, &project)
+            .await?
+            .iter()
+            .map(|b| format!("{}: {}", span(b.window), b.limit))
+            .collect();
+        out.push(ProjectInfo { project, members: r.try_get(1)?, budgets });
+    }
+    Ok(out)
 }
 
 /// Sets (or, with `limit` `None`, removes every unit of) a member's or a project's budget for
@@ -337,6 +473,8 @@ pub struct MemberUsage {
     pub exposure_jobs: i64,
     pub exposure_credits: Credits,
     pub keys: Vec<KeyInfo>,
+    /// The projects the member may name.
+    pub projects: Vec<String>,
 }
 
 /// A key as usage lists it: only its visible prefix.
@@ -363,6 +501,31 @@ pub async fn window_spent(
         );
     }
     Ok(out)
+}
+
+/// A member's jobs whose outcome is unknown or still being sent, per provider: how many, and
+/// the credits (in that provider's own credits) they may have cost.
+pub async fn exposure_by_provider(
+    store: &PgStore,
+    member: &MemberId,
+) -> Result<std::collections::BTreeMap<String, (i64, Credits)>, PgStoreError> {
+    let exposure: Vec<&'static str> = conjure_core::JobState::ALL
+        .into_iter()
+        .filter(|s| policy::is_exposure(*s))
+        .map(conjure_core::JobState::as_str)
+        .collect();
+    let rows = sqlx::query(
+        "SELECT provider, count(*), coalesce(sum(quoted_credits_tenths), 0)::BIGINT FROM jobs \
+         WHERE member_id = $1 AND state = ANY($2) GROUP BY provider",
+    )
+    .bind(member.as_str())
+    .bind(&exposure)
+    .fetch_all(store.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, (r.try_get(1)?, Credits::from_tenths(r.try_get(2)?)))))
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(PgStoreError::from)
 }
 
 /// Every member's (or one member's) spending, keys and exposure.
@@ -429,6 +592,12 @@ pub async fn usage(
         .iter()
         .map(|r| Ok(KeyInfo { prefix: r.try_get(0)?, revoked: r.try_get(1)? }))
         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let projects: Vec<String> = sqlx::query_scalar(
+            "SELECT project_id FROM project_members WHERE member_id = $1 ORDER BY project_id",
+        )
+        .bind(id.as_str())
+        .fetch_all(store.pool())
+        .await?;
         out.push(MemberUsage {
             member: id.to_string(),
             per_request: m.per_request.map(|l| l.to_string()),
@@ -441,6 +610,7 @@ pub async fn usage(
             exposure_jobs: row.try_get(1)?,
             exposure_credits: Credits::from_tenths(row.try_get(2)?),
             keys,
+            projects,
         });
     }
     Ok(out)

@@ -31,7 +31,7 @@ use conjure_core::{JobStore as _, ProviderId};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::admin::{self, BudgetScope, NewMember};
+use crate::admin::{self, BudgetScope, NewMember, ProjectAccess};
 use crate::katana;
 use crate::keys::{self, Admin};
 use crate::member::MemberId;
@@ -150,7 +150,8 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-/// `POST /v1/generation-requests`: price, approve, reserve for the member, send once.
+/// `POST /v1/generation-requests`: price, approve, reserve for the member, send once (the
+/// shared steps: [`clear`], [`send`], [`run_error`]).
 pub async fn submit(
     State(gw): State<Gateway>,
     member: Option<Extension<MemberId>>,
@@ -169,140 +170,27 @@ pub async fn submit(
             );
         }
     };
-    let project = project_of(&headers);
-    let profile = match admin::member(&gw.store, &member).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
-        Err(e) => return store_error(&e),
+    let mut resolve = |path: &str, value: &str, kind: InputKind| remote_input(value, kind, path);
+    let spec = match conjure_providers::registry::parse_payload(
+        ProviderId::Katana,
+        &payload,
+        &mut resolve,
+    ) {
+        Ok(spec) => spec,
+        Err(e) => return app_error(&e),
     };
-    if let Some(p) = &project {
-        match admin::project_exists(&gw.store, p).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_project",
-                    &format!("No project `{p}` in the gateway; nothing was sent"),
-                    Some("check the X-Conjure-Project header, or leave it out"),
-                );
-            }
-            Err(e) => return store_error(&e),
-        }
-    }
-    let provider = ProviderId::Katana;
-    if !policy::provider_allowed(profile.providers.as_deref(), provider) {
-        return error(
-            StatusCode::FORBIDDEN,
-            "provider_not_allowed",
-            &format!("Your key may not spend with {provider}; nothing was sent"),
-            Some(
-                "ask the gateway's admin to allow it (`conjure serve admin member add ... --provider katana`)",
-            ),
-        );
-    }
-    let order = {
-        let mut resolve =
-            |path: &str, value: &str, kind: InputKind| remote_input(value, kind, path);
-        let spec =
-            match conjure_providers::registry::parse_payload(provider, &payload, &mut resolve) {
-                Ok(spec) => spec,
-                Err(e) => return app_error(&e),
-            };
-        match gw.app.order(spec, None) {
-            Ok(order) => order,
-            Err(e) => return app_error(&e),
-        }
+    let cleared = match clear(&gw, &member, &headers, &payload, spec, None).await {
+        Ok(c) => c,
+        Err(answer) => return answer,
     };
-    let body_sha = katana::body_hash(member.as_str(), project.as_deref(), &payload);
-    let approved_token = match approvals::approved_token(&gw.store, &member, &body_sha).await {
-        Ok(t) => t,
-        Err(e) => return store_error(&e),
-    };
-    let consent = match approved_token {
-        Some(token) => Some(Consent::Token(token)),
-        None if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
-        None => None,
-    };
-    let rules = gw.app.rules(&conjure_app::PayOptions::default());
-    let scope = Scope { member: member.clone(), project };
-    let approved = match approve(order, consent) {
-        Ok(a) => a,
-        Err(NeedsApproval::Missing(order) | NeedsApproval::TokenMismatch(order)) => {
-            // Nobody is asked to approve what the budgets would refuse anyway.
-            match gw.store.preview_scoped(&order, &rules, &scope, timefmt_now()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(refusal)) => return refused(&refusal),
-                Err(e) => return store_error(&e),
-            }
-            let project = scope.project.as_deref();
-            return needs_approval(
-                &gw,
-                &headers,
-                &member,
-                project,
-                &body_sha,
-                &order,
-                profile.per_request,
-            )
-            .await;
-        }
-    };
-    let connected = match gw.app.connect(provider) {
-        Ok(p) => p,
-        Err(e) => {
-            let hint = "the gateway has no Katana credentials; its admin sets KATANA_API_KEY and KATANA_API_SECRET (or the secrets file) where the gateway runs";
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "gateway_credentials",
-                &e.message,
-                Some(hint),
-            );
-        }
-    };
-    let scoped = gw.store.scoped(scope);
     let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &scoped,
-        policy: gw.app.config.poll.for_provider(provider),
-        owner: &gw.owner,
-        observer: &quiet,
-    };
-    let started = std::time::Instant::now();
-    let sent = runner.submit(approved, &rules, timefmt_now()).await;
-    let reserved = !matches!(sent, Err(RunError::Refused(_)));
-    gw.metrics.observe_reservation(reserved);
-    if reserved {
-        // The reservation and the one POST, as the member waits for them.
-        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
-    }
-    match sent {
+    match send(&gw, cleared, &quiet).await {
         Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
-        Err(RunError::Refused(refusal)) => refused(&refusal),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
             Ok(record) => (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
             Err(e) => app_error(&AppError::from(e)),
         },
-        Err(RunError::Unknown { job, error: cause, quoted }) => {
-            let message = format!(
-                "The upstream answer to this request was lost ({cause}); it may have been charged up to {quoted} credits and was not sent again"
-            );
-            let body = json!({
-                "detail": message,
-                "request_id": job.as_str(),
-                "status": "unknown",
-                "error": {
-                    "code": "outcome_unknown",
-                    "message": message,
-                    "retryable": false,
-                    "hint": format!("do not send it again blindly: GET /v1/generation-requests/{job} shows what is known; the gateway's admin can check the provider's dashboard"),
-                },
-                "conjure": {"job": job.as_str(), "state": "unknown", "exposure_credits": katana::credits_str(quoted)},
-            });
-            (StatusCode::BAD_GATEWAY, Json(body)).into_response()
-        }
-        Err(RunError::Rejected { error: cause, .. }) => upstream_refused(&cause),
-        Err(other) => app_error(&AppError::from(other)),
+        Err(other) => run_error(other),
     }
 }
 
@@ -401,7 +289,7 @@ async fn needs_approval(
         "error": {
             "code": "approval_required",
             "message": message,
-            "hint": format!("approve it with POST {url} (your key or the admin's), then send the same request again: it goes through once"),
+            "hint": format!("approve it with POST {url} (your key or the admin's) within {} hours, then send the same request again: it goes through once", approvals::QUOTE_LIFETIME.as_secs() / 3600),
         },
         "quote": quote_json,
         "approval_url": url,
@@ -423,7 +311,7 @@ pub async fn approve_quote(
         (None, None) => return member_only(),
     };
     match approvals::approve(&gw.store, &token, who, timefmt_now()).await {
-        Ok(Some(p)) => {
+        Ok(approvals::Approval::Approved(p)) => {
             let quote: Value = serde_json::from_str(&p.quote_json).unwrap_or(Value::Null);
             Json(json!({
                 "approved": true,
@@ -433,7 +321,20 @@ pub async fn approve_quote(
             }))
             .into_response()
         }
-        Ok(None) => error(
+        Ok(approvals::Approval::Expired(_)) => {
+            let hours = approvals::QUOTE_LIFETIME.as_secs() / 3600;
+            error(
+                StatusCode::GONE,
+                "quote_expired",
+                &format!(
+                    "This quote expired (a quote can be approved and used for {hours} hours); nothing was approved or sent"
+                ),
+                Some(
+                    "quote again: send the same request again, and approve the new approval_url its 402 answer gives",
+                ),
+            )
+        }
+        Ok(approvals::Approval::NotFound) => error(
             StatusCode::NOT_FOUND,
             "no_such_quote",
             "No quote with this token for your key",
@@ -492,7 +393,9 @@ pub async fn models(State(gw): State<Gateway>) -> Response {
     Json(katana::models(gw.app.catalogue())).into_response()
 }
 
-/// `GET /v1/me/balance`: what the member's budgets leave, in Katana credits.
+/// `GET /v1/me/balance`: what the member's budgets leave. `credits` is Katana's (what a Katana
+/// client reads); `conjure.providers` has every provider the member may spend with, each in
+/// its own credits, and `conjure.usd_left` what the dollar budgets leave across providers.
 pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberId>>) -> Response {
     let Some(Extension(member)) = member else { return member_only() };
     let profile = match admin::member(&gw.store, &member).await {
@@ -514,8 +417,80 @@ pub async fn balance(State(gw): State<Gateway>, member: Option<Extension<MemberI
         Ok(_) => return store_error(&PgStoreError::UnknownMember(member.to_string())),
         Err(e) => return store_error(&e),
     };
-    Json(katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits))
-        .into_response()
+    let exposure = match admin::exposure_by_provider(&gw.store, &member).await {
+        Ok(e) => e,
+        Err(e) => return store_error(&e),
+    };
+    let mut body = katana::balance(left, &budgets, usage.exposure_jobs, usage.exposure_credits);
+    body["conjure"]["providers"] = providers_balance(&gw, &profile, &spent, &exposure);
+    body["conjure"]["usd_left"] =
+        usd_left(&profile.budgets, &spent).map_or(Value::Null, |u| json!(u.to_string()));
+    Json(body).into_response()
+}
+
+/// The balance per provider the member may spend with, each in its own credits (a credit
+/// budget holds for each provider's credits separately; a dollar budget for all together):
+/// what the budgets leave (`null`: nothing here limits it in credits), what each window
+/// counted, and the jobs of unknown outcome with the credits they may have cost.
+fn providers_balance(
+    gw: &Gateway,
+    profile: &admin::Member,
+    spent: &std::collections::BTreeMap<policy::BudgetWindow, policy::Spent>,
+    exposure: &std::collections::BTreeMap<String, (i64, conjure_core::Credits)>,
+) -> Value {
+    let allowed = profile
+        .providers
+        .clone()
+        .unwrap_or_else(|| vec![ProviderId::Katana, ProviderId::ImaginePro]);
+    let mut out = serde_json::Map::new();
+    for provider in allowed {
+        let price = gw.app.config.price(provider);
+        let left = policy::remaining_credits(&profile.budgets, spent, provider, price);
+        let counted: serde_json::Map<String, Value> = policy::BudgetWindow::ALL
+            .into_iter()
+            .map(|w| {
+                let s = spent.get(&w).map(|s| s.provider(provider)).unwrap_or_default();
+                (
+                    w.as_str().to_owned(),
+                    json!({"credits": katana::credits_str(s.credits), "usd": s.usd.to_string()}),
+                )
+            })
+            .collect();
+        let (jobs, credits) = exposure.get(provider.as_str()).copied().unwrap_or_default();
+        out.insert(
+            provider.as_str().to_owned(),
+            json!({
+                "credits_left": left.map(katana::credits_str),
+                "spent": counted,
+                "exposure": {"jobs": jobs, "credits": katana::credits_str(credits)},
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The least any dollar budget leaves, every provider's spending counted; `None` without one.
+fn usd_left(
+    budgets: &[policy::Budget],
+    spent: &std::collections::BTreeMap<policy::BudgetWindow, policy::Spent>,
+) -> Option<conjure_core::Usd> {
+    budgets
+        .iter()
+        .filter_map(|b| match b.limit {
+            Limit::Usd(max) => {
+                let used = spent.get(&b.window).map_or(0, |s| {
+                    s.by_provider
+                        .iter()
+                        .filter(|(p, _)| b.applies_to(**p))
+                        .map(|(_, ps)| ps.usd.micros())
+                        .sum()
+                });
+                Some((max.micros() - used).max(0))
+            }
+            Limit::Credits(_) => None,
+        })
+        .min()
+        .map(conjure_core::Usd::from_micros)
 }
 
 /// A budget as the admin API takes it: `{"window": "daily", "limit": "500cr"}`.
@@ -595,6 +570,9 @@ pub struct ProjectBody {
     pub name: String,
     #[serde(default)]
     pub budgets: Vec<BudgetBody>,
+    /// The members who may name it (more later with `POST /admin/projects/{name}/members`).
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 pub async fn admin_add_project(
@@ -605,8 +583,52 @@ pub async fn admin_add_project(
         Ok(b) => b,
         Err(r) => return *r,
     };
-    match admin::add_project(&gw.store, &body.name, &budgets, timefmt_now()).await {
-        Ok(()) => (StatusCode::CREATED, Json(json!({"project": body.name}))).into_response(),
+    let members: Vec<MemberId> = body.members.iter().cloned().map(MemberId).collect();
+    match admin::add_project(&gw.store, &body.name, &budgets, &members, timefmt_now()).await {
+        Ok(()) => {
+            (StatusCode::CREATED, Json(json!({"project": body.name, "members": body.members})))
+                .into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `POST /admin/projects/{name}/members`: `{"member": NAME}`.
+#[derive(Debug, Deserialize)]
+pub struct ProjectMemberBody {
+    pub member: String,
+}
+
+pub async fn admin_add_project_member(
+    State(gw): State<Gateway>,
+    Path(project): Path<String>,
+    Json(body): Json<ProjectMemberBody>,
+) -> Response {
+    let member = MemberId(body.member);
+    match admin::add_project_member(&gw.store, &project, &member, timefmt_now()).await {
+        Ok(()) => Json(json!({"project": project, "member": member.as_str(), "added": true}))
+            .into_response(),
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `DELETE /admin/projects/{name}/members/{member}`.
+pub async fn admin_remove_project_member(
+    State(gw): State<Gateway>,
+    Path((project, member)): Path<(String, String)>,
+) -> Response {
+    match admin::remove_project_member(&gw.store, &project, &MemberId(member.clone())).await {
+        Ok(removed) => {
+            Json(json!({"project": project, "member": member, "removed": removed})).into_response()
+        }
+        Err(e) => store_error(&e),
+    }
+}
+
+/// `GET /admin/projects`: every project with its members and budgets.
+pub async fn admin_projects(State(gw): State<Gateway>) -> Response {
+    match admin::projects(&gw.store).await {
+        Ok(list) => Json(json!({"projects": list})).into_response(),
         Err(e) => store_error(&e),
     }
 }
@@ -671,8 +693,13 @@ pub async fn admin_set_budget(
 
 /// `GET /admin/usage`.
 pub async fn admin_usage(State(gw): State<Gateway>) -> Response {
-    match admin::usage(&gw.store, None, gw.app.config.sandbox, timefmt_now()).await {
-        Ok(list) => Json(json!({"members": list})).into_response(),
+    let now = timefmt_now();
+    let members = match admin::usage(&gw.store, None, gw.app.config.sandbox, now).await {
+        Ok(list) => list,
+        Err(e) => return store_error(&e),
+    };
+    match admin::projects(&gw.store).await {
+        Ok(projects) => Json(json!({"members": members, "projects": projects})).into_response(),
         Err(e) => store_error(&e),
     }
 }
@@ -729,18 +756,7 @@ pub(crate) async fn clear(
         Err(e) => return Err(store_error(&e)),
     };
     if let Some(p) = &project {
-        match admin::project_exists(&gw.store, p).await {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown_project",
-                    &format!("No project `{p}` in the gateway; nothing was sent"),
-                    Some("check the X-Conjure-Project header, or leave it out"),
-                ));
-            }
-            Err(e) => return Err(store_error(&e)),
-        }
+        check_project(gw, p, member).await?;
     }
     let provider = spec.provider;
     if !policy::provider_allowed(profile.providers.as_deref(), provider) {
@@ -757,7 +773,8 @@ pub(crate) async fn clear(
     // A button press is its parent's child (its lineage, and its webhook's).
     order.parent = parent;
     let body_sha = katana::body_hash(member.as_str(), project.as_deref(), payload);
-    let consent = match approvals::approved_token(&gw.store, member, &body_sha).await {
+    let consent = match approvals::approved_token(&gw.store, member, &body_sha, timefmt_now()).await
+    {
         Ok(Some(token)) => Some(Consent::Token(token)),
         Ok(None) if policy::preapproved(&order.quote, profile.per_request) => Some(Consent::Yes),
         Ok(None) => None,
@@ -787,6 +804,31 @@ pub(crate) async fn clear(
         error(StatusCode::SERVICE_UNAVAILABLE, "gateway_credentials", &e.message, Some(&hint))
     })?;
     Ok(Cleared { approved, rules, scope, connected })
+}
+
+/// Refuses a project the member may not name: an unknown one (400) or one they are not a
+/// member of (403, saying who can add them). Nothing is priced, reserved or sent.
+async fn check_project(gw: &Gateway, project: &str, member: &MemberId) -> Result<(), Response> {
+    match admin::project_access(&gw.store, project, member).await {
+        Ok(ProjectAccess::Member) => Ok(()),
+        Ok(ProjectAccess::NotMember) => Err(error(
+            StatusCode::FORBIDDEN,
+            "not_project_member",
+            &format!(
+                "You are not a member of project `{project}`, so you may not spend its budget; nothing was sent"
+            ),
+            Some(&format!(
+                "ask the gateway's admin to add you (`conjure serve admin project member add {project} {member}`, or POST /admin/projects/{project}/members), or leave the X-Conjure-Project header out"
+            )),
+        )),
+        Ok(ProjectAccess::NoProject) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "unknown_project",
+            &format!("No project `{project}` in the gateway; nothing was sent"),
+            Some("check the X-Conjure-Project header, or leave it out"),
+        )),
+        Err(e) => Err(store_error(&e)),
+    }
 }
 
 /// Reserves a cleared order for its member and sends it once through the core's runner, as

@@ -23,6 +23,9 @@
 //!   graceful stop finishes its round first, so it leaves no lease behind. Polls are free: a
 //!   poll abandoned at [`Config::poll_timeout`] or lost with its instance is simply made again.
 //!
+//! - **Quotes.** The same sweep settles the 402 quotes that lapsed
+//!   ([`crate::approvals::expire_due`]).
+//!
 //! This is the webhook worker's approach ([`crate::webhooks::Worker`]): database clock for
 //! every expiry, claims that commit at once, results only under the claim's token. A member's
 //! own `GET` still polls as before (unleased: two polls of one job at once record the same
@@ -420,6 +423,12 @@ impl Instance {
         settle_orphans(&self.store).await
     }
 
+    /// Settles the quotes that lapsed ([`crate::approvals::expire_due`]), alongside the orphan
+    /// sweep; returns the tokens this instance settled (another instance's share is skipped).
+    pub async fn expire_quotes(&self) -> Result<Vec<String>, LeaseError> {
+        Ok(crate::approvals::expire_due(&self.store, crate::timefmt_now()).await?)
+    }
+
     /// One poll round: claims up to [`Config::batch`] due jobs and polls them all at once,
     /// each once; every claim is released (or found taken over) before this returns.
     pub async fn poll_round(&self) -> Result<Vec<PollOutcome>, LeaseError> {
@@ -568,6 +577,9 @@ impl Instance {
             async move {
                 if let Err(e) = me.sweep().await {
                     tracing::warn!(error = %e, hint = ?e.hint(), "orphan sweep failed");
+                }
+                if let Err(e) = me.expire_quotes().await {
+                    tracing::warn!(error = %e, hint = ?e.hint(), "quote expiry sweep failed");
                 }
                 false
             }

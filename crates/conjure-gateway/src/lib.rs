@@ -6,9 +6,10 @@
 //!   instances cannot overspend), passing the same contract suite as the SQLite journal; and
 //!   [`store::StoreView`], the same store reserving for a member and a project, or writing a
 //!   background poll's answer under its lease.
-//! - [`admin`]: members, projects, budgets and usage; [`keys`]: API keys (kept hashed) and the
-//!   middleware that maps a request's key to its [`member::MemberId`]; [`approvals`]: quotes a
-//!   wire client could not approve (402) and their approval.
+//! - [`admin`]: members, projects (and who may name them), budgets and usage; [`keys`]: API
+//!   keys (kept hashed) and the middleware that maps a request's key to its
+//!   [`member::MemberId`]; [`approvals`]: quotes a wire client could not approve (402) and their
+//!   approval.
 //! - [`api`] and [`katana`]: Katana's wire endpoints for members, the approve endpoint and the
 //!   admin API; [`chat`]: Katana's text wire (`/v1/chat/completions`, OpenAI's shape: whole,
 //!   streamed, async); [`imaginepro`]: ImaginePro's wire (`/api/v1`, both path families); all

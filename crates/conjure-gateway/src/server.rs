@@ -23,7 +23,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
@@ -79,7 +79,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/members", post(api::admin_add_member))
         .route("/admin/members/{name}/keys", post(api::admin_create_key))
         .route("/admin/keys/{prefix}/revoke", post(api::admin_revoke_key))
-        .route("/admin/projects", post(api::admin_add_project))
+        .route("/admin/projects", post(api::admin_add_project).get(api::admin_projects))
+        .route("/admin/projects/{name}/members", post(api::admin_add_project_member))
+        .route("/admin/projects/{name}/members/{member}", delete(api::admin_remove_project_member))
         .route("/admin/budgets", put(api::admin_set_budget))
         .route("/admin/usage", get(api::admin_usage))
         .route_layer(middleware::from_fn(api::admin_only))

@@ -28,6 +28,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_webhooks.sql"),
     },
     Migration { name: "0004_leases.sql", sql: include_str!("../../migrations/0004_leases.sql") },
+    Migration {
+        name: "0005_project_members.sql",
+        sql: include_str!("../../migrations/0005_project_members.sql"),
+    },
+    Migration {
+        name: "0006_quote_expiry.sql",
+        sql: include_str!("../../migrations/0006_quote_expiry.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

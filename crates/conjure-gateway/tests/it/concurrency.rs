@@ -72,7 +72,7 @@ async fn members_and_their_shared_project_hold_their_budgets_under_racing_reserv
             NewMember { name: name.into(), budgets: vec![daily("42cr")], ..NewMember::default() };
         admin::add_member(&instances[0], &new, NOW).await.expect("member");
     }
-    admin::add_project(&instances[0], "shared", &[daily("70cr")], NOW).await.expect("project");
+    admin::add_project(&instances[0], "shared", &[daily("70cr")], &[], NOW).await.expect("project");
     let attempts = (0..24).map(|i| {
         let store = instances[i % instances.len()].clone();
         let member = if i % 2 == 0 { "ann" } else { "ben" };

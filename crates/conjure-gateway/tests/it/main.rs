@@ -6,6 +6,7 @@
 //! (`conjure_test::pg`), so they are independent and run in parallel. `scripts/test` (or
 //! `scripts/with-postgres cargo test -p conjure-gateway`) starts a throwaway server and sets it.
 
+mod balance;
 mod chat;
 mod concurrency;
 mod contract;
@@ -14,6 +15,8 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod projects;
+mod quote_expiry;
 mod sdks;
 mod secrets;
 mod server;

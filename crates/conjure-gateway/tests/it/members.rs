@@ -471,7 +471,8 @@ async fn the_admin_api_needs_the_admin_key_and_models_and_balance_speak_katana()
         "POST",
         "/admin/projects",
         Some(&admin_key),
-        Some(&json!({"name": "launch", "budgets": [{"window": "daily", "limit": "0.1cr"}]})),
+        Some(&json!({"name": "launch", "budgets": [{"window": "daily", "limit": "0.1cr"}],
+            "members": ["carol"]})),
         &[],
     )
     .await;

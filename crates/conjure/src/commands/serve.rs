@@ -77,7 +77,8 @@ pub enum AdminAction {
     /// Add members.
     #[command(subcommand)]
     Member(MemberAction),
-    /// Add projects (budgets a request names with the X-Conjure-Project header).
+    /// Add projects (budgets a request names with the X-Conjure-Project header) and their
+    /// members.
     #[command(subcommand)]
     Project(ProjectAction),
     /// Make and revoke keys.
@@ -86,7 +87,8 @@ pub enum AdminAction {
     /// Set budgets.
     #[command(subcommand)]
     Budget(BudgetAction),
-    /// What each member spent in the last day and month, their exposure and key prefixes.
+    /// What each member spent in the last day and month, their exposure and key prefixes; and
+    /// each project's budgets and members.
     Usage(UsageArgs),
 }
 
@@ -116,8 +118,11 @@ pub struct MemberAddArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ProjectAction {
-    /// Add a project with its own budgets.
+    /// Add a project with its own budgets and the members who may name it.
     Add(ProjectAddArgs),
+    /// Let members name a project (and spend its budget), or stop them.
+    #[command(subcommand)]
+    Member(ProjectMemberAction),
 }
 
 #[derive(Debug, Args)]
@@ -127,6 +132,26 @@ pub struct ProjectAddArgs {
     /// A budget: `daily` or `monthly`, and a limit (`500cr`, `$5`). Repeat for several.
     #[arg(long, num_args = 2, value_names = ["WINDOW", "LIMIT"])]
     pub budget: Vec<String>,
+    /// A member who may name the project (repeat for several); only members may spend its
+    /// budget.
+    #[arg(long, value_name = "MEMBER")]
+    pub member: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProjectMemberAction {
+    /// Let a member name the project.
+    Add(ProjectMemberArgs),
+    /// Stop a member naming the project (their jobs so far stay counted in its budget).
+    Remove(ProjectMemberArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProjectMemberArgs {
+    /// The project.
+    pub project: String,
+    /// The member.
+    pub member: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -281,12 +306,44 @@ async fn run_admin(ctx: &Ctx, store: &PgStore, action: AdminAction) -> anyhow::R
             }
         }
         AdminAction::Project(ProjectAction::Add(a)) => {
-            admin::add_project(store, &a.name, &budgets(&a.budget)?, now()).await?;
+            let members: Vec<MemberId> = a.member.iter().cloned().map(MemberId).collect();
+            admin::add_project(store, &a.name, &budgets(&a.budget)?, &members, now()).await?;
             if ctx.out.json {
-                ctx.out.json_value(&json!({"status": "added", "project": a.name}));
+                ctx.out.json_value(
+                    &json!({"status": "added", "project": a.name, "members": a.member}),
+                );
             } else {
                 ctx.out.line(&a.name);
-                ctx.out.note("Requests name it with the header `X-Conjure-Project`");
+                ctx.out.note(format!(
+                    "Its members name it with the header `X-Conjure-Project`; \
+                     `conjure serve admin project member add {} MEMBER` adds one",
+                    a.name
+                ));
+            }
+        }
+        AdminAction::Project(ProjectAction::Member(ProjectMemberAction::Add(a))) => {
+            let member = MemberId(a.member);
+            admin::add_project_member(store, &a.project, &member, now()).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({
+                    "status": "added", "project": a.project, "member": member.as_str(),
+                }));
+            } else {
+                ctx.out.note(format!("`{member}` may now name project `{}`", a.project));
+            }
+        }
+        AdminAction::Project(ProjectAction::Member(ProjectMemberAction::Remove(a))) => {
+            let member = MemberId(a.member);
+            let removed = admin::remove_project_member(store, &a.project, &member).await?;
+            if ctx.out.json {
+                ctx.out.json_value(&json!({
+                    "status": if removed { "removed" } else { "not_a_member" },
+                    "project": a.project, "member": member.as_str(),
+                }));
+            } else if removed {
+                ctx.out.note(format!("`{member}` may no longer name project `{}`", a.project));
+            } else {
+                ctx.out.note(format!("`{member}` was not a member of project `{}`", a.project));
             }
         }
         AdminAction::Key(KeyAction::Create(a)) => {
@@ -348,8 +405,12 @@ async fn run_admin(ctx: &Ctx, store: &PgStore, action: AdminAction) -> anyhow::R
             let member = a.member.map(MemberId);
             let sandbox = ctx.app.config.sandbox;
             let usage = admin::usage(store, member.as_ref(), sandbox, now()).await?;
+            let mut projects = admin::projects(store).await?;
+            if let Some(m) = &member {
+                projects.retain(|p| p.members.iter().any(|name| name == m.as_str()));
+            }
             if ctx.out.json {
-                ctx.out.json_value(&json!({"members": usage}));
+                ctx.out.json_value(&json!({"members": usage, "projects": projects}));
             } else {
                 for m in &usage {
                     let windows: Vec<String> = m
@@ -385,6 +446,16 @@ async fn run_admin(ctx: &Ctx, store: &PgStore, action: AdminAction) -> anyhow::R
                         windows.join("; "),
                         if keys.is_empty() { "none".to_owned() } else { keys.join(", ") },
                     ));
+                }
+                for p in &projects {
+                    let budgets = if p.budgets.is_empty() {
+                        "no budget".to_owned()
+                    } else {
+                        p.budgets.join(", ")
+                    };
+                    let members =
+                        if p.members.is_empty() { "none".to_owned() } else { p.members.join(", ") };
+                    ctx.out.line(format!("project {}  {budgets}  members: {members}", p.project));
                 }
             }
         }

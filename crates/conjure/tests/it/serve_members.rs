@@ -133,8 +133,29 @@ fn serve_admin_manages_members_keys_budgets_and_usage_on_the_database() {
 
     let set = admin(&t, &db, &["budget", "set", "--member", "alice", "monthly", "$20"]);
     assert_eq!(set.code, 0, "{set:?}");
-    let project = admin(&t, &db, &["project", "add", "launch", "--budget", "daily", "100cr"]);
+    let project = admin(
+        &t,
+        &db,
+        &["project", "add", "launch", "--budget", "daily", "100cr", "--member", "alice"],
+    );
     assert_eq!(project.code, 0, "{project:?}");
+    // Membership: only a project's members may name it.
+    let ghost = admin(&t, &db, &["project", "member", "add", "launch", "bob"]);
+    assert_eq!(ghost.code, 1, "{ghost:?}");
+    assert!(ghost.stderr.contains("hint:"), "{ghost:?}");
+    assert_eq!(admin(&t, &db, &["member", "add", "bob"]).code, 0);
+    let joined = admin(&t, &db, &["project", "member", "add", "launch", "bob"]);
+    assert_eq!(joined.code, 0, "{joined:?}");
+    let left = admin(&t, &db, &["--json", "project", "member", "remove", "launch", "alice"]);
+    assert_eq!(left.json()["status"], "removed", "{left:?}");
+    let nowhere = admin(&t, &db, &["project", "member", "add", "nope", "bob"]);
+    assert_eq!(nowhere.code, 1, "{nowhere:?}");
+    assert!(nowhere.stderr.contains("project add"), "{nowhere:?}");
+    let listed = admin(&t, &db, &["usage"]);
+    assert!(
+        listed.stdout.contains("project launch  daily: 100 credits  members: bob"),
+        "{listed:?}"
+    );
     let usage = admin(&t, &db, &["--json", "usage"]);
     assert_eq!(usage.code, 0, "{usage:?}");
     let v = usage.json();
@@ -142,6 +163,8 @@ fn serve_admin_manages_members_keys_budgets_and_usage_on_the_database() {
     assert_eq!(alice["member"], "alice");
     assert_eq!(alice["per_request"], "50 credits");
     assert_eq!(alice["keys"][0]["prefix"], prefix);
+    assert_eq!(alice["projects"], json!([]), "{v}");
+    assert_eq!(v["projects"][0]["members"], json!(["bob"]), "{v}");
     assert!(usage.stdout.contains("$20.00"), "{}", usage.stdout);
     assert!(!usage.stdout.contains(&key), "usage shows prefixes only");
 
