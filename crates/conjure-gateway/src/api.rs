@@ -76,6 +76,7 @@ fn store_error(e: &PgStoreError) -> Response {
         PgStoreError::UnknownMember(_)
         | PgStoreError::UnknownProject(_)
         | PgStoreError::NoKey(_) => StatusCode::NOT_FOUND,
+        PgStoreError::NotProjectMember { .. } => StatusCode::FORBIDDEN,
         PgStoreError::BadName { .. } => StatusCode::BAD_REQUEST,
         PgStoreError::NameTaken { .. } => StatusCode::CONFLICT,
         _ => StatusCode::SERVICE_UNAVAILABLE,

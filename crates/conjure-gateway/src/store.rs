@@ -765,6 +765,21 @@ async fn read_scope(
         if found.is_none() {
             return Err(PgStoreError::UnknownProject(p.clone()));
         }
+        // The handlers refuse a non-member before pricing; this holds the rule for any caller,
+        // read in the reserving transaction itself.
+        let member_of: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM project_members WHERE project_id = $1 AND member_id = $2",
+        )
+        .bind(p)
+        .bind(scope.member.as_str())
+        .fetch_optional(&mut *conn)
+        .await?;
+        if member_of.is_none() {
+            return Err(PgStoreError::NotProjectMember {
+                member: scope.member.to_string(),
+                project: p.clone(),
+            });
+        }
         project = crate::admin::budgets_of(conn, crate::admin::BudgetScope::Project, p).await?;
     }
     let member =

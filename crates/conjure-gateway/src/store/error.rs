@@ -96,6 +96,11 @@ pub enum PgStoreError {
     #[error("No project `{0}` in the gateway")]
     UnknownProject(String),
 
+    #[error(
+        "Member `{member}` is not a member of project `{project}`, so may not spend its budget"
+    )]
+    NotProjectMember { member: String, project: String },
+
     #[error("Could not read random bytes for a job id")]
     Random(#[source] getrandom::Error),
 
@@ -149,6 +154,9 @@ impl PgStoreError {
                 "`conjure serve admin project add NAME` adds one; or leave the project header out"
                     .to_owned()
             }
+            PgStoreError::NotProjectMember { member, project } => format!(
+                "the gateway's admin adds them (`conjure serve admin project member add {project} {member}`); or leave the project header out"
+            ),
             PgStoreError::Webhook(e) => return e.hint(),
             PgStoreError::Database(_)
             | PgStoreError::Encode { .. }
@@ -192,6 +200,7 @@ impl From<PgStoreError> for StoreError {
             | PgStoreError::QuoteMismatch { .. }
             | PgStoreError::UnknownMember(_)
             | PgStoreError::UnknownProject(_)
+            | PgStoreError::NotProjectMember { .. }
             | PgStoreError::BadName { .. }
             | PgStoreError::NameTaken { .. }
             | PgStoreError::NoKey(_)

@@ -72,7 +72,10 @@ async fn members_and_their_shared_project_hold_their_budgets_under_racing_reserv
             NewMember { name: name.into(), budgets: vec![daily("42cr")], ..NewMember::default() };
         admin::add_member(&instances[0], &new, NOW).await.expect("member");
     }
-    admin::add_project(&instances[0], "shared", &[daily("70cr")], &[], NOW).await.expect("project");
+    let members = [MemberId("ann".into()), MemberId("ben".into())];
+    admin::add_project(&instances[0], "shared", &[daily("70cr")], &members, NOW)
+        .await
+        .expect("project");
     let attempts = (0..24).map(|i| {
         let store = instances[i % instances.len()].clone();
         let member = if i % 2 == 0 { "ann" } else { "ben" };
@@ -107,4 +110,45 @@ async fn members_and_their_shared_project_hold_their_budgets_under_racing_reserv
     // The whole ledger holds exactly what the project allowed.
     let spent = instances[2].spent_since(NOW - 1).await.expect("spent");
     assert_eq!(spent.provider(ProviderId::Katana).credits, Credits::whole(70));
+}
+
+/// The store itself refuses a member who names a project they do not belong to, whatever
+/// handler asked, and records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_for_a_project_the_member_is_not_in_is_refused_by_the_store() {
+    use conjure_gateway::admin::{self, NewMember};
+    use conjure_gateway::member::MemberId;
+    use conjure_gateway::{PgStoreError, Scope};
+
+    let db = fresh_database().await;
+    let store = PgStore::connect_with(&db.url, 2).await.expect("connect");
+    for name in ["ann", "ben"] {
+        let new = NewMember { name: name.into(), ..NewMember::default() };
+        admin::add_member(&store, &new, NOW).await.expect("member");
+    }
+    admin::add_project(&store, "anns", &[], &[MemberId("ann".into())], NOW).await.expect("project");
+    let scope = Scope { member: MemberId("ben".into()), project: Some("anns".into()) };
+    let approved = yes(order("ben names ann's project"));
+    let refused = store
+        .reserve_scoped(&approved, OWNER, &SpendRules::default(), &scope, NOW)
+        .await
+        .expect_err("not a member");
+    let ReserveError::Store(refused) = refused else { panic!("refused by the store: {refused:?}") };
+    let expected =
+        PgStoreError::NotProjectMember { member: "ben".into(), project: "anns".into() }.to_string();
+    assert!(refused.to_string().contains(&expected), "{refused}");
+    let hint = refused.hint().expect("a hint");
+    assert!(hint.contains("project member add anns ben"), "{hint}");
+    let jobs: i64 = {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+        sqlx::query_scalar("SELECT count(*) FROM jobs").fetch_one(&mut conn).await.expect("count")
+    };
+    assert_eq!(jobs, 0, "a refused reservation records no job");
+    // Ann, a member, reserves.
+    let scope = Scope { member: MemberId("ann".into()), project: Some("anns".into()) };
+    store
+        .reserve_scoped(&yes(order("ann's own")), OWNER, &SpendRules::default(), &scope, NOW)
+        .await
+        .expect("a member reserves");
 }
