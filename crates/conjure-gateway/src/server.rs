@@ -6,8 +6,9 @@
 //! (`POST /v1/generation-requests`, `GET /v1/generation-requests/{id}`, `GET /v1/models`,
 //! `GET /v1/me/balance`); `POST /approve/{token}` (the member whose quote it is, or the admin);
 //! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
-//! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
-//! in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
+//! ([`crate::webhooks`]); `GET /metrics` (the admin key; [`crate::metrics`]); conjure's own API
+//! under `/conjure/v1/` (member keys; [`crate::own`]) and its OpenAPI document at
+//! `GET /openapi.json` (no key; [`crate::openapi`]). Other handlers are in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
 //! and job poller ([`crate::leases`]) run beside the server.
 //! [`serve`] runs until its `shutdown` future resolves, then stops accepting, lets the requests
 //! in flight finish (a paid POST under way is answered and recorded), and closes the store's
@@ -31,12 +32,15 @@ use crate::leases;
 use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
 use crate::webhooks;
+use crate::{openapi, own};
 
 impl Gateway {
     /// A gateway over `store`, pricing and sending with `app` (its configuration holds the
     /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
+        let storage = crate::storage::Storage::new(app.config.data_dir.join("outputs"));
         Gateway {
+            storage,
             store,
             app: Arc::new(app),
             owner: Arc::from(owner),
@@ -50,6 +54,13 @@ impl Gateway {
     #[must_use]
     pub fn with_leases(mut self, config: leases::Config) -> Gateway {
         self.leases = config;
+        self
+    }
+
+    /// The same gateway keeping output files in `storage` (shared by the instances).
+    #[must_use]
+    pub fn with_storage(mut self, storage: crate::storage::Storage) -> Gateway {
+        self.storage = storage;
         self
     }
 
@@ -69,7 +80,11 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/generation-requests/{id}", get(api::poll))
         .route("/v1/models", get(api::models))
         .route("/v1/me/balance", get(api::balance))
-        .route("/approve/{token}", post(api::approve_quote))
+        .route("/approve/{token}", post(api::approve_quote));
+    // conjure's own API (crate::own), one table of routes.
+    let keyed = own::routes()
+        .into_iter()
+        .fold(keyed, |r, route| r.route(route.path, route.handler))
         .route_layer(check_key());
     // Layers run outside in: the key check, then the admin check.
     let admin = Router::new()
@@ -88,6 +103,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route_layer(check_key());
     Router::new()
         .route("/healthz", get(healthz))
+        .route(openapi::PATH, get(openapi::serve))
         .merge(keyed)
         .merge(admin)
         .with_state(gateway)

@@ -12,6 +12,7 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod own_api;
 mod secrets;
 mod server;
 mod webhooks;
