@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod edit;
 pub mod enhance;
 pub mod fetch;
+pub mod gateway;
 pub mod image;
 pub mod jobs;
 pub mod man;
