@@ -8,6 +8,7 @@
 //! local paid path runs unchanged ([`pay::run_with`]) with the gateway as the provider
 //! ([`conjure_app::gateway`]): the job is reserved in the local journal before the one POST
 //! to the gateway, then polled and delivered, with the same exit codes and JSON as locally.
+//! `conjure wait` and `conjure fetch` with `--gateway` resume and collect such jobs ([`app`]).
 
 use conjure_app::gateway::{GatewayClient, GatewayConnector};
 use conjure_app::{App, AppError, Request};
@@ -33,6 +34,16 @@ fn request_json(request: &Request) -> Result<Value, AppError> {
         o.insert("type".into(), Value::from(kind));
     }
     Ok(value)
+}
+
+/// The application with the gateway as every provider, when a gateway is configured: for
+/// resuming (`wait`) and collecting (`fetch`) jobs that were sent through it.
+pub fn app(ctx: &Ctx) -> Result<Option<App<GatewayConnector>>, AppError> {
+    let Some(url) = ctx.app.config.gateway.as_deref() else { return Ok(None) };
+    let client = GatewayClient::new(url, &ctx.app.config)?;
+    let mut config = ctx.app.config.clone();
+    config.catalogue_check = false;
+    Ok(Some(App::with_connector(config, GatewayConnector(client))))
 }
 
 /// Quotes `order` (built from `request`) at the gateway `url`, then takes it down the paid

@@ -69,6 +69,26 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(video.json()["status"], "completed", "{video:?}");
     assert_eq!(gw.stats().submit_posts_received, 3);
 
+    // Sent without waiting, resumed later through the gateway: the same job, nothing resent.
+    let sent = laptop.run(&[
+        "--json",
+        "--gateway",
+        &base,
+        "image",
+        "a third lighthouse",
+        "--yes",
+        "--no-wait",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let job = sent.json()["job_id"].as_str().expect("a job id").to_owned();
+    assert_eq!(gw.stats().submit_posts_received, 4);
+    let waited = laptop.run(&["--json", "--gateway", &base, "wait", &job]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert_eq!(waited.json()["status"], "completed", "{waited:?}");
+    let fetched = laptop.run(&["--json", "--gateway", &base, "fetch", &job, "--force"]);
+    assert_eq!(fetched.code, 0, "{fetched:?}");
+    assert_eq!(gw.stats().submit_posts_received, 4);
+
     // A local file as input cannot travel: refused with what to do, nothing sent.
     std::fs::write(laptop.out_dir().join("ref.png"), &bytes).unwrap();
     let local = image(&["--ref", "ref.png", "--yes"]);
@@ -79,10 +99,10 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     let keyless = crate::ctx().run(&["--gateway", &base, "image", "x", "--yes"]);
     assert_eq!(keyless.code, 7, "{keyless:?}");
     assert!(keyless.stderr.contains("CONJURE_GATEWAY_KEY"), "{keyless:?}");
-    assert_eq!(gw.stats().submit_posts_received, 3);
+    assert_eq!(gw.stats().submit_posts_received, 4);
 
     let printed = served.stop();
-    for run in [&quoted, &done, &again, &yes, &video, &local, &keyless] {
+    for run in [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &keyless] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
