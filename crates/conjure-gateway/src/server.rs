@@ -137,7 +137,8 @@ pub async fn serve(
         &gateway.owner,
         gateway.leases.clone(),
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)?
+    .with_storage(gateway.storage.clone());
     instance.register().await.map_err(std::io::Error::other)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {

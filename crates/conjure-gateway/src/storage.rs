@@ -7,9 +7,10 @@
 //! (`n` is the asset's index in the provider's answer). A file is downloaded into
 //! `DIR/.partial/` (the same file system) and then hard-linked into place, which fails when the
 //! name exists: two instances finishing the same job at once both download, one file is kept,
-//! and a file in place is never overwritten. Whoever sees a finished job first (the instance
-//! that polls it to the end, or the first to be asked for its files) downloads it; every other
-//! instance then serves it from `DIR` without asking the provider again.
+//! and a file in place is never overwritten. The instance that polls a job to the end (its
+//! background poller, or a member's status request) downloads its files, else the first
+//! instance asked for them; every other instance then serves them from `DIR` without asking the
+//! provider again.
 //!
 //! Not here: who may read which file (the handlers look the job up among the caller's own
 //! first), and deleting old files (the operator's retention policy).
@@ -20,6 +21,7 @@ use conjure_core::provider::{Asset, Snapshot};
 use conjure_core::{JobRecord, JobState, Provider};
 
 use crate::member::MemberId;
+use crate::store::PgStore;
 
 /// The directory outputs are kept in.
 #[derive(Clone, Debug)]
@@ -165,6 +167,29 @@ impl Storage {
             out.push(self.file(Some(provider), member, job, index).await?);
         }
         Ok(out)
+    }
+
+    /// Stores the files of `job` when it is a member's finished job: what the instance that
+    /// finished it (the background poller) does. A failure is logged; the files are then
+    /// fetched by the first request for them.
+    pub async fn store_finished<P: Provider>(
+        &self,
+        store: &PgStore,
+        provider: &P,
+        job: &JobRecord,
+    ) {
+        if !matches!(job.state, JobState::Completed | JobState::Partial) {
+            return;
+        }
+        let member: Result<Option<Option<String>>, _> =
+            sqlx::query_scalar("SELECT member_id FROM jobs WHERE id = $1")
+                .bind(job.id.as_str())
+                .fetch_optional(store.pool())
+                .await;
+        let Ok(Some(Some(member))) = member else { return };
+        if let Err(e) = self.store_all(provider, &MemberId(member), job).await {
+            tracing::warn!(job = %job.id, error = %e, "could not store a finished job's files");
+        }
     }
 
     async fn download<P: Provider>(

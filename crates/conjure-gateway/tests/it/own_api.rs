@@ -46,6 +46,8 @@ fn app(sandbox: &Sandbox, data: &std::path::Path) -> App {
     config.env.insert("KATANA_API_KEY".into(), TEST_KEY.into());
     config.env.insert("KATANA_API_SECRET".into(), TEST_SECRET.into());
     config.catalogue_check = false;
+    // The background poller's waits, scaled down: a job nobody polls finishes in moments.
+    config.poll.scale = 0.001;
     App::new(config)
 }
 
@@ -379,4 +381,32 @@ async fn events_stream_the_members_own_job_changes_only() {
         let text = String::from_utf8_lossy(&buf[..n]);
         assert!(!text.contains(&id) && !text.contains("comet"), "{text}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_nobody_polls_has_its_files_stored_by_the_instance_that_finishes_it() {
+    let h = Own::start(2).await;
+    let alice = h.member("alice").await;
+    let job = quote_and_spend(h.instances[0], &alice, &image("an unwatched comet")).await;
+    let id = job["id"].as_str().expect("id").to_owned();
+    // No status request: the background poller of one of the instances finishes the job and
+    // downloads its file into the shared directory.
+    let stored = h.storage.join("alice").join(&id).join("0.png");
+    tokio::time::timeout(HANG, async {
+        while !stored.is_file() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the finishing instance stored the file");
+    let downloads = h.sandbox.stats().downloads;
+    assert_eq!(downloads, 1);
+    for addr in &h.instances {
+        let (status, body) =
+            bytes(*addr, &format!("/conjure/v1/jobs/{id}/outputs/0"), &alice).await;
+        assert_eq!(status, 200);
+        assert_eq!(body, std::fs::read(&stored).expect("stored"));
+    }
+    assert_eq!(h.sandbox.stats().downloads, downloads, "served from the shared directory");
+    assert_eq!(h.posts(), 1);
 }
