@@ -410,3 +410,35 @@ async fn a_job_nobody_polls_has_its_files_stored_by_the_instance_that_finishes_i
     assert_eq!(h.sandbox.stats().downloads, downloads, "served from the shared directory");
     assert_eq!(h.posts(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_token_spent_by_eight_clients_at_once_across_two_instances_sends_once() {
+    let h = Own::start(2).await;
+    let alice = h.member("alice").await;
+    let (status, quote) = call(
+        h.instances[0],
+        "POST",
+        "/conjure/v1/quote",
+        Some(&alice),
+        Some(&json!({"request": image("a raced token")})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{quote}");
+    let spend = json!({"token": quote["token"]});
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (addr, key, body) = (h.instances[i % 2], alice.clone(), spend.clone());
+            tokio::spawn(async move {
+                call(addr, "POST", "/conjure/v1/jobs", Some(&key), Some(&body), &[]).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for c in clients {
+        statuses.push(c.await.expect("joined").0);
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409], "{statuses:?}");
+    assert_eq!(h.posts(), 1);
+}

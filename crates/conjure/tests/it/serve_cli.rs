@@ -120,3 +120,35 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn an_answer_lost_upstream_is_unknown_on_the_laptop_and_never_sent_again() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults {
+        drop_after_accept: true,
+        ..conjure_test::Faults::default()
+    });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    laptop.env("CONJURE_GATEWAY", &served.base);
+    let args = ["--json", "image", "a lost lighthouse", "--model", "gpt-image-2"];
+    let token = laptop.run(&args).json()["quote"]["token"].as_str().expect("a token").to_owned();
+
+    let lost = laptop.run(&[&args[..], &["--approve", &token]].concat());
+    assert_eq!(lost.code, 5, "the unknown exit: {lost:?}");
+    assert_eq!(gw.stats().submit_posts_received, 1);
+    // The laptop's journal says so; the gateway shows the member the exposure.
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+
+    // The same token again, or --yes for the same request: nothing is sent again.
+    let again = laptop.run(&[&args[..], &["--approve", &token]].concat());
+    assert_ne!(again.code, 0, "{again:?}");
+    let yes = laptop.run(&[&args[..], &["--yes"]].concat());
+    assert_ne!(yes.code, 0, "{yes:?}");
+    assert_eq!(gw.stats().submit_posts_received, 1, "a paid POST is never sent again");
+    served.stop();
+}
