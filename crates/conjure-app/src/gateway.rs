@@ -45,6 +45,8 @@ pub struct GatewayClient {
     base: url::Url,
     key: Secret,
     client: reqwest::Client,
+    /// The whole-call deadline of an API call (`CONJURE_HTTP_TIMEOUT`).
+    timeout: std::time::Duration,
     /// What the next submit sends: the approved token and the request it was quoted for.
     pending: Arc<Mutex<Option<(String, Value)>>>,
 }
@@ -152,7 +154,8 @@ impl GatewayClient {
         let key = member_key(config)?;
         let client = http::api_client(&config.http, &base)
             .map_err(|e| AppError::other(format!("Cannot start an HTTP client: {e}")))?;
-        Ok(GatewayClient { base, key, client, pending: Arc::new(Mutex::new(None)) })
+        let timeout = config.http.request_timeout;
+        Ok(GatewayClient { base, key, client, timeout, pending: Arc::new(Mutex::new(None)) })
     }
 
     fn url(&self, path: &str) -> String {
@@ -174,7 +177,7 @@ impl GatewayClient {
     ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), ProviderError> {
         let response = request
             .bearer_auth(self.key.expose())
-            .timeout(std::time::Duration::from_secs(120))
+            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| http::classify(Failure::Transport(e)))?;

@@ -95,6 +95,11 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(local.code, 2, "{local:?}");
     assert!(local.stderr.contains("https://"), "{local:?}");
 
+    // Paid commands that do not go through a gateway yet are refused, not sent elsewhere.
+    let text = laptop.run(&["--gateway", &base, "text", "hello", "--yes"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stderr.contains("hint:"), "{text:?}");
+
     // No member key: the credentials exit, with where the key goes.
     let keyless = crate::ctx().run(&["--gateway", &base, "image", "x", "--yes"]);
     assert_eq!(keyless.code, 7, "{keyless:?}");
@@ -102,7 +107,9 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(gw.stats().submit_posts_received, 4);
 
     let printed = served.stop();
-    for run in [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &keyless] {
+    for run in
+        [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &text, &keyless]
+    {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
