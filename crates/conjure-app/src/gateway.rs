@@ -15,8 +15,8 @@
 //!   only, never elsewhere.
 //!
 //! The key is a member key (`cjm_...`) from `CONJURE_GATEWAY_KEY`, else conjure's credentials
-//! file (`<config dir>/credentials/katana.env`, line `CONJURE_GATEWAY_KEY=...`); never from a
-//! flag, so it stays out of the process list.
+//! file (`conjure_providers::credentials::conjure_credentials_file`, line
+//! `CONJURE_GATEWAY_KEY=...`); never from a flag, so it stays out of the process list.
 //!
 //! Not here: the money rules (the journal and the gateway's store decide), flags and printing.
 

@@ -138,7 +138,7 @@ pub fn document() -> Value {
                 "QuoteRequest": {"type": "object", "required": ["request"], "properties": {
                     "request": {"type": "object", "required": ["type", "prompt"], "description": "conjure's request: the fields of `conjure image` or `conjure video`. Inputs are https:// or data: URLs.",
                         "properties": {"type": {"enum": ["image", "video"]}, "prompt": {"type": "string"},
-                            "provider": {"enum": ["katana", "imaginepro"]}, "model": {"type": "string"}}},
+                            "provider": {"type": "string", "description": "A provider conjure knows (as `conjure image --provider`)."}, "model": {"type": "string"}}},
                     "project": {"type": "string"},
                     "again": {"type": "boolean", "description": "Send even though the same request was sent in the last 24 hours."}}},
                 "QuoteAnswer": {"type": "object", "properties": {

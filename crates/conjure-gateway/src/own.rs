@@ -45,7 +45,7 @@ use crate::api::{self, Gateway, error};
 use crate::member::MemberId;
 use crate::store::{PgStoreError, Scope};
 use crate::webhooks::event::EventType;
-use crate::{admin, approvals, katana, timefmt_now};
+use crate::{admin, approvals, timefmt_now};
 
 /// Where the own API lives.
 pub const PREFIX: &str = "/conjure/v1";
@@ -128,7 +128,7 @@ fn check_remote(request: &Request) -> Result<(), AppError> {
         }
         _ => {
             return Err(AppError::invalid("The own API quotes `image` and `video` requests")
-                .hint("send {\"type\": \"image\", ...} or {\"type\": \"video\", ...}; raw Katana payloads go to POST /v1/generation-requests"));
+                .hint("send {\"type\": \"image\", ...} or {\"type\": \"video\", ...}; a provider's own payload goes to the gateway's wire endpoint for that provider"));
         }
     };
     if hooks.webhook.is_some() {
@@ -231,6 +231,21 @@ fn serde_urlencoded_like<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T,
     .map_err(|e| e.body_text())
 }
 
+/// What a kept quote binds besides its token: the member, the project and the request (as
+/// parsed JSON). Its own prefix keeps it apart from the wire endpoints' body hashes, so no
+/// approval of one answers for the other.
+fn request_hash(member: &MemberId, project: Option<&str>, request: &Value) -> String {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"conjure-gateway-own-request-v1\0");
+    h.update(member.as_str().as_bytes());
+    h.update(b"\0");
+    h.update(project.unwrap_or("").as_bytes());
+    h.update(b"\0");
+    h.update(request.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
 fn rules(gw: &Gateway, again: bool) -> policy::SpendRules {
     gw.app.rules(&conjure_app::PayOptions { again, ..conjure_app::PayOptions::default() })
 }
@@ -273,8 +288,8 @@ async fn quote(
         Err(e) => return api::store_error(&e),
     }
     let kept = json!({"own": true, "request": body.request, "again": body.again,
-        "quote": {"credits": katana::credits_str(order.quote.credits), "model": order.quote.model}});
-    let body_sha = katana::body_hash(member.as_str(), project, &json!({"own": body.request}));
+        "quote": {"credits": order.quote.credits, "model": order.quote.model}});
+    let body_sha = request_hash(&member, project, &body.request);
     if let Err(e) = approvals::record(
         &gw.store,
         &order.quote.token,
