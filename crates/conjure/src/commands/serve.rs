@@ -194,6 +194,20 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
         store.close().await;
         return result;
     }
+    // Checked before the URL is printed: whoever reads the URL may send at once.
+    let storage = match &args.storage {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::usage(format!(
+                    "Cannot use `{}` as the output storage: {e}",
+                    dir.display()
+                ))
+                .hint("give --storage a writable directory (the mount point the instances share)")
+            })?;
+            Some(conjure_gateway::storage::Storage::new(dir.clone()))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
         CliError::new(Exit::Other, format!("Cannot listen on `{}`: {e}", args.addr))
             .hint("pick another --addr (port 0 picks a free one)")
@@ -221,12 +235,8 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
     let mut gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
         .with_webhooks(hooks)
         .with_leases(leases);
-    if let Some(dir) = &args.storage {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            CliError::usage(format!("Cannot use `{}` as the output storage: {e}", dir.display()))
-                .hint("give --storage a writable directory (the mount point the instances share)")
-        })?;
-        gateway = gateway.with_storage(conjure_gateway::storage::Storage::new(dir.clone()));
+    if let Some(storage) = storage {
+        gateway = gateway.with_storage(storage);
     }
     server::serve(listener, gateway, stop).await?;
     ctx.out.note("conjure serve: stopped");
