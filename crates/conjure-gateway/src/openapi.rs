@@ -124,7 +124,10 @@ pub fn document() -> Value {
                 "summary": "Your jobs' changes as Server-Sent Events",
                 "description": "Event names are the webhook event types (`job.submitted`, `job.succeeded`, `job.failed`, `job.unknown`, else `job.updated`); each `data` is `{type, timestamp, data: Job}`.",
                 "operationId": "events",
-                "parameters": [{"name": "since", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds; default now."}],
+                "parameters": [
+                    {"name": "since", "in": "query", "schema": {"type": "integer"}, "description": "Unix milliseconds; default now."},
+                    {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}, "description": "A reconnecting client's last event id: every later event is sent."},
+                ],
                 "responses": with(json!({"200": {"description": "An endless event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}}})),
             }},
         },

@@ -751,6 +751,8 @@ struct Watch {
     member: MemberId,
     base: String,
     since: i64,
+    /// Only events numbered after this one (a reconnecting client's `Last-Event-ID`).
+    after: i64,
     /// The job events already sent, by their sequence number.
     sent: std::collections::BTreeSet<i64>,
     queue: std::collections::VecDeque<SseEvent>,
@@ -762,7 +764,8 @@ const LATE_EVENTS: i64 = 1_000;
 
 impl Watch {
     async fn look(&mut self) -> Result<(), PgStoreError> {
-        let floor = self.sent.last().map_or(0, |last| last - LATE_EVENTS);
+        let floor =
+            self.sent.last().map_or(self.after, |last| (last - LATE_EVENTS).max(self.after));
         let rows = sqlx::query(
             "SELECT e.seq, e.job_id, e.to_state, e.at FROM job_events e \
              JOIN jobs j ON j.id = e.job_id \
@@ -812,11 +815,21 @@ async fn events(
         Ok(q) => q,
         Err(r) => return *r,
     };
+    // A reconnecting EventSource names the last event it read: it gets every later one.
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
     let watch = Watch {
         gw,
         member,
         base: base_url(&headers),
-        since: q.since.unwrap_or_else(timefmt_now),
+        since: match (resumed, q.since) {
+            (Some(_), None) => 0,
+            (_, Some(since)) => since,
+            (None, None) => timefmt_now(),
+        },
+        after: resumed.unwrap_or(0),
         sent: std::collections::BTreeSet::new(),
         queue: std::collections::VecDeque::new(),
     };

@@ -374,6 +374,32 @@ async fn events_stream_the_members_own_job_changes_only() {
     .await
     .expect("alice's stream names her job's success");
     assert!(seen.contains(&id), "{seen}");
+    // A client reconnecting with the id of the first event it read gets every later one again.
+    let first: i64 = seen
+        .lines()
+        .find_map(|l| l.strip_prefix("id: "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("events carry ids");
+    let mut resumed = TcpStream::connect(a).await.expect("connect");
+    let head = format!(
+        "GET /conjure/v1/events HTTP/1.1\r\nHost: {a}\r\nAuthorization: Bearer {alice}\r\nLast-Event-ID: {first}\r\n\r\n"
+    );
+    resumed.write_all(head.as_bytes()).await.expect("send");
+    let mut again = String::new();
+    tokio::time::timeout(HANG, async {
+        let mut buf = [0_u8; 4096];
+        while !again.contains("event: job.succeeded") {
+            let n = resumed.read(&mut buf).await.expect("read");
+            assert!(n > 0, "closed");
+            again.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    })
+    .await
+    .expect("the resumed stream replays the later events");
+    assert!(
+        !again.contains(&format!("id: {first}\n")),
+        "the event already read is not sent again: {again}"
+    );
     assert!(seen.contains("event: job.submitted"), "{seen}");
     // Bob's stream carries nothing of hers (keep-alive comments at most).
     let mut buf = [0_u8; 4096];
