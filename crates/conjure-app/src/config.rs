@@ -54,6 +54,9 @@ pub struct Config {
     /// Check, at most once a day before a paid request, whether the provider's catalogue
     /// changed since the one in use ([`crate::catalogue`]).
     pub catalogue_check: bool,
+    /// A team gateway (`conjure serve`) to send paid requests through instead of the
+    /// providers (`--gateway`, `CONJURE_GATEWAY`, or `gateway.url` in the config file).
+    pub gateway: Option<String>,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
             env: BTreeMap::new(),
             sandbox: false,
             catalogue_check: true,
+            gateway: None,
         }
     }
 

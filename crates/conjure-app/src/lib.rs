@@ -8,7 +8,8 @@
 //! fetches, shows and lists jobs, each through the provider the job belongs to. [`catalogue`] is
 //! the catalogue in use (bundled, or refreshed from the provider) and its staleness check;
 //! [`attest`] fetches an E2EE model's attestation. [`doctor`] checks the machine, the
-//! credentials and the journal (`conjure doctor`). [`views`] are the
+//! credentials and the journal (`conjure doctor`). [`gateway`] sends through a team gateway
+//! (`conjure serve`) instead of a provider, down the same paid path. [`views`] are the
 //! typed, documented JSON shapes of every result. Files on disk (downloads, sidecars, the
 //! fallback record of an answer the journal could not take) are written here, never in the core.
 //!
@@ -25,6 +26,7 @@ pub mod doctor;
 pub mod error;
 pub mod expiry;
 pub mod fallback;
+pub mod gateway;
 pub mod inflight;
 pub mod inputs;
 pub mod jobs;

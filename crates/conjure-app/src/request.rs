@@ -12,7 +12,7 @@ use conjure_core::spec::{
 use conjure_core::text::{Message, Part, Role, TextItem, TextMode};
 use conjure_core::{Catalogue, JobSpec, MediaKind, ProviderId};
 use conjure_providers::registry;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 use crate::inputs;
@@ -50,7 +50,7 @@ fn png() -> String {
 }
 
 /// `conjure image`: one request of `count` images.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImageRequest {
     pub prompt: String,
@@ -103,7 +103,7 @@ impl ImageRequest {
 }
 
 /// `conjure video`: one clip.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VideoRequest {
     pub prompt: String,

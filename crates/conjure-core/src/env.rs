@@ -36,6 +36,10 @@ pub const CONJURE_OUT_DIR: &str = "CONJURE_OUT_DIR";
 /// The Postgres database `conjure serve` keeps its jobs in (`postgres://user:password@host/db`),
 /// instead of `--database`: an environment variable keeps the password out of the process list.
 pub const CONJURE_DATABASE_URL: &str = "CONJURE_DATABASE_URL";
+/// A team gateway (`conjure serve`) to send paid requests through, instead of `--gateway`.
+pub const CONJURE_GATEWAY: &str = "CONJURE_GATEWAY";
+/// The member key (`cjm_...`) for the gateway; never a flag, so it stays out of the process list.
+pub const CONJURE_GATEWAY_KEY: &str = "CONJURE_GATEWAY_KEY";
 /// Multiplies every polling wait and deadline (tests set it far below 1).
 pub const CONJURE_POLL_SCALE: &str = "CONJURE_POLL_SCALE";
 /// Seconds an API call (submit, poll, balance) may take in all, and the longest silence of any
@@ -91,6 +95,8 @@ pub const ALL: &[&str] = &[
     CONJURE_OUT_DIR,
     CONJURE_TEXT_MODEL,
     CONJURE_DATABASE_URL,
+    CONJURE_GATEWAY,
+    CONJURE_GATEWAY_KEY,
     CONJURE_POLL_SCALE,
     CONJURE_HTTP_TIMEOUT,
     CONJURE_LOG,

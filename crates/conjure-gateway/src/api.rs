@@ -54,6 +54,8 @@ pub struct Gateway {
     pub webhooks: crate::webhooks::Config,
     /// How this instance keeps itself alive and shares the polling of jobs.
     pub leases: crate::leases::Config,
+    /// Where member jobs' output files are kept ([`crate::storage`]).
+    pub storage: crate::storage::Storage,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -71,7 +73,7 @@ pub(crate) fn error(status: StatusCode, code: &str, message: &str, hint: Option<
     (status, Json(body)).into_response()
 }
 
-fn store_error(e: &PgStoreError) -> Response {
+pub(crate) fn store_error(e: &PgStoreError) -> Response {
     let status = match e {
         PgStoreError::UnknownMember(_)
         | PgStoreError::UnknownProject(_)
@@ -84,7 +86,7 @@ fn store_error(e: &PgStoreError) -> Response {
     error(status, "store", &e.to_string(), e.hint().as_deref())
 }
 
-fn app_error(e: &AppError) -> Response {
+pub(crate) fn app_error(e: &AppError) -> Response {
     let (status, code) = match e.kind {
         ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "invalid_request"),
         ErrorKind::OverBudget => (StatusCode::FORBIDDEN, "budget_exceeded"),
@@ -196,7 +198,7 @@ pub async fn submit(
 }
 
 /// A request the provider refused before accepting it (nothing charged).
-fn upstream_refused(cause: &ProviderError) -> Response {
+pub(crate) fn upstream_refused(cause: &ProviderError) -> Response {
     let message = format!("{cause}; nothing was charged");
     match cause {
         ProviderError::RateLimited { .. } => error(
@@ -220,7 +222,7 @@ fn upstream_refused(cause: &ProviderError) -> Response {
     }
 }
 
-fn refused(refusal: &SpendRefusal) -> Response {
+pub(crate) fn refused(refusal: &SpendRefusal) -> Response {
     let (status, code, hint) = match refusal {
         SpendRefusal::Duplicate { earlier, .. } => (
             StatusCode::CONFLICT,

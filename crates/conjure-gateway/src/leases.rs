@@ -384,6 +384,8 @@ pub struct Instance {
     app: Arc<App>,
     owner: Arc<str>,
     config: Arc<Config>,
+    /// Where a member job this instance polls to the end has its files downloaded to.
+    storage: Option<crate::storage::Storage>,
 }
 
 impl std::fmt::Debug for Instance {
@@ -404,7 +406,21 @@ impl Instance {
         config: Config,
     ) -> Result<Instance, LeaseError> {
         config.check()?;
-        Ok(Instance { store, app, owner: Arc::from(owner), config: Arc::new(config) })
+        Ok(Instance {
+            store,
+            app,
+            owner: Arc::from(owner),
+            config: Arc::new(config),
+            storage: None,
+        })
+    }
+
+    /// The same instance downloading the files of the member jobs it polls to the end into
+    /// `storage` ([`crate::storage`]).
+    #[must_use]
+    pub fn with_storage(mut self, storage: crate::storage::Storage) -> Instance {
+        self.storage = Some(storage);
+        self
     }
 
     /// Writes this instance's row: call before it reserves anything, so that no other
@@ -526,7 +542,13 @@ impl Instance {
                     .and_then(|s| s.get("poll_after_seconds"))
                     .and_then(serde_json::Value::as_f64),
             },
-            Ok(Ok(_) | Err(RunError::Failed { .. })) => Polled::Finished,
+            Ok(Ok(record)) => {
+                if let Some(storage) = &self.storage {
+                    storage.store_finished(&self.store, &connected, &record).await;
+                }
+                Polled::Finished
+            }
+            Ok(Err(RunError::Failed { .. })) => Polled::Finished,
             Ok(Err(RunError::PollStopped { error, .. })) => {
                 match conjure_core::policy::after_poll_error(policy, &error, elapsed) {
                     PollVerdict::RetryAfter(d) => Polled::RetryAfter(d),

@@ -21,10 +21,13 @@
 //! - [`leases`]: stateless instances: each instance's heartbeat row, the settling of a stopped
 //!   instance's jobs (the CLI's orphan rule), and the background poller that polls submitted
 //!   jobs under expiring leases, so that a killed instance's jobs are finished by another.
+//! - [`own`]: conjure's own HTTP API for members under `/conjure/v1` (quote, spend a quote's
+//!   token once, jobs, status, outputs, spend, events as SSE); [`openapi`]: its OpenAPI 3.1
+//!   document at `/openapi.json`; [`storage`]: the directory (shared by the instances) that
+//!   member jobs' output files are downloaded into and served from.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
-//! Not here yet: conjure's own HTTP API, one Katana request in flight across instances, rate
-//! limits, downloading outputs to shared storage.
+//! Not here yet: one Katana request in flight across instances, rate limits.
 
 pub mod admin;
 pub mod api;
@@ -36,8 +39,11 @@ pub mod keys;
 pub mod leases;
 pub mod member;
 pub mod metrics;
+pub mod openapi;
+pub mod own;
 pub mod redact;
 pub mod server;
+pub mod storage;
 pub mod store;
 pub mod webhooks;
 

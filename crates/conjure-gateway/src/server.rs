@@ -8,8 +8,9 @@
 //! ImaginePro's under `/api/v1` ([`crate::imaginepro`], whose refusals, the key check's
 //! included, are reshaped into ImaginePro's error body); `POST /approve/{token}` (the member whose quote it is, or the admin);
 //! the admin API under `/admin/` (the admin key); a member's webhooks under `/v1/webhooks`
-//! ([`crate::webhooks`]); and `GET /metrics` (the admin key; [`crate::metrics`]). Handlers are
-//! in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
+//! ([`crate::webhooks`]); `GET /metrics` (the admin key; [`crate::metrics`]); conjure's own API
+//! under `/conjure/v1/` (member keys; [`crate::own`]) and its OpenAPI document at
+//! `GET /openapi.json` (no key; [`crate::openapi`]). Other handlers are in [`crate::api`]. The webhook delivery worker and the instance's heartbeat, orphan sweep
 //! and job poller ([`crate::leases`]) run beside the server.
 //! [`serve`] runs until its `shutdown` future resolves, then stops accepting, lets the requests
 //! in flight finish (a paid POST under way is answered and recorded), and closes the store's
@@ -33,12 +34,15 @@ use crate::leases;
 use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
 use crate::webhooks;
+use crate::{openapi, own};
 
 impl Gateway {
     /// A gateway over `store`, pricing and sending with `app` (its configuration holds the
     /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
+        let storage = crate::storage::Storage::new(app.config.data_dir.join("outputs"));
         Gateway {
+            storage,
             store,
             app: Arc::new(app),
             owner: Arc::from(owner),
@@ -52,6 +56,13 @@ impl Gateway {
     #[must_use]
     pub fn with_leases(mut self, config: leases::Config) -> Gateway {
         self.leases = config;
+        self
+    }
+
+    /// The same gateway keeping output files in `storage` (shared by the instances).
+    #[must_use]
+    pub fn with_storage(mut self, storage: crate::storage::Storage) -> Gateway {
+        self.storage = storage;
         self
     }
 
@@ -72,7 +83,11 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/v1/models", get(api::models))
         .route("/v1/me/balance", get(api::balance))
         .route("/approve/{token}", post(api::approve_quote))
-        .route("/v1/chat/completions", post(crate::chat::completions))
+        .route("/v1/chat/completions", post(crate::chat::completions));
+    // conjure's own API (crate::own), one table of routes.
+    let keyed = own::routes()
+        .into_iter()
+        .fold(keyed, |r, route| r.route(route.path, route.handler))
         .route_layer(check_key());
     // Layers run outside in: the key check, then the admin check.
     let admin = Router::new()
@@ -97,6 +112,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route_layer(check_key());
     Router::new()
         .route("/healthz", get(healthz))
+        .route(openapi::PATH, get(openapi::serve))
         .merge(keyed)
         .merge(imaginepro)
         .merge(admin)
@@ -131,7 +147,8 @@ pub async fn serve(
         &gateway.owner,
         gateway.leases.clone(),
     )
-    .map_err(std::io::Error::other)?;
+    .map_err(std::io::Error::other)?
+    .with_storage(gateway.storage.clone());
     instance.register().await.map_err(std::io::Error::other)?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let wait = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {

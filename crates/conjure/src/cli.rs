@@ -50,9 +50,9 @@ fn names_a_subcommand(args: &[OsString]) -> bool {
     let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(arg) = rest.next() {
         let global = match arg.as_ref() {
-            "--color" => rest.next().is_some(),
+            "--color" | "--gateway" => rest.next().is_some(),
             "--json" | "--quiet" | "--events" | "--verbose" => true,
-            a => a.starts_with("--color=") || short_globals(a),
+            a => a.starts_with("--color=") || a.starts_with("--gateway=") || short_globals(a),
         };
         if !global {
             return <Command as Subcommand>::has_subcommand(&arg);
@@ -142,6 +142,11 @@ pub struct GlobalArgs {
     /// Colour on stderr: `auto` (only on a terminal without NO_COLOR), `always` or `never`.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
+    /// Quote and spend `image` and `video` requests through this team gateway (`conjure
+    /// serve`) with your member key (CONJURE_GATEWAY_KEY; never a flag). Also CONJURE_GATEWAY,
+    /// or `url` in the config file's [gateway].
+    #[arg(long, global = true, value_name = "URL")]
+    pub gateway: Option<String>,
 }
 
 /// When to colour stderr. (No doc comments on the variants: they would turn every command's

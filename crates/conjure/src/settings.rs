@@ -103,6 +103,12 @@ pub const CONFIG_TEMPLATE: &str = r#"# conjure configuration (TOML), written by 
 # `conjure models --kind text`. Environment: CONJURE_TEXT_MODEL.
 # model = "grok-4-3"
 
+[gateway]
+# A team gateway (`conjure serve`) that `conjure image` and `conjure video` quote and spend
+# through, with your member key (CONJURE_GATEWAY_KEY, or the line CONJURE_GATEWAY_KEY=... in
+# <config dir>/credentials/katana.env). Environment: CONJURE_GATEWAY; per command: --gateway.
+# url = "https://conjure.example.com"
+
 [catalogue]
 # Before a paid request, at most once a day, check whether Katana's llms.txt changed since the
 # catalogue in use was made, and warn if so (never blocks; 3 s at most; skipped by the demo).
@@ -120,6 +126,13 @@ struct ConfigFile {
     output: OutputConfig,
     text: TextConfig,
     catalogue: CatalogueConfig,
+    gateway: GatewayConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatewayConfig {
+    url: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -282,6 +295,15 @@ impl Settings {
         let env: BTreeMap<String, String> = std::env::vars().collect();
         let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         let mut settings = Settings::from_env(env, interactive)?;
+        if let Some(url) = global.gateway.as_ref().filter(|u| !u.trim().is_empty()) {
+            settings.config.gateway = Some(url.trim().to_owned());
+            settings.origins.retain(|o| o.key != "gateway.url");
+            settings.origins.push(origin(
+                "gateway.url",
+                Some(url.trim().to_owned()),
+                SettingSource::Flag { flag: "--gateway".into() },
+            ));
+        }
         settings.origins.extend(flag_origins(global, &settings.config.env));
         Ok(settings)
     }
@@ -397,6 +419,7 @@ impl Settings {
                 }
             }
         }
+        config.gateway = pick("gateway.url", env::CONJURE_GATEWAY, file.gateway.url);
         let out_dir = pick(
             "output.dir",
             env::CONJURE_OUT_DIR,
@@ -519,11 +542,12 @@ fn read_config(path: &Path) -> Result<ConfigFile, CliError> {
             "output" => file.output = section("output")?.try_into().map_err(typed)?,
             "text" => file.text = section("text")?.try_into().map_err(typed)?,
             "catalogue" => file.catalogue = section("catalogue")?.try_into().map_err(typed)?,
+            "gateway" => file.gateway = section("gateway")?.try_into().map_err(typed)?,
             other => {
                 let Some(provider) = registry::ALL.into_iter().find(|p| p.as_str() == other) else {
                     let known: Vec<&str> = registry::ALL.iter().map(|p| p.as_str()).collect();
                     return Err(invalid(format!(
-                        "unknown section `[{other}]`; sections are [limits], [output], [text], [catalogue] and one per provider ([{}])",
+                        "unknown section `[{other}]`; sections are [limits], [output], [text], [catalogue], [gateway] and one per provider ([{}])",
                         known.join("], [")
                     )));
                 };
@@ -691,7 +715,7 @@ mod tests {
         let s = Settings::from_env(env(&[("CONJURE_CONFIG_DIR", d)]), false).unwrap();
         let file = SettingSource::File { path: path.display().to_string() };
         let from_file = s.origins.iter().filter(|o| o.source == file).count();
-        assert_eq!(from_file, 15, "{:?}", s.origins);
+        assert_eq!(from_file, 16, "{:?}", s.origins);
     }
 
     #[test]

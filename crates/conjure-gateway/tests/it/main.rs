@@ -15,6 +15,7 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod own_api;
 mod projects;
 mod quote_expiry;
 mod sdks;

@@ -2,9 +2,10 @@
 //! links with one poll first. Finishes a job whose delivery was interrupted.
 
 use clap::Args;
+use conjure_app::{App, Connector};
 
 use crate::cli::OutputArgs;
-use crate::commands::{Ctx, report};
+use crate::commands::{Ctx, gateway, report};
 
 /// Download a finished job's outputs again.
 #[derive(Debug, Args)]
@@ -16,7 +17,14 @@ pub struct FetchArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: FetchArgs) -> anyhow::Result<()> {
-    let app = &ctx.app;
+    // Jobs sent through a team gateway are polled and collected through it (`--gateway`).
+    match gateway::app(ctx)? {
+        Some(app) => Box::pin(run_with(ctx, &app, args)).await,
+        None => Box::pin(run_with(ctx, &ctx.app, args)).await,
+    }
+}
+
+async fn run_with<C: Connector>(ctx: &Ctx, app: &App<C>, args: FetchArgs) -> anyhow::Result<()> {
     let session = app.session().await?;
     let (destination, deprecated) = args.output.destination();
     if let Some(note) = deprecated {

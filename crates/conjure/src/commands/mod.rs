@@ -20,6 +20,7 @@ pub mod doctor;
 pub mod edit;
 pub mod enhance;
 pub mod fetch;
+pub mod gateway;
 pub mod image;
 pub mod jobs;
 pub mod man;
@@ -117,8 +118,32 @@ pub fn one_request(command: &Command) -> bool {
     )
 }
 
+/// The paid commands that cannot go through a team gateway yet: with one configured they are
+/// refused rather than sent to the provider behind the person's back.
+fn not_through_a_gateway(command: &Command) -> Option<&'static str> {
+    Some(match command {
+        Command::Text(_) => "text",
+        Command::Button(_) => "button",
+        Command::Upscale(_) => "upscale",
+        Command::RemoveBg(_) => "remove-bg",
+        Command::Submit(_) => "submit",
+        Command::Batch(_) => "batch",
+        Command::Retry(_) => "retry",
+        _ => return None,
+    })
+}
+
 /// Runs one parsed command.
 pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    if ctx.app.config.gateway.is_some()
+        && let Some(name) = not_through_a_gateway(&command)
+    {
+        return Err(crate::error::CliError::usage(format!(
+            "`conjure {name}` does not go through a team gateway yet; nothing was sent"
+        ))
+        .hint("only `image` and `video` do; run it without --gateway and with CONJURE_GATEWAY unset to send it with your own provider credentials")
+        .into());
+    }
     match command {
         Command::Image(Lazy(args)) => image::run(ctx, args).await,
         Command::Video(Lazy(args)) => video::run(ctx, args).await,

@@ -11,7 +11,7 @@
 use std::io::BufRead as _;
 
 use conjure_app::views::{QuoteView, RequestView};
-use conjure_app::{Paid, PayOptions, Progress};
+use conjure_app::{App, Connector, Paid, PayOptions, Progress};
 use conjure_core::runner::Event;
 use conjure_core::spec::Item;
 use conjure_core::text::{Delta, TextMode};
@@ -24,6 +24,18 @@ use crate::settings::parse_limit;
 
 /// Sends `order` if approved (or shows its quote with `--dry-run`), and reports the outcome.
 pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
+    // Boxed: every paid command awaits this, and clippy counts its (large) state in each.
+    Box::pin(run_with(ctx, &ctx.app, order, pay)).await
+}
+
+/// [`run`] with `app`'s providers: the configured ones, or a team gateway's
+/// ([`crate::commands::gateway`]).
+pub async fn run_with<C: Connector>(
+    ctx: &Ctx,
+    app: &App<C>,
+    order: Order,
+    pay: &PayArgs,
+) -> anyhow::Result<()> {
     ctx.out.event(
         "quoted",
         None,
@@ -40,7 +52,6 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         show_quote(ctx, &order, "quote");
         return Ok(());
     }
-    let app = &ctx.app;
     if let Some(warning) = app.catalogue_notice(order.spec.provider).await {
         ctx.out.warn(warning);
     }
@@ -99,7 +110,7 @@ pub async fn run(ctx: &Ctx, order: Order, pay: &PayArgs) -> anyhow::Result<()> {
         }
         progress(p);
     };
-    let session = ctx.app.session().await?;
+    let session = app.session().await?;
     let failed = |e| failed(ctx, &session, text.is_some(), &streamed, e);
     let mut paid = match app.pay(&session, order, &options, consent, &observer, ctrl_c()).await {
         Ok(p) => p,

@@ -56,6 +56,12 @@ pub struct ServeArgs {
     /// polls its submitted jobs, this long after it stopped.
     #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub lease_seconds: u64,
+    /// Where member jobs' output files are kept: the mount point every instance shares (NFS, a
+    /// cloud file system, one volume mounted into every container), so that any instance
+    /// serves a file whichever instance downloaded it. Default: `<data dir>/outputs`, which
+    /// serves only this instance.
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<std::path::PathBuf>,
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -213,6 +219,20 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
         store.close().await;
         return result;
     }
+    // Checked before the URL is printed: whoever reads the URL may send at once.
+    let storage = match &args.storage {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                CliError::usage(format!(
+                    "Cannot use `{}` as the output storage: {e}",
+                    dir.display()
+                ))
+                .hint("give --storage a writable directory (the mount point the instances share)")
+            })?;
+            Some(conjure_gateway::storage::Storage::new(dir.clone()))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.addr).await.map_err(|e| {
         CliError::new(Exit::Other, format!("Cannot listen on `{}`: {e}", args.addr))
             .hint("pick another --addr (port 0 picks a free one)")
@@ -237,9 +257,12 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
     let leases = conjure_gateway::leases::Config::with_lease(std::time::Duration::from_secs(
         args.lease_seconds,
     ));
-    let gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
+    let mut gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
         .with_webhooks(hooks)
         .with_leases(leases);
+    if let Some(storage) = storage {
+        gateway = gateway.with_storage(storage);
+    }
     server::serve(listener, gateway, stop).await?;
     ctx.out.note("conjure serve: stopped");
     Ok(())

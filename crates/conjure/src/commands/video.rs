@@ -4,7 +4,7 @@ use clap::Args;
 use conjure_app::{Request, VideoRequest};
 
 use crate::cli::{HookArgs, PayArgs};
-use crate::commands::{Ctx, pay};
+use crate::commands::{Ctx, gateway, pay};
 use crate::error::CliError;
 
 /// Generate a video. Shows the quote and asks before spending; without a terminal (or with
@@ -64,6 +64,11 @@ impl VideoArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: VideoArgs) -> anyhow::Result<()> {
-    let order = ctx.app.prepare(&args.request()?)?;
-    pay::run(ctx, order, &args.pay).await
+    let request = args.request()?;
+    let order = ctx.app.prepare(&request)?;
+    match ctx.app.config.gateway.clone() {
+        // Boxed: the gateway's paid path is a second copy of the large local one.
+        Some(url) => Box::pin(gateway::run(ctx, &url, &request, order, &args.pay)).await,
+        None => pay::run(ctx, order, &args.pay).await,
+    }
 }

@@ -2,12 +2,12 @@
 //! then download their outputs. Each job is polled through its own provider.
 
 use clap::Args;
-use conjure_app::Destination;
 use conjure_app::views::{ErrorView, JobView};
+use conjure_app::{App, Connector, Destination};
 use serde_json::json;
 
 use crate::cli::OutputArgs;
-use crate::commands::{Ctx, ctrl_c, report};
+use crate::commands::{Ctx, ctrl_c, gateway, report};
 use crate::error::CliError;
 
 /// Wait for jobs to finish and download their outputs.
@@ -21,7 +21,14 @@ pub struct WaitArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: WaitArgs) -> anyhow::Result<()> {
-    let app = &ctx.app;
+    // Jobs sent through a team gateway are polled and collected through it (`--gateway`).
+    match gateway::app(ctx)? {
+        Some(app) => Box::pin(run_with(ctx, &app, args)).await,
+        None => Box::pin(run_with(ctx, &ctx.app, args)).await,
+    }
+}
+
+async fn run_with<C: Connector>(ctx: &Ctx, app: &App<C>, args: WaitArgs) -> anyhow::Result<()> {
     let session = app.session().await?;
     let (destination, deprecated) = args.output.destination();
     if let Some(note) = deprecated {

@@ -23,6 +23,7 @@ mod paid;
 mod recording;
 mod secrets;
 mod serve;
+mod serve_cli;
 mod serve_leases;
 mod serve_members;
 mod skill;

@@ -1,0 +1,371 @@
+//! The CLI through a team gateway (`--gateway URL`): conjure's own API of `conjure serve`
+//! as a [`Provider`], so that a request sent through a gateway takes the same paid path as one
+//! sent to a provider: quoted, approved, reserved in the local journal before the one POST,
+//! polled, and delivered to disk, with the same exit codes and JSON.
+//!
+//! - [`GatewayClient::quote`] asks the gateway for its quote of a request (`POST
+//!   /conjure/v1/quote`, nothing sent): the price the gateway charges against the member's
+//!   budgets, with the gateway's approval token. The front end puts that quote into its local
+//!   order, so the person approves the gateway's price, and `--approve TOKEN` takes the token the
+//!   gateway issued.
+//! - [`GatewayConnector`] connects every provider to the gateway: its [`GatewayProvider`]'s
+//!   submit is `POST /conjure/v1/jobs` with the approved token (the gateway sends it upstream
+//!   once; a token is used once there too), poll is `GET /conjure/v1/jobs/{id}`, download is
+//!   `GET /conjure/v1/jobs/{id}/outputs/{n}`. The member key goes to the gateway's own URLs
+//!   only, never elsewhere.
+//!
+//! The key is a member key (`cjm_...`) from `CONJURE_GATEWAY_KEY`, else conjure's credentials
+//! file (`conjure_providers::credentials::conjure_credentials_file`, line
+//! `CONJURE_GATEWAY_KEY=...`); never from a flag, so it stays out of the process list.
+//!
+//! Not here: the money rules (the journal and the gateway's store decide), flags and printing.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use conjure_core::provider::{Downloaded, ProviderError, Snapshot};
+use conjure_core::{MediaKind, Provider, ProviderId, Quote};
+use conjure_providers::http::{self, Failure, PlainHttp};
+use conjure_providers::secret::Secret;
+use futures_util::StreamExt as _;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::config::Config;
+use crate::error::{AppError, ErrorKind};
+use crate::session::Connector;
+
+/// The environment variable with the member key.
+pub const KEY_VAR: &str = conjure_core::env::CONJURE_GATEWAY_KEY;
+
+/// A gateway and the member key to use it with.
+#[derive(Clone)]
+pub struct GatewayClient {
+    base: url::Url,
+    key: Secret,
+    client: reqwest::Client,
+    /// The whole-call deadline of an API call (`CONJURE_HTTP_TIMEOUT`).
+    timeout: std::time::Duration,
+    /// What the next submit sends: the approved token and the request it was quoted for.
+    pending: Arc<Mutex<Option<(String, Value)>>>,
+}
+
+impl std::fmt::Debug for GatewayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+    }
+}
+
+/// The member key: the environment, else conjure's credentials file.
+fn member_key(config: &Config) -> Result<Secret, AppError> {
+    let missing = || {
+        AppError::new(ErrorKind::Credentials, "No member key for the gateway").hint(format!(
+            "set {KEY_VAR} to the key the gateway's admin gave you (`cjm_...`), or put `{KEY_VAR}=...` in `{}` (mode 600)",
+            conjure_providers::credentials::conjure_credentials_file(&config.config_dir).display()
+        ))
+    };
+    if let Some(k) = config.env.get(KEY_VAR).map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        return Ok(Secret::new(k));
+    }
+    let path = conjure_providers::credentials::conjure_credentials_file(&config.config_dir);
+    let Ok(text) = std::fs::read_to_string(&path) else { return Err(missing()) };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            return Err(AppError::new(
+                ErrorKind::Credentials,
+                format!("`{}` can be read by other users; its keys are not used", path.display()),
+            )
+            .hint(format!("run `chmod 600 {}`", path.display())));
+        }
+    }
+    let values = conjure_providers::credentials::parse_env_file(&text).map_err(|line| {
+        AppError::new(
+            ErrorKind::Credentials,
+            format!("`{}` line {line} is not KEY=VALUE", path.display()),
+        )
+        .hint("fix or remove that line")
+    })?;
+    values
+        .get(KEY_VAR)
+        .map(|k| k.trim())
+        .filter(|k| !k.is_empty())
+        .map(Secret::new)
+        .ok_or_else(missing)
+}
+
+/// The error a gateway answered with, as the application's error (and so the CLI's exit code).
+fn answered(status: u16, body: &Value) -> AppError {
+    let code = body["error"]["code"].as_str().unwrap_or("");
+    let message = body["error"]["message"]
+        .as_str()
+        .or_else(|| body["detail"].as_str())
+        .map_or_else(|| format!("The gateway answered HTTP {status}"), str::to_owned);
+    let kind = match code {
+        "budget_exceeded" | "refused" => ErrorKind::OverBudget,
+        "unauthorized" | "member_key_required" => ErrorKind::Credentials,
+        "approval_required" => ErrorKind::ConfirmationRequired,
+        "outcome_unknown" => ErrorKind::OutcomeUnknown,
+        "gateway_credentials" | "upstream_failed" | "rate_limited" | "rejected" => {
+            ErrorKind::ProviderFailed
+        }
+        _ if (400..500).contains(&status) => ErrorKind::InvalidInput,
+        _ => ErrorKind::Error,
+    };
+    let mut err = AppError::new(kind, format!("The gateway: {message}"));
+    if let Some(hint) = body["error"]["hint"].as_str() {
+        err = err.hint(hint);
+    }
+    err
+}
+
+/// An error answer as the runner's provider error: refusals before anything was sent are
+/// `Rejected` (nothing charged); an answer that says the job's outcome is unknown, or that the
+/// token already sent a job, is a request that may have cost money.
+fn provider_error(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) -> ProviderError {
+    let value: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let code = value["error"]["code"].as_str().unwrap_or("");
+    let message = http::error_message(body);
+    match code {
+        "outcome_unknown" | "approval_used" => {
+            ProviderError::Transport { sent: true, message: format!("the gateway: {message}") }
+        }
+        "budget_exceeded" | "refused" | "duplicate" | "quote_changed" | "no_such_quote"
+        | "token_mismatch" => ProviderError::Rejected { status, message },
+        _ => http::classify(Failure::Status {
+            status: reqwest::StatusCode::from_u16(status)
+                .unwrap_or(reqwest::StatusCode::BAD_GATEWAY),
+            headers,
+            body,
+        }),
+    }
+}
+
+impl GatewayClient {
+    /// A client of the gateway at `url` (https://, or http:// on loopback), with the member key
+    /// from `config`.
+    pub fn new(url: &str, config: &Config) -> Result<GatewayClient, AppError> {
+        let base = http::normalize_base_url(url, PlainHttp::Refuse).map_err(|e| {
+            AppError::invalid(format!("The gateway URL is not usable: {e}"))
+                .hint("give --gateway (or CONJURE_GATEWAY) as https://HOST[:PORT]; http:// only for a gateway on this machine")
+        })?;
+        let key = member_key(config)?;
+        let client = http::api_client(&config.http, &base)
+            .map_err(|e| AppError::other(format!("Cannot start an HTTP client: {e}")))?;
+        let timeout = config.http.request_timeout;
+        Ok(GatewayClient { base, key, client, timeout, pending: Arc::new(Mutex::new(None)) })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether `url` is on this gateway (the only place the member key is sent).
+    fn ours(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| {
+            u.scheme() == self.base.scheme()
+                && u.host_str() == self.base.host_str()
+                && u.port_or_known_default() == self.base.port_or_known_default()
+        })
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(u16, reqwest::header::HeaderMap, Vec<u8>), ProviderError> {
+        let response = request
+            .bearer_auth(self.key.expose())
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| http::classify(Failure::Transport(e)))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| http::classify(Failure::Transport(e)))?;
+        Ok((status, headers, body.to_vec()))
+    }
+
+    /// The gateway's quote of `request` (conjure's request JSON): nothing is sent upstream.
+    pub async fn quote(&self, request: &Value, again: bool) -> Result<Quote, AppError> {
+        let body = json!({"request": request, "again": again});
+        let (status, _, bytes) = self
+            .send(self.client.post(self.url("/conjure/v1/quote")).json(&body))
+            .await
+            .map_err(|e| {
+                AppError::new(ErrorKind::Error, format!("Cannot reach the gateway: {e}"))
+                    .hint("check --gateway (or CONJURE_GATEWAY) and that the gateway is running; nothing was sent")
+            })?;
+        let value: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        if status != 200 {
+            return Err(answered(status, &value));
+        }
+        serde_json::from_value(value["quote"].clone()).map_err(|e| {
+            AppError::other(format!("The gateway's quote is not one this conjure reads: {e}"))
+                .hint("use a conjure of the gateway's version")
+        })
+    }
+
+    /// What the next submit sends: the approved `token` and the `request` it was quoted for.
+    pub fn prepare_submit(&self, token: &str, request: Value) {
+        if let Ok(mut p) = self.pending.lock() {
+            *p = Some((token.trim().to_owned(), request));
+        }
+    }
+
+    fn snapshot_of(value: &Value) -> Result<Snapshot, ProviderError> {
+        serde_json::from_value(value["snapshot"].clone()).map_err(|e| ProviderError::Protocol {
+            message: format!("the gateway's job has no readable snapshot: {e}"),
+        })
+    }
+}
+
+/// Connects every provider through one gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayConnector(pub GatewayClient);
+
+impl Connector for GatewayConnector {
+    type Provider = GatewayProvider;
+
+    fn connect(&self, _config: &Config, provider: ProviderId) -> Result<GatewayProvider, AppError> {
+        Ok(GatewayProvider { client: self.0.clone(), id: provider })
+    }
+}
+
+/// One provider, reached through the gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayProvider {
+    client: GatewayClient,
+    id: ProviderId,
+}
+
+impl Provider for GatewayProvider {
+    fn id(&self) -> ProviderId {
+        self.id
+    }
+
+    async fn submit(
+        &self,
+        _request: &conjure_core::provider::WireRequest,
+    ) -> Result<Snapshot, ProviderError> {
+        let pending = self.client.pending.lock().ok().and_then(|mut p| p.take());
+        let Some((token, request)) = pending else {
+            return Err(ProviderError::Local {
+                message: "no approved gateway quote to send; nothing was sent".into(),
+            });
+        };
+        let body = json!({"token": token, "request": request});
+        let url = self.client.url("/conjure/v1/jobs");
+        let (status, headers, bytes) =
+            self.client.send(self.client.client.post(url).json(&body)).await?;
+        if status != 201 {
+            return Err(provider_error(status, &headers, &bytes));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            // The gateway took it (201): what it said is lost, the money may be spent.
+            ProviderError::Transport {
+                sent: true,
+                message: format!("the gateway's answer is not JSON ({e})"),
+            }
+        })?;
+        GatewayClient::snapshot_of(&value)
+            .map_err(|e| ProviderError::Transport { sent: true, message: e.to_string() })
+    }
+
+    async fn poll(&self, request_id: &str, _kind: MediaKind) -> Result<Snapshot, ProviderError> {
+        let url = self.client.url(&format!("/conjure/v1/jobs/{request_id}"));
+        let (status, headers, bytes) = self.client.send(self.client.client.get(url)).await?;
+        if status != 200 {
+            return Err(provider_error(status, &headers, &bytes));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| ProviderError::Protocol {
+            message: format!("the gateway's answer is not JSON ({e})"),
+        })?;
+        GatewayClient::snapshot_of(&value)
+    }
+
+    async fn download(&self, url: &str, dest: &Path) -> Result<Downloaded, ProviderError> {
+        if !self.client.ours(url) {
+            return Err(ProviderError::Unsupported {
+                message: format!(
+                    "Refusing to send the member key to `{}`, which is not the gateway",
+                    http::redact_url(url)
+                ),
+            });
+        }
+        let response = self
+            .client
+            .client
+            .get(url)
+            .bearer_auth(self.client.key.expose())
+            .send()
+            .await
+            .map_err(|e| http::classify(Failure::Transport(e)))?;
+        let status = response.status();
+        if !status.is_success() {
+            let headers = response.headers().clone();
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(provider_error(status.as_u16(), &headers, &body));
+        }
+        let mime = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let local = |e: std::io::Error| ProviderError::Local {
+            message: format!("Could not write `{}`: {e}", dest.display()),
+        };
+        let mut file = tokio::fs::File::create(dest).await.map_err(local)?;
+        let mut hasher = Sha256::new();
+        let mut bytes: u64 = 0;
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| http::classify(Failure::Transport(e)))?;
+            hasher.update(&chunk);
+            bytes += chunk.len() as u64;
+            file.write_all(&chunk).await.map_err(local)?;
+        }
+        file.flush().await.map_err(local)?;
+        file.sync_all().await.map_err(local)?;
+        Ok(Downloaded { bytes, sha256: hex::encode(hasher.finalize()), mime })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_answers_map_to_the_clis_error_kinds() {
+        let e = |code: &str, status| {
+            answered(status, &json!({"error": {"code": code, "message": "m", "hint": "h"}})).kind
+        };
+        assert_eq!(e("budget_exceeded", 403), ErrorKind::OverBudget);
+        assert_eq!(e("unauthorized", 401), ErrorKind::Credentials);
+        assert_eq!(e("duplicate", 409), ErrorKind::InvalidInput);
+        assert_eq!(e("outcome_unknown", 502), ErrorKind::OutcomeUnknown);
+        let err = answered(
+            403,
+            &json!({"error": {"code": "budget_exceeded", "message": "over", "hint": "wait"}}),
+        );
+        assert_eq!(err.hint.as_deref(), Some("wait"));
+    }
+
+    #[test]
+    fn an_answer_that_may_have_cost_money_is_never_a_refusal() {
+        let h = reqwest::header::HeaderMap::new();
+        for code in ["outcome_unknown", "approval_used"] {
+            let body = json!({"error": {"code": code, "message": "m"}}).to_string();
+            assert!(
+                matches!(
+                    provider_error(409, &h, body.as_bytes()),
+                    ProviderError::Transport { sent: true, .. }
+                ),
+                "{code}"
+            );
+        }
+        let body = json!({"error": {"code": "budget_exceeded", "message": "m"}}).to_string();
+        assert!(matches!(provider_error(403, &h, body.as_bytes()), ProviderError::Rejected { .. }));
+    }
+}

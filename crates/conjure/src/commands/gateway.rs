@@ -1,0 +1,96 @@
+//! `--gateway URL`: `conjure image` and `conjure video` quoted and spent through a team
+//! gateway (`conjure serve`) instead of the provider, with the member key.
+//!
+//! The request is built here as always (the same flags, the same checks); the gateway then
+//! prices it (`POST /conjure/v1/quote`, nothing sent) and that quote, with the gateway's
+//! token, replaces the local one: the person approves what the gateway will charge against
+//! their budgets, and `--approve TOKEN` takes the token the gateway issued. From there the
+//! local paid path runs unchanged ([`pay::run_with`]) with the gateway as the provider
+//! ([`conjure_app::gateway`]): the job is reserved in the local journal before the one POST
+//! to the gateway, then polled and delivered, with the same exit codes and JSON as locally.
+//! `conjure wait` and `conjure fetch` with `--gateway` resume and collect such jobs ([`app`]).
+
+use conjure_app::gateway::{GatewayClient, GatewayConnector};
+use conjure_app::{App, AppError, Request};
+use conjure_core::Order;
+use serde_json::Value;
+
+use crate::cli::PayArgs;
+use crate::commands::{Ctx, pay};
+
+/// `request` in conjure's own JSON shape, as the gateway takes it.
+fn request_json(request: &Request) -> Result<Value, AppError> {
+    let (kind, value) = match request {
+        Request::Image(r) => ("image", serde_json::to_value(r)),
+        Request::Video(r) => ("video", serde_json::to_value(r)),
+        _ => {
+            return Err(AppError::invalid("Only `image` and `video` go through a gateway")
+                .hint("run it without --gateway (and without CONJURE_GATEWAY)"));
+        }
+    };
+    let mut value =
+        value.map_err(|e| AppError::other(format!("Cannot write the request as JSON: {e}")))?;
+    if let Some(o) = value.as_object_mut() {
+        o.insert("type".into(), Value::from(kind));
+    }
+    Ok(value)
+}
+
+/// The application with the gateway as every provider, when a gateway is configured: for
+/// resuming (`wait`) and collecting (`fetch`) jobs that were sent through it.
+pub fn app(ctx: &Ctx) -> Result<Option<App<GatewayConnector>>, AppError> {
+    let Some(url) = ctx.app.config.gateway.as_deref() else { return Ok(None) };
+    let client = GatewayClient::new(url, &ctx.app.config)?;
+    let mut config = ctx.app.config.clone();
+    config.catalogue_check = false;
+    Ok(Some(App::with_connector(config, GatewayConnector(client))))
+}
+
+/// Quotes `order` (built from `request`) at the gateway `url`, then takes it down the paid
+/// path with the gateway as its provider.
+pub async fn run(
+    ctx: &Ctx,
+    url: &str,
+    request: &Request,
+    mut order: Order,
+    args: &PayArgs,
+) -> anyhow::Result<()> {
+    let json = request_json(request)?;
+    let client = GatewayClient::new(url, &ctx.app.config)?;
+    let quote = client.quote(&json, args.approval.again).await?;
+    if quote.fingerprint != order.quote.fingerprint {
+        return Err(AppError::other(
+            "The gateway priced a different request than this conjure built; nothing was sent",
+        )
+        .hint("use a conjure of the gateway's version (`conjure --version`, and ask its admin)")
+        .into());
+    }
+    order.quote = quote;
+    // The token the person approved: theirs from an earlier quote, else this quote's (a yes at
+    // the prompt or --yes approves this one). The gateway sends a token's request once.
+    let token = args.approval.approve.clone().unwrap_or_else(|| order.quote.token.clone());
+    client.prepare_submit(&token, json);
+    let mut config = ctx.app.config.clone();
+    // The gateway's catalogue is the one that prices; nothing asks the provider from here.
+    config.catalogue_check = false;
+    let app = App::with_connector(config, GatewayConnector(client));
+    pay::run_with(ctx, &app, order, args).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_travel_in_the_shape_the_gateway_reads_back() {
+        let image = Request::Image(conjure_app::ImageRequest::new("a fox"));
+        let json = request_json(&image).unwrap();
+        assert_eq!(json["type"], "image");
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), image);
+        let video = Request::Video(conjure_app::VideoRequest::new("waves"));
+        assert_eq!(
+            serde_json::from_value::<Request>(request_json(&video).unwrap()).unwrap(),
+            video
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The CLI through a team gateway (`--gateway URL`), the real binary end to end: a
+//! `conjure serve` process on a real Postgres database in front of the real sandbox (the
+//! gateway alone has the provider's credentials), and a "laptop" with its own home, no provider
+//! credentials, only a member key in `CONJURE_GATEWAY_KEY`. The sandbox counts the paid POSTs.
+
+use crate::serve_members::{admin, database, serve_with};
+
+#[test]
+fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol() {
+    let db = database();
+    let gw = crate::sandbox();
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let storage = gw.path("shared-storage");
+    let served = serve_with(&gw, &db, &["--storage", storage.to_str().unwrap()]);
+    let base = served.base.clone();
+
+    // The laptop: no provider credentials, a member key, the gateway by flag.
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    let image = |extra: &[&str]| {
+        let mut args = vec!["--json", "--gateway", base.as_str(), "image", "a gateway lighthouse"];
+        args.extend_from_slice(&["--model", "gpt-image-2"]);
+        args.extend_from_slice(extra);
+        laptop.run(&args)
+    };
+
+    // Without approval: the gateway's quote, exit 3, nothing sent.
+    let quoted = image(&[]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let quote = quoted.json();
+    assert_eq!(quote["status"], "confirmation_required", "{quote}");
+    let token = quote["quote"]["token"].as_str().expect("a token").to_owned();
+    assert!(token.starts_with("cq_"), "{quote}");
+    assert_eq!(gw.stats().submit_posts_received, 0);
+
+    // With the token: sent once through the gateway, polled, downloaded on the laptop.
+    let done = image(&["--approve", &token]);
+    assert_eq!(done.code, 0, "{done:?}");
+    let result = done.json();
+    assert_eq!(result["status"], "completed", "{result}");
+    let path = result["outputs"][0]["path"].as_str().expect("a file").to_owned();
+    let bytes = std::fs::read(&path).expect("the file is on the laptop");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG at {path}");
+    assert_eq!(gw.stats().submit_posts_received, 1);
+    // The gateway stored it in the shared directory as well.
+    let stored: Vec<_> = walk(&storage).into_iter().filter(|p| p.ends_with("0.png")).collect();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(std::fs::read(&stored[0]).unwrap(), bytes);
+    // The laptop's journal holds the job.
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert_eq!(jobs.code, 0, "{jobs:?}");
+    assert!(jobs.stdout.contains("a gateway lighthouse"), "{jobs:?}");
+
+    // The same token again: refused before anything is sent.
+    let again = image(&["--approve", &token]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("hint:") || again.stdout.contains("hint"), "{again:?}");
+    assert_eq!(gw.stats().submit_posts_received, 1);
+
+    // --yes, the gateway from the environment; a video too.
+    let mut cmd = laptop.command(&["--json", "image", "a second lighthouse", "--yes"]);
+    cmd.env("CONJURE_GATEWAY", &base);
+    let yes = laptop.run_cmd(cmd);
+    assert_eq!(yes.code, 0, "{yes:?}");
+    assert_eq!(gw.stats().submit_posts_received, 2);
+    let video = laptop.run(&["--json", "--gateway", &base, "video", "waves at dusk", "--yes"]);
+    assert_eq!(video.code, 0, "{video:?}");
+    assert_eq!(video.json()["status"], "completed", "{video:?}");
+    assert_eq!(gw.stats().submit_posts_received, 3);
+
+    // Sent without waiting, resumed later through the gateway: the same job, nothing resent.
+    let sent = laptop.run(&[
+        "--json",
+        "--gateway",
+        &base,
+        "image",
+        "a third lighthouse",
+        "--yes",
+        "--no-wait",
+    ]);
+    assert_eq!(sent.code, 0, "{sent:?}");
+    let job = sent.json()["job_id"].as_str().expect("a job id").to_owned();
+    assert_eq!(gw.stats().submit_posts_received, 4);
+    let waited = laptop.run(&["--json", "--gateway", &base, "wait", &job]);
+    assert_eq!(waited.code, 0, "{waited:?}");
+    assert_eq!(waited.json()["status"], "completed", "{waited:?}");
+    let fetched = laptop.run(&["--json", "--gateway", &base, "fetch", &job, "--force"]);
+    assert_eq!(fetched.code, 0, "{fetched:?}");
+    assert_eq!(gw.stats().submit_posts_received, 4);
+
+    // A local file as input cannot travel: refused with what to do, nothing sent.
+    std::fs::write(laptop.out_dir().join("ref.png"), &bytes).unwrap();
+    let local = image(&["--ref", "ref.png", "--yes"]);
+    assert_eq!(local.code, 2, "{local:?}");
+    assert!(local.stderr.contains("https://"), "{local:?}");
+
+    // Paid commands that do not go through a gateway yet are refused, not sent elsewhere.
+    let text = laptop.run(&["--gateway", &base, "text", "hello", "--yes"]);
+    assert_eq!(text.code, 2, "{text:?}");
+    assert!(text.stderr.contains("hint:"), "{text:?}");
+
+    // No member key: the credentials exit, with where the key goes.
+    let keyless = crate::ctx().run(&["--gateway", &base, "image", "x", "--yes"]);
+    assert_eq!(keyless.code, 7, "{keyless:?}");
+    assert!(keyless.stderr.contains("CONJURE_GATEWAY_KEY"), "{keyless:?}");
+    assert_eq!(gw.stats().submit_posts_received, 4);
+
+    let printed = served.stop();
+    for run in
+        [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &text, &keyless]
+    {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key), "the key in the gateway's output");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn an_answer_lost_upstream_is_unknown_on_the_laptop_and_never_sent_again() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults {
+        drop_after_accept: true,
+        ..conjure_test::Faults::default()
+    });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    laptop.env("CONJURE_GATEWAY", &served.base);
+    let args = ["--json", "image", "a lost lighthouse", "--model", "gpt-image-2"];
+    let token = laptop.run(&args).json()["quote"]["token"].as_str().expect("a token").to_owned();
+
+    let lost = laptop.run(&[&args[..], &["--approve", &token]].concat());
+    assert_eq!(lost.code, 5, "the unknown exit: {lost:?}");
+    assert_eq!(gw.stats().submit_posts_received, 1);
+    // The laptop's journal says so; the gateway shows the member the exposure.
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+
+    // The same token again, or --yes for the same request: nothing is sent again.
+    let again = laptop.run(&[&args[..], &["--approve", &token]].concat());
+    assert_ne!(again.code, 0, "{again:?}");
+    let yes = laptop.run(&[&args[..], &["--yes"]].concat());
+    assert_ne!(yes.code, 0, "{yes:?}");
+    assert_eq!(gw.stats().submit_posts_received, 1, "a paid POST is never sent again");
+    served.stop();
+}
