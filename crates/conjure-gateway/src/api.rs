@@ -369,26 +369,7 @@ pub async fn poll(
         }
         Err(e) => return store_error(&e),
     };
-    if job.state.is_terminal() || job.request_id.is_none() {
-        return Json(katana::envelope(&job)).into_response();
-    }
-    let Ok(connected) = gw.app.connect(job.provider) else {
-        return Json(katana::envelope(&job)).into_response();
-    };
-    let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &gw.store,
-        policy: gw.app.config.poll.for_provider(job.provider),
-        owner: &gw.owner,
-        observer: &quiet,
-    };
-    // Whatever the poll says is recorded by the runner; a failed poll leaves the job as it was.
-    let _ = runner.poll_once(&job.id).await;
-    match gw.store.get(&job.id).await {
-        Ok(job) => Json(katana::envelope(&job)).into_response(),
-        Err(e) => app_error(&AppError::from(e)),
-    }
+    Json(katana::envelope(&refresh(&gw, job).await)).into_response()
 }
 
 /// `GET /v1/models`: Katana's models, as the OpenAI-style list an authenticated client gets.
@@ -928,9 +909,4 @@ pub(crate) async fn refresh(gw: &Gateway, job: conjure_core::JobRecord) -> conju
         Ok(fresh) => fresh,
         Err(_) => job,
     }
-}
-
-/// The store's error as an answer.
-pub(crate) fn store_failed(e: &PgStoreError) -> Response {
-    store_error(e)
 }

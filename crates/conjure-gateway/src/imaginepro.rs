@@ -291,7 +291,7 @@ async fn button_spec(
     let parent = match gw.store.member_job(member, message).await {
         Ok(Some(job)) if job.provider == ProviderId::ImaginePro => job,
         Ok(_) => return Err(not_found(message)),
-        Err(e) => return Err(api::store_failed(&e)),
+        Err(e) => return Err(api::store_error(&e)),
     };
     let bad =
         |m: String, h: String| ip_error(StatusCode::BAD_REQUEST, "invalid_request", &m, Some(&h));
@@ -501,7 +501,7 @@ pub async fn fetch(
     let job = match gw.store.member_job(&member, &id).await {
         Ok(Some(job)) if job.provider == ProviderId::ImaginePro => job,
         Ok(_) => return not_found(&id),
-        Err(e) => return api::store_failed(&e),
+        Err(e) => return api::store_error(&e),
     };
     let job = api::refresh(&gw, job).await;
     let parent_message = job.spec.items.iter().find_map(|i| match i {

@@ -544,19 +544,9 @@ async fn fresh_job(gw: &Gateway, member: &MemberId, id: &str) -> Result<JobRecor
     if job.state.is_terminal() || job.request_id.is_none() {
         return Ok(job);
     }
-    let Ok(connected) = gw.app.connect(job.provider) else { return Ok(job) };
-    let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &gw.store,
-        policy: gw.app.config.poll.for_provider(job.provider),
-        owner: &gw.owner,
-        observer: &quiet,
-    };
-    // Whatever the poll says is recorded by the runner; a failed poll leaves the job as it was.
-    let _ = runner.poll_once(&job.id).await;
-    let job = gw.store.get(&job.id).await.map_err(|e| api::app_error(&AppError::from(e)))?;
+    let job = api::refresh(gw, job).await;
     if matches!(job.state, JobState::Completed | JobState::Partial)
+        && let Ok(connected) = gw.app.connect(job.provider)
         && let Err(e) = gw.storage.store_all(&connected, member, &job).await
     {
         // The files are fetched again by the first request for them.
