@@ -325,6 +325,17 @@ pub struct SpendBody {
     pub request: Option<Value>,
 }
 
+fn no_such_quote() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "no_such_quote",
+        "No quote of yours has this token; nothing was sent",
+        Some(
+            "quote the request first with POST /conjure/v1/quote and send the token it answers with",
+        ),
+    )
+}
+
 async fn spend(
     State(gw): State<Gateway>,
     member: Option<Extension<MemberId>>,
@@ -356,16 +367,7 @@ async fn spend(
         Ok(None) => None,
         Err(e) => return api::store_error(&PgStoreError::from(e)),
     };
-    let Some((kept, project)) = kept else {
-        return error(
-            StatusCode::NOT_FOUND,
-            "no_such_quote",
-            "No quote of yours has this token; nothing was sent",
-            Some(
-                "quote the request first with POST /conjure/v1/quote and send the token it answers with",
-            ),
-        );
-    };
+    let Some((kept, project)) = kept else { return no_such_quote() };
     let request = kept["request"].clone();
     if let Some(given) = &body.request
         && *given != request
@@ -393,8 +395,22 @@ async fn spend(
             );
         }
     };
-    if let Err(e) = approvals::approve(&gw.store, token, Some(&member), timefmt_now()).await {
-        return api::store_error(&e);
+    match approvals::approve(&gw.store, token, Some(&member), timefmt_now()).await {
+        Ok(approvals::Approval::Approved(_)) => {}
+        Ok(approvals::Approval::Expired(_)) => {
+            let hours = approvals::QUOTE_LIFETIME.as_secs() / 3600;
+            return error(
+                StatusCode::GONE,
+                "quote_expired",
+                &format!(
+                    "This quote expired (a quote can be used for {hours} hours); nothing was sent"
+                ),
+                Some("quote it again with POST /conjure/v1/quote and send the new token"),
+            );
+        }
+        // Settled between the read above and now (the lapsed-quote sweep); as if never found.
+        Ok(approvals::Approval::NotFound) => return no_such_quote(),
+        Err(e) => return api::store_error(&e),
     }
     let provider = approved.order().spec.provider;
     let connected = match gw.app.connect(provider) {

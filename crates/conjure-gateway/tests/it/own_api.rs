@@ -26,7 +26,7 @@ use crate::members::{call, now};
 const HANG: Duration = Duration::from_secs(60);
 
 struct Own {
-    _db: TestDb,
+    db: TestDb,
     sandbox: Sandbox,
     store: PgStore,
     instances: Vec<SocketAddr>,
@@ -81,7 +81,7 @@ impl Own {
             addrs.push(listener.local_addr().expect("addr"));
             tokio::spawn(server::serve(listener, gateway, std::future::pending()));
         }
-        Own { _db: db, sandbox, store, instances: addrs, storage, _dir: dir }
+        Own { db, sandbox, store, instances: addrs, storage, _dir: dir }
     }
 
     async fn member(&self, name: &str) -> String {
@@ -467,4 +467,41 @@ async fn one_token_spent_by_eight_clients_at_once_across_two_instances_sends_onc
     statuses.sort_unstable();
     assert_eq!(statuses, vec![201, 409, 409, 409, 409, 409, 409, 409], "{statuses:?}");
     assert_eq!(h.posts(), 1);
+}
+
+/// A quote of the own API lapses like a 402's: spending it after its lifetime answers 410 and
+/// sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lapsed_quote_token_is_refused_and_sends_nothing() {
+    let own = Own::start(1).await;
+    let key = own.member("ann").await;
+    let addr = own.instances[0];
+    let (status, quote) = call(
+        addr,
+        "POST",
+        "/conjure/v1/quote",
+        Some(&key),
+        Some(&json!({"request": image("an old quote")})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{quote}");
+    let token = quote["token"].as_str().expect("a token");
+    let lifetime = i64::try_from(conjure_gateway::approvals::QUOTE_LIFETIME.as_millis()).unwrap();
+    {
+        use sqlx::Connection as _;
+        let mut conn = sqlx::PgConnection::connect(&own.db.url).await.expect("connect");
+        sqlx::query("UPDATE pending_quotes SET created_at = created_at - $2 WHERE token = $1")
+            .bind(token)
+            .bind(lifetime)
+            .execute(&mut conn)
+            .await
+            .expect("age the quote");
+    }
+    let (status, answer) =
+        call(addr, "POST", "/conjure/v1/jobs", Some(&key), Some(&json!({"token": token})), &[])
+            .await;
+    assert_eq!(status, 410, "{answer}");
+    assert_eq!(answer["error"]["code"], "quote_expired", "{answer}");
+    assert_eq!(own.posts(), 0, "a lapsed quote sends nothing");
 }
