@@ -285,7 +285,12 @@ fn full(
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let VideoSetup { video, captions, mut notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments_on_keyframes(plan);
-    let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
+    let cx = SegmentContext {
+        tl,
+        plan,
+        captions: captions.as_ref().map(|c| c.filter.as_str()),
+        work: Some(work),
+    };
     let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();
     // Each segment's run also writes the segment's sound (read from the inputs it already
@@ -300,17 +305,19 @@ fn full(
         .collect();
     let sound = |i: usize| has_audio.then_some((hz, sound_files[i].as_path()));
     let count = segs.len();
-    let pipeline = |with_sound: bool| Pipeline {
-        producers: segs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let sound = sound(i).filter(|_| with_sound);
-                (segment_invocation(&cx, (i, count), s, Frames::Raw, sound), s.frames())
-            })
-            .collect(),
-        frame_bytes: frame_bytes(plan),
-        sink: encoder_invocation(plan, &video, &work.join("video.mp4")),
+    let pipeline = |with_sound: bool| -> Result<Pipeline, MediaError> {
+        Ok(Pipeline {
+            producers: segs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let sound = sound(i).filter(|_| with_sound);
+                    Ok((segment_invocation(&cx, (i, count), s, Frames::Raw, sound)?, s.frames()))
+                })
+                .collect::<Result<_, MediaError>>()?,
+            frame_bytes: frame_bytes(plan),
+            sink: encoder_invocation(plan, &video, &work.join("video.mp4")),
+        })
     };
     let video_file = work.join("video.mp4");
     let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count };
@@ -333,7 +340,7 @@ fn full(
                 .collect();
             for (i, s) in segs.iter().enumerate() {
                 let frames = Frames::Encoded(&video, &files[i].0);
-                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i));
+                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i))?;
                 let at = s.out_start;
                 let snap = |p: &crate::progress::ProgressSnapshot| {
                     if let Some(f) = p.frame {
@@ -349,7 +356,7 @@ fn full(
             spliced = Some(video::splice_segments(&files, plan.rate, &video_file)?);
             Ok(())
         } else {
-            let run = pipeline(true);
+            let run = pipeline(true)?;
             ff.run_pipeline(&run, Some(&on), &hand)?;
             commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
             commands.push(CommandRecord::from(&run.sink));
@@ -362,7 +369,7 @@ fn full(
             "the segments, each encoded by its own run, could not be joined by stream copy \
              ({why}); they were encoded again through one encoder"
         ));
-        let run = pipeline(false);
+        let run = pipeline(false)?;
         ff.run_pipeline(&run, Some(&on), &|_| {})?;
         commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
         commands.push(CommandRecord::from(&run.sink));
