@@ -323,8 +323,11 @@ fn full(
     let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count };
     let on = |frames: u64, done: usize| steps.report(progress, frames, done);
     let per_segment = encodes_per_segment(plan, &video);
-    // `Some(Err(why))`: the segments were encoded but could not be spliced.
-    let mut spliced: Option<Result<(), String>> = None;
+    let files: Vec<(PathBuf, u64)> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
+        .collect();
     mixed_beside(ff, audio.as_ref(), |to_mixer| {
         let hand = |i: usize| {
             if let Some(to_mixer) = to_mixer {
@@ -333,11 +336,6 @@ fn full(
             }
         };
         if per_segment {
-            let files: Vec<(PathBuf, u64)> = segs
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
-                .collect();
             for (i, s) in segs.iter().enumerate() {
                 let frames = Frames::Encoded(&video, &files[i].0);
                 let inv = segment_invocation(&cx, (i, count), s, frames, sound(i))?;
@@ -353,7 +351,6 @@ fn full(
                 // The segment is in its file now; its sound is the mixer's.
                 on(at + s.frames(), i + 1);
             }
-            spliced = Some(video::splice_segments(&files, plan.rate, &video_file)?);
             Ok(())
         } else {
             let run = pipeline(true)?;
@@ -363,6 +360,21 @@ fn full(
             Ok(())
         }
     })?;
+    // The segments joined by stream copy; straight into `out` with the soundtrack when the
+    // splicer can write the output's container (an MP4 with AAC and no soft subtitles), which
+    // saves the mux run. `Some(Err(why))`: they were encoded but could not be spliced.
+    let mut muxed = false;
+    let mut spliced: Option<Result<(), String>> = None;
+    if per_segment {
+        let sound = if has_audio { crate::mp4::read_sound_track(&audio_file) } else { None };
+        if muxes_in_splice(tl, plan) && has_audio == sound.is_some() {
+            let r = video::splice_segments(&files, plan.rate, out, sound.as_ref())?;
+            muxed = r.is_ok();
+            spliced = Some(r);
+        } else {
+            spliced = Some(video::splice_segments(&files, plan.rate, &video_file, None)?);
+        }
+    }
     if let Some(Err(why)) = spliced {
         // The sound is made; only the picture is encoded again, through one encoder.
         notes.push(format!(
@@ -377,8 +389,10 @@ fn full(
     if let Some(mixer) = &audio {
         commands.push(CommandRecord::from(mixer));
     }
-    let audio_used = has_audio.then_some(audio_file.as_path());
-    commands.push(mux(ff, tl, plan, (&video_file, audio_used), out)?);
+    if !muxed {
+        let audio_used = has_audio.then_some(audio_file.as_path());
+        commands.push(mux(ff, tl, plan, (&video_file, audio_used), out)?);
+    }
     Ok(Rendered {
         audio: has_audio,
         stream_copy: false,
@@ -402,6 +416,15 @@ fn encodes_per_segment(plan: &Plan, video: &VideoEncoder) -> bool {
         && video.device_args.is_empty()
         && video.filter_tail.is_empty()
         && video.args.windows(2).any(|w| w == ["-c:v", "libx264"])
+}
+
+/// Whether the splicer can write the output itself, video and sound (see
+/// [`crate::splice::write`]): an MP4 whose sound, if any, is AAC (the soundtrack run's `.m4a`),
+/// with no soft subtitles to mux. Otherwise one ffmpeg run muxes by stream copy.
+fn muxes_in_splice(tl: &Timeline, plan: &Plan) -> bool {
+    plan.container == Container::Mp4
+        && !plan.encoding.opus(plan.container)
+        && tl.subtitles.as_ref().is_none_or(|s| s.burn)
 }
 
 /// Each segment's sound run (none for a silent one) and what it hands the mixer.

@@ -410,7 +410,7 @@ pub(super) fn render(
         Err(why) => return Ok(Outcome::Refused(why)),
     };
     let spliced = work.join("video.mp4");
-    splice::write(&spliced, &sources, &layout, (plan.rate.num, plan.rate.den))?;
+    splice::write(&spliced, &sources, &layout, (plan.rate.num, plan.rate.den), None)?;
     let audio_used = audio.is_some().then_some(audio_file.as_path());
     commands.push(super::mux(ff, tl, plan, (&spliced, audio_used), out)?);
     steps.report(progress, plan.total_frames, steps.count);

@@ -546,13 +546,15 @@ fn stitchable(args: &[String]) -> Vec<String> {
 
 /// Joins segment files, each encoded by its own run, into one video track at `out`, by stream
 /// copy: every file whole, from its first frame (x264 opens every run with an IDR picture) to
-/// its last. The inner `Err` says why the files cannot be spliced: one does not hold exactly its
+/// its last; with `sound` copied in beside it when given (the output then needs no mux run).
+/// The inner `Err` says why the files cannot be spliced: one does not hold exactly its
 /// segment's frames, or their parameter sets differ under one id (the same x264 settings give
 /// the same sets, so this is not expected).
 pub(super) fn splice_segments(
     files: &[(PathBuf, u64)],
     rate: Rate,
     out: &Path,
+    sound: Option<&crate::mp4::SoundTrack>,
 ) -> Result<Result<(), String>, MediaError> {
     let mut sources = Vec::with_capacity(files.len());
     for (file, frames) in files {
@@ -579,7 +581,7 @@ pub(super) fn splice_segments(
         Ok(l) => l,
         Err(why) => return Ok(Err(why)),
     };
-    splice::write(out, &refs, &layout, (rate.num, rate.den))?;
+    splice::write(out, &refs, &layout, (rate.num, rate.den), sound)?;
     Ok(Ok(()))
 }
 
@@ -826,18 +828,18 @@ mod tests {
         let a = encode("a.mp4", "testsrc2", 30, "20", true);
         let b = encode("b.mp4", "smptebars", 17, "20", true);
         let out = dir.path().join("out.mp4");
-        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out).unwrap().unwrap();
+        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out, None).unwrap().unwrap();
         let joined = splice::analyse(&out).unwrap();
         assert_eq!(joined.frames(), 47);
         // One set of parameter sets for both: x264 with the same settings, stitchable.
         assert_eq!(joined.avcc(), splice::analyse(&a).unwrap().avcc());
         assert!(joined.cuts.starts.contains(&30), "{:?}", joined.cuts);
         // A file that does not hold its segment's frames is refused, not spliced short.
-        let why = splice_segments(&[(a.clone(), 31)], rate, &out).unwrap().unwrap_err();
+        let why = splice_segments(&[(a.clone(), 31)], rate, &out, None).unwrap().unwrap_err();
         assert!(why.contains("holds 30 frames"), "{why}");
         // So are files whose headers differ under one id (another quality, not stitchable).
         let c = encode("c.mp4", "testsrc", 10, "35", false);
-        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out).unwrap().unwrap_err();
+        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out, None).unwrap().unwrap_err();
         assert!(why.contains("share the id"), "{why}");
     }
 }
