@@ -4,8 +4,10 @@
 //! Why it exists: a smart render re-encodes only the frames an edit changes (transitions,
 //! captions, fades) and copies every other GOP. ffmpeg's concat demuxer cannot do that
 //! frame-exactly (it cuts on timestamps, keeps one codec configuration and drops or repeats
-//! frames at seams), so the sample tables are laid out here and ffmpeg only muxes the result
-//! with the soundtrack by stream copy.
+//! frames at seams), so the sample tables are laid out here. A full render's segments, each
+//! encoded by its own run, are joined the same way, and there the writer also copies the
+//! soundtrack's AAC track in (`write` with a [`SoundTrack`]), so no ffmpeg run muxes the
+//! output; the smart render still muxes its result by stream copy.
 //!
 //! Key terms:
 //! - *frame*: a presented picture, numbered in presentation order from 0; a *sample* is its

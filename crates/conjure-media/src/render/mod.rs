@@ -33,7 +33,12 @@
 //! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
 //!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
 //!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
-//!   and encodes. The video and the soundtrack are then muxed by stream copy.
+//!   and encodes. The video and the soundtrack are then muxed by stream copy: by the splicer
+//!   itself when it writes the output (a full render with x264 into MP4), else by one ffmpeg
+//!   run.
+//! - *transitions*: drawn on the `yuv420p` frames as they are where that gives `xfade`'s
+//!   picture (`video::transition_graph`): no `yuv444p` round trip, and a dissolve from masks
+//!   computed once rather than a sine per pixel and frame.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
