@@ -763,7 +763,6 @@ pub(crate) fn read_sound_track(path: &Path) -> Option<SoundTrack> {
     })
 }
 
-#[expect(clippy::similar_names, reason = "the cursors are named after the boxes they read")]
 fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack> {
     let (timescale, _) = times(child(mdia, *b"mdhd")?)?;
     let stbl = child(child(mdia, *b"minf")?, *b"stbl")?;
@@ -847,6 +846,7 @@ fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack
 
 /// Every sample of a track's `stbl`, in decode order: byte offsets, sizes and decode times (in
 /// the track's timescale), from `stsz`, `stco`/`co64`, `stsc` and `stts`.
+#[expect(clippy::similar_names, reason = "the cursors are named after the boxes they read")]
 fn sample_table(stbl: &[u8]) -> Option<(Vec<u64>, Vec<u32>, Vec<u64>)> {
     // stsz: one size for all, or one per sample.
     let mut stsz = Cursor::new(child(stbl, *b"stsz")?);

@@ -447,6 +447,10 @@ const DISSOLVE_MASK_BUDGET: u64 = 256 << 20;
 ///   to the working folder (`dissolve{ci}.yuv`, raw `yuv420p`), the chroma following the luma's
 ///   choice at each 2x2 block's top-left pixel;
 /// - every other transition runs `xfade` as before, through `yuv444p`.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/n/d/k are the names ffmpeg's own filter docs use"
+)]
 fn transition_graph(
     cx: &SegmentContext<'_>,
     ci: usize,
@@ -503,6 +507,7 @@ fn dissolve_noise(x: u32, y: u32) -> f32 {
 /// frame `k` still shows the clip going out, 0 where it shows the clip coming in, by
 /// `xfade`'s rule (`noise * 2 + progress * 2 - 1.5 >= 0.5`, progress falling from 1 by 1/n a
 /// frame); the chroma planes take the choice of each 2x2 block's top-left pixel.
+#[expect(clippy::many_single_char_names, reason = "w/h/n, u/v: the picture's own names")]
 fn write_dissolve_masks(file: &Path, w: u32, h: u32, n: u64) -> Result<(), MediaError> {
     use std::io::Write as _;
     let err = |e| MediaError::io(format!("writing the dissolve's masks `{}`", file.display()), e);
@@ -736,7 +741,7 @@ mod tests {
             let mut inv = Invocation::new("");
             let mut inputs = 2;
             let graph = transition_graph(&cx, 0, ("t", "h"), n, &mut inv, &mut inputs).unwrap();
-            let plain = format!(
+            let reference = format!(
                 "[t][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n},format=yuv420p[x]",
                 secs(plan.rate.seconds(n))
             );
@@ -746,7 +751,7 @@ mod tests {
             // first frame of a slide: ffmpeg 5.1's `xfade` writes that frame's top row
             // differently from run to run, in either format.)
             let skip = usize::from(kind.starts_with("slide"));
-            let theirs = plane_hashes(&ff, &Invocation::new(""), &plain, "y");
+            let theirs = plane_hashes(&ff, &Invocation::new(""), &reference, "y");
             assert_eq!(mine[skip..], theirs[skip..], "{kind}");
             match kind {
                 "circleopen" => assert!(graph.contains("xfade=transition=circleopen"), "{graph}"),
@@ -773,6 +778,7 @@ mod tests {
     }
 
     #[test]
+    #[expect(clippy::many_single_char_names, reason = "a picture's w/h/x/y")]
     fn a_dissolves_masks_follow_xfades_rule() {
         let work = tempfile::tempdir().unwrap();
         let file = work.path().join("m.yuv");
@@ -792,7 +798,7 @@ mod tests {
                 assert_eq!(c, luma[2 * y * w as usize + 2 * x], "frame {k} chroma {i}");
             }
             assert_eq!(chroma[..chroma.len() / 2], chroma[chroma.len() / 2..]);
-            shown.push(luma.iter().filter(|&&b| b == 255).count());
+            shown.push(luma.iter().map(|&b| usize::from(b == 255)).sum::<usize>());
         }
         // The clip going out shows whole at first, then less each frame.
         assert_eq!(shown[0], (w * h) as usize);
