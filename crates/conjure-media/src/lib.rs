@@ -15,7 +15,8 @@
 //!   [`workdir`] holds working folders under an owner lock, so the next run removes what a
 //!   killed one left.
 //! - `splice` copies whole H.264 GOPs byte for byte and joins them with re-encoded runs in a
-//!   minimal MP4 writer (the smart render's building block).
+//!   minimal MP4 writer (the smart render's building block), which also writes a full
+//!   render's output with its soundtrack.
 //! - [`image_ops`] resizes, crops, converts and tiles still images in-process.
 //!
 //! This crate knows nothing about providers, credits or the journal; the CLI records the

@@ -134,7 +134,7 @@ impl<'a> Cursor<'a> {
 }
 
 /// Splits a payload into its child boxes; `None` if a size is inconsistent.
-fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
+pub(crate) fn children(data: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
     let mut out = Vec::new();
     let mut c = Cursor::new(data);
     while !c.rest().is_empty() {
@@ -694,7 +694,75 @@ pub(crate) fn parse_video_track(moov: &[u8]) -> Option<VideoTrack> {
     found
 }
 
-#[expect(clippy::similar_names, reason = "the cursors are named after the boxes they read")]
+/// The one sound track of an MP4/M4A file, read to be copied into another file by the
+/// splicer (`crate::splice::write`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SoundTrack {
+    /// The file.
+    pub path: std::path::PathBuf,
+    /// Units per second of the samples' decode times.
+    pub timescale: u32,
+    /// Media time where presentation starts (the edit list's: the encoder's priming).
+    pub media_start: i64,
+    /// Every sample in decode order: byte offset in the file, size, decode time.
+    pub samples: Vec<(u64, u32, u64)>,
+    /// The track's presentation length in milliseconds (its `tkhd` duration).
+    pub duration_ms: u64,
+    /// The `trak` payload as the file has it.
+    pub trak: Vec<u8>,
+}
+
+/// Reads the sound track of an audio-only MP4/M4A file (what the soundtrack run writes), or
+/// `None` when the file holds anything else or anything the reader does not fully understand
+/// (another movie timescale than ffmpeg's 1000, several tracks or sample descriptions, an edit
+/// list of more than one segment, fragments).
+pub(crate) fn read_sound_track(path: &Path) -> Option<SoundTrack> {
+    let mut file = File::open(path).ok()?;
+    let moov = find_moov(&mut file)?;
+    let boxes = children(&moov)?;
+    if boxes.iter().any(|(k, _)| k == b"mvex") {
+        return None;
+    }
+    let (_, mvhd) = boxes.iter().find(|(k, _)| k == b"mvhd")?;
+    if times(mvhd)?.0 != 1000 {
+        return None;
+    }
+    let traks: Vec<&[u8]> = boxes.iter().filter(|(k, _)| k == b"trak").map(|(_, b)| *b).collect();
+    let [trak] = traks.as_slice() else { return None };
+    let mdia = child(trak, *b"mdia")?;
+    if child(mdia, *b"hdlr")?.get(8..12)? != b"soun" {
+        return None;
+    }
+    let (timescale, _) = times(child(mdia, *b"mdhd")?)?;
+    let stbl = child(child(mdia, *b"minf")?, *b"stbl")?;
+    let mut stsd = Cursor::new(child(stbl, *b"stsd")?);
+    stsd.skip(4)?;
+    if stsd.u32()? != 1 {
+        return None;
+    }
+    let (offsets, sizes, dts) = sample_table(stbl)?;
+    let mut tkhd = Cursor::new(child(trak, *b"tkhd")?);
+    let version = tkhd.u8()?;
+    tkhd.skip(3 + if version == 1 { 16 + 8 } else { 8 + 8 })?;
+    let duration_ms = if version == 1 { tkhd.u64()? } else { u64::from(tkhd.u32()?) };
+    let media_start = match child(trak, *b"edts") {
+        None => 0,
+        Some(edts) => match elst(child(edts, *b"elst")?)?.as_slice() {
+            [(_, time, true)] if *time >= 0 => *time,
+            _ => return None,
+        },
+    };
+    let samples = offsets.into_iter().zip(sizes).zip(dts).map(|((o, s), t)| (o, s, t)).collect();
+    Some(SoundTrack {
+        path: path.to_path_buf(),
+        timescale,
+        media_start,
+        samples,
+        duration_ms,
+        trak: trak.to_vec(),
+    })
+}
+
 fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack> {
     let (timescale, _) = times(child(mdia, *b"mdhd")?)?;
     let stbl = child(child(mdia, *b"minf")?, *b"stbl")?;
@@ -714,6 +782,72 @@ fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack
     fields.skip(50)?;
     let avcc = child(fields.rest(), *b"avcC")?.to_vec();
 
+    let (offsets, sizes, dts) = sample_table(stbl)?;
+    let count = sizes.len();
+    // Composition offsets, when there is a ctts (version 1 offsets are signed).
+    let mut cts = vec![0i64; count];
+    if let Some(b) = child(stbl, *b"ctts") {
+        let mut table = Cursor::new(b);
+        let version = table.u8()?;
+        table.skip(3)?;
+        let entries = table.u32()?;
+        let mut i = 0usize;
+        for _ in 0..entries {
+            let runs = table.u32()?;
+            let off = table.u32()?;
+            let off = if version == 1 { i64::from(off.cast_signed()) } else { i64::from(off) };
+            for _ in 0..runs {
+                *cts.get_mut(i)? = off;
+                i += 1;
+            }
+        }
+        if i != count {
+            return None;
+        }
+    }
+    let sync: Option<Vec<u32>> = match child(stbl, *b"stss") {
+        None => None,
+        Some(b) => {
+            let mut k = Cursor::new(b);
+            k.skip(4)?;
+            let n = k.u32()?;
+            Some((0..n).map(|_| k.u32()).collect::<Option<_>>()?)
+        }
+    };
+    let mut samples: Vec<Sample> = (0..count)
+        .map(|i| Sample {
+            offset: offsets[i],
+            size: sizes[i],
+            dts: dts[i],
+            cts_offset: cts[i],
+            sync: sync.is_none(),
+        })
+        .collect();
+    for n in sync.unwrap_or_default() {
+        samples.get_mut(usize::try_from(n).ok()?.checked_sub(1)?)?.sync = true;
+    }
+    // An edit list may only hide the B-frame delay: one segment at rate 1 starting at the
+    // earliest composition time and running to the end of the media.
+    let mut media_start = 0;
+    if let Some(edts) = child(trak, *b"edts") {
+        let list = elst(child(edts, *b"elst")?)?;
+        let [(dur, time, true)] = list.as_slice() else { return None };
+        let first = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).min()?;
+        let end = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).max()?;
+        let frame = samples.get(1).map_or(0, |s| s.dts.cast_signed());
+        let shown = i128::from(*dur) * i128::from(timescale) / i128::from(movie_scale.max(1));
+        if *time != first || shown + i128::from(frame) < i128::from(end - first) {
+            return None;
+        }
+        media_start = *time;
+    }
+    Some(VideoTrack { timescale, samples, media_start, entry: entry.to_vec(), avcc, width, height })
+}
+
+/// Every sample of a track's `stbl`, in decode order: byte offsets, sizes and decode times (in
+/// the track's timescale), from `stsz`, `stco`/`co64`, `stsc` and `stts`.
+#[expect(clippy::similar_names, reason = "the cursors are named after the boxes they read")]
+fn sample_table(stbl: &[u8]) -> Option<(Vec<u64>, Vec<u32>, Vec<u64>)> {
     // stsz: one size for all, or one per sample.
     let mut stsz = Cursor::new(child(stbl, *b"stsz")?);
     stsz.skip(4)?;
@@ -778,64 +912,7 @@ fn trak_samples(trak: &[u8], mdia: &[u8], movie_scale: u32) -> Option<VideoTrack
     if dts.len() != count {
         return None;
     }
-    // Composition offsets, when there is a ctts (version 1 offsets are signed).
-    let mut cts = vec![0i64; count];
-    if let Some(b) = child(stbl, *b"ctts") {
-        let mut table = Cursor::new(b);
-        let version = table.u8()?;
-        table.skip(3)?;
-        let entries = table.u32()?;
-        let mut i = 0usize;
-        for _ in 0..entries {
-            let runs = table.u32()?;
-            let off = table.u32()?;
-            let off = if version == 1 { i64::from(off.cast_signed()) } else { i64::from(off) };
-            for _ in 0..runs {
-                *cts.get_mut(i)? = off;
-                i += 1;
-            }
-        }
-        if i != count {
-            return None;
-        }
-    }
-    let sync: Option<Vec<u32>> = match child(stbl, *b"stss") {
-        None => None,
-        Some(b) => {
-            let mut k = Cursor::new(b);
-            k.skip(4)?;
-            let n = k.u32()?;
-            Some((0..n).map(|_| k.u32()).collect::<Option<_>>()?)
-        }
-    };
-    let mut samples: Vec<Sample> = (0..count)
-        .map(|i| Sample {
-            offset: offsets[i],
-            size: sizes[i],
-            dts: dts[i],
-            cts_offset: cts[i],
-            sync: sync.is_none(),
-        })
-        .collect();
-    for n in sync.unwrap_or_default() {
-        samples.get_mut(usize::try_from(n).ok()?.checked_sub(1)?)?.sync = true;
-    }
-    // An edit list may only hide the B-frame delay: one segment at rate 1 starting at the
-    // earliest composition time and running to the end of the media.
-    let mut media_start = 0;
-    if let Some(edts) = child(trak, *b"edts") {
-        let list = elst(child(edts, *b"elst")?)?;
-        let [(dur, time, true)] = list.as_slice() else { return None };
-        let first = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).min()?;
-        let end = samples.iter().map(|s| s.dts.cast_signed() + s.cts_offset).max()?;
-        let frame = samples.get(1).map_or(0, |s| s.dts.cast_signed());
-        let shown = i128::from(*dur) * i128::from(timescale) / i128::from(movie_scale.max(1));
-        if *time != first || shown + i128::from(frame) < i128::from(end - first) {
-            return None;
-        }
-        media_start = *time;
-    }
-    Some(VideoTrack { timescale, samples, media_start, entry: entry.to_vec(), avcc, width, height })
+    Some((offsets, sizes, dts))
 }
 
 /// The RBSP of a NAL unit (its header byte removed, emulation-prevention bytes dropped).

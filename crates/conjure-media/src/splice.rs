@@ -4,8 +4,10 @@
 //! Why it exists: a smart render re-encodes only the frames an edit changes (transitions,
 //! captions, fades) and copies every other GOP. ffmpeg's concat demuxer cannot do that
 //! frame-exactly (it cuts on timestamps, keeps one codec configuration and drops or repeats
-//! frames at seams), so the sample tables are laid out here and ffmpeg only muxes the result
-//! with the soundtrack by stream copy.
+//! frames at seams), so the sample tables are laid out here. A full render's segments, each
+//! encoded by its own run, are joined the same way, and there the writer also copies the
+//! soundtrack's AAC track in (`write` with a [`SoundTrack`]), so no ffmpeg run muxes the
+//! output; the smart render still muxes its result by stream copy.
 //!
 //! Key terms:
 //! - *frame*: a presented picture, numbered in presentation order from 0; a *sample* is its
@@ -37,7 +39,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use crate::MediaError;
-use crate::mp4::{Sample, VideoTrack, pps_ids, read_video_track, sps_id};
+use crate::mp4::{Sample, SoundTrack, VideoTrack, pps_ids, read_video_track, sps_id};
 
 /// Where one output frame comes from, as the render sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -515,12 +517,25 @@ fn be32(v: &mut Vec<u8>, x: u32) {
 
 const MATRIX: [u32; 9] = [0x0001_0000, 0, 0, 0, 0x0001_0000, 0, 0, 0, 0x4000_0000];
 
-/// Writes the laid-out track to `out` as an MP4 file at `num/den` frames per second.
+/// One run of bytes in the output's `mdat`: a video take (a chunk of `layout.samples`) or the
+/// sound samples played with it.
+#[derive(Debug, Clone)]
+enum Run {
+    Video(Range<usize>),
+    Sound(Range<usize>),
+}
+
+/// Writes the laid-out track to `out` as an MP4 file at `num/den` frames per second, with
+/// `sound` (an AAC track read by [`crate::mp4::read_sound_track`]) copied in beside it when
+/// given: the muxing the render would otherwise start an ffmpeg run for. The `moov` goes first
+/// (what `-movflags +faststart` makes), and the sound is interleaved with the video take by
+/// take, each take followed by the sound that plays up to its end.
 pub(crate) fn write(
     out: &Path,
     sources: &[&SourceVideo],
     layout: &Layout,
     (num, den): (u32, u32),
+    sound: Option<&SoundTrack>,
 ) -> Result<(), MediaError> {
     let io = |what: &str, e| MediaError::io(format!("{what} `{}`", out.display()), e);
     let too_long =
@@ -535,28 +550,82 @@ pub(crate) fn write(
     let scale32 = u32::try_from(scale).map_err(|_| too_long())?;
     let delta32 = u32::try_from(delta).map_err(|_| too_long())?;
     let count = layout.samples.len() as u64;
-    let data: u64 = layout.samples.iter().map(|s| u64::from(s.size)).sum();
+    // The runs in file order: each take, then the sound up to the take's end.
+    let mut runs = Vec::with_capacity(layout.chunks.len() * 2);
+    let mut heard = 0usize;
+    for (c, &start) in layout.chunks.iter().enumerate() {
+        let end = layout.chunks.get(c + 1).copied().unwrap_or(layout.samples.len());
+        runs.push(Run::Video(start..end));
+        if let Some(t) = sound {
+            let last = c + 1 == layout.chunks.len();
+            // Sound samples starting before the take's end (times in seconds, cross-multiplied).
+            let until = i128::from(end as u64 * delta) * i128::from(t.timescale);
+            let upto = if last {
+                t.samples.len()
+            } else {
+                heard
+                    + t.samples[heard..]
+                        .iter()
+                        .take_while(|&&(_, _, dts)| {
+                            (i128::from(dts) - i128::from(t.media_start)) * i128::from(scale)
+                                < until
+                        })
+                        .count()
+            };
+            if upto > heard {
+                runs.push(Run::Sound(heard..upto));
+                heard = upto;
+            }
+        }
+    }
+    let size_of = |r: &Run| -> u64 {
+        match r {
+            Run::Video(v) => layout.samples[v.clone()].iter().map(|s| u64::from(s.size)).sum(),
+            Run::Sound(a) => sound.map_or(0, |t| {
+                t.samples[a.clone()].iter().map(|&(_, size, _)| u64::from(size)).sum()
+            }),
+        }
+    };
+    let data: u64 = runs.iter().map(size_of).sum();
     let ftyp = boxed(*b"ftyp", b"isom\0\0\x02\0isomiso2avc1mp41");
     let large = data + 8 > u64::from(u32::MAX);
     let mdat_head = if large { 16 } else { 8 };
-    let base = ftyp.len() as u64 + mdat_head;
-    // Chunk offsets: each take is one contiguous chunk in `mdat`.
-    let mut offsets = Vec::with_capacity(layout.chunks.len());
-    let mut at = base;
-    for (i, s) in layout.samples.iter().enumerate() {
-        if layout.chunks.contains(&i) {
-            offsets.push(at);
-        }
-        at += u64::from(s.size);
-    }
     let media_duration = u32::try_from(count * delta).map_err(|_| too_long())?;
     let movie_duration =
         u32::try_from((count * delta * 1000 + scale / 2) / scale).map_err(|_| too_long())?;
-    let moov = moov(layout, &offsets, (scale32, delta32), media_duration, movie_duration);
+    // The `moov` goes before the data it points into, so its size moves every offset; its size
+    // depends only on whether the offsets need 64 bits, so two rounds settle it.
+    let mut moov_len = 0u64;
+    let mut moov_box = Vec::new();
+    for _ in 0..3 {
+        let base = ftyp.len() as u64 + moov_len + mdat_head;
+        let (mut video_offsets, mut sound_offsets) = (Vec::new(), Vec::new());
+        let mut at = base;
+        for r in &runs {
+            match r {
+                Run::Video(_) => video_offsets.push(at),
+                Run::Sound(a) => sound_offsets.push((at, (a.end - a.start) as u32)),
+            }
+            at += size_of(r);
+        }
+        let sound_trak = match sound {
+            Some(t) => Some(sound_trak(t, &sound_offsets).ok_or_else(|| {
+                MediaError::option("splice", "the soundtrack's MP4 boxes could not be copied")
+            })?),
+            None => None,
+        };
+        let durations = (media_duration, movie_duration);
+        moov_box = moov(layout, &video_offsets, (scale32, delta32), durations, sound_trak, sound);
+        if moov_box.len() as u64 == moov_len {
+            break;
+        }
+        moov_len = moov_box.len() as u64;
+    }
 
     let file = File::create(out).map_err(|e| io("creating", e))?;
     let mut sink = BufWriter::with_capacity(1 << 20, file);
     sink.write_all(&ftyp).map_err(|e| io("writing", e))?;
+    sink.write_all(&moov_box).map_err(|e| io("writing", e))?;
     if large {
         sink.write_all(&1u32.to_be_bytes())
             .and_then(|()| sink.write_all(b"mdat"))
@@ -565,35 +634,105 @@ pub(crate) fn write(
         sink.write_all(&((data + 8) as u32).to_be_bytes()).and_then(|()| sink.write_all(b"mdat"))
     }
     .map_err(|e| io("writing", e))?;
-    let mut files: Vec<Option<File>> = (0..sources.len()).map(|_| None).collect();
+    let mut files: Vec<Option<File>> = (0..=sources.len()).map(|_| None).collect();
     let mut buf = Vec::new();
-    let mut i = 0;
-    while i < layout.samples.len() {
-        // Samples next to each other in one source file are read in one go.
-        let s = layout.samples[i];
-        let mut end = s.offset + u64::from(s.size);
-        let mut j = i + 1;
-        while let Some(t) = layout.samples.get(j) {
-            if t.source != s.source || t.offset != end || end - s.offset > 8 << 20 {
+    // Every run as (file index, offset, size) pieces; the sound file is index `sources.len()`.
+    let pieces = runs.iter().flat_map(|r| -> Box<dyn Iterator<Item = (usize, u64, u32)> + '_> {
+        match r {
+            Run::Video(v) => {
+                Box::new(layout.samples[v.clone()].iter().map(|s| (s.source, s.offset, s.size)))
+            }
+            Run::Sound(a) => Box::new(
+                sound
+                    .into_iter()
+                    .flat_map(move |t| t.samples[a.clone()].iter())
+                    .map(|&(offset, size, _)| (sources.len(), offset, size)),
+            ),
+        }
+    });
+    let mut pieces = pieces.peekable();
+    while let Some((source, offset, size)) = pieces.next() {
+        // Samples next to each other in one file are read in one go.
+        let mut end = offset + u64::from(size);
+        while let Some(&(s, o, z)) = pieces.peek() {
+            if s != source || o != end || end - offset > 8 << 20 {
                 break;
             }
-            end += u64::from(t.size);
-            j += 1;
+            end += u64::from(z);
+            pieces.next();
         }
-        let path = &sources[s.source].path;
+        let path = match sources.get(source) {
+            Some(s) => &s.path,
+            None => &sound.map_or_else(PathBuf::new, |t| t.path.clone()),
+        };
         let src_err = |e| MediaError::io(format!("reading `{}`", path.display()), e);
-        let f = match &mut files[s.source] {
+        let f = match &mut files[source] {
             Some(f) => f,
             slot => slot.insert(File::open(path).map_err(src_err)?),
         };
-        buf.resize(usize::try_from(end - s.offset).unwrap_or(0), 0);
-        f.seek(SeekFrom::Start(s.offset)).and_then(|_| f.read_exact(&mut buf)).map_err(src_err)?;
+        buf.resize(usize::try_from(end - offset).unwrap_or(0), 0);
+        f.seek(SeekFrom::Start(offset)).and_then(|_| f.read_exact(&mut buf)).map_err(src_err)?;
         sink.write_all(&buf).map_err(|e| io("writing", e))?;
-        i = j;
     }
-    sink.write_all(&moov).map_err(|e| io("writing", e))?;
     sink.flush().map_err(|e| io("writing", e))?;
     Ok(())
+}
+
+/// The sound's `trak` with its chunks where they are in the new file (`chunks`: offset and
+/// samples of each), its track id 2, everything else as the soundtrack's file had it.
+fn sound_trak(t: &SoundTrack, chunks: &[(u64, u32)]) -> Option<Vec<u8>> {
+    fn rebuild(kind: [u8; 4], body: &[u8], chunks: &[(u64, u32)]) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(body.len());
+        for (k, b) in crate::mp4::children(body)? {
+            match &k {
+                b"mdia" | b"minf" | b"stbl" => out.extend(rebuild(k, b, chunks)?),
+                b"stsc" | b"stco" | b"co64" => {}
+                b"tkhd" => {
+                    let mut b = b.to_vec();
+                    let at = if b.first() == Some(&1) { 20 } else { 12 };
+                    b.get_mut(at..at + 4)?.copy_from_slice(&2u32.to_be_bytes());
+                    out.extend(boxed(k, &b));
+                }
+                _ => out.extend(boxed(k, b)),
+            }
+        }
+        if &kind == b"stbl" {
+            let mut stsc = Vec::new();
+            let mut entries: Vec<(u32, u32)> = Vec::new();
+            for (c, &(_, per)) in chunks.iter().enumerate() {
+                if entries.last().is_none_or(|&(_, p)| p != per) {
+                    entries.push((c as u32 + 1, per));
+                }
+            }
+            be32(&mut stsc, entries.len() as u32);
+            for (first, per) in entries {
+                be32(&mut stsc, first);
+                be32(&mut stsc, per);
+                be32(&mut stsc, 1);
+            }
+            out.extend(full(*b"stsc", 0, &stsc));
+            out.extend(chunk_offsets(chunks.iter().map(|&(o, _)| o)));
+        }
+        Some(boxed(kind, &out))
+    }
+    rebuild(*b"trak", &t.trak, chunks)
+}
+
+/// `stco`, or `co64` when an offset needs 64 bits.
+fn chunk_offsets(offsets: impl Iterator<Item = u64> + Clone) -> Vec<u8> {
+    let mut b = Vec::new();
+    be32(&mut b, offsets.clone().count() as u32);
+    if offsets.clone().all(|o| u32::try_from(o).is_ok()) {
+        for o in offsets {
+            be32(&mut b, o as u32);
+        }
+        full(*b"stco", 0, &b)
+    } else {
+        for o in offsets {
+            b.extend_from_slice(&o.to_be_bytes());
+        }
+        full(*b"co64", 0, &b)
+    }
 }
 
 #[expect(clippy::similar_names, reason = "the bindings are named after the MP4 boxes they fill")]
@@ -601,14 +740,16 @@ fn moov(
     layout: &Layout,
     offsets: &[u64],
     (scale, delta): (u32, u32),
-    media_duration: u32,
-    movie_duration: u32,
+    (media_duration, movie_duration): (u32, u32),
+    sound_trak: Option<Vec<u8>>,
+    sound: Option<&SoundTrack>,
 ) -> Vec<u8> {
     let n = layout.samples.len() as u32;
     // Creation and modification times are left 0 ("unknown"), as `-fflags +bitexact` does.
     let mut mvhd = vec![0u8; 8];
     be32(&mut mvhd, 1000);
-    be32(&mut mvhd, movie_duration);
+    let longest = sound.map_or(0, |t| t.duration_ms).max(u64::from(movie_duration));
+    be32(&mut mvhd, u32::try_from(longest).unwrap_or(u32::MAX));
     be32(&mut mvhd, 0x0001_0000);
     mvhd.extend_from_slice(&[1, 0]);
     mvhd.extend_from_slice(&[0; 10]);
@@ -616,7 +757,8 @@ fn moov(
         be32(&mut mvhd, m);
     }
     mvhd.extend_from_slice(&[0; 24]);
-    be32(&mut mvhd, 2);
+    // The next free track id.
+    be32(&mut mvhd, if sound_trak.is_some() { 3 } else { 2 });
 
     let mut tkhd = vec![0u8; 8];
     be32(&mut tkhd, 1);
@@ -696,21 +838,7 @@ fn moov(
         be32(&mut stsc, per);
         be32(&mut stsc, 1);
     }
-    let co = if offsets.iter().all(|&o| u32::try_from(o).is_ok()) {
-        let mut b = Vec::new();
-        be32(&mut b, offsets.len() as u32);
-        for &o in offsets {
-            be32(&mut b, o as u32);
-        }
-        full(*b"stco", 0, &b)
-    } else {
-        let mut b = Vec::new();
-        be32(&mut b, offsets.len() as u32);
-        for &o in offsets {
-            b.extend_from_slice(&o.to_be_bytes());
-        }
-        full(*b"co64", 0, &b)
-    };
+    let co = chunk_offsets(offsets.iter().copied());
     let mut stbl = full(*b"stsd", 0, &stsd);
     stbl.extend(full(*b"stts", 0, &stts));
     stbl.extend(full(*b"ctts", 0, &ctts));
@@ -724,7 +852,7 @@ fn moov(
     let mdia =
         boxed(*b"mdia", &[full(*b"mdhd", 0, &mdhd), full(*b"hdlr", 0, &hdlr), minf].concat());
     let trak = boxed(*b"trak", &[full(*b"tkhd", 3, &tkhd), edts, mdia].concat());
-    boxed(*b"moov", &[full(*b"mvhd", 0, &mvhd), trak].concat())
+    boxed(*b"moov", &[full(*b"mvhd", 0, &mvhd), trak, sound_trak.unwrap_or_default()].concat())
 }
 
 #[cfg(test)]
@@ -1076,7 +1204,7 @@ mod tests {
             let lay = layout(&sources, &takes).unwrap();
             assert_eq!(lay.frames(), 90);
             let out = d.join("out.mp4");
-            write(&out, &sources, &lay, (30, 1)).unwrap();
+            write(&out, &sources, &lay, (30, 1), None).unwrap();
             let copied =
                 [(15..30, a.as_path(), 15), (75..90, b.as_path(), 45), (0..15, enc.as_path(), 0)];
             check_output(&out, 90, &copied);
@@ -1121,7 +1249,7 @@ mod tests {
             ];
             let lay = layout(&sources, &takes).unwrap();
             let prefix = d.join("prefix.mp4");
-            write(&prefix, &sources, &lay, (30, 1)).unwrap();
+            write(&prefix, &sources, &lay, (30, 1), None).unwrap();
             let copied = [(0..e, a.as_path(), 0), (e + 15..e + 30, b.as_path(), 45)];
             check_output(&prefix, e + 30, &copied);
             // Not where a group is still open.

@@ -33,7 +33,12 @@
 //! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
 //!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
 //!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
-//!   and encodes. The video and the soundtrack are then muxed by stream copy.
+//!   and encodes. The video and the soundtrack are then muxed by stream copy: by the splicer
+//!   itself when it writes the output (a full render with x264 into MP4), else by one ffmpeg
+//!   run.
+//! - *transitions*: drawn on the `yuv420p` frames as they are where that gives `xfade`'s
+//!   picture (`video::transition_graph`): no `yuv444p` round trip, and a dissolve from masks
+//!   computed once rather than a sine per pixel and frame.
 //!
 //! A timeline of matching, untouched videos joined by hard cuts skips all of this and is joined
 //! by stream copy directly. What this module does not do: decide whether an output format is
@@ -285,7 +290,12 @@ fn full(
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let VideoSetup { video, captions, mut notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments_on_keyframes(plan);
-    let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
+    let cx = SegmentContext {
+        tl,
+        plan,
+        captions: captions.as_ref().map(|c| c.filter.as_str()),
+        work: Some(work),
+    };
     let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();
     // Each segment's run also writes the segment's sound (read from the inputs it already
@@ -300,24 +310,29 @@ fn full(
         .collect();
     let sound = |i: usize| has_audio.then_some((hz, sound_files[i].as_path()));
     let count = segs.len();
-    let pipeline = |with_sound: bool| Pipeline {
-        producers: segs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let sound = sound(i).filter(|_| with_sound);
-                (segment_invocation(&cx, (i, count), s, Frames::Raw, sound), s.frames())
-            })
-            .collect(),
-        frame_bytes: frame_bytes(plan),
-        sink: encoder_invocation(plan, &video, &work.join("video.mp4")),
+    let pipeline = |with_sound: bool| -> Result<Pipeline, MediaError> {
+        Ok(Pipeline {
+            producers: segs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let sound = sound(i).filter(|_| with_sound);
+                    Ok((segment_invocation(&cx, (i, count), s, Frames::Raw, sound)?, s.frames()))
+                })
+                .collect::<Result<_, MediaError>>()?,
+            frame_bytes: frame_bytes(plan),
+            sink: encoder_invocation(plan, &video, &work.join("video.mp4")),
+        })
     };
     let video_file = work.join("video.mp4");
     let steps = Steps { frames: plan.total_frames, seconds: total_seconds, count };
     let on = |frames: u64, done: usize| steps.report(progress, frames, done);
     let per_segment = encodes_per_segment(plan, &video);
-    // `Some(Err(why))`: the segments were encoded but could not be spliced.
-    let mut spliced: Option<Result<(), String>> = None;
+    let files: Vec<(PathBuf, u64)> = segs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
+        .collect();
     mixed_beside(ff, audio.as_ref(), |to_mixer| {
         let hand = |i: usize| {
             if let Some(to_mixer) = to_mixer {
@@ -326,14 +341,9 @@ fn full(
             }
         };
         if per_segment {
-            let files: Vec<(PathBuf, u64)> = segs
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
-                .collect();
             for (i, s) in segs.iter().enumerate() {
                 let frames = Frames::Encoded(&video, &files[i].0);
-                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i));
+                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i))?;
                 let at = s.out_start;
                 let snap = |p: &crate::progress::ProgressSnapshot| {
                     if let Some(f) = p.frame {
@@ -346,23 +356,37 @@ fn full(
                 // The segment is in its file now; its sound is the mixer's.
                 on(at + s.frames(), i + 1);
             }
-            spliced = Some(video::splice_segments(&files, plan.rate, &video_file)?);
             Ok(())
         } else {
-            let run = pipeline(true);
+            let run = pipeline(true)?;
             ff.run_pipeline(&run, Some(&on), &hand)?;
             commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
             commands.push(CommandRecord::from(&run.sink));
             Ok(())
         }
     })?;
+    // The segments joined by stream copy; straight into `out` with the soundtrack when the
+    // splicer can write the output's container (an MP4 with AAC and no soft subtitles), which
+    // saves the mux run. `Some(Err(why))`: they were encoded but could not be spliced.
+    let mut muxed = false;
+    let mut spliced: Option<Result<(), String>> = None;
+    if per_segment {
+        let sound = if has_audio { crate::mp4::read_sound_track(&audio_file) } else { None };
+        if muxes_in_splice(tl, plan) && has_audio == sound.is_some() {
+            let r = video::splice_segments(&files, plan.rate, out, sound.as_ref())?;
+            muxed = r.is_ok();
+            spliced = Some(r);
+        } else {
+            spliced = Some(video::splice_segments(&files, plan.rate, &video_file, None)?);
+        }
+    }
     if let Some(Err(why)) = spliced {
         // The sound is made; only the picture is encoded again, through one encoder.
         notes.push(format!(
             "the segments, each encoded by its own run, could not be joined by stream copy \
              ({why}); they were encoded again through one encoder"
         ));
-        let run = pipeline(false);
+        let run = pipeline(false)?;
         ff.run_pipeline(&run, Some(&on), &|_| {})?;
         commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
         commands.push(CommandRecord::from(&run.sink));
@@ -370,8 +394,10 @@ fn full(
     if let Some(mixer) = &audio {
         commands.push(CommandRecord::from(mixer));
     }
-    let audio_used = has_audio.then_some(audio_file.as_path());
-    commands.push(mux(ff, tl, plan, (&video_file, audio_used), out)?);
+    if !muxed {
+        let audio_used = has_audio.then_some(audio_file.as_path());
+        commands.push(mux(ff, tl, plan, (&video_file, audio_used), out)?);
+    }
     Ok(Rendered {
         audio: has_audio,
         stream_copy: false,
@@ -395,6 +421,15 @@ fn encodes_per_segment(plan: &Plan, video: &VideoEncoder) -> bool {
         && video.device_args.is_empty()
         && video.filter_tail.is_empty()
         && video.args.windows(2).any(|w| w == ["-c:v", "libx264"])
+}
+
+/// Whether the splicer can write the output itself, video and sound (see
+/// [`crate::splice::write`]): an MP4 whose sound, if any, is AAC (the soundtrack run's `.m4a`),
+/// with no soft subtitles to mux. Otherwise one ffmpeg run muxes by stream copy.
+fn muxes_in_splice(tl: &Timeline, plan: &Plan) -> bool {
+    plan.container == Container::Mp4
+        && !plan.encoding.opus(plan.container)
+        && tl.subtitles.as_ref().is_none_or(|s| s.burn)
 }
 
 /// Each segment's sound run (none for a silent one) and what it hands the mixer.

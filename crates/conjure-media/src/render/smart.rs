@@ -310,7 +310,12 @@ pub(super) fn render(
     let total_seconds = plan.rate.seconds(plan.total_frames);
     let VideoSetup { video, captions, notes, mut commands } = video_setup(ff, tl, plan, work)?;
     let segs = segments(plan);
-    let cx = SegmentContext { tl, plan, captions: captions.as_ref().map(|c| c.filter.as_str()) };
+    let cx = SegmentContext {
+        tl,
+        plan,
+        captions: captions.as_ref().map(|c| c.filter.as_str()),
+        work: Some(work),
+    };
     // Producers for every re-encoded run, in output order, and where each run starts in the
     // encoder's input.
     let mut producers = Vec::new();
@@ -330,7 +335,7 @@ pub(super) fn render(
         debug_assert!(prepared.pieces.iter().any(|p| p.len() == range.end - range.start));
         for part in parts(&segs, range) {
             let mut inv =
-                segment_invocation(&cx, (part.clip, segs.len()), &part, Frames::Raw, None);
+                segment_invocation(&cx, (part.clip, segs.len()), &part, Frames::Raw, None)?;
             inv.step = format!(
                 "frames {}..{} ({})",
                 part.out_start,
@@ -405,7 +410,7 @@ pub(super) fn render(
         Err(why) => return Ok(Outcome::Refused(why)),
     };
     let spliced = work.join("video.mp4");
-    splice::write(&spliced, &sources, &layout, (plan.rate.num, plan.rate.den))?;
+    splice::write(&spliced, &sources, &layout, (plan.rate.num, plan.rate.den), None)?;
     let audio_used = audio.is_some().then_some(audio_file.as_path());
     commands.push(super::mux(ff, tl, plan, (&spliced, audio_used), out)?);
     steps.report(progress, plan.total_frames, steps.count);

@@ -220,6 +220,9 @@ pub(super) struct SegmentContext<'a> {
     pub(super) plan: &'a Plan,
     /// The `ass` filter drawing every caption (`texts`), when there are any.
     pub(super) captions: Option<&'a str>,
+    /// The render's working folder, where a dissolve's masks are written (see
+    /// [`transition_graph`]); without one a dissolve is drawn by `xfade`.
+    pub(super) work: Option<&'a Path>,
 }
 
 /// Filters applied in output time: captions, overlays, burned subtitles.
@@ -326,7 +329,7 @@ pub(super) fn segment_invocation(
     seg: &Segment,
     frames: Frames<'_>,
     sound: Option<(u32, &Path)>,
-) -> Invocation {
+) -> Result<Invocation, MediaError> {
     let plan = cx.plan;
     let mut inputs = 0;
     let ci = seg.clip;
@@ -362,11 +365,8 @@ pub(super) fn segment_invocation(
         } else {
             "h"
         };
-        let _ = write!(
-            g,
-            ";[{tail}][{head}]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n}[x]",
-            secs(plan.rate.seconds(n))
-        );
+        g.push(';');
+        g.push_str(&transition_graph(cx, ci, (tail, head), n, &mut inv, &mut inputs)?);
         let parts: Vec<&str> =
             [(seg.body > 0, "[body]"), (true, "[x]"), (seg.after > 0, "[after]")]
                 .into_iter()
@@ -412,7 +412,129 @@ pub(super) fn segment_invocation(
     if let Some((_, file)) = sound {
         super::audio::sound_output(&mut inv, file);
     }
-    inv
+    Ok(inv)
+}
+
+/// Transitions `xfade` draws from each plane's own size alone (a mix, a wipe's edge, a slide's
+/// offset), so drawing them plane by plane on the `yuv420p` planes gives the picture of the
+/// `yuv444p` path, the chroma edge at half the luma's position as subsampling puts it anyway.
+const PLANE_BY_PLANE: &[&str] = &[
+    "fade",
+    "wipeleft",
+    "wiperight",
+    "wipeup",
+    "wipedown",
+    "slideleft",
+    "slideright",
+    "slideup",
+    "slidedown",
+];
+
+/// The most bytes of masks a dissolve writes (see [`transition_graph`]); a longer or larger
+/// dissolve is drawn by `xfade` (a 0.5 s dissolve at 720p30 writes 21 MB, at 4K60 360 MB).
+const DISSOLVE_MASK_BUDGET: u64 = 256 << 20;
+
+/// The transition of segment `ci`'s clip into the next as `[x]`: `n` frames from the clip's
+/// `tail` and the next clip's `head` (both `yuv420p`, `n` frames each).
+///
+/// Why not `xfade` as it is: ffmpeg 5.1's `xfade` takes no subsampled format, so both inputs
+/// were scaled to `yuv444p` and the result back (~6.5 ms a 720p frame for a fade, of which the
+/// fade is ~2.5), and its dissolve computes a sine per pixel and frame (~23 ms a frame). So:
+/// - the transitions in [`PLANE_BY_PLANE`] run `xfade` on each plane (`extractplanes`, three
+///   `gray` crossfades, `mergeplanes`: plane copies, no scaling);
+/// - a dissolve is `threshold` picking each pixel from one clip or the other by a mask per
+///   frame that the render computes once in-process with `xfade`'s own noise and rule, written
+///   to the working folder (`dissolve{ci}.yuv`, raw `yuv420p`), the chroma following the luma's
+///   choice at each 2x2 block's top-left pixel;
+/// - every other transition runs `xfade` as before, through `yuv444p`.
+#[expect(
+    clippy::many_single_char_names,
+    reason = "w/h/n/d/k are the names ffmpeg's own filter docs use"
+)]
+fn transition_graph(
+    cx: &SegmentContext<'_>,
+    ci: usize,
+    (tail, head): (&str, &str),
+    n: u64,
+    inv: &mut Invocation,
+    inputs: &mut usize,
+) -> Result<String, MediaError> {
+    let plan = cx.plan;
+    let kind = plan.transitions[ci].1.as_str();
+    let d = secs(plan.rate.seconds(n));
+    let (w, h) = (plan.width, plan.height);
+    if PLANE_BY_PLANE.contains(&kind) {
+        let xf =
+            |p: &str| format!("[t{p}][h{p}]xfade=transition={kind}:duration={d}:offset=0[x{p}];");
+        return Ok(format!(
+            "[{tail}]extractplanes=y+u+v[ty][tu][tv];[{head}]extractplanes=y+u+v[hy][hu][hv];\
+             {}{}{}[xy][xu][xv]mergeplanes=0x001020:yuv420p,trim=end_frame={n}[x]",
+            xf("y"),
+            xf("u"),
+            xf("v")
+        ));
+    }
+    let mask_bytes = n * u64::from(w) * u64::from(h) * 3 / 2;
+    if let Some(work) = cx.work.filter(|_| kind == "dissolve" && mask_bytes <= DISSOLVE_MASK_BUDGET)
+    {
+        let file = work.join(format!("dissolve{ci:05}.yuv"));
+        write_dissolve_masks(&file, w, h, n)?;
+        inv.args(["-f", "rawvideo", "-pix_fmt", "yuv420p", "-video_size", &format!("{w}x{h}")]);
+        inv.args(["-framerate", &plan.rate.expr(), "-i"]).arg(crate::tools::file_arg(&file));
+        let k = *inputs;
+        *inputs += 1;
+        // `threshold`: a mask pixel (0 or 255) under the grey frame's (126 and 128) takes the
+        // head's pixel, else the tail's.
+        return Ok(format!(
+            "[{k}:v]setpts=PTS-STARTPTS[xm];color=c=gray:s={w}x{h}:r={},format=yuv420p[xg];\
+             [xm][xg][{head}][{tail}]threshold,trim=end_frame={n}[x]",
+            plan.rate.expr()
+        ));
+    }
+    Ok(format!(
+        "[{tail}][{head}]xfade=transition={kind}:duration={d}:offset=0,trim=end_frame={n}[x]"
+    ))
+}
+
+/// `xfade`'s noise for the dissolve at pixel (x, y), as ffmpeg computes it (`frand`).
+fn dissolve_noise(x: u32, y: u32) -> f32 {
+    #[expect(clippy::cast_precision_loss, reason = "ffmpeg converts the same ints to float")]
+    let r = (x as f32 * 12.9898 + y as f32 * 78.233).sin() * 43758.545;
+    r - r.floor()
+}
+
+/// Writes the `n` masks of a dissolve of `w`x`h` frames to `file` as raw `yuv420p`: 255 where
+/// frame `k` still shows the clip going out, 0 where it shows the clip coming in, by
+/// `xfade`'s rule (`noise * 2 + progress * 2 - 1.5 >= 0.5`, progress falling from 1 by 1/n a
+/// frame); the chroma planes take the choice of each 2x2 block's top-left pixel.
+#[expect(clippy::many_single_char_names, reason = "w/h/n, u/v: the picture's own names")]
+fn write_dissolve_masks(file: &Path, w: u32, h: u32, n: u64) -> Result<(), MediaError> {
+    use std::io::Write as _;
+    let err = |e| MediaError::io(format!("writing the dissolve's masks `{}`", file.display()), e);
+    let noise: Vec<f32> =
+        (0..h).flat_map(|y| (0..w).map(move |x| dissolve_noise(x, y) * 2.0)).collect();
+    let (cw, ch) = (w as usize / 2, h as usize / 2);
+    let mut frame = vec![0u8; w as usize * h as usize + 2 * cw * ch];
+    let mut out = std::io::BufWriter::new(std::fs::File::create(file).map_err(err)?);
+    for k in 0..n {
+        #[expect(clippy::cast_precision_loss, reason = "frame counts are far below 2^24")]
+        let progress = 1.0 - k as f32 / n as f32;
+        let p2 = progress * 2.0;
+        let (luma, chroma) = frame.split_at_mut(w as usize * h as usize);
+        for (m, v) in luma.iter_mut().zip(&noise) {
+            *m = if v + p2 - 1.5 >= 0.5 { 255 } else { 0 };
+        }
+        let (u, v) = chroma.split_at_mut(cw * ch);
+        for y in 0..ch {
+            for x in 0..cw {
+                let m = luma[2 * y * w as usize + 2 * x];
+                u[y * cw + x] = m;
+                v[y * cw + x] = m;
+            }
+        }
+        out.write_all(&frame).map_err(err)?;
+    }
+    out.flush().map_err(err)
 }
 
 /// x264's options with `stitchable=1`: headers that do not depend on the frames encoded, so
@@ -429,13 +551,15 @@ fn stitchable(args: &[String]) -> Vec<String> {
 
 /// Joins segment files, each encoded by its own run, into one video track at `out`, by stream
 /// copy: every file whole, from its first frame (x264 opens every run with an IDR picture) to
-/// its last. The inner `Err` says why the files cannot be spliced: one does not hold exactly its
+/// its last; with `sound` copied in beside it when given (the output then needs no mux run).
+/// The inner `Err` says why the files cannot be spliced: one does not hold exactly its
 /// segment's frames, or their parameter sets differ under one id (the same x264 settings give
 /// the same sets, so this is not expected).
 pub(super) fn splice_segments(
     files: &[(PathBuf, u64)],
     rate: Rate,
     out: &Path,
+    sound: Option<&crate::mp4::SoundTrack>,
 ) -> Result<Result<(), String>, MediaError> {
     let mut sources = Vec::with_capacity(files.len());
     for (file, frames) in files {
@@ -462,7 +586,7 @@ pub(super) fn splice_segments(
         Ok(l) => l,
         Err(why) => return Ok(Err(why)),
     };
-    splice::write(out, &refs, &layout, (rate.num, rate.den))?;
+    splice::write(out, &refs, &layout, (rate.num, rate.den), sound)?;
     Ok(Ok(()))
 }
 
@@ -530,11 +654,11 @@ mod tests {
             subtitles: None,
         };
         let work = tempfile::tempdir().unwrap();
-        let cx = SegmentContext { tl: &tl, plan: &plan, captions: None };
+        let cx = SegmentContext { tl: &tl, plan: &plan, captions: None, work: None };
         let segs = segments(&plan);
         assert_eq!(segs.len(), 2);
         for (i, seg) in segs.iter().enumerate() {
-            let a = segment_invocation(&cx, (i, 2), seg, Frames::Raw, None).display_args();
+            let a = segment_invocation(&cx, (i, 2), seg, Frames::Raw, None).unwrap().display_args();
             let g = &a[a.iter().position(|x| x == "-filter_complex").unwrap() + 1];
             assert!(g.ends_with(",format=yuv420p[v]"), "{g}");
             assert!(a.ends_with(&["rawvideo", "-pix_fmt", "yuv420p", "pipe:1"].map(String::from)));
@@ -549,6 +673,137 @@ mod tests {
         assert!(a.windows(2).any(|w| w == ["-vf", "format=nv12,hwupload"]));
         assert!(a.windows(2).any(|w| w == ["-c:v", "h264_vaapi"]));
         assert!(a.windows(2).any(|w| w == ["-frames:v", "50"]));
+    }
+
+    fn transition_plan(kind: &str, n: u64) -> Plan {
+        let clip = PlannedClip {
+            clip: Clip::default(),
+            source: Source::Color { color: "black".into() },
+            from: 0.0,
+            frames: 30,
+            audio: false,
+            keyframes: Vec::new(),
+        };
+        Plan {
+            width: 160,
+            height: 90,
+            rate: Rate { num: 30, den: 1 },
+            clips: vec![clip.clone(), clip],
+            transitions: vec![(n, kind.into()), (0, String::new())],
+            total_frames: 60 - n,
+            container: Container::Mp4,
+            encoding: Encoding::default(),
+            sample_rate: 48_000,
+        }
+    }
+
+    /// Each frame's MD5 of one plane (`y`, `u` or `v`) of a graph over two test patterns,
+    /// `[t]` and `[h]`, ending in `[x]`.
+    fn plane_hashes(ff: &crate::Ffmpeg, inv: &Invocation, graph: &str, plane: &str) -> Vec<String> {
+        let out = std::process::Command::new(ff.ffmpeg_path())
+            .args(["-hide_banner", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg("testsrc2=s=160x90:r=30:d=1,noise=alls=40:allf=t")
+            .args(["-f", "lavfi", "-i", "smptehdbars=s=160x90:r=30:d=1"])
+            .args(&inv.args)
+            .arg("-filter_complex")
+            .arg(format!(
+                "[0:v]format=yuv420p[t];[1:v]format=yuv420p[h];{graph};[x]format=yuv420p,extractplanes={plane}[o]"
+            ))
+            .args(["-map", "[o]", "-f", "framemd5", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit(',').next().unwrap().trim().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn transitions_drawn_without_yuv444p_show_xfades_picture() {
+        let ff = crate::Ffmpeg::locate().expect("ffmpeg must be installed for these tests");
+        let work = tempfile::tempdir().unwrap();
+        let tl = Timeline {
+            output: crate::timeline::Output::default(),
+            clips: Vec::new(),
+            texts: Vec::new(),
+            audio: Vec::new(),
+            overlays: Vec::new(),
+            subtitles: None,
+        };
+        let n = 12;
+        for kind in ["fade", "wipeleft", "slideup", "dissolve", "circleopen"] {
+            let plan = transition_plan(kind, n);
+            let cx =
+                SegmentContext { tl: &tl, plan: &plan, captions: None, work: Some(work.path()) };
+            let mut inv = Invocation::new("");
+            let mut inputs = 2;
+            let graph = transition_graph(&cx, 0, ("t", "h"), n, &mut inv, &mut inputs).unwrap();
+            let reference = format!(
+                "[t][h]xfade=transition={kind}:duration={}:offset=0,trim=end_frame={n},format=yuv420p[x]",
+                secs(plan.rate.seconds(n))
+            );
+            let mine = plane_hashes(&ff, &inv, &graph, "y");
+            assert_eq!(mine.len(), 12, "{kind}: {graph}");
+            // The luma is xfade's own, pixel for pixel, whichever way it was drawn. (Not the
+            // first frame of a slide: ffmpeg 5.1's `xfade` writes that frame's top row
+            // differently from run to run, in either format.)
+            let skip = usize::from(kind.starts_with("slide"));
+            let theirs = plane_hashes(&ff, &Invocation::new(""), &reference, "y");
+            assert_eq!(mine[skip..], theirs[skip..], "{kind}");
+            match kind {
+                "circleopen" => assert!(graph.contains("xfade=transition=circleopen"), "{graph}"),
+                "dissolve" => {
+                    assert!(graph.contains("threshold") && !graph.contains("xfade"), "{graph}");
+                    assert_eq!(inputs, 3);
+                    // One mask per frame, raw yuv420p, read as the third input.
+                    let masks = work.path().join("dissolve00000.yuv");
+                    assert_eq!(std::fs::metadata(&masks).unwrap().len(), 12 * 160 * 90 * 3 / 2);
+                    assert!(inv.display_args().iter().any(|a| a.ends_with("dissolve00000.yuv")));
+                }
+                _ => {
+                    assert!(graph.contains("extractplanes") && graph.contains("mergeplanes"));
+                    assert!(!graph.contains("yuv444p"), "{graph}");
+                    // The chroma planes are crossfaded as they are, not through yuv444p, so
+                    // they differ from the round trip's; the first frame is the tail's own.
+                    let u = plane_hashes(&ff, &inv, &graph, "u");
+                    assert_eq!(u.len(), 12);
+                    let tail = plane_hashes(&ff, &inv, "[t]trim=end_frame=1[x];[h]nullsink", "u");
+                    assert!(skip == 1 || u[0] == tail[0], "{kind}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[expect(clippy::many_single_char_names, reason = "a picture's w/h/x/y")]
+    fn a_dissolves_masks_follow_xfades_rule() {
+        let work = tempfile::tempdir().unwrap();
+        let file = work.path().join("m.yuv");
+        let (w, h, n) = (64u32, 36u32, 8u64);
+        write_dissolve_masks(&file, w, h, n).unwrap();
+        let bytes = std::fs::read(&file).unwrap();
+        let size = (w * h * 3 / 2) as usize;
+        assert_eq!(bytes.len(), size * n as usize);
+        let mut shown = Vec::new();
+        for (k, frame) in bytes.chunks(size).enumerate() {
+            assert!(frame.iter().all(|&b| b == 0 || b == 255));
+            let (luma, chroma) = frame.split_at((w * h) as usize);
+            // Each chroma sample takes its 2x2 block's top-left choice.
+            let cw = (w / 2) as usize;
+            for (i, &c) in chroma[..chroma.len() / 2].iter().enumerate() {
+                let (x, y) = (i % cw, i / cw);
+                assert_eq!(c, luma[2 * y * w as usize + 2 * x], "frame {k} chroma {i}");
+            }
+            assert_eq!(chroma[..chroma.len() / 2], chroma[chroma.len() / 2..]);
+            shown.push(luma.iter().map(|&b| usize::from(b == 255)).sum::<usize>());
+        }
+        // The clip going out shows whole at first, then less each frame.
+        assert_eq!(shown[0], (w * h) as usize);
+        assert!(shown.windows(2).all(|p| p[1] < p[0]), "{shown:?}");
+        assert!(shown[n as usize - 1] < (w * h) as usize / 4, "{shown:?}");
     }
 
     #[test]
@@ -579,18 +834,18 @@ mod tests {
         let a = encode("a.mp4", "testsrc2", 30, "20", true);
         let b = encode("b.mp4", "smptebars", 17, "20", true);
         let out = dir.path().join("out.mp4");
-        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out).unwrap().unwrap();
+        splice_segments(&[(a.clone(), 30), (b.clone(), 17)], rate, &out, None).unwrap().unwrap();
         let joined = splice::analyse(&out).unwrap();
         assert_eq!(joined.frames(), 47);
         // One set of parameter sets for both: x264 with the same settings, stitchable.
         assert_eq!(joined.avcc(), splice::analyse(&a).unwrap().avcc());
         assert!(joined.cuts.starts.contains(&30), "{:?}", joined.cuts);
         // A file that does not hold its segment's frames is refused, not spliced short.
-        let why = splice_segments(&[(a.clone(), 31)], rate, &out).unwrap().unwrap_err();
+        let why = splice_segments(&[(a.clone(), 31)], rate, &out, None).unwrap().unwrap_err();
         assert!(why.contains("holds 30 frames"), "{why}");
         // So are files whose headers differ under one id (another quality, not stitchable).
         let c = encode("c.mp4", "testsrc", 10, "35", false);
-        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out).unwrap().unwrap_err();
+        let why = splice_segments(&[(a, 30), (c, 10)], rate, &out, None).unwrap().unwrap_err();
         assert!(why.contains("share the id"), "{why}");
     }
 }

@@ -390,9 +390,15 @@ fn a_full_render_encodes_each_segment_in_its_run_and_splices_them() {
         }))
     };
     let out = d.path().join("x.mp4");
-    let r =
-        render(ff(), &spec(&out, "h264"), &RenderOptions { full_render: true, ..opts() }).unwrap();
+    let keep = RenderOptions { full_render: true, keep_temp: true, ..opts() };
+    let r = render(ff(), &spec(&out, "h264"), &keep).unwrap();
     assert!(r.notes.iter().all(|n| !n.contains("stream copy")), "{:?}", r.notes);
+    // The splicer writes the MP4 with the soundtrack itself: no mux run, and the sound's
+    // packets are the soundtrack run's, bit for bit.
+    assert!(!r.commands.iter().any(|c| c.step.starts_with("muxing")), "{:?}", r.commands);
+    let work = r.temp_dir.clone().unwrap();
+    assert_eq!(sound_packets(&out), sound_packets(&work.join("audio.m4a")));
+    std::fs::remove_dir_all(work).unwrap();
     // Each segment's run encodes its own frames with x264 into a file of its own, with
     // headers that let the files join; no run encodes raw frames from a pipe.
     let segs: Vec<_> = r.commands.iter().filter(|c| c.step.starts_with("segment ")).collect();
@@ -430,4 +436,21 @@ fn a_full_render_encodes_each_segment_in_its_run_and_splices_them() {
     );
     assert_eq!(frames(&out), 96);
     assert_eq!(decode_errors(&out), "");
+    // Matroska is not the splicer's: one run muxes it.
+    assert!(r.commands.iter().any(|c| c.step.starts_with("muxing")), "{:?}", r.commands);
+}
+
+/// `(pts, sha256)` of every sound packet of a file.
+fn sound_packets(p: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new(ff().ffprobe_path())
+        .args(["-v", "error", "-select_streams", "a:0", "-show_data_hash", "sha256"])
+        .args(["-show_entries", "packet=pts,duration,data_hash", "-of", "csv=p=0"])
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let lines: Vec<String> =
+        String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect();
+    assert!(lines.len() > 10, "{lines:?}");
+    lines
 }
