@@ -52,6 +52,8 @@ pub struct Gateway {
     pub webhooks: crate::webhooks::Config,
     /// How this instance keeps itself alive and shares the polling of jobs.
     pub leases: crate::leases::Config,
+    /// Turns for providers that allow few requests in flight per account, across instances.
+    pub turns: crate::turns::Turns,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -257,6 +259,12 @@ pub async fn submit(
             );
         }
     };
+    // The provider's in-flight rule across every instance: held from before the reservation
+    // until the POST's answer is recorded (the CLI's order), so a refusal here sent nothing.
+    let turn = match gw.turns.take(provider).await {
+        Ok(turn) => turn,
+        Err(e) => return e.answer(gw.turns.config().retry.max(std::time::Duration::from_secs(1))),
+    };
     let scoped = gw.store.scoped(scope);
     let quiet = |_: Event<'_>| {};
     let runner = Runner {
@@ -268,6 +276,9 @@ pub async fn submit(
     };
     let started = std::time::Instant::now();
     let sent = runner.submit(approved, &rules, timefmt_now()).await;
+    if let Some(turn) = turn {
+        turn.release().await;
+    }
     let reserved = !matches!(sent, Err(RunError::Refused(_)));
     gw.metrics.observe_reservation(reserved);
     if reserved {

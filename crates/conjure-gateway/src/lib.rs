@@ -17,10 +17,12 @@
 //! - [`leases`]: stateless instances: each instance's heartbeat row, the settling of a stopped
 //!   instance's jobs (the CLI's orphan rule), and the background poller that polls submitted
 //!   jobs under expiring leases, so that a killed instance's jobs are finished by another.
+//! - [`turns`]: one request in flight per provider account (or the configured few) across
+//!   every instance, with Postgres advisory locks held for a paid POST's span.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
-//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, one Katana
-//! request in flight across instances, rate limits, downloading outputs to shared storage.
+//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, rate limits,
+//! downloading outputs to shared storage.
 
 pub mod admin;
 pub mod api;
@@ -33,6 +35,7 @@ pub mod metrics;
 pub mod redact;
 pub mod server;
 pub mod store;
+pub mod turns;
 pub mod webhooks;
 
 pub use api::Gateway;

@@ -30,20 +30,31 @@ use crate::keys;
 use crate::leases;
 use crate::metrics::{self, Metrics};
 use crate::store::{PgStore, SCHEMA_VERSION};
+use crate::turns;
 use crate::webhooks;
 
 impl Gateway {
     /// A gateway over `store`, pricing and sending with `app` (its configuration holds the
     /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
+        let app = Arc::new(app);
+        let turns = turns::Turns::new(&store, Arc::clone(&app), turns::Config::default());
         Gateway {
             store,
-            app: Arc::new(app),
+            app,
             owner: Arc::from(owner),
             metrics: Arc::new(Metrics::new()),
             webhooks: webhooks::Config::default(),
             leases: leases::Config::default(),
+            turns,
         }
+    }
+
+    /// The same gateway waiting for a provider's turn as `config` says.
+    #[must_use]
+    pub fn with_turns(mut self, config: turns::Config) -> Gateway {
+        self.turns = turns::Turns::new(&self.store, Arc::clone(&self.app), config);
+        self
     }
 
     /// The same gateway with its liveness and background polling as `config` says.

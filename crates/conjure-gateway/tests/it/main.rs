@@ -14,4 +14,5 @@ mod metrics;
 mod migrate;
 mod secrets;
 mod server;
+mod turns;
 mod webhooks;
