@@ -54,6 +54,8 @@ pub struct Gateway {
     pub leases: crate::leases::Config,
     /// Turns for providers that allow few requests in flight per account, across instances.
     pub turns: crate::turns::Turns,
+    /// Requests a minute per member, shared by every instance.
+    pub limits: crate::ratelimit::Limits,
 }
 
 impl std::fmt::Debug for Gateway {

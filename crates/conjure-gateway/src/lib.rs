@@ -19,10 +19,11 @@
 //!   jobs under expiring leases, so that a killed instance's jobs are finished by another.
 //! - [`turns`]: one request in flight per provider account (or the configured few) across
 //!   every instance, with Postgres advisory locks held for a paid POST's span.
+//! - [`ratelimit`]: requests a minute per member, counted in Postgres so that the limit holds
+//!   for the whole gateway, answered 429 with `Retry-After`.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
-//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, rate limits,
-//! downloading outputs to shared storage.
+//! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, downloading outputs to shared storage.
 
 pub mod admin;
 pub mod api;
@@ -32,6 +33,7 @@ pub mod keys;
 pub mod leases;
 pub mod member;
 pub mod metrics;
+pub mod ratelimit;
 pub mod redact;
 pub mod server;
 pub mod store;

@@ -29,6 +29,7 @@ use crate::api::{self, Gateway};
 use crate::keys;
 use crate::leases;
 use crate::metrics::{self, Metrics};
+use crate::ratelimit;
 use crate::store::{PgStore, SCHEMA_VERSION};
 use crate::turns;
 use crate::webhooks;
@@ -40,14 +41,23 @@ impl Gateway {
         let app = Arc::new(app);
         let turns = turns::Turns::new(&store, Arc::clone(&app), turns::Config::default());
         Gateway {
-            store,
+            store: store.clone(),
             app,
             owner: Arc::from(owner),
             metrics: Arc::new(Metrics::new()),
             webhooks: webhooks::Config::default(),
             leases: leases::Config::default(),
             turns,
+            limits: ratelimit::Limits::new(store.clone(), None),
         }
+    }
+
+    /// The same gateway limiting each member to `default` requests a minute unless the member
+    /// has a rate of its own (`None`: only members' own rates).
+    #[must_use]
+    pub fn with_rate_limit(mut self, default: Option<ratelimit::Rate>) -> Gateway {
+        self.limits = ratelimit::Limits::new(self.store.clone(), default);
+        self
     }
 
     /// The same gateway waiting for a provider's turn as `config` says.
@@ -74,7 +84,12 @@ impl Gateway {
 
 /// The gateway's routes.
 pub fn router(gateway: Gateway) -> Router {
-    let check_key = || middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate);
+    // The key check, then the member's rate limit (it needs to know the member).
+    let check_key = || {
+        tower::ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate))
+            .layer(middleware::from_fn_with_state(gateway.limits.clone(), ratelimit::limit))
+    };
     let keyed = Router::new()
         .route("/v1/generation-requests", post(api::submit))
         .route("/v1/generation-requests/{id}", get(api::poll))
@@ -90,6 +105,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/projects", post(api::admin_add_project))
         .route("/admin/budgets", put(api::admin_set_budget))
         .route("/admin/usage", get(api::admin_usage))
+        .route("/admin/members/{name}/rate-limit", put(ratelimit::admin_set_rate))
         .route_layer(middleware::from_fn(api::admin_only))
         .route_layer(check_key());
     let pool = gateway.store.pool().clone();

@@ -28,6 +28,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../migrations/0003_webhooks.sql"),
     },
     Migration { name: "0004_leases.sql", sql: include_str!("../../migrations/0004_leases.sql") },
+    Migration {
+        name: "0005_rate_limits.sql",
+        sql: include_str!("../../migrations/0005_rate_limits.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -12,6 +12,7 @@ mod leases;
 mod members;
 mod metrics;
 mod migrate;
+mod ratelimit;
 mod secrets;
 mod server;
 mod turns;
