@@ -288,10 +288,16 @@ pub async fn submit(
         gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
     }
     match sent {
-        Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
+        Ok(job) => crate::logs::with_job(
+            (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
+            &job.id,
+        ),
         Err(RunError::Refused(refusal)) => refused(&refusal),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
-            Ok(record) => (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
+            Ok(record) => crate::logs::with_job(
+                (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
+                &job,
+            ),
             Err(e) => app_error(&AppError::from(e)),
         },
         Err(RunError::Unknown { job, error: cause, quoted }) => {
@@ -310,7 +316,7 @@ pub async fn submit(
                 },
                 "conjure": {"job": job.as_str(), "state": "unknown", "exposure_credits": katana::credits_str(quoted)},
             });
-            (StatusCode::BAD_GATEWAY, Json(body)).into_response()
+            crate::logs::with_job((StatusCode::BAD_GATEWAY, Json(body)).into_response(), &job)
         }
         Err(RunError::Rejected { error: cause, .. }) => upstream_refused(&cause),
         Err(other) => app_error(&AppError::from(other)),
@@ -477,10 +483,10 @@ pub async fn poll(
         Err(e) => return store_error(&e),
     };
     if job.state.is_terminal() || job.request_id.is_none() {
-        return Json(katana::envelope(&job)).into_response();
+        return crate::logs::with_job(Json(katana::envelope(&job)).into_response(), &job.id);
     }
     let Ok(connected) = gw.app.connect(job.provider) else {
-        return Json(katana::envelope(&job)).into_response();
+        return crate::logs::with_job(Json(katana::envelope(&job)).into_response(), &job.id);
     };
     let quiet = |_: Event<'_>| {};
     let runner = Runner {
@@ -493,7 +499,7 @@ pub async fn poll(
     // Whatever the poll says is recorded by the runner; a failed poll leaves the job as it was.
     let _ = runner.poll_once(&job.id).await;
     match gw.store.get(&job.id).await {
-        Ok(job) => Json(katana::envelope(&job)).into_response(),
+        Ok(job) => crate::logs::with_job(Json(katana::envelope(&job)).into_response(), &job.id),
         Err(e) => app_error(&AppError::from(e)),
     }
 }

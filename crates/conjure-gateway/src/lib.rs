@@ -21,6 +21,8 @@
 //!   every instance, with Postgres advisory locks held for a paid POST's span.
 //! - [`ratelimit`]: requests a minute per member, counted in Postgres so that the limit holds
 //!   for the whole gateway, answered 429 with `Retry-After`.
+//! - [`logs`]: one access-log line per request (member name, route template, status, latency,
+//!   job; never a key) and a JSON-lines formatter for every event.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
 //!
 //! Not here yet: conjure's own HTTP API, the text and ImaginePro wire endpoints, downloading outputs to shared storage.
@@ -31,6 +33,7 @@ pub mod approvals;
 pub mod katana;
 pub mod keys;
 pub mod leases;
+pub mod logs;
 pub mod member;
 pub mod metrics;
 pub mod ratelimit;

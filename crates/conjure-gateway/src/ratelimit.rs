@@ -206,12 +206,23 @@ pub fn too_many(rate: Rate, retry_after: Duration) -> Response {
 }
 
 /// The middleware, after the key check: counts a member's request, or answers 429.
+/// It also names the caller for the access log ([`crate::logs::Who`]): it is the first layer
+/// that knows who that is.
 pub async fn limit(
     State(limits): State<Limits>,
     member: Option<Extension<MemberId>>,
+    admin: Option<Extension<crate::keys::Admin>>,
+    who: Option<Extension<crate::logs::Who>>,
     request: Request,
     next: Next,
 ) -> Response {
+    if let Some(Extension(who)) = &who {
+        match (&member, &admin) {
+            (Some(Extension(m)), _) => who.set(m.as_str()),
+            (None, Some(_)) => who.set("admin"),
+            (None, None) => {}
+        }
+    }
     let Some(Extension(member)) = member else { return next.run(request).await };
     match limits.check(&member).await {
         Ok(Verdict::Allowed) => next.run(request).await,

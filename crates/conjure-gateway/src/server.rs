@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::api::{self, Gateway};
 use crate::keys;
 use crate::leases;
+use crate::logs;
 use crate::metrics::{self, Metrics};
 use crate::ratelimit;
 use crate::store::{PgStore, SCHEMA_VERSION};
@@ -40,15 +41,16 @@ impl Gateway {
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
         let app = Arc::new(app);
         let turns = turns::Turns::new(&store, Arc::clone(&app), turns::Config::default());
+        let limits = ratelimit::Limits::new(store.clone(), None);
         Gateway {
-            store: store.clone(),
+            store,
             app,
             owner: Arc::from(owner),
             metrics: Arc::new(Metrics::new()),
             webhooks: webhooks::Config::default(),
             leases: leases::Config::default(),
             turns,
-            limits: ratelimit::Limits::new(store.clone(), None),
+            limits,
         }
     }
 
@@ -120,6 +122,8 @@ pub fn router(gateway: Gateway) -> Router {
         .with_state(gateway)
         .merge(hooks)
         .merge(metrics)
+        // Outermost, so that it sees every answer (401s and 429s too).
+        .layer(middleware::from_fn(logs::access_log))
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in

@@ -25,6 +25,7 @@ mod secrets;
 mod serve;
 mod serve_leases;
 mod serve_members;
+mod serve_scale;
 mod skill;
 mod text;
 
