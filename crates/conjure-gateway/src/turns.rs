@@ -18,11 +18,13 @@
 //!   the lock with it: a dead instance never blocks the others. A turn dropped without
 //!   [`Turn::release`] (a cancelled request) closes its connection, which frees it the same way.
 //! - **Waiting.** Requests of one instance queue first on a local semaphore of `max` permits
-//!   (in order, and without a database connection each); the one at its head tries the slots
-//!   every [`Config::retry`] without holding a connection in between, so waiting requests never
-//!   starve the pool a POST in flight needs to record its answer. A request that gets no turn
-//!   within [`Config::max_wait`] is answered 503 with `Retry-After`: nothing was reserved or
-//!   sent, so sending it again is safe.
+//!   (in order, and without a database connection each); only the `max` at its head go on to
+//!   Postgres, so waiting requests never starve the pool a POST in flight needs to record its
+//!   answer. There each tries every slot, then queues on one (`pg_advisory_lock` under a
+//!   `lock_timeout`), woken the moment it is unlocked; with several slots it queues for
+//!   [`Config::retry`] at a time and tries them all again. A request that gets no turn within
+//!   [`Config::max_wait`] is answered 503 with `Retry-After`: nothing was reserved or sent, so
+//!   sending it again is safe.
 //!
 //! Not here: background polls (free GETs) take no turn; deciding which providers need turns.
 
@@ -47,7 +49,8 @@ use crate::store::{PgStore, PgStoreError};
 pub struct Config {
     /// The longest a request waits for a turn before it is answered 503 (nothing sent).
     pub max_wait: Duration,
-    /// The pause between tries of the slots.
+    /// With several slots, how long a waiting request queues on one before trying them all
+    /// again (with one slot it queues until its turn or [`Config::max_wait`]).
     pub retry: Duration,
 }
 
@@ -56,7 +59,7 @@ pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
 
 impl Default for Config {
     fn default() -> Config {
-        Config { max_wait: DEFAULT_MAX_WAIT, retry: Duration::from_millis(10) }
+        Config { max_wait: DEFAULT_MAX_WAIT, retry: Duration::from_millis(50) }
     }
 }
 
@@ -215,28 +218,71 @@ impl Turns {
             .map_err(|_| busy())?;
         let account = account(&self.app, provider);
         let keys: Vec<i64> = (0..max).map(|slot| slot_key(provider, &account, slot)).collect();
-        let mut waited = false;
+        // Closed if this future is dropped mid-wait: a lock granted as the wait was abandoned
+        // must not go back to the pool with the connection.
+        let mut conn = Armed(Some(self.pool.acquire().await.map_err(PgStoreError::from)?));
+        let mut round = 0_usize;
         loop {
-            let mut conn = self.pool.acquire().await.map_err(PgStoreError::from)?;
             for &key in &keys {
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(key)
-                    .fetch_one(&mut *conn)
+                    .fetch_one(conn.get())
                     .await
                     .map_err(PgStoreError::from)?;
                 if got {
-                    if waited {
+                    if round > 0 {
                         tracing::debug!(%provider, waited = ?started.elapsed(), "got a turn");
                     }
-                    return Ok(Some(Turn { conn: Some(conn), key, _local: local }));
+                    return Ok(Some(Turn { conn: conn.disarm(), key, _local: local }));
                 }
             }
-            drop(conn);
-            if started.elapsed() + self.config.retry > self.config.max_wait {
+            let remaining = self.config.max_wait.saturating_sub(started.elapsed());
+            if remaining.is_zero() {
                 return Err(busy());
             }
-            waited = true;
-            tokio::time::sleep(self.config.retry).await;
+            // Queue on one slot in Postgres, woken the moment it is unlocked; with several
+            // slots, only briefly, then every slot is tried again.
+            let key = keys[round % keys.len()];
+            let wait = if keys.len() == 1 { remaining } else { remaining.min(self.config.retry) };
+            round += 1;
+            let millis = wait.as_millis().clamp(1, i32::MAX as u128);
+            sqlx::query(&format!("SET lock_timeout = {millis}"))
+                .execute(conn.get())
+                .await
+                .map_err(PgStoreError::from)?;
+            let locked =
+                sqlx::query("SELECT pg_advisory_lock($1)").bind(key).execute(conn.get()).await;
+            sqlx::query("SET lock_timeout = 0")
+                .execute(conn.get())
+                .await
+                .map_err(PgStoreError::from)?;
+            match locked {
+                Ok(_) => return Ok(Some(Turn { conn: conn.disarm(), key, _local: local })),
+                // 55P03: lock_not_available, the wait ran out.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("55P03") => {}
+                Err(e) => return Err(PgStoreError::from(e).into()),
+            }
+        }
+    }
+}
+
+/// A connection that is closed, not returned to the pool, unless disarmed.
+struct Armed(Option<PoolConnection<sqlx::Postgres>>);
+
+impl Armed {
+    fn get(&mut self) -> &mut sqlx::PgConnection {
+        self.0.as_mut().expect("armed until disarmed")
+    }
+
+    fn disarm(&mut self) -> Option<PoolConnection<sqlx::Postgres>> {
+        self.0.take()
+    }
+}
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.as_mut() {
+            conn.close_on_drop();
         }
     }
 }
