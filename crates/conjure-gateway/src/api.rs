@@ -261,32 +261,62 @@ pub async fn submit(
             );
         }
     };
-    // The provider's in-flight rule across every instance: held from before the reservation
-    // until the POST's answer is recorded (the CLI's order), so a refusal here sent nothing.
-    let turn = match gw.turns.take(provider).await {
-        Ok(turn) => turn,
-        Err(e) => return e.answer(gw.turns.config().retry.max(std::time::Duration::from_secs(1))),
+    // The turn, the reservation, the one POST and the recording of its answer run as a task of
+    // their own: a client that hangs up cancels its request's future, and a POST cut off there
+    // would leave its job `submitting` (exposure nobody settles while this instance lives) and
+    // its answer unread. The task finishes whatever the client does.
+    let paid = tokio::spawn({
+        let gw = gw.clone();
+        async move {
+            // The provider's in-flight rule across every instance: held from before the
+            // reservation until the POST's answer is recorded (the CLI's order), so a refusal
+            // here sent nothing.
+            let turn = match gw.turns.take(provider).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    return Err(
+                        e.answer(gw.turns.config().retry.max(std::time::Duration::from_secs(1)))
+                    );
+                }
+            };
+            let scoped = gw.store.scoped(scope);
+            let quiet = |_: Event<'_>| {};
+            let runner = Runner {
+                provider: &connected,
+                store: &scoped,
+                policy: gw.app.config.poll.for_provider(provider),
+                owner: &gw.owner,
+                observer: &quiet,
+            };
+            let started = std::time::Instant::now();
+            let sent = runner.submit(approved, &rules, timefmt_now()).await;
+            if let Some(turn) = turn {
+                turn.release().await;
+            }
+            let reserved = !matches!(sent, Err(RunError::Refused(_)));
+            gw.metrics.observe_reservation(reserved);
+            if reserved {
+                // The reservation and the one POST, as the member waits for them.
+                gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
+            }
+            Ok(sent)
+        }
+    });
+    let sent = match paid.await {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(busy)) => return busy,
+        Err(e) => {
+            tracing::error!(error = %e, "a paid request's task ended abnormally");
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "gateway_error",
+                "The gateway failed while handling this request; it may have been sent",
+                Some(
+                    "do not send it again blindly: GET /v1/me/balance and the gateway's admin (`conjure serve admin usage`) show what is known",
+                ),
+            );
+        }
     };
-    let scoped = gw.store.scoped(scope);
-    let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &scoped,
-        policy: gw.app.config.poll.for_provider(provider),
-        owner: &gw.owner,
-        observer: &quiet,
-    };
-    let started = std::time::Instant::now();
-    let sent = runner.submit(approved, &rules, timefmt_now()).await;
-    if let Some(turn) = turn {
-        turn.release().await;
-    }
-    let reserved = !matches!(sent, Err(RunError::Refused(_)));
-    gw.metrics.observe_reservation(reserved);
-    if reserved {
-        // The reservation and the one POST, as the member waits for them.
-        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
-    }
     match sent {
         Ok(job) => crate::logs::with_job(
             (StatusCode::OK, Json(katana::envelope(&job))).into_response(),

@@ -270,3 +270,51 @@ async fn raw_post(addr: SocketAddr, key: &str, body: &serde_json::Value) -> (u16
     let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a status line");
     (status, answer)
 }
+
+/// A client that hangs up while its paid POST is in flight upstream: the gateway still reads
+/// the answer and records it (the job is not left `submitting`, which only an instance's death
+/// would settle, and then as `unknown`), and frees the turn for the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_hanging_up_mid_post_leaves_the_job_recorded_and_the_turn_free() {
+    use tokio::io::AsyncWriteExt as _;
+    let h = Harness::start(1, 0, None).await;
+    h.sandbox.set_faults(Faults { submit_delay_ms: 1000, ..Faults::default() });
+    let key = h.member("ann").await;
+    let body = image("a fox nobody waits for").to_string();
+    let addr = h.instances[0];
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /v1/generation-requests HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.expect("send");
+    let hang = std::time::Instant::now() + Duration::from_secs(60);
+    while h.gauge.posts.load(Ordering::SeqCst) < 1 {
+        assert!(std::time::Instant::now() < hang, "the POST never went upstream");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(conn);
+    let db = sqlx::PgPool::connect(&h.db.url).await.expect("connect");
+    let state = loop {
+        let state: String =
+            sqlx::query_scalar("SELECT state FROM jobs").fetch_one(&db).await.expect("one job");
+        if state != "submitting" && state != "quoted" {
+            break state;
+        }
+        assert!(std::time::Instant::now() < hang, "the job stayed {state}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(state == "submitted" || state == "processing" || state == "completed", "{state}");
+    h.sandbox.set_faults(Faults::default());
+    let (status, body) = call(
+        addr,
+        "POST",
+        "/v1/generation-requests",
+        Some(&key),
+        Some(&image("the next fox")),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(h.sandbox.stats().submit_posts_received, 2);
+}
