@@ -12,8 +12,9 @@
 //!   slot's lock key is a hash of the provider, the slot's number and a hash of the account's
 //!   key (the key itself never reaches the database, a log or an error): two gateways spending
 //!   from different accounts never wait for each other, two spending from one always do.
-//! - **A turn** is a slot's session lock (`pg_try_advisory_lock`), held on a connection taken
-//!   from the pool for as long as the paid POST is in flight, then unlocked and the connection
+//! - **A turn** is a slot's session lock (`pg_try_advisory_lock`), held on a connection of the
+//!   turns' own small pool (one per slot, apart from the store's, which the POST's reservation and
+//!   recording need) for as long as the paid POST is in flight, then unlocked and the connection
 //!   returned. An instance killed while it holds one loses its connection, and Postgres frees
 //!   the lock with it: a dead instance never blocks the others. A turn dropped without
 //!   [`Turn::release`] (a cancelled request) closes its connection, which frees it the same way.
@@ -53,6 +54,9 @@ pub struct Config {
     /// again (with one slot it queues until its turn or [`Config::max_wait`]).
     pub retry: Duration,
 }
+
+/// The most connections an instance's turns keep (one per slot).
+const MAX_TURN_CONNECTIONS: u32 = 64;
 
 /// The longest wait [`Config::default`] allows.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(60);
@@ -191,7 +195,17 @@ impl Drop for Turn {
 impl Turns {
     /// Turns on `store`'s database, for the providers `app`'s configuration limits.
     pub fn new(store: &PgStore, app: Arc<App>, config: Config) -> Turns {
-        Turns { pool: store.pool().clone(), app, config, local: Arc::default() }
+        // Connections of their own: a turn holds one for its POST's whole span, and the POST's
+        // reservation and recording need the store's; sharing one pool, many turns at once
+        // (a provider allowing many in flight) would hold every connection and starve the
+        // requests holding them. One per slot of every provider that takes turns, lazily made.
+        let slots: u32 = registry::ALL.iter().filter_map(|p| app.config.max_in_flight(*p)).sum();
+        let options = (*store.pool().connect_options()).clone();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(slots.clamp(1, MAX_TURN_CONNECTIONS))
+            .acquire_timeout(config.max_wait.max(Duration::from_secs(1)))
+            .connect_lazy_with(options);
+        Turns { pool, app, config, local: Arc::default() }
     }
 
     /// How long a request waits at most.
