@@ -86,7 +86,10 @@ impl Limits {
         let default = self.default.map(|r| i64::from(r.0));
         // One statement: the member's rate (its own, else the default), and the conditional
         // push of its arrival time; on a refusal, the time as it was (the CTEs share one
-        // snapshot), from which the wait follows.
+        // snapshot), from which the wait follows. The update reads the clock itself, after it
+        // has the member's row: a request that queued behind others for the row is judged at
+        // the time it gets it, not at the time it started (which could refuse it at the
+        // boundary of a burst that fits).
         let row = sqlx::query(&format!(
             "WITH lim AS ( \
                  SELECT COALESCE(m.rate_per_minute::BIGINT, $2::BIGINT) AS n \
@@ -96,9 +99,9 @@ impl Limits {
              up AS ( \
                  INSERT INTO rate_limits (member, tat) SELECT $1, t.now + t.step FROM t \
                  ON CONFLICT (member) DO UPDATE \
-                     SET tat = GREATEST(rate_limits.tat, (SELECT now FROM t)) + (SELECT step FROM t) \
-                     WHERE GREATEST(rate_limits.tat, (SELECT now FROM t)) + (SELECT step FROM t) \
-                           - (SELECT now FROM t) <= {WINDOW_MS} \
+                     SET tat = GREATEST(rate_limits.tat, {NOW}) + (SELECT step FROM t) \
+                     WHERE GREATEST(rate_limits.tat, {NOW}) + (SELECT step FROM t) \
+                           - {NOW} <= {WINDOW_MS} \
                  RETURNING tat) \
              SELECT t.n, t.step, t.now, (SELECT count(*) FROM up) AS passed, \
                     (SELECT r.tat FROM rate_limits r WHERE r.member = $1) AS tat \
