@@ -56,6 +56,10 @@ pub struct Gateway {
     pub leases: crate::leases::Config,
     /// Where member jobs' output files are kept ([`crate::storage`]).
     pub storage: crate::storage::Storage,
+    /// Turns for providers that allow few requests in flight per account, across instances.
+    pub turns: crate::turns::Turns,
+    /// Requests a minute per member, shared by every instance.
+    pub limits: crate::ratelimit::Limits,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -186,11 +190,20 @@ pub async fn submit(
         Ok(c) => c,
         Err(answer) => return answer,
     };
-    let quiet = |_: Event<'_>| {};
-    match send(&gw, cleared, &quiet).await {
-        Ok(job) => (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
+    let sent = match send(&gw, cleared, None).await {
+        Ok(sent) => sent,
+        Err(answer) => return answer,
+    };
+    match sent {
+        Ok(job) => crate::logs::with_job(
+            (StatusCode::OK, Json(katana::envelope(&job))).into_response(),
+            &job.id,
+        ),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
-            Ok(record) => (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
+            Ok(record) => crate::logs::with_job(
+                (StatusCode::OK, Json(katana::envelope(&record))).into_response(),
+                &job,
+            ),
             Err(e) => app_error(&AppError::from(e)),
         },
         Err(other) => run_error(other),
@@ -369,7 +382,8 @@ pub async fn poll(
         }
         Err(e) => return store_error(&e),
     };
-    Json(katana::envelope(&refresh(&gw, job).await)).into_response()
+    let job = refresh(&gw, job).await;
+    crate::logs::with_job(Json(katana::envelope(&job)).into_response(), &job.id)
 }
 
 /// `GET /v1/models`: Katana's models, as the OpenAI-style list an authenticated client gets.
@@ -815,32 +829,75 @@ async fn check_project(gw: &Gateway, project: &str, member: &MemberId) -> Result
     }
 }
 
-/// Reserves a cleared order for its member and sends it once through the core's runner, as
-/// `submit` does; `observer` sees the pieces of a streamed answer as they arrive.
+/// Reserves a cleared order for its member and sends it once through the core's runner, in
+/// the provider's turn (see [`crate::turns`]); `observer` sees the pieces of a streamed answer
+/// as they arrive. The outer error is an answer for the member when the request never reached
+/// the runner (no turn came: nothing was sent) or its task ended abnormally.
 pub(crate) async fn send(
     gw: &Gateway,
     cleared: Cleared,
-    observer: &(dyn Fn(Event<'_>) + Send + Sync),
-) -> Result<conjure_core::JobRecord, RunError> {
+    observer: Option<Observer>,
+) -> Result<Result<conjure_core::JobRecord, RunError>, Response> {
     let Cleared { approved, rules, scope, connected } = cleared;
     let provider = conjure_core::provider::Provider::id(&connected);
-    let scoped = gw.store.scoped(scope);
-    let runner = Runner {
-        provider: &connected,
-        store: &scoped,
-        policy: gw.app.config.poll.for_provider(provider),
-        owner: &gw.owner,
-        observer,
-    };
-    let started = std::time::Instant::now();
-    let sent = runner.submit(approved, &rules, timefmt_now()).await;
-    let reserved = !matches!(sent, Err(RunError::Refused(_)));
-    gw.metrics.observe_reservation(reserved);
-    if reserved {
-        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
+    // The turn, the reservation, the one POST and the recording of its answer run as a task of
+    // their own: a client that hangs up cancels its request's future, and a POST cut off there
+    // would leave its job `submitting` (exposure nobody settles while this instance lives) and
+    // its answer unread. The task finishes whatever the client does.
+    let paid = tokio::spawn({
+        let gw = gw.clone();
+        async move {
+            // The provider's in-flight rule across every instance: held from before the
+            // reservation until the POST's answer is recorded (the CLI's order), so a refusal
+            // here sent nothing.
+            let turn = match gw.turns.take(provider).await {
+                Ok(turn) => turn,
+                Err(e) => {
+                    let retry = gw.turns.config().retry.max(std::time::Duration::from_secs(1));
+                    return Err(e.answer(retry));
+                }
+            };
+            let quiet = |_: Event<'_>| {};
+            let scoped = gw.store.scoped(scope);
+            let runner = Runner {
+                provider: &connected,
+                store: &scoped,
+                policy: gw.app.config.poll.for_provider(provider),
+                owner: &gw.owner,
+                observer: observer.as_deref().unwrap_or(&quiet),
+            };
+            let started = std::time::Instant::now();
+            let sent = runner.submit(approved, &rules, timefmt_now()).await;
+            if let Some(turn) = turn {
+                turn.release().await;
+            }
+            let reserved = !matches!(sent, Err(RunError::Refused(_)));
+            gw.metrics.observe_reservation(reserved);
+            if reserved {
+                // The reservation and the one POST, as the member waits for them.
+                gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
+            }
+            Ok(sent)
+        }
+    });
+    match paid.await {
+        Ok(sent) => sent,
+        Err(e) => {
+            tracing::error!(error = %e, "a paid request's task ended abnormally");
+            Err(error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "gateway_error",
+                "The gateway failed while handling this request; it may have been sent",
+                Some(
+                    "do not send it again blindly: GET /v1/me/balance and the gateway's admin (`conjure serve admin usage`) show what is known",
+                ),
+            ))
+        }
     }
-    sent
 }
+
+/// What a paid request's runner tells as it goes (a streamed answer's pieces).
+pub(crate) type Observer = Arc<dyn Fn(Event<'_>) + Send + Sync>;
 
 /// The answer to a send that stopped short, as `submit` gives it. A job the provider ran and
 /// failed (`RunError::Failed`) is answered by the caller, in its wire's shape.

@@ -112,20 +112,16 @@ pub async fn completions(
     };
     match asked.mode {
         TextMode::Stream => stream(gw, cleared, asked).await,
-        TextMode::Whole => {
-            let quiet = |_: Event<'_>| {};
-            match api::send(&gw, cleared, &quiet).await {
-                Ok(job) => Json(completion(&job)).into_response(),
-                Err(e) => failed(&gw, e).await,
-            }
-        }
-        TextMode::Async => {
-            let quiet = |_: Event<'_>| {};
-            match api::send(&gw, cleared, &quiet).await {
-                Ok(job) => Json(katana::envelope(&job)).into_response(),
-                Err(e) => failed(&gw, e).await,
-            }
-        }
+        TextMode::Whole => match api::send(&gw, cleared, None).await {
+            Ok(Ok(job)) => Json(completion(&job)).into_response(),
+            Ok(Err(e)) => failed(&gw, e).await,
+            Err(answer) => answer,
+        },
+        TextMode::Async => match api::send(&gw, cleared, None).await {
+            Ok(Ok(job)) => Json(katana::envelope(&job)).into_response(),
+            Ok(Err(e)) => failed(&gw, e).await,
+            Err(answer) => answer,
+        },
     }
 }
 
@@ -335,6 +331,8 @@ enum Piece {
     Answer(String),
     Reasoning(String),
     Finished(Box<Result<JobRecord, RunError>>),
+    /// The request never reached the runner (no turn at the provider): the member's answer.
+    NotSent(Response),
 }
 
 /// The chunks written so far share an id, a creation time and a model.
@@ -390,6 +388,8 @@ impl Chunks {
                 self.relayed = true;
                 out.push(self.chunk(&json!({"reasoning_content": r}), None));
             }
+            // Only ever the first and only piece, answered before any chunk (see `stream`).
+            Piece::NotSent(_) => {}
             Piece::Finished(result) => {
                 start(self, &mut out);
                 match *result {
@@ -476,8 +476,11 @@ async fn stream(gw: Gateway, cleared: api::Cleared, asked: Asked) -> Response {
                 let _ = tx.send(piece);
             }
         };
-        let result = api::send(&task_gw, cleared, &observer).await;
-        let _ = done.send(Piece::Finished(Box::new(result)));
+        let piece = match api::send(&task_gw, cleared, Some(std::sync::Arc::new(observer))).await {
+            Ok(result) => Piece::Finished(Box::new(result)),
+            Err(answer) => Piece::NotSent(answer),
+        };
+        let _ = done.send(piece);
     });
     let Some(first) = rx.recv().await else {
         return error(
@@ -493,6 +496,7 @@ async fn stream(gw: Gateway, cleared: api::Cleared, asked: Asked) -> Response {
             Ok(job) => Piece::Finished(Box::new(Ok(job))),
             Err(e) => return failed(&gw, e).await,
         },
+        Piece::NotSent(answer) => return answer,
         other => other,
     };
     let chunks = Chunks {
@@ -522,7 +526,7 @@ async fn stream(gw: Gateway, cleared: api::Cleared, asked: Asked) -> Response {
                     Some(p) => p,
                     None => rx.recv().await?,
                 };
-                over = matches!(piece, Piece::Finished(_));
+                over = matches!(piece, Piece::Finished(_) | Piece::NotSent(_));
                 queue.extend(chunks.frames(piece).await);
             }
         },

@@ -34,7 +34,7 @@ use axum::routing::{get, post};
 use conjure_app::{AppError, ImageRequest, Request, ToolName, ToolRequest, VideoRequest};
 use conjure_core::imaginepro::{LUMI_GIRL, MJ_VIDEO, NANO_BANANA};
 use conjure_core::provider::Snapshot;
-use conjure_core::runner::{Event, RunError};
+use conjure_core::runner::RunError;
 use conjure_core::spec::{ButtonItem, Hooks, InputKind, Item};
 use conjure_core::{JobRecord, JobSpec, JobState, ProviderId};
 use serde_json::{Map, Value, json};
@@ -385,8 +385,11 @@ pub async fn submit(
         Ok(c) => c,
         Err(answer) => return answer,
     };
-    let quiet = |_: Event<'_>| {};
-    match api::send(&gw, cleared, &quiet).await {
+    let sent = match api::send(&gw, cleared, None).await {
+        Ok(sent) => sent,
+        Err(answer) => return answer,
+    };
+    match sent {
         Ok(job) => Json(accepted(&job)).into_response(),
         Err(RunError::Failed { job, .. }) => {
             use conjure_core::JobStore as _;

@@ -25,9 +25,13 @@
 //!   token once, jobs, status, outputs, spend, events as SSE); [`openapi`]: its OpenAPI 3.1
 //!   document at `/openapi.json`; [`storage`]: the directory (shared by the instances) that
 //!   member jobs' output files are downloaded into and served from.
+//! - [`turns`]: one request in flight per provider account (or the configured few) across
+//!   every instance, with Postgres advisory locks held for a paid POST's span.
+//! - [`ratelimit`]: requests a minute per member, counted in Postgres so that the limit holds
+//!   for the whole gateway, answered 429 with `Retry-After`.
+//! - [`logs`]: one access-log line per request (member name, route template, status, latency,
+//!   job; never a key) and a JSON-lines formatter for every event.
 //! - [`redact::redact_url`] keeps database passwords out of messages.
-//!
-//! Not here yet: one Katana request in flight across instances, rate limits.
 
 pub mod admin;
 pub mod api;
@@ -37,14 +41,17 @@ pub mod imaginepro;
 pub mod katana;
 pub mod keys;
 pub mod leases;
+pub mod logs;
 pub mod member;
 pub mod metrics;
 pub mod openapi;
 pub mod own;
+pub mod ratelimit;
 pub mod redact;
 pub mod server;
 pub mod storage;
 pub mod store;
+pub mod turns;
 pub mod webhooks;
 
 pub use api::Gateway;

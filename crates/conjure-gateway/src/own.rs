@@ -35,7 +35,7 @@ use conjure_app::{AppError, Request};
 use conjure_core::approval::{Consent, NeedsApproval, Order, approve};
 use conjure_core::policy;
 use conjure_core::provider::{RemoteStatus, Snapshot};
-use conjure_core::runner::{Event, RunError, Runner};
+use conjure_core::runner::RunError;
 use conjure_core::{JobId, JobRecord, JobState, JobStore as _};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -424,22 +424,16 @@ async fn spend(
             );
         }
     };
-    let scoped = gw.store.scoped(Scope { member: member.clone(), project });
-    let quiet = |_: Event<'_>| {};
-    let runner = Runner {
-        provider: &connected,
-        store: &scoped,
-        policy: gw.app.config.poll.for_provider(provider),
-        owner: &gw.owner,
-        observer: &quiet,
+    let cleared = api::Cleared {
+        approved,
+        rules: rules(&gw, again),
+        scope: Scope { member: member.clone(), project },
+        connected,
     };
-    let started = std::time::Instant::now();
-    let sent = runner.submit(approved, &rules(&gw, again), timefmt_now()).await;
-    let reserved = !matches!(sent, Err(RunError::Refused(_)));
-    gw.metrics.observe_reservation(reserved);
-    if reserved {
-        gw.metrics.observe_provider(provider.as_str(), started.elapsed().as_secs_f64());
-    }
+    let sent = match api::send(&gw, cleared, None).await {
+        Ok(sent) => sent,
+        Err(answer) => return answer,
+    };
     let base = base_url(&headers);
     match sent {
         Ok(job) => (StatusCode::CREATED, Json(job_view(&job, &base))).into_response(),

@@ -31,8 +31,11 @@ use tokio::net::TcpListener;
 use crate::api::{self, Gateway};
 use crate::keys;
 use crate::leases;
+use crate::logs;
 use crate::metrics::{self, Metrics};
+use crate::ratelimit;
 use crate::store::{PgStore, SCHEMA_VERSION};
+use crate::turns;
 use crate::webhooks;
 use crate::{openapi, own};
 
@@ -41,15 +44,35 @@ impl Gateway {
     /// provider credentials), its jobs recorded as reserved by `owner` (this instance).
     pub fn new(store: PgStore, app: conjure_app::App, owner: &str) -> Gateway {
         let storage = crate::storage::Storage::new(app.config.data_dir.join("outputs"));
+        let app = Arc::new(app);
+        let turns = turns::Turns::new(&store, Arc::clone(&app), turns::Config::default());
+        let limits = ratelimit::Limits::new(store.clone(), None);
         Gateway {
             storage,
             store,
-            app: Arc::new(app),
+            app,
             owner: Arc::from(owner),
             metrics: Arc::new(Metrics::new()),
             webhooks: webhooks::Config::default(),
             leases: leases::Config::default(),
+            turns,
+            limits,
         }
+    }
+
+    /// The same gateway limiting each member to `default` requests a minute unless the member
+    /// has a rate of its own (`None`: only members' own rates).
+    #[must_use]
+    pub fn with_rate_limit(mut self, default: Option<ratelimit::Rate>) -> Gateway {
+        self.limits = ratelimit::Limits::new(self.store.clone(), default);
+        self
+    }
+
+    /// The same gateway waiting for a provider's turn as `config` says.
+    #[must_use]
+    pub fn with_turns(mut self, config: turns::Config) -> Gateway {
+        self.turns = turns::Turns::new(&self.store, Arc::clone(&self.app), config);
+        self
     }
 
     /// The same gateway with its liveness and background polling as `config` says.
@@ -76,7 +99,12 @@ impl Gateway {
 
 /// The gateway's routes.
 pub fn router(gateway: Gateway) -> Router {
-    let check_key = || middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate);
+    // The key check, then the member's rate limit (it needs to know the member).
+    let check_key = || {
+        tower::ServiceBuilder::new()
+            .layer(middleware::from_fn_with_state(gateway.store.clone(), keys::authenticate))
+            .layer(middleware::from_fn_with_state(gateway.limits.clone(), ratelimit::limit))
+    };
     let keyed = Router::new()
         .route("/v1/generation-requests", post(api::submit))
         .route("/v1/generation-requests/{id}", get(api::poll))
@@ -99,6 +127,7 @@ pub fn router(gateway: Gateway) -> Router {
         .route("/admin/projects/{name}/members/{member}", delete(api::admin_remove_project_member))
         .route("/admin/budgets", put(api::admin_set_budget))
         .route("/admin/usage", get(api::admin_usage))
+        .route("/admin/members/{name}/rate-limit", put(ratelimit::admin_set_rate))
         .route_layer(middleware::from_fn(api::admin_only))
         .route_layer(check_key());
     // ImaginePro's clients read its error shape, the key check's refusals included.
@@ -119,6 +148,8 @@ pub fn router(gateway: Gateway) -> Router {
         .with_state(gateway)
         .merge(hooks)
         .merge(metrics)
+        // Outermost, so that it sees every answer (401s and 429s too).
+        .layer(middleware::from_fn(logs::access_log))
 }
 
 /// Serves the gateway on `listener` until `shutdown` resolves, then finishes the requests in

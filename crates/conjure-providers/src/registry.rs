@@ -23,6 +23,7 @@ use crate::error::Error;
 use crate::http::HttpOptions;
 use crate::imaginepro::{self, ImaginePro};
 use crate::katana::{self, Katana, PayloadError};
+use crate::secret::Secret;
 
 /// Where a provider is and what its credit is worth in dollars.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,6 +171,18 @@ pub fn parse_payload<E: From<PayloadError>>(
 pub enum Credentials {
     Katana(KatanaCredentials),
     ImaginePro(ImagineProKey),
+}
+
+impl Credentials {
+    /// The value that names the provider account these credentials spend from (its API key),
+    /// for a caller that must tell accounts apart (the gateway's turns): hash it; never keep,
+    /// log or send it anywhere else.
+    pub fn account_key(&self) -> &Secret {
+        match self {
+            Credentials::Katana(c) => &c.key,
+            Credentials::ImaginePro(k) => k.secret(),
+        }
+    }
 }
 
 /// One value `conjure auth PROVIDER` asks for.

@@ -12,7 +12,10 @@ fn main() {
     let cli = cli::Cli::parse_args();
     let out =
         output::Output::new(cli.global.json, cli.global.quiet, cli.global.color, cli.global.events);
-    init_logging(cli.global.verbose, cli.global.events);
+    match commands::serve::log_format(&cli.command) {
+        Some(format) => commands::serve::init_logging(log_level(cli.global.verbose), format),
+        None => init_logging(cli.global.verbose, cli.global.events),
+    }
     let code = match run(cli, out) {
         Ok(()) => error::Exit::Ok,
         Err(err) => {
@@ -53,12 +56,17 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
     runtime.block_on(commands::dispatch(&ctx, *command)).map_err(error::classify)
 }
 
-fn init_logging(verbose: u8, events: bool) {
-    let level = match (verbose, std::env::var(conjure_core::env::CONJURE_LOG).ok().as_deref()) {
+/// The level `-v` and `CONJURE_LOG` ask for (warnings by default).
+fn log_level(verbose: u8) -> tracing::Level {
+    match (verbose, std::env::var(conjure_core::env::CONJURE_LOG).ok().as_deref()) {
         (0, Some("debug")) | (2.., _) => tracing::Level::DEBUG,
         (0, Some("info")) | (1, _) => tracing::Level::INFO,
         _ => tracing::Level::WARN,
-    };
+    }
+}
+
+fn init_logging(verbose: u8, events: bool) {
+    let level = log_level(verbose);
     let logs = tracing_subscriber::fmt().with_max_level(level).with_target(false);
     if events {
         // Every stderr line is an event: each log record becomes a `log` event.

@@ -36,6 +36,10 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "0006_quote_expiry.sql",
         sql: include_str!("../../migrations/0006_quote_expiry.sql"),
     },
+    Migration {
+        name: "0007_rate_limits.sql",
+        sql: include_str!("../../migrations/0007_rate_limits.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

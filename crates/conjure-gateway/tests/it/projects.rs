@@ -231,10 +231,12 @@ async fn upgrading_keeps_the_members_who_already_spent_on_a_project() {
     .await;
     assert_eq!(status, 200, "{sent}");
 
-    // Back to the schema before membership (version 4), with Alice's job on the project, as a
+    // Back to the schema before membership (version 4: the later migrations undone), with Alice's job on the project, as a
     // gateway that ran before this change left it; then a new instance starts on it.
     let mut conn = sqlx::PgConnection::connect(&w.db.url).await.expect("connect");
     for sql in [
+        "DROP TABLE rate_limits",
+        "ALTER TABLE members DROP COLUMN rate_per_minute",
         "DROP TABLE project_members",
         "DROP INDEX pending_quotes_open",
         "ALTER TABLE pending_quotes DROP COLUMN expired_at",

@@ -18,7 +18,8 @@ use conjure_core::env;
 use conjure_core::policy::{Budget, Limit};
 use conjure_gateway::admin::{self, BudgetScope, NewMember};
 use conjure_gateway::member::MemberId;
-use conjure_gateway::{Gateway, PgStore, keys, server};
+use conjure_gateway::ratelimit::{self, Rate};
+use conjure_gateway::{Gateway, PgStore, keys, logs, server};
 use serde_json::json;
 
 use crate::commands::Ctx;
@@ -62,6 +63,21 @@ pub struct ServeArgs {
     /// serves only this instance.
     #[arg(long, value_name = "DIR")]
     pub storage: Option<std::path::PathBuf>,
+    /// Requests a minute each member may make (`120/min`), counted across every instance; a
+    /// member's own rate (`admin member rate-limit`) wins. Over it: 429 with Retry-After.
+    /// Default: no limit.
+    #[arg(long, value_name = "N/min", value_parser = parse_rate)]
+    pub rate_limit: Option<Rate>,
+    /// Seconds a request waits for its turn at a provider that allows few requests in flight
+    /// per account (Katana: one, across every instance) before it is answered 503 with
+    /// Retry-After, nothing sent.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub turn_wait: u64,
+    /// Log lines on stderr (one per request, and the background work's events): `text`, or
+    /// `json` (one object a line: time, instance, request id, member, route, status, latency,
+    /// job).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Option<ServeCommand>,
 }
@@ -102,6 +118,60 @@ pub enum AdminAction {
 pub enum MemberAction {
     /// Add a member (a person or an agent spending through the gateway).
     Add(MemberAddArgs),
+    /// Set a member's own rate limit, which wins over `conjure serve --rate-limit`.
+    RateLimit(MemberRateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MemberRateArgs {
+    /// The member.
+    pub name: String,
+    /// Requests a minute (`30/min`), `none` for no limit, or `default` for the gateway's.
+    pub rate: String,
+}
+
+/// How `conjure serve` writes its log lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object a line, for log shippers.
+    Json,
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text).filter(|r| r.0 > 0).ok_or_else(|| {
+        format!("`{text}` is not a rate; give it as requests a minute, e.g. `120/min`")
+    })
+}
+
+/// The log format of a `conjure serve` that runs the gateway (not its `admin` commands).
+pub fn log_format(command: &crate::cli::Command) -> Option<LogFormat> {
+    match command {
+        crate::cli::Command::Serve(crate::cli::Lazy(args)) if args.command.is_none() => {
+            Some(args.log_format)
+        }
+        _ => None,
+    }
+}
+
+/// The gateway's logging: its access log and background events at least at info, everything
+/// else at `level`; as text or JSON lines, on stderr.
+pub fn init_logging(level: tracing::Level, format: LogFormat) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let gateway = LevelFilter::from_level(level).max(LevelFilter::INFO);
+    let filter = Targets::new()
+        .with_default(LevelFilter::from_level(level))
+        .with_target("conjure_gateway", gateway);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let layer = match format {
+        LogFormat::Text => layer.boxed(),
+        LogFormat::Json => layer.with_ansi(false).event_format(logs::JsonLines).boxed(),
+    };
+    let _ = tracing_subscriber::registry().with(layer.with_filter(filter)).try_init();
 }
 
 #[derive(Debug, Args)]
@@ -257,9 +327,17 @@ pub async fn run(ctx: &Ctx, args: ServeArgs) -> anyhow::Result<()> {
     let leases = conjure_gateway::leases::Config::with_lease(std::time::Duration::from_secs(
         args.lease_seconds,
     ));
-    let mut gateway = Gateway::new(store, ctx.app.clone(), &instance_owner())
+    let owner = instance_owner();
+    logs::set_instance(&owner);
+    let turns = conjure_gateway::turns::Config {
+        max_wait: std::time::Duration::from_secs(args.turn_wait),
+        ..conjure_gateway::turns::Config::default()
+    };
+    let mut gateway = Gateway::new(store, ctx.app.clone(), &owner)
         .with_webhooks(hooks)
-        .with_leases(leases);
+        .with_leases(leases)
+        .with_turns(turns)
+        .with_rate_limit(args.rate_limit);
     if let Some(storage) = storage {
         gateway = gateway.with_storage(storage);
     }
@@ -326,6 +404,27 @@ async fn run_admin(ctx: &Ctx, store: &PgStore, action: AdminAction) -> anyhow::R
                     "Member `{}` added; `conjure serve admin key create {}` makes its key",
                     member.id, member.id
                 ));
+            }
+        }
+        AdminAction::Member(MemberAction::RateLimit(a)) => {
+            let rate = if a.rate.trim().eq_ignore_ascii_case("default") {
+                None
+            } else {
+                Some(Rate::parse(&a.rate).ok_or_else(|| {
+                    CliError::usage(format!("`{}` is not a rate", a.rate))
+                        .hint("give it as requests a minute (`30/min`), `none` or `default`")
+                })?)
+            };
+            let member = MemberId(a.name);
+            ratelimit::set_member_rate(store, &member, rate).await?;
+            let shown = rate.map_or_else(|| "the gateway's default".to_owned(), |r| r.to_string());
+            if ctx.out.json {
+                ctx.out.json_value(&json!({
+                    "status": "set", "member": member.as_str(),
+                    "rate": rate.map(|r| r.to_string()),
+                }));
+            } else {
+                ctx.out.note(format!("The rate limit of `{member}` is {shown}"));
             }
         }
         AdminAction::Project(ProjectAction::Add(a)) => {

@@ -26,6 +26,7 @@ mod serve;
 mod serve_cli;
 mod serve_leases;
 mod serve_members;
+mod serve_scale;
 mod skill;
 mod text;
 
