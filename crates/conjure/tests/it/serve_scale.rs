@@ -204,10 +204,6 @@ fn serve_three_instances_and_sixteen_clients_accept_exactly_what_the_budget_fits
     let price: conjure_core::Credits = quote["quote"]["credits"].as_str().unwrap().parse().unwrap();
     // Two members sharing a project; the project's budget fits 7 requests, each member's 5.
     let budget = |n: u32| format!("{}cr", price.times(n));
-    assert_eq!(
-        admin(&t, &db, &["project", "add", "shared", "--budget", "daily", &budget(7)]).code,
-        0
-    );
     let mut keys = Vec::new();
     for name in ["ann", "ben"] {
         let added = admin(
@@ -218,6 +214,10 @@ fn serve_three_instances_and_sixteen_clients_accept_exactly_what_the_budget_fits
         assert_eq!(added.code, 0, "{added:?}");
         keys.push(admin(&t, &db, &["key", "create", name]).stdout.trim().to_owned());
     }
+    let project = ["project", "add", "shared", "--budget", "daily", &budget(7)];
+    let members = ["--member", "ann", "--member", "ben"];
+    let added = admin(&t, &db, &[&project[..], &members[..]].concat());
+    assert_eq!(added.code, 0, "{added:?}");
     let bases: Vec<String> = gateways.iter().map(|g| g.base.clone()).collect();
     let clients: Vec<_> = (0..16)
         .map(|i| {
