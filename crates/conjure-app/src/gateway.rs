@@ -14,6 +14,13 @@
 //!   `GET /conjure/v1/jobs/{id}/outputs/{n}`. The member key goes to the gateway's own URLs
 //!   only, never elsewhere.
 //!
+//! - [`inline_local_inputs`] turns the local files of a request (`--ref`, `--first-frame`,
+//!   `--last-frame`, `--audio`) into `data:` URLs before it is quoted: the gateway cannot read
+//!   the laptop's disk, and takes inputs inline. A file gets the same checks as on the local path
+//!   (content sniffed and decoded, [`crate::inputs::MAX_INLINE_BYTES`]), and the quote, built from
+//!   the inlined request on both sides, binds each input's sha256 as it does for a local file.
+//!   Providers that take URLs only are left alone: they refuse a path with their own hint.
+//!
 //! The key is a member key (`cjm_...`) from `CONJURE_GATEWAY_KEY`, else conjure's credentials
 //! file (`conjure_providers::credentials::conjure_credentials_file`, line
 //! `CONJURE_GATEWAY_KEY=...`); never from a flag, so it stays out of the process list.
@@ -94,6 +101,64 @@ fn member_key(config: &Config) -> Result<Secret, AppError> {
         .filter(|k| !k.is_empty())
         .map(Secret::new)
         .ok_or_else(missing)
+}
+
+/// `request` with every local-file input replaced by a `data:` URL of its bytes, checked as a
+/// local input is (kind, header, size cap). URLs and `data:` values pass unchanged; so does
+/// every input of a provider that takes URLs only (its own check refuses a path, with its hint).
+pub fn inline_local_inputs(request: &mut crate::Request) -> Result<(), AppError> {
+    use base64::Engine as _;
+    use conjure_core::spec::{InputKind, MediaInput};
+    let inline = |value: &mut String, kind: InputKind, flag: &str| -> Result<(), AppError> {
+        let lower = value.trim().to_ascii_lowercase();
+        if lower.contains("://") || lower.starts_with("data:") {
+            return Ok(());
+        }
+        let MediaInput::File(file) = crate::inputs::resolve(value, kind, flag)? else {
+            return Ok(());
+        };
+        let bytes = std::fs::read(&file.path).map_err(|e| {
+            AppError::invalid(format!("`{flag} {value}`: cannot read the file: {e}"))
+                .hint("check the path, or pass an https:// URL")
+        })?;
+        // Read twice: what is inlined must be what was checked.
+        if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+            return Err(AppError::invalid(format!("`{flag} {value}` changed while it was read"))
+                .hint("run the command again once the file is written"));
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        *value = format!("data:{};base64,{b64}", file.mime);
+        Ok(())
+    };
+    match request {
+        crate::Request::Image(r) => {
+            if !conjure_providers::registry::capabilities(r.provider).inline_inputs {
+                return Ok(());
+            }
+            for v in &mut r.refs {
+                inline(v, InputKind::Image, "--ref")?;
+            }
+        }
+        crate::Request::Video(r) => {
+            if !conjure_providers::registry::capabilities(r.provider).inline_inputs {
+                return Ok(());
+            }
+            if let Some(v) = &mut r.first_frame {
+                inline(v, InputKind::Image, "--first-frame")?;
+            }
+            if let Some(v) = &mut r.last_frame {
+                inline(v, InputKind::Image, "--last-frame")?;
+            }
+            for v in &mut r.refs {
+                inline(v, InputKind::Image, "--ref")?;
+            }
+            for v in &mut r.audio {
+                inline(v, InputKind::Audio, "--audio")?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The error a gateway answered with, as the application's error (and so the CLI's exit code).

@@ -89,11 +89,31 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(fetched.code, 0, "{fetched:?}");
     assert_eq!(gw.stats().submit_posts_received, 4);
 
-    // A local file as input cannot travel: refused with what to do, nothing sent.
+    // A local file as input travels inline (a data: URL the sandbox decodes; it refuses a
+    // path): quoted with its hash, sent once, and never printed in full.
     std::fs::write(laptop.out_dir().join("ref.png"), &bytes).unwrap();
     let local = image(&["--ref", "ref.png", "--yes"]);
-    assert_eq!(local.code, 2, "{local:?}");
-    assert!(local.stderr.contains("https://"), "{local:?}");
+    assert_eq!(local.code, 0, "{local:?}");
+    assert_eq!(local.json()["status"], "completed", "{local:?}");
+    assert_eq!(gw.stats().submit_posts_received, 5);
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    };
+    assert!(!local.stdout.contains(&b64[..64.min(b64.len())]), "the file's bytes printed");
+    let local_job = local.json()["job_id"].as_str().expect("a job id").to_owned();
+    let shown = laptop.run(&["--json", "status", &local_job]);
+    let sha = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+    };
+    assert!(shown.stdout.contains(&sha[..12]), "the quote binds the file's hash: {shown:?}");
+    // A file that is not an image: refused on the laptop with what to do, nothing sent.
+    std::fs::write(laptop.out_dir().join("notes.png"), b"not an image").unwrap();
+    let bad = image(&["--ref", "notes.png", "--yes"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("hint:"), "{bad:?}");
+    assert_eq!(gw.stats().submit_posts_received, 5);
 
     // Paid commands that do not go through a gateway yet are refused, not sent elsewhere.
     let text = laptop.run(&["--gateway", &base, "text", "hello", "--yes"]);
@@ -104,12 +124,13 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     let keyless = crate::ctx().run(&["--gateway", &base, "image", "x", "--yes"]);
     assert_eq!(keyless.code, 7, "{keyless:?}");
     assert!(keyless.stderr.contains("CONJURE_GATEWAY_KEY"), "{keyless:?}");
-    assert_eq!(gw.stats().submit_posts_received, 4);
+    assert_eq!(gw.stats().submit_posts_received, 5);
 
     let printed = served.stop();
-    for run in
-        [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &text, &keyless]
-    {
+    for run in [
+        &quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &bad, &text,
+        &keyless,
+    ] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
