@@ -105,7 +105,7 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     let shown = laptop.run(&["--json", "status", &local_job]);
     let sha = {
         use sha2::Digest as _;
-        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()
+        format!("{:x}", sha2::Sha256::digest(&bytes))
     };
     assert!(shown.stdout.contains(&sha[..12]), "the quote binds the file's hash: {shown:?}");
     // A file that is not an image: refused on the laptop with what to do, nothing sent.
@@ -116,7 +116,7 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(gw.stats().submit_posts_received, 5);
 
     // Paid commands that do not go through a gateway yet are refused, not sent elsewhere.
-    let text = laptop.run(&["--gateway", &base, "text", "hello", "--yes"]);
+    let text = laptop.run(&["--gateway", &base, "retry", &job]);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(text.stderr.contains("hint:"), "{text:?}");
 
@@ -179,4 +179,128 @@ fn an_answer_lost_upstream_is_unknown_on_the_laptop_and_never_sent_again() {
     assert_ne!(yes.code, 0, "{yes:?}");
     assert_eq!(gw.stats().submit_posts_received, 1, "a paid POST is never sent again");
     served.stop();
+}
+
+/// A question with multi-byte characters; the sandbox's answer quotes it.
+const QUESTION: &str = "Grüße — how do «lighthouses» work?";
+
+#[test]
+fn text_streams_through_the_gateway_with_the_local_protocol() {
+    let db = database();
+    // Upstream pieces split inside characters: the laptop still prints them whole.
+    let gw = crate::sandbox_with(conjure_test::Faults { split_utf8: true, ..Default::default() });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let base = served.base.clone();
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    let text = |extra: &[&str]| {
+        let mut args = vec!["--gateway", base.as_str(), "text", QUESTION];
+        args.extend_from_slice(extra);
+        laptop.run(&args)
+    };
+
+    // Without approval: the gateway's quote of the reserve, exit 3, nothing sent.
+    let quoted = text(&["--json"]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let token = quoted.json()["quote"]["token"].as_str().expect("a token").to_owned();
+    assert!(token.starts_with("cq_"), "{quoted:?}");
+    assert_eq!(gw.stats().chat_posts_received, 0, "a quote sends nothing");
+
+    // Approved: one POST upstream, the answer streamed to stdout as it is.
+    let streamed = text(&["--approve", &token]);
+    assert_eq!(streamed.code, 0, "{streamed:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    assert!(streamed.stdout.starts_with("[conjure sandbox]"), "{streamed:?}");
+    // Byte-exact: what the provider answers the same question asked directly (the gateway's
+    // own credentials, no gateway in between).
+    let direct = gw.run(&["--json", "text", QUESTION, "--yes"]);
+    assert_eq!(direct.code, 0, "{direct:?}");
+    assert_eq!(gw.stats().chat_posts_received, 2);
+    let direct = direct.json();
+    assert_eq!(streamed.stdout, direct["answer"].as_str().unwrap(), "byte-exact");
+
+    // --json: the local shape, the same answer (--again: the same question within the day).
+    let json = text(&["--json", "--yes", "--again"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(gw.stats().chat_posts_received, 3);
+    let value = json.json();
+    assert_eq!(value["answer"], direct["answer"], "{value}");
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&value), keys(&direct), "{value}\n{direct}");
+    assert_eq!(value["status"], direct["status"]);
+
+    // The laptop journaled the jobs.
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert_eq!(jobs.code, 0, "{jobs:?}");
+    assert!(jobs.stdout.contains("lighthouses"), "{jobs:?}");
+
+    // The same token again: refused, nothing sent.
+    let again = text(&["--approve", &token]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 3);
+
+    // A local image travels inline: the sandbox says it received it, with its size. A whole
+    // answer (--no-stream) comes back with the job.
+    let png = conjure_test::png_bytes();
+    std::fs::write(laptop.out_dir().join("look.png"), &png).unwrap();
+    let seen = laptop.run(&[
+        "--gateway",
+        &base,
+        "text",
+        "what is in this picture?",
+        "--image",
+        "look.png",
+        "--model",
+        "gpt",
+        "--no-stream",
+        "--yes",
+    ]);
+    assert_eq!(seen.code, 0, "{seen:?}");
+    assert_eq!(gw.stats().chat_posts_received, 4);
+    let received = format!("It received 1 image ({} bytes inline)", png.len());
+    assert!(seen.stdout.contains(&received), "{seen:?}");
+
+    let printed = served.stop();
+    for run in [&quoted, &streamed, &json, &jobs, &again, &seen] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key), "the key in the gateway's output");
+}
+
+#[test]
+fn a_text_stream_cut_upstream_is_unknown_on_the_laptop_with_its_partial_answer() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults {
+        stream_cut_after: Some(2),
+        ..Default::default()
+    });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    laptop.env("CONJURE_GATEWAY", &served.base);
+
+    let cut = laptop.run(&["text", QUESTION, "--yes"]);
+    assert_eq!(cut.code, 5, "the unknown exit: {cut:?}");
+    assert!(cut.stdout.starts_with("[conjure sandbox]"), "the partial answer: {cut:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+
+    // Asked again: nothing is sent again.
+    let again = laptop.run(&["text", QUESTION, "--yes"]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "a paid POST is never sent again");
+    let printed = served.stop();
+    for run in [&cut, &jobs, &again] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key));
 }
