@@ -235,6 +235,12 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     assert_eq!(keys(&value), keys(&direct), "{value}\n{direct}");
     assert_eq!(value["status"], direct["status"]);
 
+    // --async: sent once, polled through the gateway like media, the same answer.
+    let polled = text(&["--json", "--async", "--yes"]);
+    assert_eq!(polled.code, 0, "{polled:?}");
+    assert_eq!(gw.stats().chat_posts_received, 4);
+    assert_eq!(polled.json()["answer"], direct["answer"], "{polled:?}");
+
     // The laptop journaled the jobs.
     let jobs = laptop.run(&["--json", "jobs"]);
     assert_eq!(jobs.code, 0, "{jobs:?}");
@@ -243,7 +249,7 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     // The same token again: refused, nothing sent.
     let again = text(&["--approve", &token]);
     assert_ne!(again.code, 0, "{again:?}");
-    assert_eq!(gw.stats().chat_posts_received, 3);
+    assert_eq!(gw.stats().chat_posts_received, 4);
 
     // A local image travels inline: the sandbox says it received it, with its size. A whole
     // answer (--no-stream) comes back with the job.
@@ -262,12 +268,12 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
         "--yes",
     ]);
     assert_eq!(seen.code, 0, "{seen:?}");
-    assert_eq!(gw.stats().chat_posts_received, 4);
+    assert_eq!(gw.stats().chat_posts_received, 5);
     let received = format!("It received 1 image ({} bytes inline)", png.len());
     assert!(seen.stdout.contains(&received), "{seen:?}");
 
     let printed = served.stop();
-    for run in [&quoted, &streamed, &json, &jobs, &again, &seen] {
+    for run in [&quoted, &streamed, &json, &polled, &jobs, &again, &seen] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
