@@ -310,3 +310,87 @@ fn a_text_stream_cut_upstream_is_unknown_on_the_laptop_with_its_partial_answer()
     }
     assert!(!printed.contains(&key));
 }
+
+/// A TCP proxy in front of `upstream` (`http://HOST:PORT`) that passes everything through,
+/// except that a streamed answer (`application/x-ndjson`) is cut right after its first
+/// `answer` line: the laptop loses the gateway mid-answer, while the gateway goes on.
+fn cutting_proxy(upstream: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    let target = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut from_client, mut to_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut seen: Vec<u8> = Vec::new();
+                let mut forwarded = 0;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match from_server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    seen.extend_from_slice(&buf[..n]);
+                    let cut = find(&seen, b"x-ndjson").and_then(|h| {
+                        let answer = h + find(&seen[h..], b"{\"answer\"")?;
+                        Some(answer + find(&seen[answer..], b"\n")? + 1)
+                    });
+                    let upto = cut.unwrap_or(seen.len()).min(seen.len());
+                    if to_client.write_all(&seen[forwarded..upto]).is_err() {
+                        break;
+                    }
+                    forwarded = upto;
+                    if cut.is_some() {
+                        let _ = to_client.shutdown(std::net::Shutdown::Both);
+                        let _ = from_server.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_text_stream_cut_between_the_gateway_and_the_laptop_is_unknown_and_never_sent_again() {
+    let db = database();
+    let gw = crate::sandbox();
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let proxy = cutting_proxy(&served.base);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+
+    let cut = laptop.run(&["--gateway", &proxy, "text", QUESTION, "--yes"]);
+    assert_eq!(cut.code, 5, "the unknown exit: {cut:?}");
+    assert!(cut.stdout.starts_with("[conjure sandbox]"), "the partial answer: {cut:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+    // The journal kept the piece that arrived, and the gateway's job id to ask it about.
+    let listed = &jobs.json()["jobs"][0];
+    assert_eq!(listed["partial"], true, "{listed}");
+    assert!(cut.stdout.starts_with(listed["answer"].as_str().unwrap()), "{listed}");
+    assert!(listed["request_id"].as_str().is_some_and(|r| r.starts_with("j_")), "{listed}");
+
+    // Asked again, even straight at the gateway: nothing is sent again.
+    let again = laptop.run(&["--gateway", &served.base, "text", QUESTION, "--yes"]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "a paid POST is never sent again");
+    let printed = served.stop();
+    for run in [&cut, &jobs, &again] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key));
+}
