@@ -241,6 +241,12 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     assert_eq!(gw.stats().chat_posts_received, 4);
     assert_eq!(polled.json()["answer"], direct["answer"], "{polled:?}");
 
+    // --continue: the earlier turns come from the laptop's journal and travel with the request.
+    let next = laptop.run(&["--gateway", &base, "text", "--continue", "and at night?", "--yes"]);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert_eq!(gw.stats().chat_posts_received, 5);
+    assert!(next.stdout.contains("with 1 assistant turn before"), "{next:?}");
+
     // The laptop journaled the jobs.
     let jobs = laptop.run(&["--json", "jobs"]);
     assert_eq!(jobs.code, 0, "{jobs:?}");
@@ -249,7 +255,7 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     // The same token again: refused, nothing sent.
     let again = text(&["--approve", &token]);
     assert_ne!(again.code, 0, "{again:?}");
-    assert_eq!(gw.stats().chat_posts_received, 4);
+    assert_eq!(gw.stats().chat_posts_received, 5);
 
     // A local image travels inline: the sandbox says it received it, with its size. A whole
     // answer (--no-stream) comes back with the job.
@@ -268,12 +274,12 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
         "--yes",
     ]);
     assert_eq!(seen.code, 0, "{seen:?}");
-    assert_eq!(gw.stats().chat_posts_received, 5);
+    assert_eq!(gw.stats().chat_posts_received, 6);
     let received = format!("It received 1 image ({} bytes inline)", png.len());
     assert!(seen.stdout.contains(&received), "{seen:?}");
 
     let printed = served.stop();
-    for run in [&quoted, &streamed, &json, &polled, &jobs, &again, &seen] {
+    for run in [&quoted, &streamed, &json, &polled, &next, &jobs, &again, &seen] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
