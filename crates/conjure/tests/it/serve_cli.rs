@@ -400,3 +400,42 @@ fn a_text_stream_cut_between_the_gateway_and_the_laptop_is_unknown_and_never_sen
     }
     assert!(!printed.contains(&key));
 }
+
+#[test]
+fn one_text_token_spent_by_four_laptops_at_once_sends_once() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults { latency_ms: 200, ..Default::default() });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let laptops: Vec<_> = (0..4)
+        .map(|_| {
+            let mut l = crate::ctx();
+            l.env("CONJURE_GATEWAY_KEY", &key);
+            l.env("CONJURE_GATEWAY", &served.base);
+            l
+        })
+        .collect();
+    let quoted = laptops[0].run(&["--json", "text", QUESTION]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let token = quoted.json()["quote"]["token"].as_str().expect("a token").to_owned();
+    // Each laptop has its own journal: only the gateway stands between them and a second POST.
+    let children: Vec<_> = laptops
+        .iter()
+        .map(|l| {
+            let mut cmd = l.command(&["--json", "text", QUESTION, "--approve", &token]);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "one token, one POST: {codes:?}");
+    served.stop();
+    for o in &outputs {
+        let all =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!all.contains(&key), "the key printed");
+    }
+}
