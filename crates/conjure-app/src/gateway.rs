@@ -13,6 +13,21 @@
 //!   once; a token is used once there too), poll is `GET /conjure/v1/jobs/{id}`, download is
 //!   `GET /conjure/v1/jobs/{id}/outputs/{n}`. The member key goes to the gateway's own URLs
 //!   only, never elsewhere.
+//! - `conjure text` takes the same path, not the gateway's `/v1/chat/completions`: that
+//!   endpoint is for clients that cannot approve (a member's pre-approval or a 402), so the
+//!   laptop's quote -> approve protocol, its approval token used once and its journal entry
+//!   before the spend would each need a second route. Through the own API a text request is
+//!   quoted like media (the reserve), and its spend answers with the answer's pieces as JSON
+//!   lines, handed to the runner's stream sink verbatim as they arrive, then the finished job;
+//!   a stream cut upstream ends with `outcome_unknown`, one cut on the way is the same for the
+//!   laptop: the job is `unknown`, the pieces already printed are its partial answer.
+//!
+//! - [`inline_local_inputs`] turns the local files of a request (`--ref`, `--first-frame`,
+//!   `--last-frame`, `--audio`, `--image`) into `data:` URLs before it is quoted: the gateway cannot read
+//!   the laptop's disk, and takes inputs inline. A file gets the same checks as on the local path
+//!   (content sniffed and decoded, [`crate::inputs::MAX_INLINE_BYTES`]), and the quote, built from
+//!   the inlined request on both sides, binds each input's sha256 as it does for a local file.
+//!   Providers that take URLs only are left alone: they refuse a path with their own hint.
 //!
 //! The key is a member key (`cjm_...`) from `CONJURE_GATEWAY_KEY`, else conjure's credentials
 //! file (`conjure_providers::credentials::conjure_credentials_file`, line
@@ -24,6 +39,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use conjure_core::provider::{Downloaded, ProviderError, Snapshot};
+use conjure_core::text::Delta;
 use conjure_core::{MediaKind, Provider, ProviderId, Quote};
 use conjure_providers::http::{self, Failure, PlainHttp};
 use conjure_providers::secret::Secret;
@@ -94,6 +110,72 @@ fn member_key(config: &Config) -> Result<Secret, AppError> {
         .filter(|k| !k.is_empty())
         .map(Secret::new)
         .ok_or_else(missing)
+}
+
+/// `request` with every local-file input replaced by a `data:` URL of its bytes, checked as a
+/// local input is (kind, header, size cap). URLs and `data:` values pass unchanged; so does
+/// every input of a provider that takes URLs only (its own check refuses a path, with its hint).
+pub fn inline_local_inputs(request: &mut crate::Request) -> Result<(), AppError> {
+    use base64::Engine as _;
+    use conjure_core::spec::{InputKind, MediaInput};
+    let inline = |value: &mut String, kind: InputKind, flag: &str| -> Result<(), AppError> {
+        let lower = value.trim().to_ascii_lowercase();
+        if lower.contains("://") || lower.starts_with("data:") {
+            return Ok(());
+        }
+        let MediaInput::File(file) = crate::inputs::resolve(value, kind, flag)? else {
+            return Ok(());
+        };
+        let bytes = std::fs::read(&file.path).map_err(|e| {
+            AppError::invalid(format!("`{flag} {value}`: cannot read the file: {e}"))
+                .hint("check the path, or pass an https:// URL")
+        })?;
+        // Read twice: what is inlined must be what was checked.
+        if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+            return Err(AppError::invalid(format!("`{flag} {value}` changed while it was read"))
+                .hint("run the command again once the file is written"));
+        }
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        *value = format!("data:{};base64,{b64}", file.mime);
+        Ok(())
+    };
+    match request {
+        crate::Request::Image(r) => {
+            if !conjure_providers::registry::capabilities(r.provider).inline_inputs {
+                return Ok(());
+            }
+            for v in &mut r.refs {
+                inline(v, InputKind::Image, "--ref")?;
+            }
+        }
+        crate::Request::Video(r) => {
+            if !conjure_providers::registry::capabilities(r.provider).inline_inputs {
+                return Ok(());
+            }
+            if let Some(v) = &mut r.first_frame {
+                inline(v, InputKind::Image, "--first-frame")?;
+            }
+            if let Some(v) = &mut r.last_frame {
+                inline(v, InputKind::Image, "--last-frame")?;
+            }
+            for v in &mut r.refs {
+                inline(v, InputKind::Image, "--ref")?;
+            }
+            for v in &mut r.audio {
+                inline(v, InputKind::Audio, "--audio")?;
+            }
+        }
+        crate::Request::Text(r) => {
+            if !conjure_providers::registry::capabilities(r.provider).inline_inputs {
+                return Ok(());
+            }
+            for v in &mut r.images {
+                inline(v, InputKind::Image, "--image")?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// The error a gateway answered with, as the application's error (and so the CLI's exit code).
@@ -240,14 +322,14 @@ pub struct GatewayProvider {
     id: ProviderId,
 }
 
-impl Provider for GatewayProvider {
-    fn id(&self) -> ProviderId {
-        self.id
-    }
-
-    async fn submit(
+impl GatewayProvider {
+    /// The one POST of an approved quote (`POST /conjure/v1/jobs`). A job answers with its
+    /// JSON; a text answer that streams comes as JSON lines (see the gateway's `own` module),
+    /// each piece handed to `sink` verbatim as it arrives, then the finished job. Once the
+    /// gateway has taken the request every failure is `sent: true`: the money may be spent.
+    async fn spend(
         &self,
-        _request: &conjure_core::provider::WireRequest,
+        sink: &(dyn Fn(Delta<'_>) + Send + Sync),
     ) -> Result<Snapshot, ProviderError> {
         let pending = self.client.pending.lock().ok().and_then(|mut p| p.take());
         let Some((token, request)) = pending else {
@@ -257,20 +339,102 @@ impl Provider for GatewayProvider {
         };
         let body = json!({"token": token, "request": request});
         let url = self.client.url("/conjure/v1/jobs");
-        let (status, headers, bytes) =
-            self.client.send(self.client.client.post(url).json(&body)).await?;
-        if status != 201 {
-            return Err(provider_error(status, &headers, &bytes));
-        }
-        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
-            // The gateway took it (201): what it said is lost, the money may be spent.
-            ProviderError::Transport {
-                sent: true,
-                message: format!("the gateway's answer is not JSON ({e})"),
+        let request =
+            self.client.client.post(url).json(&body).bearer_auth(self.client.key.expose());
+        // The deadline covers the answer's head; a streamed answer may take longer than that.
+        let response = match tokio::time::timeout(self.client.timeout, request.send()).await {
+            Ok(sent) => sent.map_err(|e| http::classify(Failure::Transport(e)))?,
+            Err(_) => {
+                return Err(ProviderError::Transport {
+                    sent: true,
+                    message: format!(
+                        "the gateway did not answer within {} s",
+                        self.client.timeout.as_secs()
+                    ),
+                });
             }
-        })?;
-        GatewayClient::snapshot_of(&value)
-            .map_err(|e| ProviderError::Transport { sent: true, message: e.to_string() })
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let lost = |e: &dyn std::fmt::Display| ProviderError::Transport {
+            sent: true,
+            message: format!("the gateway's answer was cut ({e})"),
+        };
+        let streamed = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-ndjson"));
+        if !streamed {
+            let read = tokio::time::timeout(self.client.timeout, response.bytes()).await;
+            let bytes = match read {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) if status == 201 => return Err(lost(&e)),
+                Ok(Err(e)) => return Err(http::classify(Failure::Transport(e))),
+                Err(_) => return Err(lost(&"no whole answer in time")),
+            };
+            if status != 201 {
+                return Err(provider_error(status, &headers, &bytes));
+            }
+            let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+                // The gateway took it (201): what it said is lost, the money may be spent.
+                ProviderError::Transport {
+                    sent: true,
+                    message: format!("the gateway's answer is not JSON ({e})"),
+                }
+            })?;
+            return GatewayClient::snapshot_of(&value)
+                .map_err(|e| ProviderError::Transport { sent: true, message: e.to_string() });
+        }
+        let mut stream = response.bytes_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            while let Some(end) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=end).collect();
+                let value: Value = serde_json::from_slice(&line).map_err(|e| lost(&e))?;
+                if let Some(id) = value["started"].as_str() {
+                    sink(Delta::Started { request_id: id });
+                } else if let Some(piece) = value["answer"].as_str() {
+                    sink(Delta::Answer(piece));
+                } else if let Some(piece) = value["reasoning"].as_str() {
+                    sink(Delta::Reasoning(piece));
+                } else if value.get("job").is_some() {
+                    return GatewayClient::snapshot_of(&value["job"]).map_err(|e| {
+                        ProviderError::Transport { sent: true, message: e.to_string() }
+                    });
+                } else if value.get("error").is_some() {
+                    return Err(ProviderError::Transport {
+                        sent: true,
+                        message: format!("the gateway: {}", http::error_message(&line)),
+                    });
+                }
+            }
+            match stream.next().await {
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(lost(&e)),
+                None => return Err(lost(&"it ended before the job's outcome")),
+            }
+        }
+    }
+}
+
+impl Provider for GatewayProvider {
+    fn id(&self) -> ProviderId {
+        self.id
+    }
+
+    async fn submit(
+        &self,
+        _request: &conjure_core::provider::WireRequest,
+    ) -> Result<Snapshot, ProviderError> {
+        self.spend(&|_| {}).await
+    }
+
+    async fn submit_streaming(
+        &self,
+        _request: &conjure_core::provider::WireRequest,
+        sink: &(dyn Fn(Delta<'_>) + Send + Sync),
+    ) -> Result<Snapshot, ProviderError> {
+        self.spend(sink).await
     }
 
     async fn poll(&self, request_id: &str, _kind: MediaKind) -> Result<Snapshot, ProviderError> {
@@ -350,6 +514,51 @@ mod tests {
             &json!({"error": {"code": "budget_exceeded", "message": "over", "hint": "wait"}}),
         );
         assert_eq!(err.hint.as_deref(), Some("wait"));
+    }
+
+    #[test]
+    fn local_inputs_travel_inline_checked_and_urls_pass_unchanged() {
+        use crate::inputs::tests::{png, wav};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.png");
+        std::fs::write(&p, png()).unwrap();
+        let w = dir.path().join("a.wav");
+        std::fs::write(&w, wav()).unwrap();
+        let path = p.to_str().unwrap().to_owned();
+        let mut image = crate::ImageRequest::new("x");
+        image.refs = vec![path.clone(), "https://example.com/r.png".into()];
+        let mut request = crate::Request::Image(image);
+        inline_local_inputs(&mut request).unwrap();
+        let crate::Request::Image(r) = &request else { unreachable!() };
+        let inline = r.refs[0].strip_prefix("data:image/png;base64,").expect("a data URL");
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, inline);
+        assert_eq!(decoded.unwrap(), png());
+        assert_eq!(r.refs[1], "https://example.com/r.png");
+
+        let mut video = crate::VideoRequest::new("waves");
+        video.first_frame = Some(path.clone());
+        video.audio = vec![w.to_str().unwrap().to_owned()];
+        let mut request = crate::Request::Video(video);
+        inline_local_inputs(&mut request).unwrap();
+        let crate::Request::Video(r) = &request else { unreachable!() };
+        assert!(r.first_frame.as_deref().unwrap().starts_with("data:image/png;base64,"));
+        assert!(r.audio[0].starts_with("data:audio/wav;base64,"));
+
+        // Checked as a local input is: a WAV given as an image is refused, naming the flag.
+        let mut text = crate::TextRequest::new("what is this?");
+        text.images = vec![w.to_str().unwrap().to_owned()];
+        let err = inline_local_inputs(&mut crate::Request::Text(text)).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert!(err.message.contains("--image"), "{}", err.message);
+
+        // A provider that takes URLs only keeps the path (its own check refuses it).
+        let mut image = crate::ImageRequest::new("x");
+        image.provider = ProviderId::ImaginePro;
+        image.refs = vec![path.clone()];
+        let mut request = crate::Request::Image(image);
+        inline_local_inputs(&mut request).unwrap();
+        let crate::Request::Image(r) = &request else { unreachable!() };
+        assert_eq!(r.refs[0], path);
     }
 
     #[test]

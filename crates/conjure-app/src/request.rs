@@ -161,7 +161,7 @@ fn default_text_model() -> String {
 /// begin with), `history` (the turns of a continued conversation, see
 /// [`crate::App::conversation`]), `messages` (an OpenAI-style array given whole), then the new
 /// user turn: `prompt` with `images`. A request without a prompt sends the messages as they are.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TextRequest {
     #[serde(default)]

@@ -80,6 +80,8 @@ pub fn document() -> Value {
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SpendRequest"}}}},
                     "responses": with(json!({
                         "201": job_response("Sent: the provider accepted it (or answered that it failed)"),
+                        "200": {"description": "A text answer that streams: one JSON object a line, `{\"started\": JOB}`, then `{\"answer\": PIECE}` and `{\"reasoning\": PIECE}` verbatim as they arrive, then `{\"job\": Job}`, or `{\"error\": {...}}` (`outcome_unknown`: cut upstream, may have been charged, never sent again). A stream that ends without either was cut on the way: treat the job as unknown.",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}}},
                         "403": error_response("Over a budget"),
                         "404": error_response("No quote of yours has this token"),
                         "409": error_response("The token was used already (`job` names the job it sent), or the price changed"),
@@ -139,8 +141,8 @@ pub fn document() -> Value {
                     "error": {"type": "object", "required": ["code", "message"], "properties": {
                         "code": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": ["string", "null"]}}}}},
                 "QuoteRequest": {"type": "object", "required": ["request"], "properties": {
-                    "request": {"type": "object", "required": ["type", "prompt"], "description": "conjure's request: the fields of `conjure image` or `conjure video`. Inputs are https:// or data: URLs.",
-                        "properties": {"type": {"enum": ["image", "video"]}, "prompt": {"type": "string"},
+                    "request": {"type": "object", "required": ["type"], "description": "conjure's request: the fields of `conjure image`, `conjure video` or `conjure text` (prompt, model, system, messages, history, max_tokens, temperature, top_p, images, files, mode: stream | whole | async). Inputs are https:// or data: URLs.",
+                        "properties": {"type": {"enum": ["image", "video", "text"]}, "prompt": {"type": "string"},
                             "provider": {"type": "string", "description": "A provider conjure knows (as `conjure image --provider`)."}, "model": {"type": "string"}}},
                     "project": {"type": "string"},
                     "again": {"type": "boolean", "description": "Send even though the same request was sent in the last 24 hours."}}},

@@ -2,14 +2,19 @@
 //! approve protocol over HTTP, and what a member reads about their own jobs.
 //!
 //! - `POST /quote`: a request in conjure's own shape (`{"type": "image", "prompt": ...}`, the
-//!   fields of `conjure image` / `conjure video`) becomes the quote the CLI prints, with its
-//!   approval token (`cq_...`). The gateway keeps the token with the member, the project and
-//!   the request; nothing is reserved or sent.
+//!   fields of `conjure image` / `conjure video` / `conjure text`) becomes the quote the CLI
+//!   prints, with its approval token (`cq_...`). The gateway keeps the token with the member,
+//!   the project and the request; nothing is reserved or sent. Every input (a text request's
+//!   images and message image URLs included) is https:// or a `data:` URL within the inline
+//!   cap: a path would be read on the gateway's own disk.
 //! - `POST /jobs` with `{"token": ...}`: the member's approval of exactly that quote. The request
 //!   is priced again and must still match the token (same request, total and price), then goes
 //!   down the gateway's one paid path (`reserve_scoped` for the member and project, the core's
 //!   runner, one POST). A token is used once: sending it again answers 409 with the job it
-//!   sent, so a client whose answer was lost can ask again without paying twice.
+//!   sent, so a client whose answer was lost can ask again without paying twice. A text
+//!   answer that streams is handed on as JSON lines as it arrives (see [`streamed`]); the
+//!   runner goes on in a task of its own, so a member who hangs up does not stop the job
+//!   being recorded.
 //! - `GET /jobs`, `GET /jobs/{id}`, `GET /jobs/{id}/outputs[/{n}]`, `GET /spend`,
 //!   `GET /events` (Server-Sent Events of the member's job changes, with the webhook event
 //!   names): reads of the member's own jobs and spending. Another member's job is 404, as no
@@ -26,7 +31,7 @@ use axum::Extension;
 use axum::Json;
 use axum::body::Body;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -35,8 +40,10 @@ use conjure_app::{AppError, Request};
 use conjure_core::approval::{Consent, NeedsApproval, Order, approve};
 use conjure_core::policy;
 use conjure_core::provider::{RemoteStatus, Snapshot};
-use conjure_core::runner::RunError;
+use conjure_core::runner::{Event, RunError};
+use conjure_core::text::Delta;
 use conjure_core::{JobId, JobRecord, JobState, JobStore as _};
+use futures_util::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Row as _;
@@ -50,6 +57,10 @@ use crate::{admin, approvals, timefmt_now};
 /// Where the own API lives.
 pub const PREFIX: &str = "/conjure/v1";
 
+/// The largest request body of a quote or a spend: a video's inputs inline (first and last
+/// frame, references, audio), each at most [`conjure_app::inputs::MAX_INLINE_BYTES`] as base64.
+pub const BODY_LIMIT: usize = 64 * 1024 * 1024;
+
 /// One route of the own API: its path (axum's syntax, which is also OpenAPI's), its methods,
 /// and its handlers.
 pub struct Route {
@@ -61,11 +72,15 @@ pub struct Route {
 /// Every route of the own API (all under the member-key check).
 pub fn routes() -> Vec<Route> {
     vec![
-        Route { path: "/conjure/v1/quote", methods: &["post"], handler: post(quote) },
+        Route {
+            path: "/conjure/v1/quote",
+            methods: &["post"],
+            handler: post(quote).layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        },
         Route {
             path: "/conjure/v1/jobs",
             methods: &["get", "post"],
-            handler: get(jobs).post(spend),
+            handler: get(jobs).post(spend).layer(DefaultBodyLimit::max(BODY_LIMIT)),
         },
         Route { path: "/conjure/v1/jobs/{id}", methods: &["get"], handler: get(job) },
         Route { path: "/conjure/v1/jobs/{id}/outputs", methods: &["get"], handler: get(outputs) },
@@ -126,8 +141,44 @@ fn check_remote(request: &Request) -> Result<(), AppError> {
             list.extend(r.audio.iter().map(|v| ("audio", v)));
             (list, &r.hooks)
         }
+        Request::Text(r) => {
+            // Every image of the conversation must travel in the request: a path would be read
+            // on the gateway's disk.
+            if r.history.iter().flat_map(|m| &m.content).any(|p| {
+                matches!(
+                    p,
+                    conjure_core::text::Part::Image {
+                        input: conjure_core::spec::MediaInput::File(_)
+                    }
+                )
+            }) {
+                return Err(AppError::invalid(
+                    "`history`: an image of the conversation is a local file the gateway cannot read",
+                )
+                .hint("send its https:// or data: URL instead"));
+            }
+            let mut list: Vec<(&str, &String)> = r.images.iter().map(|v| ("images", v)).collect();
+            list.extend(r.files.iter().map(|v| ("files", v)));
+            let mut urls = Vec::new();
+            if let Some(raw) = &r.messages {
+                message_urls(raw, &mut urls);
+            }
+            for url in &urls {
+                let lower = url.trim().to_ascii_lowercase();
+                if !(lower.starts_with("https://") || lower.starts_with("data:")) {
+                    return Err(AppError::invalid(format!(
+                        "`messages`: the gateway takes images as https:// or data: URLs only, not `{url}`"
+                    ))
+                    .hint("send the image's https:// URL, or inline it as a data: URL"));
+                }
+            }
+            for (field, value) in list {
+                check_input(field, value)?;
+            }
+            return Ok(());
+        }
         _ => {
-            return Err(AppError::invalid("The own API quotes `image` and `video` requests")
+            return Err(AppError::invalid("The own API quotes `image`, `video` and `text` requests")
                 .hint("send {\"type\": \"image\", ...} or {\"type\": \"video\", ...}; a provider's own payload goes to the gateway's wire endpoint for that provider"));
         }
     };
@@ -136,12 +187,44 @@ fn check_remote(request: &Request) -> Result<(), AppError> {
             .hint("register your URL with POST /v1/webhooks: the gateway signs and delivers its job events"));
     }
     for (field, value) in inputs {
+        check_input(field, value)?;
+    }
+    Ok(())
+}
+
+/// Every `url` and `image_url` string of an OpenAI-style messages value.
+fn message_urls(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| message_urls(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                match v {
+                    Value::String(s) if k == "url" || k == "image_url" => out.push(s.clone()),
+                    other => message_urls(other, out),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// One input of a request: https:// or a `data:` URL within the inline cap.
+fn check_input(field: &str, value: &str) -> Result<(), AppError> {
+    {
         let lower = value.trim().to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("data:")) {
             return Err(AppError::invalid(format!(
                 "`{field}`: the gateway takes https:// or data: URLs only, not `{value}`"
             ))
             .hint("upload the file somewhere reachable and send its https:// URL, or send it as a data: URL"));
+        }
+        let cap = conjure_app::inputs::MAX_INLINE_BYTES;
+        if lower.starts_with("data:") && (value.len() as u64) / 4 * 3 > cap + 1024 {
+            return Err(AppError::invalid(format!(
+                "`{field}`: the data URL is over {} MB; inline inputs are capped at that",
+                cap / 1024 / 1024
+            ))
+            .hint("make the file smaller (e.g. `conjure media resize`), or host it and send its https:// URL"));
         }
     }
     Ok(())
@@ -430,15 +513,98 @@ async fn spend(
         scope: Scope { member: member.clone(), project },
         connected,
     };
-    let sent = match api::send(&gw, cleared, None).await {
-        Ok(sent) => sent,
-        Err(answer) => return answer,
-    };
     let base = base_url(&headers);
+    // The runner goes on in a task of its own: a member who hangs up mid-answer does not stop
+    // the job being recorded. What it streams comes back through the channel as it arrives.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Piece>();
+    let task_gw = gw.clone();
+    tokio::spawn(async move {
+        let pieces = tx.clone();
+        let observer = move |event: Event<'_>| {
+            if let Event::Streamed { job, delta } = event {
+                let line = match delta {
+                    // The member's id for the job is the gateway's, never the provider's.
+                    Delta::Started { .. } => json!({"started": job.as_str()}),
+                    Delta::Answer(a) => json!({"answer": a}),
+                    Delta::Reasoning(r) => json!({"reasoning": r}),
+                };
+                let _ = pieces.send(Piece::Line(line));
+            }
+        };
+        let piece = match api::send(&task_gw, cleared, Some(std::sync::Arc::new(observer))).await {
+            Ok(sent) => Piece::Done(Box::new(sent)),
+            Err(answer) => Piece::NotSent(answer),
+        };
+        let _ = tx.send(piece);
+    });
+    match rx.recv().await {
+        Some(Piece::Done(sent)) => answer_sent(&gw, *sent, &base).await,
+        Some(Piece::NotSent(answer)) => answer,
+        Some(Piece::Line(first)) => streamed(gw, &first, rx, base),
+        None => api::app_error(&AppError::other("The gateway's job stopped before it answered")),
+    }
+}
+
+/// What the spending task hands the handler: a line of a streamed answer, or its outcome.
+enum Piece {
+    Line(Value),
+    Done(Box<Result<JobRecord, RunError>>),
+    /// The request never reached the runner (no turn at the provider): the member's answer,
+    /// only ever the first and only piece.
+    NotSent(Response),
+}
+
+/// A text answer as it streams: one JSON object a line (`application/x-ndjson`): `started`
+/// (the gateway's job id), `answer` and `reasoning` pieces verbatim, then `job` (the finished
+/// job, as `GET /conjure/v1/jobs/{id}` shows it) or `error` (`outcome_unknown` when the
+/// stream was cut upstream: the request may have been charged and is never sent again). A
+/// stream that ends without either was cut between the gateway and the member.
+fn streamed(
+    gw: Gateway,
+    first: &Value,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Piece>,
+    base: String,
+) -> Response {
+    let line = |v: &Value| Bytes::from(format!("{v}\n"));
+    let head = futures_util::stream::once(std::future::ready(Ok::<_, std::io::Error>(line(first))));
+    let rest = futures_util::stream::unfold(Some((gw, rx, base)), move |state| async move {
+        let (gw, mut rx, base) = state?;
+        match rx.recv().await? {
+            Piece::Line(v) => Some((Ok(line(&v)), Some((gw, rx, base)))),
+            Piece::NotSent(_) => None,
+            Piece::Done(sent) => {
+                let last = match *sent {
+                    Ok(job) => json!({"job": job_view(&job, &base)}),
+                    Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
+                        Ok(record) => json!({"job": job_view(&record, &base)}),
+                        Err(e) => json!({"error": {"code": "store", "message": e.to_string()}}),
+                    },
+                    Err(RunError::Unknown { job, error: cause, quoted }) => json!({"error": {
+                        "code": "outcome_unknown",
+                        "message": format!("The answer was cut ({cause}); it may have been charged up to {quoted} credits and was not sent again"),
+                        "hint": format!("do not send it again blindly: GET /conjure/v1/jobs/{job} shows what is known"),
+                        "job": job.as_str(), "exposure_credits": quoted}}),
+                    Err(other) => {
+                        json!({"error": {"code": "upstream_failed", "message": other.to_string()}})
+                    }
+                };
+                Some((Ok(line(&last)), None))
+            }
+        }
+    });
+    let mut response = Body::from_stream(head.chain(rest)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    response
+}
+
+/// The answer to a spend whose job is over (or was never sent): the job, or why not.
+async fn answer_sent(gw: &Gateway, sent: Result<JobRecord, RunError>, base: &str) -> Response {
     match sent {
-        Ok(job) => (StatusCode::CREATED, Json(job_view(&job, &base))).into_response(),
+        Ok(job) => (StatusCode::CREATED, Json(job_view(&job, base))).into_response(),
         Err(RunError::Failed { job, .. }) => match gw.store.get(&job).await {
-            Ok(record) => (StatusCode::CREATED, Json(job_view(&record, &base))).into_response(),
+            Ok(record) => (StatusCode::CREATED, Json(job_view(&record, base))).into_response(),
             Err(e) => api::app_error(&AppError::from(e)),
         },
         Err(RunError::Refused(refusal)) => {

@@ -243,7 +243,11 @@ async fn bad_requests_are_refused_with_what_to_do_and_nothing_is_sent() {
         json!({"prompt": "the request is not wrapped"}),
         json!({"request": {"type": "image", "prompt": "x", "modle": "gen"}}),
         json!({"request": {"type": "image", "prompt": "x", "refs": ["/etc/hostname"]}}),
-        json!({"request": {"type": "text", "prompt": "x"}}),
+        // A path would be read on the gateway's disk: a text's images and message URLs too.
+        json!({"request": {"type": "text", "prompt": "x", "images": ["/etc/hostname"]}}),
+        json!({"request": {"type": "text", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "x"},
+            {"type": "image_url", "image_url": {"url": "/etc/hostname"}}]}]}}),
         json!({"request": {"type": "image", "prompt": "x", "model": "no-such-model"}}),
         json!({"request": image("x"), "project": "nope"}),
     ];

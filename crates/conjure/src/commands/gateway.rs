@@ -1,5 +1,6 @@
-//! `--gateway URL`: `conjure image` and `conjure video` quoted and spent through a team
-//! gateway (`conjure serve`) instead of the provider, with the member key.
+//! `--gateway URL`: `conjure image`, `conjure video` and `conjure text` quoted and spent
+//! through a team gateway (`conjure serve`) instead of the provider, with the member key (a
+//! text answer streams through the gateway to stdout as it arrives).
 //!
 //! The request is built here as always (the same flags, the same checks); the gateway then
 //! prices it (`POST /conjure/v1/quote`, nothing sent) and that quote, with the gateway's
@@ -23,8 +24,9 @@ fn request_json(request: &Request) -> Result<Value, AppError> {
     let (kind, value) = match request {
         Request::Image(r) => ("image", serde_json::to_value(r)),
         Request::Video(r) => ("video", serde_json::to_value(r)),
+        Request::Text(r) => ("text", serde_json::to_value(r)),
         _ => {
-            return Err(AppError::invalid("Only `image` and `video` go through a gateway")
+            return Err(AppError::invalid("Only `image`, `video` and `text` go through a gateway")
                 .hint("run it without --gateway (and without CONJURE_GATEWAY)"));
         }
     };
@@ -92,5 +94,9 @@ mod tests {
             serde_json::from_value::<Request>(request_json(&video).unwrap()).unwrap(),
             video
         );
+        let text = Request::Text(conjure_app::TextRequest::new("why?"));
+        let json = request_json(&text).unwrap();
+        assert_eq!(json["type"], "text");
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), text);
     }
 }

@@ -103,6 +103,10 @@ pub async fn run(ctx: &Ctx, args: ImageArgs) -> anyhow::Result<()> {
     {
         r.prompt = crate::commands::enhance::enhanced(ctx, r.provider, &r.prompt).await?;
     }
+    if gateway.is_some() {
+        // The gateway cannot read this disk: local files travel inline, quoted by their hash.
+        conjure_app::gateway::inline_local_inputs(&mut request)?;
+    }
     let order = ctx.app.prepare(&request)?;
     match gateway {
         // Boxed: the gateway's paid path is a second copy of the large local one.

@@ -122,7 +122,6 @@ pub fn one_request(command: &Command) -> bool {
 /// refused rather than sent to the provider behind the person's back.
 fn not_through_a_gateway(command: &Command) -> Option<&'static str> {
     Some(match command {
-        Command::Text(_) => "text",
         Command::Button(_) => "button",
         Command::Upscale(_) => "upscale",
         Command::RemoveBg(_) => "remove-bg",
@@ -141,7 +140,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         return Err(crate::error::CliError::usage(format!(
             "`conjure {name}` does not go through a team gateway yet; nothing was sent"
         ))
-        .hint("only `image` and `video` do; run it without --gateway and with CONJURE_GATEWAY unset to send it with your own provider credentials")
+        .hint("only `image`, `video` and `text` do; run it without --gateway and with CONJURE_GATEWAY unset to send it with your own provider credentials")
         .into());
     }
     match command {

@@ -8,7 +8,7 @@ use conjure_app::{Request, TextRequest};
 use conjure_core::text::TextMode;
 
 use crate::cli::{ApprovalArgs, OutputArgs, PayArgs};
-use crate::commands::{Ctx, pay};
+use crate::commands::{Ctx, gateway, pay};
 use crate::error::CliError;
 
 /// Ask a text model. Shows the quote and asks before spending; the answer streams to stdout
@@ -122,12 +122,24 @@ impl TextArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: TextArgs) -> anyhow::Result<()> {
-    let order = order(ctx, &args).await?;
-    pay::run(ctx, order, &args.pay_args()).await
+    let Some(url) = ctx.app.config.gateway.clone() else {
+        let order = order(ctx, &args).await?;
+        return pay::run(ctx, order, &args.pay_args()).await;
+    };
+    // Through a team gateway: local images travel inline, the gateway quotes and sends it.
+    let mut request = Request::Text(request(ctx, &args).await?);
+    conjure_app::gateway::inline_local_inputs(&mut request)?;
+    let order = ctx.app.prepare(&request)?;
+    Box::pin(gateway::run(ctx, &url, &request, order, &args.pay_args())).await
 }
 
 /// The priced order these flags describe (reads the journal for `--continue`).
 pub async fn order(ctx: &Ctx, args: &TextArgs) -> anyhow::Result<conjure_core::Order> {
+    Ok(ctx.app.prepare(&Request::Text(request(ctx, args).await?))?)
+}
+
+/// The request these flags describe (reads the journal for `--continue`).
+async fn request(ctx: &Ctx, args: &TextArgs) -> anyhow::Result<TextRequest> {
     let mut request = TextRequest {
         prompt: args.prompt()?,
         provider: args.provider.parse().map_err(CliError::from)?,
@@ -153,5 +165,5 @@ pub async fn order(ctx: &Ctx, args: &TextArgs) -> anyhow::Result<conjure_core::O
             request.model.clone_from(&from.model);
         }
     }
-    Ok(ctx.app.prepare(&Request::Text(request))?)
+    Ok(request)
 }

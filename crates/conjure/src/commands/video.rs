@@ -64,9 +64,14 @@ impl VideoArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: VideoArgs) -> anyhow::Result<()> {
-    let request = args.request()?;
+    let mut request = args.request()?;
+    let gateway = ctx.app.config.gateway.clone();
+    if gateway.is_some() {
+        // The gateway cannot read this disk: local files travel inline, quoted by their hash.
+        conjure_app::gateway::inline_local_inputs(&mut request)?;
+    }
     let order = ctx.app.prepare(&request)?;
-    match ctx.app.config.gateway.clone() {
+    match gateway {
         // Boxed: the gateway's paid path is a second copy of the large local one.
         Some(url) => Box::pin(gateway::run(ctx, &url, &request, order, &args.pay)).await,
         None => pay::run(ctx, order, &args.pay).await,

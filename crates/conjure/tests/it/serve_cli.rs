@@ -89,14 +89,34 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     assert_eq!(fetched.code, 0, "{fetched:?}");
     assert_eq!(gw.stats().submit_posts_received, 4);
 
-    // A local file as input cannot travel: refused with what to do, nothing sent.
+    // A local file as input travels inline (a data: URL the sandbox decodes; it refuses a
+    // path): quoted with its hash, sent once, and never printed in full.
     std::fs::write(laptop.out_dir().join("ref.png"), &bytes).unwrap();
     let local = image(&["--ref", "ref.png", "--yes"]);
-    assert_eq!(local.code, 2, "{local:?}");
-    assert!(local.stderr.contains("https://"), "{local:?}");
+    assert_eq!(local.code, 0, "{local:?}");
+    assert_eq!(local.json()["status"], "completed", "{local:?}");
+    assert_eq!(gw.stats().submit_posts_received, 5);
+    let b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(&bytes)
+    };
+    assert!(!local.stdout.contains(&b64[..64.min(b64.len())]), "the file's bytes printed");
+    let local_job = local.json()["job_id"].as_str().expect("a job id").to_owned();
+    let shown = laptop.run(&["--json", "status", &local_job]);
+    let sha = {
+        use sha2::Digest as _;
+        format!("{:x}", sha2::Sha256::digest(&bytes))
+    };
+    assert!(shown.stdout.contains(&sha[..12]), "the quote binds the file's hash: {shown:?}");
+    // A file that is not an image: refused on the laptop with what to do, nothing sent.
+    std::fs::write(laptop.out_dir().join("notes.png"), b"not an image").unwrap();
+    let bad = image(&["--ref", "notes.png", "--yes"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("hint:"), "{bad:?}");
+    assert_eq!(gw.stats().submit_posts_received, 5);
 
     // Paid commands that do not go through a gateway yet are refused, not sent elsewhere.
-    let text = laptop.run(&["--gateway", &base, "text", "hello", "--yes"]);
+    let text = laptop.run(&["--gateway", &base, "retry", &job]);
     assert_eq!(text.code, 2, "{text:?}");
     assert!(text.stderr.contains("hint:"), "{text:?}");
 
@@ -104,12 +124,13 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
     let keyless = crate::ctx().run(&["--gateway", &base, "image", "x", "--yes"]);
     assert_eq!(keyless.code, 7, "{keyless:?}");
     assert!(keyless.stderr.contains("CONJURE_GATEWAY_KEY"), "{keyless:?}");
-    assert_eq!(gw.stats().submit_posts_received, 4);
+    assert_eq!(gw.stats().submit_posts_received, 5);
 
     let printed = served.stop();
-    for run in
-        [&quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &text, &keyless]
-    {
+    for run in [
+        &quoted, &done, &again, &yes, &video, &sent, &waited, &fetched, &local, &bad, &text,
+        &keyless,
+    ] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
@@ -158,4 +179,263 @@ fn an_answer_lost_upstream_is_unknown_on_the_laptop_and_never_sent_again() {
     assert_ne!(yes.code, 0, "{yes:?}");
     assert_eq!(gw.stats().submit_posts_received, 1, "a paid POST is never sent again");
     served.stop();
+}
+
+/// A question with multi-byte characters; the sandbox's answer quotes it.
+const QUESTION: &str = "Grüße — how do «lighthouses» work?";
+
+#[test]
+fn text_streams_through_the_gateway_with_the_local_protocol() {
+    let db = database();
+    // Upstream pieces split inside characters: the laptop still prints them whole.
+    let gw = crate::sandbox_with(conjure_test::Faults { split_utf8: true, ..Default::default() });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let base = served.base.clone();
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    let text = |extra: &[&str]| {
+        let mut args = vec!["--gateway", base.as_str(), "text", QUESTION];
+        args.extend_from_slice(extra);
+        laptop.run(&args)
+    };
+
+    // Without approval: the gateway's quote of the reserve, exit 3, nothing sent.
+    let quoted = text(&["--json"]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let token = quoted.json()["quote"]["token"].as_str().expect("a token").to_owned();
+    assert!(token.starts_with("cq_"), "{quoted:?}");
+    assert_eq!(gw.stats().chat_posts_received, 0, "a quote sends nothing");
+
+    // Approved: one POST upstream, the answer streamed to stdout as it is.
+    let streamed = text(&["--approve", &token]);
+    assert_eq!(streamed.code, 0, "{streamed:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    assert!(streamed.stdout.starts_with("[conjure sandbox]"), "{streamed:?}");
+    // Byte-exact: what the provider answers the same question asked directly (the gateway's
+    // own credentials, no gateway in between).
+    let direct = gw.run(&["--json", "text", QUESTION, "--yes"]);
+    assert_eq!(direct.code, 0, "{direct:?}");
+    assert_eq!(gw.stats().chat_posts_received, 2);
+    let direct = direct.json();
+    assert_eq!(streamed.stdout, direct["answer"].as_str().unwrap(), "byte-exact");
+
+    // --json: the local shape, the same answer (--again: the same question within the day).
+    let json = text(&["--json", "--yes", "--again"]);
+    assert_eq!(json.code, 0, "{json:?}");
+    assert_eq!(gw.stats().chat_posts_received, 3);
+    let value = json.json();
+    assert_eq!(value["answer"], direct["answer"], "{value}");
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&value), keys(&direct), "{value}\n{direct}");
+    assert_eq!(value["status"], direct["status"]);
+
+    // --async: sent once, polled through the gateway like media, the same answer.
+    let polled = text(&["--json", "--async", "--yes"]);
+    assert_eq!(polled.code, 0, "{polled:?}");
+    assert_eq!(gw.stats().chat_posts_received, 4);
+    assert_eq!(polled.json()["answer"], direct["answer"], "{polled:?}");
+
+    // --continue: the earlier turns come from the laptop's journal and travel with the request.
+    let next = laptop.run(&["--gateway", &base, "text", "--continue", "and at night?", "--yes"]);
+    assert_eq!(next.code, 0, "{next:?}");
+    assert_eq!(gw.stats().chat_posts_received, 5);
+    assert!(next.stdout.contains("with 1 assistant turn before"), "{next:?}");
+
+    // The laptop journaled the jobs.
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert_eq!(jobs.code, 0, "{jobs:?}");
+    assert!(jobs.stdout.contains("lighthouses"), "{jobs:?}");
+
+    // The same token again: refused, nothing sent.
+    let again = text(&["--approve", &token]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 5);
+
+    // A local image travels inline: the sandbox says it received it, with its size. A whole
+    // answer (--no-stream) comes back with the job.
+    let png = conjure_test::png_bytes();
+    std::fs::write(laptop.out_dir().join("look.png"), &png).unwrap();
+    let seen = laptop.run(&[
+        "--gateway",
+        &base,
+        "text",
+        "what is in this picture?",
+        "--image",
+        "look.png",
+        "--model",
+        "gpt",
+        "--no-stream",
+        "--yes",
+    ]);
+    assert_eq!(seen.code, 0, "{seen:?}");
+    assert_eq!(gw.stats().chat_posts_received, 6);
+    let received = format!("It received 1 image ({} bytes inline)", png.len());
+    assert!(seen.stdout.contains(&received), "{seen:?}");
+
+    let printed = served.stop();
+    for run in [&quoted, &streamed, &json, &polled, &next, &jobs, &again, &seen] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key), "the key in the gateway's output");
+}
+
+#[test]
+fn a_text_stream_cut_upstream_is_unknown_on_the_laptop_with_its_partial_answer() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults {
+        stream_cut_after: Some(2),
+        ..Default::default()
+    });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    laptop.env("CONJURE_GATEWAY", &served.base);
+
+    let cut = laptop.run(&["text", QUESTION, "--yes"]);
+    assert_eq!(cut.code, 5, "the unknown exit: {cut:?}");
+    assert!(cut.stdout.starts_with("[conjure sandbox]"), "the partial answer: {cut:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+
+    // Asked again: nothing is sent again.
+    let again = laptop.run(&["text", QUESTION, "--yes"]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "a paid POST is never sent again");
+    let printed = served.stop();
+    for run in [&cut, &jobs, &again] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key));
+}
+
+/// A TCP proxy in front of `upstream` (`http://HOST:PORT`) that passes everything through,
+/// except that a streamed answer (`application/x-ndjson`) is cut right after its first
+/// `answer` line: the laptop loses the gateway mid-answer, while the gateway goes on.
+fn cutting_proxy(upstream: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    use std::net::{TcpListener, TcpStream};
+    let target = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (mut from_client, mut to_server) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from_client, &mut to_server);
+            });
+            let (mut from_server, mut to_client) = (server, client);
+            std::thread::spawn(move || {
+                let mut seen: Vec<u8> = Vec::new();
+                let mut forwarded = 0;
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = match from_server.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    seen.extend_from_slice(&buf[..n]);
+                    let cut = find(&seen, b"x-ndjson").and_then(|h| {
+                        let answer = h + find(&seen[h..], b"{\"answer\"")?;
+                        Some(answer + find(&seen[answer..], b"\n")? + 1)
+                    });
+                    let upto = cut.unwrap_or(seen.len()).min(seen.len());
+                    if to_client.write_all(&seen[forwarded..upto]).is_err() {
+                        break;
+                    }
+                    forwarded = upto;
+                    if cut.is_some() {
+                        let _ = to_client.shutdown(std::net::Shutdown::Both);
+                        let _ = from_server.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_text_stream_cut_between_the_gateway_and_the_laptop_is_unknown_and_never_sent_again() {
+    let db = database();
+    let gw = crate::sandbox();
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let proxy = cutting_proxy(&served.base);
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+
+    let cut = laptop.run(&["--gateway", &proxy, "text", QUESTION, "--yes"]);
+    assert_eq!(cut.code, 5, "the unknown exit: {cut:?}");
+    assert!(cut.stdout.starts_with("[conjure sandbox]"), "the partial answer: {cut:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1);
+    let jobs = laptop.run(&["--json", "jobs"]);
+    assert!(jobs.stdout.contains("unknown"), "{jobs:?}");
+    // The journal kept the piece that arrived, and the gateway's job id to ask it about.
+    let listed = &jobs.json()["jobs"][0];
+    assert_eq!(listed["partial"], true, "{listed}");
+    assert!(cut.stdout.starts_with(listed["answer"].as_str().unwrap()), "{listed}");
+    assert!(listed["request_id"].as_str().is_some_and(|r| r.starts_with("j_")), "{listed}");
+
+    // Asked again, even straight at the gateway: nothing is sent again.
+    let again = laptop.run(&["--gateway", &served.base, "text", QUESTION, "--yes"]);
+    assert_ne!(again.code, 0, "{again:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "a paid POST is never sent again");
+    let printed = served.stop();
+    for run in [&cut, &jobs, &again] {
+        assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
+    }
+    assert!(!printed.contains(&key));
+}
+
+#[test]
+fn one_text_token_spent_by_four_laptops_at_once_sends_once() {
+    let db = database();
+    let gw = crate::sandbox_with(conjure_test::Faults { latency_ms: 200, ..Default::default() });
+    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let laptops: Vec<_> = (0..4)
+        .map(|_| {
+            let mut l = crate::ctx();
+            l.env("CONJURE_GATEWAY_KEY", &key);
+            l.env("CONJURE_GATEWAY", &served.base);
+            l
+        })
+        .collect();
+    let quoted = laptops[0].run(&["--json", "text", QUESTION]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    let token = quoted.json()["quote"]["token"].as_str().expect("a token").to_owned();
+    // Each laptop has its own journal: only the gateway stands between them and a second POST.
+    let children: Vec<_> = laptops
+        .iter()
+        .map(|l| {
+            let mut cmd = l.command(&["--json", "text", QUESTION, "--approve", &token]);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert_eq!(gw.stats().chat_posts_received, 1, "one token, one POST: {codes:?}");
+    served.stop();
+    for o in &outputs {
+        let all =
+            format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!all.contains(&key), "the key printed");
+    }
 }
