@@ -511,6 +511,25 @@ fn full(kind: [u8; 4], flags: u32, body: &[u8]) -> Vec<u8> {
     boxed(kind, &b)
 }
 
+/// An `stsc` box's body (after version and flags) for chunks holding `per_chunk` samples each:
+/// one entry per run of chunks of the same count, all with sample description 1.
+fn sample_to_chunk(per_chunk: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    let mut entries: Vec<(u32, u32)> = Vec::new();
+    for (c, per) in per_chunk.into_iter().enumerate() {
+        if entries.last().is_none_or(|&(_, p)| p != per) {
+            entries.push((c as u32 + 1, per));
+        }
+    }
+    let mut stsc = Vec::new();
+    be32(&mut stsc, entries.len() as u32);
+    for (first, per) in entries {
+        be32(&mut stsc, first);
+        be32(&mut stsc, per);
+        be32(&mut stsc, 1);
+    }
+    stsc
+}
+
 fn be32(v: &mut Vec<u8>, x: u32) {
     v.extend_from_slice(&x.to_be_bytes());
 }
@@ -697,20 +716,7 @@ fn sound_trak(t: &SoundTrack, chunks: &[(u64, u32)]) -> Option<Vec<u8>> {
             }
         }
         if &kind == b"stbl" {
-            let mut stsc = Vec::new();
-            let mut entries: Vec<(u32, u32)> = Vec::new();
-            for (c, &(_, per)) in chunks.iter().enumerate() {
-                if entries.last().is_none_or(|&(_, p)| p != per) {
-                    entries.push((c as u32 + 1, per));
-                }
-            }
-            be32(&mut stsc, entries.len() as u32);
-            for (first, per) in entries {
-                be32(&mut stsc, first);
-                be32(&mut stsc, per);
-                be32(&mut stsc, 1);
-            }
-            out.extend(full(*b"stsc", 0, &stsc));
+            out.extend(full(*b"stsc", 0, &sample_to_chunk(chunks.iter().map(|&(_, per)| per))));
             out.extend(chunk_offsets(chunks.iter().map(|&(o, _)| o)));
         }
         Some(boxed(kind, &out))
@@ -823,21 +829,10 @@ fn moov(
     for s in &layout.samples {
         be32(&mut stsz, s.size);
     }
-    let mut stsc = Vec::new();
-    let mut entries: Vec<(u32, u32)> = Vec::new();
-    for (c, &start) in layout.chunks.iter().enumerate() {
+    let stsc = sample_to_chunk(layout.chunks.iter().enumerate().map(|(c, &start)| {
         let end = layout.chunks.get(c + 1).copied().unwrap_or(layout.samples.len());
-        let per = (end - start) as u32;
-        if entries.last().is_none_or(|&(_, p)| p != per) {
-            entries.push((c as u32 + 1, per));
-        }
-    }
-    be32(&mut stsc, entries.len() as u32);
-    for (first, per) in entries {
-        be32(&mut stsc, first);
-        be32(&mut stsc, per);
-        be32(&mut stsc, 1);
-    }
+        (end - start) as u32
+    }));
     let co = chunk_offsets(offsets.iter().copied());
     let mut stbl = full(*b"stsd", 0, &stsd);
     stbl.extend(full(*b"stts", 0, &stts));
