@@ -407,6 +407,15 @@ impl Server {
     /// treated as no token (the new quote comes back), never as consent.
     async fn generate(&self, order: Order, pay: PayArgs) -> Result<Value, CliError> {
         let app = &*self.app;
+        // This server pays with the machine's own provider credentials; with a team gateway
+        // configured, that would spend behind the gateway's budgets. Refused, nothing sent.
+        if app.config.gateway.is_some() {
+            return Err(AppError::invalid(
+                "This MCP server does not spend through a team gateway yet; nothing was sent",
+            )
+            .hint("generate through the CLI (`conjure image|video|text`, which use the gateway), or unset CONJURE_GATEWAY and the config's [gateway] to spend with this machine's own provider credentials")
+            .into());
+        }
         let note = match &pay.token {
             Some(t) if !order.accepts(t) => Some(
                 "The approval_token was not issued for this request (the arguments, the price or the total differ)",

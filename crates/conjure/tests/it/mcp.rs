@@ -28,7 +28,11 @@ struct Answer {
 
 impl Mcp {
     async fn start(t: &TestContext) -> Mcp {
-        let cmd = tokio::process::Command::from(t.command(&["mcp"]));
+        Mcp::start_with(t.command(&["mcp"])).await
+    }
+
+    async fn start_with(cmd: std::process::Command) -> Mcp {
+        let cmd = tokio::process::Command::from(cmd);
         let (transport, stderr) =
             TokioChildProcess::builder(cmd).stderr(Stdio::piped()).spawn().expect("spawn");
         let client = ().serve(transport).await.expect("initialize");
@@ -301,6 +305,23 @@ fn errors_are_tool_errors_with_the_cli_kinds() {
         assert!(err["hint"].is_string(), "{err}");
         let err = mcp.err("balance", json!({})).await;
         assert_eq!(err["kind"], "credentials", "{err}");
+        mcp.finish().await;
+    });
+    // A team gateway configured: this server spends with the machine's own credentials, so it
+    // refuses rather than spend behind the gateway's budgets, even with a valid token.
+    let t = sandbox();
+    block_on(async {
+        let mut cmd = t.command(&["mcp"]);
+        cmd.env("CONJURE_GATEWAY", "http://127.0.0.1:9");
+        let mut mcp = Mcp::start_with(cmd).await;
+        let args = json!({"type": "image", "prompt": "through the gateway?"});
+        let quote = mcp.ok("quote", args.clone()).await;
+        let mut paid = args;
+        paid["approval_token"] = quote["approval_token"].clone();
+        let err = mcp.err("generate", paid).await;
+        assert_eq!(err["kind"], "invalid_input", "{err}");
+        assert!(err["message"].as_str().unwrap().contains("team gateway"), "{err}");
+        assert_eq!(posts(&t), 0, "nothing sent");
         mcp.finish().await;
     });
 }
