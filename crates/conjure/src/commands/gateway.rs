@@ -48,6 +48,24 @@ pub fn app(ctx: &Ctx) -> Result<Option<App<GatewayConnector>>, AppError> {
     Ok(Some(App::with_connector(config, GatewayConnector(client))))
 }
 
+/// Prices `request` and pays for it: through the configured team gateway (its local files
+/// inlined first: the gateway cannot read this disk, and quotes them by their hash), else with
+/// this machine's providers.
+pub async fn prepare_and_pay(
+    ctx: &Ctx,
+    mut request: Request,
+    args: &PayArgs,
+) -> anyhow::Result<()> {
+    let Some(url) = ctx.app.config.gateway.clone() else {
+        let order = ctx.app.prepare(&request)?;
+        return pay::run(ctx, order, args).await;
+    };
+    conjure_app::gateway::inline_local_inputs(&mut request)?;
+    let order = ctx.app.prepare(&request)?;
+    // Boxed: the gateway's paid path is a second copy of the large local one.
+    Box::pin(run(ctx, &url, &request, order, args)).await
+}
+
 /// Quotes `order` (built from `request`) at the gateway `url`, then takes it down the paid
 /// path with the gateway as its provider.
 pub async fn run(

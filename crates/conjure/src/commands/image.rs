@@ -4,7 +4,7 @@ use clap::Args;
 use conjure_app::{ImageRequest, Request};
 
 use crate::cli::{HookArgs, PayArgs};
-use crate::commands::{Ctx, gateway, pay};
+use crate::commands::{Ctx, gateway};
 use crate::error::CliError;
 
 /// Generate images. Shows the quote and asks before spending; without a terminal (or with
@@ -92,8 +92,7 @@ impl ImageArgs {
 
 pub async fn run(ctx: &Ctx, args: ImageArgs) -> anyhow::Result<()> {
     let mut request = args.request()?;
-    let gateway = ctx.app.config.gateway.clone();
-    if args.enhance && gateway.is_some() {
+    if args.enhance && ctx.app.config.gateway.is_some() {
         return Err(CliError::usage("`--enhance` asks the provider directly, not a gateway")
             .hint("write the prompt out in full, or run without --gateway")
             .into());
@@ -103,14 +102,5 @@ pub async fn run(ctx: &Ctx, args: ImageArgs) -> anyhow::Result<()> {
     {
         r.prompt = crate::commands::enhance::enhanced(ctx, r.provider, &r.prompt).await?;
     }
-    if gateway.is_some() {
-        // The gateway cannot read this disk: local files travel inline, quoted by their hash.
-        conjure_app::gateway::inline_local_inputs(&mut request)?;
-    }
-    let order = ctx.app.prepare(&request)?;
-    match gateway {
-        // Boxed: the gateway's paid path is a second copy of the large local one.
-        Some(url) => Box::pin(gateway::run(ctx, &url, &request, order, &args.pay)).await,
-        None => pay::run(ctx, order, &args.pay).await,
-    }
+    gateway::prepare_and_pay(ctx, request, &args.pay).await
 }

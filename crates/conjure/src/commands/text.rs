@@ -122,15 +122,13 @@ impl TextArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: TextArgs) -> anyhow::Result<()> {
-    let Some(url) = ctx.app.config.gateway.clone() else {
+    if ctx.app.config.gateway.is_none() {
         let order = order(ctx, &args).await?;
         return pay::run(ctx, order, &args.pay_args()).await;
-    };
+    }
     // Through a team gateway: local images travel inline, the gateway quotes and sends it.
-    let mut request = Request::Text(request(ctx, &args).await?);
-    conjure_app::gateway::inline_local_inputs(&mut request)?;
-    let order = ctx.app.prepare(&request)?;
-    Box::pin(gateway::run(ctx, &url, &request, order, &args.pay_args())).await
+    let request = Request::Text(request(ctx, &args).await?);
+    gateway::prepare_and_pay(ctx, request, &args.pay_args()).await
 }
 
 /// The priced order these flags describe (reads the journal for `--continue`).

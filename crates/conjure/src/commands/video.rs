@@ -4,7 +4,7 @@ use clap::Args;
 use conjure_app::{Request, VideoRequest};
 
 use crate::cli::{HookArgs, PayArgs};
-use crate::commands::{Ctx, gateway, pay};
+use crate::commands::{Ctx, gateway};
 use crate::error::CliError;
 
 /// Generate a video. Shows the quote and asks before spending; without a terminal (or with
@@ -64,16 +64,5 @@ impl VideoArgs {
 }
 
 pub async fn run(ctx: &Ctx, args: VideoArgs) -> anyhow::Result<()> {
-    let mut request = args.request()?;
-    let gateway = ctx.app.config.gateway.clone();
-    if gateway.is_some() {
-        // The gateway cannot read this disk: local files travel inline, quoted by their hash.
-        conjure_app::gateway::inline_local_inputs(&mut request)?;
-    }
-    let order = ctx.app.prepare(&request)?;
-    match gateway {
-        // Boxed: the gateway's paid path is a second copy of the large local one.
-        Some(url) => Box::pin(gateway::run(ctx, &url, &request, order, &args.pay)).await,
-        None => pay::run(ctx, order, &args.pay).await,
-    }
+    gateway::prepare_and_pay(ctx, args.request()?, &args.pay).await
 }
