@@ -454,24 +454,7 @@ impl Instance {
             let me = self.clone();
             running.spawn(async move { me.poll_claimed(claim).await });
         }
-        let mut done = Vec::new();
-        let mut first_error = None;
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok(Ok(outcome)) => done.push(outcome),
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                // A panicking poll leaves its lease to expire; the job is polled again then.
-                Err(e) => tracing::warn!(error = %e, "a background poll panicked"),
-            }
-        }
-        match first_error {
-            Some(e) if done.is_empty() => Err(e),
-            Some(e) => {
-                tracing::warn!(error = %e, hint = ?e.hint(), "a background poll failed");
-                Ok(done)
-            }
-            None => Ok(done),
-        }
+        crate::join_round(running, "a background poll").await
     }
 
     async fn poll_claimed(&self, claim: Claim) -> Result<PollOutcome, LeaseError> {

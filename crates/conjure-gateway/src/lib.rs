@@ -57,6 +57,32 @@ pub mod webhooks;
 pub use api::Gateway;
 pub use store::{PgStore, PgStoreError, Scope, StoreView};
 
+/// Waits for every task of one background round (polls, webhook deliveries): what succeeded,
+/// or the first error when nothing did (a later error is logged, the round's successes kept).
+/// A task that panicked is logged; its claim expires and the work is taken up again.
+pub(crate) async fn join_round<T: 'static, E: std::fmt::Display + 'static>(
+    mut running: tokio::task::JoinSet<Result<T, E>>,
+    what: &str,
+) -> Result<Vec<T>, E> {
+    let mut done = Vec::new();
+    let mut first_error = None;
+    while let Some(joined) = running.join_next().await {
+        match joined {
+            Ok(Ok(t)) => done.push(t),
+            Ok(Err(e)) => first_error = first_error.or(Some(e)),
+            Err(e) => tracing::warn!(error = %e, "{what} panicked"),
+        }
+    }
+    match first_error {
+        Some(e) if done.is_empty() => Err(e),
+        Some(e) => {
+            tracing::warn!(error = %e, "{what} failed");
+            Ok(done)
+        }
+        None => Ok(done),
+    }
+}
+
 /// Now, in unix milliseconds (the stores' clock).
 pub(crate) fn timefmt_now() -> i64 {
     conjure_app::timefmt::now_ms()

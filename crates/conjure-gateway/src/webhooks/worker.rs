@@ -127,24 +127,7 @@ impl Worker {
             let worker = self.clone();
             running.spawn(async move { worker.deliver(claim).await });
         }
-        let mut done = Vec::new();
-        let mut first_error = None;
-        while let Some(joined) = running.join_next().await {
-            match joined {
-                Ok(Ok(attempted)) => done.push(attempted),
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                // A panicking attempt leaves its claim to expire and be retried.
-                Err(e) => tracing::warn!(error = %e, "a webhook attempt panicked"),
-            }
-        }
-        match first_error {
-            Some(e) if done.is_empty() => Err(e),
-            Some(e) => {
-                tracing::warn!(error = %e, "recording a webhook attempt failed");
-                Ok(done)
-            }
-            None => Ok(done),
-        }
+        crate::join_round(running, "a webhook attempt").await
     }
 
     /// Claims up to [`Config::batch`] due deliveries for this worker (their attempts are
