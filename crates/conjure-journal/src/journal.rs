@@ -602,9 +602,8 @@ fn reserve_facts(
     };
     let token_used_by = match token {
         Some(token) => conn
-            .query_row("SELECT job_id FROM approvals WHERE token = ?1", [token], |row| {
-                row.get::<_, String>(0)
-            })
+            .prepare_cached("SELECT job_id FROM approvals WHERE token = ?1")?
+            .query_row([token], |row| row.get::<_, String>(0))
             .optional()?
             .map(JobId::from_stored),
         None => None,
@@ -613,13 +612,17 @@ fn reserve_facts(
         None
     } else {
         let (always, accepted) = at_risk_lists()?;
-        conn.query_row(
+        // Cached, as every query of these facts: a paid request reads them twice, for its
+        // preview and again inside its reservation.
+        conn.prepare_cached(
             "SELECT id, state, request_id IS NOT NULL, created_at FROM jobs \
              WHERE fingerprint = ?1 AND created_at >= ?2 AND (?3 IS NULL OR id <> ?3) \
                AND (state IN (SELECT value FROM json_each(?4)) \
                     OR (request_id IS NOT NULL AND state IN (SELECT value FROM json_each(?5)))) \
                AND sandbox = ?6 \
              ORDER BY created_at DESC, rowid DESC LIMIT 1",
+        )?
+        .query_row(
             params![
                 fingerprint,
                 SpendRules::duplicate_since(now),
