@@ -6,6 +6,7 @@
 mod fallback;
 mod limits;
 mod own_provider;
+mod session;
 
 use conjure_app::Config;
 
