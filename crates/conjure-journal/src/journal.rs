@@ -934,9 +934,10 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), JournalError> {
     conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(open_err)?;
     // The log and its index file outlive the connection (see `Inner`'s `Drop`): a process that
-    // finds them creates neither file, nor syncs the directory for a new one, before its first
-    // commit. Left to itself, SQLite deletes both when the last connection closes, so every
-    // short-lived conjure process paid those before its reserve.
+    // finds them creates neither file before its first commit (SQLite still syncs the directory
+    // once per process, which then has nothing to write). Left to itself, SQLite deletes both
+    // when the last connection closes, so every short-lived conjure process created them again
+    // before its reserve.
     conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true).map_err(open_err)?;
     Ok(())
 }
