@@ -9,11 +9,10 @@
 //! charged). [`App::connect`] opens the provider a job or request belongs to, with that
 //! provider's own credentials: the [`Registry`] connector in real use, another in tests.
 
-use std::sync::{Arc, Mutex, OnceLock};
-use std::thread::JoinHandle;
+use std::sync::OnceLock;
 
 use conjure_core::{JobState, JobStore as _, Provider, ProviderId};
-use conjure_journal::{Journal, JournalError};
+use conjure_journal::Journal;
 use conjure_providers::registry::{self, Connected};
 
 use crate::config::Config;
@@ -56,13 +55,7 @@ pub struct App<C = Registry> {
     connector: C,
     /// The refreshed catalogue, read from its cache on first use ([`App::catalogue`]).
     pub(crate) refreshed: OnceLock<Option<crate::catalogue::Refreshed>>,
-    /// The journal [`App::open_journal_ahead`] is opening, for the next [`App::session`].
-    ahead: Arc<Mutex<Option<Opening>>>,
 }
-
-/// A journal being opened on a thread of its own, with this process's owner lease when it
-/// could take one.
-type Opening = JoinHandle<Result<(Journal, Option<Owner>), JournalError>>;
 
 /// An open journal, and this process's lease once it reserves anything.
 #[derive(Debug)]
@@ -74,58 +67,27 @@ pub struct Session {
 
 impl App {
     pub fn new(config: Config) -> App {
-        App::with_connector(config, Registry)
+        App { config, connector: Registry, refreshed: OnceLock::new() }
     }
 }
 
 impl<C: Connector> App<C> {
     /// An application whose providers come from `connector`.
     pub fn with_connector(config: Config, connector: C) -> App<C> {
-        App { config, connector, refreshed: OnceLock::new(), ahead: Arc::default() }
-    }
-
-    /// Starts opening the journal, and taking this process's owner lease, on a thread of their
-    /// own; the next [`App::session`] takes both. For a command that will open the journal
-    /// anyway (a paid request that is sent).
-    ///
-    /// Why: opening the journal (the file, its log and schema, the migrations check) takes
-    /// about as long as what a paid command does before it needs it (the catalogue, the
-    /// request, the quote), and both come before a streamed answer's first word; with a second
-    /// core they overlap. Nothing happens here that `session` would not do: an error is
-    /// reported by `session` as if it had opened the journal itself.
-    pub fn open_journal_ahead(&self) {
-        let path = self.config.journal_path();
-        let data_dir = self.config.data_dir.clone();
-        let opening = std::thread::Builder::new().name("journal".to_owned()).spawn(move || {
-            let journal = Journal::open(&path)?;
-            Ok((journal, Owner::acquire(&data_dir).ok()))
-        });
-        if let (Ok(opening), Ok(mut ahead)) = (opening, self.ahead.lock()) {
-            *ahead = Some(opening);
-        }
+        App { config, connector, refreshed: OnceLock::new() }
     }
 
     /// Opens the journal (creating it on first use) and settles orphaned jobs.
     pub async fn session(&self) -> Result<Session, AppError> {
         let path = self.config.journal_path();
-        let ahead = self.ahead.lock().ok().and_then(|mut ahead| ahead.take());
-        // A thread that panicked opened nothing: open it here.
-        let opened = match ahead.map(JoinHandle::join) {
-            Some(Ok(opened)) => opened,
-            _ => Journal::open(&path).map(|journal| (journal, None)),
-        };
-        let (journal, lease) = opened.map_err(|e| {
+        let journal = Journal::open(&path).map_err(|e| {
             let mut err = AppError::from(e);
             err.message = format!("Cannot open the journal `{}`: {}", path.display(), err.message);
             err
         })?;
         let data_dir = self.config.data_dir.clone();
         crate::fallback::replay(&journal, &data_dir).await?;
-        let owner = OnceLock::new();
-        if let Some(lease) = lease {
-            let _ = owner.set(lease);
-        }
-        let session = Session { journal, data_dir, owner };
+        let session = Session { journal, data_dir, owner: OnceLock::new() };
         session.settle_orphans().await?;
         Ok(session)
     }

@@ -41,10 +41,6 @@ fn run(cli: cli::Cli, out: output::Output) -> Result<(), error::CliError> {
         out,
         origins: settings.origins,
     };
-    // Through a team gateway the command runs on an application of its own, which opens it.
-    if commands::opens_journal(&command) && ctx.app.config.gateway.is_none() {
-        ctx.app.open_journal_ahead();
-    }
     // A command that sends one request and waits for its answer runs on this thread alone: no
     // worker to wake for each chunk of the answer. Servers and batches get two workers.
     let mut builder = if commands::one_request(&command) {

@@ -6,7 +6,6 @@
 mod fallback;
 mod limits;
 mod own_provider;
-mod session;
 
 use conjure_app::Config;
 

@@ -118,18 +118,6 @@ pub fn one_request(command: &Command) -> bool {
     )
 }
 
-/// Whether `command` will open the journal: a paid request that is sent, not a dry run. Its
-/// journal is opened beside the quote ([`conjure_app::App::open_journal_ahead`]); one that
-/// would not be opened anyway is not created by a dry run.
-pub fn opens_journal(command: &Command) -> bool {
-    match command {
-        Command::Image(Lazy(args)) => !args.pay.approval.dry_run,
-        Command::Video(Lazy(args)) => !args.pay.approval.dry_run,
-        Command::Text(Lazy(args)) => !args.approval.dry_run,
-        _ => false,
-    }
-}
-
 /// The paid commands that cannot go through a team gateway yet: with one configured they are
 /// refused rather than sent to the provider behind the person's back.
 fn not_through_a_gateway(command: &Command) -> Option<&'static str> {
