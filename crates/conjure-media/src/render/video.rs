@@ -48,7 +48,18 @@ pub(super) fn clip_chain(
         Source::Video { path, info } => {
             let first = if c.reverse { pc.frames - a - n } else { a };
             let start = pc.from + rate.seconds(first) * c.speed;
-            let read = rate.seconds(n + 3) * c.speed;
+            // Read a little past the span, so rounding in `-t` never cuts its last frame (`tpad`
+            // below would repeat a frame in its place). A source on the output's frame grid, at
+            // speed 1, needs one frame: its frames fall on the grid, and the decoder's pictures
+            // beyond the span are decoded for nothing. Other rates and speeds keep three, for
+            // `fps` to choose each output frame's picture from both sides of it.
+            let on_grid = (c.speed - 1.0).abs() < 1e-9
+                && info.video.as_ref().is_some_and(|v| {
+                    u64::from(v.fps_num) * u64::from(rate.den)
+                        == u64::from(v.fps_den) * u64::from(rate.num)
+                });
+            let slack = if on_grid { 1 } else { 3 };
+            let read = rate.seconds(n + slack) * c.speed;
             // Two decoding threads: with one, a producer at `veryfast` sometimes leaves the
             // encoder waiting (measured: 3-7 % less wall time with two, the same CPU time, ~10-20
             // MB more summed PSS for the second thread's pictures; see BENCHMARKS.md). More would

@@ -375,6 +375,39 @@ fn a_full_render_starts_clips_on_their_keyframes_and_shows_every_frame_once() {
 }
 
 #[test]
+fn inputs_read_one_frame_past_their_span_and_none_comes_up_short() {
+    let d = tmp();
+    let out = d.path().join("s.mp4");
+    let src = clip_gop();
+    // Every input ends inside its source, so each one's last frames come from the slack it
+    // reads: clip 0 is source frames 3..39; clip 1 (source 6..45) fades in over 6 frames and
+    // its own segment starts on the source's keyframe 20. Lossless, so a frame `tpad` had to
+    // repeat for an input that came up short would show as a repeated picture.
+    let t = tl(&json!({
+        "output": {"path": out, "crf": 0, "preset": "ultrafast"},
+        "clips": [
+            {"src": src, "from": 0.1, "to": 1.3, "transition": {"type": "fade", "duration": 0.2}},
+            {"src": src, "from": 0.2, "to": 1.5}
+        ]
+    }));
+    let r = render(ff(), &t, &RenderOptions { full_render: true, ..opts() }).unwrap();
+    assert_eq!((r.frames, frames(&out)), (69, 69));
+    // One frame of slack each: 36 + 1, 14 + 1 and 25 + 1 frames at 30 fps.
+    let reads: Vec<&str> = r
+        .commands
+        .iter()
+        .filter(|c| c.step.starts_with("segment "))
+        .flat_map(|c| c.args.windows(2).filter(|w| w[0] == "-t").map(|w| w[1].as_str()))
+        .collect();
+    assert_eq!(reads, ["1.233333", "0.5", "0.866667"]);
+    let source = frame_hashes(&["-i", src.to_str().unwrap()]);
+    let got = frame_hashes(&["-i", out.to_str().unwrap()]);
+    assert_eq!(got[..30], source[3..33]);
+    assert_eq!(got[36..], source[12..45]);
+    assert_sound_in_sync(&out);
+}
+
+#[test]
 fn a_full_render_encodes_each_segment_in_its_run_and_splices_them() {
     let d = tmp();
     let spec = |out: &std::path::Path, codec: &str| {
