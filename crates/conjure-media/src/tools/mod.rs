@@ -659,6 +659,35 @@ pub(crate) enum Piece {
     Zeros(u64),
 }
 
+/// Writes `pieces` one after another into `out` (what [`Ffmpeg::run_fed`] would feed a run,
+/// for a run that reads a file instead); a file piece not of its planned length fails `step`.
+pub(crate) fn write_pieces(pieces: &[Piece], out: &Path, step: &str) -> Result<(), MediaError> {
+    let err = |e| MediaError::io(format!("writing `{}`", out.display()), e);
+    let mut sink = std::io::BufWriter::new(std::fs::File::create(out).map_err(err)?);
+    for piece in pieces {
+        match piece {
+            Piece::Zeros(n) => write_zeros(&mut sink, *n).map_err(err)?,
+            Piece::File(path, want) => {
+                let got = std::fs::metadata(path).map_or(0, |m| m.len());
+                if got != *want {
+                    return Err(MediaError::Ffmpeg {
+                        step: step.to_string(),
+                        status: "stopped by conjure".into(),
+                        stderr_tail: format!(
+                            "`{}` holds {got} bytes where the plan has {want}",
+                            path.display()
+                        ),
+                    });
+                }
+                let mut file = std::fs::File::open(path)
+                    .map_err(|e| MediaError::io(format!("reading `{}`", path.display()), e))?;
+                std::io::copy(&mut file, &mut sink).map_err(err)?;
+            }
+        }
+    }
+    sink.flush().map_err(err)
+}
+
 fn stopped_early(step: &str, status: &str, tail: &str) -> MediaError {
     MediaError::Ffmpeg {
         step: step.to_string(),
