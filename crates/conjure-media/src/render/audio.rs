@@ -6,8 +6,10 @@
 //! render each segment's producer writes its sound too, from the inputs it already decodes for
 //! the picture (a separate run per segment cost ~1 s CPU of start-ups and second decodes on the
 //! reference edit); the smart render, whose producers make only the changed frames, makes each
-//! segment's sound in a small run of its own. Either way the mixer is handed each segment's
-//! sound as a file once it is complete.
+//! segment's sound in a small run of its own. The mixer is handed each segment's sound as a
+//! file once it is complete; or, when a full render's segments encode themselves one after
+//! another, there is no mixer: the last segment's run reads the earlier segments' sound from one
+//! file and makes the soundtrack itself ([`SegmentSound::Soundtrack`]), one ffmpeg run fewer.
 
 use std::fmt::Write as _;
 use std::path::Path;

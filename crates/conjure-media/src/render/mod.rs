@@ -15,7 +15,8 @@
 //!   clip's body followed by its transition into the next clip (the clip's tail and the next
 //!   clip's head through `xfade`) and, in a full render, the next clip's frames up to its first
 //!   keyframe after the transition, where the next segment starts (so no frame is decoded
-//!   twice, see `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
+//!   twice), or all of them when no transition leads out of the next clip (one run fewer; see
+//!   `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
 //!   overlays, so its memory does not grow with the number of clips. Segments run one at a
 //!   time.
 //! - *full render with x264* (the usual case): each segment's run also encodes its frames, with
@@ -31,11 +32,13 @@
 //!   order, and encodes each output frame exactly once; the frame count of every segment is
 //!   checked byte for byte.
 //! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
-//!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
-//!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
-//!   and encodes. The video and the soundtrack are then muxed by stream copy: by the splicer
-//!   itself when it writes the output (a full render with x264 into MP4), else by one ffmpeg
-//!   run.
+//!   crossfaded at transitions) to a file, from the inputs it already decodes. When the
+//!   segments encode themselves one after another, the last segment's run reads the earlier
+//!   segments' sound from one file, mixes in the music and encodes the soundtrack; otherwise
+//!   one audio-only run (the *mixer*) beside the video takes each file as its run finishes,
+//!   mixes in the music and encodes. The video and the soundtrack are then muxed by stream
+//!   copy: by the splicer itself when it writes the output (a full render with x264 into MP4),
+//!   else by one ffmpeg run.
 //! - *transitions*: drawn on the `yuv420p` frames as they are where that gives `xfade`'s
 //!   picture (`video::transition_graph`): no `yuv444p` round trip, and a dissolve from masks
 //!   computed once rather than a sine per pixel and frame.
