@@ -6,8 +6,10 @@
 //! render each segment's producer writes its sound too, from the inputs it already decodes for
 //! the picture (a separate run per segment cost ~1 s CPU of start-ups and second decodes on the
 //! reference edit); the smart render, whose producers make only the changed frames, makes each
-//! segment's sound in a small run of its own. Either way the mixer is handed each segment's
-//! sound as a file once it is complete.
+//! segment's sound in a small run of its own. The mixer is handed each segment's sound as a
+//! file once it is complete; or, when a full render's segments encode themselves one after
+//! another, there is no mixer: the last segment's run reads the earlier segments' sound from one
+//! file and makes the soundtrack itself ([`SegmentSound::Soundtrack`]), one ffmpeg run fewer.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -218,32 +220,44 @@ pub(super) fn audio_segment(
     (Some(inv), piece)
 }
 
-/// The soundtrack run: the segments' sound from `pipe:0` (see [`Ffmpeg::run_fed`]), music mixed
-/// in, encoded to `out`; `None` when the output has no sound at all.
-pub(super) fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocation> {
-    if !plan.clips.iter().any(|c| c.audio) && tl.audio.is_empty() {
-        return None;
-    }
-    let mut inv = Invocation::new("soundtrack (clip sound, crossfades, music)");
-    inv.args(["-f", "f32le", "-ar", &hz.to_string(), "-ac", "2", "-i", "pipe:0"]);
+/// Whether the output has sound at all: a clip's own or music.
+pub(super) fn has_soundtrack(tl: &Timeline, plan: &Plan) -> bool {
+    plan.clips.iter().any(|c| c.audio) || !tl.audio.is_empty()
+}
+
+/// The soundtrack's graph from the clip sound `[{base}]` (exactly the output's samples, stereo
+/// at `hz`): the music mixed in, ending in `[aout]`, exactly the output's samples. Adds the
+/// music inputs to `inv`.
+///
+/// The mix is `amerge` + `pan` over inputs each padded to the output's length, as the
+/// crossfades are: a plain sum that keeps every sample of every input. Not `amix`, which drops
+/// what its first input still holds when that input ends (with the clip sound from `concat`,
+/// everything after the earlier segments' sound came out silent).
+pub(super) fn soundtrack_graph(
+    tl: &Timeline,
+    plan: &Plan,
+    hz: u32,
+    base: &str,
+    inv: &mut Invocation,
+) -> String {
     let fmt = format!("aresample={hz},aformat=sample_fmts=fltp:channel_layouts=stereo");
     let total_samples = sample_at(plan, hz, plan.total_frames);
     let total = plan.rate.seconds(plan.total_frames);
+    let whole = format!("apad=whole_len={total_samples},atrim=end_sample={total_samples}");
     let mut g = String::new();
-    let mut cur = "0:a".to_string();
-    let mut mix = vec![cur.clone()];
-    let mut k = 1;
+    let mut music = String::new();
+    let mut inputs = 1;
     for (i, a) in tl.audio.iter().enumerate() {
         if a.start >= total {
             continue;
         }
+        let k = inv.args.iter().filter(|x| *x == "-i").count();
         if a.looped {
             inv.args(["-stream_loop", "-1"]);
         }
         inv.arg("-i").arg(crate::tools::file_arg(&a.src));
         let len = total - a.start;
         let mut chain = format!("[{k}:a]{fmt},atrim=duration={},asetpts=PTS-STARTPTS", secs(len));
-        k += 1;
         if (a.volume - 1.0).abs() > 1e-9 {
             let _ = write!(chain, ",volume={}", secs(a.volume));
         }
@@ -261,28 +275,103 @@ pub(super) fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Opt
         if a.start > 0.0 {
             let _ = write!(chain, ",adelay=delays={}:all=1", (a.start * 1000.0).round() as u64);
         }
-        let _ = write!(g, "{chain}[m{i}];");
-        mix.push(format!("m{i}"));
+        let _ = write!(g, "{chain},{whole}[mu{i}];");
+        let _ = write!(music, "[mu{i}]");
+        inputs += 1;
     }
-    if mix.len() > 1 {
-        let labels = mix.iter().fold(String::new(), |mut acc, l| {
-            let _ = write!(acc, "[{l}]");
-            acc
-        });
+    if inputs == 1 {
+        let _ = write!(g, "[{base}]{whole}[aout]");
+    } else {
+        // Input k's channels are `c{2k}` (left) and `c{2k+1}` (right) of the merge.
+        let sum = |c: usize| (0..inputs).map(|k| format!("c{}", 2 * k + c)).collect::<Vec<_>>();
         let _ = write!(
             g,
-            "{labels}amix=inputs={}:duration=first:dropout_transition=0:normalize=0[mixed];",
-            mix.len()
+            "[{base}]{whole}[mub];[mub]{music}amerge=inputs={inputs},pan=stereo|c0={}|c1={}[mixed];[mixed]{whole}[aout]",
+            sum(0).join("+"),
+            sum(1).join("+")
         );
-        cur = "mixed".into();
     }
-    let _ =
-        write!(g, "[{cur}]apad=whole_len={total_samples},atrim=end_sample={total_samples}[aout]");
-    inv.args(["-filter_complex", &g, "-map", "[aout]", "-vn"]);
+    g
+}
+
+/// The output arguments encoding the soundtrack graph's `[aout]` to `out` (MP4 for AAC, whose
+/// edit list carries the encoder's priming; Matroska for Opus, which carries its pre-skip).
+pub(super) fn soundtrack_output(inv: &mut Invocation, plan: &Plan, hz: u32, out: &Path) {
+    inv.args(["-map", "[aout]", "-vn"]);
     inv.args(plan.encoding.audio_args(plan.container, hz));
     let muxer = if plan.encoding.opus(plan.container) { "matroska" } else { "mp4" };
     inv.args(["-f", muxer]).arg(out.as_os_str());
+}
+
+/// The soundtrack run (the *mixer*): the segments' sound from `pipe:0` (see
+/// `Ffmpeg::run_fed`), music mixed in, encoded to `out`; `None` when the output has no sound
+/// at all. A full render whose segments run one after another needs none: its last segment's
+/// run makes the soundtrack (see [`SegmentSound::Soundtrack`]).
+pub(super) fn audio_sink(tl: &Timeline, plan: &Plan, hz: u32, out: &Path) -> Option<Invocation> {
+    if !has_soundtrack(tl, plan) {
+        return None;
+    }
+    let mut inv = Invocation::new("soundtrack (clip sound, crossfades, music)");
+    inv.args(["-f", "f32le", "-ar", &hz.to_string(), "-ac", "2", "-i", "pipe:0"]);
+    let g = soundtrack_graph(tl, plan, hz, "0:a", &mut inv);
+    inv.args(["-filter_complex", &g]);
+    soundtrack_output(&mut inv, plan, hz, out);
     Some(inv)
+}
+
+/// What a segment's run does with the segment's sound.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SegmentSound<'a> {
+    /// Writes it to this file as raw `f32`, for the mixer (nothing when the segment is silent).
+    Raw(&'a Path),
+    /// Makes the whole soundtrack: the earlier segments' sound read from `earlier` (raw `f32`,
+    /// `None` for the first segment), then its own, the music mixed in, encoded to `out`. The
+    /// last segment of a full render whose segments run one after another does this, which
+    /// saves the mixer's run (an ffmpeg start-up and the sound through a pipe).
+    Soundtrack { earlier: Option<&'a Path>, out: &'a Path },
+}
+
+/// Adds a segment's sound to its run `inv` (whose graph so far is `g`): the segment's sound
+/// graph from `inputs` (see [`segment_sound_graph`]), and for [`SegmentSound::Soundtrack`] the
+/// earlier sound and the music mixed in; returns the graph to append and leaves the output
+/// arguments to [`segment_sound_output`].
+pub(super) fn segment_sound(
+    tl: &Timeline,
+    plan: &Plan,
+    hz: u32,
+    seg: &Segment,
+    inputs: (Option<usize>, Option<usize>),
+    sound: SegmentSound<'_>,
+    inv: &mut Invocation,
+) -> String {
+    let mut g = segment_sound_graph(plan, hz, seg, inputs);
+    if let SegmentSound::Soundtrack { earlier, .. } = sound {
+        let base = if let Some(file) = earlier {
+            let k = inv.args.iter().filter(|x| *x == "-i").count();
+            inv.args(["-f", "f32le", "-ar", &hz.to_string(), "-ac", "2", "-i"])
+                .arg(crate::tools::file_arg(file));
+            let _ = write!(g, ";[{k}:a][sa]concat=n=2:v=0:a=1[sall]");
+            "sall"
+        } else {
+            "sa"
+        };
+        g.push(';');
+        g.push_str(&soundtrack_graph(tl, plan, hz, base, inv));
+    }
+    g
+}
+
+/// The output arguments of a segment's sound (see [`SegmentSound`]).
+pub(super) fn segment_sound_output(
+    inv: &mut Invocation,
+    plan: &Plan,
+    hz: u32,
+    sound: SegmentSound<'_>,
+) {
+    match sound {
+        SegmentSound::Raw(file) => sound_output(inv, file),
+        SegmentSound::Soundtrack { out, .. } => soundtrack_output(inv, plan, hz, out),
+    }
 }
 
 /// Runs the per-segment sound runs in order, handing each file to the `mixer` run as it is

@@ -15,7 +15,8 @@
 //!   clip's body followed by its transition into the next clip (the clip's tail and the next
 //!   clip's head through `xfade`) and, in a full render, the next clip's frames up to its first
 //!   keyframe after the transition, where the next segment starts (so no frame is decoded
-//!   twice, see `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
+//!   twice), or all of them when no transition leads out of the next clip (one run fewer; see
+//!   `plan::segments_on_keyframes`). A segment has at most two clip inputs plus
 //!   overlays, so its memory does not grow with the number of clips. Segments run one at a
 //!   time.
 //! - *full render with x264* (the usual case): each segment's run also encodes its frames, with
@@ -31,11 +32,13 @@
 //!   order, and encodes each output frame exactly once; the frame count of every segment is
 //!   checked byte for byte.
 //! - *audio pass*: each segment's run also writes its segment's sound (clip sound or silence,
-//!   crossfaded at transitions) to a file, from the inputs it already decodes; one audio-only
-//!   run (the *mixer*) beside the video takes each file as its run finishes, mixes in the music
-//!   and encodes. The video and the soundtrack are then muxed by stream copy: by the splicer
-//!   itself when it writes the output (a full render with x264 into MP4), else by one ffmpeg
-//!   run.
+//!   crossfaded at transitions) to a file, from the inputs it already decodes. When the
+//!   segments encode themselves one after another, the last segment's run reads the earlier
+//!   segments' sound from one file, mixes in the music and encodes the soundtrack; otherwise
+//!   one audio-only run (the *mixer*) beside the video takes each file as its run finishes,
+//!   mixes in the music and encodes. The video and the soundtrack are then muxed by stream
+//!   copy: by the splicer itself when it writes the output (a full render with x264 into MP4),
+//!   else by one ffmpeg run.
 //! - *transitions*: drawn on the `yuv420p` frames as they are where that gives `xfade`'s
 //!   picture (`video::transition_graph`): no `yuv444p` round trip, and a dissolve from masks
 //!   computed once rather than a sine per pixel and frame.
@@ -56,7 +59,7 @@ use serde::Serialize;
 
 pub use self::smart::SmartStats;
 
-use self::audio::{audio_segment, audio_sink, soundtrack};
+use self::audio::{SegmentSound, audio_segment, audio_sink, soundtrack};
 use self::copy::CopyJoin;
 use self::plan::{Plan, segments_on_keyframes};
 use self::video::{Frames, SegmentContext, encoder_invocation, frame_bytes, segment_invocation};
@@ -299,7 +302,9 @@ fn full(
     let (audio_file, audio) = soundtrack_sink(tl, plan, work);
     let has_audio = audio.is_some();
     // Each segment's run also writes the segment's sound (read from the inputs it already
-    // decodes) to a file, handed to the mixer as soon as the run has finished.
+    // decodes) to a file: handed to the mixer as soon as the run has finished or, when the
+    // segments encode themselves one after another, read by the last segment's run, which
+    // makes the soundtrack itself (one ffmpeg run fewer).
     let hz = plan.sample_rate;
     let sound_files: Vec<PathBuf> =
         (0..segs.len()).map(|i| work.join(format!("sound{i:05}.raw"))).collect();
@@ -308,7 +313,7 @@ fn full(
         .zip(&sound_files)
         .map(|(s, file)| audio::segment_piece(plan, hz, s, file))
         .collect();
-    let sound = |i: usize| has_audio.then_some((hz, sound_files[i].as_path()));
+    let sound = |i: usize| has_audio.then_some((hz, SegmentSound::Raw(&sound_files[i])));
     let count = segs.len();
     let pipeline = |with_sound: bool| -> Result<Pipeline, MediaError> {
         Ok(Pipeline {
@@ -333,38 +338,49 @@ fn full(
         .enumerate()
         .map(|(i, s)| (work.join(format!("segment{i:05}.mp4")), s.frames()))
         .collect();
-    mixed_beside(ff, audio.as_ref(), |to_mixer| {
-        let hand = |i: usize| {
-            if let Some(to_mixer) = to_mixer {
-                // A mixer that has hung up has failed; its own error is reported.
-                let _ = to_mixer.send(pieces[i].clone());
-            }
-        };
-        if per_segment {
-            for (i, s) in segs.iter().enumerate() {
-                let frames = Frames::Encoded(&video, &files[i].0);
-                let inv = segment_invocation(&cx, (i, count), s, frames, sound(i))?;
-                let at = s.out_start;
-                let snap = |p: &crate::progress::ProgressSnapshot| {
-                    if let Some(f) = p.frame {
-                        on(at + f.min(s.frames()), i);
-                    }
-                };
-                ff.run(&inv, Some(&snap))?;
-                commands.push(CommandRecord::from(&inv));
-                hand(i);
-                // The segment is in its file now; its sound is the mixer's.
-                on(at + s.frames(), i + 1);
-            }
-            Ok(())
-        } else {
+    if per_segment {
+        let earlier = work.join("sound-earlier.raw");
+        for (i, s) in segs.iter().enumerate() {
+            let frames = Frames::Encoded(&video, &files[i].0);
+            let sound = if i + 1 == count && has_audio {
+                // The sound of every segment before this one, in one file.
+                let before = (i > 0).then_some(earlier.as_path());
+                if before.is_some() {
+                    crate::tools::write_pieces(&pieces[..i], &earlier, "the soundtrack")?;
+                }
+                Some((hz, SegmentSound::Soundtrack { earlier: before, out: &audio_file }))
+            } else {
+                sound(i)
+            };
+            let inv = segment_invocation(&cx, (i, count), s, frames, sound)?;
+            let at = s.out_start;
+            let snap = |p: &crate::progress::ProgressSnapshot| {
+                if let Some(f) = p.frame {
+                    on(at + f.min(s.frames()), i);
+                }
+            };
+            ff.run(&inv, Some(&snap))?;
+            commands.push(CommandRecord::from(&inv));
+            on(at + s.frames(), i + 1);
+        }
+    } else {
+        mixed_beside(ff, audio.as_ref(), |to_mixer| {
+            let hand = |i: usize| {
+                if let Some(to_mixer) = to_mixer {
+                    // A mixer that has hung up has failed; its own error is reported.
+                    let _ = to_mixer.send(pieces[i].clone());
+                }
+            };
             let run = pipeline(true)?;
             ff.run_pipeline(&run, Some(&on), &hand)?;
             commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
             commands.push(CommandRecord::from(&run.sink));
             Ok(())
+        })?;
+        if let Some(mixer) = &audio {
+            commands.push(CommandRecord::from(mixer));
         }
-    })?;
+    }
     // The segments joined by stream copy; straight into `out` with the soundtrack when the
     // splicer can write the output's container (an MP4 with AAC and no soft subtitles), which
     // saves the mux run. `Some(Err(why))`: they were encoded but could not be spliced.
@@ -390,9 +406,6 @@ fn full(
         ff.run_pipeline(&run, Some(&on), &|_| {})?;
         commands.extend(run.producers.iter().map(|(i, _)| CommandRecord::from(i)));
         commands.push(CommandRecord::from(&run.sink));
-    }
-    if let Some(mixer) = &audio {
-        commands.push(CommandRecord::from(mixer));
     }
     if !muxed {
         let audio_used = has_audio.then_some(audio_file.as_path());

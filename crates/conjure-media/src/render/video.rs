@@ -14,6 +14,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::audio::SegmentSound;
 use super::plan::{Plan, Segment, Source};
 use crate::MediaError;
 use crate::filter::{escape_path, escape_value, even, fit_graph, secs};
@@ -48,7 +49,18 @@ pub(super) fn clip_chain(
         Source::Video { path, info } => {
             let first = if c.reverse { pc.frames - a - n } else { a };
             let start = pc.from + rate.seconds(first) * c.speed;
-            let read = rate.seconds(n + 3) * c.speed;
+            // Read a little past the span, so rounding in `-t` never cuts its last frame (`tpad`
+            // below would repeat a frame in its place). A source on the output's frame grid, at
+            // speed 1, needs one frame: its frames fall on the grid, and the decoder's pictures
+            // beyond the span are decoded for nothing. Other rates and speeds keep three, for
+            // `fps` to choose each output frame's picture from both sides of it.
+            let on_grid = (c.speed - 1.0).abs() < 1e-9
+                && info.video.as_ref().is_some_and(|v| {
+                    u64::from(v.fps_num) * u64::from(rate.den)
+                        == u64::from(v.fps_den) * u64::from(rate.num)
+                });
+            let slack = if on_grid { 1 } else { 3 };
+            let read = rate.seconds(n + slack) * c.speed;
             // Two decoding threads: with one, a producer at `veryfast` sometimes leaves the
             // encoder waiting (measured: 3-7 % less wall time with two, the same CPU time, ~10-20
             // MB more summed PSS for the second thread's pictures; see BENCHMARKS.md). More would
@@ -320,21 +332,23 @@ pub(super) enum Frames<'a> {
 }
 
 /// The run for one segment: its frames, raw `yuv420p` on standard output or encoded into a
-/// file (`frames`); and, when `sound` is given (the soundtrack's rate and a file) and the
-/// segment sounds, the segment's sound written to that file as raw `f32` from the same inputs,
-/// so no clip is opened twice.
+/// file (`frames`); and, when `sound` is given (the soundtrack's rate and what to do), the
+/// segment's sound from the same inputs, so no clip is opened twice: written to a file as raw
+/// `f32` when the segment sounds, or the whole soundtrack made (see [`SegmentSound`]).
 pub(super) fn segment_invocation(
     cx: &SegmentContext<'_>,
     (idx, count): (usize, usize),
     seg: &Segment,
     frames: Frames<'_>,
-    sound: Option<(u32, &Path)>,
+    sound: Option<(u32, SegmentSound<'_>)>,
 ) -> Result<Invocation, MediaError> {
     let plan = cx.plan;
     let mut inputs = 0;
     let ci = seg.clip;
     let mut inv = Invocation::new("");
-    let sound = sound.filter(|_| super::audio::segment_sounds(plan, seg));
+    let sound = sound.filter(|(_, what)| {
+        matches!(what, SegmentSound::Soundtrack { .. }) || super::audio::segment_sounds(plan, seg)
+    });
     let mut sound_inputs = (sound_input(plan, ci, inputs), None);
     // The clip from `start` to its end: the body, then the tail the transition fades out.
     let mut g = clip_chain(plan, ci, seg.start, seg.own(), &mut inv, &mut inputs, "k");
@@ -383,9 +397,12 @@ pub(super) fn segment_invocation(
         format!("clip {ci}")
     };
     inv.step = format!("segment {}/{count}: {what}", idx + 1);
+    if let Some((_, SegmentSound::Soundtrack { .. })) = sound {
+        inv.step.push_str(", and the soundtrack (clip sound, crossfades, music)");
+    }
     g.push(';');
     g.push_str(&output_time_filters(cx, seg, "c", &mut inv, &mut inputs));
-    if let Some((hz, _)) = sound {
+    if let Some((hz, sound_use)) = sound {
         // A reversed clip's sound comes from an input of its own (see `sound_input`).
         for (k, c, range) in [
             (&mut sound_inputs.0, ci, (seg.start, seg.own())),
@@ -396,7 +413,15 @@ pub(super) fn segment_invocation(
             }
         }
         g.push(';');
-        g.push_str(&super::audio::segment_sound_graph(plan, hz, seg, sound_inputs));
+        g.push_str(&super::audio::segment_sound(
+            cx.tl,
+            plan,
+            hz,
+            seg,
+            sound_inputs,
+            sound_use,
+            &mut inv,
+        ));
     }
     inv.args(["-filter_complex", &g, "-map", "[v]", "-an", "-frames:v", &seg.frames().to_string()]);
     inv.args(["-r", &plan.rate.expr()]);
@@ -409,8 +434,8 @@ pub(super) fn segment_invocation(
             inv.args(["-f", "mp4"]).arg(file.as_os_str());
         }
     }
-    if let Some((_, file)) = sound {
-        super::audio::sound_output(&mut inv, file);
+    if let Some((hz, sound_use)) = sound {
+        super::audio::segment_sound_output(&mut inv, plan, hz, sound_use);
     }
     Ok(inv)
 }

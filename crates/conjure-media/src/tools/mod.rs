@@ -9,7 +9,7 @@
 //! an executable file is an error naming the variable, never a silent fall back to `PATH`.
 //!
 //! [`Ffmpeg`] resolves both tools once to absolute paths, learns which encoders and filters the
-//! build has (lazily, once), and runs commands from argument vectors, never through a shell.
+//! build has (lazily, once; kept across processes in a cache folder the caller may give), and runs commands from argument vectors, never through a shell.
 //! [`LazyFfmpeg`] locates on first use, for callers that may need no ffmpeg at all. A
 //! failed run becomes [`MediaError::Ffmpeg`] carrying the step name and ffmpeg's stderr tail.
 //! Progress comes from `-progress pipe:1`, parsed by [`crate::progress::ProgressParser`]. A
@@ -36,9 +36,9 @@ use crate::stop::Running;
 const STDERR_TAIL_LINES: usize = 25;
 
 /// What the installed ffmpeg can do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
-    /// The first line of `ffmpeg -version`.
+    /// The first line of `ffmpeg -version` (the banner's first line).
     pub version: String,
     /// Encoder names (`libx264`, `aac`, `h264_nvenc` ...).
     pub encoders: BTreeSet<String>,
@@ -54,6 +54,9 @@ pub struct Ffmpeg {
     program: PathBuf,
     ffprobe: PathBuf,
     caps: OnceLock<Capabilities>,
+    /// Where [`Ffmpeg::capabilities`] keeps what it learned (see
+    /// [`Ffmpeg::with_capabilities_cache`]).
+    caps_cache: Option<PathBuf>,
 }
 
 /// One ffmpeg invocation: the step name (for errors and reports) and its arguments.
@@ -184,7 +187,19 @@ impl Ffmpeg {
 
     /// Uses the given absolute paths without checking them.
     pub fn with_paths(ffmpeg: PathBuf, ffprobe: PathBuf) -> Self {
-        Self { program: ffmpeg, ffprobe, caps: OnceLock::new() }
+        Self { program: ffmpeg, ffprobe, caps: OnceLock::new(), caps_cache: None }
+    }
+
+    /// Keeps what [`Self::capabilities`] learns in `dir` (created when missing), one small file
+    /// per ffmpeg binary, valid while that binary's path, size and modification time are the
+    /// same: learning them costs three ffmpeg start-ups (~0.25 s CPU together, measured), which
+    /// every render with a transition or a caption would pay again, for an answer that only
+    /// changes when ffmpeg is replaced. The folder is the caller's (a library reads no
+    /// environment); a file that cannot be read or written only means probing again.
+    #[must_use]
+    pub fn with_capabilities_cache(mut self, dir: PathBuf) -> Self {
+        self.caps_cache = Some(dir);
+        self
     }
 
     /// The resolved ffmpeg path.
@@ -197,30 +212,47 @@ impl Ffmpeg {
         &self.ffprobe
     }
 
-    /// Encoders, filters and transitions of this build, probed once.
+    /// Encoders, filters and transitions of this build, probed once (or read from the
+    /// capabilities cache, see [`Self::with_capabilities_cache`]).
     pub fn capabilities(&self) -> &Capabilities {
         self.caps.get_or_init(|| {
+            let cache =
+                self.caps_cache.as_deref().map(|dir| CapabilitiesCache::new(dir, &self.program));
+            if let Some(caps) = cache.as_ref().and_then(CapabilitiesCache::read) {
+                return caps;
+            }
             let out = |args: &[&str]| {
                 Command::new(&self.program)
                     .args(args)
                     .stdin(Stdio::null())
-                    .stderr(Stdio::null())
                     .output()
-                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .map(|o| {
+                        (
+                            String::from_utf8_lossy(&o.stdout).into_owned(),
+                            String::from_utf8_lossy(&o.stderr).into_owned(),
+                        )
+                    })
                     .unwrap_or_default()
             };
-            // Four process start-ups: run at once, they cost one.
-            let [version, encoders, filters, xfade] = std::thread::scope(|scope| {
+            // Three process start-ups, run at once. The version is the banner the encoder
+            // listing prints on stderr (its first line is `-version`'s), which saves a fourth.
+            let [(encoders, banner), (filters, _), (xfade, _)] = std::thread::scope(|scope| {
                 [
-                    &["-version"][..],
-                    &["-hide_banner", "-encoders"],
+                    &["-encoders"][..],
                     &["-hide_banner", "-filters"],
                     &["-hide_banner", "-h", "filter=xfade"],
                 ]
                 .map(|args| scope.spawn(move || out(args)))
                 .map(|h| h.join().unwrap_or_default())
             });
-            parse_capabilities(&version, &encoders, &filters, &xfade)
+            let version =
+                banner.lines().find(|l| l.starts_with("ffmpeg version")).unwrap_or_default();
+            let caps = parse_capabilities(version, &encoders, &filters, &xfade);
+            // A build that listed no encoder did not answer (it failed to start): not kept.
+            if let Some(cache) = cache.filter(|_| !caps.encoders.is_empty()) {
+                cache.write(&caps);
+            }
+            caps
         })
     }
 
@@ -627,6 +659,35 @@ pub(crate) enum Piece {
     Zeros(u64),
 }
 
+/// Writes `pieces` one after another into `out` (what [`Ffmpeg::run_fed`] would feed a run,
+/// for a run that reads a file instead); a file piece not of its planned length fails `step`.
+pub(crate) fn write_pieces(pieces: &[Piece], out: &Path, step: &str) -> Result<(), MediaError> {
+    let err = |e| MediaError::io(format!("writing `{}`", out.display()), e);
+    let mut sink = std::io::BufWriter::new(std::fs::File::create(out).map_err(err)?);
+    for piece in pieces {
+        match piece {
+            Piece::Zeros(n) => write_zeros(&mut sink, *n).map_err(err)?,
+            Piece::File(path, want) => {
+                let got = std::fs::metadata(path).map_or(0, |m| m.len());
+                if got != *want {
+                    return Err(MediaError::Ffmpeg {
+                        step: step.to_string(),
+                        status: "stopped by conjure".into(),
+                        stderr_tail: format!(
+                            "`{}` holds {got} bytes where the plan has {want}",
+                            path.display()
+                        ),
+                    });
+                }
+                let mut file = std::fs::File::open(path)
+                    .map_err(|e| MediaError::io(format!("reading `{}`", path.display()), e))?;
+                std::io::copy(&mut file, &mut sink).map_err(err)?;
+            }
+        }
+    }
+    sink.flush().map_err(err)
+}
+
 fn stopped_early(step: &str, status: &str, tail: &str) -> MediaError {
     MediaError::Ffmpeg {
         step: step.to_string(),
@@ -699,6 +760,74 @@ pub fn parse_keyframes(text: &str) -> Vec<f64> {
     keys
 }
 
+/// One ffmpeg binary's entry in the capabilities cache (see
+/// [`Ffmpeg::with_capabilities_cache`]): `ffmpeg-capabilities-{hash of the path}.json`, holding
+/// the binary's identity (path, size, modification time) beside what it can do.
+struct CapabilitiesCache {
+    file: PathBuf,
+    identity: Option<ProgramIdentity>,
+}
+
+/// What makes a cached answer stale: another binary at the path, or the same one replaced.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct ProgramIdentity {
+    program: PathBuf,
+    len: u64,
+    modified_ns: u128,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedCapabilities {
+    identity: ProgramIdentity,
+    capabilities: Capabilities,
+}
+
+impl CapabilitiesCache {
+    fn new(dir: &Path, program: &Path) -> Self {
+        // FNV-1a: stable across builds and platforms, unlike std's hasher.
+        let hash = program
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        let identity = std::fs::metadata(program).ok().and_then(|m| {
+            let modified = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(ProgramIdentity {
+                program: program.to_path_buf(),
+                len: m.len(),
+                modified_ns: modified.as_nanos(),
+            })
+        });
+        Self { file: dir.join(format!("ffmpeg-capabilities-{hash:016x}.json")), identity }
+    }
+
+    /// The cached answer, when it is this binary's.
+    fn read(&self) -> Option<Capabilities> {
+        let identity = self.identity.as_ref()?;
+        let cached: CachedCapabilities =
+            serde_json::from_slice(&std::fs::read(&self.file).ok()?).ok()?;
+        (cached.identity == *identity).then_some(cached.capabilities)
+    }
+
+    /// Keeps `caps`, replacing the file in one rename so a concurrent reader sees a whole
+    /// answer or none; failures are ignored (the next run probes again).
+    fn write(&self, caps: &Capabilities) {
+        let Some(identity) = self.identity.clone() else { return };
+        let Some(dir) = self.file.parent() else { return };
+        let entry = CachedCapabilities { identity, capabilities: caps.clone() };
+        let write = || -> std::io::Result<()> {
+            std::fs::create_dir_all(dir)?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+            serde_json::to_writer(&mut tmp, &entry)?;
+            tmp.persist(&self.file).map_err(|e| e.error)?;
+            Ok(())
+        };
+        let _ = write();
+    }
+}
+
 /// Pure parser for the outputs of `-version`, `-encoders`, `-filters` and `-h filter=xfade`.
 pub fn parse_capabilities(
     version: &str,
@@ -767,6 +896,62 @@ mod tests {
         assert!(!caps.encoders.contains("="));
         assert!(caps.filters.contains("xfade") && caps.filters.contains("drawtext"));
         assert_eq!(caps.transitions.iter().collect::<Vec<_>>(), ["fade", "wipeleft"]);
+    }
+
+    /// A fake ffmpeg answering the three capability listings, counting its runs in `runs`.
+    #[cfg(unix)]
+    fn listing_ffmpeg(dir: &Path, runs: &Path, comment: &str) -> PathBuf {
+        let p = program(dir, "ffmpeg", 0o755);
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\n# {comment}\necho run >> '{}'\ncase \"$*\" in\n\
+                 *-encoders*) echo 'ffmpeg version 9.9-test Copyright' >&2; echo ' V....D libx264  H.264' ;;\n\
+                 *-filters*) echo ' ... xfade  VV->V  Cross fade' ;;\n\
+                 *) printf '   transition  <int>  ..FV.. set\\n     fade  0  ..FV.. fade\\n' ;;\nesac\n",
+                runs.display()
+            ),
+        )
+        .unwrap();
+        p
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn capabilities_are_probed_once_per_binary_and_kept_in_the_cache() {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        let cache = tmp.path().join("cache");
+        let runs_so_far = || std::fs::read_to_string(&runs).map_or(0, |s| s.lines().count());
+        let fake = listing_ffmpeg(&tmp.path().join("bin"), &runs, "one");
+        let ff = || Ffmpeg::with_paths(fake.clone(), fake.clone());
+        let first = ff().with_capabilities_cache(cache.clone()).capabilities().clone();
+        // Three runs, the version from the encoder listing's banner.
+        assert_eq!(runs_so_far(), 3);
+        assert_eq!(first.version, "ffmpeg version 9.9-test Copyright");
+        assert!(first.encoders.contains("libx264") && first.filters.contains("xfade"));
+        assert_eq!(first.transitions.iter().collect::<Vec<_>>(), ["fade"]);
+        // Another process with the same cache asks nothing.
+        assert_eq!(ff().with_capabilities_cache(cache.clone()).capabilities(), &first);
+        assert_eq!(runs_so_far(), 3);
+        // Without a cache, it asks.
+        assert_eq!(ff().capabilities(), &first);
+        assert_eq!(runs_so_far(), 6);
+        // A replaced binary (another size) is asked again, and a damaged file is no answer.
+        listing_ffmpeg(&tmp.path().join("bin"), &runs, "two, longer");
+        assert_eq!(ff().with_capabilities_cache(cache.clone()).capabilities(), &first);
+        assert_eq!(runs_so_far(), 9);
+        let file = std::fs::read_dir(&cache).unwrap().next().unwrap().unwrap().path();
+        std::fs::write(&file, "{").unwrap();
+        assert_eq!(ff().with_capabilities_cache(cache.clone()).capabilities(), &first);
+        assert_eq!(runs_so_far(), 12);
+        // A binary that does not answer is not remembered as one that can do nothing.
+        let broken = program(&tmp.path().join("broken"), "ffmpeg", 0o755);
+        std::fs::write(&broken, "#!/bin/sh\nexit 1\n").unwrap();
+        let none =
+            Ffmpeg::with_paths(broken.clone(), broken).with_capabilities_cache(cache.clone());
+        assert!(none.capabilities().encoders.is_empty());
+        assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
     }
 
     /// Writes `dir/name` with permission bits `mode`.

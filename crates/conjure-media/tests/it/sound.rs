@@ -179,3 +179,73 @@ fn every_step_that_re_encodes_sound_keeps_it_in_sync() {
         assert_eq!(rate(&out), if name == "audio replace" { 44_100 } else { 48_000 }, "{name}");
     }
 }
+
+/// The decoded sound of a file, raw `f32`.
+fn decoded_sound(p: &Path) -> Vec<u8> {
+    let out = std::process::Command::new(ff().ffmpeg_path())
+        .args(["-v", "error", "-i"])
+        .arg(p)
+        .args(["-vn", "-f", "f32le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+#[test]
+fn the_last_segment_makes_the_whole_soundtrack_and_keeps_every_sample() {
+    let d = tmp();
+    let spec = |out: &Path, codec: &str, keep: bool, with_music: bool| {
+        let audio = if with_music {
+            json!([{"src": music(), "loop": true, "volume": 0.5, "start": 0.4}])
+        } else {
+            json!([])
+        };
+        tl(&json!({
+            "output": {"path": out, "preset": "ultrafast", "codec": codec},
+            "clips": [
+                {"src": clip_a(), "keep_audio": keep, "transition": {"type": "fade", "duration": 0.5}},
+                {"src": clip_b(), "keep_audio": keep, "transition": {"type": "wipeleft", "duration": 0.3}},
+                {"src": clip_a(), "keep_audio": keep}
+            ],
+            "audio": audio
+        }))
+    };
+    let full = RenderOptions { full_render: true, ..RenderOptions::default() };
+    // 60 + 60 + 60 - 15 - 9 frames: 5.2 s.
+    for (keep, with_music) in [(true, true), (false, true), (true, false)] {
+        let out = d.path().join(format!("s-{keep}-{with_music}.mp4"));
+        let r = render(ff(), &spec(&out, "h264", keep, with_music), &full).unwrap();
+        let case = format!("clip sound {keep}, music {with_music}");
+        // One run per segment and no other: the last one made the soundtrack.
+        assert_eq!(r.commands.len(), r.segments, "{case}: {:?}", r.commands);
+        let last = r.commands.last().unwrap();
+        assert!(
+            last.step.ends_with("and the soundtrack (clip sound, crossfades, music)"),
+            "{case}"
+        );
+        assert_eq!(frames(&out), 156, "{case}");
+        assert_sound_in_sync(&out);
+        // Sound everywhere, across every segment to the last frame; silence only before the
+        // music starts when the clips are muted.
+        for at in [0.5, 1.0, 1.7, 2.4, 3.1, 3.8, 4.5, 4.9] {
+            let v = volume_between(&out, at, at + 0.3);
+            assert!(v > -40.0, "{case}: {v} dB at {at} s");
+        }
+        if !keep {
+            let v = volume_between(&out, 0.0, 0.35);
+            assert!(v < -80.0, "{case}: {v} dB before the music starts");
+        }
+        // The same samples as the mixer run makes beside one encoder (another codec).
+        if keep && with_music {
+            let mixed = d.path().join("mixer.mp4");
+            let r = render(ff(), &spec(&mixed, "h265", keep, with_music), &full).unwrap();
+            assert!(
+                r.commands.iter().any(|c| c.step.starts_with("soundtrack")),
+                "{:?}",
+                r.commands
+            );
+            assert!(decoded_sound(&out) == decoded_sound(&mixed), "{case}: the sound differs");
+        }
+    }
+}

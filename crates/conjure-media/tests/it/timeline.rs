@@ -30,8 +30,9 @@ fn crossfade_edit_is_frame_exact_with_audio() {
     // 60 + 30 + 30 frames minus 15 and 9 of overlap.
     assert_eq!(r.frames, 96);
     assert!(!r.stream_copy);
-    // One segment per clip, each carrying its transition into the next.
-    assert_eq!(r.segments, 3);
+    // One segment per clip, each carrying its transition into the next, but the last clip's:
+    // the run of the transition into it carries it whole.
+    assert_eq!(r.segments, 2);
     assert_eq!(frames(&out), 96);
     let info = probe(&out);
     assert_r2(&info);
@@ -356,21 +357,61 @@ fn a_full_render_starts_clips_on_their_keyframes_and_shows_every_frame_once() {
         "output": {"path": out, "crf": 0, "preset": "ultrafast"},
         "clips": [
             {"src": src, "from": 0.2, "transition": {"type": "fade", "duration": 0.2}},
+            {"src": src, "transition": {"type": "fade", "duration": 0.2}},
             {"src": src}
         ]
     }));
     let r = render(ff(), &t, &RenderOptions { full_render: true, ..opts() }).unwrap();
-    assert_eq!(r.frames, 54 + 60 - 6);
-    assert_eq!(frames(&out), 108);
+    assert_eq!(r.frames, 54 + 60 + 60 - 6 - 6);
+    assert_eq!(frames(&out), 162);
+    // Two runs: clip 2, which no transition leads out of, is carried whole by the run of the
+    // transition into it, which decodes it anyway.
     let second = r.commands.iter().find(|c| c.step.starts_with("segment 2/2")).unwrap();
     assert!(second.args.windows(2).any(|w| w == ["-ss", "0.333333"]), "{:?}", second.args);
     let source = frame_hashes(&["-i", src.to_str().unwrap()]);
     let got = frame_hashes(&["-i", out.to_str().unwrap()]);
-    assert_eq!(got.len(), 108);
-    // Clip 0's frames 6..54 before the transition, clip 1's frames 6..60 after it, across the
-    // split at its frame 10.
+    assert_eq!(got.len(), 162);
+    // Clip 0's frames 6..54 before the transition, clip 1's frames 6..54 after it, across the
+    // split at its frame 10, and clip 2's frames 6..60.
     assert_eq!(got[..48], source[6..54]);
-    assert_eq!(got[54..], source[6..60]);
+    assert_eq!(got[54..102], source[6..54]);
+    assert_eq!(got[108..], source[6..60]);
+    assert_sound_in_sync(&out);
+}
+
+#[test]
+fn inputs_read_one_frame_past_their_span_and_none_comes_up_short() {
+    let d = tmp();
+    let out = d.path().join("s.mp4");
+    let src = clip_gop();
+    // Every input ends inside its source, so each one's last frames come from the slack it
+    // reads: clip 0 is source frames 3..39; clip 1 (source 6..45) fades in over 6 frames and
+    // its own segment starts on the source's keyframe 20; clip 2 (source 9..30), after a cut,
+    // is carried whole by clip 1's segment. Lossless, so a frame `tpad` had to repeat for an
+    // input that came up short would show as a repeated picture.
+    let t = tl(&json!({
+        "output": {"path": out, "crf": 0, "preset": "ultrafast"},
+        "clips": [
+            {"src": src, "from": 0.1, "to": 1.3, "transition": {"type": "fade", "duration": 0.2}},
+            {"src": src, "from": 0.2, "to": 1.5, "transition": {"type": "fade", "duration": 0.1}},
+            {"src": src, "from": 0.3, "to": 1.0}
+        ]
+    }));
+    let r = render(ff(), &t, &RenderOptions { full_render: true, ..opts() }).unwrap();
+    assert_eq!((r.frames, frames(&out)), (69 + 21 - 3, 87));
+    // One frame of slack each: 36 + 1, 14 + 1, 25 + 1 and 21 + 1 frames at 30 fps.
+    let reads: Vec<&str> = r
+        .commands
+        .iter()
+        .filter(|c| c.step.starts_with("segment "))
+        .flat_map(|c| c.args.windows(2).filter(|w| w[0] == "-t").map(|w| w[1].as_str()))
+        .collect();
+    assert_eq!(reads, ["1.233333", "0.5", "0.866667", "0.733333"]);
+    let source = frame_hashes(&["-i", src.to_str().unwrap()]);
+    let got = frame_hashes(&["-i", out.to_str().unwrap()]);
+    assert_eq!(got[..30], source[3..33]);
+    assert_eq!(got[36..66], source[12..42]);
+    assert_eq!(got[69..], source[12..30]);
     assert_sound_in_sync(&out);
 }
 
@@ -402,7 +443,8 @@ fn a_full_render_encodes_each_segment_in_its_run_and_splices_them() {
     // Each segment's run encodes its own frames with x264 into a file of its own, with
     // headers that let the files join; no run encodes raw frames from a pipe.
     let segs: Vec<_> = r.commands.iter().filter(|c| c.step.starts_with("segment ")).collect();
-    assert_eq!((segs.len(), r.segments), (3, 3));
+    // Two: the last clip is carried by the run of the transition into it.
+    assert_eq!((segs.len(), r.segments), (2, 2));
     for c in &segs {
         assert!(c.args.windows(2).any(|w| w == ["-c:v", "libx264"]), "{:?}", c.args);
         assert!(c.args.iter().any(|a| a.contains("stitchable=1")), "{:?}", c.args);
