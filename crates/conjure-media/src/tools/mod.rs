@@ -612,6 +612,8 @@ impl Ffmpeg {
 #[derive(Debug, Default)]
 pub struct LazyFfmpeg {
     cell: OnceLock<Ffmpeg>,
+    /// Given to the located pair ([`Ffmpeg::with_capabilities_cache`]).
+    caps_cache: Option<PathBuf>,
 }
 
 impl LazyFfmpeg {
@@ -620,13 +622,23 @@ impl LazyFfmpeg {
         Self::default()
     }
 
+    /// As [`LazyFfmpeg::new`]; the pair it locates keeps its capabilities in `dir`
+    /// ([`Ffmpeg::with_capabilities_cache`]).
+    #[must_use]
+    pub fn with_capabilities_cache(dir: PathBuf) -> Self {
+        Self { cell: OnceLock::new(), caps_cache: Some(dir) }
+    }
+
     /// The located pair, locating it now on the first call. A failed locate is not remembered:
     /// the next call tries again (ffmpeg may have been installed meanwhile).
     pub fn get(&self) -> Result<&Ffmpeg, MediaError> {
         if let Some(ff) = self.cell.get() {
             return Ok(ff);
         }
-        let ff = Ffmpeg::locate()?;
+        let mut ff = Ffmpeg::locate()?;
+        if let Some(dir) = &self.caps_cache {
+            ff = ff.with_capabilities_cache(dir.clone());
+        }
         // Two threads may both locate; one result wins and both are the same files.
         Ok(self.cell.get_or_init(|| ff))
     }
@@ -635,7 +647,7 @@ impl LazyFfmpeg {
 impl From<Ffmpeg> for LazyFfmpeg {
     /// An already located pair; never locates again.
     fn from(ff: Ffmpeg) -> Self {
-        Self { cell: OnceLock::from(ff) }
+        Self { cell: OnceLock::from(ff), caps_cache: None }
     }
 }
 

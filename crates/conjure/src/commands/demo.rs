@@ -196,7 +196,7 @@ pub async fn run(ctx: &Ctx, mut args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("the demo jobs did not deliver an image and a video");
     };
     let edit_path = std::fs::canonicalize(&args.out)?.join("demo-edit.mp4");
-    let report = edit(image_path, video_path, &edit_path)?;
+    let report = edit(&app.config, image_path, video_path, &edit_path)?;
     ctx.out.note(format!(
         "Edited {:.2} s ({} frames, {}x{}) in {} segment(s): the image zooms, crossfades into the video, captioned.",
         report.duration, report.frames, report.width, report.height, report.segments
@@ -254,6 +254,7 @@ async fn pay_media(
 
 /// The demo's edit: 2 s of the still with a slow zoom, a 0.5 s crossfade into the clip, a caption.
 fn edit(
+    config: &conjure_app::Config,
     image: &str,
     video: &str,
     output: &std::path::Path,
@@ -272,7 +273,7 @@ fn edit(
     });
     let timeline = conjure_media::Timeline::parse(&spec.to_string(), false)
         .map_err(crate::error::CliError::from)?;
-    let ff = crate::commands::edit::ffmpeg()?;
+    let ff = crate::commands::edit::ffmpeg(config)?;
     let report = conjure_media::render(&ff, &timeline, &conjure_media::RenderOptions::default())
         .map_err(crate::error::CliError::from)?;
     Ok(report)

@@ -10,6 +10,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
+use conjure_app::Config;
 use conjure_media::{Ffmpeg, MediaError, Progress, RenderOptions, Timeline};
 
 use serde_json::json;
@@ -55,9 +56,17 @@ pub const SCHEMA: &str = include_str!("../../../../docs/timeline.schema.json");
 /// A complete, commented example timeline.
 pub const EXAMPLE: &str = include_str!("../../../../docs/timeline.example.yaml");
 
-/// Locates ffmpeg or fails with the install hint.
-pub fn ffmpeg() -> Result<Ffmpeg, CliError> {
-    Ok(Ffmpeg::locate()?)
+/// Locates ffmpeg or fails with the install hint. What the build can do (encoders, filters,
+/// transitions: three ffmpeg runs, ~0.25 s CPU, to learn) is kept between commands in the data
+/// directory's `cache` folder ([`capabilities_cache`]).
+pub fn ffmpeg(config: &Config) -> Result<Ffmpeg, CliError> {
+    Ok(Ffmpeg::locate()?.with_capabilities_cache(capabilities_cache(config)))
+}
+
+/// Where ffmpeg's capabilities are kept between commands: one small file per ffmpeg binary,
+/// learned again when that binary changes.
+pub fn capabilities_cache(config: &Config) -> PathBuf {
+    config.data_dir.join("cache")
 }
 
 /// A file the work wrote, for its `file` event: path, width and height, duration.
@@ -197,7 +206,7 @@ pub fn run(ctx: &Ctx, args: &EditArgs) -> anyhow::Result<()> {
     }
     timeline.output.overwrite |= args.force;
     timeline.validate().map_err(MediaError::from)?;
-    let ff = ffmpeg()?;
+    let ff = ffmpeg(&ctx.app.config)?;
     let bar = Bar::new(ctx, &timeline.output.path);
     let probing = |done: usize, total: usize| bar.probing(done, total);
     if args.check {

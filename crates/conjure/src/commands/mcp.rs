@@ -362,8 +362,8 @@ impl Server {
                 let enhanced = app.enhance(ProviderId::ImaginePro, &a.prompt).await?;
                 Ok(json!({"status": "ok", "prompt": a.prompt, "enhanced": enhanced}))
             }
-            "edit_media" => edit(parse(name, args)?).await,
-            "media" => media(name, args).await,
+            "edit_media" => edit(&app.config, parse(name, args)?).await,
+            "media" => media(&app.config, name, args).await,
             _ => Err(AppError::invalid(format!("Unknown tool `{name}`")).into()),
         }
     }
@@ -512,7 +512,7 @@ fn list_models(app: &App, a: &ModelsArgs) -> Result<Value, CliError> {
 }
 
 /// `conjure edit` for agents: the timeline given inline, rendered on a blocking thread.
-async fn edit(a: EditArgs) -> Result<Value, CliError> {
+async fn edit(config: &conjure_app::Config, a: EditArgs) -> Result<Value, CliError> {
     use conjure_media::{MediaError, RenderOptions, Timeline};
     let text = a.timeline.to_string();
     let mut timeline = Timeline::parse(&text, false)?;
@@ -522,7 +522,7 @@ async fn edit(a: EditArgs) -> Result<Value, CliError> {
     // Only the caller's explicit `overwrite` (here or in the timeline) replaces a file.
     timeline.output.overwrite |= a.overwrite;
     timeline.validate().map_err(MediaError::from)?;
-    let ff = crate::commands::edit::ffmpeg()?;
+    let ff = crate::commands::edit::ffmpeg(config)?;
     let job = tokio::task::spawn_blocking(move || {
         if a.check {
             let (frames, fps, segments) = conjure_media::plan_summary(&ff, &timeline, None)?;
@@ -547,7 +547,11 @@ async fn edit(a: EditArgs) -> Result<Value, CliError> {
 }
 
 /// `conjure media` for agents: one `Op` as JSON, run on a blocking thread.
-async fn media(tool: &str, mut args: Map<String, Value>) -> Result<Value, CliError> {
+async fn media(
+    config: &conjure_app::Config,
+    tool: &str,
+    mut args: Map<String, Value>,
+) -> Result<Value, CliError> {
     use conjure_media::ops::RunOptions;
     use conjure_media::{LazyFfmpeg, Op};
     let overwrite = match args.remove("overwrite") {
@@ -559,9 +563,10 @@ async fn media(tool: &str, mut args: Map<String, Value>) -> Result<Value, CliErr
         })?,
     };
     let op: Op = parse(tool, args)?;
+    let ff = LazyFfmpeg::with_capabilities_cache(crate::commands::edit::capabilities_cache(config));
     let job = tokio::task::spawn_blocking(move || {
         let opts = RunOptions { overwrite, progress: None };
-        op.run_with(&LazyFfmpeg::new(), &opts).map(|outcome| (op.name(), outcome))
+        op.run_with(&ff, &opts).map(|outcome| (op.name(), outcome))
     });
     match job.await {
         Ok(result) => {

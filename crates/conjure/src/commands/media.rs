@@ -997,7 +997,10 @@ pub fn run(ctx: &Ctx, args: MediaArgs) -> anyhow::Result<()> {
         .enabled()
         .then(|| std::sync::Arc::new(move |p: Progress| sink.update(&p)) as ProgressSink);
     let opts = RunOptions { overwrite: args.force, progress };
-    let outcome = op.run_with(&LazyFfmpeg::new(), &opts);
+    let ff = LazyFfmpeg::with_capabilities_cache(crate::commands::edit::capabilities_cache(
+        &ctx.app.config,
+    ));
+    let outcome = op.run_with(&ff, &opts);
     bar.finish();
     if let Err(e) = &outcome {
         hold_if_stopping(e);

@@ -59,6 +59,15 @@ fn edit_renders_a_timeline_and_reports_json() {
     assert_eq!(v["edit"]["frames"], 45);
     assert_eq!(v["edit"]["audio"], true);
     assert!(t.out_dir().join("edit.mp4").is_file());
+    // What ffmpeg can do (a transition and a caption need it) is kept for the next command.
+    let cached: Vec<String> = std::fs::read_dir(t.path("data").join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        cached.len() == 1 && cached[0].starts_with("ffmpeg-capabilities-"),
+        "the data directory's cache holds {cached:?}"
+    );
 }
 
 #[test]
