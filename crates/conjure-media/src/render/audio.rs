@@ -45,7 +45,7 @@ pub(super) fn clip_audio_input(
     let first = if c.reverse { pc.frames - a - n } else { a };
     let start = pc.from + plan.rate.seconds(first) * c.speed;
     let span = plan.rate.seconds(n) * c.speed;
-    let k = inv.args.iter().filter(|x| *x == "-i").count();
+    let k = inv.next_input();
     inv.args(["-vn", "-ss", &secs(start), "-t", &secs(span), "-i"])
         .arg(crate::tools::file_arg(path));
     Some(k)
@@ -251,7 +251,7 @@ pub(super) fn soundtrack_graph(
         if a.start >= total {
             continue;
         }
-        let k = inv.args.iter().filter(|x| *x == "-i").count();
+        let k = inv.next_input();
         if a.looped {
             inv.args(["-stream_loop", "-1"]);
         }
@@ -347,7 +347,7 @@ pub(super) fn segment_sound(
     let mut g = segment_sound_graph(plan, hz, seg, inputs);
     if let SegmentSound::Soundtrack { earlier, .. } = sound {
         let base = if let Some(file) = earlier {
-            let k = inv.args.iter().filter(|x| *x == "-i").count();
+            let k = inv.next_input();
             inv.args(["-f", "f32le", "-ar", &hz.to_string(), "-ac", "2", "-i"])
                 .arg(crate::tools::file_arg(file));
             let _ = write!(g, ";[{k}:a][sa]concat=n=2:v=0:a=1[sall]");

@@ -73,6 +73,11 @@ impl Invocation {
         Self { step: step.into(), args: Vec::new() }
     }
 
+    /// The index ffmpeg gives the next `-i` input added to this run (`[{k}:a]` in a graph).
+    pub(crate) fn next_input(&self) -> usize {
+        self.args.iter().filter(|a| *a == "-i").count()
+    }
+
     pub(crate) fn arg(&mut self, a: impl Into<OsString>) -> &mut Self {
         self.args.push(a.into());
         self
