@@ -23,7 +23,7 @@ use crate::policy::{
     after_submit_error,
 };
 use crate::provider::{Provider, ProviderError, RemoteError, RemoteStatus, Snapshot};
-use crate::store::{JobRecord, JobStore, ReserveError, StoreError};
+use crate::store::{Answer, JobRecord, JobStore, ReserveError, StoreError};
 use crate::text::{Delta, TextAnswer};
 
 /// How often a streaming answer's words so far are journalled.
@@ -241,28 +241,35 @@ impl<P: Provider, S: JobStore> Runner<'_, P, S> {
     ) -> Result<Option<Result<JobRecord, RunError>>, StoreError> {
         let request_id = snapshot.request_id.as_deref().filter(|r| !r.is_empty());
         let refused = matches!(snapshot.status, RemoteStatus::Rejected | RemoteStatus::Failed);
-        match request_id {
-            Some(request_id) => {
-                self.store.set_request_id(id, request_id).await?;
-                (self.observer)(Event::Submitted { job: id, request_id });
-            }
-            // A refusal needs no id; anything else without one can never be polled.
-            None if refused => {}
-            None => return Ok(None),
+        // A refusal needs no id; anything else without one can never be polled.
+        if request_id.is_none() && !refused {
+            return Ok(None);
         }
-        self.record(id, snapshot).await?;
-        Ok(Some(match snapshot.status {
+        let (to, note) = match snapshot.status {
             RemoteStatus::Rejected | RemoteStatus::Failed => {
-                let state = terminal_state(&snapshot.status);
-                let note = summarize(&snapshot.errors);
-                self.store.transition(id, state, Some(&note)).await?;
-                Err(RunError::Failed { job: id.clone(), state, errors: snapshot.errors.clone() })
+                (terminal_state(&snapshot.status), Some(summarize(&snapshot.errors)))
             }
             RemoteStatus::Completed | RemoteStatus::Partial => {
-                let state = terminal_state(&snapshot.status);
-                Ok(self.store.transition(id, state, None).await?)
+                (terminal_state(&snapshot.status), None)
             }
-            _ => Ok(self.store.transition(id, JobState::Submitted, None).await?),
+            _ => (JobState::Submitted, None),
+        };
+        let value = serde_json::to_value(snapshot).unwrap_or(serde_json::Value::Null);
+        let answer = Answer {
+            request_id,
+            snapshot: &value,
+            credits_spent: snapshot.credits_spent,
+            to,
+            note: note.as_deref(),
+        };
+        let record = self.store.record_answer(id, answer).await?;
+        if let Some(request_id) = request_id {
+            (self.observer)(Event::Submitted { job: id, request_id });
+        }
+        Ok(Some(if refused {
+            Err(RunError::Failed { job: id.clone(), state: to, errors: snapshot.errors.clone() })
+        } else {
+            Ok(record)
         }))
     }
 

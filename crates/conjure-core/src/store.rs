@@ -3,8 +3,9 @@
 //! The runner writes through [`JobStore`] at fixed points: [`JobStore::reserve`] records an
 //! approved order (the intent: request, fingerprint, quote) before any POST, in one transaction
 //! with the money decision ([`crate::policy::reserve_verdict`]: token unused, not a duplicate,
-//! within budget), so two processes cannot both pass; the request id the moment it is known;
-//! every state change through [`crate::job::JobState::transition`]; the delivered files, once
+//! within budget), so two processes cannot both pass; the answer to the POST (its request id,
+//! the answer and the state it leads to) in one write ([`JobStore::record_answer`]); every
+//! later state change through [`crate::job::JobState::transition`]; the delivered files, once
 //! they are all on disk.
 //!
 //! The trait is async so that a store may be a database server as well as a local file. The
@@ -200,6 +201,21 @@ fn list_ids(ids: &[JobId], total: usize) -> String {
     }
 }
 
+/// The provider's answer to a paid POST, as [`JobStore::record_answer`] writes it.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer<'a> {
+    /// The request id it names; `None` only for a refusal, which needs none.
+    pub request_id: Option<&'a str>,
+    /// The answer, normalised (a [`crate::provider::Snapshot`] as JSON).
+    pub snapshot: &'a serde_json::Value,
+    /// The credits it reports as spent, if it says.
+    pub credits_spent: Option<Credits>,
+    /// The state it leads to.
+    pub to: JobState,
+    /// The note to show with it (a refusal's reasons), if any.
+    pub note: Option<&'a str>,
+}
+
 /// Why [`JobStore::reserve`] recorded nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
@@ -251,6 +267,18 @@ pub trait JobStore: Send + Sync {
         id: &JobId,
         request_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records the answer to the paid POST in one write: the request id it names, the answer
+    /// and the credits it reports, and the state it leads to; nothing of it when any part is
+    /// refused (a second request id, a move the state machine forbids). One write, because a
+    /// process killed between separate ones would leave the job `submitting` with a request
+    /// id, which the orphan rule settles as `unknown`: a job the provider accepted, never
+    /// polled for its result.
+    fn record_answer(
+        &self,
+        id: &JobId,
+        answer: Answer<'_>,
+    ) -> impl Future<Output = Result<JobRecord, StoreError>> + Send;
 
     /// Stores the provider's latest answer and the credits it reports as spent.
     fn record_snapshot(

@@ -34,8 +34,8 @@ use conjure_core::policy::{
     self, Budget, EarlierJob, ProviderSpend, ReserveFacts, SpendRefusal, SpendRules, Spent,
 };
 use conjure_core::store::{
-    InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
-    ReserveError, StoreError,
+    Answer, InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord,
+    ProviderTotals, ReserveError, StoreError,
 };
 use conjure_core::stored::{self, Reservation};
 use conjure_core::{Credits, JobId, JobState, ProviderId};
@@ -358,92 +358,15 @@ impl PgStore {
         note: Option<&str>,
         lease: Option<&str>,
     ) -> Result<JobRecord, PgStoreError> {
-        let note = note.filter(|n| !n.trim().is_empty());
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "SELECT state, updated_at, member_id, poll_lease_token FROM jobs WHERE id = $1 \
-             FOR UPDATE",
-        )
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
-        let from = parse_state(id.as_str(), &row.try_get::<String, _>(0)?)?;
-        let updated_at: i64 = row.try_get(1)?;
-        let member: Option<String> = row.try_get(2)?;
-        let holder: Option<String> = row.try_get(3)?;
-        if let Some(token) = lease
-            && holder.as_deref() != Some(token)
-        {
-            return Err(PgStoreError::LeaseLost(id.to_string()));
-        }
-        // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
-        from.transition(to)?;
-        // A wall clock stepped back (NTP), or another instance's clock behind ours, must not
-        // make the trail run backwards.
-        let now = now_ms().max(updated_at);
-        sqlx::query(
-            "UPDATE jobs SET state = $2, updated_at = $3, error = coalesce($4, error) \
-             WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(to.as_str())
-        .bind(now)
-        .bind(note)
-        .execute(&mut *tx)
-        .await?;
-        insert_event(&mut tx, id, now, Some(from), to, note).await?;
-        let record = read_job(&mut tx, id).await?;
-        // A member's job tells their webhooks, in the transaction that makes the change: the
-        // event exists exactly when the change does.
-        if let (Some(member), Some(event)) = (member, EventType::for_state(to)) {
-            let data = serde_json::json!({
-                "job_id": record.id.as_str(),
-                "state": to.as_str(),
-                "previous_state": from.as_str(),
-                "provider": record.provider.as_str(),
-                "model": record.model,
-                "request_id": record.request_id,
-                "note": note,
-            });
-            crate::webhooks::enqueue(&mut tx, &MemberId(member), event, &data)
-                .await
-                .map_err(|e| PgStoreError::Webhook(Box::new(e)))?;
-        }
+        let record = transition_on(&mut tx, id, to, note, lease).await?;
         tx.commit().await?;
         Ok(record)
     }
 
     async fn set_request_id_in(&self, id: &JobId, request_id: &str) -> Result<(), PgStoreError> {
         let mut tx = self.pool.begin().await?;
-        let existing: Option<String> =
-            sqlx::query("SELECT request_id FROM jobs WHERE id = $1 FOR UPDATE")
-                .bind(id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?
-                .try_get(0)?;
-        match existing {
-            // The same answer read twice (a retried poll) is not a change.
-            Some(existing) if existing == request_id => return Ok(()),
-            // A job is one paid request; silently replacing its id would orphan that payment.
-            Some(existing) => {
-                return Err(PgStoreError::RequestIdConflict {
-                    id: id.to_string(),
-                    existing,
-                    new: request_id.to_owned(),
-                });
-            }
-            None => {}
-        }
-        sqlx::query(
-            "UPDATE jobs SET request_id = $2, updated_at = greatest(updated_at, $3) WHERE id = $1",
-        )
-        .bind(id.as_str())
-        .bind(request_id)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        set_request_id_on(&mut tx, id, request_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -457,28 +380,28 @@ impl PgStore {
         credits_spent: Option<Credits>,
         lease: Option<&str>,
     ) -> Result<(), PgStoreError> {
-        // A poll that does not report credits keeps the last reported figure.
-        let changed = sqlx::query(
-            "UPDATE jobs SET last_snapshot_json = $2, \
-                 credits_spent_tenths = coalesce($3, credits_spent_tenths), \
-                 updated_at = greatest(updated_at, $4) \
-             WHERE id = $1 AND ($5::TEXT IS NULL OR poll_lease_token = $5)",
-        )
-        .bind(id.as_str())
-        .bind(snapshot)
-        .bind(credits_spent.map(Credits::tenths))
-        .bind(now_ms())
-        .bind(lease)
-        .execute(&self.pool)
-        .await?;
-        if changed.rows_affected() == 0 {
-            // Jobs are never deleted: a leased write that changed nothing lost its lease.
-            return Err(match lease {
-                Some(_) => PgStoreError::LeaseLost(id.to_string()),
-                None => PgStoreError::NotFound(id.to_string()),
-            });
+        let mut conn = self.pool.acquire().await?;
+        record_snapshot_on(&mut conn, id, snapshot, credits_spent, lease).await
+    }
+
+    /// [`JobStore::record_answer`]: the three writes in one transaction; with `lease`, only
+    /// while the job's poll lease carries that token. Returning early drops `tx`, which rolls
+    /// back: a refused part leaves the job as it was.
+    pub(crate) async fn record_answer_in(
+        &self,
+        id: &JobId,
+        answer: &Answer<'_>,
+        lease: Option<&str>,
+    ) -> Result<JobRecord, PgStoreError> {
+        let snapshot = to_json(answer.snapshot, "provider snapshot")?;
+        let mut tx = self.pool.begin().await?;
+        if let Some(request_id) = answer.request_id {
+            set_request_id_on(&mut tx, id, request_id).await?;
         }
-        Ok(())
+        record_snapshot_on(&mut tx, id, &snapshot, answer.credits_spent, lease).await?;
+        let record = transition_on(&mut tx, id, answer.to, answer.note, lease).await?;
+        tx.commit().await?;
+        Ok(record)
     }
 
     async fn record_delivery_in(
@@ -1000,6 +923,137 @@ fn prefix_pattern(prefix: &str) -> String {
     pattern
 }
 
+/// A job's state change inside the caller's transaction; with `lease`, made only while the
+/// job's poll lease carries that token ([`PgStoreError::LeaseLost`] otherwise). A member's job
+/// tells their webhooks in the same transaction: the event exists exactly when the change does.
+async fn transition_on(
+    conn: &mut PgConnection,
+    id: &JobId,
+    to: JobState,
+    note: Option<&str>,
+    lease: Option<&str>,
+) -> Result<JobRecord, PgStoreError> {
+    let note = note.filter(|n| !n.trim().is_empty());
+    let row = sqlx::query(
+        "SELECT state, updated_at, member_id, poll_lease_token FROM jobs WHERE id = $1 \
+         FOR UPDATE",
+    )
+    .bind(id.as_str())
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?;
+    let from = parse_state(id.as_str(), &row.try_get::<String, _>(0)?)?;
+    let updated_at: i64 = row.try_get(1)?;
+    let member: Option<String> = row.try_get(2)?;
+    let holder: Option<String> = row.try_get(3)?;
+    if let Some(token) = lease
+        && holder.as_deref() != Some(token)
+    {
+        return Err(PgStoreError::LeaseLost(id.to_string()));
+    }
+    // An illegal move returns before writing; the caller's transaction rolls back.
+    from.transition(to)?;
+    // A wall clock stepped back (NTP), or another instance's clock behind ours, must not
+    // make the trail run backwards.
+    let now = now_ms().max(updated_at);
+    sqlx::query(
+        "UPDATE jobs SET state = $2, updated_at = $3, error = coalesce($4, error) WHERE id = $1",
+    )
+    .bind(id.as_str())
+    .bind(to.as_str())
+    .bind(now)
+    .bind(note)
+    .execute(&mut *conn)
+    .await?;
+    insert_event(conn, id, now, Some(from), to, note).await?;
+    let record = read_job(conn, id).await?;
+    if let (Some(member), Some(event)) = (member, EventType::for_state(to)) {
+        let data = serde_json::json!({
+            "job_id": record.id.as_str(),
+            "state": to.as_str(),
+            "previous_state": from.as_str(),
+            "provider": record.provider.as_str(),
+            "model": record.model,
+            "request_id": record.request_id,
+            "note": note,
+        });
+        crate::webhooks::enqueue(conn, &MemberId(member), event, &data)
+            .await
+            .map_err(|e| PgStoreError::Webhook(Box::new(e)))?;
+    }
+    Ok(record)
+}
+
+/// A job's request id inside the caller's transaction: set once, never changed.
+async fn set_request_id_on(
+    conn: &mut PgConnection,
+    id: &JobId,
+    request_id: &str,
+) -> Result<(), PgStoreError> {
+    let existing: Option<String> =
+        sqlx::query("SELECT request_id FROM jobs WHERE id = $1 FOR UPDATE")
+            .bind(id.as_str())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| PgStoreError::NotFound(id.to_string()))?
+            .try_get(0)?;
+    match existing {
+        // The same answer read twice (a retried poll) is not a change.
+        Some(existing) if existing == request_id => Ok(()),
+        // A job is one paid request; silently replacing its id would orphan that payment.
+        Some(existing) => Err(PgStoreError::RequestIdConflict {
+            id: id.to_string(),
+            existing,
+            new: request_id.to_owned(),
+        }),
+        None => {
+            sqlx::query(
+                "UPDATE jobs SET request_id = $2, updated_at = greatest(updated_at, $3) \
+                 WHERE id = $1",
+            )
+            .bind(id.as_str())
+            .bind(request_id)
+            .bind(now_ms())
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// The provider's latest answer and the credits it reports as spent; with `lease`, only while
+/// the job's poll lease carries that token ([`PgStoreError::LeaseLost`] otherwise).
+async fn record_snapshot_on(
+    conn: &mut PgConnection,
+    id: &JobId,
+    snapshot: &str,
+    credits_spent: Option<Credits>,
+    lease: Option<&str>,
+) -> Result<(), PgStoreError> {
+    // A poll that does not report credits keeps the last reported figure.
+    let changed = sqlx::query(
+        "UPDATE jobs SET last_snapshot_json = $2, \
+             credits_spent_tenths = coalesce($3, credits_spent_tenths), \
+             updated_at = greatest(updated_at, $4) \
+         WHERE id = $1 AND ($5::TEXT IS NULL OR poll_lease_token = $5)",
+    )
+    .bind(id.as_str())
+    .bind(snapshot)
+    .bind(credits_spent.map(Credits::tenths))
+    .bind(now_ms())
+    .bind(lease)
+    .execute(&mut *conn)
+    .await?;
+    if changed.rows_affected() == 0 {
+        // Jobs are never deleted: a leased write that changed nothing lost its lease.
+        return Err(match lease {
+            Some(_) => PgStoreError::LeaseLost(id.to_string()),
+            None => PgStoreError::NotFound(id.to_string()),
+        });
+    }
+    Ok(())
+}
+
 async fn ensure_exists(conn: &mut PgConnection, id: &JobId) -> Result<(), PgStoreError> {
     let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM jobs WHERE id = $1")
         .bind(id.as_str())
@@ -1120,6 +1174,10 @@ impl JobStore for PgStore {
 
     async fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), StoreError> {
         store(self.set_request_id_in(id, request_id).await)
+    }
+
+    async fn record_answer(&self, id: &JobId, answer: Answer<'_>) -> Result<JobRecord, StoreError> {
+        store(self.record_answer_in(id, &answer, None).await)
     }
 
     async fn record_snapshot(

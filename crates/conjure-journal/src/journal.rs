@@ -25,8 +25,8 @@ use conjure_core::approval::{Approved, Order};
 use conjure_core::batch::{BatchLink, BatchPlan};
 use conjure_core::policy::{self, EarlierJob, ProviderSpend, ReserveFacts, SpendRules, Spent};
 use conjure_core::store::{
-    InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
-    ReserveError, StoreError,
+    Answer, InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord,
+    ProviderTotals, ReserveError, StoreError,
 };
 use conjure_core::stored::{self, Reservation};
 use conjure_core::{Credits, JobId, JobState, ProviderId};
@@ -304,27 +304,9 @@ impl Inner {
         to: JobState,
         note: Option<&str>,
     ) -> Result<JobRecord, JournalError> {
-        let note = note.filter(|n| !n.trim().is_empty());
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let (from, updated_at): (String, i64) = tx
-            .query_row("SELECT state, updated_at FROM jobs WHERE id = ?1", [id.as_str()], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?
-            .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
-        let from = parse_state(id.as_str(), &from)?;
-        // Returning here drops `tx`, which rolls back: an illegal move changes nothing.
-        from.transition(to)?;
-        // A wall clock stepped back (NTP) must not make the trail run backwards.
-        let now = now_ms().max(updated_at);
-        tx.execute(
-            "UPDATE jobs SET state = ?2, updated_at = ?3, error = coalesce(?4, error) \
-             WHERE id = ?1",
-            params![id.as_str(), to.as_str(), now, note],
-        )?;
-        insert_event(&tx, id, now, Some(from), to, note)?;
-        let record = read_job(&tx, id)?;
+        let record = transition_on(&tx, id, to, note)?;
         tx.commit()?;
         Ok(record)
     }
@@ -332,27 +314,7 @@ impl Inner {
     fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), JournalError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let existing: Option<String> = tx
-            .query_row("SELECT request_id FROM jobs WHERE id = ?1", [id.as_str()], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
-        match existing {
-            // The same answer read twice (a retried poll) is not a change.
-            Some(existing) if existing == request_id => return Ok(()),
-            // A job is one paid request; silently replacing its id would orphan that payment.
-            Some(existing) => {
-                return Err(JournalError::RequestIdConflict {
-                    id: id.to_string(),
-                    existing,
-                    new: request_id.to_owned(),
-                });
-            }
-            None => {}
-        }
-        tx.execute(
-            "UPDATE jobs SET request_id = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
-            params![id.as_str(), request_id, now_ms()],
-        )?;
+        set_request_id_on(&tx, id, request_id)?;
         tx.commit()?;
         Ok(())
     }
@@ -363,19 +325,29 @@ impl Inner {
         snapshot: &str,
         credits_spent: Option<Credits>,
     ) -> Result<(), JournalError> {
-        let conn = self.lock();
-        // A poll that does not report credits keeps the last reported figure.
-        let changed = conn.execute(
-            "UPDATE jobs SET last_snapshot_json = ?2, \
-                 credits_spent_tenths = coalesce(?3, credits_spent_tenths), \
-                 updated_at = max(updated_at, ?4) \
-             WHERE id = ?1",
-            params![id.as_str(), snapshot, credits_spent.map(Credits::tenths), now_ms()],
-        )?;
-        if changed == 0 {
-            return Err(JournalError::NotFound(id.to_string()));
+        record_snapshot_on(&self.lock(), id, snapshot, credits_spent)
+    }
+
+    /// [`JobStore::record_answer`]: the three writes in one transaction. Returning early drops
+    /// `tx`, which rolls back: a refused part leaves the job as it was.
+    fn record_answer(
+        &self,
+        id: &JobId,
+        request_id: Option<&str>,
+        snapshot: &str,
+        credits_spent: Option<Credits>,
+        to: JobState,
+        note: Option<&str>,
+    ) -> Result<JobRecord, JournalError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(request_id) = request_id {
+            set_request_id_on(&tx, id, request_id)?;
         }
-        Ok(())
+        record_snapshot_on(&tx, id, snapshot, credits_spent)?;
+        let record = transition_on(&tx, id, to, note)?;
+        tx.commit()?;
+        Ok(record)
     }
 
     fn record_delivery(&self, id: &JobId, outputs: &[OutputRecord]) -> Result<(), JournalError> {
@@ -824,6 +796,24 @@ impl JobStore for Journal {
         self.blocking(move |inner| store(inner.set_request_id(&id, &request_id))).await
     }
 
+    async fn record_answer(&self, id: &JobId, answer: Answer<'_>) -> Result<JobRecord, StoreError> {
+        let snapshot = store(to_json(answer.snapshot, "provider snapshot"))?;
+        let id = id.clone();
+        let request_id = answer.request_id.map(str::to_owned);
+        let (credits, to, note) = (answer.credits_spent, answer.to, answer.note.map(str::to_owned));
+        self.blocking(move |inner| {
+            store(inner.record_answer(
+                &id,
+                request_id.as_deref(),
+                &snapshot,
+                credits,
+                to,
+                note.as_deref(),
+            ))
+        })
+        .await
+    }
+
     async fn record_snapshot(
         &self,
         id: &JobId,
@@ -972,6 +962,79 @@ fn to_json<T: serde::Serialize + ?Sized>(
 fn is_primary_key_clash(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _)
         if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+/// A job's move to `to` through the state machine, inside the caller's transaction.
+fn transition_on(
+    conn: &Connection,
+    id: &JobId,
+    to: JobState,
+    note: Option<&str>,
+) -> Result<JobRecord, JournalError> {
+    let note = note.filter(|n| !n.trim().is_empty());
+    let (from, updated_at): (String, i64) = conn
+        .query_row("SELECT state, updated_at FROM jobs WHERE id = ?1", [id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
+    let from = parse_state(id.as_str(), &from)?;
+    // An illegal move returns before writing; the caller's transaction rolls back.
+    from.transition(to)?;
+    // A wall clock stepped back (NTP) must not make the trail run backwards.
+    let now = now_ms().max(updated_at);
+    conn.execute(
+        "UPDATE jobs SET state = ?2, updated_at = ?3, error = coalesce(?4, error) WHERE id = ?1",
+        params![id.as_str(), to.as_str(), now, note],
+    )?;
+    insert_event(conn, id, now, Some(from), to, note)?;
+    read_job(conn, id)
+}
+
+/// A job's request id, inside the caller's transaction: set once, never changed.
+fn set_request_id_on(conn: &Connection, id: &JobId, request_id: &str) -> Result<(), JournalError> {
+    let existing: Option<String> = conn
+        .query_row("SELECT request_id FROM jobs WHERE id = ?1", [id.as_str()], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| JournalError::NotFound(id.to_string()))?;
+    match existing {
+        // The same answer read twice (a retried poll) is not a change.
+        Some(existing) if existing == request_id => Ok(()),
+        // A job is one paid request; silently replacing its id would orphan that payment.
+        Some(existing) => Err(JournalError::RequestIdConflict {
+            id: id.to_string(),
+            existing,
+            new: request_id.to_owned(),
+        }),
+        None => {
+            conn.execute(
+                "UPDATE jobs SET request_id = ?2, updated_at = max(updated_at, ?3) WHERE id = ?1",
+                params![id.as_str(), request_id, now_ms()],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// The provider's latest answer and the credits it reports as spent.
+fn record_snapshot_on(
+    conn: &Connection,
+    id: &JobId,
+    snapshot: &str,
+    credits_spent: Option<Credits>,
+) -> Result<(), JournalError> {
+    // A poll that does not report credits keeps the last reported figure.
+    let changed = conn.execute(
+        "UPDATE jobs SET last_snapshot_json = ?2, \
+             credits_spent_tenths = coalesce(?3, credits_spent_tenths), \
+             updated_at = max(updated_at, ?4) \
+         WHERE id = ?1",
+        params![id.as_str(), snapshot, credits_spent.map(Credits::tenths), now_ms()],
+    )?;
+    if changed == 0 {
+        return Err(JournalError::NotFound(id.to_string()));
+    }
+    Ok(())
 }
 
 fn ensure_exists(conn: &Connection, id: &JobId) -> Result<(), JournalError> {

@@ -12,7 +12,7 @@ use conjure_core::job::JobState;
 use conjure_core::money::{CreditPrice, Credits, Usd};
 use conjure_core::policy::{Budget, BudgetWindow, Limit, SpendRefusal, SpendRules};
 use conjure_core::spec::{FileRef, ImageFormat, ImageItem, Item, JobSpec, MediaInput};
-use conjure_core::store::{JobFilter, JobStore, OutputRecord, ReserveError, StoreError};
+use conjure_core::store::{Answer, JobFilter, JobStore, OutputRecord, ReserveError, StoreError};
 use conjure_core::{Catalogue, JobId, JobRecord, ProviderId, Quote, WireRequest};
 use serde_json::json;
 
@@ -44,6 +44,7 @@ macro_rules! store_contract_suite {
             a_batch_line_is_sent_once_whatever_again_says,
             transitions_follow_the_state_machine,
             request_ids_are_set_once,
+            an_answer_is_recorded_whole_or_not_at_all,
             snapshots_keep_the_last_reported_charge,
             outputs_and_delivery_are_recorded,
             ids_resolve_from_prefixes_and_request_ids,
@@ -471,6 +472,67 @@ pub async fn request_ids_are_set_once<S: JobStore>(store: &S, _other: &S) {
     let err = store.set_request_id(&job.id, "req_2").await.expect_err("a second id is refused");
     assert!(err.to_string().contains("req_1"), "{err}");
     assert_eq!(store.get(&job.id).await.expect("get").request_id.as_deref(), Some("req_1"));
+}
+
+pub async fn an_answer_is_recorded_whole_or_not_at_all<S: JobStore>(store: &S, other: &S) {
+    let snapshot = json!({"status": "pending", "request_id": "req_a", "credits_spent": 14.0});
+    let answer = |request_id, to, note| Answer {
+        request_id,
+        snapshot: &snapshot,
+        credits_spent: Some(Credits::whole(14)),
+        to,
+        note,
+    };
+    // Accepted: the id, the answer, its charge and the move, all at once.
+    let job = reserve(store, &yes(order("an accepted answer")), &rules()).await;
+    let got = store.record_answer(&job.id, answer(Some("req_a"), JobState::Submitted, None)).await;
+    let got = got.expect("recorded");
+    let seen = other.get(&job.id).await.expect("get");
+    for record in [&got, &seen] {
+        assert_eq!(record.state, JobState::Submitted);
+        assert_eq!(record.request_id.as_deref(), Some("req_a"));
+        assert_eq!(record.credits_spent, Some(Credits::whole(14)));
+        assert_eq!(record.last_snapshot.as_ref(), Some(&snapshot));
+    }
+    let trail = store.events(&job.id).await.expect("events");
+    assert_eq!(
+        trail.last().map(|e| (e.from, e.to)),
+        Some((Some(JobState::Submitting), JobState::Submitted))
+    );
+
+    // A stream's checkpoint recorded the same id already: not a change.
+    let job = reserve(store, &yes(order("a streamed answer")), &rules()).await;
+    store.set_request_id(&job.id, "req_s").await.expect("checkpoint");
+    let got = store.record_answer(&job.id, answer(Some("req_s"), JobState::Completed, None)).await;
+    assert_eq!(got.expect("recorded").state, JobState::Completed);
+
+    // A refusal needs no id, and keeps its reasons.
+    let job = reserve(store, &yes(order("a refused answer")), &rules()).await;
+    let got = store.record_answer(&job.id, answer(None, JobState::Rejected, Some("nsfw"))).await;
+    let got = got.expect("recorded");
+    assert_eq!(
+        (got.state, got.request_id, got.error.as_deref()),
+        (JobState::Rejected, None, Some("nsfw"))
+    );
+
+    // Any refused part leaves the job exactly as it was: no new id, no answer, no charge.
+    let illegal =
+        reserve(store, &yes(order("an answer the state machine refuses")), &rules()).await;
+    let err =
+        store.record_answer(&illegal.id, answer(Some("req_b"), JobState::Expired, None)).await;
+    assert!(matches!(err, Err(StoreError::Illegal(_))), "{err:?}");
+    let second = reserve(store, &yes(order("an answer naming a second id")), &rules()).await;
+    store.set_request_id(&second.id, "req_c").await.expect("checkpoint");
+    let err =
+        store.record_answer(&second.id, answer(Some("req_d"), JobState::Submitted, None)).await;
+    assert!(err.expect_err("a second id is refused").to_string().contains("req_c"));
+    for (job, request_id) in [(&illegal, None), (&second, Some("req_c"))] {
+        let seen = other.get(&job.id).await.expect("get");
+        assert_eq!(seen.state, JobState::Submitting, "{job:?}");
+        assert_eq!(seen.request_id.as_deref(), request_id);
+        assert_eq!((seen.credits_spent, seen.last_snapshot), (None, None));
+        assert_eq!(store.events(&job.id).await.expect("events").len(), 2, "quoted, submitting");
+    }
 }
 
 pub async fn snapshots_keep_the_last_reported_charge<S: JobStore>(store: &S, _other: &S) {

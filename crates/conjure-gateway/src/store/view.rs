@@ -8,7 +8,7 @@
 //!   A scope for reserving, not an access filter: which jobs a member may read is decided by
 //!   the gateway's handlers ([`PgStore::member_job`]);
 //! - a background poll under a lease ([`PgStore::leased`], [`crate::leases`]): a poll's answer
-//!   (`transition`, `record_snapshot`) is written only while the job's lease still carries the
+//!   (`transition`, `record_snapshot`, `record_answer`) is written only while the job's lease still carries the
 //!   claim's token; a write that finds it taken over changes nothing and is remembered
 //!   ([`StoreView::lost`]).
 //!
@@ -21,8 +21,8 @@ use conjure_core::approval::{Approved, Order};
 use conjure_core::batch::BatchPlan;
 use conjure_core::policy::{ReserveFacts, SpendRules, Spent};
 use conjure_core::store::{
-    InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord, ProviderTotals,
-    ReserveError, StoreError,
+    Answer, InFlight, JobEvent, JobFilter, JobRecord, JobStore, LedgerEntry, OutputRecord,
+    ProviderTotals, ReserveError, StoreError,
 };
 use conjure_core::{Credits, JobId, JobState};
 
@@ -116,6 +116,10 @@ impl JobStore for StoreView {
 
     async fn set_request_id(&self, id: &JobId, request_id: &str) -> Result<(), StoreError> {
         self.store.set_request_id(id, request_id).await
+    }
+
+    async fn record_answer(&self, id: &JobId, answer: Answer<'_>) -> Result<JobRecord, StoreError> {
+        self.guard(self.store.record_answer_in(id, &answer, self.token()).await)
     }
 
     async fn record_snapshot(

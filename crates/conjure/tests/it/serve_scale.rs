@@ -318,6 +318,14 @@ fn serve_a_kill_9_of_one_of_three_instances_mid_run_loses_no_job_and_sends_none_
     }
     let completed = states.values().filter(|(s, _)| s == "completed").count() as u64;
     let unknown = states.values().filter(|(s, _)| s == "unknown").count() as u64;
+    // A job the upstream accepted (its answer, with a request id, recorded) is finished by a
+    // survivor whatever moment the kill struck: the answer is recorded in one write, never
+    // left half-way for the orphan sweep to call `unknown`.
+    for (job, (state, request_id)) in &states {
+        if let Some(request_id) = request_id {
+            assert_eq!(state, "completed", "job {job} was accepted upstream as {request_id}");
+        }
+    }
     let request_ids: BTreeSet<&str> = states.values().filter_map(|(_, r)| r.as_deref()).collect();
     assert_eq!(request_ids.len() as u64, completed, "each completed job its own upstream job");
     // Each POST the upstream received is one job's: the completed ones, and at most the
