@@ -293,3 +293,47 @@ fn timeline_captions_in_every_script_with_a_note_for_missing_glyphs() {
         assert!(corner(W / 2, H / 2) > 50, "bottom-right caption at {at}s");
     }
 }
+
+#[test]
+fn timeline_captions_show_on_exactly_their_frames_across_segments() {
+    let d = tmp();
+    let out = d.path().join("edit.mp4");
+    // Two segments (the fade between the clips); libass is given only the frames a caption
+    // may show on, so the frames at the edges of each caption's span are the ones to check.
+    let texts = [(0.5, 1.2, "top"), (1.6, 1.7, "bottom"), (0.0, 0.1, "center")];
+    let t = Timeline::parse(
+        &json!({
+            "output": {"path": out, "preset": "ultrafast", "width": W, "height": H, "fps": 30},
+            "clips": [
+                {"color": "black", "duration": 1, "transition": {"type": "fade", "duration": 0.2}},
+                {"color": "black", "duration": 1}
+            ],
+            "texts": texts.iter().map(|(start, end, position)| json!(
+                {"text": "X", "start": start, "end": end, "position": position, "size": 40, "box": true}
+            )).collect::<Vec<_>>()
+        })
+        .to_string(),
+        false,
+    )
+    .unwrap();
+    render(ff(), &t, &RenderOptions::default()).unwrap();
+    let raw = Command::new(ff().ffmpeg_path())
+        .args(["-hide_banner", "-v", "error", "-i"])
+        .arg(&out)
+        .args(["-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .unwrap();
+    assert!(raw.status.success());
+    let frames: Vec<&[u8]> = raw.stdout.chunks(W * H).collect();
+    assert_eq!(frames.len(), 54);
+    for (k, frame) in frames.iter().enumerate() {
+        let at = k as f64 / 30.0;
+        let shown = texts.iter().filter(|(s, e, _)| *s <= at + 1e-9 && at <= *e + 1e-9).count();
+        let seen = ink(frame);
+        if shown > 0 {
+            assert!(seen > 50, "frame {k} ({at:.3} s) shows no caption");
+        } else {
+            assert_eq!(seen, 0, "frame {k} ({at:.3} s) shows a caption");
+        }
+    }
+}
