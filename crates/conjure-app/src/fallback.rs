@@ -17,6 +17,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use conjure_core::provider::RemoteStatus;
+use conjure_core::store::Answer;
 use conjure_core::{JobId, JobState, JobStore, ProviderId, Snapshot, StoreError};
 use serde::{Deserialize, Serialize};
 
@@ -117,11 +118,7 @@ async fn apply(store: &impl JobStore, line: &Line) -> Result<(), StoreError> {
     if job.request_id.is_some() {
         return Ok(());
     }
-    if let Some(request_id) = &line.request_id {
-        store.set_request_id(&job.id, request_id).await?;
-    }
     let value = serde_json::to_value(&line.answer).unwrap_or(serde_json::Value::Null);
-    store.record_snapshot(&job.id, &value, line.answer.credits_spent).await?;
     let to = match line.answer.status {
         RemoteStatus::Completed => JobState::Completed,
         RemoteStatus::Partial => JobState::Partial,
@@ -129,9 +126,23 @@ async fn apply(store: &impl JobStore, line: &Line) -> Result<(), StoreError> {
         RemoteStatus::Rejected => JobState::Rejected,
         _ => JobState::Submitted,
     };
-    let note = "recovered from the fallback record after a journal failure";
-    match store.transition(&job.id, to, Some(note)).await {
-        Ok(_) | Err(StoreError::Illegal(_)) => Ok(()),
+    let answer = Answer {
+        request_id: line.request_id.as_deref(),
+        snapshot: &value,
+        credits_spent: line.answer.credits_spent,
+        to,
+        note: Some("recovered from the fallback record after a journal failure"),
+    };
+    // In one write, as the runner records an answer; a job that has moved on since (settled
+    // by another process) keeps its state and still gets the id and the answer.
+    match store.record_answer(&job.id, answer).await {
+        Ok(_) => Ok(()),
+        Err(StoreError::Illegal(_)) => {
+            if let Some(request_id) = answer.request_id {
+                store.set_request_id(&job.id, request_id).await?;
+            }
+            store.record_snapshot(&job.id, &value, answer.credits_spent).await
+        }
         Err(e) => Err(e),
     }
 }

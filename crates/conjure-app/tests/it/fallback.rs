@@ -43,3 +43,40 @@ async fn a_recorded_answer_is_replayed_into_the_journal() {
     assert_eq!(got.state, JobState::Submitted);
     assert!(!path.exists(), "applied lines are removed");
 }
+
+#[tokio::test]
+async fn a_replayed_answer_keeps_a_state_the_job_moved_on_to_and_still_records_its_id() {
+    let (_dir, config) = config();
+    let data_dir = config.data_dir.clone();
+    let app = App::new(config);
+    let session = app.session().await.unwrap();
+    let owner = session.owner().unwrap().to_owned();
+    let approved = approve(order("given up"), Some(Consent::Yes)).unwrap();
+    let job = session.journal.reserve(&approved, &owner, &SpendRules::default(), 0).await.unwrap();
+    let answer = Snapshot {
+        request_id: Some("req_late".into()),
+        status: RemoteStatus::Completed,
+        poll_after_seconds: None,
+        progress: None,
+        assets: vec![],
+        credits_spent: Some(conjure_core::Credits::whole(14)),
+        errors: vec![],
+        model: None,
+        buttons: vec![],
+        text: None,
+    };
+    let path =
+        fallback::record(&data_dir, &job.id, job.provider, Some("req_late"), &answer, &"disk full")
+            .unwrap();
+    // Meanwhile the job was called unknown and then given up as expired.
+    session.journal.transition(&job.id, JobState::Unknown, None).await.unwrap();
+    session.journal.transition(&job.id, JobState::Expired, None).await.unwrap();
+    drop(session);
+
+    let session = app.session().await.unwrap();
+    let got = session.journal.get(&job.id).await.unwrap();
+    assert_eq!(got.state, JobState::Expired, "a later decision stands");
+    assert_eq!(got.request_id.as_deref(), Some("req_late"));
+    assert_eq!(got.credits_spent, Some(conjure_core::Credits::whole(14)));
+    assert!(!path.exists(), "applied lines are removed");
+}
