@@ -221,7 +221,7 @@ impl TextRequest {
 
 /// `conjure upscale URL` and `conjure remove-bg URL`: one image through a provider's tool
 /// (ImaginePro's Flux upscale and background removal).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolRequest {
     #[serde(default = "imaginepro_id")]
@@ -237,7 +237,7 @@ pub struct ToolRequest {
 }
 
 /// The tools of [`ToolRequest`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ToolName {
     Upscale,

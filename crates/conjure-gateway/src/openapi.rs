@@ -141,8 +141,8 @@ pub fn document() -> Value {
                     "error": {"type": "object", "required": ["code", "message"], "properties": {
                         "code": {"type": "string"}, "message": {"type": "string"}, "hint": {"type": ["string", "null"]}}}}},
                 "QuoteRequest": {"type": "object", "required": ["request"], "properties": {
-                    "request": {"type": "object", "required": ["type"], "description": "conjure's request: the fields of `conjure image`, `conjure video` or `conjure text` (prompt, model, system, messages, history, max_tokens, temperature, top_p, images, files, mode: stream | whole | async). Inputs are https:// or data: URLs.",
-                        "properties": {"type": {"enum": ["image", "video", "text"]}, "prompt": {"type": "string"},
+                    "request": {"type": "object", "required": ["type"], "description": "conjure's request: the fields of `conjure image`, `conjure video` or `conjure text` (prompt, model, system, messages, history, max_tokens, temperature, top_p, images, files, mode: stream | whole | async), or a `tool` (`{\"type\": \"tool\", \"tool\": \"upscale\" | \"remove-bg\", \"image\": URL, \"scale\": 2..4}`, ImaginePro's, as `conjure upscale URL` and `conjure remove-bg`). Inputs are https:// or data: URLs.",
+                        "properties": {"type": {"enum": ["image", "video", "text", "tool"]}, "prompt": {"type": "string"},
                             "provider": {"type": "string", "description": "A provider conjure knows (as `conjure image --provider`)."}, "model": {"type": "string"}}},
                     "project": {"type": "string"},
                     "again": {"type": "boolean", "description": "Send even though the same request was sent in the last 24 hours."}}},

@@ -177,9 +177,13 @@ fn check_remote(request: &Request) -> Result<(), AppError> {
             }
             return Ok(());
         }
-        _ => {
-            return Err(AppError::invalid("The own API quotes `image`, `video` and `text` requests")
-                .hint("send {\"type\": \"image\", ...} or {\"type\": \"video\", ...}; a provider's own payload goes to the gateway's wire endpoint for that provider"));
+        // The image is fetched by the provider: a URL, never a path on the gateway's disk.
+        Request::Tool(r) => (vec![("image", &r.image)], &r.hooks),
+        Request::Payload(_) => {
+            return Err(AppError::invalid(
+                "The own API quotes `image`, `video`, `text` and `tool` requests",
+            )
+            .hint("send {\"type\": \"image\", ...} or {\"type\": \"video\", ...}; a provider's own payload goes to the gateway's wire endpoint for that provider"));
         }
     };
     if hooks.webhook.is_some() {

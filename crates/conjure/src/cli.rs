@@ -142,9 +142,9 @@ pub struct GlobalArgs {
     /// Colour on stderr: `auto` (only on a terminal without NO_COLOR), `always` or `never`.
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
-    /// Quote and spend `image`, `video` and `text` requests through this team gateway (`conjure
-    /// serve`) with your member key (CONJURE_GATEWAY_KEY; never a flag). Also CONJURE_GATEWAY,
-    /// or `url` in the config file's [gateway].
+    /// Quote and spend `image`, `video`, `text`, `upscale URL` and `remove-bg` requests through
+    /// this team gateway (`conjure serve`) with your member key (CONJURE_GATEWAY_KEY; never a
+    /// flag). Also CONJURE_GATEWAY, or `url` in the config file's [gateway].
     #[arg(long, global = true, value_name = "URL")]
     pub gateway: Option<String>,
 }

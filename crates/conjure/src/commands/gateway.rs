@@ -1,6 +1,7 @@
-//! `--gateway URL`: `conjure image`, `conjure video` and `conjure text` quoted and spent
-//! through a team gateway (`conjure serve`) instead of the provider, with the member key (a
-//! text answer streams through the gateway to stdout as it arrives).
+//! `--gateway URL`: `conjure image`, `conjure video`, `conjure text`, `conjure upscale URL` and
+//! `conjure remove-bg` quoted and spent through a team gateway (`conjure serve`) instead of the
+//! provider, with the member key (a text answer streams through the gateway to stdout as it
+//! arrives).
 //!
 //! The request is built here as always (the same flags, the same checks); the gateway then
 //! prices it (`POST /conjure/v1/quote`, nothing sent) and that quote, with the gateway's
@@ -25,9 +26,12 @@ fn request_json(request: &Request) -> Result<Value, AppError> {
         Request::Image(r) => ("image", serde_json::to_value(r)),
         Request::Video(r) => ("video", serde_json::to_value(r)),
         Request::Text(r) => ("text", serde_json::to_value(r)),
-        _ => {
-            return Err(AppError::invalid("Only `image`, `video` and `text` go through a gateway")
-                .hint("run it without --gateway (and without CONJURE_GATEWAY)"));
+        Request::Tool(r) => ("tool", serde_json::to_value(r)),
+        Request::Payload(_) => {
+            return Err(AppError::invalid(
+                "Only `image`, `video`, `text`, `upscale URL` and `remove-bg` go through a gateway",
+            )
+            .hint("run it without --gateway (and without CONJURE_GATEWAY)"));
         }
     };
     let mut value =
@@ -116,5 +120,17 @@ mod tests {
         let json = request_json(&text).unwrap();
         assert_eq!(json["type"], "text");
         assert_eq!(serde_json::from_value::<Request>(json).unwrap(), text);
+        for tool in [conjure_app::ToolName::Upscale, conjure_app::ToolName::RemoveBg] {
+            let request = Request::Tool(conjure_app::ToolRequest {
+                provider: conjure_core::ProviderId::ImaginePro,
+                tool,
+                image: "https://example.com/a.png".into(),
+                scale: Some(3),
+                hooks: conjure_core::spec::Hooks::default(),
+            });
+            let json = request_json(&request).unwrap();
+            assert_eq!(json["type"], "tool");
+            assert_eq!(serde_json::from_value::<Request>(json).unwrap(), request);
+        }
     }
 }

@@ -123,8 +123,7 @@ pub fn one_request(command: &Command) -> bool {
 fn not_through_a_gateway(command: &Command) -> Option<&'static str> {
     Some(match command {
         Command::Button(_) => "button",
-        Command::Upscale(_) => "upscale",
-        Command::RemoveBg(_) => "remove-bg",
+        Command::Upscale(Lazy(args)) if !upscale::is_url(&args.target) => "upscale JOB",
         Command::Submit(_) => "submit",
         Command::Batch(_) => "batch",
         Command::Retry(_) => "retry",
@@ -140,7 +139,7 @@ pub async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         return Err(crate::error::CliError::usage(format!(
             "`conjure {name}` does not go through a team gateway yet; nothing was sent"
         ))
-        .hint("only `image`, `video` and `text` do; run it without --gateway and with CONJURE_GATEWAY unset to send it with your own provider credentials")
+        .hint("`image`, `video`, `text`, `upscale URL` and `remove-bg` do; run it without --gateway and with CONJURE_GATEWAY unset to send it with your own provider credentials")
         .into());
     }
     match command {

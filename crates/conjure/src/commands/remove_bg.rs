@@ -4,7 +4,7 @@ use clap::Args;
 use conjure_app::{Request, ToolName, ToolRequest};
 
 use crate::cli::{HookArgs, PayArgs};
-use crate::commands::{Ctx, pay};
+use crate::commands::{Ctx, gateway};
 
 /// Remove the background of an image (ImaginePro, 5 credits). The image is a URL ImaginePro
 /// fetches; local files are not uploaded.
@@ -26,6 +26,5 @@ pub async fn run(ctx: &Ctx, args: RemoveBgArgs) -> anyhow::Result<()> {
         scale: None,
         hooks: args.hooks.hooks(),
     });
-    let order = ctx.app.prepare(&request)?;
-    pay::run(ctx, order, &args.pay).await
+    gateway::prepare_and_pay(ctx, request, &args.pay).await
 }

@@ -5,7 +5,7 @@ use clap::Args;
 use conjure_app::{ButtonRequest, Request, ToolName, ToolRequest};
 
 use crate::cli::{HookArgs, PayArgs};
-use crate::commands::{Ctx, button, pay};
+use crate::commands::{Ctx, button, gateway};
 use crate::error::CliError;
 
 /// Upscale an image: `conjure upscale IMAGE_URL --scale 2..4` (Flux upscale, 2 credits) or
@@ -27,7 +27,7 @@ pub struct UpscaleArgs {
 }
 
 /// Whether `target` reads as a URL rather than a job.
-fn is_url(target: &str) -> bool {
+pub fn is_url(target: &str) -> bool {
     let t = target.trim().to_ascii_lowercase();
     t.starts_with("https://") || t.starts_with("http://")
 }
@@ -48,8 +48,7 @@ pub async fn run(ctx: &Ctx, args: UpscaleArgs) -> anyhow::Result<()> {
             scale: args.scale,
             hooks: args.hooks.hooks(),
         });
-        let order = ctx.app.prepare(&request)?;
-        return pay::run(ctx, order, &args.pay).await;
+        return gateway::prepare_and_pay(ctx, request, &args.pay).await;
     }
     let path = std::path::Path::new(&args.target);
     let image_ext = path.extension().and_then(|e| e.to_str()).is_some_and(|e| {

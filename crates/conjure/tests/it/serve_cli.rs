@@ -439,3 +439,53 @@ fn one_text_token_spent_by_four_laptops_at_once_sends_once() {
         assert!(!all.contains(&key), "the key printed");
     }
 }
+
+#[test]
+fn imaginepro_tools_on_an_image_url_quote_and_spend_through_the_gateway() {
+    let db = database();
+    let gw = crate::sandbox();
+    assert_eq!(admin(&gw, &db, &["member", "add", "bob"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "bob"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    let base = served.base.clone();
+    let mut laptop = crate::ctx();
+    laptop.env("CONJURE_GATEWAY_KEY", &key);
+    let posts = || gw.stats().imaginepro_posts_received;
+
+    // Unapproved: the gateway's quote, nothing sent.
+    let url = "https://example.com/portrait.png";
+    let quoted = laptop.run(&["--json", "--gateway", &base, "upscale", url, "--scale", "3"]);
+    assert_eq!(quoted.code, 3, "{quoted:?}");
+    assert_eq!(quoted.json()["status"], "confirmation_required", "{quoted:?}");
+    assert_eq!(posts(), 0);
+
+    // Approved (ImaginePro has no dollar price here, so `--yes` takes a cap in credits, as on
+    // the local path): one POST upstream each, the result delivered on the laptop.
+    let yes = ["--yes", "--max-cost", "50cr"];
+    for tool in [&["upscale", url, "--scale", "3"][..], &["remove-bg", url]] {
+        let args = [tool, &yes[..]].concat();
+        let before = posts();
+        let mut all = vec!["--json", "--gateway", base.as_str()];
+        all.extend_from_slice(&args);
+        let done = laptop.run(&all);
+        assert_eq!(done.code, 0, "{args:?}: {done:?}");
+        let v = done.json();
+        assert_eq!(v["status"], "completed", "{v}");
+        let path = v["outputs"][0]["path"].as_str().expect("a file on the laptop");
+        assert!(std::fs::metadata(path).unwrap().len() > 0, "{path}");
+        assert_eq!(posts(), before + 1, "{args:?}: exactly one POST upstream");
+        assert!(!format!("{}{}", done.stdout, done.stderr).contains(&key), "the key printed");
+    }
+
+    // A file path is refused on the laptop with what to do; a Midjourney button is not taken
+    // through a gateway yet. Neither sends anything.
+    std::fs::write(laptop.out_dir().join("cat.png"), b"\x89PNG").unwrap();
+    let path = laptop.run(&["--gateway", &base, "remove-bg", "cat.png", "--yes"]);
+    assert_eq!(path.code, 2, "{path:?}");
+    assert!(path.stderr.contains("hint:"), "{path:?}");
+    let button = laptop.run(&["--gateway", &base, "upscale", "j_abc", "--index", "1", "--yes"]);
+    assert_eq!(button.code, 2, "{button:?}");
+    assert!(button.stderr.contains("upscale JOB"), "{button:?}");
+    assert_eq!(posts(), 2);
+    assert!(!served.stop().contains(&key), "the key in the gateway's output");
+}
