@@ -13,7 +13,7 @@
 //! `conjure wait` and `conjure fetch` with `--gateway` resume and collect such jobs ([`app`]).
 
 use conjure_app::gateway::{GatewayClient, GatewayConnector};
-use conjure_app::{App, AppError, Request};
+use conjure_app::{App, AppError, Config, Request};
 use conjure_core::Order;
 use serde_json::Value;
 
@@ -45,60 +45,88 @@ fn request_json(request: &Request) -> Result<Value, AppError> {
 /// The application with the gateway as every provider, when a gateway is configured: for
 /// resuming (`wait`) and collecting (`fetch`) jobs that were sent through it.
 pub fn app(ctx: &Ctx) -> Result<Option<App<GatewayConnector>>, AppError> {
-    let Some(url) = ctx.app.config.gateway.as_deref() else { return Ok(None) };
-    let client = GatewayClient::new(url, &ctx.app.config)?;
-    let mut config = ctx.app.config.clone();
+    app_for(&ctx.app.config)
+}
+
+/// [`app`] for `config` (the MCP server's `wait_job`, `fetch_job` and `job_status`).
+pub fn app_for(config: &Config) -> Result<Option<App<GatewayConnector>>, AppError> {
+    let Some(url) = config.gateway.as_deref() else { return Ok(None) };
+    let client = GatewayClient::new(url, config)?;
+    Ok(Some(with_gateway(config, client)))
+}
+
+/// The application with `client`'s gateway as every provider.
+fn with_gateway(config: &Config, client: GatewayClient) -> App<GatewayConnector> {
+    let mut config = config.clone();
+    // The gateway's catalogue is the one that prices; nothing asks the provider from here.
     config.catalogue_check = false;
-    Ok(Some(App::with_connector(config, GatewayConnector(client))))
+    App::with_connector(config, GatewayConnector(client))
 }
 
 /// Prices `request` and pays for it: through the configured team gateway (its local files
 /// inlined first: the gateway cannot read this disk, and quotes them by their hash), else with
 /// this machine's providers.
-pub async fn prepare_and_pay(
-    ctx: &Ctx,
-    mut request: Request,
-    args: &PayArgs,
-) -> anyhow::Result<()> {
+pub async fn prepare_and_pay(ctx: &Ctx, request: Request, args: &PayArgs) -> anyhow::Result<()> {
     let Some(url) = ctx.app.config.gateway.clone() else {
         let order = ctx.app.prepare(&request)?;
         return pay::run(ctx, order, args).await;
     };
-    conjure_app::gateway::inline_local_inputs(&mut request)?;
-    let order = ctx.app.prepare(&request)?;
+    let priced = priced(&ctx.app, &url, request, args.approval.again).await?;
     // Boxed: the gateway's paid path is a second copy of the large local one.
-    Box::pin(run(ctx, &url, &request, order, args)).await
+    Box::pin(run(ctx, priced, args)).await
 }
 
-/// Quotes `order` (built from `request`) at the gateway `url`, then takes it down the paid
-/// path with the gateway as its provider.
-pub async fn run(
-    ctx: &Ctx,
+/// A request priced by a team gateway, ready to pay through it.
+pub struct Priced {
+    /// The local order, carrying the gateway's quote (its price and token) in place of the
+    /// local one: the person approves what the gateway will charge against their budgets.
+    pub order: Order,
+    client: GatewayClient,
+    json: Value,
+    app_config: Config,
+}
+
+impl Priced {
+    /// The application that sends this request through the gateway, with the token the
+    /// person approved (theirs from an earlier quote, else this quote's): the gateway sends a
+    /// token's request once.
+    pub fn app(&self, token: Option<&str>) -> App<GatewayConnector> {
+        let token = token.unwrap_or(&self.order.quote.token);
+        self.client.prepare_submit(token, self.json.clone());
+        with_gateway(&self.app_config, self.client.clone())
+    }
+}
+
+/// `request` quoted by the gateway at `url` (`POST /conjure/v1/quote`, nothing sent): its local
+/// files inlined first (the gateway cannot read this disk, and quotes them by their hash), then
+/// built and checked as locally, then priced by the gateway, which must have priced the same
+/// request.
+pub async fn priced(
+    app: &App,
     url: &str,
-    request: &Request,
-    mut order: Order,
-    args: &PayArgs,
-) -> anyhow::Result<()> {
-    let json = request_json(request)?;
-    let client = GatewayClient::new(url, &ctx.app.config)?;
-    let quote = client.quote(&json, args.approval.again).await?;
+    mut request: Request,
+    again: bool,
+) -> Result<Priced, AppError> {
+    conjure_app::gateway::inline_local_inputs(&mut request)?;
+    let mut order = app.prepare(&request)?;
+    let json = request_json(&request)?;
+    let client = GatewayClient::new(url, &app.config)?;
+    let quote = client.quote(&json, again).await?;
     if quote.fingerprint != order.quote.fingerprint {
         return Err(AppError::other(
             "The gateway priced a different request than this conjure built; nothing was sent",
         )
-        .hint("use a conjure of the gateway's version (`conjure --version`, and ask its admin)")
-        .into());
+        .hint("use a conjure of the gateway's version (`conjure --version`, and ask its admin)"));
     }
     order.quote = quote;
-    // The token the person approved: theirs from an earlier quote, else this quote's (a yes at
-    // the prompt or --yes approves this one). The gateway sends a token's request once.
-    let token = args.approval.approve.clone().unwrap_or_else(|| order.quote.token.clone());
-    client.prepare_submit(&token, json);
-    let mut config = ctx.app.config.clone();
-    // The gateway's catalogue is the one that prices; nothing asks the provider from here.
-    config.catalogue_check = false;
-    let app = App::with_connector(config, GatewayConnector(client));
-    pay::run_with(ctx, &app, order, args).await
+    Ok(Priced { order, client, json, app_config: app.config.clone() })
+}
+
+/// Takes a request `priced` by the gateway down the paid path with the gateway as its
+/// provider.
+async fn run(ctx: &Ctx, priced: Priced, args: &PayArgs) -> anyhow::Result<()> {
+    let app = priced.app(args.approval.approve.as_deref());
+    pay::run_with(ctx, &app, priced.order, args).await
 }
 
 #[cfg(test)]

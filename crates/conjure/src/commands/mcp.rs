@@ -11,6 +11,12 @@
 //! no `--yes` for agents. Waiting is bounded by `wait_seconds`: when it runs out the job stays
 //! in the journal, resumable by `wait_job` or `conjure wait`, like any CLI job.
 //!
+//! With a team gateway configured (`CONJURE_GATEWAY` or the config's `[gateway]`), `quote` and
+//! `generate` go through it as the CLI's commands do (`commands::gateway`): the gateway prices
+//! the request and issues the token, the job is reserved in the local journal before the one
+//! POST to the gateway, and `job_status`, `wait_job` and `fetch_job` follow the job there. A
+//! Midjourney button press does not go through a gateway yet and is refused, nothing sent.
+//!
 //! Errors are tool results with `isError: true` whose content is the CLI's `--json` error
 //! (`{"status":"error","error":{kind,message,hint},...}`); protocol errors are kept for
 //! unknown tools.
@@ -22,7 +28,7 @@ use std::time::Duration;
 
 use clap::Args;
 use conjure_app::views::{ErrorView, JobView, QuoteView, RequestView};
-use conjure_app::{App, AppError, ButtonRequest, ErrorKind, Paid, PayOptions, Request};
+use conjure_app::{App, AppError, ButtonRequest, Connector, ErrorKind, Paid, PayOptions, Request};
 use conjure_core::approval::{Consent, Order};
 use conjure_core::spec::Item;
 use conjure_core::text::TextMode;
@@ -37,7 +43,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
-use crate::commands::Ctx;
+use crate::commands::{Ctx, gateway};
 use crate::error::CliError;
 
 /// How long `generate` and `wait_job` wait by default before answering `still_pending`.
@@ -296,40 +302,53 @@ fn asked(tool: &str, mut args: Map<String, Value>) -> Result<Asked, CliError> {
     parse(tool, args).map(Asked::Request)
 }
 
+/// The request `asked` for, to send through a team gateway: a Midjourney button press needs
+/// the parent job's message, which only the gateway's own record has; refused, nothing sent.
+fn through_gateway(asked: Asked) -> Result<Request, CliError> {
+    match asked {
+        Asked::Request(r) => Ok(r),
+        Asked::Button(_) => Err(AppError::invalid(
+            "A Midjourney button press does not go through a team gateway yet; nothing was sent",
+        )
+        .hint("press it with `conjure button` on a machine without a gateway configured (unset CONJURE_GATEWAY and the config's [gateway]) to spend with its own provider credentials")
+        .into()),
+    }
+}
+
 impl Server {
     async fn call(&self, name: &str, args: Map<String, Value>) -> Result<Value, CliError> {
         let app = &*self.app;
         match name {
             "list_models" => list_models(app, &parse(name, args)?),
             "quote" => {
-                let order = self.order(asked(name, args)?).await?;
+                let asked = asked(name, args)?;
+                if let Some(url) = &app.config.gateway {
+                    let priced = gateway::priced(app, url, through_gateway(asked)?, false).await?;
+                    return self.quote_json(&priced.order, "quote", None);
+                }
+                let order = self.order(asked).await?;
                 self.quote_json(&order, "quote", None)
             }
             "generate" => {
                 let mut args = args;
                 let pay = take_pay_args(name, &mut args)?;
-                let order = self.order(asked(name, args)?).await?;
-                self.generate(order, pay).await
+                let asked = asked(name, args)?;
+                if let Some(url) = &app.config.gateway {
+                    let request = through_gateway(asked)?;
+                    let priced = gateway::priced(app, url, request, pay.again).await?;
+                    let token = pay.token.as_deref().filter(|t| priced.order.accepts(t));
+                    let through = priced.app(token);
+                    return Box::pin(self.generate(&through, priced.order, pay)).await;
+                }
+                let order = self.order(asked).await?;
+                self.generate(app, order, pay).await
             }
-            "job_status" => {
+            "job_status" | "wait_job" | "fetch_job" => {
                 let a: JobArgs = parse(name, args)?;
-                let session = app.session().await?;
-                to_json(&app.status(&session, &a.job, true).await?)
-            }
-            "wait_job" => {
-                let a: JobArgs = parse(name, args)?;
-                let session = app.session().await?;
-                let wait = wait_for(a.wait_seconds);
-                let done = app
-                    .wait(&session, &a.job, None, false, &observer, tokio::time::sleep(wait))
-                    .await;
-                self.finished(&session, done).await
-            }
-            "fetch_job" => {
-                let a: JobArgs = parse(name, args)?;
-                let session = app.session().await?;
-                let done = app.fetch(&session, &a.job, None, false, &observer).await?;
-                to_json(&JobView::new(&done.job, &done.outputs, done.elapsed))
+                match gateway::app_for(&app.config)? {
+                    Some(through) => Box::pin(self.job(&through, name, a)).await,
+                    None => self.job(app, name, a).await,
+                }
             }
             "list_jobs" => {
                 let a: ListArgs = parse(name, args)?;
@@ -405,17 +424,13 @@ impl Server {
 
     /// The paid path with the token protocol: a token not issued for this very request is
     /// treated as no token (the new quote comes back), never as consent.
-    async fn generate(&self, order: Order, pay: PayArgs) -> Result<Value, CliError> {
-        let app = &*self.app;
-        // This server pays with the machine's own provider credentials; with a team gateway
-        // configured, that would spend behind the gateway's budgets. Refused, nothing sent.
-        if app.config.gateway.is_some() {
-            return Err(AppError::invalid(
-                "This MCP server does not spend through a team gateway yet; nothing was sent",
-            )
-            .hint("generate through the CLI (`conjure image|video|text`, which use the gateway), or unset CONJURE_GATEWAY and the config's [gateway] to spend with this machine's own provider credentials")
-            .into());
-        }
+    /// `app` is this machine's providers, or a team gateway as every provider.
+    async fn generate<C: Connector>(
+        &self,
+        app: &App<C>,
+        order: Order,
+        pay: PayArgs,
+    ) -> Result<Value, CliError> {
         let note = match &pay.token {
             Some(t) if !order.accepts(t) => Some(
                 "The approval_token was not issued for this request (the arguments, the price or the total differ)",
@@ -448,6 +463,31 @@ impl Server {
             Ok(Paid::Submitted(job)) => to_json(&JobView::of(&job)),
             Ok(Paid::Done(done)) => to_json(&JobView::new(&done.job, &done.outputs, done.elapsed)),
             Err(e) => self.finished(&session, Err(e)).await,
+        }
+    }
+
+    /// `job_status`, `wait_job` or `fetch_job` (`name`) with `app`: this machine's providers,
+    /// or the team gateway the job was sent through.
+    async fn job<C: Connector>(
+        &self,
+        app: &App<C>,
+        name: &str,
+        a: JobArgs,
+    ) -> Result<Value, CliError> {
+        let session = app.session().await?;
+        match name {
+            "job_status" => to_json(&app.status(&session, &a.job, true).await?),
+            "wait_job" => {
+                let wait = wait_for(a.wait_seconds);
+                let done = app
+                    .wait(&session, &a.job, None, false, &observer, tokio::time::sleep(wait))
+                    .await;
+                self.finished(&session, done).await
+            }
+            _ => {
+                let done = app.fetch(&session, &a.job, None, false, &observer).await?;
+                to_json(&JobView::new(&done.job, &done.outputs, done.elapsed))
+            }
         }
     }
 

@@ -307,23 +307,6 @@ fn errors_are_tool_errors_with_the_cli_kinds() {
         assert_eq!(err["kind"], "credentials", "{err}");
         mcp.finish().await;
     });
-    // A team gateway configured: this server spends with the machine's own credentials, so it
-    // refuses rather than spend behind the gateway's budgets, even with a valid token.
-    let t = sandbox();
-    block_on(async {
-        let mut cmd = t.command(&["mcp"]);
-        cmd.env("CONJURE_GATEWAY", "http://127.0.0.1:9");
-        let mut mcp = Mcp::start_with(cmd).await;
-        let args = json!({"type": "image", "prompt": "through the gateway?"});
-        let quote = mcp.ok("quote", args.clone()).await;
-        let mut paid = args;
-        paid["approval_token"] = quote["approval_token"].clone();
-        let err = mcp.err("generate", paid).await;
-        assert_eq!(err["kind"], "invalid_input", "{err}");
-        assert!(err["message"].as_str().unwrap().contains("team gateway"), "{err}");
-        assert_eq!(posts(&t), 0, "nothing sent");
-        mcp.finish().await;
-    });
 }
 
 #[test]
@@ -427,4 +410,60 @@ fn demo_agent_walks_through_the_protocol_offline() {
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
     assert_eq!(jobs["jobs"][0]["sandbox"], true);
     assert_eq!(jobs["totals"], serde_json::json!([]));
+}
+
+#[test]
+fn through_a_team_gateway_quote_generate_and_collect_with_the_gateways_token() {
+    use crate::serve_members::{admin, database, serve_with};
+    let db = database();
+    let gw = sandbox();
+    assert_eq!(admin(&gw, &db, &["member", "add", "carol"]).code, 0);
+    let key = admin(&gw, &db, &["key", "create", "carol"]).stdout.trim().to_owned();
+    let served = serve_with(&gw, &db, &[]);
+    // The agent's machine: no provider credentials, the gateway and a member key.
+    let laptop = ctx();
+    let mut cmd = laptop.command(&["mcp"]);
+    cmd.env("CONJURE_GATEWAY", &served.base).env("CONJURE_GATEWAY_KEY", &key);
+    block_on(async {
+        let mut mcp = Mcp::start_with(cmd).await;
+        let args =
+            json!({"type": "image", "prompt": "a lighthouse for the team", "model": "gpt-image-2"});
+        // The gateway's quote and token; nothing sent.
+        let quote = mcp.ok("quote", args.clone()).await;
+        let token = quote["approval_token"].as_str().expect("a token").to_owned();
+        assert!(token.starts_with("cq_"), "the gateway's token: {quote}");
+        assert_eq!(posts(&gw), 0);
+        // A token the gateway did not issue for this request is no consent.
+        let mut wrong = args.clone();
+        wrong["approval_token"] = json!("cq_not-issued");
+        let asked = mcp.ok("generate", wrong).await;
+        assert_eq!(asked["status"], "confirmation_required", "{asked}");
+        assert_eq!(posts(&gw), 0);
+        // With the token: one POST upstream, the file on the agent's machine.
+        let mut paid = args.clone();
+        paid["approval_token"] = json!(token);
+        let done = mcp.ok("generate", paid.clone()).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        let path = done["outputs"][0]["path"].as_str().expect("a file").to_owned();
+        assert!(std::fs::read(&path).unwrap().starts_with(b"\x89PNG"), "{path}");
+        assert_eq!(posts(&gw), 1);
+        // The token again: not sent a second time.
+        let again = mcp.call("generate", paid).await;
+        assert!(again.error || again.json["status"] == "confirmation_required", "{}", again.json);
+        assert_eq!(posts(&gw), 1);
+        // The job tools follow the job through the gateway.
+        let id = done["job_id"].as_str().expect("a job id").to_owned();
+        let status = mcp.ok("job_status", json!({"job": id})).await;
+        assert_eq!(status["status"], "completed", "{status}");
+        let fetched = mcp.ok("fetch_job", json!({"job": id})).await;
+        assert_eq!(fetched["status"], "completed", "{fetched}");
+        // A Midjourney button press does not go through a gateway yet: refused, nothing sent.
+        let err = mcp.err("generate", json!({"type": "button", "job": id, "button": "U1"})).await;
+        assert_eq!(err["kind"], "invalid_input", "{err}");
+        assert!(err["message"].as_str().unwrap().contains("team gateway"), "{err}");
+        assert_eq!(posts(&gw), 1);
+        assert!(!mcp.seen.iter().any(|m| m.contains(&key)), "the member key in a message");
+        mcp.finish().await;
+    });
+    assert!(!served.stop().contains(&key), "the key in the gateway's output");
 }
