@@ -491,7 +491,8 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         MediaKind::Video => {
             let mut table = BTreeMap::new();
             for pair in credits.split(',') {
-                let (d, c) = pair.split_once(':').ok_or(format!("model `{id}`: bad `{pair}`"))?;
+                let (d, c) =
+                    pair.split_once(':').ok_or_else(|| format!("model `{id}`: bad `{pair}`"))?;
                 let d: u32 = d.parse().map_err(|_| format!("model `{id}`: bad duration `{d}`"))?;
                 table.insert(d, credit(c)?);
             }
@@ -500,13 +501,20 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
         MediaKind::Text => {
             let mut rates: BTreeMap<&str, Credits> = BTreeMap::new();
             for pair in credits.split(';') {
-                let (k, v) = pair.split_once('=').ok_or(format!("model `{id}`: bad `{pair}`"))?;
+                let (k, v) =
+                    pair.split_once('=').ok_or_else(|| format!("model `{id}`: bad `{pair}`"))?;
                 rates.insert(k, credit(v)?);
             }
             let cache = rates.get("cache").copied();
             Pricing::PerMillionTokens {
-                input: rates.get("in").copied().ok_or(format!("model `{id}`: no `in` rate"))?,
-                output: rates.get("out").copied().ok_or(format!("model `{id}`: no `out` rate"))?,
+                input: rates
+                    .get("in")
+                    .copied()
+                    .ok_or_else(|| format!("model `{id}`: no `in` rate"))?,
+                output: rates
+                    .get("out")
+                    .copied()
+                    .ok_or_else(|| format!("model `{id}`: no `out` rate"))?,
                 cache_read: rates.get("cache_r").copied().or(cache),
                 cache_write: rates.get("cache_w").copied(),
             }
@@ -531,7 +539,10 @@ fn parse_katana_row(line: &str) -> Result<Model, String> {
             // refusal costs nothing and a provider rejection may.
             for r in list.split(',') {
                 let r = r.trim_end_matches('?');
-                rules.push(VideoRule::parse(r).ok_or(format!("model `{id}`: unknown rule `{r}`"))?);
+                rules.push(
+                    VideoRule::parse(r)
+                        .ok_or_else(|| format!("model `{id}`: unknown rule `{r}`"))?,
+                );
             }
         } else if let Some(ctx) = note.strip_prefix("ctx=") {
             context_tokens = ctx.parse().ok();
