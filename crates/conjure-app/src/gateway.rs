@@ -25,8 +25,10 @@
 //! - [`inline_local_inputs`] turns the local files of a request (`--ref`, `--first-frame`,
 //!   `--last-frame`, `--audio`, `--image`) into `data:` URLs before it is quoted: the gateway cannot read
 //!   the laptop's disk, and takes inputs inline. A file gets the same checks as on the local path
-//!   (content sniffed and decoded, [`crate::inputs::MAX_INLINE_BYTES`]), and the quote, built from
-//!   the inlined request on both sides, binds each input's sha256 as it does for a local file.
+//!   (content sniffed and decoded, [`crate::inputs::MAX_INLINE_BYTES`]). Only what is sent to
+//!   the gateway is inlined: the laptop's order keeps its files by reference, so its journal holds
+//!   their hashes, not their bytes, and a request's fingerprint counts an input by its content,
+//!   so the gateway's quote of the inlined request binds the same sha256s.
 //!   Providers that take URLs only are left alone: they refuse a path with their own hint.
 //!
 //! The key is a member key (`cjm_...`) from `CONJURE_GATEWAY_KEY`, else conjure's credentials

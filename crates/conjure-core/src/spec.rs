@@ -450,12 +450,42 @@ impl JobSpec {
     }
 
     /// A stable hash of the normalised request, used for duplicate detection and approval.
+    ///
+    /// Inputs count by what they hold (their bytes' sha256 and type), not by where they came
+    /// from: a local file and the same bytes sent inline as a `data:` URL are one request. That
+    /// is what lets a laptop keep a file by reference in its journal while a team gateway, which
+    /// receives the bytes inline, prices the same request; and a file moved or copied elsewhere
+    /// is still the same request to the duplicate rule, since the provider would receive the
+    /// same bytes.
     pub fn fingerprint(&self) -> String {
-        let canonical = serde_json::to_vec(self).unwrap_or_default();
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        inputs_by_content(&mut value);
+        let canonical = serde_json::to_vec(&value).unwrap_or_default();
         let mut h = Sha256::new();
-        h.update(b"conjure-jobspec-v1\0");
+        h.update(b"conjure-jobspec-v2\0");
         h.update(&canonical);
         hex::encode(h.finalize())
+    }
+}
+
+/// Every [`MediaInput::File`] and [`MediaInput::Data`] in a serialised spec replaced by its
+/// content alone (`{"kind": "bytes", "mime", "sha256"}`), for [`JobSpec::fingerprint`].
+fn inputs_by_content(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let bytes = matches!(map.get("kind").and_then(Value::as_str), Some("file" | "data"))
+                && map.contains_key("sha256");
+            if bytes {
+                let mime = map.get("mime").cloned().unwrap_or(Value::Null);
+                let sha256 = map.get("sha256").cloned().unwrap_or(Value::Null);
+                *value = serde_json::json!({"kind": "bytes", "mime": mime, "sha256": sha256});
+            } else {
+                map.values_mut().for_each(inputs_by_content);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(inputs_by_content),
+        _ => {}
     }
 }
 
@@ -901,6 +931,34 @@ mod tests {
             check(Item::Video(video("seedance-pro", 5))),
             Err(SpecError::Requires { .. })
         ));
+    }
+
+    #[test]
+    fn a_file_and_the_same_bytes_inline_are_one_request_and_other_bytes_are_not() {
+        let file = |path: &str, sha: &str| {
+            MediaInput::File(FileRef {
+                path: path.into(),
+                mime: "image/png".into(),
+                sha256: sha.into(),
+                bytes: 3,
+            })
+        };
+        let data = |sha: &str| MediaInput::Data {
+            source: "ref.png".into(),
+            mime: "image/png".into(),
+            base64: "AAAA".into(),
+            sha256: sha.into(),
+        };
+        let with = |input: MediaInput| {
+            let mut i = image("gen");
+            i.inputs = vec![input];
+            JobSpec::new(ProviderId::Katana, vec![Item::Image(i)]).fingerprint()
+        };
+        let here = with(file("/home/a/ref.png", "ab12"));
+        assert_eq!(here, with(file("/tmp/elsewhere.png", "ab12")), "the path is not the request");
+        assert_eq!(here, with(data("ab12")), "inline bytes are the same request");
+        assert_ne!(here, with(file("/home/a/ref.png", "cd34")), "other bytes are another");
+        assert_ne!(here, with(MediaInput::Url { url: "https://example.com/ref.png".into() }));
     }
 
     #[test]

@@ -63,9 +63,8 @@ fn with_gateway(config: &Config, client: GatewayClient) -> App<GatewayConnector>
     App::with_connector(config, GatewayConnector(client))
 }
 
-/// Prices `request` and pays for it: through the configured team gateway (its local files
-/// inlined first: the gateway cannot read this disk, and quotes them by their hash), else with
-/// this machine's providers.
+/// Prices `request` and pays for it: through the configured team gateway (see [`priced`]),
+/// else with this machine's providers.
 pub async fn prepare_and_pay(ctx: &Ctx, request: Request, args: &PayArgs) -> anyhow::Result<()> {
     let Some(url) = ctx.app.config.gateway.clone() else {
         let order = ctx.app.prepare(&request)?;
@@ -97,19 +96,23 @@ impl Priced {
     }
 }
 
-/// `request` quoted by the gateway at `url` (`POST /conjure/v1/quote`, nothing sent): its local
-/// files inlined first (the gateway cannot read this disk, and quotes them by their hash), then
-/// built and checked as locally, then priced by the gateway, which must have priced the same
-/// request.
+/// `request` quoted by the gateway at `url` (`POST /conjure/v1/quote`, nothing sent): built and
+/// checked as locally, then priced by the gateway, which must have priced the same request.
+///
+/// The gateway cannot read this disk, so it is sent the request with its local files inlined
+/// as `data:` URLs; the local order keeps them as files, by their hash, so that the journal
+/// holds references rather than the bytes (a request's fingerprint counts an input by its
+/// content, so both forms are the same request).
 pub async fn priced(
     app: &App,
     url: &str,
-    mut request: Request,
+    request: Request,
     again: bool,
 ) -> Result<Priced, AppError> {
-    conjure_app::gateway::inline_local_inputs(&mut request)?;
     let mut order = app.prepare(&request)?;
-    let json = request_json(&request)?;
+    let mut inline = request;
+    conjure_app::gateway::inline_local_inputs(&mut inline)?;
+    let json = request_json(&inline)?;
     let client = GatewayClient::new(url, &app.config)?;
     let quote = client.quote(&json, again).await?;
     if quote.fingerprint != order.quote.fingerprint {

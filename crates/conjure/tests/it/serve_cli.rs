@@ -108,6 +108,19 @@ fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol()
         format!("{:x}", sha2::Sha256::digest(&bytes))
     };
     assert!(shown.stdout.contains(&sha[..12]), "the quote binds the file's hash: {shown:?}");
+    // The laptop's journal keeps the file by reference, as for a local job: not its bytes.
+    let journal = laptop.journal_path();
+    for file in [journal.clone(), journal.with_extension("sqlite3-wal")] {
+        let kept = std::fs::read(&file).unwrap_or_default();
+        for at in (0..b64.len().saturating_sub(40)).step_by(97) {
+            let piece = &b64.as_bytes()[at..at + 40];
+            assert!(
+                !kept.windows(40).any(|w| w == piece),
+                "the file's bytes are in {}",
+                file.display()
+            );
+        }
+    }
     // A file that is not an image: refused on the laptop with what to do, nothing sent.
     std::fs::write(laptop.out_dir().join("notes.png"), b"not an image").unwrap();
     let bad = image(&["--ref", "notes.png", "--yes"]);
