@@ -414,11 +414,10 @@ fn demo_agent_walks_through_the_protocol_offline() {
 
 #[test]
 fn through_a_team_gateway_quote_generate_and_collect_with_the_gateways_token() {
-    use crate::serve_members::{admin, database, serve_with};
+    use crate::serve_members::{database, member_key, serve_with};
     let db = database();
     let gw = sandbox();
-    assert_eq!(admin(&gw, &db, &["member", "add", "carol"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "carol"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "carol");
     let served = serve_with(&gw, &db, &[]);
     // The agent's machine: no provider credentials, the gateway and a member key.
     let laptop = ctx();

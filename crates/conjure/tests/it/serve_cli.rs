@@ -3,14 +3,13 @@
 //! gateway alone has the provider's credentials), and a "laptop" with its own home, no provider
 //! credentials, only a member key in `CONJURE_GATEWAY_KEY`. The sandbox counts the paid POSTs.
 
-use crate::serve_members::{admin, database, serve_with};
+use crate::serve_members::{database, member_key, serve_with};
 
 #[test]
 fn image_and_video_quote_and_spend_through_the_gateway_with_the_local_protocol() {
     let db = database();
     let gw = crate::sandbox();
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let storage = gw.path("shared-storage");
     let served = serve_with(&gw, &db, &["--storage", storage.to_str().unwrap()]);
     let base = served.base.clone();
@@ -169,8 +168,7 @@ fn an_answer_lost_upstream_is_unknown_on_the_laptop_and_never_sent_again() {
         drop_after_accept: true,
         ..conjure_test::Faults::default()
     });
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let served = serve_with(&gw, &db, &[]);
     let mut laptop = crate::ctx();
     laptop.env("CONJURE_GATEWAY_KEY", &key);
@@ -202,8 +200,7 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     let db = database();
     // Upstream pieces split inside characters: the laptop still prints them whole.
     let gw = crate::sandbox_with(conjure_test::Faults { split_utf8: true, ..Default::default() });
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let served = serve_with(&gw, &db, &[]);
     let base = served.base.clone();
     let mut laptop = crate::ctx();
@@ -305,8 +302,7 @@ fn a_text_stream_cut_upstream_is_unknown_on_the_laptop_with_its_partial_answer()
         stream_cut_after: Some(2),
         ..Default::default()
     });
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let served = serve_with(&gw, &db, &[]);
     let mut laptop = crate::ctx();
     laptop.env("CONJURE_GATEWAY_KEY", &key);
@@ -384,8 +380,7 @@ fn cutting_proxy(upstream: &str) -> String {
 fn a_text_stream_cut_between_the_gateway_and_the_laptop_is_unknown_and_never_sent_again() {
     let db = database();
     let gw = crate::sandbox();
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let served = serve_with(&gw, &db, &[]);
     let proxy = cutting_proxy(&served.base);
     let mut laptop = crate::ctx();
@@ -418,8 +413,7 @@ fn a_text_stream_cut_between_the_gateway_and_the_laptop_is_unknown_and_never_sen
 fn one_text_token_spent_by_four_laptops_at_once_sends_once() {
     let db = database();
     let gw = crate::sandbox_with(conjure_test::Faults { latency_ms: 200, ..Default::default() });
-    assert_eq!(admin(&gw, &db, &["member", "add", "alice"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "alice"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "alice");
     let served = serve_with(&gw, &db, &[]);
     let laptops: Vec<_> = (0..4)
         .map(|_| {
@@ -457,8 +451,7 @@ fn one_text_token_spent_by_four_laptops_at_once_sends_once() {
 fn imaginepro_tools_on_an_image_url_quote_and_spend_through_the_gateway() {
     let db = database();
     let gw = crate::sandbox();
-    assert_eq!(admin(&gw, &db, &["member", "add", "bob"]).code, 0);
-    let key = admin(&gw, &db, &["key", "create", "bob"]).stdout.trim().to_owned();
+    let key = member_key(&gw, &db, "bob");
     let served = serve_with(&gw, &db, &[]);
     let base = served.base.clone();
     let mut laptop = crate::ctx();

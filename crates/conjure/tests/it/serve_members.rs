@@ -60,6 +60,12 @@ pub(crate) fn admin(t: &TestContext, db: &TestDb, args: &[&str]) -> conjure_test
     t.run_cmd(cmd)
 }
 
+/// Adds member `name` and returns a new key of theirs (shown once, as the admin command prints it).
+pub(crate) fn member_key(t: &TestContext, db: &TestDb, name: &str) -> String {
+    assert_eq!(admin(t, db, &["member", "add", name]).code, 0);
+    admin(t, db, &["key", "create", name]).stdout.trim().to_owned()
+}
+
 /// A running `conjure serve`, its URL, and what it printed (read once it stopped).
 pub(crate) struct Served {
     pub(crate) child: Child,
