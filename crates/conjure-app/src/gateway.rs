@@ -174,10 +174,44 @@ pub fn inline_local_inputs(request: &mut crate::Request) -> Result<(), AppError>
             for v in &mut r.images {
                 inline(v, InputKind::Image, "--image")?;
             }
+            // The conversation `--continue` carries: its earlier images are local files by
+            // reference, read again and sent only if they still have the bytes first sent.
+            for part in r.history.iter_mut().flat_map(|m| &mut m.content) {
+                if let conjure_core::text::Part::Image { input } = part
+                    && let MediaInput::File(file) = input
+                {
+                    *input = inline_earlier(file)?;
+                }
+            }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// An image of an earlier turn, kept by reference, as inline bytes for the gateway: only if the
+/// file still holds what was sent then.
+fn inline_earlier(
+    file: &conjure_core::spec::FileRef,
+) -> Result<conjure_core::spec::MediaInput, AppError> {
+    use base64::Engine as _;
+    let gone = |why: &str| {
+        AppError::invalid(format!(
+            "An image of the conversation, `{}`, {why}; nothing was sent",
+            file.path
+        ))
+        .hint("continue without it (start a new conversation), or put the file back as it was")
+    };
+    let bytes = std::fs::read(&file.path).map_err(|_| gone("cannot be read any more"))?;
+    if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+        return Err(gone("has changed since it was sent"));
+    }
+    Ok(conjure_core::spec::MediaInput::Data {
+        source: file.path.clone(),
+        mime: file.mime.clone(),
+        base64: base64::engine::general_purpose::STANDARD.encode(&bytes),
+        sha256: file.sha256.clone(),
+    })
 }
 
 /// The error a gateway answered with, as the application's error (and so the CLI's exit code).
@@ -516,6 +550,47 @@ mod tests {
             &json!({"error": {"code": "budget_exceeded", "message": "over", "hint": "wait"}}),
         );
         assert_eq!(err.hint.as_deref(), Some("wait"));
+    }
+
+    #[test]
+    fn a_conversations_earlier_images_travel_inline_only_while_unchanged() {
+        use conjure_core::spec::{FileRef, MediaInput};
+        use conjure_core::text::{Message, Part, Role};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("seen.png");
+        std::fs::write(&p, crate::inputs::tests::png()).unwrap();
+        let file = FileRef {
+            path: p.to_str().unwrap().to_owned(),
+            mime: "image/png".into(),
+            sha256: hex::encode(Sha256::digest(crate::inputs::tests::png())),
+            bytes: crate::inputs::tests::png().len() as u64,
+        };
+        let with_history = || {
+            let mut text = crate::TextRequest::new("and this one?");
+            text.history = vec![Message {
+                role: Role::User,
+                content: vec![Part::Image { input: MediaInput::File(file.clone()) }],
+                plain: false,
+            }];
+            crate::Request::Text(text)
+        };
+        let mut request = with_history();
+        inline_local_inputs(&mut request).unwrap();
+        let crate::Request::Text(r) = &request else { unreachable!() };
+        let Part::Image { input: MediaInput::Data { sha256, base64, .. } } =
+            &r.history[0].content[0]
+        else {
+            panic!("inlined: {:?}", r.history[0].content[0]);
+        };
+        assert_eq!(sha256, &file.sha256);
+        let decoded = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, base64);
+        assert_eq!(decoded.unwrap(), crate::inputs::tests::png());
+        // Changed since it was sent: refused with what to do, not sent as it is now.
+        std::fs::write(&p, b"other bytes").unwrap();
+        let err = inline_local_inputs(&mut with_history()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        assert!(err.message.contains("changed"), "{}", err.message);
+        assert!(err.hint.is_some());
     }
 
     #[test]

@@ -287,9 +287,20 @@ fn text_streams_through_the_gateway_with_the_local_protocol() {
     assert_eq!(gw.stats().chat_posts_received, 6);
     let received = format!("It received 1 image ({} bytes inline)", png.len());
     assert!(seen.stdout.contains(&received), "{seen:?}");
+    // Continued: the laptop's journal kept the image by reference; it travels inline again,
+    // read back from the file, since the gateway cannot read this disk.
+    let more = laptop.run(&["--gateway", &base, "text", "--continue", "and its colour?", "--yes"]);
+    assert_eq!(more.code, 0, "{more:?}");
+    assert_eq!(gw.stats().chat_posts_received, 7);
+    // Changed since: refused on the laptop with what to do, nothing sent.
+    std::fs::write(laptop.out_dir().join("look.png"), conjure_test::other_png_bytes()).unwrap();
+    let changed = laptop.run(&["--gateway", &base, "text", "--continue", "and now?", "--yes"]);
+    assert_eq!(changed.code, 2, "{changed:?}");
+    assert!(changed.stderr.contains("changed since it was sent"), "{changed:?}");
+    assert_eq!(gw.stats().chat_posts_received, 7);
 
     let printed = served.stop();
-    for run in [&quoted, &streamed, &json, &polled, &next, &jobs, &again, &seen] {
+    for run in [&quoted, &streamed, &json, &polled, &next, &jobs, &again, &seen, &more, &changed] {
         assert!(!format!("{}{}", run.stdout, run.stderr).contains(&key), "the key printed");
     }
     assert!(!printed.contains(&key), "the key in the gateway's output");
