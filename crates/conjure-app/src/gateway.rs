@@ -133,7 +133,7 @@ pub fn inline_local_inputs(request: &mut crate::Request) -> Result<(), AppError>
                 .hint("check the path, or pass an https:// URL")
         })?;
         // Read twice: what is inlined must be what was checked.
-        if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+        if !file.holds(&bytes) {
             return Err(AppError::invalid(format!("`{flag} {value}` changed while it was read"))
                 .hint("run the command again once the file is written"));
         }
@@ -203,7 +203,7 @@ fn inline_earlier(
         .hint("continue without it (start a new conversation), or put the file back as it was")
     };
     let bytes = std::fs::read(&file.path).map_err(|_| gone("cannot be read any more"))?;
-    if hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+    if !file.holds(&bytes) {
         return Err(gone("has changed since it was sent"));
     }
     Ok(conjure_core::spec::MediaInput::Data {

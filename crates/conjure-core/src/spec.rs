@@ -50,6 +50,14 @@ pub struct FileRef {
     pub bytes: u64,
 }
 
+impl FileRef {
+    /// Whether `bytes` are still the bytes this reference was made from (size and sha256): what
+    /// is sent must be what was checked and quoted.
+    pub fn holds(&self, bytes: &[u8]) -> bool {
+        bytes.len() as u64 == self.bytes && hex::encode(Sha256::digest(bytes)) == self.sha256
+    }
+}
+
 /// An input file or URL, resolved so that it can go on the wire.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -13,7 +13,6 @@ use base64::Engine as _;
 use conjure_core::spec::FILE_REF_PREFIX;
 use conjure_core::{ProviderError, WireRequest};
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 /// The body of `wire` with every file reference replaced by the file's bytes as a `data:` URL.
 pub async fn materialize(wire: &WireRequest) -> Result<Value, ProviderError> {
@@ -28,7 +27,7 @@ pub async fn materialize(wire: &WireRequest) -> Result<Value, ProviderError> {
         let bytes = tokio::fs::read(&file.path)
             .await
             .map_err(|e| local(format!("cannot be read ({e})")))?;
-        if bytes.len() as u64 != file.bytes || hex::encode(Sha256::digest(&bytes)) != file.sha256 {
+        if !file.holds(&bytes) {
             return Err(local("changed".to_owned()));
         }
         let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
@@ -68,6 +67,7 @@ fn replace(value: &mut Value, inlined: &HashMap<&str, String>) -> Result<(), Pro
 mod tests {
     use conjure_core::spec::FileRef;
     use serde_json::json;
+    use sha2::{Digest as _, Sha256};
 
     use super::*;
 
